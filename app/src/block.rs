@@ -1,0 +1,166 @@
+//! L2 blocks and the protocol-message envelope carried in CometBFT transactions.
+//!
+//! A CometBFT transaction is either a raw EIP-2718 user transaction (only while it waits in the
+//! mempool: proposals never carry them raw) or a protocol message: `b"PRLY" ‖ version ‖ kind ‖
+//! RLP body`. Today the only kind is [`Message::ProposerBlock`], the L2 block the CometBFT
+//! proposer builds from its mempool (DESIGN §3.5); the sealed-bid auction will add `Bid`,
+//! `Select` and `Reveal` as further producers of L2 blocks.
+
+use alloy_primitives::{Address, B256, Bytes, keccak256};
+use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
+
+/// Magic prefix of every protocol message.
+pub const MAGIC: &[u8; 4] = b"PRLY";
+/// Envelope version.
+pub const VERSION: u8 = 1;
+const KIND_PROPOSER_BLOCK: u8 = 1;
+
+/// The header of an L2 block: everything the block commitment covers besides the txs.
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct L2Header {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Block number; equals the CometBFT height that executes it.
+    pub number: u64,
+    /// Hash of the previous L2 block (zero for the first).
+    pub parent_hash: B256,
+    /// Seconds since the epoch, from the CometBFT block time.
+    pub timestamp: u64,
+    /// Receives the priority fees (the block builder).
+    pub builder: Address,
+    /// Base fee per gas of this block (from chain meta).
+    pub base_fee: u64,
+    /// Gas limit (from the genesis parameters).
+    pub gas_limit: u64,
+    /// `keccak256` of the concatenated transaction hashes, in order.
+    pub tx_root: B256,
+}
+
+/// An L2 block: header plus ordered signed transactions (EIP-2718 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct L2Block {
+    /// The header.
+    pub header: L2Header,
+    /// Signed transactions, in execution order.
+    pub txs: Vec<Bytes>,
+}
+
+impl L2Header {
+    /// The block hash, which is also its sealed-bid commitment: `keccak256(rlp(header))`.
+    pub fn hash(&self) -> B256 {
+        let mut buf = Vec::with_capacity(256);
+        self.encode(&mut buf);
+        keccak256(buf)
+    }
+}
+
+/// `keccak256(h_1 ‖ … ‖ h_n)` of the transaction hashes.
+pub fn tx_root(tx_hashes: impl IntoIterator<Item = B256>) -> B256 {
+    let mut buf = Vec::new();
+    for h in tx_hashes {
+        buf.extend_from_slice(h.as_slice());
+    }
+    keccak256(buf)
+}
+
+/// A protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// An L2 block built by the CometBFT proposer from its mempool.
+    ProposerBlock(L2Block),
+}
+
+/// Why bytes are not a protocol message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MessageError {
+    /// No `PRLY` prefix.
+    #[error("not a protocol message")]
+    NotProtocol,
+    /// Unsupported envelope version.
+    #[error("unsupported protocol message version {0}")]
+    Version(u8),
+    /// Unknown message kind.
+    #[error("unknown protocol message kind {0}")]
+    Kind(u8),
+    /// The body does not decode, or has trailing bytes.
+    #[error("malformed protocol message body: {0}")]
+    Body(String),
+}
+
+impl Message {
+    /// Whether `tx` claims to be a protocol message (has the magic prefix).
+    pub fn is_protocol(tx: &[u8]) -> bool {
+        tx.starts_with(MAGIC)
+    }
+
+    /// Envelope bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION);
+        match self {
+            Self::ProposerBlock(b) => {
+                out.push(KIND_PROPOSER_BLOCK);
+                b.encode(&mut out);
+            }
+        }
+        out
+    }
+
+    /// Decodes an envelope; trailing bytes are an error.
+    pub fn decode(tx: &[u8]) -> Result<Self, MessageError> {
+        let rest = tx.strip_prefix(MAGIC.as_slice()).ok_or(MessageError::NotProtocol)?;
+        let (&version, rest) = rest.split_first().ok_or(MessageError::Body("empty".into()))?;
+        if version != VERSION {
+            return Err(MessageError::Version(version));
+        }
+        let (&kind, mut body) = rest.split_first().ok_or(MessageError::Body("no kind".into()))?;
+        let msg = match kind {
+            KIND_PROPOSER_BLOCK => Self::ProposerBlock(
+                L2Block::decode(&mut body).map_err(|e| MessageError::Body(e.to_string()))?,
+            ),
+            k => return Err(MessageError::Kind(k)),
+        };
+        if !body.is_empty() {
+            return Err(MessageError::Body(format!("{} trailing bytes", body.len())));
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_roundtrip_and_garbage() {
+        let block = L2Block {
+            header: L2Header {
+                chain_id: 1,
+                number: 2,
+                parent_hash: B256::repeat_byte(3),
+                timestamp: 4,
+                builder: Address::repeat_byte(5),
+                base_fee: 6,
+                gas_limit: 7,
+                tx_root: tx_root([B256::repeat_byte(8)]),
+            },
+            txs: vec![Bytes::from_static(&[1, 2, 3])],
+        };
+        let msg = Message::ProposerBlock(block.clone());
+        let bytes = msg.encode();
+        assert!(Message::is_protocol(&bytes));
+        assert_eq!(Message::decode(&bytes), Ok(msg));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(Message::decode(&trailing), Err(MessageError::Body(_))));
+        assert_eq!(Message::decode(b"PRLY\x02\x01"), Err(MessageError::Version(2)));
+        assert_eq!(Message::decode(b"PRLY\x01\x09"), Err(MessageError::Kind(9)));
+        assert_eq!(Message::decode(&[0xde, 0xad]), Err(MessageError::NotProtocol));
+        assert!(Message::decode(&bytes[..bytes.len() - 1]).is_err());
+        // The hash commits to every header field.
+        let mut h2 = block.header.clone();
+        h2.timestamp += 1;
+        assert_ne!(h2.hash(), block.header.hash());
+    }
+}

@@ -1,0 +1,145 @@
+//! `parleyd`'s configuration: `<home>/config/parleyd.toml`, every key overridable by the
+//! environment variable `PARLEY_<KEY>` (upper case). Loopback defaults. A bad value exits
+//! with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::Address;
+use serde::{Deserialize, Serialize};
+
+/// The node configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where CometBFT's `proxy_app` connects (ABCI socket server).
+    pub abci_addr: SocketAddr,
+    /// Ethereum JSON-RPC listen address.
+    pub rpc_addr: SocketAddr,
+    /// This node's CometBFT RPC, used to broadcast transactions.
+    pub cometbft_rpc: String,
+    /// Prometheus metrics listen address.
+    pub metrics_addr: SocketAddr,
+    /// Database folder, relative to the home folder unless absolute.
+    pub db_dir: PathBuf,
+    /// Receives the priority fees of L2 blocks this node proposes.
+    pub fee_recipient: Address,
+    /// `tracing` filter (e.g. `info`, `parley_app=debug`).
+    pub log_level: String,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            abci_addr: ([127, 0, 0, 1], 26658).into(),
+            rpc_addr: ([127, 0, 0, 1], 8545).into(),
+            cometbft_rpc: "http://127.0.0.1:26657".into(),
+            metrics_addr: ([127, 0, 0, 1], 9100).into(),
+            db_dir: "data/parley".into(),
+            fee_recipient: Address::ZERO,
+            log_level: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Keys of [`Config`], for environment overrides.
+const KEYS: &[&str] = &[
+    "abci_addr",
+    "rpc_addr",
+    "cometbft_rpc",
+    "metrics_addr",
+    "db_dir",
+    "fee_recipient",
+    "log_level",
+    "log_format",
+];
+
+/// The config file of a home folder.
+pub fn path(home: &Path) -> PathBuf {
+    home.join("config").join("parleyd.toml")
+}
+
+impl Config {
+    /// Loads `<home>/config/parleyd.toml` and applies `PARLEY_*` overrides from `env`.
+    pub fn load(home: &Path, env: impl Fn(&str) -> Option<String>) -> eyre::Result<Self> {
+        let file = path(home);
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| eyre::eyre!("{}: {e} (run `parleyd init --home {}`)", file.display(), home.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| eyre::eyre!("{}: {e}", file.display()))?;
+        for key in KEYS {
+            if let Some(v) = env(&format!("PARLEY_{}", key.to_uppercase())) {
+                table.insert((*key).into(), toml::Value::String(v));
+            }
+        }
+        for (key, value) in &table {
+            if !KEYS.contains(&key.as_str()) {
+                eyre::bail!("{}: unknown key `{key}`", file.display());
+            }
+            // Deserialize each key alone so that an error names it.
+            let mut one = toml::Table::new();
+            one.insert(key.clone(), value.clone());
+            let defaults = toml::Table::try_from(Self::default()).expect("defaults serialize");
+            let mut merged = defaults;
+            merged.extend(one);
+            merged
+                .try_into::<Self>()
+                .map_err(|e| eyre::eyre!("{}: key `{key}`: {}", file.display(), e.message()))?;
+        }
+        let defaults = toml::Table::try_from(Self::default()).expect("defaults serialize");
+        let mut merged = defaults;
+        merged.extend(table);
+        let mut cfg: Self = merged.try_into().map_err(|e: toml::de::Error| eyre::eyre!("{}: {}", file.display(), e.message()))?;
+        if cfg.db_dir.is_relative() {
+            cfg.db_dir = home.join(&cfg.db_dir);
+        }
+        if !matches!(cfg.log_format.as_str(), "text" | "json") {
+            eyre::bail!("{}: key `log_format`: expected `text` or `json`", file.display());
+        }
+        Ok(cfg)
+    }
+
+    /// Writes the default config (with `overrides` applied) to a home folder.
+    pub fn write_default(home: &Path, cfg: &Self, force: bool) -> eyre::Result<PathBuf> {
+        let file = path(home);
+        if file.exists() && !force {
+            eyre::bail!("{} exists (use --force to overwrite)", file.display());
+        }
+        std::fs::create_dir_all(file.parent().expect("config path has a parent"))?;
+        let text = format!(
+            "# parleyd configuration. Every key can be overridden by PARLEY_<KEY> (upper case).\n{}",
+            toml::to_string_pretty(cfg)?
+        );
+        std::fs::write(&file, text)?;
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_override_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Config::write_default(dir.path(), &Config::default(), false).expect("writes");
+        assert!(Config::write_default(dir.path(), &Config::default(), false).is_err());
+        let cfg = Config::load(dir.path(), |_| None).expect("loads");
+        assert_eq!(cfg.rpc_addr, Config::default().rpc_addr);
+        assert_eq!(cfg.db_dir, dir.path().join("data/parley"));
+
+        let cfg = Config::load(dir.path(), |k| (k == "PARLEY_RPC_ADDR").then(|| "127.0.0.1:9999".into()))
+            .expect("loads");
+        assert_eq!(cfg.rpc_addr.port(), 9999);
+
+        let err = Config::load(dir.path(), |k| (k == "PARLEY_RPC_ADDR").then(|| "nonsense".into()))
+            .expect_err("bad address");
+        assert!(err.to_string().contains("rpc_addr"), "{err}");
+        let err = Config::load(dir.path(), |k| (k == "PARLEY_FEE_RECIPIENT").then(|| "0x12".into()))
+            .expect_err("bad address");
+        assert!(err.to_string().contains("fee_recipient"), "{err}");
+    }
+}

@@ -1,0 +1,426 @@
+//! Executing an L2 block in revm: receipts, the state writes, the canonical state diff and
+//! the next chain meta. A pure function of (committed state, parameters, block, senders).
+//!
+//! Rules (documented in docs/protocol.md):
+//! - transactions run in block order in one revm journal, so later txs see earlier writes;
+//! - a transaction that is *invalid* against the state at its turn (nonce mismatch, cannot pay
+//!   `gas_limit × max_fee + value`, fee cap below the base fee, …) is skipped: no receipt, no
+//!   state change, and it stays in the sender's mempool if it can still be valid later;
+//! - a transaction that runs and reverts or halts gets a receipt with status 0 and pays gas;
+//! - the base fee share of gas is burned and the priority fee goes to the block's builder
+//!   (revm's London rules); the next base fee follows EIP-1559 with elasticity 2 and a floor.
+
+use std::collections::BTreeMap;
+
+use alloy_consensus::{Transaction as _, TxEnvelope};
+use alloy_eips::Typed2718 as _;
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
+use parley_types::{AccountLeaf, ChainMeta, DiffEntry, LeafValue, StateDiff, StateKey, StateValue};
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::result::{EVMError, ExecutionResult};
+use revm::primitives::hardfork::SpecId;
+use revm::state::{AccountInfo, Bytecode};
+use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
+use serde::{Deserialize, Serialize};
+
+use crate::block::L2Header;
+use crate::genesis::Params;
+use crate::storage::{BlockWrites, Reader, StoreError};
+
+/// A decoded, signature-checked transaction.
+#[derive(Debug, Clone)]
+pub struct SignedTx {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Recovered sender.
+    pub from: Address,
+    /// The EIP-2718 bytes as signed.
+    pub raw: Bytes,
+    /// The decoded envelope.
+    pub envelope: TxEnvelope,
+}
+
+/// A transaction as stored in a block record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordTx {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Sender.
+    pub from: Address,
+    /// EIP-2718 bytes.
+    pub raw: Bytes,
+}
+
+/// A receipt as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordReceipt {
+    /// 1 success, 0 revert/halt.
+    pub success: bool,
+    /// Gas this tx used.
+    pub gas_used: u64,
+    /// Gas used by the block up to and including this tx.
+    pub cumulative_gas_used: u64,
+    /// Price per gas actually paid.
+    pub effective_gas_price: u128,
+    /// Address created by a contract-creation tx.
+    pub contract_address: Option<Address>,
+    /// Logs emitted (empty on failure).
+    pub logs: Vec<Log>,
+    /// Bloom of the logs.
+    pub logs_bloom: Bloom,
+}
+
+/// An executed L2 block, as served by JSON-RPC.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlockRecord {
+    /// Block number (= CometBFT height).
+    pub number: u64,
+    /// Block hash (= the header hash, the bid commitment).
+    pub hash: B256,
+    /// Parent block hash.
+    pub parent_hash: B256,
+    /// Seconds since the epoch.
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub builder: Address,
+    /// Base fee per gas.
+    pub base_fee: u64,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Gas used by the executed txs.
+    pub gas_used: u64,
+    /// Hash of the proposed tx hashes (the header field).
+    pub tx_root: B256,
+    /// `keccak256` over the executed receipts (see docs/protocol.md).
+    pub receipts_root: B256,
+    /// Bloom of all logs.
+    pub logs_bloom: Bloom,
+    /// App hash after this block.
+    pub state_root: B256,
+    /// Executed transactions (skipped ones are not listed).
+    pub txs: Vec<RecordTx>,
+    /// One receipt per executed transaction.
+    pub receipts: Vec<RecordReceipt>,
+}
+
+/// The outcome of executing one block, before commit.
+#[derive(Debug)]
+pub struct Executed {
+    /// The record for JSON-RPC (its `state_root` is filled by the caller once known).
+    pub record: BlockRecord,
+    /// Canonical diff of EVM entries.
+    pub diff: StateDiff,
+    /// Every state entry to write (EVM entries and meta), in key order.
+    pub writes: Vec<(StateKey, Option<Vec<u8>>)>,
+    /// New code.
+    pub code: Vec<(B256, Bytes)>,
+    /// Hashes of transactions that were skipped as invalid.
+    pub skipped: Vec<B256>,
+}
+
+impl Executed {
+    /// Packages the block for [`crate::storage::Store::commit`].
+    pub fn into_writes(mut self, height: u64, app_hash: B256) -> BlockWrites {
+        self.record.state_root = app_hash;
+        BlockWrites {
+            height,
+            app_hash,
+            state: self.writes,
+            code: self.code,
+            block: Some((self.record, self.diff)),
+            params: None,
+        }
+    }
+}
+
+/// revm's view of committed state.
+pub struct StateDb<'a> {
+    reader: &'a Reader,
+}
+
+impl<'a> StateDb<'a> {
+    /// Wraps a snapshot.
+    pub fn new(reader: &'a Reader) -> Self {
+        Self { reader }
+    }
+}
+
+impl revm::database_interface::DBErrorMarker for StoreError {}
+
+impl revm::Database for StateDb<'_> {
+    type Error = StoreError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
+        Ok(self.reader.account(address)?.map(|(a, _)| AccountInfo {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+            code: None,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StoreError> {
+        if code_hash == parley_types::KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        let code = self
+            .reader
+            .code(&code_hash)?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing code {code_hash}")))?;
+        Ok(Bytecode::new_raw(code))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StoreError> {
+        self.reader.storage(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StoreError> {
+        Ok(self.reader.block(number)?.map(|b| b.hash).unwrap_or_default())
+    }
+}
+
+/// The revm transaction environment of a signed tx.
+pub fn tx_env(tx: &SignedTx) -> TxEnv {
+    let e = &tx.envelope;
+    TxEnv {
+        tx_type: e.ty(),
+        caller: tx.from,
+        gas_limit: e.gas_limit(),
+        gas_price: e.max_fee_per_gas(),
+        kind: e.kind(),
+        value: e.value(),
+        data: e.input().clone(),
+        nonce: e.nonce(),
+        chain_id: e.chain_id(),
+        access_list: e.access_list().cloned().unwrap_or_default(),
+        gas_priority_fee: e.max_priority_fee_per_gas(),
+        ..Default::default()
+    }
+}
+
+/// revm configuration for this chain.
+pub fn cfg_env(params: &Params) -> CfgEnv {
+    let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+    cfg.chain_id = params.chain_id;
+    cfg
+}
+
+/// revm block environment of an L2 header.
+pub fn block_env(h: &L2Header, prevrandao: B256) -> BlockEnv {
+    BlockEnv {
+        number: U256::from(h.number),
+        beneficiary: h.builder,
+        timestamp: U256::from(h.timestamp),
+        gas_limit: h.gas_limit,
+        basefee: h.base_fee,
+        difficulty: U256::ZERO,
+        prevrandao: Some(prevrandao),
+        ..Default::default()
+    }
+}
+
+/// EIP-1559 base fee of the next block (elasticity 2, max change 1/8), floored.
+pub fn next_base_fee(base_fee: u64, gas_used: u64, gas_limit: u64, floor: u64) -> u64 {
+    let target = (gas_limit / 2).max(1);
+    let bf = u128::from(base_fee);
+    let next = if gas_used > target {
+        let delta = (bf * u128::from(gas_used - target) / u128::from(target) / 8).max(1);
+        bf.saturating_add(delta)
+    } else {
+        let delta = bf * u128::from(target - gas_used) / u128::from(target) / 8;
+        bf.saturating_sub(delta)
+    };
+    u64::try_from(next).unwrap_or(u64::MAX).max(floor)
+}
+
+/// Fatal execution failure (storage or an invariant): the node must stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// revm reported a failure that is not the transaction's fault.
+    #[error("evm: {0}")]
+    Evm(String),
+}
+
+/// Executes `txs` as the block `header` on top of committed state.
+pub fn execute_block(
+    reader: &Reader,
+    params: &Params,
+    meta: &ChainMeta,
+    header: &L2Header,
+    txs: &[SignedTx],
+    prevrandao: B256,
+) -> Result<Executed, ExecError> {
+    let ctx = Context::mainnet()
+        .with_db(StateDb::new(reader))
+        .with_cfg(cfg_env(params))
+        .with_block(block_env(header, prevrandao));
+    let mut evm = ctx.build_mainnet();
+
+    let mut receipts = Vec::with_capacity(txs.len());
+    let mut executed = Vec::with_capacity(txs.len());
+    let mut skipped = Vec::new();
+    let mut cumulative = 0u64;
+    let mut block_bloom = Bloom::default();
+    for tx in txs {
+        let env = tx_env(tx);
+        match evm.transact_one(env) {
+            Ok(result) => {
+                let gas_used = result.tx_gas_used();
+                cumulative = cumulative.checked_add(gas_used).expect("block gas fits u64");
+                let success = result.is_success();
+                let contract_address = result.created_address();
+                let logs = match result {
+                    ExecutionResult::Success { logs, .. } => logs,
+                    _ => Vec::new(),
+                };
+                let mut bloom = Bloom::default();
+                for l in &logs {
+                    bloom.accrue_log(l);
+                }
+                block_bloom.accrue_bloom(&bloom);
+                let effective_gas_price = tx.envelope.effective_gas_price(Some(header.base_fee));
+                receipts.push(RecordReceipt {
+                    success,
+                    gas_used,
+                    cumulative_gas_used: cumulative,
+                    effective_gas_price,
+                    contract_address,
+                    logs,
+                    logs_bloom: bloom,
+                });
+                executed.push(RecordTx { hash: tx.hash, from: tx.from, raw: tx.raw.clone() });
+            }
+            Err(EVMError::Transaction(e)) => {
+                tracing::debug!(tx = %tx.hash, error = %e, "skipping invalid transaction");
+                skipped.push(tx.hash);
+            }
+            Err(EVMError::Header(e)) => return Err(ExecError::Evm(format!("header: {e}"))),
+            Err(EVMError::Database(e)) => return Err(e.into()),
+            Err(e) => return Err(ExecError::Evm(e.to_string())),
+        }
+    }
+    let state = evm.finalize();
+
+    // Collect changes in key order (revm's state map has no deterministic order).
+    let mut changes: BTreeMap<StateKey, Option<LeafValue>> = BTreeMap::new();
+    let mut code = BTreeMap::new();
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue;
+        }
+        let destroyed = account.is_selfdestructed();
+        let info = &account.info;
+        let leaf = AccountLeaf { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash };
+        let new = (!destroyed && !leaf.is_empty()).then_some(LeafValue::Account(leaf));
+        changes.insert(StateKey::Account(address), new);
+        if let Some(c) = &info.code
+            && !c.is_empty()
+            && !destroyed
+        {
+            code.insert(info.code_hash, c.original_bytes());
+        }
+        for (slot, value) in &account.storage {
+            if destroyed {
+                changes.insert(StateKey::Storage(address, *slot), None);
+            } else if value.is_changed() {
+                let v = value.present_value;
+                changes.insert(
+                    StateKey::Storage(address, *slot),
+                    (!v.is_zero()).then_some(LeafValue::Storage(v)),
+                );
+            }
+        }
+    }
+
+    // Diff against committed values; assign proof indices to inserts in key order.
+    let mut next_index = meta.next_proof_index;
+    let mut diff = Vec::with_capacity(changes.len());
+    let mut writes = Vec::with_capacity(changes.len() + 1);
+    for (key, new) in changes {
+        let old = reader.entry(&key)?;
+        if old.map(|o| o.leaf) == new {
+            continue;
+        }
+        let index = match old {
+            Some(o) => o.proof_index,
+            None => {
+                let i = next_index;
+                next_index = next_index.checked_add(1).expect("proof index space is 2^64");
+                i
+            }
+        };
+        diff.push(DiffEntry { key, index, old: old.map(|o| o.leaf), new });
+        writes.push((key, new.map(|leaf| StateValue { leaf, proof_index: index }.encode())));
+    }
+    let diff = StateDiff(diff);
+    debug_assert!(diff.validate().is_ok(), "executor produced a non-canonical diff");
+
+    let receipts_root = receipts_root(&receipts);
+    let hash = header.hash();
+    let new_meta = ChainMeta {
+        next_base_fee: next_base_fee(header.base_fee, cumulative, header.gas_limit, params.min_base_fee),
+        last_block_number: header.number,
+        last_block_hash: hash,
+        last_receipts_root: receipts_root,
+        last_timestamp: header.timestamp,
+        next_proof_index: next_index,
+    };
+    // Meta sorts first (tag 0x00): keep `writes` in key order.
+    writes.insert(0, (StateKey::Meta, Some(new_meta.encode())));
+
+    let record = BlockRecord {
+        number: header.number,
+        hash,
+        parent_hash: header.parent_hash,
+        timestamp: header.timestamp,
+        builder: header.builder,
+        base_fee: header.base_fee,
+        gas_limit: header.gas_limit,
+        gas_used: cumulative,
+        tx_root: header.tx_root,
+        receipts_root,
+        logs_bloom: block_bloom,
+        state_root: B256::ZERO,
+        txs: executed,
+        receipts,
+    };
+    Ok(Executed { record, diff, writes, code: code.into_iter().collect(), skipped })
+}
+
+/// `keccak256` over `(success ‖ cumulative gas ‖ keccak(logs))` of every receipt.
+fn receipts_root(receipts: &[RecordReceipt]) -> B256 {
+    let mut buf = Vec::with_capacity(receipts.len() * 41);
+    for r in receipts {
+        buf.push(u8::from(r.success));
+        buf.extend_from_slice(&r.cumulative_gas_used.to_be_bytes());
+        let mut logs = Vec::new();
+        for l in &r.logs {
+            logs.extend_from_slice(l.address.as_slice());
+            for t in l.topics() {
+                logs.extend_from_slice(t.as_slice());
+            }
+            logs.extend_from_slice(&l.data.data);
+        }
+        buf.extend_from_slice(keccak256(logs).as_slice());
+    }
+    keccak256(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_fee_follows_eip1559() {
+        // At target: unchanged. Full: +12.5 %. Empty: −12.5 %. Never below the floor.
+        assert_eq!(next_base_fee(800, 50, 100, 1), 800);
+        assert_eq!(next_base_fee(800, 100, 100, 1), 900);
+        assert_eq!(next_base_fee(800, 0, 100, 1), 700);
+        assert_eq!(next_base_fee(8, 0, 100, 8), 8);
+        assert_eq!(next_base_fee(1, 100, 100, 1), 2);
+    }
+}

@@ -1,0 +1,80 @@
+//! `parleyd` — see the library crate for what it is. This file parses the command line,
+//! installs logging and hands over.
+
+use std::path::PathBuf;
+
+use alloy_primitives::U256;
+use clap::{Parser, Subcommand};
+use parley_app::config::Config;
+use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
+
+#[derive(Parser)]
+#[command(name = "parleyd", version, about = "Parley node: ABCI app, Ethereum JSON-RPC, metrics")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a default config to <home>/config/parleyd.toml.
+    Init {
+        /// Node home folder (may be the CometBFT home).
+        #[arg(long)]
+        home: PathBuf,
+        /// Name used in logs.
+        #[arg(long, default_value = "parley")]
+        moniker: String,
+        /// Overwrite an existing config.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a genesis `app_state` with prefunded dev accounts.
+    GenesisAppState {
+        /// EIP-155 chain id.
+        #[arg(long, default_value_t = 424_242)]
+        chain_id: u64,
+        /// Number of dev accounts from the standard test mnemonic.
+        #[arg(long, default_value_t = 10)]
+        dev_accounts: u32,
+        /// Balance of each (wei).
+        #[arg(long, default_value = "1000000000000000000000000")]
+        balance_wei: U256,
+    },
+    /// Run the node.
+    Start {
+        /// Node home folder.
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+fn main() -> eyre::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Init { home, moniker, force } => {
+            let file = Config::write_default(&home, &Config::default(), force)?;
+            println!("wrote {} for {moniker}", file.display());
+            Ok(())
+        }
+        Cmd::GenesisAppState { chain_id, dev_accounts, balance_wei } => {
+            let accounts = parley_app::dev_accounts(dev_accounts)?
+                .into_iter()
+                .map(|s| GenesisAccount {
+                    address: s.address(),
+                    balance: balance_wei,
+                    nonce: 0,
+                    code: Default::default(),
+                    storage: Default::default(),
+                })
+                .collect();
+            let g = AppGenesis { params: Params { chain_id, ..Params::default() }, accounts };
+            g.validate()?;
+            println!("{}", serde_json::to_string_pretty(&g)?);
+            Ok(())
+        }
+        Cmd::Start { home } => {
+            let cfg = Config::load(&home, |k| std::env::var(k).ok())?;
+            parley_app::node::run(cfg)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Prometheus metrics (base units; each described where it is registered). Served on the
+//! loopback `metrics_addr`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+/// Installs the exporter and describes every metric.
+pub fn install(addr: SocketAddr) -> eyre::Result<()> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| eyre::eyre!("metrics_addr {addr}: {e}"))?;
+    describe_gauge!("parley_height", "Last committed CometBFT height (= L2 block number).");
+    describe_counter!("parley_l2_txs_total", "L2 transactions executed (with a receipt).");
+    describe_counter!("parley_l2_txs_skipped_total", "L2 transactions skipped as invalid at execution.");
+    describe_counter!("parley_l2_gas_used_total", "Gas used by executed L2 transactions.");
+    describe_histogram!("parley_block_txs", "Transactions per executed L2 block.");
+    describe_histogram!("parley_proposal_txs", "Transactions this node packed into its proposals.");
+    describe_counter!("parley_proposals_rejected_total", "Proposals this node rejected in ProcessProposal.");
+    describe_histogram!("parley_abci_seconds", "Time spent in an ABCI call, by method (seconds).");
+    describe_counter!("parley_checktx_total", "CheckTx results by outcome.");
+    describe_counter!("parley_rpc_requests_total", "Ethereum JSON-RPC requests by method.");
+    Ok(())
+}
+
+/// After FinalizeBlock.
+pub fn block_executed(txs: usize, skipped: usize, gas: u64) {
+    counter!("parley_l2_txs_total").increment(txs as u64);
+    counter!("parley_l2_txs_skipped_total").increment(skipped as u64);
+    counter!("parley_l2_gas_used_total").increment(gas);
+    histogram!("parley_block_txs").record(txs as f64);
+}
+
+/// After Commit.
+pub fn committed(height: u64) {
+    gauge!("parley_height").set(height as f64);
+}
+
+/// After PrepareProposal.
+pub fn proposal_txs(n: usize) {
+    histogram!("parley_proposal_txs").record(n as f64);
+}
+
+/// A rejected proposal.
+pub fn proposal_rejected() {
+    counter!("parley_proposals_rejected_total").increment(1);
+}
+
+/// Duration of one ABCI call.
+pub fn abci_call(method: &'static str, d: Duration) {
+    histogram!("parley_abci_seconds", "method" => method).record(d.as_secs_f64());
+}
+
+/// A CheckTx outcome (`ok` or an error code).
+pub fn checktx(outcome: &'static str) {
+    counter!("parley_checktx_total", "outcome" => outcome).increment(1);
+}
+
+/// One JSON-RPC request.
+pub fn rpc(method: &'static str) {
+    counter!("parley_rpc_requests_total", "method" => method).increment(1);
+}

@@ -1,0 +1,49 @@
+//! Wiring of a running node: logging, metrics, the database, the ABCI server (its own
+//! threads, one per CometBFT connection) and the JSON-RPC server (tokio).
+
+use crate::abci::Abci;
+use crate::app::App;
+use crate::config::Config;
+use crate::storage::Store;
+
+/// Runs the node until SIGINT/SIGTERM.
+pub fn run(cfg: Config) -> eyre::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
+        .map_err(|e| eyre::eyre!("key `log_level`: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    if cfg.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+    crate::metrics::install(cfg.metrics_addr)?;
+
+    let store = Store::open(&cfg.db_dir.join("parley.redb"))?;
+    let app = App::new(store, cfg.fee_recipient)?;
+
+    let server = tendermint_abci::ServerBuilder::new(1 << 20)
+        .bind(cfg.abci_addr, Abci::new(app.clone()))
+        .map_err(|e| eyre::eyre!("abci_addr {}: {e}", cfg.abci_addr))?;
+    tracing::info!(addr = %cfg.abci_addr, "ABCI server listening");
+    std::thread::Builder::new().name("abci".into()).spawn(move || {
+        if let Err(e) = server.listen() {
+            tracing::error!(error = %e, "ABCI server stopped");
+            std::process::exit(71);
+        }
+    })?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let (addr, handle) = crate::rpc::serve(app, cfg.rpc_addr, &cfg.cometbft_rpc).await?;
+        tracing::info!(%addr, "Ethereum JSON-RPC listening");
+        tracing::info!(addr = %cfg.metrics_addr, "metrics listening");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = handle.stop();
+        Ok::<_, eyre::Report>(())
+    })
+}

@@ -1,0 +1,530 @@
+//! Ethereum JSON-RPC (jsonrpsee) over committed state, for unmodified clients (cast, viem,
+//! alloy). Writes go through CometBFT's mempool (`broadcast_tx_sync`).
+//!
+//! Block tags: `latest`, `pending`, `safe` and `finalized` all read the last committed state
+//! until proofs (`safe` = proven) and the L1 bridge (`finalized`) exist; `pending` differs only
+//! for `eth_getTransactionCount`, which adds this node's pending mempool nonces. Historical
+//! state is not kept: state queries at an older block number are refused with a clear error.
+
+use std::net::SocketAddr;
+
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxEnvelope};
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
+use alloy_rpc_types_eth::{
+    Block, BlockId, BlockNumberOrTag, BlockTransactions, FeeHistory, Filter, FilterBlockOption,
+    Header, Log, Transaction, TransactionReceipt, TransactionRequest,
+};
+use jsonrpsee::server::{RpcModule, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use revm::context::TxEnv;
+use revm::context_interface::result::{ExecutionResult, Output};
+use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
+use tendermint_rpc::Client as _;
+
+use crate::app::App;
+use crate::exec::{self, BlockRecord, StateDb};
+use crate::genesis::Params as ChainParams;
+use crate::metrics as m;
+use crate::storage::{Reader, StoreError};
+
+/// Suggested priority fee (wei): the chain has no congestion market yet.
+pub const SUGGESTED_TIP: u128 = 10_000_000;
+/// Most blocks one `eth_getLogs` may scan.
+pub const MAX_LOG_RANGE: u64 = 10_000;
+/// Timeout of calls to CometBFT.
+const COMETBFT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+struct Ctx {
+    app: App,
+    cometbft: tendermint_rpc::HttpClient,
+}
+
+type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
+}
+
+fn internal(e: StoreError) -> ErrorObjectOwned {
+    tracing::error!(error = %e, "storage error serving JSON-RPC");
+    err(-32603, format!("internal error: {e}"))
+}
+
+fn invalid(msg: impl Into<String>) -> ErrorObjectOwned {
+    err(-32602, msg)
+}
+
+impl Ctx {
+    fn reader(&self) -> RpcResult<Reader> {
+        self.app.store().reader().map_err(internal)
+    }
+
+    fn params(&self) -> RpcResult<ChainParams> {
+        self.app.params().ok_or_else(|| err(-32000, "chain not initialised yet"))
+    }
+
+    /// Resolves a tag or number to a block number.
+    fn number(&self, reader: &Reader, tag: BlockNumberOrTag) -> RpcResult<u64> {
+        let latest = reader.meta().map_err(internal)?.last_block_number;
+        Ok(match tag {
+            BlockNumberOrTag::Number(n) => n,
+            BlockNumberOrTag::Earliest => 0,
+            _ => latest,
+        })
+    }
+
+    /// State reads are served at the latest block only.
+    fn check_state_block(&self, reader: &Reader, id: Option<BlockId>) -> RpcResult<()> {
+        let latest = reader.meta().map_err(internal)?.last_block_number;
+        let n = match id {
+            None => return Ok(()),
+            Some(BlockId::Number(tag)) => self.number(reader, tag)?,
+            Some(BlockId::Hash(h)) => reader
+                .block_number(&h.block_hash)
+                .map_err(internal)?
+                .ok_or_else(|| err(-32001, "block not found"))?,
+        };
+        if n != latest {
+            return Err(err(-32000, format!("historical state is not available: block {n}, latest is {latest}")));
+        }
+        Ok(())
+    }
+}
+
+fn rpc_log(r: &BlockRecord, tx_index: usize, log_index: u64, log: &alloy_primitives::Log) -> Log {
+    Log {
+        inner: log.clone(),
+        block_hash: Some(r.hash),
+        block_number: Some(r.number),
+        block_timestamp: Some(r.timestamp),
+        transaction_hash: Some(r.txs[tx_index].hash),
+        transaction_index: Some(tx_index as u64),
+        log_index: Some(log_index),
+        removed: false,
+    }
+}
+
+fn rpc_tx(r: &BlockRecord, i: usize) -> RpcResult<Transaction> {
+    let t = &r.txs[i];
+    let envelope = TxEnvelope::decode_2718_exact(&t.raw).map_err(|e| err(-32603, format!("stored tx: {e}")))?;
+    Ok(Transaction {
+        inner: Recovered::new_unchecked(envelope, t.from),
+        block_hash: Some(r.hash),
+        block_number: Some(r.number),
+        transaction_index: Some(i as u64),
+        effective_gas_price: Some(r.receipts[i].effective_gas_price),
+        block_timestamp: Some(r.timestamp),
+    })
+}
+
+fn rpc_receipt(r: &BlockRecord, i: usize) -> RpcResult<TransactionReceipt> {
+    let tx = rpc_tx(r, i)?;
+    let rec = &r.receipts[i];
+    let first_log: u64 = r.receipts[..i].iter().map(|x| x.logs.len() as u64).sum();
+    let logs: Vec<Log> =
+        rec.logs.iter().enumerate().map(|(j, l)| rpc_log(r, i, first_log + j as u64, l)).collect();
+    let receipt = ReceiptWithBloom {
+        receipt: Receipt {
+            status: Eip658Value::Eip658(rec.success),
+            cumulative_gas_used: rec.cumulative_gas_used,
+            logs,
+        },
+        logs_bloom: rec.logs_bloom,
+    };
+    let inner = match tx.inner.inner() {
+        TxEnvelope::Legacy(_) => ReceiptEnvelope::Legacy(receipt),
+        TxEnvelope::Eip2930(_) => ReceiptEnvelope::Eip2930(receipt),
+        _ => ReceiptEnvelope::Eip1559(receipt),
+    };
+    Ok(TransactionReceipt {
+        inner,
+        transaction_hash: r.txs[i].hash,
+        transaction_index: Some(i as u64),
+        block_hash: Some(r.hash),
+        block_number: Some(r.number),
+        gas_used: rec.gas_used,
+        effective_gas_price: rec.effective_gas_price,
+        blob_gas_used: None,
+        blob_gas_price: None,
+        from: r.txs[i].from,
+        to: alloy_consensus::Transaction::to(tx.inner.inner()),
+        contract_address: rec.contract_address,
+    })
+}
+
+fn rpc_block(r: &BlockRecord, full: bool) -> RpcResult<Block> {
+    let header = alloy_consensus::Header {
+        parent_hash: r.parent_hash,
+        ommers_hash: alloy_consensus::EMPTY_OMMER_ROOT_HASH,
+        beneficiary: r.builder,
+        state_root: r.state_root,
+        transactions_root: r.tx_root,
+        receipts_root: r.receipts_root,
+        logs_bloom: r.logs_bloom,
+        difficulty: U256::ZERO,
+        number: r.number,
+        gas_limit: r.gas_limit,
+        gas_used: r.gas_used,
+        timestamp: r.timestamp,
+        base_fee_per_gas: Some(r.base_fee),
+        ..Default::default()
+    };
+    let transactions = if full {
+        BlockTransactions::Full((0..r.txs.len()).map(|i| rpc_tx(r, i)).collect::<RpcResult<_>>()?)
+    } else {
+        BlockTransactions::Hashes(r.txs.iter().map(|t| t.hash).collect())
+    };
+    Ok(Block {
+        header: Header { hash: r.hash, inner: header, total_difficulty: Some(U256::ZERO), size: None },
+        uncles: vec![],
+        transactions,
+        withdrawals: None,
+    })
+}
+
+/// Runs a call against the latest state; `Ok(result)` also for reverts.
+fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<ExecutionResult> {
+    let params = ctx.params()?;
+    let reader = ctx.reader()?;
+    let meta = reader.meta().map_err(internal)?;
+    let from = req.from.unwrap_or_default();
+    let priced = req.gas_price.is_some() || req.max_fee_per_gas.is_some();
+    let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
+    let header = crate::block::L2Header {
+        chain_id: params.chain_id,
+        number: meta.last_block_number + 1,
+        parent_hash: meta.last_block_hash,
+        timestamp: meta.last_timestamp,
+        builder: Address::ZERO,
+        // Unpriced calls run with a zero base fee, as geth does.
+        base_fee: if priced { meta.next_base_fee } else { 0 },
+        gas_limit: params.block_gas_limit,
+        tx_root: B256::ZERO,
+    };
+    let nonce = match req.nonce {
+        Some(n) => n,
+        None => reader.account(from).map_err(internal)?.map_or(0, |(a, _)| a.nonce),
+    };
+    let mut cfg = exec::cfg_env(&params);
+    cfg.disable_nonce_check = true;
+    let tx = TxEnv {
+        tx_type: if req.max_fee_per_gas.is_some() { 2 } else { 0 },
+        caller: from,
+        gas_limit: gas,
+        gas_price,
+        kind: req.to.unwrap_or(TxKind::Create),
+        value: req.value.unwrap_or_default(),
+        data: req.input.input().cloned().unwrap_or_default(),
+        nonce,
+        chain_id: Some(params.chain_id),
+        access_list: req.access_list.clone().unwrap_or_default(),
+        gas_priority_fee: req.max_priority_fee_per_gas,
+        ..Default::default()
+    };
+    let mut evm = Context::mainnet()
+        .with_db(StateDb::new(&reader))
+        .with_cfg(cfg)
+        .with_block(exec::block_env(&header, B256::ZERO))
+        .build_mainnet();
+    evm.transact(tx).map(|r| r.result).map_err(|e| err(-32000, e.to_string()))
+}
+
+fn revert_error(result: &ExecutionResult) -> ErrorObjectOwned {
+    match result {
+        ExecutionResult::Revert { output, .. } => ErrorObjectOwned::owned(
+            3,
+            "execution reverted".to_string(),
+            Some(output.clone()),
+        ),
+        ExecutionResult::Halt { reason, .. } => err(-32000, format!("execution halted: {reason:?}")),
+        ExecutionResult::Success { .. } => err(-32603, "not an error"),
+    }
+}
+
+fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_method("eth_chainId", |_, ctx, _| {
+        m::rpc("eth_chainId");
+        ctx.params().map(|p| U64::from(p.chain_id))
+    })?;
+    module.register_method("net_version", |_, ctx, _| ctx.params().map(|p| p.chain_id.to_string()))?;
+    module.register_method("web3_clientVersion", |_, _, _| concat!("parleyd/", env!("CARGO_PKG_VERSION")))?;
+    module.register_method("eth_syncing", |_, _, _| false)?;
+    module.register_method("eth_accounts", |_, _, _| Vec::<Address>::new())?;
+    module.register_method("eth_blockNumber", |_, ctx, _| {
+        m::rpc("eth_blockNumber");
+        let r = ctx.reader()?;
+        Ok::<_, ErrorObjectOwned>(U64::from(r.meta().map_err(internal)?.last_block_number))
+    })?;
+    module.register_method("eth_getBalance", |p: Params, ctx, _| {
+        m::rpc("eth_getBalance");
+        let (addr, id): (Address, Option<BlockId>) = p.parse()?;
+        let r = ctx.reader()?;
+        ctx.check_state_block(&r, id)?;
+        Ok::<_, ErrorObjectOwned>(r.account(addr).map_err(internal)?.map_or(U256::ZERO, |(a, _)| a.balance))
+    })?;
+    module.register_method("eth_getTransactionCount", |p: Params, ctx, _| {
+        m::rpc("eth_getTransactionCount");
+        let (addr, id): (Address, Option<BlockId>) = p.parse()?;
+        let r = ctx.reader()?;
+        let committed = r.account(addr).map_err(internal)?.map_or(0, |(a, _)| a.nonce);
+        if matches!(id, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
+            return Ok(U64::from(ctx.app.pending().next_nonce(&addr, committed)));
+        }
+        ctx.check_state_block(&r, id)?;
+        Ok::<_, ErrorObjectOwned>(U64::from(committed))
+    })?;
+    module.register_method("eth_getCode", |p: Params, ctx, _| {
+        m::rpc("eth_getCode");
+        let (addr, id): (Address, Option<BlockId>) = p.parse()?;
+        let r = ctx.reader()?;
+        ctx.check_state_block(&r, id)?;
+        let Some((a, _)) = r.account(addr).map_err(internal)? else { return Ok(Bytes::new()) };
+        if a.code_hash == parley_types::KECCAK_EMPTY {
+            return Ok(Bytes::new());
+        }
+        Ok::<_, ErrorObjectOwned>(r.code(&a.code_hash).map_err(internal)?.unwrap_or_default())
+    })?;
+    module.register_method("eth_getStorageAt", |p: Params, ctx, _| {
+        m::rpc("eth_getStorageAt");
+        let (addr, slot, id): (Address, U256, Option<BlockId>) = p.parse()?;
+        let r = ctx.reader()?;
+        ctx.check_state_block(&r, id)?;
+        Ok::<_, ErrorObjectOwned>(B256::from(r.storage(addr, slot).map_err(internal)?))
+    })?;
+    module.register_blocking_method("eth_call", |p: Params, ctx, _| {
+        m::rpc("eth_call");
+        let (req, id): (TransactionRequest, Option<BlockId>) = p.parse()?;
+        {
+            let r = ctx.reader()?;
+            ctx.check_state_block(&r, id)?;
+        }
+        let cap = ctx.params()?.block_gas_limit;
+        let result = simulate(&ctx, &req, req.gas.unwrap_or(cap).min(cap))?;
+        match result {
+            ExecutionResult::Success { output: Output::Call(b), .. } => Ok(b),
+            ExecutionResult::Success { output: Output::Create(b, _), .. } => Ok(b),
+            other => Err(revert_error(&other)),
+        }
+    })?;
+    module.register_blocking_method("eth_estimateGas", |p: Params, ctx, _| {
+        m::rpc("eth_estimateGas");
+        let (req, _id): (TransactionRequest, Option<BlockId>) = p.parse()?;
+        let cap = ctx.params()?.block_gas_limit;
+        let cap = req.gas.unwrap_or(cap).min(cap);
+        let first = simulate(&ctx, &req, cap)?;
+        if !first.is_success() {
+            return Err(revert_error(&first));
+        }
+        // Smallest limit that succeeds: the 63/64 rule and refunds make it ≥ gas used.
+        let used = first.tx_gas_used();
+        let mut lo = used.saturating_sub(1);
+        let mut hi = cap;
+        let guess = used.saturating_mul(64) / 63 + 2_300;
+        if guess < hi && simulate(&ctx, &req, guess)?.is_success() {
+            hi = guess;
+        }
+        while lo + 1 < hi {
+            let mid = lo + (hi - lo) / 2;
+            if simulate(&ctx, &req, mid)?.is_success() {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok::<_, ErrorObjectOwned>(U64::from(hi))
+    })?;
+    module.register_method("eth_gasPrice", |_, ctx, _| {
+        m::rpc("eth_gasPrice");
+        let r = ctx.reader()?;
+        let base = r.meta().map_err(internal)?.next_base_fee;
+        Ok::<_, ErrorObjectOwned>(U256::from(u128::from(base) + SUGGESTED_TIP))
+    })?;
+    module.register_method("eth_maxPriorityFeePerGas", |_, _, _| Ok::<_, ErrorObjectOwned>(U256::from(SUGGESTED_TIP)))?;
+    module.register_method("eth_feeHistory", |p: Params, ctx, _| {
+        m::rpc("eth_feeHistory");
+        let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) = p.parse()?;
+        let r = ctx.reader()?;
+        let meta = r.meta().map_err(internal)?;
+        let newest = ctx.number(&r, newest)?.min(meta.last_block_number);
+        let count = count.to::<u64>().clamp(1, 1024).min(newest + 1);
+        let oldest = newest + 1 - count;
+        let mut base = Vec::new();
+        let mut ratio = Vec::new();
+        let mut rewards = Vec::new();
+        for n in oldest..=newest {
+            let b = r.block(n).map_err(internal)?.ok_or_else(|| err(-32001, format!("block {n} not found")))?;
+            base.push(u128::from(b.base_fee));
+            ratio.push(b.gas_used as f64 / b.gas_limit.max(1) as f64);
+            if let Some(ps) = &percentiles {
+                rewards.push(reward_percentiles(&b, ps));
+            }
+        }
+        base.push(u128::from(meta.next_base_fee));
+        Ok::<_, ErrorObjectOwned>(FeeHistory {
+            base_fee_per_gas: base,
+            gas_used_ratio: ratio,
+            base_fee_per_blob_gas: vec![0; count as usize + 1],
+            blob_gas_used_ratio: vec![0.0; count as usize],
+            oldest_block: oldest,
+            reward: percentiles.map(|_| rewards),
+        })
+    })?;
+    module.register_async_method("eth_sendRawTransaction", |p: Params<'static>, ctx, _| async move {
+        m::rpc("eth_sendRawTransaction");
+        let raw: Bytes = p.one()?;
+        let params = ctx.params()?;
+        let tx = ctx.app.decode_tx(&raw, &params).map_err(|e| err(-32000, e.to_string()))?;
+        {
+            let r = ctx.reader()?;
+            if let Err(e) = crate::txcheck::check_state(&tx, &r).map_err(internal)? {
+                return Err(err(-32000, e.to_string()));
+            }
+        }
+        let res = tokio::time::timeout(COMETBFT_TIMEOUT, ctx.cometbft.broadcast_tx_sync(raw.to_vec()))
+            .await
+            .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
+            .map_err(|e| {
+                let s = e.to_string();
+                if s.contains("already exists in cache") {
+                    err(-32000, "already known")
+                } else {
+                    err(-32000, format!("CometBFT: {s}"))
+                }
+            })?;
+        if res.code.is_err() {
+            return Err(err(-32000, res.log));
+        }
+        Ok(tx.hash)
+    })?;
+    module.register_method("eth_getTransactionByHash", |p: Params, ctx, _| {
+        m::rpc("eth_getTransactionByHash");
+        let hash: B256 = p.one()?;
+        let r = ctx.reader()?;
+        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else { return Ok(None) };
+        let b = r.block(n).map_err(internal)?.ok_or_else(|| err(-32603, "indexed block missing"))?;
+        rpc_tx(&b, i as usize).map(Some)
+    })?;
+    module.register_method("eth_getTransactionReceipt", |p: Params, ctx, _| {
+        m::rpc("eth_getTransactionReceipt");
+        let hash: B256 = p.one()?;
+        let r = ctx.reader()?;
+        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else { return Ok(None) };
+        let b = r.block(n).map_err(internal)?.ok_or_else(|| err(-32603, "indexed block missing"))?;
+        rpc_receipt(&b, i as usize).map(Some)
+    })?;
+    module.register_method("eth_getBlockByNumber", |p: Params, ctx, _| {
+        m::rpc("eth_getBlockByNumber");
+        let (tag, full): (BlockNumberOrTag, bool) = p.parse()?;
+        let r = ctx.reader()?;
+        let n = ctx.number(&r, tag)?;
+        r.block(n).map_err(internal)?.map(|b| rpc_block(&b, full)).transpose()
+    })?;
+    module.register_method("eth_getBlockByHash", |p: Params, ctx, _| {
+        m::rpc("eth_getBlockByHash");
+        let (hash, full): (B256, bool) = p.parse()?;
+        let r = ctx.reader()?;
+        let Some(n) = r.block_number(&hash).map_err(internal)? else { return Ok(None) };
+        r.block(n).map_err(internal)?.map(|b| rpc_block(&b, full)).transpose()
+    })?;
+    module.register_method("eth_getBlockTransactionCountByNumber", |p: Params, ctx, _| {
+        let (tag,): (BlockNumberOrTag,) = p.parse()?;
+        let r = ctx.reader()?;
+        let n = ctx.number(&r, tag)?;
+        Ok::<_, ErrorObjectOwned>(r.block(n).map_err(internal)?.map(|b| U64::from(b.txs.len())))
+    })?;
+    module.register_method("eth_getLogs", |p: Params, ctx, _| {
+        m::rpc("eth_getLogs");
+        let filter: Filter = p.one()?;
+        let r = ctx.reader()?;
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(h) => {
+                let n = r.block_number(&h).map_err(internal)?.ok_or_else(|| err(-32001, "block not found"))?;
+                (n, n)
+            }
+            FilterBlockOption::Range { from_block, to_block } => {
+                let latest = BlockNumberOrTag::Latest;
+                (ctx.number(&r, from_block.unwrap_or(latest))?, ctx.number(&r, to_block.unwrap_or(latest))?)
+            }
+        };
+        if to < from {
+            return Err(invalid(format!("fromBlock {from} is after toBlock {to}")));
+        }
+        if to - from >= MAX_LOG_RANGE {
+            return Err(invalid(format!("block range too large: at most {MAX_LOG_RANGE} blocks")));
+        }
+        let mut out = Vec::new();
+        for n in from..=to {
+            let Some(b) = r.block(n).map_err(internal)? else { break };
+            if !filter.matches_bloom(b.logs_bloom) {
+                continue;
+            }
+            let mut log_index = 0u64;
+            for (i, rec) in b.receipts.iter().enumerate() {
+                for l in &rec.logs {
+                    if filter.matches(l) {
+                        out.push(rpc_log(&b, i, log_index, l));
+                    }
+                    log_index += 1;
+                }
+            }
+        }
+        Ok::<_, ErrorObjectOwned>(out)
+    })?;
+    Ok(())
+}
+
+/// Priority fees paid at the given percentiles of gas used in block `b` (EIP-1559 semantics).
+fn reward_percentiles(b: &BlockRecord, percentiles: &[f64]) -> Vec<u128> {
+    let mut tips: Vec<(u128, u64)> = b
+        .receipts
+        .iter()
+        .map(|r| (r.effective_gas_price.saturating_sub(u128::from(b.base_fee)), r.gas_used))
+        .collect();
+    tips.sort_unstable();
+    let total: u64 = tips.iter().map(|t| t.1).sum();
+    percentiles
+        .iter()
+        .map(|p| {
+            if tips.is_empty() {
+                return 0;
+            }
+            let threshold = (total as f64 * p.clamp(0.0, 100.0) / 100.0) as u64;
+            let mut acc = 0u64;
+            for (tip, gas) in &tips {
+                acc += gas;
+                if acc >= threshold {
+                    return *tip;
+                }
+            }
+            tips.last().map_or(0, |t| t.0)
+        })
+        .collect()
+}
+
+/// Starts the JSON-RPC server on `addr`.
+pub async fn serve(app: App, addr: SocketAddr, cometbft_url: &str) -> eyre::Result<(SocketAddr, ServerHandle)> {
+    let url: tendermint_rpc::Url = cometbft_url.parse().map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
+    let cometbft = tendermint_rpc::HttpClient::builder(
+        url.try_into().map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?,
+    )
+    .compat_mode(tendermint_rpc::client::CompatMode::V0_38)
+    .build()
+    .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
+    let mut module = RpcModule::new(Ctx { app, cometbft });
+    register(&mut module)?;
+    let config = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(8 * 1024 * 1024)
+        .max_response_body_size(64 * 1024 * 1024)
+        .max_connections(1024)
+        .build();
+    let server = jsonrpsee::server::Server::builder()
+        .set_config(config)
+        .build(addr)
+        .await
+        .map_err(|e| eyre::eyre!("rpc_addr {addr}: {e}"))?;
+    let local = server.local_addr()?;
+    Ok((local, server.start(module)))
+}
+

@@ -1,0 +1,277 @@
+//! The node's database (redb). One write transaction per block, committed in ABCI `Commit`;
+//! everything else reads consistent snapshots.
+//!
+//! Tables and their keys are the state schema of ADR 0001 plus derived, non-consensus indexes
+//! (blocks, receipts, tx locations) that serve JSON-RPC. Consensus-critical decoding failures
+//! are [`StoreError::Corrupt`]: the node stops rather than diverge.
+
+use std::path::Path;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use parley_types::{ChainMeta, StateDiff, StateKey, StateValue};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::exec::BlockRecord;
+use crate::genesis::Params;
+
+/// State entries: `StateKey::encode()` → `StateValue::encode()` / `ChainMeta::encode()`.
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+/// Contract code by keccak256 hash.
+const CODE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("code");
+/// Executed L2 blocks (JSON [`BlockRecord`]) by number.
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// L2 block hash → number.
+const BLOCK_NUMBERS: TableDefinition<&[u8], u64> = TableDefinition::new("block_numbers");
+/// Transaction hash → (block number, index).
+const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
+/// Canonical state diff bytes by block number (ADR 0001).
+const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
+/// Node bookkeeping: last committed height and app hash, genesis parameters.
+const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
+
+/// A storage failure. Fatal for consensus paths.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database engine failed.
+    #[error("database: {0}")]
+    Db(String),
+    /// Bytes in the database do not decode.
+    #[error("database is corrupt: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+        }
+    )*};
+}
+db_err!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Result alias.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Everything one block writes, applied atomically by [`Store::commit`].
+#[derive(Debug, Default)]
+pub struct BlockWrites {
+    /// Height being committed.
+    pub height: u64,
+    /// App hash after the block.
+    pub app_hash: B256,
+    /// State entries written (`None` deletes), in key order.
+    pub state: Vec<(StateKey, Option<Vec<u8>>)>,
+    /// New contract code.
+    pub code: Vec<(B256, Bytes)>,
+    /// The executed L2 block, if the height carried one.
+    pub block: Option<(BlockRecord, StateDiff)>,
+    /// Genesis parameters (InitChain only).
+    pub params: Option<Params>,
+}
+
+/// The database handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: std::sync::Arc<redb::Database>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Opens or creates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
+        }
+        let db = redb::Database::create(path)?;
+        let store = Self { db: std::sync::Arc::new(db) };
+        // Create the tables so that readers never see them missing.
+        let tx = store.db.begin_write()?;
+        tx.open_table(STATE)?;
+        tx.open_table(CODE)?;
+        tx.open_table(BLOCKS)?;
+        tx.open_table(BLOCK_NUMBERS)?;
+        tx.open_table(TXS)?;
+        tx.open_table(DIFFS)?;
+        tx.open_table(INFO)?;
+        tx.commit()?;
+        Ok(store)
+    }
+
+    /// A consistent snapshot of the last commit.
+    pub fn reader(&self) -> Result<Reader> {
+        Ok(Reader { tx: self.db.begin_read()? })
+    }
+
+    /// Writes one block atomically and durably.
+    pub fn commit(&self, w: &BlockWrites) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(redb::Durability::Immediate)?;
+        {
+            let mut state = tx.open_table(STATE)?;
+            for (k, v) in &w.state {
+                let key = k.encode();
+                match v {
+                    Some(v) => {
+                        state.insert(key.as_slice(), v.as_slice())?;
+                    }
+                    None => {
+                        state.remove(key.as_slice())?;
+                    }
+                }
+            }
+            let mut code = tx.open_table(CODE)?;
+            for (h, c) in &w.code {
+                code.insert(h.as_slice(), c.as_ref())?;
+            }
+            if let Some((block, diff)) = &w.block {
+                let json = serde_json::to_vec(block).map_err(corrupt)?;
+                tx.open_table(BLOCKS)?.insert(block.number, json.as_slice())?;
+                tx.open_table(BLOCK_NUMBERS)?.insert(block.hash.as_slice(), block.number)?;
+                let mut txs = tx.open_table(TXS)?;
+                for (i, t) in block.txs.iter().enumerate() {
+                    let i = u32::try_from(i).expect("block tx count fits u32");
+                    txs.insert(t.hash.as_slice(), (block.number, i))?;
+                }
+                tx.open_table(DIFFS)?.insert(block.number, diff.encode().as_slice())?;
+            }
+            let mut info = tx.open_table(INFO)?;
+            info.insert("height", w.height.to_be_bytes().as_slice())?;
+            info.insert("app_hash", w.app_hash.as_slice())?;
+            if let Some(p) = &w.params {
+                info.insert("params", serde_json::to_vec(p).map_err(corrupt)?.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A read snapshot.
+pub struct Reader {
+    tx: redb::ReadTransaction,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reader")
+    }
+}
+
+impl Reader {
+    fn state_raw(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        let t = self.tx.open_table(STATE)?;
+        Ok(t.get(key.encode().as_slice())?.map(|g| g.value().to_vec()))
+    }
+
+    /// An account or storage entry.
+    pub fn entry(&self, key: &StateKey) -> Result<Option<StateValue>> {
+        self.state_raw(key)?
+            .map(|b| StateValue::decode(&b, matches!(key, StateKey::Account(_))).map_err(corrupt))
+            .transpose()
+    }
+
+    /// A storage slot's value (zero if absent).
+    pub fn storage(&self, address: Address, slot: U256) -> Result<U256> {
+        Ok(match self.entry(&StateKey::Storage(address, slot))? {
+            Some(StateValue { leaf: parley_types::LeafValue::Storage(v), .. }) => v,
+            Some(_) => return Err(corrupt("storage entry holds an account")),
+            None => U256::ZERO,
+        })
+    }
+
+    /// An account's fields, if it exists.
+    pub fn account(&self, address: Address) -> Result<Option<(parley_types::AccountLeaf, u64)>> {
+        match self.entry(&StateKey::Account(address))? {
+            Some(StateValue { leaf: parley_types::LeafValue::Account(a), proof_index }) => {
+                Ok(Some((a, proof_index)))
+            }
+            Some(_) => Err(corrupt("account entry holds a storage value")),
+            None => Ok(None),
+        }
+    }
+
+    /// Contract code by hash.
+    pub fn code(&self, hash: &B256) -> Result<Option<Bytes>> {
+        let t = self.tx.open_table(CODE)?;
+        Ok(t.get(hash.as_slice())?.map(|g| Bytes::copy_from_slice(g.value())))
+    }
+
+    /// Chain meta; default before genesis.
+    pub fn meta(&self) -> Result<ChainMeta> {
+        self.state_raw(&StateKey::Meta)?
+            .map(|b| ChainMeta::decode(&b).map_err(corrupt))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Last committed height and app hash (0 and empty before InitChain).
+    pub fn last_commit(&self) -> Result<(u64, B256)> {
+        let t = self.tx.open_table(INFO)?;
+        let height = match t.get("height")? {
+            Some(g) => u64::from_be_bytes(g.value().try_into().map_err(corrupt)?),
+            None => 0,
+        };
+        let hash = match t.get("app_hash")? {
+            Some(g) => B256::try_from(g.value()).map_err(corrupt)?,
+            None => B256::ZERO,
+        };
+        Ok((height, hash))
+    }
+
+    /// Genesis parameters, once InitChain has run.
+    pub fn params(&self) -> Result<Option<Params>> {
+        let t = self.tx.open_table(INFO)?;
+        t.get("params")?.map(|g| serde_json::from_slice(g.value()).map_err(corrupt)).transpose()
+    }
+
+    /// An executed L2 block.
+    pub fn block(&self, number: u64) -> Result<Option<BlockRecord>> {
+        let t = self.tx.open_table(BLOCKS)?;
+        t.get(number)?.map(|g| serde_json::from_slice(g.value()).map_err(corrupt)).transpose()
+    }
+
+    /// Number of the L2 block with this hash.
+    pub fn block_number(&self, hash: &B256) -> Result<Option<u64>> {
+        let t = self.tx.open_table(BLOCK_NUMBERS)?;
+        Ok(t.get(hash.as_slice())?.map(|g| g.value()))
+    }
+
+    /// Where a transaction was included: (block number, index).
+    pub fn tx_location(&self, hash: &B256) -> Result<Option<(u64, u32)>> {
+        let t = self.tx.open_table(TXS)?;
+        Ok(t.get(hash.as_slice())?.map(|g| g.value()))
+    }
+
+    /// The canonical diff bytes of a block.
+    pub fn diff(&self, number: u64) -> Result<Option<StateDiff>> {
+        let t = self.tx.open_table(DIFFS)?;
+        t.get(number)?.map(|g| StateDiff::decode(g.value()).map_err(corrupt)).transpose()
+    }
+
+    /// Every state entry as (path, keccak256(value)), to rebuild the app-hash tree.
+    pub fn tree_leaves(&self) -> Result<Vec<(B256, B256)>> {
+        let t = self.tx.open_table(STATE)?;
+        let mut out = Vec::with_capacity(usize::try_from(redb::ReadableTableMetadata::len(&t)?).unwrap_or(0));
+        for item in t.iter()? {
+            let (k, v) = item?;
+            out.push((alloy_primitives::keccak256(k.value()), alloy_primitives::keccak256(v.value())));
+        }
+        Ok(out)
+    }
+}
