@@ -5,8 +5,6 @@
 //! with exit code 70 after logging it: a node must never keep running on state it cannot
 //! trust. CometBFT then stops too, and a restart replays from the last commit.
 
-use std::time::Instant;
-
 use alloy_primitives::{B256, Bytes};
 use tendermint_abci::Application;
 use tendermint_proto::v0_38::abci::{
@@ -74,23 +72,42 @@ impl Application for Abci {
             .app
             .init_chain(&req.app_state_bytes, height(req.initial_height))
             .unwrap_or_else(|e| fatal("init_chain", e));
-        ResponseInitChain { app_hash: app_hash.to_vec().into(), ..Default::default() }
+        ResponseInitChain {
+            app_hash: app_hash.to_vec().into(),
+            ..Default::default()
+        }
     }
 
     fn check_tx(&self, req: RequestCheckTx) -> ResponseCheckTx {
         let recheck = req.r#type == CheckTxType::Recheck as i32;
-        match self.app.check_tx(&req.tx, recheck).unwrap_or_else(|e| fatal("check_tx", e)) {
+        match self
+            .app
+            .check_tx(&req.tx, recheck)
+            .unwrap_or_else(|e| fatal("check_tx", e))
+        {
             Ok(tx) => {
                 m::checktx("ok");
                 ResponseCheckTx {
-                    gas_wanted: i64::try_from(alloy_consensus::Transaction::gas_limit(&tx.envelope)).unwrap_or(i64::MAX),
+                    gas_wanted: i64::try_from(alloy_consensus::Transaction::gas_limit(
+                        &tx.envelope,
+                    ))
+                    .unwrap_or(i64::MAX),
                     data: tx.hash.to_vec().into(),
                     ..Default::default()
                 }
             }
             Err(e) => {
-                m::checktx(if recheck { "recheck_dropped" } else { "rejected" });
-                ResponseCheckTx { code: e.code(), log: e.to_string(), codespace: "parley".into(), ..Default::default() }
+                m::checktx(if recheck {
+                    "recheck_dropped"
+                } else {
+                    "rejected"
+                });
+                ResponseCheckTx {
+                    code: e.code(),
+                    log: e.to_string(),
+                    codespace: "parley".into(),
+                    ..Default::default()
+                }
             }
         }
     }
@@ -98,44 +115,57 @@ impl Application for Abci {
     fn prepare_proposal(&self, req: RequestPrepareProposal) -> ResponsePrepareProposal {
         let h = height(req.height);
         let _s = tracing::info_span!("prepare_proposal", height = h).entered();
-        let t = Instant::now();
+        let t = m::AbciTimer::start();
         let txs = self
             .app
-            .prepare_proposal(h, secs(req.time), &to_alloy(req.txs), u64::try_from(req.max_tx_bytes).unwrap_or(0))
+            .prepare_proposal(
+                h,
+                secs(req.time),
+                &to_alloy(req.txs),
+                u64::try_from(req.max_tx_bytes).unwrap_or(0),
+            )
             .unwrap_or_else(|e| fatal("prepare_proposal", e));
-        m::abci_call("prepare_proposal", t.elapsed());
-        ResponsePrepareProposal { txs: txs.into_iter().map(|b| b.0).collect() }
+        t.record("prepare_proposal");
+        ResponsePrepareProposal {
+            txs: txs.into_iter().map(|b| b.0).collect(),
+        }
     }
 
     fn process_proposal(&self, req: RequestProcessProposal) -> ResponseProcessProposal {
         let h = height(req.height);
         let _s = tracing::info_span!("process_proposal", height = h).entered();
-        let t = Instant::now();
+        let t = m::AbciTimer::start();
         let verdict = self
             .app
             .process_proposal(h, secs(req.time), &to_alloy(req.txs))
             .unwrap_or_else(|e| fatal("process_proposal", e));
-        m::abci_call("process_proposal", t.elapsed());
+        t.record("process_proposal");
         let status = match verdict {
             Verdict::Accept => response_process_proposal::ProposalStatus::Accept,
             Verdict::Reject(_) => response_process_proposal::ProposalStatus::Reject,
         };
-        ResponseProcessProposal { status: status as i32 }
+        ResponseProcessProposal {
+            status: status as i32,
+        }
     }
 
     fn finalize_block(&self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock {
         let h = height(req.height);
         let _s = tracing::info_span!("finalize_block", height = h).entered();
-        let t = Instant::now();
+        let t = m::AbciTimer::start();
         let block_hash = B256::try_from(req.hash.as_ref()).unwrap_or_default();
         let f = self
             .app
             .finalize_block(h, secs(req.time), block_hash, &to_alloy(req.txs))
             .unwrap_or_else(|e| fatal("finalize_block", e));
-        m::abci_call("finalize_block", t.elapsed());
+        t.record("finalize_block");
         let (number, hash, n, skipped) = f.block;
         tracing::info!(l2_block = number, hash = %hash, txs = n, skipped, app_hash = %f.app_hash, "executed");
-        let attr = |k: &str, v: String| EventAttribute { key: k.into(), value: v, index: true };
+        let attr = |k: &str, v: String| EventAttribute {
+            key: k.into(),
+            value: v,
+            index: true,
+        };
         ResponseFinalizeBlock {
             events: vec![Event {
                 r#type: "l2_block".into(),
@@ -149,7 +179,11 @@ impl Application for Abci {
             tx_results: f
                 .tx_results
                 .into_iter()
-                .map(|(code, log)| ExecTxResult { code, log, ..Default::default() })
+                .map(|(code, log)| ExecTxResult {
+                    code,
+                    log,
+                    ..Default::default()
+                })
                 .collect(),
             app_hash: f.app_hash.to_vec().into(),
             ..Default::default()
@@ -157,18 +191,29 @@ impl Application for Abci {
     }
 
     fn commit(&self) -> ResponseCommit {
-        let t = Instant::now();
+        let t = m::AbciTimer::start();
         let h = self.app.commit().unwrap_or_else(|e| fatal("commit", e));
         let _s = tracing::info_span!("commit", height = h).entered();
-        m::abci_call("commit", t.elapsed());
+        t.record("commit");
         ResponseCommit { retain_height: 0 }
     }
 
     fn query(&self, req: RequestQuery) -> ResponseQuery {
         let _s = tracing::debug_span!("query", path = %req.path).entered();
-        match self.app.query(&req.path).unwrap_or_else(|e| fatal("query", e)) {
-            Ok(value) => ResponseQuery { value: value.into(), ..Default::default() },
-            Err(log) => ResponseQuery { code: 1, log, ..Default::default() },
+        match self
+            .app
+            .query(&req.path)
+            .unwrap_or_else(|e| fatal("query", e))
+        {
+            Ok(value) => ResponseQuery {
+                value: value.into(),
+                ..Default::default()
+            },
+            Err(log) => ResponseQuery {
+                code: 1,
+                log,
+                ..Default::default()
+            },
         }
     }
 }

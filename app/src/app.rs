@@ -130,7 +130,8 @@ impl App {
     }
 
     fn params_or_err(&self) -> Result<Params> {
-        self.params().ok_or_else(|| AppError::Protocol("chain not initialised".into()))
+        self.params()
+            .ok_or_else(|| AppError::Protocol("chain not initialised".into()))
     }
 
     /// Mempool bookkeeping for `eth_getTransactionCount(pending)`.
@@ -153,7 +154,8 @@ impl App {
 
     /// InitChain: writes the genesis state as block 0 and returns the app hash.
     pub fn init_chain(&self, app_state: &[u8], initial_height: u64) -> Result<B256> {
-        let genesis = AppGenesis::from_json(app_state).map_err(|e| AppError::Genesis(e.to_string()))?;
+        let genesis =
+            AppGenesis::from_json(app_state).map_err(|e| AppError::Genesis(e.to_string()))?;
         let reader = self.inner.store.reader()?;
         if let Some(params) = reader.params()? {
             // CometBFT repeats InitChain after a crash before the first block: accept the same
@@ -170,11 +172,19 @@ impl App {
         let mut entries: std::collections::BTreeMap<StateKey, LeafValue> = Default::default();
         let mut code = Vec::new();
         for a in &genesis.accounts {
-            let code_hash = if a.code.is_empty() { KECCAK_EMPTY } else { alloy_primitives::keccak256(&a.code) };
+            let code_hash = if a.code.is_empty() {
+                KECCAK_EMPTY
+            } else {
+                alloy_primitives::keccak256(&a.code)
+            };
             if !a.code.is_empty() {
                 code.push((code_hash, a.code.clone()));
             }
-            let leaf = AccountLeaf { nonce: a.nonce, balance: a.balance, code_hash };
+            let leaf = AccountLeaf {
+                nonce: a.nonce,
+                balance: a.balance,
+                code_hash,
+            };
             if !leaf.is_empty() {
                 entries.insert(StateKey::Account(a.address), LeafValue::Account(leaf));
             }
@@ -188,8 +198,22 @@ impl App {
         let mut writes = Vec::new();
         for (i, (key, leaf)) in entries.into_iter().enumerate() {
             let index = i as u64;
-            diff.push(DiffEntry { key, index, old: None, new: Some(leaf) });
-            writes.push((key, Some(StateValue { leaf, proof_index: index }.encode())));
+            diff.push(DiffEntry {
+                key,
+                index,
+                old: None,
+                new: Some(leaf),
+            });
+            writes.push((
+                key,
+                Some(
+                    StateValue {
+                        leaf,
+                        proof_index: index,
+                    }
+                    .encode(),
+                ),
+            ));
         }
         let genesis_number = initial_height.saturating_sub(1);
         let meta = ChainMeta {
@@ -202,9 +226,11 @@ impl App {
         };
         writes.insert(0, (StateKey::Meta, Some(meta.encode())));
         let mut tree = MerkleTree::new();
-        let app_hash = tree.update(writes.iter().map(|(k, v)| {
-            (k.path(), v.as_ref().map(alloy_primitives::keccak256))
-        }));
+        let app_hash = tree.update(
+            writes
+                .iter()
+                .map(|(k, v)| (k.path(), v.as_ref().map(alloy_primitives::keccak256))),
+        );
         let record = BlockRecord {
             number: genesis_number,
             hash: B256::ZERO,
@@ -285,7 +311,10 @@ impl App {
             gas_limit: params.block_gas_limit,
             tx_root: tx_root(txs.iter().map(|t| t.hash)),
         };
-        let block = L2Block { header, txs: txs.into_iter().map(|t| t.raw).collect() };
+        let block = L2Block {
+            header,
+            txs: txs.into_iter().map(|t| t.raw).collect(),
+        };
         m::proposal_txs(block.txs.len());
         Ok(vec![Bytes::from(Message::ProposerBlock(block).encode())])
     }
@@ -307,25 +336,40 @@ impl App {
             return Err(format!("block number {} != height {height}", h.number));
         }
         if h.parent_hash != meta.last_block_hash {
-            return Err(format!("parent hash {} != {}", h.parent_hash, meta.last_block_hash));
+            return Err(format!(
+                "parent hash {} != {}",
+                h.parent_hash, meta.last_block_hash
+            ));
         }
         if h.timestamp != time_secs {
-            return Err(format!("timestamp {} != block time {time_secs}", h.timestamp));
+            return Err(format!(
+                "timestamp {} != block time {time_secs}",
+                h.timestamp
+            ));
         }
         if h.base_fee != meta.next_base_fee {
             return Err(format!("base fee {} != {}", h.base_fee, meta.next_base_fee));
         }
         if h.gas_limit != params.block_gas_limit {
-            return Err(format!("gas limit {} != {}", h.gas_limit, params.block_gas_limit));
+            return Err(format!(
+                "gas limit {} != {}",
+                h.gas_limit, params.block_gas_limit
+            ));
         }
         if block.txs.len() as u64 > params.max_block_txs {
-            return Err(format!("{} txs > max {}", block.txs.len(), params.max_block_txs));
+            return Err(format!(
+                "{} txs > max {}",
+                block.txs.len(),
+                params.max_block_txs
+            ));
         }
         let mut txs = Vec::with_capacity(block.txs.len());
         let mut gas = 0u64;
         let mut seen = std::collections::BTreeSet::new();
         for (i, raw) in block.txs.iter().enumerate() {
-            let tx = self.decode_tx(raw, params).map_err(|e| format!("tx {i}: {e}"))?;
+            let tx = self
+                .decode_tx(raw, params)
+                .map_err(|e| format!("tx {i}: {e}"))?;
             if !seen.insert(tx.hash) {
                 return Err(format!("tx {i}: duplicate {}", tx.hash));
             }
@@ -348,7 +392,11 @@ impl App {
             match Message::decode(raw) {
                 Ok(Message::ProposerBlock(b)) if block.is_none() => block = Some(b),
                 Ok(Message::ProposerBlock(_)) => return Err(format!("tx {i}: second L2 block")),
-                Err(e) => return Err(format!("tx {i}: {e} (raw user transactions travel inside L2 blocks)")),
+                Err(e) => {
+                    return Err(format!(
+                        "tx {i}: {e} (raw user transactions travel inside L2 blocks)"
+                    ));
+                }
             }
         }
         block.ok_or_else(|| "proposal has no L2 block".into())
@@ -358,8 +406,10 @@ impl App {
     pub fn process_proposal(&self, height: u64, time_secs: u64, txs: &[Bytes]) -> Result<Verdict> {
         let params = self.params_or_err()?;
         let meta = self.inner.store.reader()?.meta()?;
-        let verdict = Self::the_block(txs)
-            .and_then(|b| self.validate_block(&b, height, time_secs, &params, &meta).map(|_| ()));
+        let verdict = Self::the_block(txs).and_then(|b| {
+            self.validate_block(&b, height, time_secs, &params, &meta)
+                .map(|_| ())
+        });
         Ok(match verdict {
             Ok(()) => Verdict::Accept,
             Err(why) => {
@@ -382,9 +432,10 @@ impl App {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
-        let (header, signed) = match Self::the_block(txs)
-            .and_then(|b| self.validate_block(&b, height, time_secs, &params, &meta).map(|s| (b.header, s)))
-        {
+        let (header, signed) = match Self::the_block(txs).and_then(|b| {
+            self.validate_block(&b, height, time_secs, &params, &meta)
+                .map(|s| (b.header, s))
+        }) {
             Ok(x) => x,
             Err(why) => {
                 // Only reachable if more than a third of the voting power is faulty: execute
@@ -406,11 +457,16 @@ impl App {
         let executed = exec::execute_block(&reader, &params, &meta, &header, &signed, block_hash)?;
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         if c.staged.is_some() {
-            return Err(AppError::Protocol("FinalizeBlock twice without Commit".into()));
+            return Err(AppError::Protocol(
+                "FinalizeBlock twice without Commit".into(),
+            ));
         }
-        let app_hash = c.tree.update(executed.writes.iter().map(|(k, v)| {
-            (k.path(), v.as_ref().map(alloy_primitives::keccak256))
-        }));
+        let app_hash = c.tree.update(
+            executed
+                .writes
+                .iter()
+                .map(|(k, v)| (k.path(), v.as_ref().map(alloy_primitives::keccak256))),
+        );
         let number = executed.record.number;
         let hash = executed.record.hash;
         let n_txs = executed.record.txs.len();
@@ -418,17 +474,30 @@ impl App {
         m::block_executed(n_txs, n_skipped, executed.record.gas_used);
         c.staged = Some(executed.into_writes(height, app_hash));
         let tx_results = txs.iter().map(|_| (0, String::new())).collect();
-        Ok(Finalized { app_hash, tx_results, block: (number, hash, n_txs, n_skipped) })
+        Ok(Finalized {
+            app_hash,
+            tx_results,
+            block: (number, hash, n_txs, n_skipped),
+        })
     }
 
     /// Commit: persists the staged block.
     pub fn commit(&self) -> Result<u64> {
         let mut c = self.inner.consensus.lock().expect("consensus lock");
-        let staged = c.staged.take().ok_or_else(|| AppError::Protocol("Commit without FinalizeBlock".into()))?;
+        let staged = c
+            .staged
+            .take()
+            .ok_or_else(|| AppError::Protocol("Commit without FinalizeBlock".into()))?;
         self.inner.store.commit(&staged)?;
         drop(c);
         let reader = self.inner.store.reader()?;
-        self.inner.pending.prune(|a| reader.account(*a).ok().flatten().map_or(0, |(acc, _)| acc.nonce));
+        self.inner.pending.prune(|a| {
+            reader
+                .account(*a)
+                .ok()
+                .flatten()
+                .map_or(0, |(acc, _)| acc.nonce)
+        });
         m::committed(staged.height);
         Ok(staged.height)
     }
@@ -466,7 +535,9 @@ impl App {
                     }
                 }
             }
-            other => Err(format!("unknown query path {other:?}; known: /params, /meta, /proof/<key hex>")),
+            other => Err(format!(
+                "unknown query path {other:?}; known: /params, /meta, /proof/<key hex>"
+            )),
         })
     }
 }

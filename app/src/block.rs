@@ -109,12 +109,18 @@ impl Message {
 
     /// Decodes an envelope; trailing bytes are an error.
     pub fn decode(tx: &[u8]) -> Result<Self, MessageError> {
-        let rest = tx.strip_prefix(MAGIC.as_slice()).ok_or(MessageError::NotProtocol)?;
-        let (&version, rest) = rest.split_first().ok_or(MessageError::Body("empty".into()))?;
+        let rest = tx
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(MessageError::NotProtocol)?;
+        let (&version, rest) = rest
+            .split_first()
+            .ok_or(MessageError::Body("empty".into()))?;
         if version != VERSION {
             return Err(MessageError::Version(version));
         }
-        let (&kind, mut body) = rest.split_first().ok_or(MessageError::Body("no kind".into()))?;
+        let (&kind, mut body) = rest
+            .split_first()
+            .ok_or(MessageError::Body("no kind".into()))?;
         let msg = match kind {
             KIND_PROPOSER_BLOCK => Self::ProposerBlock(
                 L2Block::decode(&mut body).map_err(|e| MessageError::Body(e.to_string()))?,
@@ -153,10 +159,19 @@ mod tests {
         assert_eq!(Message::decode(&bytes), Ok(msg));
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert!(matches!(Message::decode(&trailing), Err(MessageError::Body(_))));
-        assert_eq!(Message::decode(b"PRLY\x02\x01"), Err(MessageError::Version(2)));
+        assert!(matches!(
+            Message::decode(&trailing),
+            Err(MessageError::Body(_))
+        ));
+        assert_eq!(
+            Message::decode(b"PRLY\x02\x01"),
+            Err(MessageError::Version(2))
+        );
         assert_eq!(Message::decode(b"PRLY\x01\x09"), Err(MessageError::Kind(9)));
-        assert_eq!(Message::decode(&[0xde, 0xad]), Err(MessageError::NotProtocol));
+        assert_eq!(
+            Message::decode(&[0xde, 0xad]),
+            Err(MessageError::NotProtocol)
+        );
         assert!(Message::decode(&bytes[..bytes.len() - 1]).is_err());
         // The hash commits to every header field.
         let mut h2 = block.header.clone();

@@ -34,7 +34,11 @@ pub fn select(
         if tx.envelope.max_fee_per_gas() < u128::from(base_fee) {
             continue;
         }
-        by_sender.entry(tx.from).or_default().entry(tx.envelope.nonce()).or_insert(tx);
+        by_sender
+            .entry(tx.from)
+            .or_default()
+            .entry(tx.envelope.nonce())
+            .or_insert(tx);
     }
     let mut queues: BTreeMap<Address, VecDeque<SignedTx>> = BTreeMap::new();
     for (from, txs) in by_sender {
@@ -58,7 +62,11 @@ pub fn select(
     let mut heap: BinaryHeap<Head> = queues
         .iter()
         .filter_map(|(from, q)| {
-            q.front().map(|tx| Head { tip: tip(tx), hash: std::cmp::Reverse(tx.hash), from: *from })
+            q.front().map(|tx| Head {
+                tip: tip(tx),
+                hash: std::cmp::Reverse(tx.hash),
+                from: *from,
+            })
         })
         .collect();
     let mut out = Vec::new();
@@ -71,7 +79,9 @@ pub fn select(
         let tx = q.pop_front().expect("a head's queue is non-empty");
         let tx_gas = tx.envelope.gas_limit();
         let tx_bytes = tx.raw.len() as u64 + 4;
-        if gas.saturating_add(tx_gas) > params.block_gas_limit || bytes.saturating_add(tx_bytes) > byte_budget {
+        if gas.saturating_add(tx_gas) > params.block_gas_limit
+            || bytes.saturating_add(tx_bytes) > byte_budget
+        {
             // This sender's later nonces cannot follow it in this block: drop the queue.
             q.clear();
             continue;
@@ -80,7 +90,11 @@ pub fn select(
         bytes += tx_bytes;
         out.push(tx);
         if let Some(next) = q.front() {
-            heap.push(Head { tip: tip(next), hash: std::cmp::Reverse(next.hash), from: head.from });
+            heap.push(Head {
+                tip: tip(next),
+                hash: std::cmp::Reverse(next.hash),
+                from: head.from,
+            });
         }
     }
     Ok(out)

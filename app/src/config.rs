@@ -66,8 +66,13 @@ impl Config {
     /// Loads `<home>/config/parleyd.toml` and applies `PARLEY_*` overrides from `env`.
     pub fn load(home: &Path, env: impl Fn(&str) -> Option<String>) -> eyre::Result<Self> {
         let file = path(home);
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| eyre::eyre!("{}: {e} (run `parleyd init --home {}`)", file.display(), home.display()))?;
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            eyre::eyre!(
+                "{}: {e} (run `parleyd init --home {}`)",
+                file.display(),
+                home.display()
+            )
+        })?;
         let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| eyre::eyre!("{}: {e}", file.display()))?;
         for key in KEYS {
@@ -92,12 +97,17 @@ impl Config {
         let defaults = toml::Table::try_from(Self::default()).expect("defaults serialize");
         let mut merged = defaults;
         merged.extend(table);
-        let mut cfg: Self = merged.try_into().map_err(|e: toml::de::Error| eyre::eyre!("{}: {}", file.display(), e.message()))?;
+        let mut cfg: Self = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| eyre::eyre!("{}: {}", file.display(), e.message()))?;
         if cfg.db_dir.is_relative() {
             cfg.db_dir = home.join(&cfg.db_dir);
         }
         if !matches!(cfg.log_format.as_str(), "text" | "json") {
-            eyre::bail!("{}: key `log_format`: expected `text` or `json`", file.display());
+            eyre::bail!(
+                "{}: key `log_format`: expected `text` or `json`",
+                file.display()
+            );
         }
         Ok(cfg)
     }
@@ -131,15 +141,21 @@ mod tests {
         assert_eq!(cfg.rpc_addr, Config::default().rpc_addr);
         assert_eq!(cfg.db_dir, dir.path().join("data/parley"));
 
-        let cfg = Config::load(dir.path(), |k| (k == "PARLEY_RPC_ADDR").then(|| "127.0.0.1:9999".into()))
-            .expect("loads");
+        let cfg = Config::load(dir.path(), |k| {
+            (k == "PARLEY_RPC_ADDR").then(|| "127.0.0.1:9999".into())
+        })
+        .expect("loads");
         assert_eq!(cfg.rpc_addr.port(), 9999);
 
-        let err = Config::load(dir.path(), |k| (k == "PARLEY_RPC_ADDR").then(|| "nonsense".into()))
-            .expect_err("bad address");
+        let err = Config::load(dir.path(), |k| {
+            (k == "PARLEY_RPC_ADDR").then(|| "nonsense".into())
+        })
+        .expect_err("bad address");
         assert!(err.to_string().contains("rpc_addr"), "{err}");
-        let err = Config::load(dir.path(), |k| (k == "PARLEY_FEE_RECIPIENT").then(|| "0x12".into()))
-            .expect_err("bad address");
+        let err = Config::load(dir.path(), |k| {
+            (k == "PARLEY_FEE_RECIPIENT").then(|| "0x12".into())
+        })
+        .expect_err("bad address");
         assert!(err.to_string().contains("fee_recipient"), "{err}");
     }
 }

@@ -176,7 +176,11 @@ impl revm::Database for StateDb<'_> {
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, StoreError> {
-        Ok(self.reader.block(number)?.map(|b| b.hash).unwrap_or_default())
+        Ok(self
+            .reader
+            .block(number)?
+            .map(|b| b.hash)
+            .unwrap_or_default())
     }
 }
 
@@ -270,7 +274,9 @@ pub fn execute_block(
         match evm.transact_one(env) {
             Ok(result) => {
                 let gas_used = result.tx_gas_used();
-                cumulative = cumulative.checked_add(gas_used).expect("block gas fits u64");
+                cumulative = cumulative
+                    .checked_add(gas_used)
+                    .expect("block gas fits u64");
                 let success = result.is_success();
                 let contract_address = result.created_address();
                 let logs = match result {
@@ -292,7 +298,11 @@ pub fn execute_block(
                     logs,
                     logs_bloom: bloom,
                 });
-                executed.push(RecordTx { hash: tx.hash, from: tx.from, raw: tx.raw.clone() });
+                executed.push(RecordTx {
+                    hash: tx.hash,
+                    from: tx.from,
+                    raw: tx.raw.clone(),
+                });
             }
             Err(EVMError::Transaction(e)) => {
                 tracing::debug!(tx = %tx.hash, error = %e, "skipping invalid transaction");
@@ -314,7 +324,11 @@ pub fn execute_block(
         }
         let destroyed = account.is_selfdestructed();
         let info = &account.info;
-        let leaf = AccountLeaf { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash };
+        let leaf = AccountLeaf {
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+        };
         let new = (!destroyed && !leaf.is_empty()).then_some(LeafValue::Account(leaf));
         changes.insert(StateKey::Account(address), new);
         if let Some(c) = &info.code
@@ -349,20 +363,44 @@ pub fn execute_block(
             Some(o) => o.proof_index,
             None => {
                 let i = next_index;
-                next_index = next_index.checked_add(1).expect("proof index space is 2^64");
+                next_index = next_index
+                    .checked_add(1)
+                    .expect("proof index space is 2^64");
                 i
             }
         };
-        diff.push(DiffEntry { key, index, old: old.map(|o| o.leaf), new });
-        writes.push((key, new.map(|leaf| StateValue { leaf, proof_index: index }.encode())));
+        diff.push(DiffEntry {
+            key,
+            index,
+            old: old.map(|o| o.leaf),
+            new,
+        });
+        writes.push((
+            key,
+            new.map(|leaf| {
+                StateValue {
+                    leaf,
+                    proof_index: index,
+                }
+                .encode()
+            }),
+        ));
     }
     let diff = StateDiff(diff);
-    debug_assert!(diff.validate().is_ok(), "executor produced a non-canonical diff");
+    debug_assert!(
+        diff.validate().is_ok(),
+        "executor produced a non-canonical diff"
+    );
 
     let receipts_root = receipts_root(&receipts);
     let hash = header.hash();
     let new_meta = ChainMeta {
-        next_base_fee: next_base_fee(header.base_fee, cumulative, header.gas_limit, params.min_base_fee),
+        next_base_fee: next_base_fee(
+            header.base_fee,
+            cumulative,
+            header.gas_limit,
+            params.min_base_fee,
+        ),
         last_block_number: header.number,
         last_block_hash: hash,
         last_receipts_root: receipts_root,
@@ -388,7 +426,13 @@ pub fn execute_block(
         txs: executed,
         receipts,
     };
-    Ok(Executed { record, diff, writes, code: code.into_iter().collect(), skipped })
+    Ok(Executed {
+        record,
+        diff,
+        writes,
+        code: code.into_iter().collect(),
+        skipped,
+    })
 }
 
 /// `keccak256` over `(success ‖ cumulative gas ‖ keccak(logs))` of every receipt.

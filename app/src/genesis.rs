@@ -85,7 +85,10 @@ pub enum GenesisError {
 }
 
 fn bad(field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
-    GenesisError::Field { field: field.into(), reason: reason.into() }
+    GenesisError::Field {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 impl AppGenesis {
@@ -106,13 +109,22 @@ impl AppGenesis {
             return Err(bad("params.min_base_fee", "must be at least 1 wei"));
         }
         if p.initial_base_fee < p.min_base_fee {
-            return Err(bad("params.initial_base_fee", "must be >= params.min_base_fee"));
+            return Err(bad(
+                "params.initial_base_fee",
+                "must be >= params.min_base_fee",
+            ));
         }
         if p.block_gas_limit < 21_000 {
-            return Err(bad("params.block_gas_limit", "must hold at least one transfer (21000)"));
+            return Err(bad(
+                "params.block_gas_limit",
+                "must hold at least one transfer (21000)",
+            ));
         }
         if !(1024..=4 * 1024 * 1024).contains(&p.max_tx_bytes) {
-            return Err(bad("params.max_tx_bytes", "must be between 1 KiB and 4 MiB"));
+            return Err(bad(
+                "params.max_tx_bytes",
+                "must be between 1 KiB and 4 MiB",
+            ));
         }
         if p.max_block_txs == 0 {
             return Err(bad("params.max_block_txs", "must be non-zero"));
@@ -120,10 +132,16 @@ impl AppGenesis {
         let mut seen = std::collections::BTreeSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             if !seen.insert(a.address) {
-                return Err(bad(format!("accounts[{i}].address"), format!("{} listed twice", a.address)));
+                return Err(bad(
+                    format!("accounts[{i}].address"),
+                    format!("{} listed twice", a.address),
+                ));
             }
             if a.code.is_empty() && !a.storage.is_empty() {
-                return Err(bad(format!("accounts[{i}].storage"), "storage without code"));
+                return Err(bad(
+                    format!("accounts[{i}].storage"),
+                    "storage without code",
+                ));
             }
         }
         let total = self
@@ -162,7 +180,10 @@ mod tests {
 
         let mut bad_chain = g.clone();
         bad_chain.params.chain_id = 0;
-        let err = bad_chain.validate().expect_err("chain id 0 is refused").to_string();
+        let err = bad_chain
+            .validate()
+            .expect_err("chain id 0 is refused")
+            .to_string();
         assert!(err.contains("params.chain_id"), "{err}");
 
         let mut dup = g.clone();
@@ -170,9 +191,16 @@ mod tests {
         let err = dup.validate().expect_err("duplicate refused").to_string();
         assert!(err.contains("accounts[1].address"), "{err}");
 
-        let err = AppGenesis::from_json(br#"{"params":{"chain_id":1}}"#).expect_err("missing fields").to_string();
+        let err = AppGenesis::from_json(br#"{"params":{"chain_id":1}}"#)
+            .expect_err("missing fields")
+            .to_string();
         assert!(err.starts_with("app_state:"), "{err}");
-        let err = AppGenesis::from_json(br#"{"params":{},"acounts":[]}"#).expect_err("typo").to_string();
-        assert!(err.contains("acounts") || err.contains("missing field"), "{err}");
+        let err = AppGenesis::from_json(br#"{"params":{},"acounts":[]}"#)
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            err.contains("acounts") || err.contains("missing field"),
+            "{err}"
+        );
     }
 }

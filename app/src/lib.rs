@@ -19,6 +19,7 @@ pub mod app;
 pub mod block;
 pub mod builder;
 pub mod config;
+pub mod devtx;
 pub mod exec;
 pub mod genesis;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! `parleyd` — see the library crate for what it is. This file parses the command line,
 //! installs logging and hands over.
+#![allow(clippy::print_stdout)] // the CLI prints what it was asked for
 
 use std::path::PathBuf;
 
@@ -9,7 +10,11 @@ use parley_app::config::Config;
 use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
 
 #[derive(Parser)]
-#[command(name = "parleyd", version, about = "Parley node: ABCI app, Ethereum JSON-RPC, metrics")]
+#[command(
+    name = "parleyd",
+    version,
+    about = "Parley node: ABCI app, Ethereum JSON-RPC, metrics"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -51,12 +56,20 @@ enum Cmd {
 
 fn main() -> eyre::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Init { home, moniker, force } => {
+        Cmd::Init {
+            home,
+            moniker,
+            force,
+        } => {
             let file = Config::write_default(&home, &Config::default(), force)?;
             println!("wrote {} for {moniker}", file.display());
             Ok(())
         }
-        Cmd::GenesisAppState { chain_id, dev_accounts, balance_wei } => {
+        Cmd::GenesisAppState {
+            chain_id,
+            dev_accounts,
+            balance_wei,
+        } => {
             let accounts = parley_app::dev_accounts(dev_accounts)?
                 .into_iter()
                 .map(|s| GenesisAccount {
@@ -67,7 +80,13 @@ fn main() -> eyre::Result<()> {
                     storage: Default::default(),
                 })
                 .collect();
-            let g = AppGenesis { params: Params { chain_id, ..Params::default() }, accounts };
+            let g = AppGenesis {
+                params: Params {
+                    chain_id,
+                    ..Params::default()
+                },
+                accounts,
+            };
             g.validate()?;
             println!("{}", serde_json::to_string_pretty(&g)?);
             Ok(())

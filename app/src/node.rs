@@ -10,7 +10,9 @@ use crate::storage::Store;
 pub fn run(cfg: Config) -> eyre::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .map_err(|e| eyre::eyre!("key `log_level`: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     if cfg.log_format == "json" {
         builder.json().init();
     } else {
@@ -25,14 +27,19 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         .bind(cfg.abci_addr, Abci::new(app.clone()))
         .map_err(|e| eyre::eyre!("abci_addr {}: {e}", cfg.abci_addr))?;
     tracing::info!(addr = %cfg.abci_addr, "ABCI server listening");
-    std::thread::Builder::new().name("abci".into()).spawn(move || {
-        if let Err(e) = server.listen() {
-            tracing::error!(error = %e, "ABCI server stopped");
-            std::process::exit(71);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("abci".into())
+        .spawn(move || {
+            if let Err(e) = server.listen() {
+                tracing::error!(error = %e, "ABCI server stopped");
+                std::process::exit(71);
+            }
+        })?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let (addr, handle) = crate::rpc::serve(app, cfg.rpc_addr, &cfg.cometbft_rpc).await?;
         tracing::info!(%addr, "Ethereum JSON-RPC listening");

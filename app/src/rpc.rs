@@ -62,7 +62,9 @@ impl Ctx {
     }
 
     fn params(&self) -> RpcResult<ChainParams> {
-        self.app.params().ok_or_else(|| err(-32000, "chain not initialised yet"))
+        self.app
+            .params()
+            .ok_or_else(|| err(-32000, "chain not initialised yet"))
     }
 
     /// Resolves a tag or number to a block number.
@@ -87,7 +89,10 @@ impl Ctx {
                 .ok_or_else(|| err(-32001, "block not found"))?,
         };
         if n != latest {
-            return Err(err(-32000, format!("historical state is not available: block {n}, latest is {latest}")));
+            return Err(err(
+                -32000,
+                format!("historical state is not available: block {n}, latest is {latest}"),
+            ));
         }
         Ok(())
     }
@@ -108,7 +113,8 @@ fn rpc_log(r: &BlockRecord, tx_index: usize, log_index: u64, log: &alloy_primiti
 
 fn rpc_tx(r: &BlockRecord, i: usize) -> RpcResult<Transaction> {
     let t = &r.txs[i];
-    let envelope = TxEnvelope::decode_2718_exact(&t.raw).map_err(|e| err(-32603, format!("stored tx: {e}")))?;
+    let envelope = TxEnvelope::decode_2718_exact(&t.raw)
+        .map_err(|e| err(-32603, format!("stored tx: {e}")))?;
     Ok(Transaction {
         inner: Recovered::new_unchecked(envelope, t.from),
         block_hash: Some(r.hash),
@@ -123,8 +129,12 @@ fn rpc_receipt(r: &BlockRecord, i: usize) -> RpcResult<TransactionReceipt> {
     let tx = rpc_tx(r, i)?;
     let rec = &r.receipts[i];
     let first_log: u64 = r.receipts[..i].iter().map(|x| x.logs.len() as u64).sum();
-    let logs: Vec<Log> =
-        rec.logs.iter().enumerate().map(|(j, l)| rpc_log(r, i, first_log + j as u64, l)).collect();
+    let logs: Vec<Log> = rec
+        .logs
+        .iter()
+        .enumerate()
+        .map(|(j, l)| rpc_log(r, i, first_log + j as u64, l))
+        .collect();
     let receipt = ReceiptWithBloom {
         receipt: Receipt {
             status: Eip658Value::Eip658(rec.success),
@@ -172,12 +182,21 @@ fn rpc_block(r: &BlockRecord, full: bool) -> RpcResult<Block> {
         ..Default::default()
     };
     let transactions = if full {
-        BlockTransactions::Full((0..r.txs.len()).map(|i| rpc_tx(r, i)).collect::<RpcResult<_>>()?)
+        BlockTransactions::Full(
+            (0..r.txs.len())
+                .map(|i| rpc_tx(r, i))
+                .collect::<RpcResult<_>>()?,
+        )
     } else {
         BlockTransactions::Hashes(r.txs.iter().map(|t| t.hash).collect())
     };
     Ok(Block {
-        header: Header { hash: r.hash, inner: header, total_difficulty: Some(U256::ZERO), size: None },
+        header: Header {
+            hash: r.hash,
+            inner: header,
+            total_difficulty: Some(U256::ZERO),
+            size: None,
+        },
         uncles: vec![],
         transactions,
         withdrawals: None,
@@ -205,7 +224,10 @@ fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<Executio
     };
     let nonce = match req.nonce {
         Some(n) => n,
-        None => reader.account(from).map_err(internal)?.map_or(0, |(a, _)| a.nonce),
+        None => reader
+            .account(from)
+            .map_err(internal)?
+            .map_or(0, |(a, _)| a.nonce),
     };
     let mut cfg = exec::cfg_env(&params);
     cfg.disable_nonce_check = true;
@@ -228,17 +250,19 @@ fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<Executio
         .with_cfg(cfg)
         .with_block(exec::block_env(&header, B256::ZERO))
         .build_mainnet();
-    evm.transact(tx).map(|r| r.result).map_err(|e| err(-32000, e.to_string()))
+    evm.transact(tx)
+        .map(|r| r.result)
+        .map_err(|e| err(-32000, e.to_string()))
 }
 
 fn revert_error(result: &ExecutionResult) -> ErrorObjectOwned {
     match result {
-        ExecutionResult::Revert { output, .. } => ErrorObjectOwned::owned(
-            3,
-            "execution reverted".to_string(),
-            Some(output.clone()),
-        ),
-        ExecutionResult::Halt { reason, .. } => err(-32000, format!("execution halted: {reason:?}")),
+        ExecutionResult::Revert { output, .. } => {
+            ErrorObjectOwned::owned(3, "execution reverted".to_string(), Some(output.clone()))
+        }
+        ExecutionResult::Halt { reason, .. } => {
+            err(-32000, format!("execution halted: {reason:?}"))
+        }
         ExecutionResult::Success { .. } => err(-32603, "not an error"),
     }
 }
@@ -248,8 +272,12 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         m::rpc("eth_chainId");
         ctx.params().map(|p| U64::from(p.chain_id))
     })?;
-    module.register_method("net_version", |_, ctx, _| ctx.params().map(|p| p.chain_id.to_string()))?;
-    module.register_method("web3_clientVersion", |_, _, _| concat!("parleyd/", env!("CARGO_PKG_VERSION")))?;
+    module.register_method("net_version", |_, ctx, _| {
+        ctx.params().map(|p| p.chain_id.to_string())
+    })?;
+    module.register_method("web3_clientVersion", |_, _, _| {
+        concat!("parleyd/", env!("CARGO_PKG_VERSION"))
+    })?;
     module.register_method("eth_syncing", |_, _, _| false)?;
     module.register_method("eth_accounts", |_, _, _| Vec::<Address>::new())?;
     module.register_method("eth_blockNumber", |_, ctx, _| {
@@ -262,13 +290,20 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let (addr, id): (Address, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
         ctx.check_state_block(&r, id)?;
-        Ok::<_, ErrorObjectOwned>(r.account(addr).map_err(internal)?.map_or(U256::ZERO, |(a, _)| a.balance))
+        Ok::<_, ErrorObjectOwned>(
+            r.account(addr)
+                .map_err(internal)?
+                .map_or(U256::ZERO, |(a, _)| a.balance),
+        )
     })?;
     module.register_method("eth_getTransactionCount", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionCount");
         let (addr, id): (Address, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
-        let committed = r.account(addr).map_err(internal)?.map_or(0, |(a, _)| a.nonce);
+        let committed = r
+            .account(addr)
+            .map_err(internal)?
+            .map_or(0, |(a, _)| a.nonce);
         if matches!(id, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
             return Ok(U64::from(ctx.app.pending().next_nonce(&addr, committed)));
         }
@@ -280,7 +315,9 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let (addr, id): (Address, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
         ctx.check_state_block(&r, id)?;
-        let Some((a, _)) = r.account(addr).map_err(internal)? else { return Ok(Bytes::new()) };
+        let Some((a, _)) = r.account(addr).map_err(internal)? else {
+            return Ok(Bytes::new());
+        };
         if a.code_hash == parley_types::KECCAK_EMPTY {
             return Ok(Bytes::new());
         }
@@ -303,8 +340,14 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let cap = ctx.params()?.block_gas_limit;
         let result = simulate(&ctx, &req, req.gas.unwrap_or(cap).min(cap))?;
         match result {
-            ExecutionResult::Success { output: Output::Call(b), .. } => Ok(b),
-            ExecutionResult::Success { output: Output::Create(b, _), .. } => Ok(b),
+            ExecutionResult::Success {
+                output: Output::Call(b),
+                ..
+            } => Ok(b),
+            ExecutionResult::Success {
+                output: Output::Create(b, _),
+                ..
+            } => Ok(b),
             other => Err(revert_error(&other)),
         }
     })?;
@@ -341,7 +384,9 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let base = r.meta().map_err(internal)?.next_base_fee;
         Ok::<_, ErrorObjectOwned>(U256::from(u128::from(base) + SUGGESTED_TIP))
     })?;
-    module.register_method("eth_maxPriorityFeePerGas", |_, _, _| Ok::<_, ErrorObjectOwned>(U256::from(SUGGESTED_TIP)))?;
+    module.register_method("eth_maxPriorityFeePerGas", |_, _, _| {
+        Ok::<_, ErrorObjectOwned>(U256::from(SUGGESTED_TIP))
+    })?;
     module.register_method("eth_feeHistory", |p: Params, ctx, _| {
         m::rpc("eth_feeHistory");
         let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) = p.parse()?;
@@ -354,7 +399,10 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let mut ratio = Vec::new();
         let mut rewards = Vec::new();
         for n in oldest..=newest {
-            let b = r.block(n).map_err(internal)?.ok_or_else(|| err(-32001, format!("block {n} not found")))?;
+            let b = r
+                .block(n)
+                .map_err(internal)?
+                .ok_or_else(|| err(-32001, format!("block {n} not found")))?;
             base.push(u128::from(b.base_fee));
             ratio.push(b.gas_used as f64 / b.gas_limit.max(1) as f64);
             if let Some(ps) = &percentiles {
@@ -371,18 +419,26 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             reward: percentiles.map(|_| rewards),
         })
     })?;
-    module.register_async_method("eth_sendRawTransaction", |p: Params<'static>, ctx, _| async move {
-        m::rpc("eth_sendRawTransaction");
-        let raw: Bytes = p.one()?;
-        let params = ctx.params()?;
-        let tx = ctx.app.decode_tx(&raw, &params).map_err(|e| err(-32000, e.to_string()))?;
-        {
-            let r = ctx.reader()?;
-            if let Err(e) = crate::txcheck::check_state(&tx, &r).map_err(internal)? {
-                return Err(err(-32000, e.to_string()));
+    module.register_async_method(
+        "eth_sendRawTransaction",
+        |p: Params<'static>, ctx, _| async move {
+            m::rpc("eth_sendRawTransaction");
+            let raw: Bytes = p.one()?;
+            let params = ctx.params()?;
+            let tx = ctx
+                .app
+                .decode_tx(&raw, &params)
+                .map_err(|e| err(-32000, e.to_string()))?;
+            {
+                let r = ctx.reader()?;
+                if let Err(e) = crate::txcheck::check_state(&tx, &r).map_err(internal)? {
+                    return Err(err(-32000, e.to_string()));
+                }
             }
-        }
-        let res = tokio::time::timeout(COMETBFT_TIMEOUT, ctx.cometbft.broadcast_tx_sync(raw.to_vec()))
+            let res = tokio::time::timeout(
+                COMETBFT_TIMEOUT,
+                ctx.cometbft.broadcast_tx_sync(raw.to_vec()),
+            )
             .await
             .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
             .map_err(|e| {
@@ -393,25 +449,36 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
                     err(-32000, format!("CometBFT: {s}"))
                 }
             })?;
-        if res.code.is_err() {
-            return Err(err(-32000, res.log));
-        }
-        Ok(tx.hash)
-    })?;
+            if res.code.is_err() {
+                return Err(err(-32000, res.log));
+            }
+            Ok(tx.hash)
+        },
+    )?;
     module.register_method("eth_getTransactionByHash", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionByHash");
         let hash: B256 = p.one()?;
         let r = ctx.reader()?;
-        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else { return Ok(None) };
-        let b = r.block(n).map_err(internal)?.ok_or_else(|| err(-32603, "indexed block missing"))?;
+        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let b = r
+            .block(n)
+            .map_err(internal)?
+            .ok_or_else(|| err(-32603, "indexed block missing"))?;
         rpc_tx(&b, i as usize).map(Some)
     })?;
     module.register_method("eth_getTransactionReceipt", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionReceipt");
         let hash: B256 = p.one()?;
         let r = ctx.reader()?;
-        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else { return Ok(None) };
-        let b = r.block(n).map_err(internal)?.ok_or_else(|| err(-32603, "indexed block missing"))?;
+        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        let b = r
+            .block(n)
+            .map_err(internal)?
+            .ok_or_else(|| err(-32603, "indexed block missing"))?;
         rpc_receipt(&b, i as usize).map(Some)
     })?;
     module.register_method("eth_getBlockByNumber", |p: Params, ctx, _| {
@@ -419,44 +486,72 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let (tag, full): (BlockNumberOrTag, bool) = p.parse()?;
         let r = ctx.reader()?;
         let n = ctx.number(&r, tag)?;
-        r.block(n).map_err(internal)?.map(|b| rpc_block(&b, full)).transpose()
+        r.block(n)
+            .map_err(internal)?
+            .map(|b| rpc_block(&b, full))
+            .transpose()
     })?;
     module.register_method("eth_getBlockByHash", |p: Params, ctx, _| {
         m::rpc("eth_getBlockByHash");
         let (hash, full): (B256, bool) = p.parse()?;
         let r = ctx.reader()?;
-        let Some(n) = r.block_number(&hash).map_err(internal)? else { return Ok(None) };
-        r.block(n).map_err(internal)?.map(|b| rpc_block(&b, full)).transpose()
+        let Some(n) = r.block_number(&hash).map_err(internal)? else {
+            return Ok(None);
+        };
+        r.block(n)
+            .map_err(internal)?
+            .map(|b| rpc_block(&b, full))
+            .transpose()
     })?;
-    module.register_method("eth_getBlockTransactionCountByNumber", |p: Params, ctx, _| {
-        let (tag,): (BlockNumberOrTag,) = p.parse()?;
-        let r = ctx.reader()?;
-        let n = ctx.number(&r, tag)?;
-        Ok::<_, ErrorObjectOwned>(r.block(n).map_err(internal)?.map(|b| U64::from(b.txs.len())))
-    })?;
+    module.register_method(
+        "eth_getBlockTransactionCountByNumber",
+        |p: Params, ctx, _| {
+            let (tag,): (BlockNumberOrTag,) = p.parse()?;
+            let r = ctx.reader()?;
+            let n = ctx.number(&r, tag)?;
+            Ok::<_, ErrorObjectOwned>(
+                r.block(n)
+                    .map_err(internal)?
+                    .map(|b| U64::from(b.txs.len())),
+            )
+        },
+    )?;
     module.register_method("eth_getLogs", |p: Params, ctx, _| {
         m::rpc("eth_getLogs");
         let filter: Filter = p.one()?;
         let r = ctx.reader()?;
         let (from, to) = match filter.block_option {
             FilterBlockOption::AtBlockHash(h) => {
-                let n = r.block_number(&h).map_err(internal)?.ok_or_else(|| err(-32001, "block not found"))?;
+                let n = r
+                    .block_number(&h)
+                    .map_err(internal)?
+                    .ok_or_else(|| err(-32001, "block not found"))?;
                 (n, n)
             }
-            FilterBlockOption::Range { from_block, to_block } => {
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
                 let latest = BlockNumberOrTag::Latest;
-                (ctx.number(&r, from_block.unwrap_or(latest))?, ctx.number(&r, to_block.unwrap_or(latest))?)
+                (
+                    ctx.number(&r, from_block.unwrap_or(latest))?,
+                    ctx.number(&r, to_block.unwrap_or(latest))?,
+                )
             }
         };
         if to < from {
             return Err(invalid(format!("fromBlock {from} is after toBlock {to}")));
         }
         if to - from >= MAX_LOG_RANGE {
-            return Err(invalid(format!("block range too large: at most {MAX_LOG_RANGE} blocks")));
+            return Err(invalid(format!(
+                "block range too large: at most {MAX_LOG_RANGE} blocks"
+            )));
         }
         let mut out = Vec::new();
         for n in from..=to {
-            let Some(b) = r.block(n).map_err(internal)? else { break };
+            let Some(b) = r.block(n).map_err(internal)? else {
+                break;
+            };
             if !filter.matches_bloom(b.logs_bloom) {
                 continue;
             }
@@ -480,7 +575,12 @@ fn reward_percentiles(b: &BlockRecord, percentiles: &[f64]) -> Vec<u128> {
     let mut tips: Vec<(u128, u64)> = b
         .receipts
         .iter()
-        .map(|r| (r.effective_gas_price.saturating_sub(u128::from(b.base_fee)), r.gas_used))
+        .map(|r| {
+            (
+                r.effective_gas_price.saturating_sub(u128::from(b.base_fee)),
+                r.gas_used,
+            )
+        })
         .collect();
     tips.sort_unstable();
     let total: u64 = tips.iter().map(|t| t.1).sum();
@@ -504,10 +604,17 @@ fn reward_percentiles(b: &BlockRecord, percentiles: &[f64]) -> Vec<u128> {
 }
 
 /// Starts the JSON-RPC server on `addr`.
-pub async fn serve(app: App, addr: SocketAddr, cometbft_url: &str) -> eyre::Result<(SocketAddr, ServerHandle)> {
-    let url: tendermint_rpc::Url = cometbft_url.parse().map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
+pub async fn serve(
+    app: App,
+    addr: SocketAddr,
+    cometbft_url: &str,
+) -> eyre::Result<(SocketAddr, ServerHandle)> {
+    let url: tendermint_rpc::Url = cometbft_url
+        .parse()
+        .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
     let cometbft = tendermint_rpc::HttpClient::builder(
-        url.try_into().map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?,
+        url.try_into()
+            .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?,
     )
     .compat_mode(tendermint_rpc::client::CompatMode::V0_38)
     .build()
@@ -527,4 +634,3 @@ pub async fn serve(app: App, addr: SocketAddr, cometbft_url: &str) -> eyre::Resu
     let local = server.local_addr()?;
     Ok((local, server.start(module)))
 }
-

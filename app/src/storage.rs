@@ -96,10 +96,13 @@ impl Store {
     /// Opens or creates the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
         }
         let db = redb::Database::create(path)?;
-        let store = Self { db: std::sync::Arc::new(db) };
+        let store = Self {
+            db: std::sync::Arc::new(db),
+        };
         // Create the tables so that readers never see them missing.
         let tx = store.db.begin_write()?;
         tx.open_table(STATE)?;
@@ -115,7 +118,9 @@ impl Store {
 
     /// A consistent snapshot of the last commit.
     pub fn reader(&self) -> Result<Reader> {
-        Ok(Reader { tx: self.db.begin_read()? })
+        Ok(Reader {
+            tx: self.db.begin_read()?,
+        })
     }
 
     /// Writes one block atomically and durably.
@@ -141,14 +146,17 @@ impl Store {
             }
             if let Some((block, diff)) = &w.block {
                 let json = serde_json::to_vec(block).map_err(corrupt)?;
-                tx.open_table(BLOCKS)?.insert(block.number, json.as_slice())?;
-                tx.open_table(BLOCK_NUMBERS)?.insert(block.hash.as_slice(), block.number)?;
+                tx.open_table(BLOCKS)?
+                    .insert(block.number, json.as_slice())?;
+                tx.open_table(BLOCK_NUMBERS)?
+                    .insert(block.hash.as_slice(), block.number)?;
                 let mut txs = tx.open_table(TXS)?;
                 for (i, t) in block.txs.iter().enumerate() {
                     let i = u32::try_from(i).expect("block tx count fits u32");
                     txs.insert(t.hash.as_slice(), (block.number, i))?;
                 }
-                tx.open_table(DIFFS)?.insert(block.number, diff.encode().as_slice())?;
+                tx.open_table(DIFFS)?
+                    .insert(block.number, diff.encode().as_slice())?;
             }
             let mut info = tx.open_table(INFO)?;
             info.insert("height", w.height.to_be_bytes().as_slice())?;
@@ -189,7 +197,10 @@ impl Reader {
     /// A storage slot's value (zero if absent).
     pub fn storage(&self, address: Address, slot: U256) -> Result<U256> {
         Ok(match self.entry(&StateKey::Storage(address, slot))? {
-            Some(StateValue { leaf: parley_types::LeafValue::Storage(v), .. }) => v,
+            Some(StateValue {
+                leaf: parley_types::LeafValue::Storage(v),
+                ..
+            }) => v,
             Some(_) => return Err(corrupt("storage entry holds an account")),
             None => U256::ZERO,
         })
@@ -198,9 +209,10 @@ impl Reader {
     /// An account's fields, if it exists.
     pub fn account(&self, address: Address) -> Result<Option<(parley_types::AccountLeaf, u64)>> {
         match self.entry(&StateKey::Account(address))? {
-            Some(StateValue { leaf: parley_types::LeafValue::Account(a), proof_index }) => {
-                Ok(Some((a, proof_index)))
-            }
+            Some(StateValue {
+                leaf: parley_types::LeafValue::Account(a),
+                proof_index,
+            }) => Ok(Some((a, proof_index))),
             Some(_) => Err(corrupt("account entry holds a storage value")),
             None => Ok(None),
         }
@@ -209,7 +221,8 @@ impl Reader {
     /// Contract code by hash.
     pub fn code(&self, hash: &B256) -> Result<Option<Bytes>> {
         let t = self.tx.open_table(CODE)?;
-        Ok(t.get(hash.as_slice())?.map(|g| Bytes::copy_from_slice(g.value())))
+        Ok(t.get(hash.as_slice())?
+            .map(|g| Bytes::copy_from_slice(g.value())))
     }
 
     /// Chain meta; default before genesis.
@@ -237,13 +250,17 @@ impl Reader {
     /// Genesis parameters, once InitChain has run.
     pub fn params(&self) -> Result<Option<Params>> {
         let t = self.tx.open_table(INFO)?;
-        t.get("params")?.map(|g| serde_json::from_slice(g.value()).map_err(corrupt)).transpose()
+        t.get("params")?
+            .map(|g| serde_json::from_slice(g.value()).map_err(corrupt))
+            .transpose()
     }
 
     /// An executed L2 block.
     pub fn block(&self, number: u64) -> Result<Option<BlockRecord>> {
         let t = self.tx.open_table(BLOCKS)?;
-        t.get(number)?.map(|g| serde_json::from_slice(g.value()).map_err(corrupt)).transpose()
+        t.get(number)?
+            .map(|g| serde_json::from_slice(g.value()).map_err(corrupt))
+            .transpose()
     }
 
     /// Number of the L2 block with this hash.
@@ -261,16 +278,22 @@ impl Reader {
     /// The canonical diff bytes of a block.
     pub fn diff(&self, number: u64) -> Result<Option<StateDiff>> {
         let t = self.tx.open_table(DIFFS)?;
-        t.get(number)?.map(|g| StateDiff::decode(g.value()).map_err(corrupt)).transpose()
+        t.get(number)?
+            .map(|g| StateDiff::decode(g.value()).map_err(corrupt))
+            .transpose()
     }
 
     /// Every state entry as (path, keccak256(value)), to rebuild the app-hash tree.
     pub fn tree_leaves(&self) -> Result<Vec<(B256, B256)>> {
         let t = self.tx.open_table(STATE)?;
-        let mut out = Vec::with_capacity(usize::try_from(redb::ReadableTableMetadata::len(&t)?).unwrap_or(0));
+        let mut out =
+            Vec::with_capacity(usize::try_from(redb::ReadableTableMetadata::len(&t)?).unwrap_or(0));
         for item in t.iter()? {
             let (k, v) = item?;
-            out.push((alloy_primitives::keccak256(k.value()), alloy_primitives::keccak256(v.value())));
+            out.push((
+                alloy_primitives::keccak256(k.value()),
+                alloy_primitives::keccak256(v.value()),
+            ));
         }
         Ok(out)
     }

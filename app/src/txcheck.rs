@@ -39,7 +39,9 @@ pub enum TxError {
     #[error("malformed transaction: {0}")]
     Malformed(String),
     /// A type this chain does not accept.
-    #[error("unsupported transaction type {0}: blob (3) and set-code (4) transactions are not accepted")]
+    #[error(
+        "unsupported transaction type {0}: blob (3) and set-code (4) transactions are not accepted"
+    )]
     UnsupportedType(u8),
     /// Missing or wrong EIP-155 chain id.
     #[error("wrong chain id: got {got:?}, this chain is {want}")]
@@ -123,7 +125,10 @@ impl TxError {
 /// Checks that need no state. Returns the decoded tx with its recovered sender.
 pub fn decode(raw: &[u8], params: &Params, senders: &SenderCache) -> Result<SignedTx, TxError> {
     if raw.len() as u64 > params.max_tx_bytes {
-        return Err(TxError::TooLarge { size: raw.len(), limit: params.max_tx_bytes });
+        return Err(TxError::TooLarge {
+            size: raw.len(),
+            limit: params.max_tx_bytes,
+        });
     }
     let envelope =
         TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
@@ -132,28 +137,47 @@ pub fn decode(raw: &[u8], params: &Params, senders: &SenderCache) -> Result<Sign
         return Err(TxError::UnsupportedType(ty));
     }
     if envelope.chain_id() != Some(params.chain_id) {
-        return Err(TxError::ChainId { got: envelope.chain_id(), want: params.chain_id });
+        return Err(TxError::ChainId {
+            got: envelope.chain_id(),
+            want: params.chain_id,
+        });
     }
     let gas = envelope.gas_limit();
     if !(21_000..=params.block_gas_limit).contains(&gas) {
-        return Err(TxError::GasLimit { gas, max: params.block_gas_limit });
+        return Err(TxError::GasLimit {
+            gas,
+            max: params.block_gas_limit,
+        });
     }
-    if envelope.max_priority_fee_per_gas().is_some_and(|tip| tip > envelope.max_fee_per_gas()) {
+    if envelope
+        .max_priority_fee_per_gas()
+        .is_some_and(|tip| tip > envelope.max_fee_per_gas())
+    {
         return Err(TxError::TipAboveCap);
     }
     if envelope.max_fee_per_gas() < u128::from(params.min_base_fee) {
-        return Err(TxError::FeeTooLow { got: envelope.max_fee_per_gas(), min: params.min_base_fee });
+        return Err(TxError::FeeTooLow {
+            got: envelope.max_fee_per_gas(),
+            min: params.min_base_fee,
+        });
     }
     let hash = keccak256(raw);
     let from = match senders.get(&hash) {
         Some(a) => a,
         None => {
-            let a = envelope.recover_signer().map_err(|e| TxError::Signature(e.to_string()))?;
+            let a = envelope
+                .recover_signer()
+                .map_err(|e| TxError::Signature(e.to_string()))?;
             senders.insert(hash, a);
             a
         }
     };
-    Ok(SignedTx { hash, from, raw: Bytes::copy_from_slice(raw), envelope })
+    Ok(SignedTx {
+        hash,
+        from,
+        raw: Bytes::copy_from_slice(raw),
+        envelope,
+    })
 }
 
 /// Maximum wei a transaction can cost its sender.
@@ -165,7 +189,9 @@ pub fn max_cost(tx: &TxEnvelope) -> U256 {
 
 /// Checks against committed state: nonce window and balance.
 pub fn check_state(tx: &SignedTx, reader: &Reader) -> Result<Result<(), TxError>, StoreError> {
-    let (nonce, balance) = reader.account(tx.from)?.map_or((0, U256::ZERO), |(a, _)| (a.nonce, a.balance));
+    let (nonce, balance) = reader
+        .account(tx.from)?
+        .map_or((0, U256::ZERO), |(a, _)| (a.nonce, a.balance));
     let got = tx.envelope.nonce();
     if got < nonce {
         return Ok(Err(TxError::NonceTooLow { want: nonce, got }));
@@ -206,7 +232,12 @@ pub struct PendingNonces(Mutex<BTreeMap<Address, BTreeSet<u64>>>);
 impl PendingNonces {
     /// Records an accepted transaction.
     pub fn add(&self, from: Address, nonce: u64) {
-        self.0.lock().expect("pending lock").entry(from).or_default().insert(nonce);
+        self.0
+            .lock()
+            .expect("pending lock")
+            .entry(from)
+            .or_default()
+            .insert(nonce);
     }
 
     /// Forgets a transaction dropped from the mempool.

@@ -84,7 +84,11 @@ impl StateDiff {
         let buf = &mut bytes;
         let version = take(buf, 1, "diff version")?[0];
         if version != VERSION {
-            return Err(DecodeError::Tag { what: "diff version", tag: version }.into());
+            return Err(DecodeError::Tag {
+                what: "diff version",
+                tag: version,
+            }
+            .into());
         }
         let count = u32::from_be_bytes(take(buf, 4, "diff count")?.try_into().expect("4 bytes"));
         // Bound the allocation by what the input can hold (≥ 23 bytes an entry).
@@ -97,15 +101,28 @@ impl StateDiff {
                 match take(buf, 1, "diff presence")?[0] {
                     0 => Ok(None),
                     1 => Ok(Some(LeafValue::decode_from(buf, account)?)),
-                    tag => Err(DecodeError::Tag { what: "diff presence", tag }),
+                    tag => Err(DecodeError::Tag {
+                        what: "diff presence",
+                        tag,
+                    }),
                 }
             };
             let old = opt()?;
             let new = opt()?;
-            entries.push(DiffEntry { key, index, old, new });
+            entries.push(DiffEntry {
+                key,
+                index,
+                old,
+                new,
+            });
         }
         if !buf.is_empty() {
-            return Err(DecodeError::Length { what: "diff", expected: 0, got: buf.len() }.into());
+            return Err(DecodeError::Length {
+                what: "diff",
+                expected: 0,
+                got: buf.len(),
+            }
+            .into());
         }
         let diff = Self(entries);
         diff.validate()?;
@@ -120,15 +137,29 @@ mod tests {
     use alloy_primitives::{Address, B256, U256};
 
     fn acc(n: u64) -> LeafValue {
-        LeafValue::Account(AccountLeaf { nonce: n, balance: U256::from(n * 10), code_hash: B256::ZERO })
+        LeafValue::Account(AccountLeaf {
+            nonce: n,
+            balance: U256::from(n * 10),
+            code_hash: B256::ZERO,
+        })
     }
 
     #[test]
     fn roundtrip_and_validation() {
         let a = Address::repeat_byte(1);
         let d = StateDiff(vec![
-            DiffEntry { key: StateKey::Account(a), index: 0, old: Some(acc(1)), new: Some(acc(2)) },
-            DiffEntry { key: StateKey::Storage(a, U256::from(3)), index: 7, old: None, new: Some(LeafValue::Storage(U256::from(9))) },
+            DiffEntry {
+                key: StateKey::Account(a),
+                index: 0,
+                old: Some(acc(1)),
+                new: Some(acc(2)),
+            },
+            DiffEntry {
+                key: StateKey::Storage(a, U256::from(3)),
+                index: 7,
+                old: None,
+                new: Some(LeafValue::Storage(U256::from(9))),
+            },
         ]);
         assert_eq!(StateDiff::decode(&d.encode()).expect("decodes"), d);
 

@@ -50,16 +50,24 @@ impl StateKey {
             TAG_META => {
                 let name = take(buf, 4, "meta key")?;
                 if name != b"meta" {
-                    return Err(DecodeError::Tag { what: "meta key", tag: name[0] });
+                    return Err(DecodeError::Tag {
+                        what: "meta key",
+                        tag: name[0],
+                    });
                 }
                 Ok(Self::Meta)
             }
-            TAG_ACCOUNT => Ok(Self::Account(Address::from_slice(take(buf, 20, "address")?))),
+            TAG_ACCOUNT => Ok(Self::Account(Address::from_slice(take(
+                buf, 20, "address",
+            )?))),
             TAG_STORAGE => {
                 let a = Address::from_slice(take(buf, 20, "address")?);
                 Ok(Self::Storage(a, take_u256(buf, "storage slot")?))
             }
-            tag => Err(DecodeError::Tag { what: "state key", tag }),
+            tag => Err(DecodeError::Tag {
+                what: "state key",
+                tag,
+            }),
         }
     }
 
@@ -67,7 +75,11 @@ impl StateKey {
     pub fn decode(mut bytes: &[u8]) -> Result<Self> {
         let k = Self::decode_from(&mut bytes)?;
         if !bytes.is_empty() {
-            return Err(DecodeError::Length { what: "state key", expected: 0, got: bytes.len() });
+            return Err(DecodeError::Length {
+                what: "state key",
+                expected: 0,
+                got: bytes.len(),
+            });
         }
         Ok(k)
     }

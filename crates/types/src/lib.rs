@@ -21,7 +21,7 @@ mod values;
 pub use diff::{DiffEntry, StateDiff};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
-pub use smt::{MerkleProof, MerkleTree, EMPTY_ROOT};
+pub use smt::{EMPTY_ROOT, MerkleProof, MerkleTree};
 pub use values::{AccountLeaf, KECCAK_EMPTY, LeafValue, StateValue};
 
 /// Errors decoding state bytes. Any of these on bytes read from our own database means the
@@ -54,7 +54,11 @@ pub type Result<T, E = DecodeError> = core::result::Result<T, E>;
 /// Splits `n` bytes off the front of `buf`.
 pub(crate) fn take<'a>(buf: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8]> {
     if buf.len() < n {
-        return Err(DecodeError::Length { what, expected: n, got: buf.len() });
+        return Err(DecodeError::Length {
+            what,
+            expected: n,
+            got: buf.len(),
+        });
     }
     let (head, tail) = buf.split_at(n);
     *buf = tail;
@@ -63,7 +67,9 @@ pub(crate) fn take<'a>(buf: &mut &'a [u8], n: usize, what: &'static str) -> Resu
 
 pub(crate) fn take_u64(buf: &mut &[u8], what: &'static str) -> Result<u64> {
     let b = take(buf, 8, what)?;
-    Ok(u64::from_be_bytes(b.try_into().expect("take returned 8 bytes")))
+    Ok(u64::from_be_bytes(
+        b.try_into().expect("take returned 8 bytes"),
+    ))
 }
 
 pub(crate) fn take_u256(buf: &mut &[u8], what: &'static str) -> Result<alloy_primitives::U256> {

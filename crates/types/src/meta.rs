@@ -44,7 +44,10 @@ impl ChainMeta {
         let b = &mut bytes;
         let version = take(b, 1, "meta version")?[0];
         if version != VERSION {
-            return Err(DecodeError::Tag { what: "meta version", tag: version });
+            return Err(DecodeError::Tag {
+                what: "meta version",
+                tag: version,
+            });
         }
         let meta = Self {
             next_base_fee: take_u64(b, "next base fee")?,
@@ -55,7 +58,11 @@ impl ChainMeta {
             next_proof_index: take_u64(b, "next proof index")?,
         };
         if !b.is_empty() {
-            return Err(DecodeError::Length { what: "meta", expected: 0, got: b.len() });
+            return Err(DecodeError::Length {
+                what: "meta",
+                expected: 0,
+                got: b.len(),
+            });
         }
         Ok(meta)
     }

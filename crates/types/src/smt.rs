@@ -198,11 +198,18 @@ impl MerkleTree {
             let mut it = self.leaves.range(lo..=hi);
             let first = it.next().map(|(p, v)| (*p, *v));
             if it.next().is_none() {
-                return MerkleProof { siblings, terminal: first };
+                return MerkleProof {
+                    siblings,
+                    terminal: first,
+                };
             }
             let mut right = lo;
             right[depth / 8] |= 1 << (7 - depth % 8);
-            let (next, sib) = if bit(path, depth) { (right, lo) } else { (lo, right) };
+            let (next, sib) = if bit(path, depth) {
+                (right, lo)
+            } else {
+                (lo, right)
+            };
             siblings.push(self.subtree_hash(depth + 1, sib));
             prefix = next;
             depth += 1;
@@ -232,7 +239,10 @@ pub(crate) fn reference_root(leaves: &BTreeMap<B256, B256>) -> B256 {
             [(p, v)] => leaf_hash(p, v),
             _ => {
                 let split = items.partition_point(|(p, _)| !bit(p, depth));
-                node_hash(&go(&items[..split], depth + 1), &go(&items[split..], depth + 1))
+                node_hash(
+                    &go(&items[..split], depth + 1),
+                    &go(&items[split..], depth + 1),
+                )
             }
         }
     }

@@ -9,9 +9,8 @@ use crate::{DecodeError, Result, take, take_u64, take_u256};
 const VERSION: u8 = 0x01;
 
 /// keccak256 of empty code: the `code_hash` of an account without code.
-pub const KECCAK_EMPTY: B256 = alloy_primitives::b256!(
-    "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-);
+pub const KECCAK_EMPTY: B256 =
+    alloy_primitives::b256!("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
 
 /// An account's fields as the EVM sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +60,11 @@ impl LeafValue {
             let nonce = take_u64(buf, "account nonce")?;
             let balance = take_u256(buf, "account balance")?;
             let code_hash = B256::from_slice(take(buf, 32, "account code hash")?);
-            Ok(Self::Account(AccountLeaf { nonce, balance, code_hash }))
+            Ok(Self::Account(AccountLeaf {
+                nonce,
+                balance,
+                code_hash,
+            }))
         } else {
             Ok(Self::Storage(take_u256(buf, "storage value")?))
         }
@@ -91,12 +94,19 @@ impl StateValue {
     pub fn decode(mut bytes: &[u8], account: bool) -> Result<Self> {
         let version = take(&mut bytes, 1, "state value version")?[0];
         if version != VERSION {
-            return Err(DecodeError::Tag { what: "state value version", tag: version });
+            return Err(DecodeError::Tag {
+                what: "state value version",
+                tag: version,
+            });
         }
         let leaf = LeafValue::decode_from(&mut bytes, account)?;
         let proof_index = take_u64(&mut bytes, "proof index")?;
         if !bytes.is_empty() {
-            return Err(DecodeError::Length { what: "state value", expected: 0, got: bytes.len() });
+            return Err(DecodeError::Length {
+                what: "state value",
+                expected: 0,
+                got: bytes.len(),
+            });
         }
         Ok(Self { leaf, proof_index })
     }

@@ -1,0 +1,617 @@
+//! In-process harness: drives several `App`s (one per validator, each with its own redb
+//! database) through many heights the way CometBFT would — PrepareProposal on the proposer,
+//! ProcessProposal, FinalizeBlock and Commit on every node, CheckTx/recheck for the mempool —
+//! without CometBFT. The end-to-end tier (tests/e2e) runs the real binary.
+
+use alloy_primitives::{Address, B256, Bytes, U256, hex};
+use alloy_signer_local::PrivateKeySigner;
+use parley_app::app::{App, Verdict};
+use parley_app::block::{L2Block, Message};
+use parley_app::devtx::{self, Fees, Kind};
+use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
+use parley_app::storage::Store;
+use parley_types::{LeafValue, StateKey};
+
+const CHAIN_ID: u64 = 424_242;
+const T0: u64 = 1_700_000_000;
+
+/// Stores 32 bytes of calldata in slot 0 and logs it with topic 0xaa; reverts on empty input.
+const INIT_CODE: &str = "601d80600b6000396000f3\
+                         3615601757600035806000556000526\
+                         0aa60206000a1005b60006000fd";
+
+struct Node {
+    dir: tempfile::TempDir,
+    app: App,
+    fee_recipient: Address,
+}
+
+impl Node {
+    fn open(dir: tempfile::TempDir, fee_recipient: Address) -> Self {
+        let store = Store::open(&dir.path().join("parley.redb")).expect("opens");
+        let app = App::new(store, fee_recipient).expect("app starts");
+        Self {
+            dir,
+            app,
+            fee_recipient,
+        }
+    }
+
+    /// Simulates a crash and restart: drops the app and reopens its database.
+    fn restart(self) -> Self {
+        let Node {
+            dir,
+            app,
+            fee_recipient,
+        } = self;
+        drop(app);
+        Node::open(dir, fee_recipient)
+    }
+}
+
+struct Net {
+    nodes: Vec<Node>,
+    mempool: Vec<Bytes>,
+    height: u64,
+    keys: Vec<PrivateKeySigner>,
+}
+
+fn genesis(keys: &[PrivateKeySigner]) -> Vec<u8> {
+    let g = AppGenesis {
+        params: Params {
+            chain_id: CHAIN_ID,
+            ..Params::default()
+        },
+        accounts: keys
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.address(),
+                balance: U256::from(10u128.pow(24)),
+                nonce: 0,
+                code: Bytes::new(),
+                storage: Default::default(),
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&g).expect("serializes")
+}
+
+impl Net {
+    fn new(n: usize) -> Self {
+        let keys = parley_app::dev_accounts(5).expect("dev keys");
+        let app_state = genesis(&keys);
+        let nodes: Vec<_> = (0..n)
+            .map(|i| {
+                let node = Node::open(
+                    tempfile::tempdir().expect("tempdir"),
+                    Address::repeat_byte(0xf0 + i as u8),
+                );
+                node.app.init_chain(&app_state, 1).expect("genesis");
+                node
+            })
+            .collect();
+        let hashes: Vec<_> = nodes
+            .iter()
+            .map(|n| n.app.info().expect("info").1)
+            .collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "genesis app hashes differ"
+        );
+        Self {
+            nodes,
+            mempool: vec![],
+            height: 0,
+            keys,
+        }
+    }
+
+    /// CheckTx on every node; the tx enters the mempool if node 0 accepts it.
+    fn submit(&mut self, raw: Bytes) -> Result<B256, String> {
+        let verdicts: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                n.app
+                    .check_tx(&raw, false)
+                    .expect("check_tx")
+                    .map(|t| t.hash)
+            })
+            .collect();
+        for v in &verdicts[1..] {
+            assert_eq!(v.is_ok(), verdicts[0].is_ok(), "nodes disagree on CheckTx");
+        }
+        let h = verdicts[0]
+            .as_ref()
+            .map(|h| *h)
+            .map_err(|e| e.to_string())?;
+        self.mempool.push(raw);
+        Ok(h)
+    }
+
+    fn time(&self, h: u64) -> u64 {
+        T0 + h
+    }
+
+    /// One height: proposer builds, all validate, finalize and commit. Returns the app hash.
+    fn step(&mut self) -> B256 {
+        self.height += 1;
+        let h = self.height;
+        let proposer = (h as usize) % self.nodes.len();
+        let txs = self.nodes[proposer]
+            .app
+            .prepare_proposal(h, self.time(h), &self.mempool, 4 << 20)
+            .expect("prepare");
+        self.decide(txs)
+    }
+
+    fn decide(&mut self, txs: Vec<Bytes>) -> B256 {
+        let h = self.height;
+        for n in &self.nodes {
+            assert_eq!(
+                n.app
+                    .process_proposal(h, self.time(h), &txs)
+                    .expect("process"),
+                Verdict::Accept
+            );
+        }
+        let mut hashes = vec![];
+        for n in &self.nodes {
+            let f = n
+                .app
+                .finalize_block(h, self.time(h), B256::with_last_byte(h as u8), &txs)
+                .expect("finalize");
+            n.app.commit().expect("commit");
+            hashes.push(f.app_hash);
+        }
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "app hashes diverged at height {h}"
+        );
+        // Recheck: executed txs leave the mempool.
+        let node = &self.nodes[0];
+        self.mempool
+            .retain(|raw| node.app.check_tx(raw, true).expect("recheck").is_ok());
+        hashes[0]
+    }
+
+    fn reader(&self) -> parley_app::storage::Reader {
+        self.nodes[0].app.store().reader().expect("reader")
+    }
+
+    fn balance(&self, a: Address) -> U256 {
+        self.reader()
+            .account(a)
+            .expect("read")
+            .map_or(U256::ZERO, |(acc, _)| acc.balance)
+    }
+
+    fn receipt(&self, hash: B256) -> Option<parley_app::exec::RecordReceipt> {
+        let r = self.reader();
+        let (n, i) = r.tx_location(&hash).expect("read")?;
+        Some(r.block(n).expect("read").expect("block").receipts[i as usize].clone())
+    }
+}
+
+#[test]
+fn many_heights_agree_and_conserve_value() {
+    let mut net = Net::new(4);
+    let total_before: U256 = net.keys.iter().map(|k| net.balance(k.address())).sum();
+    let mut nonces = vec![0u64; net.keys.len()];
+    let mut burned = U256::ZERO;
+    let mut sent = vec![];
+    for round in 0..40u64 {
+        for (i, k) in net.keys.clone().iter().enumerate() {
+            if (round + i as u64) % 3 == 0 {
+                continue;
+            }
+            let to = net.keys[(i + 1) % net.keys.len()].address();
+            let raw = devtx::transfer(k, CHAIN_ID, nonces[i], to, U256::from(1_000 + round));
+            sent.push(net.submit(raw).expect("accepted"));
+            nonces[i] += 1;
+        }
+        let base_fee = net.reader().meta().expect("meta").next_base_fee;
+        net.step();
+        let block = net
+            .reader()
+            .block(net.height)
+            .expect("read")
+            .expect("block");
+        assert_eq!(block.base_fee, base_fee);
+        burned += U256::from(block.gas_used) * U256::from(block.base_fee);
+    }
+    for _ in 0..3 {
+        net.step();
+    }
+    assert!(
+        net.mempool.is_empty(),
+        "every valid tx was executed and dropped by recheck"
+    );
+    for h in &sent {
+        let r = net.receipt(*h).expect("every tx has a receipt");
+        assert!(r.success);
+        assert_eq!(r.gas_used, 21_000);
+    }
+    // Conservation: balances + burned base fees == genesis supply (tips stay in builders).
+    let builders: U256 = net.nodes.iter().map(|n| net.balance(n.fee_recipient)).sum();
+    let total_after: U256 = net.keys.iter().map(|k| net.balance(k.address())).sum();
+    assert!(builders > U256::ZERO);
+    assert_eq!(total_after + builders + burned, total_before);
+    for (i, k) in net.keys.iter().enumerate() {
+        assert_eq!(
+            net.reader()
+                .account(k.address())
+                .expect("read")
+                .expect("exists")
+                .0
+                .nonce,
+            nonces[i]
+        );
+    }
+}
+
+#[test]
+fn restart_and_crash_before_commit_replay_to_the_same_app_hash() {
+    let mut net = Net::new(3);
+    let k = net.keys[0].clone();
+    for nonce in 0..5 {
+        net.submit(devtx::transfer(
+            &k,
+            CHAIN_ID,
+            nonce,
+            Address::repeat_byte(7),
+            U256::from(5),
+        ))
+        .expect("ok");
+        net.step();
+    }
+    // Clean restart: same height and app hash, and the chain continues in agreement.
+    let (h, hash) = net.nodes[1].app.info().expect("info");
+    let node = net.nodes.remove(1).restart();
+    assert_eq!(node.app.info().expect("info"), (h, hash));
+    net.nodes.insert(1, node);
+    net.step();
+
+    // Crash between FinalizeBlock and Commit: CometBFT replays the block after restart.
+    net.submit(devtx::transfer(
+        &k,
+        CHAIN_ID,
+        5,
+        Address::repeat_byte(8),
+        U256::from(9),
+    ))
+    .expect("ok");
+    net.height += 1;
+    let h = net.height;
+    let txs = net.nodes[0]
+        .app
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .expect("prepare");
+    net.nodes[2]
+        .app
+        .finalize_block(h, net.time(h), B256::with_last_byte(h as u8), &txs)
+        .expect("finalize");
+    let crashed = net.nodes.remove(2).restart();
+    assert_eq!(
+        crashed.app.info().expect("info").0,
+        h - 1,
+        "the uncommitted block is not persisted"
+    );
+    net.nodes.push(crashed);
+    net.decide(txs); // asserts all three agree, including the replaying node
+    assert_eq!(net.balance(Address::repeat_byte(8)), U256::from(9));
+}
+
+#[test]
+fn process_proposal_enforces_the_rules() {
+    let mut net = Net::new(2);
+    net.step();
+    let h = net.height + 1;
+    let k = net.keys[0].clone();
+    let raw = devtx::transfer(&k, CHAIN_ID, 0, Address::repeat_byte(1), U256::from(1));
+    net.submit(raw.clone()).expect("ok");
+    let good = net.nodes[0]
+        .app
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .expect("prepare");
+    let app = &net.nodes[1].app;
+    let t = net.time(h);
+    assert_eq!(
+        app.process_proposal(h, t, &good).expect("ok"),
+        Verdict::Accept
+    );
+
+    let reject =
+        |txs: &[Bytes], t: u64, why: &str| match app.process_proposal(h, t, txs).expect("ok") {
+            Verdict::Reject(reason) => {
+                assert!(reason.contains(why), "{reason:?} should mention {why:?}")
+            }
+            Verdict::Accept => panic!("accepted a proposal that {why}"),
+        };
+    let Message::ProposerBlock(block) = Message::decode(&good[0]).expect("decodes");
+    let with = |f: &dyn Fn(&mut L2Block)| {
+        let mut b = block.clone();
+        f(&mut b);
+        Bytes::from(Message::ProposerBlock(b).encode())
+    };
+    reject(&[raw.clone()], t, "raw user transactions");
+    reject(&[good[0].clone(), raw.clone()], t, "raw user transactions");
+    reject(&[good[0].clone(), good[0].clone()], t, "second L2 block");
+    reject(&[], t, "no L2 block");
+    reject(
+        &[Bytes::from_static(b"garbage")],
+        t,
+        "not a protocol message",
+    );
+    reject(&good, t + 1, "timestamp");
+    reject(
+        &[with(&|b| b.header.parent_hash = B256::repeat_byte(9))],
+        t,
+        "parent hash",
+    );
+    reject(&[with(&|b| b.header.base_fee += 1)], t, "base fee");
+    reject(&[with(&|b| b.header.number += 1)], t, "block number");
+    reject(&[with(&|b| b.txs.push(raw.clone()))], t, "duplicate");
+    reject(
+        &[with(&|b| b.txs[0] = Bytes::from_static(&[0x02, 0xc0]))],
+        t,
+        "tx 0",
+    );
+    reject(&[with(&|b| b.header.tx_root = B256::ZERO)], t, "tx root");
+    let other_chain = devtx::transfer(&k, CHAIN_ID + 1, 0, Address::repeat_byte(1), U256::from(1));
+    reject(&[with(&|b| b.txs[0] = other_chain.clone())], t, "chain id");
+}
+
+#[test]
+fn check_tx_rejects_bad_input_with_clear_codes() {
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let app = &net.nodes[0].app;
+    let code = |raw: &[u8]| {
+        app.check_tx(raw, false)
+            .expect("check")
+            .err()
+            .map(|e| (e.code(), e.to_string()))
+    };
+    assert_eq!(code(b"\xde\xad\xbe\xef").expect("garbage").0, 3);
+    assert_eq!(code(&[]).expect("empty").0, 3);
+    let wrong_chain = devtx::transfer(&k, 1, 0, Address::ZERO, U256::from(1));
+    let (c, msg) = code(&wrong_chain).expect("wrong chain");
+    assert_eq!(c, 5, "{msg}");
+    assert!(msg.contains("chain id"));
+    let big = devtx::sign(
+        &k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        Some(Address::ZERO),
+        U256::ZERO,
+        Bytes::from(vec![1u8; 200_000]),
+        5_000_000,
+        Fees::default(),
+    );
+    assert_eq!(code(&big).expect("oversized").0, 2);
+    let mut tampered = devtx::transfer(&k, CHAIN_ID, 0, Address::ZERO, U256::from(1)).to_vec();
+    let n = tampered.len();
+    tampered[n - 5] ^= 0x55; // inside the signature's s value
+    // A changed signature either fails to recover or recovers some other, unfunded address.
+    let c = code(&tampered).map(|c| c.0);
+    assert!(
+        matches!(c, Some(3) | Some(6) | Some(12)),
+        "tampered signature must not pass: {c:?}"
+    );
+    let poor = PrivateKeySigner::random();
+    let (c, _) = code(&devtx::transfer(
+        &poor,
+        CHAIN_ID,
+        0,
+        Address::ZERO,
+        U256::from(1),
+    ))
+    .expect("no funds");
+    assert_eq!(c, 12);
+    let protocol = Message::ProposerBlock(L2Block {
+        header: parley_app::block::L2Header {
+            chain_id: CHAIN_ID,
+            number: 1,
+            parent_hash: B256::ZERO,
+            timestamp: 0,
+            builder: Address::ZERO,
+            base_fee: 0,
+            gas_limit: 0,
+            tx_root: B256::ZERO,
+        },
+        txs: vec![],
+    })
+    .encode();
+    assert_eq!(code(&protocol).expect("protocol msg").0, 13);
+
+    // Replay: once included, the same bytes are refused as nonce too low.
+    let ok = devtx::transfer(&k, CHAIN_ID, 0, Address::repeat_byte(3), U256::from(1));
+    net.submit(ok.clone()).expect("accepted");
+    net.step();
+    let app = &net.nodes[0].app;
+    let err = app
+        .check_tx(&ok, false)
+        .expect("check")
+        .expect_err("replay refused");
+    assert_eq!(err.code(), 10, "{err}");
+    assert!(
+        app.check_tx(
+            &devtx::transfer(&k, CHAIN_ID, 1 + 65, Address::ZERO, U256::from(1)),
+            false
+        )
+        .expect("check")
+        .is_err()
+    );
+}
+
+/// Deploy, call (storage + log), revert, and the resulting diff.
+#[test]
+fn contract_deploy_call_revert_and_diff() {
+    let mut net = Net::new(2);
+    let k = net.keys[1].clone();
+    let gas = 200_000;
+    let deploy = devtx::sign(
+        &k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        None,
+        U256::ZERO,
+        hex::decode(INIT_CODE).expect("hex").into(),
+        gas,
+        Fees::default(),
+    );
+    let dh = net.submit(deploy).expect("deploy accepted");
+    net.step();
+    let r = net.receipt(dh).expect("deployed");
+    assert!(r.success);
+    let contract = r.contract_address.expect("creation address");
+    let value = B256::repeat_byte(0x42);
+    let call = devtx::sign(
+        &k,
+        Kind::Legacy,
+        CHAIN_ID,
+        1,
+        Some(contract),
+        U256::ZERO,
+        Bytes::from(value.to_vec()),
+        gas,
+        Fees::default(),
+    );
+    let ch = net.submit(call).expect("call accepted");
+    let revert = devtx::sign(
+        &k,
+        Kind::AccessList,
+        CHAIN_ID,
+        2,
+        Some(contract),
+        U256::ZERO,
+        Bytes::new(),
+        gas,
+        Fees::default(),
+    );
+    let rh = net.submit(revert).expect("revert accepted");
+    net.step();
+    let call_r = net.receipt(ch).expect("call receipt");
+    assert!(call_r.success);
+    assert_eq!(call_r.logs.len(), 1);
+    assert_eq!(call_r.logs[0].address, contract);
+    assert_eq!(call_r.logs[0].topics(), &[B256::with_last_byte(0xaa)]);
+    assert_eq!(call_r.logs[0].data.data.as_ref(), value.as_slice());
+    let rev = net
+        .receipt(rh)
+        .expect("a reverting tx still gets a receipt");
+    assert!(!rev.success);
+    assert!(rev.logs.is_empty());
+    assert_eq!(
+        net.reader().storage(contract, U256::ZERO).expect("read"),
+        U256::from_be_bytes(value.0)
+    );
+
+    // The diff of the call block: sender, builder and the new storage slot, in key order.
+    let diff = net.reader().diff(net.height).expect("read").expect("diff");
+    diff.validate().expect("canonical");
+    let slot = diff
+        .0
+        .iter()
+        .find(|e| e.key == StateKey::Storage(contract, U256::ZERO))
+        .expect("slot in diff");
+    assert_eq!(slot.old, None);
+    assert_eq!(
+        slot.new,
+        Some(LeafValue::Storage(U256::from_be_bytes(value.0)))
+    );
+    assert!(
+        diff.0
+            .iter()
+            .any(|e| e.key == StateKey::Account(k.address()))
+    );
+    let meta = net.reader().meta().expect("meta");
+    assert!(slot.index < meta.next_proof_index);
+}
+
+/// App-hash snapshot: genesis and one block exercising every tx kind. A change that moves
+/// these is a breaking change to the state schema or execution and must be called one.
+#[test]
+fn app_hash_snapshot() {
+    let mut net = Net::new(1);
+    let genesis_hash = net.nodes[0].app.info().expect("info").1;
+    let k = net.keys[2].clone();
+    let gas = 200_000;
+    let fees = Fees::default();
+    let code: Bytes = hex::decode(INIT_CODE).expect("hex").into();
+    let contract = k.address().create(0);
+    let txs = [
+        devtx::sign(
+            &k,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            0,
+            None,
+            U256::ZERO,
+            code,
+            gas,
+            fees,
+        ),
+        devtx::sign(
+            &k,
+            Kind::Legacy,
+            CHAIN_ID,
+            1,
+            Some(contract),
+            U256::ZERO,
+            Bytes::from(vec![7u8; 32]),
+            gas,
+            fees,
+        ),
+        devtx::sign(
+            &k,
+            Kind::AccessList,
+            CHAIN_ID,
+            2,
+            Some(contract),
+            U256::ZERO,
+            Bytes::new(),
+            gas,
+            fees,
+        ),
+        devtx::sign(
+            &k,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            3,
+            Some(Address::repeat_byte(9)),
+            U256::from(12345),
+            Bytes::new(),
+            21_000,
+            fees,
+        ),
+    ];
+    for t in txs {
+        net.submit(t).expect("accepted");
+    }
+    let after = net.step();
+    assert_eq!(
+        net.reader()
+            .block(1)
+            .expect("read")
+            .expect("block")
+            .txs
+            .len(),
+        4
+    );
+    assert_eq!(
+        (genesis_hash, after),
+        (
+            "0xc18477c3f0c3674efa13873345e324c7cabea2724093dabba293d1b67641248c"
+                .parse()
+                .expect("hex"),
+            "0x02be5c71082676efdf7e998ecb2dfca583b1f1e0bb37d1638a872c4ca41a6706"
+                .parse()
+                .expect("hex"),
+        ),
+        "app-hash snapshot moved: if intended, this is a breaking change — update the constants and say so"
+    );
+}
