@@ -202,7 +202,7 @@ fn many_heights_agree_and_conserve_value() {
     let mut sent = vec![];
     for round in 0..40u64 {
         for (i, k) in net.keys.clone().iter().enumerate() {
-            if (round + i as u64) % 3 == 0 {
+            if (round + i as u64).is_multiple_of(3) {
                 continue;
             }
             let to = net.keys[(i + 1) % net.keys.len()].address();
@@ -334,7 +334,7 @@ fn process_proposal_enforces_the_rules() {
         f(&mut b);
         Bytes::from(Message::ProposerBlock(b).encode())
     };
-    reject(&[raw.clone()], t, "raw user transactions");
+    reject(std::slice::from_ref(&raw), t, "raw user transactions");
     reject(&[good[0].clone(), raw.clone()], t, "raw user transactions");
     reject(&[good[0].clone(), good[0].clone()], t, "second L2 block");
     reject(&[], t, "no L2 block");
