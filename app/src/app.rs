@@ -244,15 +244,15 @@ impl App {
             receipts_root: B256::ZERO,
             logs_bloom: Default::default(),
             state_root: app_hash,
-            txs: vec![],
-            receipts: vec![],
+            tx_hashes: vec![],
+            tx_fees: vec![],
         };
         self.inner.store.commit(&BlockWrites {
             height: genesis_number,
             app_hash,
             state: writes,
             code,
-            block: Some((record, StateDiff(diff))),
+            block: Some((record, vec![], StateDiff(diff))),
             params: Some(genesis.params.clone()),
         })?;
         *self.inner.params.lock().expect("params lock") = Some(genesis.params);
@@ -469,7 +469,7 @@ impl App {
         );
         let number = executed.record.number;
         let hash = executed.record.hash;
-        let n_txs = executed.record.txs.len();
+        let n_txs = executed.txs.len();
         let n_skipped = executed.skipped.len();
         m::block_executed(n_txs, n_skipped, executed.record.gas_used);
         c.staged = Some(executed.into_writes(height, app_hash));

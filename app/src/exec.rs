@@ -40,15 +40,28 @@ pub struct SignedTx {
     pub envelope: TxEnvelope,
 }
 
-/// A transaction as stored in a block record.
+/// An executed transaction with its receipt, stored by tx hash (JSON-RPC reads one without
+/// loading its block).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RecordTx {
+pub struct TxRecord {
     /// Transaction hash.
     pub hash: B256,
     /// Sender.
     pub from: Address,
     /// EIP-2718 bytes.
     pub raw: Bytes,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash.
+    pub block_hash: B256,
+    /// Block timestamp.
+    pub block_timestamp: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// Block-wide index of this tx's first log.
+    pub first_log_index: u64,
+    /// The receipt.
+    pub receipt: RecordReceipt,
 }
 
 /// A receipt as stored.
@@ -97,10 +110,10 @@ pub struct BlockRecord {
     pub logs_bloom: Bloom,
     /// App hash after this block.
     pub state_root: B256,
-    /// Executed transactions (skipped ones are not listed).
-    pub txs: Vec<RecordTx>,
-    /// One receipt per executed transaction.
-    pub receipts: Vec<RecordReceipt>,
+    /// Hashes of the executed transactions (skipped ones are not listed).
+    pub tx_hashes: Vec<B256>,
+    /// (effective gas price, gas used) per executed transaction, for `eth_feeHistory`.
+    pub tx_fees: Vec<(u128, u64)>,
 }
 
 /// The outcome of executing one block, before commit.
@@ -108,6 +121,8 @@ pub struct BlockRecord {
 pub struct Executed {
     /// The record for JSON-RPC (its `state_root` is filled by the caller once known).
     pub record: BlockRecord,
+    /// The executed transactions with receipts.
+    pub txs: Vec<TxRecord>,
     /// Canonical diff of EVM entries.
     pub diff: StateDiff,
     /// Every state entry to write (EVM entries and meta), in key order.
@@ -127,7 +142,7 @@ impl Executed {
             app_hash,
             state: self.writes,
             code: self.code,
-            block: Some((self.record, self.diff)),
+            block: Some((self.record, self.txs, self.diff)),
             params: None,
         }
     }
@@ -264,8 +279,9 @@ pub fn execute_block(
         .with_block(block_env(header, prevrandao));
     let mut evm = ctx.build_mainnet();
 
-    let mut receipts = Vec::with_capacity(txs.len());
-    let mut executed = Vec::with_capacity(txs.len());
+    let hash = header.hash();
+    let mut executed: Vec<TxRecord> = Vec::with_capacity(txs.len());
+    let mut log_index = 0u64;
     let mut skipped = Vec::new();
     let mut cumulative = 0u64;
     let mut block_bloom = Bloom::default();
@@ -289,7 +305,8 @@ pub fn execute_block(
                 }
                 block_bloom.accrue_bloom(&bloom);
                 let effective_gas_price = tx.envelope.effective_gas_price(Some(header.base_fee));
-                receipts.push(RecordReceipt {
+                let n_logs = logs.len() as u64;
+                let receipt = RecordReceipt {
                     success,
                     gas_used,
                     cumulative_gas_used: cumulative,
@@ -297,12 +314,19 @@ pub fn execute_block(
                     contract_address,
                     logs,
                     logs_bloom: bloom,
-                });
-                executed.push(RecordTx {
+                };
+                executed.push(TxRecord {
                     hash: tx.hash,
                     from: tx.from,
                     raw: tx.raw.clone(),
+                    block_number: header.number,
+                    block_hash: hash,
+                    block_timestamp: header.timestamp,
+                    index: u32::try_from(executed.len()).expect("block tx count fits u32"),
+                    first_log_index: log_index,
+                    receipt,
                 });
+                log_index += n_logs;
             }
             Err(EVMError::Transaction(e)) => {
                 tracing::debug!(tx = %tx.hash, error = %e, "skipping invalid transaction");
@@ -392,8 +416,7 @@ pub fn execute_block(
         "executor produced a non-canonical diff"
     );
 
-    let receipts_root = receipts_root(&receipts);
-    let hash = header.hash();
+    let receipts_root = receipts_root(&executed);
     let new_meta = ChainMeta {
         next_base_fee: next_base_fee(
             header.base_fee,
@@ -423,11 +446,15 @@ pub fn execute_block(
         receipts_root,
         logs_bloom: block_bloom,
         state_root: B256::ZERO,
-        txs: executed,
-        receipts,
+        tx_hashes: executed.iter().map(|t| t.hash).collect(),
+        tx_fees: executed
+            .iter()
+            .map(|t| (t.receipt.effective_gas_price, t.receipt.gas_used))
+            .collect(),
     };
     Ok(Executed {
         record,
+        txs: executed,
         diff,
         writes,
         code: code.into_iter().collect(),
@@ -436,9 +463,9 @@ pub fn execute_block(
 }
 
 /// `keccak256` over `(success ‖ cumulative gas ‖ keccak(logs))` of every receipt.
-fn receipts_root(receipts: &[RecordReceipt]) -> B256 {
-    let mut buf = Vec::with_capacity(receipts.len() * 41);
-    for r in receipts {
+fn receipts_root(txs: &[TxRecord]) -> B256 {
+    let mut buf = Vec::with_capacity(txs.len() * 41);
+    for r in txs.iter().map(|t| &t.receipt) {
         buf.push(u8::from(r.success));
         buf.extend_from_slice(&r.cumulative_gas_used.to_be_bytes());
         let mut logs = Vec::new();

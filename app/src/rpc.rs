@@ -24,7 +24,7 @@ use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 use tendermint_rpc::Client as _;
 
 use crate::app::App;
-use crate::exec::{self, BlockRecord, StateDb};
+use crate::exec::{self, BlockRecord, StateDb, TxRecord};
 use crate::genesis::Params as ChainParams;
 use crate::metrics as m;
 use crate::storage::{Reader, StoreError};
@@ -98,42 +98,40 @@ impl Ctx {
     }
 }
 
-fn rpc_log(r: &BlockRecord, tx_index: usize, log_index: u64, log: &alloy_primitives::Log) -> Log {
+fn rpc_log(t: &TxRecord, j: usize, log: &alloy_primitives::Log) -> Log {
     Log {
         inner: log.clone(),
-        block_hash: Some(r.hash),
-        block_number: Some(r.number),
-        block_timestamp: Some(r.timestamp),
-        transaction_hash: Some(r.txs[tx_index].hash),
-        transaction_index: Some(tx_index as u64),
-        log_index: Some(log_index),
+        block_hash: Some(t.block_hash),
+        block_number: Some(t.block_number),
+        block_timestamp: Some(t.block_timestamp),
+        transaction_hash: Some(t.hash),
+        transaction_index: Some(u64::from(t.index)),
+        log_index: Some(t.first_log_index + j as u64),
         removed: false,
     }
 }
 
-fn rpc_tx(r: &BlockRecord, i: usize) -> RpcResult<Transaction> {
-    let t = &r.txs[i];
+fn rpc_tx(t: &TxRecord) -> RpcResult<Transaction> {
     let envelope = TxEnvelope::decode_2718_exact(&t.raw)
         .map_err(|e| err(-32603, format!("stored tx: {e}")))?;
     Ok(Transaction {
         inner: Recovered::new_unchecked(envelope, t.from),
-        block_hash: Some(r.hash),
-        block_number: Some(r.number),
-        transaction_index: Some(i as u64),
-        effective_gas_price: Some(r.receipts[i].effective_gas_price),
-        block_timestamp: Some(r.timestamp),
+        block_hash: Some(t.block_hash),
+        block_number: Some(t.block_number),
+        transaction_index: Some(u64::from(t.index)),
+        effective_gas_price: Some(t.receipt.effective_gas_price),
+        block_timestamp: Some(t.block_timestamp),
     })
 }
 
-fn rpc_receipt(r: &BlockRecord, i: usize) -> RpcResult<TransactionReceipt> {
-    let tx = rpc_tx(r, i)?;
-    let rec = &r.receipts[i];
-    let first_log: u64 = r.receipts[..i].iter().map(|x| x.logs.len() as u64).sum();
+fn rpc_receipt(t: &TxRecord) -> RpcResult<TransactionReceipt> {
+    let tx = rpc_tx(t)?;
+    let rec = &t.receipt;
     let logs: Vec<Log> = rec
         .logs
         .iter()
         .enumerate()
-        .map(|(j, l)| rpc_log(r, i, first_log + j as u64, l))
+        .map(|(j, l)| rpc_log(t, j, l))
         .collect();
     let receipt = ReceiptWithBloom {
         receipt: Receipt {
@@ -150,21 +148,34 @@ fn rpc_receipt(r: &BlockRecord, i: usize) -> RpcResult<TransactionReceipt> {
     };
     Ok(TransactionReceipt {
         inner,
-        transaction_hash: r.txs[i].hash,
-        transaction_index: Some(i as u64),
-        block_hash: Some(r.hash),
-        block_number: Some(r.number),
+        transaction_hash: t.hash,
+        transaction_index: Some(u64::from(t.index)),
+        block_hash: Some(t.block_hash),
+        block_number: Some(t.block_number),
         gas_used: rec.gas_used,
         effective_gas_price: rec.effective_gas_price,
         blob_gas_used: None,
         blob_gas_price: None,
-        from: r.txs[i].from,
+        from: t.from,
         to: alloy_consensus::Transaction::to(tx.inner.inner()),
         contract_address: rec.contract_address,
     })
 }
 
-fn rpc_block(r: &BlockRecord, full: bool) -> RpcResult<Block> {
+/// Loads every transaction record of a block.
+fn block_txs(reader: &Reader, r: &BlockRecord) -> RpcResult<Vec<TxRecord>> {
+    r.tx_hashes
+        .iter()
+        .map(|h| {
+            reader
+                .tx(h)
+                .map_err(internal)?
+                .ok_or_else(|| err(-32603, format!("indexed tx {h} missing")))
+        })
+        .collect()
+}
+
+fn rpc_block(reader: &Reader, r: &BlockRecord, full: bool) -> RpcResult<Block> {
     let header = alloy_consensus::Header {
         parent_hash: r.parent_hash,
         ommers_hash: alloy_consensus::EMPTY_OMMER_ROOT_HASH,
@@ -183,12 +194,13 @@ fn rpc_block(r: &BlockRecord, full: bool) -> RpcResult<Block> {
     };
     let transactions = if full {
         BlockTransactions::Full(
-            (0..r.txs.len())
-                .map(|i| rpc_tx(r, i))
+            block_txs(reader, r)?
+                .iter()
+                .map(rpc_tx)
                 .collect::<RpcResult<_>>()?,
         )
     } else {
-        BlockTransactions::Hashes(r.txs.iter().map(|t| t.hash).collect())
+        BlockTransactions::Hashes(r.tx_hashes.clone())
     };
     Ok(Block {
         header: Header {
@@ -459,27 +471,19 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         m::rpc("eth_getTransactionByHash");
         let hash: B256 = p.one()?;
         let r = ctx.reader()?;
-        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else {
-            return Ok(None);
-        };
-        let b = r
-            .block(n)
+        r.tx(&hash)
             .map_err(internal)?
-            .ok_or_else(|| err(-32603, "indexed block missing"))?;
-        rpc_tx(&b, i as usize).map(Some)
+            .map(|t| rpc_tx(&t))
+            .transpose()
     })?;
     module.register_method("eth_getTransactionReceipt", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionReceipt");
         let hash: B256 = p.one()?;
         let r = ctx.reader()?;
-        let Some((n, i)) = r.tx_location(&hash).map_err(internal)? else {
-            return Ok(None);
-        };
-        let b = r
-            .block(n)
+        r.tx(&hash)
             .map_err(internal)?
-            .ok_or_else(|| err(-32603, "indexed block missing"))?;
-        rpc_receipt(&b, i as usize).map(Some)
+            .map(|t| rpc_receipt(&t))
+            .transpose()
     })?;
     module.register_method("eth_getBlockByNumber", |p: Params, ctx, _| {
         m::rpc("eth_getBlockByNumber");
@@ -488,7 +492,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let n = ctx.number(&r, tag)?;
         r.block(n)
             .map_err(internal)?
-            .map(|b| rpc_block(&b, full))
+            .map(|b| rpc_block(&r, &b, full))
             .transpose()
     })?;
     module.register_method("eth_getBlockByHash", |p: Params, ctx, _| {
@@ -500,7 +504,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         };
         r.block(n)
             .map_err(internal)?
-            .map(|b| rpc_block(&b, full))
+            .map(|b| rpc_block(&r, &b, full))
             .transpose()
     })?;
     module.register_method(
@@ -512,7 +516,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             Ok::<_, ErrorObjectOwned>(
                 r.block(n)
                     .map_err(internal)?
-                    .map(|b| U64::from(b.txs.len())),
+                    .map(|b| U64::from(b.tx_hashes.len())),
             )
         },
     )?;
@@ -555,13 +559,14 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             if !filter.matches_bloom(b.logs_bloom) {
                 continue;
             }
-            let mut log_index = 0u64;
-            for (i, rec) in b.receipts.iter().enumerate() {
-                for l in &rec.logs {
+            for t in block_txs(&r, &b)? {
+                if !filter.matches_bloom(t.receipt.logs_bloom) {
+                    continue;
+                }
+                for (j, l) in t.receipt.logs.iter().enumerate() {
                     if filter.matches(l) {
-                        out.push(rpc_log(&b, i, log_index, l));
+                        out.push(rpc_log(&t, j, l));
                     }
-                    log_index += 1;
                 }
             }
         }
@@ -573,14 +578,9 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
 /// Priority fees paid at the given percentiles of gas used in block `b` (EIP-1559 semantics).
 fn reward_percentiles(b: &BlockRecord, percentiles: &[f64]) -> Vec<u128> {
     let mut tips: Vec<(u128, u64)> = b
-        .receipts
+        .tx_fees
         .iter()
-        .map(|r| {
-            (
-                r.effective_gas_price.saturating_sub(u128::from(b.base_fee)),
-                r.gas_used,
-            )
-        })
+        .map(|(price, gas)| (price.saturating_sub(u128::from(b.base_fee)), *gas))
         .collect();
     tips.sort_unstable();
     let total: u64 = tips.iter().map(|t| t.1).sum();

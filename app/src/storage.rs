@@ -11,7 +11,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use parley_types::{ChainMeta, StateDiff, StateKey, StateValue};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::exec::BlockRecord;
+use crate::exec::{BlockRecord, TxRecord};
 use crate::genesis::Params;
 
 /// State entries: `StateKey::encode()` → `StateValue::encode()` / `ChainMeta::encode()`.
@@ -22,8 +22,8 @@ const CODE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("code");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// L2 block hash → number.
 const BLOCK_NUMBERS: TableDefinition<&[u8], u64> = TableDefinition::new("block_numbers");
-/// Transaction hash → (block number, index).
-const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
+/// Transaction hash → JSON [`TxRecord`] (the tx, where it is, its receipt).
+const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
 /// Canonical state diff bytes by block number (ADR 0001).
 const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
 /// Node bookkeeping: last committed height and app hash, genesis parameters.
@@ -75,7 +75,7 @@ pub struct BlockWrites {
     /// New contract code.
     pub code: Vec<(B256, Bytes)>,
     /// The executed L2 block, if the height carried one.
-    pub block: Option<(BlockRecord, StateDiff)>,
+    pub block: Option<(BlockRecord, Vec<TxRecord>, StateDiff)>,
     /// Genesis parameters (InitChain only).
     pub params: Option<Params>,
 }
@@ -144,16 +144,16 @@ impl Store {
             for (h, c) in &w.code {
                 code.insert(h.as_slice(), c.as_ref())?;
             }
-            if let Some((block, diff)) = &w.block {
+            if let Some((block, txs_written, diff)) = &w.block {
                 let json = serde_json::to_vec(block).map_err(corrupt)?;
                 tx.open_table(BLOCKS)?
                     .insert(block.number, json.as_slice())?;
                 tx.open_table(BLOCK_NUMBERS)?
                     .insert(block.hash.as_slice(), block.number)?;
                 let mut txs = tx.open_table(TXS)?;
-                for (i, t) in block.txs.iter().enumerate() {
-                    let i = u32::try_from(i).expect("block tx count fits u32");
-                    txs.insert(t.hash.as_slice(), (block.number, i))?;
+                for t in txs_written {
+                    let json = serde_json::to_vec(t).map_err(corrupt)?;
+                    txs.insert(t.hash.as_slice(), json.as_slice())?;
                 }
                 tx.open_table(DIFFS)?
                     .insert(block.number, diff.encode().as_slice())?;
@@ -269,10 +269,12 @@ impl Reader {
         Ok(t.get(hash.as_slice())?.map(|g| g.value()))
     }
 
-    /// Where a transaction was included: (block number, index).
-    pub fn tx_location(&self, hash: &B256) -> Result<Option<(u64, u32)>> {
+    /// An included transaction and its receipt.
+    pub fn tx(&self, hash: &B256) -> Result<Option<TxRecord>> {
         let t = self.tx.open_table(TXS)?;
-        Ok(t.get(hash.as_slice())?.map(|g| g.value()))
+        t.get(hash.as_slice())?
+            .map(|g| serde_json::from_slice(g.value()).map_err(corrupt))
+            .transpose()
     }
 
     /// The canonical diff bytes of a block.

@@ -130,6 +130,9 @@ pub fn decode(raw: &[u8], params: &Params, senders: &SenderCache) -> Result<Sign
             limit: params.max_tx_bytes,
         });
     }
+    if raw.is_empty() {
+        return Err(TxError::Malformed("empty transaction".into()));
+    }
     let envelope =
         TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
     let ty = envelope.ty();

@@ -188,8 +188,7 @@ impl Net {
 
     fn receipt(&self, hash: B256) -> Option<parley_app::exec::RecordReceipt> {
         let r = self.reader();
-        let (n, i) = r.tx_location(&hash).expect("read")?;
-        Some(r.block(n).expect("read").expect("block").receipts[i as usize].clone())
+        r.tx(&hash).expect("read").map(|t| t.receipt)
     }
 }
 
@@ -598,7 +597,7 @@ fn app_hash_snapshot() {
             .block(1)
             .expect("read")
             .expect("block")
-            .txs
+            .tx_hashes
             .len(),
         4
     );

@@ -141,10 +141,10 @@ fn ceiling(n: usize) -> Result<f64> {
     let executed =
         parley_app::exec::execute_block(&reader, &params, &meta, &header, &txs, B256::ZERO)?;
     let secs = start.elapsed().as_secs_f64();
-    if executed.record.txs.len() != n {
+    if executed.txs.len() != n {
         eyre::bail!(
             "ceiling run executed {} of {n} transfers",
-            executed.record.txs.len()
+            executed.txs.len()
         );
     }
     Ok(n as f64 / secs)
