@@ -1,0 +1,690 @@
+#!/usr/bin/env bash
+# Parley localnet: N CometBFT validators, each paired with a parleyd ABCI app, on loopback.
+#
+#   localnet/localnet.sh up [--validators N] [--app parleyd|kvstore]
+#                                  build parleyd, install tools, create a FRESH net, start it,
+#                                  wait for blocks, print endpoints and dev accounts
+#   localnet/localnet.sh down      stop every process this localnet started (data is kept)
+#   localnet/localnet.sh start     start a stopped localnet again from its data
+#   localnet/localnet.sh status    height, app hash and processes of every node
+#   localnet/localnet.sh join      add the next node as a full node; waits until it has synced
+#   localnet/localnet.sh logs [-f] [NODE]   tail (or follow) the logs
+#   localnet/localnet.sh stop-node  NODE [parleyd|cometbft|all] [--kill]   stop one node's process(es)
+#   localnet/localnet.sh start-node NODE [parleyd|cometbft|all]            (re)start them
+#   localnet/localnet.sh wait-height H [--timeout S]   wait until every running node reaches H
+#   localnet/localnet.sh env       print the layout as shell variables (for scripts)
+#
+# Environment:
+#   PARLEY_LOCALNET_DIR          data + logs (default <repo>/localnet/.data)
+#   PARLEY_SKIP_BUILD=1          do not run `cargo build --release -p parley-app`
+#   PARLEYD_BIN                  parleyd binary (default <target dir>/release/parleyd)
+#   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
+#   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
+#
+# Ports for node i (all on 127.0.0.1; pprof off):
+#   CometBFT p2p 26656+10i, RPC 26657+10i, ABCI 26658+10i, CometBFT Prometheus 26660+10i
+#   parleyd JSON-RPC 8545+i, parleyd metrics 9100+i
+#
+# `--app kvstore` runs CometBFT's built-in kvstore app instead of parleyd (no EVM, no JSON-RPC):
+# a plumbing check of the consensus side only, for when parleyd is not built.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
+TOOLS_BIN="${REPO_ROOT}/.tools/bin"
+COMETBFT="${TOOLS_BIN}/cometbft"
+CAST="${TOOLS_BIN}/cast"
+
+DATA_DIR="${PARLEY_LOCALNET_DIR:-${REPO_ROOT}/localnet/.data}"
+LOG_DIR="${DATA_DIR}/logs"
+PID_DIR="${DATA_DIR}/pids"
+META_FILE="${DATA_DIR}/localnet.env"
+PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
+WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
+TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
+
+COMET_CHAIN_ID="parley-localnet"
+L2_CHAIN_ID=424242
+DEV_ACCOUNTS=10
+DEV_MNEMONIC="test test test test test test test test test test test junk"
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+log() { echo "localnet: $*" >&2; }
+die() {
+  echo "localnet: ERROR: $*" >&2
+  exit 1
+}
+
+usage() {
+  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+p2p_port() { echo $((26656 + 10 * $1)); }
+rpc_port() { echo $((26657 + 10 * $1)); }
+abci_port() { echo $((26658 + 10 * $1)); }
+cmt_metrics_port() { echo $((26660 + 10 * $1)); }
+eth_port() { echo $((8545 + $1)); }
+metrics_port() { echo $((9100 + $1)); }
+node_home() { echo "${DATA_DIR}/node$1"; }
+
+# toml_set FILE SECTION KEY VALUE — set `KEY = VALUE` inside [SECTION] ("" = top level).
+# VALUE is written verbatim (quote strings yourself). Fails if the key is not there.
+toml_set() {
+  local file="$1" section="$2" key="$3" value="$4" tmp
+  tmp="$(mktemp "${file}.XXXXXX")"
+  if ! awk -v section="${section}" -v key="${key}" -v value="${value}" '
+    BEGIN { cur = ""; done = 0 }
+    /^[[:space:]]*\[[^]]*\][[:space:]]*$/ {
+      cur = $0; gsub(/^[[:space:]]*\[|\][[:space:]]*$/, "", cur)
+    }
+    {
+      if (!done && cur == section && $0 ~ "^[[:space:]]*" key "[[:space:]]*=") {
+        print key " = " value; done = 1; next
+      }
+      print
+    }
+    END { if (!done) exit 3 }
+  ' "${file}" >"${tmp}"; then
+    rm -f "${tmp}"
+    die "cannot set '${key}' in [${section:-top level}] of ${file}: key not found"
+  fi
+  mv "${tmp}" "${file}"
+}
+
+# port_in_use PORT — true if something listens on 127.0.0.1:PORT (or any address).
+port_in_use() {
+  ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# wait_port PORT WHAT SECONDS PIDFILE — wait until PORT listens; fail early if the process died.
+wait_port() {
+  local port="$1" what="$2" secs="$3" pidfile="$4" deadline
+  deadline=$((SECONDS + secs))
+  while ! port_in_use "${port}"; do
+    if ! pid_alive "${pidfile}"; then
+      die "${what} exited before listening on 127.0.0.1:${port}; last log lines:
+$(tail -n 30 "$(log_of_pidfile "${pidfile}")" 2>/dev/null)"
+    fi
+    ((SECONDS < deadline)) || die "${what} did not listen on 127.0.0.1:${port} within ${secs}s (log: $(log_of_pidfile "${pidfile}"))"
+    sleep 0.2
+  done
+}
+
+log_of_pidfile() {
+  local base
+  base="$(basename "$1" .pid)"
+  echo "${LOG_DIR}/${base}.log"
+}
+
+pid_alive() {
+  local pidfile="$1" pid
+  [[ -f "${pidfile}" ]] || return 1
+  pid="$(cat "${pidfile}")"
+  [[ -n "${pid}" ]] || return 1
+  kill -0 "${pid}" 2>/dev/null
+}
+
+# rpc_get PORT PATH — GET from a CometBFT RPC with a timeout; prints the body.
+rpc_get() {
+  curl -sS --max-time 5 "http://127.0.0.1:$1$2"
+}
+
+# node_height I — latest block height from CometBFT RPC, or empty.
+node_height() {
+  rpc_get "$(rpc_port "$1")" /status 2>/dev/null | jq -r '.result.sync_info.latest_block_height // empty' 2>/dev/null || true
+}
+
+load_meta() {
+  [[ -f "${META_FILE}" ]] || die "no localnet in ${DATA_DIR} (run: localnet/localnet.sh up)"
+  # shellcheck source=/dev/null
+  source "${META_FILE}"
+  : "${VALIDATORS:?corrupt ${META_FILE}}" "${NODES:?corrupt ${META_FILE}}" "${APP:?corrupt ${META_FILE}}"
+}
+
+write_meta() {
+  cat >"${META_FILE}" <<EOF
+# written by localnet/localnet.sh; do not edit while the localnet runs
+VALIDATORS=${VALIDATORS}
+NODES=${NODES}
+APP=${APP}
+EOF
+}
+
+ensure_tools() {
+  "${REPO_ROOT}/scripts/tools.sh" >&2 || die "scripts/tools.sh failed"
+}
+
+build_parleyd() {
+  if [[ "${PARLEY_SKIP_BUILD:-0}" == "1" ]]; then
+    log "PARLEY_SKIP_BUILD=1: not building parleyd"
+  else
+    log "building parleyd: cargo build --release -p parley-app"
+    (cd "${REPO_ROOT}" && cargo build --release -p parley-app) >&2 ||
+      die "cargo build --release -p parley-app failed (or set PARLEY_SKIP_BUILD=1 with PARLEYD_BIN)"
+  fi
+  [[ -x "${PARLEYD}" ]] || die "parleyd binary not found at ${PARLEYD} (build it, or set PARLEYD_BIN)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# per-node configuration
+
+# configure_cometbft I PEERS — patch node I's config.toml for loopback ports and localnet speed.
+configure_cometbft() {
+  local i="$1" peers="$2" cfg
+  cfg="$(node_home "${i}")/config/config.toml"
+  if [[ "${APP}" == "kvstore" ]]; then
+    toml_set "${cfg}" "" proxy_app '"kvstore"'
+  else
+    toml_set "${cfg}" "" proxy_app "\"tcp://127.0.0.1:$(abci_port "${i}")\""
+  fi
+  toml_set "${cfg}" "" abci '"socket"'
+  toml_set "${cfg}" "" moniker "\"node${i}\""
+  toml_set "${cfg}" rpc laddr "\"tcp://127.0.0.1:$(rpc_port "${i}")\""
+  toml_set "${cfg}" rpc pprof_laddr '""'
+  # Raw txs are hex in JSON bodies: leave room above the app's own 128 KiB tx limit.
+  toml_set "${cfg}" rpc max_body_bytes 4194304
+  toml_set "${cfg}" p2p laddr "\"tcp://127.0.0.1:$(p2p_port "${i}")\""
+  toml_set "${cfg}" p2p external_address "\"127.0.0.1:$(p2p_port "${i}")\""
+  toml_set "${cfg}" p2p persistent_peers "\"${peers}\""
+  toml_set "${cfg}" p2p addr_book_strict false
+  toml_set "${cfg}" p2p allow_duplicate_ip true
+  # Large enough for the TPS benchmark (thousands of txs per second, several seconds queued).
+  toml_set "${cfg}" mempool size 200000
+  toml_set "${cfg}" mempool max_txs_bytes 2147483648
+  toml_set "${cfg}" mempool cache_size 200000
+  toml_set "${cfg}" consensus timeout_commit "\"${TIMEOUT_COMMIT}\""
+  toml_set "${cfg}" consensus create_empty_blocks true
+  toml_set "${cfg}" instrumentation prometheus true
+  toml_set "${cfg}" instrumentation prometheus_listen_addr "\"127.0.0.1:$(cmt_metrics_port "${i}")\""
+}
+
+# configure_parleyd I — `parleyd init` into node I's home (shared with CometBFT) and set ports.
+configure_parleyd() {
+  local i="$1" home cfg
+  home="$(node_home "${i}")"
+  "${PARLEYD}" init --home "${home}" --moniker "node${i}" >>"${LOG_DIR}/node${i}.parleyd.log" 2>&1 ||
+    die "parleyd init --home ${home} failed; see ${LOG_DIR}/node${i}.parleyd.log"
+  cfg="${home}/config/parleyd.toml"
+  [[ -f "${cfg}" ]] || die "parleyd init did not write ${cfg}"
+  toml_set "${cfg}" "" abci_addr "\"127.0.0.1:$(abci_port "${i}")\""
+  toml_set "${cfg}" "" rpc_addr "\"127.0.0.1:$(eth_port "${i}")\""
+  toml_set "${cfg}" "" cometbft_rpc "\"http://127.0.0.1:$(rpc_port "${i}")\""
+  toml_set "${cfg}" "" metrics_addr "\"127.0.0.1:$(metrics_port "${i}")\""
+}
+
+# peers_list — "id@127.0.0.1:port,..." for every validator.
+peers_list() {
+  local i id peers=()
+  for ((i = 0; i < VALIDATORS; i++)); do
+    id="$("${COMETBFT}" show-node-id --home "$(node_home "${i}")")" ||
+      die "cometbft show-node-id failed for node${i}"
+    peers+=("${id}@127.0.0.1:$(p2p_port "${i}")")
+  done
+  local IFS=,
+  echo "${peers[*]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+# spawn NAME LOGFILE CMD... — start CMD in its own session/process group; record its pid.
+spawn() {
+  local name="$1" logfile="$2"
+  shift 2
+  # setsid: the process leads its own group, so `down` can kill it and any children at once.
+  # Without job control, the background subshell is not a group leader, so setsid does not
+  # fork and $! is the command's own pid (= its process group id).
+  setsid "$@" >>"${logfile}" 2>&1 </dev/null &
+  echo $! >"${PID_DIR}/${name}.pid"
+}
+
+start_parleyd() {
+  local i="$1"
+  local pidfile="${PID_DIR}/node${i}.parleyd.pid"
+  pid_alive "${pidfile}" && die "node${i} parleyd already running (pid $(cat "${pidfile}"))"
+  port_in_use "$(abci_port "${i}")" && die "port $(abci_port "${i}") (node${i} ABCI) is already in use"
+  port_in_use "$(eth_port "${i}")" && die "port $(eth_port "${i}") (node${i} JSON-RPC) is already in use"
+  echo "=== $(date -u +%FT%TZ) localnet: starting parleyd ===" >>"${LOG_DIR}/node${i}.parleyd.log"
+  # The env mirrors parleyd.toml so that a hand-edited file cannot move a localnet port.
+  spawn "node${i}.parleyd" "${LOG_DIR}/node${i}.parleyd.log" \
+    env PARLEY_ABCI_ADDR="127.0.0.1:$(abci_port "${i}")" \
+    PARLEY_RPC_ADDR="127.0.0.1:$(eth_port "${i}")" \
+    PARLEY_COMETBFT_RPC="http://127.0.0.1:$(rpc_port "${i}")" \
+    PARLEY_METRICS_ADDR="127.0.0.1:$(metrics_port "${i}")" \
+    "${PARLEYD}" start --home "$(node_home "${i}")"
+  wait_port "$(abci_port "${i}")" "node${i} parleyd (ABCI)" 60 "${pidfile}"
+}
+
+start_cometbft() {
+  local i="$1"
+  local pidfile="${PID_DIR}/node${i}.cometbft.pid"
+  pid_alive "${pidfile}" && die "node${i} cometbft already running (pid $(cat "${pidfile}"))"
+  port_in_use "$(p2p_port "${i}")" && die "port $(p2p_port "${i}") (node${i} p2p) is already in use"
+  port_in_use "$(rpc_port "${i}")" && die "port $(rpc_port "${i}") (node${i} CometBFT RPC) is already in use"
+  echo "=== $(date -u +%FT%TZ) localnet: starting cometbft ===" >>"${LOG_DIR}/node${i}.cometbft.log"
+  spawn "node${i}.cometbft" "${LOG_DIR}/node${i}.cometbft.log" \
+    "${COMETBFT}" start --home "$(node_home "${i}")"
+  wait_port "$(rpc_port "${i}")" "node${i} cometbft (RPC)" 60 "${pidfile}"
+}
+
+# start_node I [parleyd|cometbft|all] — with "all", a process that is already running is left
+# alone (so "start-node I" after a crash restarts whatever died).
+start_node() {
+  local i="$1" which="${2:-all}"
+  if [[ "${APP}" == "parleyd" && ("${which}" == all || "${which}" == parleyd) ]]; then
+    if [[ "${which}" == all ]] && pid_alive "${PID_DIR}/node${i}.parleyd.pid"; then
+      log "node${i} parleyd already running"
+    else
+      start_parleyd "${i}"
+    fi
+  fi
+  if [[ "${which}" == all || "${which}" == cometbft ]]; then
+    if [[ "${which}" == all ]] && pid_alive "${PID_DIR}/node${i}.cometbft.pid"; then
+      log "node${i} cometbft already running"
+    else
+      start_cometbft "${i}"
+    fi
+  fi
+}
+
+# stop_proc PIDFILE SIGNAL — signal the process group; wait (bounded) until it is gone.
+stop_proc() {
+  local pidfile="$1" sig="$2" pid deadline
+  [[ -f "${pidfile}" ]] || return 0
+  pid="$(cat "${pidfile}")"
+  if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
+    kill "-${sig}" -- "-${pid}" 2>/dev/null || kill "-${sig}" "${pid}" 2>/dev/null || true
+    deadline=$((SECONDS + 15))
+    while kill -0 "${pid}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "${pid}" 2>/dev/null; then
+      log "$(basename "${pidfile}" .pid) (pid ${pid}) ignored SIG${sig} for 15s; sending SIGKILL"
+      kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
+      deadline=$((SECONDS + 10))
+      while kill -0 "${pid}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+      kill -0 "${pid}" 2>/dev/null && die "could not stop pid ${pid}"
+    fi
+  fi
+  rm -f "${pidfile}"
+}
+
+stop_node() {
+  local i="$1" which="${2:-all}" sig="${3:-TERM}"
+  # CometBFT first, so it does not log a storm of ABCI connection errors.
+  if [[ "${which}" == all || "${which}" == cometbft ]]; then
+    stop_proc "${PID_DIR}/node${i}.cometbft.pid" "${sig}"
+  fi
+  if [[ "${which}" == all || "${which}" == parleyd ]]; then
+    stop_proc "${PID_DIR}/node${i}.parleyd.pid" "${sig}"
+  fi
+}
+
+# wait_height H SECONDS [NODES...] — every listed node (default: all) reaches height H.
+wait_height() {
+  local target="$1" secs="$2"
+  shift 2
+  local nodes=("$@") i h deadline lagging
+  if ((${#nodes[@]} == 0)); then
+    for ((i = 0; i < NODES; i++)); do nodes+=("${i}"); done
+  fi
+  deadline=$((SECONDS + secs))
+  while :; do
+    lagging=()
+    for i in "${nodes[@]}"; do
+      h="$(node_height "${i}")"
+      if [[ -z "${h}" || "${h}" -lt "${target}" ]]; then lagging+=("node${i}=${h:-down}"); fi
+    done
+    ((${#lagging[@]} == 0)) && return 0
+    if ((SECONDS >= deadline)); then
+      log "nodes not at height ${target} after ${secs}s: ${lagging[*]}"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# subcommands
+
+cmd_up() {
+  local n=4
+  APP=parleyd
+  while (($#)); do
+    case "$1" in
+      --validators | -n)
+        [[ $# -ge 2 ]] || die "$1 needs a number"
+        n="$2"
+        shift 2
+        ;;
+      --validators=*)
+        n="${1#*=}"
+        shift
+        ;;
+      --app)
+        [[ $# -ge 2 ]] || die "--app needs parleyd or kvstore"
+        APP="$2"
+        shift 2
+        ;;
+      *) die "up: unknown argument '$1'" ;;
+    esac
+  done
+  [[ "${n}" =~ ^[1-9][0-9]*$ && "${n}" -le 20 ]] || die "--validators must be 1..20, got '${n}'"
+  [[ "${APP}" == parleyd || "${APP}" == kvstore ]] || die "--app must be parleyd or kvstore, got '${APP}'"
+
+  if [[ -d "${PID_DIR}" ]]; then
+    local f
+    for f in "${PID_DIR}"/*.pid; do
+      [[ -e "${f}" ]] || continue
+      pid_alive "${f}" && die "a localnet is already running in ${DATA_DIR} ($(basename "${f}" .pid)); run: localnet/localnet.sh down"
+    done
+  fi
+  local i port
+  for ((i = 0; i < n; i++)); do
+    for port in $(p2p_port "${i}") $(rpc_port "${i}") $(abci_port "${i}") $(cmt_metrics_port "${i}") $(eth_port "${i}") $(metrics_port "${i}"); do
+      port_in_use "${port}" && die "port ${port} (node${i}) is already in use; is another localnet running? (ss -ltnp 'sport = :${port}')"
+    done
+  done
+
+  if [[ "${APP}" == parleyd ]]; then build_parleyd; fi
+  ensure_tools
+
+  VALIDATORS="${n}"
+  NODES="${n}"
+  log "creating a fresh ${n}-validator net in ${DATA_DIR} (app: ${APP})"
+  rm -rf "${DATA_DIR}"
+  mkdir -p "${DATA_DIR}" "${LOG_DIR}" "${PID_DIR}"
+  "${COMETBFT}" testnet --v "${n}" --n 0 --o "${DATA_DIR}" --node-dir-prefix node \
+    --populate-persistent-peers=false >"${LOG_DIR}/testnet.log" 2>&1 ||
+    die "cometbft testnet failed: $(cat "${LOG_DIR}/testnet.log")"
+  write_meta
+
+  # One genesis for all: CometBFT chain id + parleyd's app_state (dev accounts prefunded).
+  local genesis="${DATA_DIR}/genesis.json" app_state='{}'
+  if [[ "${APP}" == parleyd ]]; then
+    app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" 2>"${LOG_DIR}/genesis-app-state.log")" ||
+      die "parleyd genesis-app-state failed: $(cat "${LOG_DIR}/genesis-app-state.log")"
+    jq -e . >/dev/null <<<"${app_state}" || die "parleyd genesis-app-state did not print JSON: ${app_state:0:200}"
+  fi
+  jq --arg cid "${COMET_CHAIN_ID}" --argjson app "${app_state}" \
+    '.chain_id = $cid | .app_state = $app' "$(node_home 0)/config/genesis.json" >"${genesis}" ||
+    die "could not write ${genesis}"
+  local peers
+  peers="$(peers_list)"
+  for ((i = 0; i < n; i++)); do
+    cp "${genesis}" "$(node_home "${i}")/config/genesis.json"
+    # Each node's peer list is every validator but itself.
+    configure_cometbft "${i}" "$(tr ',' '\n' <<<"${peers}" | grep -v "@127.0.0.1:$(p2p_port "${i}")$" | paste -sd, -)"
+    if [[ "${APP}" == parleyd ]]; then configure_parleyd "${i}"; fi
+  done
+
+  for ((i = 0; i < n; i++)); do
+    start_node "${i}" all
+  done
+  log "started ${n} validators; waiting for blocks (up to ${WAIT_TIMEOUT}s)"
+  if ! wait_height 3 "${WAIT_TIMEOUT}"; then
+    for ((i = 0; i < n; i++)); do
+      echo "--- node${i} cometbft (last lines) ---" >&2
+      tail -n 15 "${LOG_DIR}/node${i}.cometbft.log" >&2 || true
+      if [[ "${APP}" == parleyd ]]; then echo "--- node${i} parleyd (last lines) ---" >&2; tail -n 15 "${LOG_DIR}/node${i}.parleyd.log" >&2 || true; fi
+    done
+    die "no blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR} (localnet left running: localnet/localnet.sh down)"
+  fi
+  print_summary
+}
+
+print_summary() {
+  local i
+  echo
+  echo "Parley localnet is up: ${VALIDATORS} validators, ${NODES} nodes, app ${APP}"
+  echo "  CometBFT chain id: ${COMET_CHAIN_ID}   L2 chain id: ${L2_CHAIN_ID}"
+  echo "  data: ${DATA_DIR}   logs: ${LOG_DIR}"
+  echo
+  printf '  %-6s %-24s %-24s %-31s %-31s\n' node "JSON-RPC" "CometBFT RPC" "parleyd metrics" "CometBFT metrics"
+  for ((i = 0; i < NODES; i++)); do
+    if [[ "${APP}" == parleyd ]]; then
+      printf '  %-6s %-24s %-24s %-31s %-31s\n' "node${i}" "http://127.0.0.1:$(eth_port "${i}")" \
+        "http://127.0.0.1:$(rpc_port "${i}")" "http://127.0.0.1:$(metrics_port "${i}")/metrics" \
+        "http://127.0.0.1:$(cmt_metrics_port "${i}")/metrics"
+    else
+      printf '  %-6s %-24s %-24s %-31s %-31s\n' "node${i}" "-" "http://127.0.0.1:$(rpc_port "${i}")" "-" \
+        "http://127.0.0.1:$(cmt_metrics_port "${i}")/metrics"
+    fi
+  done
+  if [[ "${APP}" == parleyd ]]; then
+    echo
+    echo "  Dev accounts (mnemonic \"${DEV_MNEMONIC}\", m/44'/60'/0'/0/i; PUBLIC test keys, never use them elsewhere):"
+    local key addr
+    for ((i = 0; i < DEV_ACCOUNTS; i++)); do
+      key="$("${CAST}" wallet private-key "${DEV_MNEMONIC}" "${i}" 2>/dev/null)" || key="?"
+      addr="$("${CAST}" wallet address --private-key "${key}" 2>/dev/null)" || addr="?"
+      printf '    (%d) %s  %s\n' "${i}" "${addr}" "${key}"
+    done
+    echo
+    echo "  Try: .tools/bin/cast block-number --rpc-url http://127.0.0.1:$(eth_port 0)"
+  fi
+  echo "  Stop: localnet/localnet.sh down    Status: localnet/localnet.sh status"
+}
+
+cmd_down() {
+  if [[ ! -d "${PID_DIR}" ]]; then
+    log "nothing to stop in ${DATA_DIR}"
+    return 0
+  fi
+  local f pid stopped=0 kind
+  # CometBFT processes first (all at once, then wait), then the apps.
+  for kind in cometbft parleyd; do
+    for f in "${PID_DIR}"/*."${kind}".pid; do
+      [[ -e "${f}" ]] || continue
+      if pid_alive "${f}"; then
+        pid="$(cat "${f}")"
+        kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}" 2>/dev/null || true
+        stopped=$((stopped + 1))
+      fi
+    done
+    for f in "${PID_DIR}"/*."${kind}".pid; do
+      [[ -e "${f}" ]] || continue
+      stop_proc "${f}" TERM # waits (bounded), escalates to SIGKILL, removes the pid file
+    done
+  done
+  log "down: stopped ${stopped} process(es); data kept in ${DATA_DIR} (start again: localnet/localnet.sh start)"
+}
+
+# start — restart a stopped localnet from its data (no rebuild of the net).
+cmd_start() {
+  load_meta
+  [[ $# -eq 0 ]] || die "start takes no arguments"
+  if [[ "${APP}" == parleyd ]]; then
+    build_parleyd
+  fi
+  ensure_tools
+  mkdir -p "${LOG_DIR}" "${PID_DIR}"
+  local i h
+  for ((i = 0; i < NODES; i++)); do
+    start_node "${i}" all
+  done
+  log "started ${NODES} nodes; waiting for new blocks (up to ${WAIT_TIMEOUT}s)"
+  local last=0
+  for ((i = 0; i < NODES; i++)); do
+    h="$(node_height "${i}")"
+    if [[ -n "${h}" ]] && ((h > last)); then last="${h}"; fi
+  done
+  wait_height $((last + 2)) "${WAIT_TIMEOUT}" || die "no new blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR}"
+  print_summary
+}
+
+cmd_status() {
+  load_meta
+  local i st h app_hash catching peers cpid ppid eth
+  printf '%-6s %-9s %-8s %-66s %-9s %-6s %-10s %-10s\n' node role height "app hash (latest header)" catching peers cometbft parleyd
+  for ((i = 0; i < NODES; i++)); do
+    cpid="down"
+    ppid="down"
+    pid_alive "${PID_DIR}/node${i}.cometbft.pid" && cpid="$(cat "${PID_DIR}/node${i}.cometbft.pid")"
+    pid_alive "${PID_DIR}/node${i}.parleyd.pid" && ppid="$(cat "${PID_DIR}/node${i}.parleyd.pid")"
+    if [[ "${APP}" == kvstore ]]; then ppid="-"; fi
+    st="$(rpc_get "$(rpc_port "${i}")" /status 2>/dev/null || true)"
+    h="$(jq -r '.result.sync_info.latest_block_height // "-"' <<<"${st}" 2>/dev/null || echo -)"
+    app_hash="$(jq -r '.result.sync_info.latest_app_hash // "-"' <<<"${st}" 2>/dev/null || echo -)"
+    catching="$(jq -r '.result.sync_info.catching_up | if . == null then "-" else tostring end' <<<"${st}" 2>/dev/null || echo -)"
+    peers="$(rpc_get "$(rpc_port "${i}")" /net_info 2>/dev/null | jq -r '.result.n_peers // "-"' 2>/dev/null || echo -)"
+    printf '%-6s %-9s %-8s %-66s %-9s %-6s %-10s %-10s\n' "node${i}" \
+      "$( ((i < VALIDATORS)) && echo validator || echo full)" "${h:--}" "${app_hash:--}" "${catching:--}" \
+      "${peers:--}" "${cpid}" "${ppid}"
+  done
+  if [[ "${APP}" == parleyd ]]; then
+    echo
+    for ((i = 0; i < NODES; i++)); do
+      eth="$(curl -sS --max-time 5 -H 'content-type: application/json' \
+        -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' \
+        "http://127.0.0.1:$(eth_port "${i}")" 2>/dev/null | jq -r '.result // .error.message // "-"' 2>/dev/null || echo -)"
+      if [[ "${eth}" == 0x* ]]; then eth="$((eth)) (${eth})"; fi
+      echo "node${i} JSON-RPC http://127.0.0.1:$(eth_port "${i}") eth_blockNumber: ${eth:-unreachable}"
+    done
+  fi
+}
+
+cmd_join() {
+  load_meta
+  [[ $# -eq 0 ]] || die "join takes no arguments"
+  local j="${NODES}" home peers port h0
+  for port in $(p2p_port "${j}") $(rpc_port "${j}") $(abci_port "${j}") $(cmt_metrics_port "${j}") $(eth_port "${j}") $(metrics_port "${j}"); do
+    port_in_use "${port}" && die "port ${port} (node${j}) is already in use"
+  done
+  h0="$(node_height 0)"
+  [[ -n "${h0}" ]] || die "node0 is not answering on CometBFT RPC :$(rpc_port 0); is the localnet up?"
+  if [[ "${APP}" == parleyd ]]; then [[ -x "${PARLEYD}" ]] || die "parleyd binary not found at ${PARLEYD}"; fi
+  home="$(node_home "${j}")"
+  if [[ -e "${home}" ]]; then die "${home} already exists"; fi
+  log "joining node${j} as a full node (network at height ${h0})"
+  "${COMETBFT}" init --home "${home}" >>"${LOG_DIR}/node${j}.cometbft.log" 2>&1 ||
+    die "cometbft init --home ${home} failed; see ${LOG_DIR}/node${j}.cometbft.log"
+  cp "${DATA_DIR}/genesis.json" "${home}/config/genesis.json"
+  peers="$(peers_list)"
+  configure_cometbft "${j}" "${peers}"
+  if [[ "${APP}" == parleyd ]]; then configure_parleyd "${j}"; fi
+  NODES=$((j + 1))
+  write_meta
+  start_node "${j}" all
+  h0="$(node_height 0)"
+  log "node${j} started; waiting until it reaches height ${h0} and stops catching up (up to ${WAIT_TIMEOUT}s)"
+  wait_height "${h0}" "${WAIT_TIMEOUT}" "${j}" ||
+    die "node${j} did not sync to height ${h0} within ${WAIT_TIMEOUT}s; see ${LOG_DIR}/node${j}.*.log"
+  local deadline=$((SECONDS + WAIT_TIMEOUT)) catching
+  while :; do
+    catching="$(rpc_get "$(rpc_port "${j}")" /status 2>/dev/null | jq -r '.result.sync_info.catching_up' 2>/dev/null || echo unknown)"
+    if [[ "${catching}" == false ]]; then break; fi
+    ((SECONDS < deadline)) || die "node${j} still catching_up=${catching} after ${WAIT_TIMEOUT}s"
+    sleep 0.5
+  done
+  echo "node${j} joined: CometBFT RPC http://127.0.0.1:$(rpc_port "${j}")$([[ "${APP}" == parleyd ]] && echo "  JSON-RPC http://127.0.0.1:$(eth_port "${j}")  metrics http://127.0.0.1:$(metrics_port "${j}")/metrics")"
+}
+
+cmd_logs() {
+  local follow=0 node=""
+  while (($#)); do
+    case "$1" in
+      -f | --follow) follow=1 ;;
+      node[0-9]*) node="$1" ;;
+      [0-9]*) node="node$1" ;;
+      *) die "logs: unknown argument '$1' (use [-f] [NODE])" ;;
+    esac
+    shift
+  done
+  [[ -d "${LOG_DIR}" ]] || die "no logs in ${LOG_DIR}"
+  local files=()
+  mapfile -t files < <(find "${LOG_DIR}" -maxdepth 1 -name "${node:-node}*.log" | sort)
+  ((${#files[@]})) || die "no log files for '${node:-any node}' in ${LOG_DIR}"
+  echo "logs in ${LOG_DIR}" >&2
+  if ((follow)); then
+    exec tail -n 20 -F "${files[@]}"
+  else
+    tail -n 40 "${files[@]}"
+  fi
+}
+
+parse_node_arg() {
+  local v="${1#node}"
+  [[ "${v}" =~ ^[0-9]+$ ]] || die "expected a node index (e.g. 2 or node2), got '$1'"
+  ((v < NODES)) || die "node${v} does not exist (this localnet has ${NODES} nodes)"
+  echo "${v}"
+}
+
+cmd_stop_node() {
+  load_meta
+  [[ $# -ge 1 ]] || die "stop-node NODE [parleyd|cometbft|all] [--kill]"
+  local i which=all sig=TERM
+  i="$(parse_node_arg "$1")"
+  shift
+  while (($#)); do
+    case "$1" in
+      parleyd | cometbft | all) which="$1" ;;
+      --kill | -9) sig=KILL ;;
+      *) die "stop-node: unknown argument '$1'" ;;
+    esac
+    shift
+  done
+  stop_node "${i}" "${which}" "${sig}"
+  log "node${i}: stopped ${which} (SIG${sig})"
+}
+
+cmd_start_node() {
+  load_meta
+  [[ $# -ge 1 ]] || die "start-node NODE [parleyd|cometbft|all]"
+  local i which="${2:-all}"
+  i="$(parse_node_arg "$1")"
+  [[ "${which}" =~ ^(parleyd|cometbft|all)$ ]] || die "start-node: unknown process '${which}'"
+  start_node "${i}" "${which}"
+  log "node${i}: started ${which}"
+}
+
+cmd_wait_height() {
+  load_meta
+  [[ $# -ge 1 && "$1" =~ ^[0-9]+$ ]] || die "wait-height H [--timeout S]"
+  local h="$1" t="${WAIT_TIMEOUT}"
+  shift
+  if [[ "${1:-}" == --timeout ]]; then t="${2:?--timeout needs seconds}"; fi
+  wait_height "${h}" "${t}" || die "not every node reached height ${h} within ${t}s"
+}
+
+cmd_env() {
+  load_meta
+  echo "LOCALNET_DIR=${DATA_DIR}"
+  echo "LOCALNET_VALIDATORS=${VALIDATORS}"
+  echo "LOCALNET_NODES=${NODES}"
+  echo "LOCALNET_APP=${APP}"
+  echo "LOCALNET_COMET_CHAIN_ID=${COMET_CHAIN_ID}"
+  echo "LOCALNET_L2_CHAIN_ID=${L2_CHAIN_ID}"
+}
+
+require_cmds() {
+  local c missing=()
+  for c in "$@"; do command -v "${c}" >/dev/null 2>&1 || missing+=("${c}"); done
+  ((${#missing[@]} == 0)) || die "missing commands: ${missing[*]} (Debian: apt-get install jq curl iproute2 util-linux)"
+}
+
+main() {
+  local cmd="${1:-}"
+  require_cmds jq curl ss setsid awk timeout
+  if [[ $# -gt 0 ]]; then shift; fi
+  case "${cmd}" in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    start) cmd_start "$@" ;;
+    status) cmd_status "$@" ;;
+    join) cmd_join "$@" ;;
+    logs) cmd_logs "$@" ;;
+    stop-node) cmd_stop_node "$@" ;;
+    start-node) cmd_start_node "$@" ;;
+    wait-height) cmd_wait_height "$@" ;;
+    env) cmd_env "$@" ;;
+    -h | --help | help) usage ;;
+    "")
+      usage >&2
+      exit 2
+      ;;
+    *) die "unknown command '${cmd}' (see localnet/localnet.sh --help)" ;;
+  esac
+}
+
+main "$@"

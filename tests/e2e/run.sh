@@ -1,0 +1,601 @@
+#!/usr/bin/env bash
+# End-to-end test of Parley on a real 4-validator CometBFT localnet, driven by the real `cast`.
+#
+#   tests/e2e/run.sh
+#
+# Starts a FRESH localnet (localnet/localnet.sh up) in a temporary directory, runs the checks
+# below against the nodes' Ethereum JSON-RPC and CometBFT RPC, prints one line per check
+# (`ok - name` or `not ok - name: reason`, diagnostics as `# ...`) and ends with the line
+# `N passed, M failed`. Exits non-zero if any check failed. The localnet is always torn down;
+# its logs are kept (path printed) when something failed.
+#
+# Environment:
+#   PARLEY_SKIP_BUILD=1      do not rebuild parleyd (see localnet/localnet.sh)
+#   PARLEY_E2E_KEEP=1        keep the temporary directory even when everything passed
+#   PARLEY_E2E_TIMEOUT       seconds for each wait (default 90)
+#
+# Uses the localnet's default ports (node i: JSON-RPC 8545+i, CometBFT RPC 26657+10i); it
+# refuses to start if they are taken (e.g. by your own localnet: localnet/localnet.sh down).
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
+LOCALNET="${REPO_ROOT}/localnet/localnet.sh"
+TOOLS_BIN="${REPO_ROOT}/.tools/bin"
+CAST="${TOOLS_BIN}/cast"
+FORGE="${TOOLS_BIN}/forge"
+WAIT="${PARLEY_E2E_TIMEOUT:-90}"
+
+L2_CHAIN_ID=424242
+VALIDATORS=4
+MNEMONIC="test test test test test test test test test test test junk"
+# Tx data size the app must refuse (DESIGN: 128 KiB tx limit); a little over it.
+OVERSIZED_DATA_BYTES=$((128 * 1024 + 2048))
+
+WORK=""
+STATE=""
+
+PASSED=0
+FAILED=0
+LOCALNET_STARTED=0
+
+# ---------------------------------------------------------------------------------------------
+# harness
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if ((LOCALNET_STARTED)); then
+    "${LOCALNET}" down >"${WORK}/down.log" 2>&1 || echo "# localnet down failed: $(tail -n 3 "${WORK}/down.log")"
+  fi
+  if ((FAILED > 0 || rc != 0)) || [[ "${PARLEY_E2E_KEEP:-0}" == 1 ]]; then
+    echo "# logs and data kept in ${WORK} (localnet logs: ${PARLEY_LOCALNET_DIR}/logs)"
+  else
+    rm -rf "${WORK}"
+  fi
+  exit "${rc}"
+}
+
+# fail REASON — end the current check with REASON (checks run in a subshell).
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+
+# run_check NAME FUNCTION — run FUNCTION in a subshell with errexit, print ok / not ok.
+run_check() {
+  local name="$1" fn="$2" out="${WORK}/check.out" rc reason
+  set +e
+  (
+    set -euo pipefail
+    "${fn}"
+  ) >"${out}" 2>&1
+  rc=$?
+  set -e
+  if ((rc == 0)); then
+    PASSED=$((PASSED + 1))
+    echo "ok - ${name}"
+    grep '^INFO: ' "${out}" | sed 's/^INFO: /# /' || true
+  else
+    FAILED=$((FAILED + 1))
+    reason="$(grep '^FAIL: ' "${out}" | tail -n 1 | sed 's/^FAIL: //')"
+    [[ -n "${reason}" ]] || reason="exit ${rc}: $(grep -v '^\s*$' "${out}" | tail -n 1)"
+    echo "not ok - ${name}: ${reason}"
+    sed 's/^/#   /' "${out}" | tail -n 25
+  fi
+}
+
+info() { echo "INFO: $*"; }
+
+eth_url() { echo "http://127.0.0.1:$((8545 + $1))"; }
+cmt_url() { echo "http://127.0.0.1:$((26657 + 10 * $1))"; }
+
+dev_key() { "${CAST}" wallet private-key "${MNEMONIC}" "$1"; }
+dev_addr() { "${CAST}" wallet address --private-key "$(dev_key "$1")"; }
+
+# big-integer arithmetic (balances exceed 64 bits): big 'EXPR' with decimal or 0x operands
+big() { python3 -c "import sys; print(eval(sys.argv[1], {'__builtins__': {}}))" "$1"; }
+
+# rpc N METHOD PARAMS_JSON — raw JSON-RPC call to node N; prints the whole response.
+rpc() {
+  curl -sS --max-time 10 -H 'content-type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$2\",\"params\":$3}" "$(eth_url "$1")"
+}
+
+cmt_height() {
+  curl -sS --max-time 5 "$(cmt_url "$1")/status" | jq -r '.result.sync_info.latest_block_height'
+}
+
+# header_app_hash N H — app_hash in block H's header on node N (the state after block H-1).
+header_app_hash() {
+  curl -sS --max-time 5 "$(cmt_url "$1")/block?height=$2" | jq -r '.result.block.header.app_hash // empty'
+}
+
+# wait_eth_height N H — node N's eth_blockNumber reaches H.
+wait_eth_height() {
+  local n="$1" target="$2" deadline=$((SECONDS + WAIT)) h
+  while :; do
+    h="$("${CAST}" block-number --rpc-url "$(eth_url "${n}")" 2>/dev/null || echo 0)"
+    ((h >= target)) && return 0
+    ((SECONDS < deadline)) || fail "node${n} JSON-RPC block number stuck at ${h}, wanted >= ${target} within ${WAIT}s"
+    sleep 0.5
+  done
+}
+
+# wait_cmt_height H NODES... — each node's CometBFT height reaches H.
+wait_cmt_height() {
+  local target="$1" n h deadline=$((SECONDS + WAIT))
+  shift
+  for n in "$@"; do
+    while :; do
+      h="$(cmt_height "${n}" 2>/dev/null || echo 0)"
+      [[ "${h}" =~ ^[0-9]+$ ]] || h=0
+      ((h >= target)) && break
+      ((SECONDS < deadline)) || fail "node${n} at height ${h}, wanted >= ${target} within ${WAIT}s"
+      sleep 0.5
+    done
+  done
+}
+
+# assert_same_app_hash NODES... — at the highest height every node has, the header app hash
+# (and the L2 block hash from JSON-RPC) is the same on every node and not empty.
+assert_same_app_hash() {
+  local n h min="" hashes=() first l2 l2first=""
+  for n in "$@"; do
+    h="$(cmt_height "${n}")" || fail "node${n} CometBFT RPC unreachable"
+    [[ "${h}" =~ ^[0-9]+$ ]] || fail "node${n} reports no height"
+    if [[ -z "${min}" ]] || ((h < min)); then min="${h}"; fi
+  done
+  for n in "$@"; do
+    hashes+=("$(header_app_hash "${n}" "${min}")")
+  done
+  first="${hashes[0]}"
+  [[ -n "${first}" ]] || fail "node$1 has an empty app hash at height ${min}"
+  local i=0
+  for n in "$@"; do
+    [[ "${hashes[i]}" == "${first}" ]] ||
+      fail "app hash differs at height ${min}: node$1=${first} node${n}=${hashes[i]}"
+    i=$((i + 1))
+    l2="$("${CAST}" block "${min}" --field hash --rpc-url "$(eth_url "${n}")" 2>&1)" ||
+      fail "node${n} eth_getBlockByNumber(${min}) failed: ${l2}"
+    if [[ -z "${l2first}" ]]; then l2first="${l2}"; fi
+    [[ "${l2}" == "${l2first}" ]] || fail "L2 block ${min} hash differs: node$1=${l2first} node${n}=${l2}"
+  done
+  info "height ${min}: app hash ${first}, L2 block hash ${l2first} on nodes $*"
+}
+
+# send_raw N RAW_HEX — eth_sendRawTransaction through curl (the body from a file: big txs
+# exceed the kernel's per-argument limit). Prints the JSON response.
+send_raw_file() {
+  local n="$1" rawfile="$2" body="${WORK}/body.json"
+  printf '{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["%s"]}' "$(cat "${rawfile}")" >"${body}"
+  curl -sS --max-time 20 -H 'content-type: application/json' --data-binary "@${body}" "$(eth_url "${n}")"
+}
+
+# build_big_legacy_tx KEY NONCE GAS_PRICE GAS_LIMIT TO DATA_BYTES OUTFILE — a signed EIP-155
+# legacy tx with DATA_BYTES bytes of calldata, written as 0x-hex to OUTFILE. RLP is built here,
+# the hash and signature come from cast (keccak reads stdin, so size is no problem).
+build_big_legacy_tx() {
+  local key="$1" nonce="$2" gas_price="$3" gas_limit="$4" to="$5" nbytes="$6" outfile="$7"
+  local unsigned="${WORK}/unsigned.hex" hash sig
+  python3 - "${nonce}" "${gas_price}" "${gas_limit}" "${to}" "${nbytes}" "${L2_CHAIN_ID}" >"${unsigned}" <<'PY'
+import sys
+def enc_int(i): return b"" if i == 0 else i.to_bytes((i.bit_length() + 7) // 8, "big")
+def rlp(x):
+    if isinstance(x, list):
+        body = b"".join(rlp(i) for i in x)
+        return hdr(len(body), 0xc0) + body
+    if len(x) == 1 and x[0] < 0x80: return x
+    return hdr(len(x), 0x80) + x
+def hdr(n, off):
+    if n < 56: return bytes([off + n])
+    b = enc_int(n); return bytes([off + 55 + len(b)]) + b
+nonce, gp, gl, to, n, cid = sys.argv[1:]
+fields = [enc_int(int(nonce)), enc_int(int(gp)), enc_int(int(gl)), bytes.fromhex(to[2:]), b"", b"\x01" * int(n),
+          enc_int(int(cid)), b"", b""]
+sys.stdout.write("0x" + rlp(fields).hex())
+PY
+  hash="$("${CAST}" keccak <"${unsigned}")"
+  sig="$("${CAST}" wallet sign --no-hash --private-key "${key}" "${hash}")"
+  python3 - "${unsigned}" "${sig}" "${L2_CHAIN_ID}" >"${outfile}" <<'PY'
+import sys
+def enc_int(i): return b"" if i == 0 else i.to_bytes((i.bit_length() + 7) // 8, "big")
+def rlp(x):
+    if isinstance(x, list):
+        body = b"".join(rlp(i) for i in x)
+        return hdr(len(body), 0xc0) + body
+    if len(x) == 1 and x[0] < 0x80: return x
+    return hdr(len(x), 0x80) + x
+def hdr(n, off):
+    if n < 56: return bytes([off + n])
+    b = enc_int(n); return bytes([off + 55 + len(b)]) + b
+def dec(b):  # decode one RLP list of byte strings (enough for our own unsigned tx)
+    def item(i):
+        p = b[i]
+        if p < 0x80: return b[i:i+1], i + 1
+        if p < 0xb8: l = p - 0x80; return b[i+1:i+1+l], i + 1 + l
+        if p < 0xc0:
+            ll = p - 0xb7; l = int.from_bytes(b[i+1:i+1+ll], "big"); s = i + 1 + ll; return b[s:s+l], s + l
+        raise ValueError("nested list")
+    p = b[0]
+    s = 1 + (p - 0xf7 if p > 0xf7 else 0)
+    out, i = [], s
+    while i < len(b):
+        v, i = item(i); out.append(v)
+    return out
+unsigned = bytes.fromhex(open(sys.argv[1]).read()[2:])
+sig = bytes.fromhex(sys.argv[2][2:])
+cid = int(sys.argv[3])
+r, s, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
+rec = v - 27 if v >= 27 else v
+f = dec(unsigned)[:6] + [enc_int(cid * 2 + 35 + rec), enc_int(r), enc_int(s)]
+sys.stdout.write("0x" + rlp(f).hex())
+PY
+}
+
+# error_of RESPONSE — the JSON-RPC error message, or empty.
+error_of() { jq -r '.error.message // empty' <<<"$1" 2>/dev/null || true; }
+
+# ---------------------------------------------------------------------------------------------
+# checks (each runs in its own subshell; state passes through files in ${STATE})
+
+t_chain_id() {
+  local cid
+  cid="$("${CAST}" chain-id --rpc-url "$(eth_url 0)" 2>&1)" || fail "cast chain-id: ${cid}"
+  [[ "${cid}" == "${L2_CHAIN_ID}" ]] || fail "eth_chainId is ${cid}, expected ${L2_CHAIN_ID}"
+  local n
+  for ((n = 1; n < VALIDATORS; n++)); do
+    cid="$("${CAST}" chain-id --rpc-url "$(eth_url "${n}")" 2>&1)" || fail "node${n} cast chain-id: ${cid}"
+    [[ "${cid}" == "${L2_CHAIN_ID}" ]] || fail "node${n} eth_chainId is ${cid}"
+  done
+}
+
+t_block_number_advances() {
+  local b0 b1 ch
+  b0="$("${CAST}" block-number --rpc-url "$(eth_url 0)" 2>&1)" || fail "cast block-number: ${b0}"
+  wait_eth_height 0 $((b0 + 2))
+  b1="$("${CAST}" block-number --rpc-url "$(eth_url 0)")"
+  # L2 block number == CometBFT height.
+  ch="$(cmt_height 0)"
+  ((b1 == ch || b1 + 1 == ch || b1 == ch + 1)) || fail "L2 block ${b1} vs CometBFT height ${ch}"
+  info "block number ${b0} -> ${b1} (CometBFT height ${ch})"
+}
+
+t_unknown_receipt_null() {
+  local r
+  r="$(rpc 0 eth_getTransactionReceipt "[\"0x$(printf '%064x' 12345)\"]")" || fail "request failed"
+  [[ "$(jq -c '.result' <<<"${r}")" == null && "$(jq -r 'has("result")' <<<"${r}")" == true ]] ||
+    fail "expected {\"result\":null}, got ${r}"
+}
+
+t_eth_transfer() {
+  local key from to value=1234567890123456789 s0 t0 s1 t1 rcpt status gas price blk
+  key="$(dev_key 1)"
+  from="$(dev_addr 1)"
+  to="$("${CAST}" wallet new --json | jq -r '.[0].address')"
+  s0="$("${CAST}" balance "${from}" --rpc-url "$(eth_url 0)")"
+  t0="$("${CAST}" balance "${to}" --rpc-url "$(eth_url 0)")"
+  [[ "${t0}" == 0 ]] || fail "fresh address ${to} has balance ${t0}"
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 0)" --private-key "${key}" \
+    --value "${value}" "${to}" --json 2>&1)" || fail "cast send: ${rcpt}"
+  status="$(jq -r '.status' <<<"${rcpt}")"
+  [[ "${status}" == 0x1 ]] || fail "receipt status ${status}: ${rcpt}"
+  gas="$(jq -r '.gasUsed' <<<"${rcpt}")"
+  price="$(jq -r '.effectiveGasPrice' <<<"${rcpt}")"
+  blk="$(jq -r '.blockNumber' <<<"${rcpt}")"
+  ((gas == 21000)) || fail "gasUsed ${gas}, expected 21000 for a plain transfer"
+  # The receipt's block may be the one `latest` answers already; read balances there.
+  wait_eth_height 0 "$((blk))"
+  s1="$("${CAST}" balance "${from}" --rpc-url "$(eth_url 0)")"
+  t1="$("${CAST}" balance "${to}" --rpc-url "$(eth_url 0)")"
+  [[ "${t1}" == "${value}" ]] || fail "recipient balance ${t1}, expected ${value}"
+  local want
+  want="$(big "${s0} - ${value} - ${gas} * ${price}")"
+  [[ "${s1}" == "${want}" ]] || fail "sender balance ${s1}, expected ${want} (= ${s0} - ${value} - ${gas}*$((price)))"
+  # Another node sees the same result.
+  wait_eth_height 1 "$((blk))"
+  t1="$("${CAST}" balance "${to}" --rpc-url "$(eth_url 1)")"
+  [[ "${t1}" == "${value}" ]] || fail "node1 sees recipient balance ${t1}"
+  jq -r '.transactionHash' <<<"${rcpt}" >"${STATE}/transfer_tx"
+  echo "${to}" >"${STATE}/transfer_to"
+  info "tx $(cat "${STATE}/transfer_tx") in block $((blk)), gas $((gas)) x effectiveGasPrice $((price)) wei"
+}
+
+t_pending_nonce() {
+  local key from n0 np nl h i
+  key="$(dev_key 2)"
+  from="$(dev_addr 2)"
+  n0="$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")"
+  local hashes=()
+  for ((i = 0; i < 3; i++)); do
+    h="$(timeout 30 "${CAST}" send --async --rpc-url "$(eth_url 0)" --private-key "${key}" \
+      --nonce $((n0 + i)) --gas-limit 21000 --value 1 "$(dev_addr 9)" 2>&1)" || fail "cast send --async: ${h}"
+    hashes+=("${h}")
+  done
+  np="$("${CAST}" nonce "${from}" --block pending --rpc-url "$(eth_url 0)")"
+  nl="$("${CAST}" nonce "${from}" --block latest --rpc-url "$(eth_url 0)")"
+  # The receipt of the last one: null while it is pending, a full receipt once included.
+  local r
+  r="$(rpc 0 eth_getTransactionReceipt "[\"${hashes[2]}\"]")" || fail "request failed"
+  ((np == n0 + 3)) || fail "pending nonce ${np} right after sending 3 txs from nonce ${n0} (latest: ${nl})"
+  info "nonce before ${n0}; right after 3 async sends: pending ${np}, latest ${nl}"
+  if [[ "$(jq -c .result <<<"${r}")" == null ]]; then
+    info "receipt of the pending tx ${hashes[2]} was null"
+  else
+    [[ "$(jq -r .result.transactionHash <<<"${r}")" == "${hashes[2]}" && "$(jq -r .result.blockNumber <<<"${r}")" == 0x* ]] ||
+      fail "receipt right after sending is neither null nor a receipt with a block number: ${r}"
+    info "tx ${hashes[2]} was already included when its receipt was asked for"
+  fi
+  for h in "${hashes[@]}"; do
+    local st
+    st="$(timeout "${WAIT}" "${CAST}" receipt "${h}" --json --rpc-url "$(eth_url 0)" 2>&1)" || fail "no receipt for ${h}: ${st}"
+    [[ "$(jq -r .status <<<"${st}")" == 0x1 ]] || fail "tx ${h} receipt: ${st}"
+  done
+  nl="$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")"
+  ((nl == n0 + 3)) || fail "latest nonce ${nl} after inclusion, expected $((n0 + 3))"
+}
+
+t_erc20() {
+  local key from to out bytecode rcpt token bal st topic0 supply=1000000000000000000000000
+  key="$(dev_key 3)"
+  from="$(dev_addr 3)"
+  to="$(dev_addr 8)"
+  out="${WORK}/forge-out"
+  (cd "${SCRIPT_DIR}" && timeout 300 "${FORGE}" build --out "${out}" --cache-path "${WORK}/forge-cache") \
+    >"${WORK}/forge.log" 2>&1 || fail "forge build failed: $(tail -n 5 "${WORK}/forge.log")"
+  bytecode="$(jq -r '.bytecode.object' "${out}/Token.sol/Token.json")"
+  [[ "${bytecode}" == 0x6* ]] || fail "no bytecode in forge output"
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 0)" --private-key "${key}" \
+    --create "${bytecode}" "constructor(uint256)" "${supply}" --json 2>&1)" || fail "deploy: ${rcpt}"
+  [[ "$(jq -r .status <<<"${rcpt}")" == 0x1 ]] || fail "deploy receipt: ${rcpt}"
+  token="$(jq -r .contractAddress <<<"${rcpt}")"
+  [[ "${token}" =~ ^0x[0-9a-fA-F]{40}$ ]] || fail "no contractAddress in deploy receipt: ${rcpt}"
+  [[ "$("${CAST}" code "${token}" --rpc-url "$(eth_url 0)")" != 0x ]] || fail "no code at ${token}"
+  echo "${token}" >"${STATE}/token"
+  bal="$("${CAST}" call "${token}" "balanceOf(address)(uint256)" "${from}" --rpc-url "$(eth_url 0)" 2>&1)" || fail "balanceOf: ${bal}"
+  [[ "${bal%% *}" == "${supply}" ]] || fail "deployer balance ${bal}, expected ${supply}"
+  [[ "$("${CAST}" call "${token}" "symbol()(string)" --rpc-url "$(eth_url 0)")" == '"PTT"' ]] || fail "symbol() is not PTT"
+
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 0)" --private-key "${key}" \
+    "${token}" "transfer(address,uint256)" "${to}" 1000 --json 2>&1)" || fail "transfer: ${rcpt}"
+  [[ "$(jq -r .status <<<"${rcpt}")" == 0x1 ]] || fail "transfer receipt: ${rcpt}"
+  bal="$("${CAST}" call "${token}" "balanceOf(address)(uint256)" "${to}" --rpc-url "$(eth_url 0)")"
+  [[ "${bal%% *}" == 1000 ]] || fail "recipient token balance ${bal}, expected 1000"
+
+  # The receipt carries the Transfer log, and eth_getLogs (cast logs) finds it.
+  topic0="$("${CAST}" keccak "Transfer(address,address,uint256)")"
+  jq -e --arg t "${token,,}" --arg t0 "${topic0}" '
+    .logs | length == 1 and (.[0].address | ascii_downcase) == $t and .[0].topics[0] == $t0
+    and (.[0].data | ltrimstr("0x") | ascii_downcase) == ("00000000000000000000000000000000000000000000000000000000000003e8")
+  ' <<<"${rcpt}" >/dev/null || fail "receipt logs are not one Transfer(…, 1000) from ${token}: $(jq -c .logs <<<"${rcpt}")"
+  local blk logs
+  blk="$(($(jq -r .blockNumber <<<"${rcpt}")))"
+  logs="$("${CAST}" logs --json --rpc-url "$(eth_url 0)" --from-block "${blk}" --to-block "${blk}" \
+    --address "${token}" "Transfer(address indexed from, address indexed to, uint256 value)" 2>&1)" || fail "cast logs: ${logs}"
+  jq -e --arg h "$(jq -r .transactionHash <<<"${rcpt}")" --arg to "${to,,}" '
+    length == 1 and .[0].transactionHash == $h and (.[0].topics[2] | ascii_downcase | endswith($to[2:]))
+  ' <<<"${logs}" >/dev/null || fail "cast logs did not return the Transfer log: ${logs}"
+
+  # A reverting transfer, forced in with an explicit gas limit: failed receipt, chain goes on.
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 0)" --private-key "$(dev_key 8)" \
+    --gas-limit 100000 "${token}" "transfer(address,uint256)" "${from}" 1000000 --json 2>&1)" || true
+  st="$(jq -r '.status // empty' <<<"${rcpt}" 2>/dev/null || true)"
+  [[ "${st}" == 0x0 ]] || fail "a reverting transfer should be included with status 0, got: ${rcpt}"
+  bal="$("${CAST}" call "${token}" "balanceOf(address)(uint256)" "${to}" --rpc-url "$(eth_url 0)")"
+  [[ "${bal%% *}" == 1000 ]] || fail "balance changed by a reverted transfer: ${bal}"
+  info "token ${token}; Transfer log found by cast logs in block ${blk}; reverting transfer got status 0"
+}
+
+t_app_hash_agreement() {
+  wait_cmt_height "$(($(cmt_height 0) + 1))" 0 1 2 3
+  assert_same_app_hash 0 1 2 3
+}
+
+t_localnet_status() {
+  local out n
+  out="$("${LOCALNET}" status 2>&1)" || fail "localnet status: ${out}"
+  for ((n = 0; n < VALIDATORS; n++)); do
+    grep -qE "^node${n} +validator +[0-9]+ +[0-9A-F]{64} +false +[0-9]+ +[0-9]+ +[0-9]+" <<<"${out}" ||
+      fail "status has no healthy line for node${n}: ${out}"
+  done
+}
+
+t_metrics() {
+  local body
+  body="$(curl -sS --max-time 5 "http://127.0.0.1:9100/metrics" 2>&1)" || fail "GET :9100/metrics: ${body}"
+  grep -q '^# TYPE ' <<<"${body}" || fail "no Prometheus text at :9100/metrics: ${body:0:200}"
+  info "parleyd metrics: $(grep -c '^# TYPE ' <<<"${body}") metric families"
+}
+
+# restart_after_kill NODE WHICH — kill -9 WHICH on NODE, wait while the rest of the net goes on,
+# restart it, wait until it catches up, compare app hashes.
+restart_after_kill() {
+  local node="$1" which="$2" h others=() n pidfile
+  for ((n = 0; n < VALIDATORS; n++)); do ((n == node)) || others+=("${n}"); done
+  pidfile="${PARLEY_LOCALNET_DIR}/pids/node${node}.${which}.pid"
+  [[ -f "${pidfile}" ]] || fail "no pid file ${pidfile}"
+  h="$(cmt_height 0)"
+  "${LOCALNET}" stop-node "${node}" "${which}" --kill >/dev/null 2>&1 || fail "localnet stop-node ${node} ${which} --kill failed"
+  # The other 3 of 4 validators (> 2/3 of the power) keep producing blocks.
+  wait_cmt_height $((h + 3)) "${others[@]}"
+  if [[ "${which}" == parleyd ]]; then
+    # CometBFT stops itself when its ABCI connection dies; give it a moment to notice.
+    local cpid deadline=$((SECONDS + 20))
+    cpid="$(cat "${PARLEY_LOCALNET_DIR}/pids/node${node}.cometbft.pid" 2>/dev/null || true)"
+    while [[ -n "${cpid}" ]] && kill -0 "${cpid}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
+    if [[ -n "${cpid}" ]] && kill -0 "${cpid}" 2>/dev/null; then
+      info "node${node} cometbft still running 20s after its app died; restarting it too"
+      "${LOCALNET}" stop-node "${node}" cometbft >/dev/null 2>&1 || true
+    else
+      info "node${node} cometbft exited after its app was killed (as CometBFT does on ABCI loss)"
+    fi
+  fi
+  "${LOCALNET}" start-node "${node}" all >"${WORK}/start-node.log" 2>&1 ||
+    fail "restart failed: $(tail -n 5 "${WORK}/start-node.log")"
+  local top
+  top="$(cmt_height "${others[0]}")"
+  wait_cmt_height $((top + 2)) "${node}"
+  assert_same_app_hash 0 1 2 3
+}
+
+t_kill_parleyd() { restart_after_kill 3 parleyd; }
+t_kill_cometbft() { restart_after_kill 2 cometbft; }
+
+t_garbage_rejected() {
+  local out r msg
+  out="$("${CAST}" publish 0xdeadbeef --rpc-url "$(eth_url 0)" 2>&1)" && fail "cast publish 0xdeadbeef succeeded: ${out}"
+  grep -qi 'error' <<<"${out}" || fail "no error from cast publish: ${out}"
+  info "cast publish 0xdeadbeef -> ${out//$'\n'/ }"
+  for raw in 0xdeadbeef 0x 0xzz 0x02ff; do
+    r="$(rpc 0 eth_sendRawTransaction "[\"${raw}\"]")" || fail "request failed"
+    msg="$(error_of "${r}")"
+    [[ -n "${msg}" && "$(jq -r 'has("result")' <<<"${r}")" == false ]] ||
+      fail "eth_sendRawTransaction(${raw}) gave no JSON-RPC error: ${r}"
+    info "eth_sendRawTransaction(${raw}) -> code $(jq -r .error.code <<<"${r}"): ${msg}"
+  done
+  # The same garbage straight into CometBFT's mempool: CheckTx must refuse it.
+  r="$(curl -sS --max-time 10 "$(cmt_url 1)/broadcast_tx_sync?tx=0xdeadbeef")" || fail "broadcast_tx_sync request failed"
+  [[ "$(jq -r '.result.code // 0' <<<"${r}")" != 0 && -n "$(jq -r '.result.log // empty' <<<"${r}")" ]] ||
+    fail "CheckTx accepted garbage bytes or gave no log: ${r}"
+  info "CometBFT broadcast_tx_sync(0xdeadbeef) -> CheckTx code $(jq -r .result.code <<<"${r}"): $(jq -r .result.log <<<"${r}")"
+}
+
+t_wrong_chain_id() {
+  local key from n0 raw out
+  key="$(dev_key 4)"
+  from="$(dev_addr 4)"
+  n0="$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")"
+  for cid in 1 424243; do
+    raw="$(ETH_RPC_URL='' timeout 30 "${CAST}" mktx --chain "${cid}" --private-key "${key}" --nonce "${n0}" \
+      --gas-limit 21000 --gas-price 100gwei --priority-gas-price 1gwei --value 1 "$(dev_addr 9)" 2>&1)" ||
+      fail "cast mktx --chain ${cid}: ${raw}"
+    out="$("${CAST}" publish "${raw}" --rpc-url "$(eth_url 0)" 2>&1)" && fail "tx for chain ${cid} accepted: ${out}"
+    grep -qi 'chain' <<<"${out}" || fail "error for chain id ${cid} does not mention the chain id: ${out}"
+    info "chain id ${cid}: ${out//$'\n'/ }"
+  done
+  # Not included later either.
+  wait_eth_height 0 $(($("${CAST}" block-number --rpc-url "$(eth_url 0)") + 2))
+  [[ "$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")" == "${n0}" ]] || fail "wrong-chain tx changed the sender's nonce"
+}
+
+t_replay_rejected() {
+  local tx raw out
+  [[ -s "${STATE}/transfer_tx" ]] || fail "needs the ETH transfer check's tx"
+  tx="$(cat "${STATE}/transfer_tx")"
+  raw="$("${CAST}" tx "${tx}" --raw --rpc-url "$(eth_url 0)" 2>&1)" || fail "cast tx --raw: ${raw}"
+  [[ "$("${CAST}" keccak "${raw}")" == "${tx}" ]] || fail "eth_getTransactionByHash raw form does not hash to ${tx}"
+  out="$("${CAST}" publish "${raw}" --rpc-url "$(eth_url 1)" 2>&1)" && fail "replayed tx accepted: ${out}"
+  grep -qi 'nonce' <<<"${out}" || fail "replay error does not mention the nonce: ${out}"
+  info "replay of ${tx}: ${out//$'\n'/ }"
+}
+
+t_oversized_rejected() {
+  local key from n0 raw="${WORK}/big.hex" r msg size
+  key="$(dev_key 4)"
+  from="$(dev_addr 4)"
+  n0="$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")"
+  build_big_legacy_tx "${key}" "${n0}" 100000000000 16000000 "$(dev_addr 9)" "${OVERSIZED_DATA_BYTES}" "${raw}"
+  size=$((($(wc -c <"${raw}") - 2) / 2))
+  # Sanity: the node must see a well-formed tx (its hash is what cast computes).
+  r="$(send_raw_file 0 "${raw}")" || fail "request failed (${size} byte tx)"
+  msg="$(error_of "${r}")"
+  [[ -n "${msg}" ]] || fail "a ${size}-byte tx was accepted: ${r:0:300}"
+  grep -qiE 'size|large|big|exceed|limit' <<<"${msg}" || fail "error does not say the tx is too large: ${msg}"
+  info "${size}-byte tx (${OVERSIZED_DATA_BYTES} bytes of data) -> ${msg}"
+  wait_eth_height 0 $(($("${CAST}" block-number --rpc-url "$(eth_url 0)") + 2))
+  [[ "$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")" == "${n0}" ]] || fail "oversized tx was executed"
+}
+
+t_chain_goes_on() {
+  local b0 rcpt
+  b0="$("${CAST}" block-number --rpc-url "$(eth_url 0)")"
+  wait_eth_height 0 $((b0 + 2))
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 2)" --private-key "$(dev_key 5)" \
+    --value 1 "$(dev_addr 9)" --json 2>&1)" || fail "transfer after bad input: ${rcpt}"
+  [[ "$(jq -r .status <<<"${rcpt}")" == 0x1 ]] || fail "receipt ${rcpt}"
+  info "blocks advanced past ${b0}; a transfer through node2 was included in block $(($(jq -r .blockNumber <<<"${rcpt}")))"
+}
+
+t_join() {
+  "${LOCALNET}" join >"${WORK}/join.log" 2>&1 || fail "localnet join: $(tail -n 5 "${WORK}/join.log")"
+  wait_cmt_height "$(($(cmt_height 0) + 1))" 4
+  assert_same_app_hash 0 1 2 3 4
+  local to b0 b4
+  to="$(cat "${STATE}/transfer_to" 2>/dev/null || true)"
+  if [[ -n "${to}" ]]; then
+    b0="$("${CAST}" balance "${to}" --rpc-url "$(eth_url 0)")"
+    b4="$("${CAST}" balance "${to}" --rpc-url "$(eth_url 4)" 2>&1)" || fail "node4 JSON-RPC: ${b4}"
+    [[ "${b0}" == "${b4}" ]] || fail "node4 balance of ${to} is ${b4}, node0 says ${b0}"
+  fi
+  if [[ -s "${STATE}/token" ]]; then
+    local c0 c4
+    c0="$("${CAST}" code "$(cat "${STATE}/token")" --rpc-url "$(eth_url 0)")"
+    c4="$("${CAST}" code "$(cat "${STATE}/token")" --rpc-url "$(eth_url 4)")"
+    [[ "${c0}" == "${c4}" ]] || fail "node4 has different code for the token"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+main() {
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
+  STATE="${WORK}/state"
+  mkdir -p "${STATE}"
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet"
+  export PARLEY_LOCALNET_TIMEOUT="${WAIT}"
+  trap cleanup EXIT
+  trap 'echo "# interrupted"; exit 130' INT TERM
+
+  local c
+  for c in python3 jq curl; do
+    command -v "${c}" >/dev/null 2>&1 || {
+      echo "not ok - prerequisites: '${c}' is not installed"
+      echo "0 passed, 1 failed"
+      exit 1
+    }
+  done
+  echo "# Parley e2e: fresh ${VALIDATORS}-validator localnet in ${PARLEY_LOCALNET_DIR}"
+  "${REPO_ROOT}/scripts/tools.sh" >"${WORK}/tools.log" 2>&1 || {
+    echo "not ok - install tools: $(tail -n 3 "${WORK}/tools.log" | tr '\n' ' ')"
+    FAILED=$((FAILED + 1))
+    echo "${PASSED} passed, ${FAILED} failed"
+    exit 1
+  }
+  LOCALNET_STARTED=1
+  if "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/up.log" 2>&1; then
+    PASSED=$((PASSED + 1))
+    echo "ok - localnet up (${VALIDATORS} validators producing blocks)"
+  else
+    FAILED=$((FAILED + 1))
+    echo "not ok - localnet up: $(grep -m1 'ERROR' "${WORK}/up.log" || tail -n 1 "${WORK}/up.log")"
+    tail -n 30 "${WORK}/up.log" | sed 's/^/#   /'
+    echo "${PASSED} passed, ${FAILED} failed"
+    exit 1
+  fi
+
+  run_check "eth_chainId is ${L2_CHAIN_ID} on every validator" t_chain_id
+  run_check "block number advances (L2 block = CometBFT height)" t_block_number_advances
+  run_check "eth_getTransactionReceipt of an unknown hash is null" t_unknown_receipt_null
+  run_check "ETH transfer: receipt status 1, balances change by value + gasUsed*effectiveGasPrice" t_eth_transfer
+  run_check "eth_getTransactionCount pending counts just-sent txs" t_pending_nonce
+  run_check "ERC-20: deploy, balanceOf, transfer, Transfer log via receipt and cast logs, revert" t_erc20
+  run_check "parleyd serves Prometheus metrics" t_metrics
+  run_check "localnet status shows every validator with height and app hash" t_localnet_status
+  run_check "all 4 validators agree on the app hash" t_app_hash_agreement
+  run_check "garbage raw tx rejected with a JSON-RPC error" t_garbage_rejected
+  run_check "tx signed for another chain id rejected" t_wrong_chain_id
+  run_check "replayed raw tx rejected (nonce too low)" t_replay_rejected
+  run_check "oversized tx (> 128 KiB) rejected" t_oversized_rejected
+  run_check "chain keeps producing blocks and accepting txs after bad input" t_chain_goes_on
+  run_check "kill -9 a validator's parleyd, restart: catches up to the same app hash" t_kill_parleyd
+  run_check "kill -9 a validator's cometbft, restart: catches up to the same app hash" t_kill_cometbft
+  run_check "a fifth node joins as a full node and syncs to the same app hash" t_join
+
+  echo "${PASSED} passed, ${FAILED} failed"
+  ((FAILED == 0))
+}
+
+# Sourcing this file (to reuse the checks) defines the functions without running anything.
+if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then
+  main "$@"
+fi
