@@ -3,7 +3,7 @@
 //! - `ceiling`: the raw in-process ceiling — revm executing signed ETH transfers with
 //!   signature recovery on one core (decode + recover + execute + diff), transfers/s.
 //! - `tps`: end-to-end — funds fresh accounts from the dev accounts, pre-signs transfers,
-//!   submits them through Ethereum JSON-RPC (batched `eth_sendRawTransaction`, spread over the
+//!   submits them through Ethereum JSON-RPC (concurrent `eth_sendRawTransaction`, spread over the
 //!   nodes), watches blocks for inclusion and counts receipts; prints TPS, p50/p99 latency to
 //!   receipt, and the ratio to the ceiling measured in the same run.
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
 use clap::{Parser, Subcommand};
-use eyre::{Result, WrapErr, eyre};
+use eyre::{Result, eyre};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -55,9 +55,9 @@ enum Cmd {
         /// Transfers per sender (at most 64: the mempool's nonce window).
         #[arg(long, default_value_t = 10)]
         per_sender: usize,
-        /// Transactions per JSON-RPC batch.
-        #[arg(long, default_value_t = 200)]
-        batch: usize,
+        /// `eth_sendRawTransaction` requests in flight per node.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
         /// Give up waiting for inclusion after this many seconds.
         #[arg(long, default_value_t = 180)]
         timeout_secs: u64,
@@ -150,22 +150,28 @@ fn ceiling(n: usize) -> Result<f64> {
     Ok(n as f64 / secs)
 }
 
-async fn send_batch(
+/// Sends every raw tx as its own `eth_sendRawTransaction`, `concurrency` requests in flight,
+/// and returns each outcome with the time its request was sent.
+async fn send_all(
     client: &HttpClient,
-    raws: &[Bytes],
-) -> Result<Vec<std::result::Result<B256, String>>> {
-    let mut b = BatchRequestBuilder::new();
-    for r in raws {
-        b.insert("eth_sendRawTransaction", rpc_params![r])?;
-    }
-    let res = client
-        .batch_request::<B256>(b)
+    raws: Vec<Bytes>,
+    concurrency: usize,
+) -> Vec<(std::result::Result<B256, String>, Instant)> {
+    use futures::StreamExt;
+    futures::stream::iter(raws)
+        .map(|raw| {
+            let client = client.clone();
+            async move {
+                let at = Instant::now();
+                let r: std::result::Result<B256, _> = client
+                    .request("eth_sendRawTransaction", rpc_params![raw])
+                    .await;
+                (r.map_err(|e| e.to_string()), at)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
         .await
-        .wrap_err("batch submit")?;
-    Ok(res
-        .into_iter()
-        .map(|r| r.map_err(|e| e.message().to_string()))
-        .collect())
 }
 
 async fn block_number(c: &HttpClient) -> Result<u64> {
@@ -178,15 +184,17 @@ struct BlockTxs {
     transactions: Vec<B256>,
 }
 
-/// Waits until all `hashes` are included, recording when each was first seen in a block.
+/// Waits until all `hashes` are included in blocks after `from`, recording when each was
+/// first seen in a block.
 async fn watch(
     c: &HttpClient,
+    from: u64,
     hashes: &[B256],
     timeout: Duration,
 ) -> Result<BTreeMap<B256, Instant>> {
     let want: std::collections::BTreeSet<B256> = hashes.iter().copied().collect();
     let mut seen = BTreeMap::new();
-    let mut next = block_number(c).await? + 1;
+    let mut next = from + 1;
     let deadline = Instant::now() + timeout;
     while seen.len() < want.len() && Instant::now() < deadline {
         let head = block_number(c).await?;
@@ -238,7 +246,7 @@ async fn tps(
     rpc: &str,
     senders: usize,
     per_sender: usize,
-    batch: usize,
+    concurrency: usize,
     timeout: Duration,
     chain_id: u64,
     ceiling_tps: f64,
@@ -257,7 +265,9 @@ async fn tps(
         })
         .collect::<std::result::Result<_, _>>()?;
     let dev = parley_app::dev_accounts(10)?;
-    let fresh = keys(senders, "tps");
+    // Fresh keys per run (salted with the chain head), so reruns never reuse used nonces.
+    let salt = format!("tps-{}", block_number(&clients[0]).await?);
+    let fresh = keys(senders, &salt);
 
     // 1. Fund the fresh senders from the dev accounts (not timed).
     let per_dev = senders.div_ceil(dev.len());
@@ -272,31 +282,32 @@ async fn tps(
         dev_nonce.insert(d.address(), n.to::<u64>());
     }
     let amount = U256::from(10u128.pow(18));
-    let mut funding = vec![];
+    // Wave w funds, from every dev account, its next 60 recipients: the mempool accepts at
+    // most 64 nonces ahead of an account's committed nonce.
+    let mut waves: Vec<Vec<Bytes>> = vec![];
     for (j, k) in fresh.iter().enumerate() {
         let d = &dev[(j / per_dev).min(dev.len() - 1)];
         let n = dev_nonce
             .get_mut(&d.address())
             .expect("every dev account has a nonce");
-        funding.push(devtx::transfer(d, chain_id, *n, k.address(), amount));
+        let wave = (j % per_dev) / 60;
+        if waves.len() <= wave {
+            waves.push(vec![]);
+        }
+        waves[wave].push(devtx::transfer(d, chain_id, *n, k.address(), amount));
         *n += 1;
     }
-    println!(
-        "funding {senders} senders ({} txs, nonce window limits each dev account to 64 in flight)...",
-        funding.len()
-    );
-    let mut fund_hashes = vec![];
-    // Respect the nonce window: submit at most 60 per dev account per wave.
-    for wave in funding.chunks(60 * dev.len()).collect::<Vec<_>>() {
+    println!("funding {senders} senders in {} waves...", waves.len());
+    for wave in waves {
+        let from = block_number(&clients[0]).await?;
         let mut hs = vec![];
-        for r in send_batch(&clients[0], wave).await? {
+        for (r, _) in send_all(&clients[0], wave, 64).await {
             hs.push(r.map_err(|e| eyre!("funding tx refused: {e}"))?);
         }
-        let seen = watch(&clients[0], &hs, timeout).await?;
+        let seen = watch(&clients[0], from, &hs, timeout).await?;
         if seen.len() != hs.len() {
             eyre::bail!("funding: only {}/{} included", seen.len(), hs.len());
         }
-        fund_hashes.extend(hs);
     }
     println!("funded");
 
@@ -316,20 +327,19 @@ async fn tps(
     }
     let total: usize = per_node.iter().map(Vec::len).sum();
 
-    // 3. Submit (batched, one task per node) while watching blocks.
+    // 3. Submit (concurrently, one task per node) while watching blocks.
+    let hashes: Vec<B256> = per_node.iter().flatten().map(keccak256).collect();
+    let from = block_number(&clients[0]).await?;
+    let watcher = {
+        let (c, hashes) = (clients[0].clone(), hashes.clone());
+        tokio::spawn(async move { watch(&c, from, &hashes, timeout).await })
+    };
     let start = Instant::now();
     let mut tasks = vec![];
     for (i, raws) in per_node.into_iter().enumerate() {
         let c = clients[i].clone();
         tasks.push(tokio::spawn(async move {
-            let mut out = vec![];
-            for chunk in raws.chunks(batch) {
-                let t = Instant::now();
-                for r in send_batch(&c, chunk).await? {
-                    out.push((r, t));
-                }
-            }
-            Ok::<_, eyre::Report>(out)
+            Ok::<_, eyre::Report>(send_all(&c, raws, concurrency).await)
         }));
     }
     let mut submitted = vec![];
@@ -347,8 +357,7 @@ async fn tps(
         }
     }
     let submit_secs = start.elapsed().as_secs_f64();
-    let hashes: Vec<B256> = submitted.iter().map(|s| s.0).collect();
-    let seen = watch(&clients[0], &hashes, timeout).await?;
+    let seen = watcher.await??;
     let receipts = count_receipts(&clients[0], &hashes).await?;
     let end = seen.values().max().copied().unwrap_or(start);
     let secs = end.duration_since(start).as_secs_f64();
@@ -360,7 +369,7 @@ async fn tps(
     let tps = receipts as f64 / secs;
     println!(
         "submitted        {} of {total} transfers in {submit_secs:.2} s ({refused} refused{})",
-        hashes.len(),
+        submitted.len(),
         first_refusal
             .map(|e| format!(", first: {e}"))
             .unwrap_or_default()
@@ -393,7 +402,7 @@ fn main() -> Result<()> {
             rpc,
             senders,
             per_sender,
-            batch,
+            concurrency,
             timeout_secs,
             chain_id,
             ceiling_txs,
@@ -408,7 +417,7 @@ fn main() -> Result<()> {
                 &rpc,
                 senders,
                 per_sender,
-                batch,
+                concurrency,
                 Duration::from_secs(timeout_secs),
                 chain_id,
                 c,
