@@ -135,9 +135,10 @@ impl Application for Abci {
         let h = height(req.height);
         let _s = tracing::info_span!("process_proposal", height = h).entered();
         let t = m::AbciTimer::start();
+        let hash = B256::try_from(req.hash.as_ref()).unwrap_or_default();
         let verdict = self
             .app
-            .process_proposal(h, secs(req.time), &to_alloy(req.txs))
+            .process_proposal(h, secs(req.time), hash, &to_alloy(req.txs))
             .unwrap_or_else(|e| fatal("process_proposal", e));
         t.record("process_proposal");
         let status = match verdict {

@@ -50,8 +50,19 @@ struct Consensus {
     staged: Option<BlockWrites>,
 }
 
+/// A proposal that passed ProcessProposal, kept so FinalizeBlock of the same block does not
+/// decode and validate it again (keyed by the CometBFT block hash and height).
+#[derive(Debug)]
+struct Validated {
+    cometbft_hash: B256,
+    height: u64,
+    header: L2Header,
+    txs: Vec<SignedTx>,
+}
+
 struct Inner {
     store: Store,
+    validated: Mutex<Option<Validated>>,
     params: Mutex<Option<Params>>,
     consensus: Mutex<Consensus>,
     senders: SenderCache,
@@ -110,6 +121,7 @@ impl App {
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                validated: Mutex::new(None),
                 params: Mutex::new(params),
                 consensus: Mutex::new(Consensus { tree, staged: None }),
                 senders: SenderCache::default(),
@@ -403,15 +415,29 @@ impl App {
     }
 
     /// ProcessProposal.
-    pub fn process_proposal(&self, height: u64, time_secs: u64, txs: &[Bytes]) -> Result<Verdict> {
+    pub fn process_proposal(
+        &self,
+        height: u64,
+        time_secs: u64,
+        cometbft_hash: B256,
+        txs: &[Bytes],
+    ) -> Result<Verdict> {
         let params = self.params_or_err()?;
         let meta = self.inner.store.reader()?.meta()?;
         let verdict = Self::the_block(txs).and_then(|b| {
             self.validate_block(&b, height, time_secs, &params, &meta)
-                .map(|_| ())
+                .map(|s| (b.header, s))
         });
         Ok(match verdict {
-            Ok(()) => Verdict::Accept,
+            Ok((header, txs)) => {
+                *self.inner.validated.lock().expect("validated lock") = Some(Validated {
+                    cometbft_hash,
+                    height,
+                    header,
+                    txs,
+                });
+                Verdict::Accept
+            }
             Err(why) => {
                 tracing::warn!(height, reason = %why, "rejecting proposal");
                 m::proposal_rejected();
@@ -432,10 +458,22 @@ impl App {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
-        let (header, signed) = match Self::the_block(txs).and_then(|b| {
-            self.validate_block(&b, height, time_secs, &params, &meta)
-                .map(|s| (b.header, s))
-        }) {
+        let cached = self
+            .inner
+            .validated
+            .lock()
+            .expect("validated lock")
+            .take()
+            .filter(|v| v.cometbft_hash == block_hash && v.height == height)
+            .map(|v| (v.header, v.txs));
+        let validated = match cached {
+            Some(v) => Ok(v),
+            None => Self::the_block(txs).and_then(|b| {
+                self.validate_block(&b, height, time_secs, &params, &meta)
+                    .map(|s| (b.header, s))
+            }),
+        };
+        let (header, signed) = match validated {
             Ok(x) => x,
             Err(why) => {
                 // Only reachable if more than a third of the voting power is faulty: execute

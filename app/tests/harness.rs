@@ -150,7 +150,7 @@ impl Net {
         for n in &self.nodes {
             assert_eq!(
                 n.app
-                    .process_proposal(h, self.time(h), &txs)
+                    .process_proposal(h, self.time(h), B256::with_last_byte(h as u8), &txs)
                     .expect("process"),
                 Verdict::Accept
             );
@@ -316,17 +316,19 @@ fn process_proposal_enforces_the_rules() {
     let app = &net.nodes[1].app;
     let t = net.time(h);
     assert_eq!(
-        app.process_proposal(h, t, &good).expect("ok"),
+        app.process_proposal(h, t, B256::ZERO, &good).expect("ok"),
         Verdict::Accept
     );
 
-    let reject =
-        |txs: &[Bytes], t: u64, why: &str| match app.process_proposal(h, t, txs).expect("ok") {
-            Verdict::Reject(reason) => {
-                assert!(reason.contains(why), "{reason:?} should mention {why:?}")
-            }
-            Verdict::Accept => panic!("accepted a proposal that {why}"),
-        };
+    let reject = |txs: &[Bytes], t: u64, why: &str| match app
+        .process_proposal(h, t, B256::ZERO, txs)
+        .expect("ok")
+    {
+        Verdict::Reject(reason) => {
+            assert!(reason.contains(why), "{reason:?} should mention {why:?}")
+        }
+        Verdict::Accept => panic!("accepted a proposal that {why}"),
+    };
     let Message::ProposerBlock(block) = Message::decode(&good[0]).expect("decodes");
     let with = |f: &dyn Fn(&mut L2Block)| {
         let mut b = block.clone();
@@ -613,4 +615,40 @@ fn app_hash_snapshot() {
         ),
         "app-hash snapshot moved: if intended, this is a breaking change — update the constants and say so"
     );
+}
+
+/// FinalizeBlock uses ProcessProposal's cached result only for the same block: a different
+/// decided block (another round's proposal) is validated and executed as itself.
+#[test]
+fn finalize_ignores_the_cached_proposal_of_another_block() {
+    let mut net = Net::new(1);
+    net.step();
+    let k = net.keys[0].clone();
+    net.submit(devtx::transfer(
+        &k,
+        CHAIN_ID,
+        0,
+        Address::repeat_byte(1),
+        U256::from(1),
+    ))
+    .expect("ok");
+    let h = net.height + 1;
+    let t = net.time(h);
+    let app = &net.nodes[0].app;
+    let with_tx = app
+        .prepare_proposal(h, t, &net.mempool, 4 << 20)
+        .expect("prepare");
+    let empty = app.prepare_proposal(h, t, &[], 4 << 20).expect("prepare");
+    let (round0, round1) = (B256::repeat_byte(0xa0), B256::repeat_byte(0xa1));
+    assert_eq!(
+        app.process_proposal(h, t, round0, &with_tx).expect("ok"),
+        Verdict::Accept
+    );
+    let f = app.finalize_block(h, t, round1, &empty).expect("finalize");
+    assert_eq!(
+        f.block.2, 0,
+        "the decided (empty) block ran, not the cached one"
+    );
+    app.commit().expect("commit");
+    assert_eq!(net.balance(Address::repeat_byte(1)), U256::ZERO);
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command (README): everything CI runs, in order, on a fresh machine.
+#
+#   scripts/test.sh            format, lints, unit + harness tests, end-to-end localnet tests,
+#                              and the proofs suite (real proving, aggregation, EVM verifier)
+#   PARLEY_TEST_FAST=1 scripts/test.sh   skip the slow proofs suite
+#
+# Installs what is missing (CometBFT, Foundry, solcjs) through scripts/tools.sh; Rust crates
+# come from crates.io through cargo. Exits non-zero on the first failing stage.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+stage() { printf '\n==> %s\n' "$*"; }
+
+stage "tools"
+bash scripts/tools.sh
+
+stage "cargo fmt --check"
+cargo fmt --all -- --check
+
+stage "cargo clippy (workspace, all targets, -D warnings)"
+cargo clippy --workspace --all-targets --release --locked -- -D warnings
+
+stage "cargo test (workspace, release profile with overflow checks)"
+cargo test --workspace --release --locked
+
+stage "end-to-end: 4-validator CometBFT localnet driven by cast"
+cargo build --release --locked -p parley-app
+PARLEY_SKIP_BUILD=1 bash tests/e2e/run.sh
+
+if [[ "${PARLEY_TEST_FAST:-0}" != 1 && -f crates/proofs/ci.sh ]]; then
+  stage "proofs suite: real keygen/prove/verify, aggregation, EVM verifier on anvil"
+  bash crates/proofs/ci.sh
+fi
+
+stage "all stages passed"
