@@ -190,6 +190,9 @@ configure_cometbft() {
   toml_set "${cfg}" p2p persistent_peers "\"${peers}\""
   toml_set "${cfg}" p2p addr_book_strict false
   toml_set "${cfg}" p2p allow_duplicate_ip true
+  # Loopback links: the default 5 MB/s per-peer rate limit throttles mempool gossip under load.
+  toml_set "${cfg}" p2p send_rate 104857600
+  toml_set "${cfg}" p2p recv_rate 104857600
   # Large enough for the TPS benchmark (thousands of txs per second, several seconds queued).
   toml_set "${cfg}" mempool size 200000
   toml_set "${cfg}" mempool max_txs_bytes 2147483648

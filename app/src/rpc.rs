@@ -367,7 +367,20 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         m::rpc("eth_estimateGas");
         let (req, _id): (TransactionRequest, Option<BlockId>) = p.parse()?;
         let cap = ctx.params()?.block_gas_limit;
-        let cap = req.gas.unwrap_or(cap).min(cap);
+        let mut cap = req.gas.unwrap_or(cap).min(cap);
+        // A priced estimate cannot use more gas than the sender can pay for (as geth does).
+        let price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
+        if price > 0 {
+            let from = req.from.unwrap_or_default();
+            let balance = ctx
+                .reader()?
+                .account(from)
+                .map_err(internal)?
+                .map_or(U256::ZERO, |(a, _)| a.balance);
+            let spendable =
+                balance.saturating_sub(req.value.unwrap_or_default()) / U256::from(price);
+            cap = cap.min(u64::try_from(spendable).unwrap_or(u64::MAX));
+        }
         let first = simulate(&ctx, &req, cap)?;
         if !first.is_success() {
             return Err(revert_error(&first));

@@ -506,6 +506,39 @@ t_oversized_rejected() {
   [[ "$("${CAST}" nonce "${from}" --rpc-url "$(eth_url 0)")" == "${n0}" ]] || fail "oversized tx was executed"
 }
 
+# Random bytes to every port of node1 (ABCI, p2p, CometBFT RPC, JSON-RPC, metrics), then a
+# malformed JSON-RPC body: each is refused or dropped, and node1 keeps serving.
+t_garbage_on_ports() {
+  local out
+  out="$(python3 - 2>&1 <<'PY'
+import os, socket
+ports = {"abci": 26668, "p2p": 26666, "cometbft-rpc": 26667, "json-rpc": 8546, "metrics": 9101}
+for name, port in ports.items():
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.settimeout(2)
+        s.sendall(os.urandom(4096))
+        try:
+            s.recv(1024)
+        except OSError:
+            pass
+    print(f"{name}:{port} took 4096 random bytes")
+PY
+)" || fail "could not send garbage: ${out}"
+  while read -r line; do info "${line}"; done <<<"${out}"
+  local body
+  body="$(curl -s -m 10 -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":' "$(eth_url 1)")"
+  jq -e '.error.code' <<<"${body}" >/dev/null || fail "truncated JSON-RPC body: no error object: ${body}"
+  info "truncated JSON-RPC request -> ${body}"
+  body="$(curl -s -m 10 -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"eth_nope","params":[]}' "$(eth_url 1)")"
+  [[ "$(jq -r '.error.code' <<<"${body}")" == -32601 ]] || fail "unknown method: ${body}"
+  sleep 2
+  "${CAST}" block-number --rpc-url "$(eth_url 1)" >/dev/null || fail "node1 JSON-RPC stopped answering"
+  local h
+  h="$(cmt_height 1)"
+  wait_cmt_height $((h + 2)) 1
+  info "node1 still serves JSON-RPC and its CometBFT went from height ${h} to $((h + 2))"
+}
+
 t_chain_goes_on() {
   local b0 rcpt
   b0="$("${CAST}" block-number --rpc-url "$(eth_url 0)")"
@@ -586,6 +619,7 @@ main() {
   run_check "tx signed for another chain id rejected" t_wrong_chain_id
   run_check "replayed raw tx rejected (nonce too low)" t_replay_rejected
   run_check "oversized tx (> 128 KiB) rejected" t_oversized_rejected
+  run_check "garbage on every port of a node is refused; the node keeps running" t_garbage_on_ports
   run_check "chain keeps producing blocks and accepting txs after bad input" t_chain_goes_on
   run_check "kill -9 a validator's parleyd, restart: catches up to the same app hash" t_kill_parleyd
   run_check "kill -9 a validator's cometbft, restart: catches up to the same app hash" t_kill_cometbft
