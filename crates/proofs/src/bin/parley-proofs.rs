@@ -1,0 +1,42 @@
+//! `parley-proofs`: parameter generation and benchmark figures for the proofs crate.
+//!
+//! ```text
+//! parley-proofs srs <k>            generate / check the cached deterministic SRS for k
+//! parley-proofs bench [what...]    print benchmark figures (see docs/proofs.md)
+//! parley-proofs verifier <capacity> <blocks> <out.sol>   write the epoch EVM verifier
+//! ```
+#![allow(clippy::print_stdout, clippy::disallowed_methods)]
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("srs") => {
+            let k: u32 = args.get(1).ok_or("usage: srs <k>")?.parse()?;
+            let t = std::time::Instant::now();
+            let _ = parley_proofs::params::load_srs(k)?;
+            println!("srs k={k} ready in {:.1}s at {}", t.elapsed().as_secs_f64(), parley_proofs::params::params_dir().display());
+            Ok(())
+        }
+        Some("bench") => parley_proofs::bench::run(&args[1..]),
+        Some("verifier") => {
+            // verifier <block capacity> <blocks per epoch> <out.sol>
+            let cap: usize = args.get(1).ok_or("usage: verifier <capacity> <blocks> <out.sol>")?.parse()?;
+            let n: usize = args.get(2).ok_or("usage: verifier <capacity> <blocks> <out.sol>")?.parse()?;
+            let out = args.get(3).ok_or("usage: verifier <capacity> <blocks> <out.sol>")?;
+            let block = parley_proofs::Halo2BlockProver::setup(cap)?;
+            let agg = parley_proofs::aggregation::EpochAggregator::setup(
+                &block,
+                n,
+                parley_proofs::aggregation::DEFAULT_AGG_K,
+            )?;
+            std::fs::write(out, agg.solidity_verifier())?;
+            println!(
+                "block vk hash {} (capacity {cap}), epoch vk hash {} ({n} blocks): verifier written to {out}",
+                parley_proofs::BlockProver::vk_hash(&block),
+                agg.vk_hash()
+            );
+            Ok(())
+        }
+        _ => Err("usage: parley-proofs srs <k> | bench [cells|tree|block N|all] | verifier <capacity> <blocks> <out.sol>".into()),
+    }
+}

@@ -1,0 +1,86 @@
+//! Errors of the proofs crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building witnesses, proving, verifying or handling
+/// parameters. A proof that does not verify is an `Err(ProofError::Invalid)`, never a panic.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// A diff entry's index does not fit the depth-32 proof tree.
+    #[error("proof index {0} does not fit a depth-{depth} tree", depth = crate::tree::PROOF_TREE_DEPTH)]
+    IndexOutOfRange(u64),
+    /// A diff entry's `old` value does not match the leaf currently stored at its index.
+    #[error("diff entry {position} (index {index}): old value does not match the proof tree")]
+    OldValueMismatch {
+        /// position of the entry in the diff
+        position: usize,
+        /// its proof index
+        index: u64,
+    },
+    /// The same proof index appears twice in one diff.
+    #[error("proof index {0} appears twice in one diff")]
+    DuplicateIndex(u64),
+    /// A diff entry whose key kind and value kind disagree (account key with a storage value),
+    /// or whose key is not an EVM key (chain meta).
+    #[error("diff entry {0}: not an EVM key, or key kind and value kind differ")]
+    KindMismatch(usize),
+    /// The diff has more entries than the circuit capacity.
+    #[error("diff has {entries} entries, circuit capacity is {capacity}")]
+    CapacityExceeded {
+        /// entries in the diff
+        entries: usize,
+        /// capacity of the circuit
+        capacity: usize,
+    },
+    /// The proof did not verify against the given public inputs.
+    #[error("proof does not verify: {0}")]
+    Invalid(String),
+    /// The epoch's block proofs do not chain (block k's post_root != block k+1's pre_root).
+    #[error("epoch chain broken between block {0} and block {next}", next = .0 + 1)]
+    BrokenChain(usize),
+    /// An empty list was given where at least one item is needed.
+    #[error("{0}")]
+    Empty(&'static str),
+    /// A cached parameter / key file is damaged (bad magic, checksum or truncated).
+    #[error("damaged cache file {path}: {reason}; delete it to regenerate")]
+    DamagedCache {
+        /// the file
+        path: PathBuf,
+        /// what is wrong
+        reason: String,
+    },
+    /// halo2 synthesis / keygen / proving failed.
+    #[error("halo2: {0}")]
+    Halo2(String),
+    /// An external tool (solc, anvil) is missing or failed.
+    #[error("tool {tool}: {reason}")]
+    Tool {
+        /// tool name
+        tool: &'static str,
+        /// what went wrong
+        reason: String,
+    },
+    /// An EVM call reverted or failed.
+    #[error("evm: {0}")]
+    Evm(String),
+    /// I/O.
+    #[error("io error on {path}: {source}")]
+    Io {
+        /// the path involved
+        path: PathBuf,
+        /// the error
+        #[source]
+        source: std::io::Error,
+    },
+    /// Malformed JSON (test vectors, tool output).
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ProofError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ProofError {
+    let path = path.into();
+    move |source| ProofError::Io { path, source }
+}

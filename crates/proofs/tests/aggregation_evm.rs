@@ -1,0 +1,113 @@
+//! Slow suite (run by `crates/proofs/ci.sh`): aggregate two real block proofs, verify natively,
+//! then compile the generated Solidity verifier with solcjs, deploy it to anvil and verify the
+//! epoch proof on chain; a corrupted proof and a changed public input revert.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)]
+
+mod common;
+
+use common::*;
+use parley_proofs::{
+    BlockProver, Fr, Halo2BlockProver, ProofError,
+    aggregation::{ACC_LIMBS, DEFAULT_AGG_K, EpochAggregator, epoch_commitment},
+    evm::{Anvil, compile_solidity},
+};
+use std::time::Instant;
+
+const CAP: usize = 3;
+
+#[test]
+#[ignore = "slow: aggregation (k=20) + anvil; run by crates/proofs/ci.sh"]
+fn epoch_aggregation_verifies_on_anvil() {
+    let prover = Halo2BlockProver::setup(CAP).expect("block setup");
+    let (mut m, mut t) = genesis();
+    let mut publics = Vec::new();
+    let mut snarks = Vec::new();
+    for slot in 1..=2u64 {
+        let d = m.transfers(1, 8, slot, coinbase());
+        let w = witness(&mut t, slot, &d, CAP);
+        let p = prover.prove(&w).expect("block proof");
+        snarks.push(prover.to_snark(&w.public, &p));
+        publics.push(w.public);
+    }
+
+    let k = std::env::var("PARLEY_AGG_K")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_AGG_K);
+    let t0 = Instant::now();
+    let agg = EpochAggregator::setup(&prover, 2, k).expect("aggregation keygen");
+    println!(
+        "aggregation keygen k={k}: {:.1}s, config {:?}",
+        t0.elapsed().as_secs_f64(),
+        agg.config()
+    );
+
+    // non-contiguous chain refused (natively; the in-circuit copy constraint is unit-tested)
+    let broken = vec![snarks[1].clone(), snarks[0].clone()];
+    assert!(matches!(
+        agg.aggregate(broken),
+        Err(ProofError::BrokenChain(0))
+    ));
+
+    let t0 = Instant::now();
+    let epoch = agg.aggregate(snarks.clone()).expect("aggregate");
+    println!(
+        "aggregation proof (2 blocks): {:.1}s, {} bytes",
+        t0.elapsed().as_secs_f64(),
+        epoch.proof.len()
+    );
+    let t0 = Instant::now();
+    agg.verify(&epoch).expect("epoch proof verifies natively");
+    println!("native epoch verify: {:.3}s", t0.elapsed().as_secs_f64());
+    let public = epoch.public();
+    assert_eq!(public.first_pre_root, publics[0].pre_root);
+    assert_eq!(public.last_post_root, publics[1].post_root);
+    let pis: Vec<Fr> = publics.iter().map(|p| p.pi_hash()).collect();
+    assert_eq!(public.epoch_commitment, epoch_commitment(&pis));
+
+    // a changed public input fails natively
+    let mut changed = epoch.clone();
+    changed.instances[ACC_LIMBS + 1] += Fr::one();
+    assert!(agg.verify(&changed).is_err());
+
+    // the in-circuit chain check: aggregating a broken chain without the native check gives a
+    // proof that does not verify
+    let broken = agg.aggregate_unchecked(vec![snarks[1].clone(), snarks[0].clone()]);
+    if let Ok(p) = broken {
+        assert!(agg.verify(&p).is_err(), "a broken chain must not verify");
+    }
+
+    let sol = agg.solidity_verifier();
+    let t0 = Instant::now();
+    let code = compile_solidity(&sol).expect("solc compiles the verifier");
+    println!(
+        "solc: {:.1}s, creation code {} bytes",
+        t0.elapsed().as_secs_f64(),
+        code.len()
+    );
+    let anvil = Anvil::spawn().expect("anvil starts");
+    let addr = anvil.deploy(&code).expect("deploy");
+    let calldata = epoch.calldata();
+    anvil.call(&addr, &calldata).expect("eth_call verifies");
+    let gas = anvil
+        .transact(&addr, &calldata)
+        .expect("verify tx succeeds");
+    println!(
+        "EVM verify gas (tx total): {gas}, calldata {} bytes",
+        calldata.len()
+    );
+    assert!(gas < 1_000_000, "gas {gas}");
+
+    let mut corrupted = epoch.clone();
+    let mid = corrupted.proof.len() / 2;
+    corrupted.proof[mid] ^= 1;
+    assert!(
+        anvil.call(&addr, &corrupted.calldata()).is_err(),
+        "corrupted proof must revert"
+    );
+    assert!(
+        anvil.call(&addr, &changed.calldata()).is_err(),
+        "changed public input must revert"
+    );
+    assert!(anvil.transact(&addr, &changed.calldata()).is_err());
+}

@@ -1,0 +1,202 @@
+//! Block circuit soundness with halo2's MockProver: the honest witness passes, and every
+//! tampering the issue lists fails.
+
+mod common;
+
+use alloy_primitives::U256;
+use common::*;
+use parley_proofs::{
+    BlockPublicInputs, Fr, ProofError,
+    circuit::{BlockCircuitShape, block_shape, mock_check},
+    diff_hash::diff_hash,
+    encoding::value_fields,
+    types::LeafValue,
+    vectors::addr,
+};
+use std::sync::LazyLock;
+
+const CAP: usize = 5;
+static SHAPE: LazyLock<BlockCircuitShape> = LazyLock::new(|| block_shape(CAP).expect("shape"));
+
+fn fails(w: &parley_proofs::BlockWitness, inst: &[Fr]) {
+    let r = mock_check(&SHAPE, w, inst);
+    assert!(
+        matches!(r, Err(ProofError::Invalid(_))),
+        "expected failure, got {r:?}"
+    );
+}
+
+#[test]
+fn honest_transfer_and_contract_blocks_pass() {
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    mock_check(&SHAPE, &w, &w.public.instances()).expect("transfer block passes");
+    let d2 = contract_diff(&mut m);
+    assert_eq!(d2.0.len(), 5, "{d2:?}");
+    let w2 = witness(&mut t, 2, &d2, CAP);
+    assert_eq!(w2.public.pre_root, w.public.post_root);
+    mock_check(&SHAPE, &w2, &w2.public.instances()).expect("contract block passes");
+    // deleting a slot (value set to zero) and updating another
+    let d3 = m.contract_call(
+        addr(2),
+        addr(5000),
+        coinbase(),
+        &[(U256::from(1), U256::ZERO), (U256::from(2), U256::from(10))],
+    );
+    assert!(d3.0.iter().any(|e| e.new.is_none()), "{d3:?}");
+    let w3 = witness(&mut t, 3, &d3, CAP);
+    mock_check(&SHAPE, &w3, &w3.public.instances()).expect("delete block passes");
+}
+
+#[test]
+fn empty_block_passes_with_equal_roots() {
+    let (_m, mut t) = genesis();
+    let w = witness(&mut t, 1, &Default::default(), CAP);
+    assert_eq!(w.public.pre_root, w.public.post_root);
+    mock_check(&SHAPE, &w, &w.public.instances()).expect("empty block passes");
+}
+
+#[test]
+fn wrong_post_root_fails() {
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    let mut inst = w.public.instances();
+    inst[1] += Fr::one();
+    fails(&w, &inst);
+    // post_root of "no change" (pre_root) is wrong too
+    let mut inst = w.public.instances();
+    inst[1] = w.public.pre_root;
+    fails(&w, &inst);
+}
+
+#[test]
+fn changed_diff_entry_fails() {
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    // (a) the prover's witness changes the receiver's new balance, the verifier expects the
+    //     honest diff's commitment and roots
+    let mut bad = w.clone();
+    let mut v = bad.entries[1].new.expect("receiver has a new value");
+    v[2] += Fr::one();
+    bad.entries[1].new = Some(v);
+    fails(&bad, &w.public.instances());
+    // (b) the verifier's diff differs in one entry (diff_hash moves): honest witness fails
+    let mut d_other = d.clone();
+    if let Some(LeafValue::Account(a)) = d_other.0[1].new.as_mut() {
+        a.balance += U256::from(1);
+    }
+    let public = BlockPublicInputs {
+        diff_hash: diff_hash(&d_other).expect("hash"),
+        ..w.public
+    };
+    fails(&w, &public.instances());
+    // (c) the prover drops an entry (marks it padding)
+    let mut dropped = w.clone();
+    dropped.entries[2].is_real = false;
+    fails(&dropped, &w.public.instances());
+    // (d) the prover changes an index
+    let mut moved = w.clone();
+    moved.entries[0].index += 1;
+    fails(&moved, &w.public.instances());
+    // sanity: value_fields is what the witness holds
+    assert_eq!(w.entries[0].new, d.0[0].new.as_ref().map(value_fields));
+}
+
+#[test]
+fn leaf_opened_under_stale_root_fails() {
+    let (mut m, mut t) = genesis();
+    let before = t.clone();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    // entry 1's path taken under the block's pre-root instead of the running root
+    let mut stale = w.clone();
+    stale.entries[1].path = before.path(d.0[1].index).expect("path");
+    assert_ne!(stale.entries[1].path, w.entries[1].path);
+    fails(&stale, &w.public.instances());
+    // the whole block proven from an older pre_root (the empty tree)
+    let mut inst = w.public.instances();
+    inst[0] = parley_proofs::tree::empty_root();
+    fails(&w, &inst);
+}
+
+#[test]
+fn different_prover_address_fails() {
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    let mut p = w.public;
+    p.header.prover_address = addr(78);
+    fails(&w, &p.instances());
+    let mut p = w.public;
+    p.header.chain_id += 1;
+    fails(&w, &p.instances());
+    let mut p = w.public;
+    p.header.slot += 1;
+    fails(&w, &p.instances());
+    let mut p = w.public;
+    p.header.block_commitment = alloy_primitives::B256::repeat_byte(0xee);
+    fails(&w, &p.instances());
+}
+
+#[test]
+fn public_inputs_swapped_between_blocks_fail() {
+    let (mut m, mut t) = genesis();
+    let d1 = transfer_diff(&mut m);
+    let w1 = witness(&mut t, 1, &d1, CAP);
+    let d2 = contract_diff(&mut m);
+    let w2 = witness(&mut t, 2, &d2, CAP);
+    fails(&w1, &w2.public.instances());
+    fails(&w2, &w1.public.instances());
+}
+
+#[test]
+fn capacity_and_index_limits_are_errors() {
+    let (mut m, mut t) = genesis();
+    let d = m.transfers(8, 8, 3, coinbase());
+    assert!(d.0.len() > CAP);
+    let r = parley_proofs::BlockWitness::build(&mut t, header(1), &d, CAP);
+    assert!(
+        matches!(r, Err(ProofError::CapacityExceeded { .. })),
+        "{r:?}"
+    );
+    // a chain-meta key is not in the proof tree; an account key with a storage value is not
+    // a leaf; an index beyond depth 32 does not fit
+    use parley_proofs::types::{DiffEntry, StateDiff, StateKey};
+    let meta = StateDiff(vec![DiffEntry {
+        key: StateKey::Meta,
+        index: 0,
+        old: None,
+        new: Some(LeafValue::Storage(U256::from(1))),
+    }]);
+    assert!(matches!(diff_hash(&meta), Err(ProofError::KindMismatch(0))));
+    let mixed = StateDiff(vec![DiffEntry {
+        key: StateKey::Account(addr(1)),
+        index: 100,
+        old: None,
+        new: Some(LeafValue::Storage(U256::from(1))),
+    }]);
+    assert!(matches!(
+        parley_proofs::BlockWitness::build(&mut t, header(1), &mixed, CAP),
+        Err(ProofError::KindMismatch(0))
+    ));
+    let far = StateDiff(vec![DiffEntry {
+        key: StateKey::Storage(addr(1), U256::from(3)),
+        index: 1 << 32,
+        old: None,
+        new: Some(LeafValue::Storage(U256::from(1))),
+    }]);
+    assert!(matches!(
+        parley_proofs::BlockWitness::build(&mut t, header(1), &far, CAP),
+        Err(ProofError::IndexOutOfRange(_))
+    ));
+    // an `old` that disagrees with the tree
+    let mut stale = transfer_diff(&mut m);
+    stale.0[0].old = stale.0[0].new;
+    assert!(matches!(
+        parley_proofs::BlockWitness::build(&mut t, header(1), &stale, CAP),
+        Err(ProofError::OldValueMismatch { position: 0, .. })
+    ));
+}

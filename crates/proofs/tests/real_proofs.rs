@@ -1,0 +1,64 @@
+//! Real keygen / prove / verify of block proofs at a small capacity (KZG, SHPLONK).
+
+mod common;
+
+use common::*;
+use parley_proofs::{BlockProver, Fr, Halo2BlockProver, ProofError};
+
+const CAP: usize = 3;
+
+#[test]
+fn real_block_proofs_are_sound() {
+    let prover = Halo2BlockProver::setup(CAP).expect("setup");
+    let (mut m, mut t) = genesis();
+    let before = t.clone();
+    let d1 = transfer_diff(&mut m);
+    let w1 = witness(&mut t, 1, &d1, CAP);
+    let p1 = prover.prove(&w1).expect("honest proof");
+    prover
+        .verify(&w1.public, &p1)
+        .expect("honest proof verifies");
+
+    let d2 = m.transfers(1, 8, 2, coinbase());
+    let w2 = witness(&mut t, 2, &d2, CAP);
+    let p2 = prover.prove(&w2).expect("second proof");
+    prover.verify(&w2.public, &p2).expect("second verifies");
+
+    let invalid =
+        |r: Result<(), ProofError>| assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
+    // wrong post_root
+    let mut p = w1.public;
+    p.post_root += Fr::one();
+    invalid(prover.verify(&p, &p1));
+    // different prover address at verification
+    let mut p = w1.public;
+    p.header.prover_address = parley_proofs::vectors::addr(78);
+    invalid(prover.verify(&p, &p1));
+    // public inputs swapped between the two blocks
+    invalid(prover.verify(&w2.public, &p1));
+    invalid(prover.verify(&w1.public, &p2));
+    // stale pre_root
+    let mut p = w2.public;
+    p.pre_root = before.root();
+    invalid(prover.verify(&p, &p2));
+    // one diff entry changed in the prover's witness: its proof fails against the honest inputs
+    let mut bad = w1.clone();
+    let mut v = bad.entries[0].new.expect("value");
+    v[1] += Fr::one();
+    bad.entries[0].new = Some(v);
+    let pb = prover
+        .prove_unchecked(&bad)
+        .expect("proving itself succeeds");
+    invalid(prover.verify(&w1.public, &pb));
+    assert!(prover.prove(&bad).is_err(), "prove() self-checks");
+    // corrupted proof bytes
+    let mut pc = p1.clone();
+    let mid = pc.bytes.len() / 2;
+    pc.bytes[mid] ^= 1;
+    assert!(prover.verify(&w1.public, &pc).is_err());
+
+    // vk pinning: a second keygen gives the same hash
+    let again = Halo2BlockProver::setup(CAP).expect("setup again");
+    assert_eq!(prover.vk_hash(), again.vk_hash());
+    assert_ne!(prover.vk_hash(), alloy_primitives::B256::ZERO);
+}
