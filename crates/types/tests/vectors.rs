@@ -20,7 +20,7 @@ fn account(n: u64) -> LeafValue {
     LeafValue::Account(AccountLeaf {
         nonce: n,
         balance: U256::from(n) * U256::from(10u64).pow(U256::from(18)),
-        code_hash: if n % 2 == 0 {
+        code_hash: if n.is_multiple_of(2) {
             parley_types::KECCAK_EMPTY
         } else {
             keccak256(n.to_be_bytes())
