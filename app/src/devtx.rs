@@ -61,10 +61,7 @@ pub fn sign(
                 value,
                 input,
             };
-            let sig = signer
-                .sign_hash_sync(&tx.signature_hash())
-                .expect("local signing cannot fail");
-            tx.into_signed(sig).into()
+            signed(signer, tx).into()
         }
         Kind::AccessList => {
             let tx = TxEip2930 {
@@ -77,10 +74,7 @@ pub fn sign(
                 input,
                 access_list: Default::default(),
             };
-            let sig = signer
-                .sign_hash_sync(&tx.signature_hash())
-                .expect("local signing cannot fail");
-            tx.into_signed(sig).into()
+            signed(signer, tx).into()
         }
         Kind::DynamicFee => {
             let tx = TxEip1559 {
@@ -94,13 +88,21 @@ pub fn sign(
                 access_list: Default::default(),
                 input,
             };
-            let sig = signer
-                .sign_hash_sync(&tx.signature_hash())
-                .expect("local signing cannot fail");
-            tx.into_signed(sig).into()
+            signed(signer, tx).into()
         }
     };
     envelope.encoded_2718().into()
+}
+
+/// Signs `tx` with `signer`.
+fn signed<T: SignableTransaction<alloy_primitives::Signature>>(
+    signer: &PrivateKeySigner,
+    tx: T,
+) -> alloy_consensus::Signed<T> {
+    let sig = signer
+        .sign_hash_sync(&tx.signature_hash())
+        .expect("local signing cannot fail");
+    tx.into_signed(sig)
 }
 
 /// A signed EIP-1559 ETH transfer with default fees.

@@ -92,6 +92,25 @@ fn bad(field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
 }
 
 impl AppGenesis {
+    /// A genesis with `params` and each of `addresses` holding `balance` wei (no code).
+    pub fn funded(
+        params: Params,
+        addresses: impl IntoIterator<Item = Address>,
+        balance: U256,
+    ) -> Self {
+        let accounts = addresses
+            .into_iter()
+            .map(|address| GenesisAccount {
+                address,
+                balance,
+                nonce: 0,
+                code: Bytes::new(),
+                storage: BTreeMap::new(),
+            })
+            .collect();
+        Self { params, accounts }
+    }
+
     /// Parses and validates `app_state` bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, GenesisError> {
         let g: Self = serde_json::from_slice(bytes)?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use alloy_primitives::U256;
 use clap::{Parser, Subcommand};
 use parley_app::config::Config;
-use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
+use parley_app::genesis::{AppGenesis, Params};
 
 #[derive(Parser)]
 #[command(
@@ -70,23 +70,16 @@ fn main() -> eyre::Result<()> {
             dev_accounts,
             balance_wei,
         } => {
-            let accounts = parley_app::dev_accounts(dev_accounts)?
-                .into_iter()
-                .map(|s| GenesisAccount {
-                    address: s.address(),
-                    balance: balance_wei,
-                    nonce: 0,
-                    code: Default::default(),
-                    storage: Default::default(),
-                })
-                .collect();
-            let g = AppGenesis {
-                params: Params {
+            let g = AppGenesis::funded(
+                Params {
                     chain_id,
                     ..Params::default()
                 },
-                accounts,
-            };
+                parley_app::dev_accounts(dev_accounts)?
+                    .iter()
+                    .map(|s| s.address()),
+                balance_wei,
+            );
             g.validate()?;
             println!("{}", serde_json::to_string_pretty(&g)?);
             Ok(())

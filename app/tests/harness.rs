@@ -8,7 +8,7 @@ use alloy_signer_local::PrivateKeySigner;
 use parley_app::app::{App, Verdict};
 use parley_app::block::{L2Block, Message};
 use parley_app::devtx::{self, Fees, Kind};
-use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
+use parley_app::genesis::{AppGenesis, Params};
 use parley_app::storage::Store;
 use parley_types::{LeafValue, StateKey};
 
@@ -57,22 +57,14 @@ struct Net {
 }
 
 fn genesis(keys: &[PrivateKeySigner]) -> Vec<u8> {
-    let g = AppGenesis {
-        params: Params {
+    let g = AppGenesis::funded(
+        Params {
             chain_id: CHAIN_ID,
             ..Params::default()
         },
-        accounts: keys
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.address(),
-                balance: U256::from(10u128.pow(24)),
-                nonce: 0,
-                code: Bytes::new(),
-                storage: Default::default(),
-            })
-            .collect(),
-    };
+        keys.iter().map(|k| k.address()),
+        U256::from(10u128.pow(24)),
+    );
     serde_json::to_vec(&g).expect("serializes")
 }
 

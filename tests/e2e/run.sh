@@ -173,64 +173,15 @@ send_raw_file() {
 }
 
 # build_big_legacy_tx KEY NONCE GAS_PRICE GAS_LIMIT TO DATA_BYTES OUTFILE — a signed EIP-155
-# legacy tx with DATA_BYTES bytes of calldata, written as 0x-hex to OUTFILE. RLP is built here,
-# the hash and signature come from cast (keccak reads stdin, so size is no problem).
+# legacy tx with DATA_BYTES bytes of calldata, written as 0x-hex to OUTFILE. RLP is built by
+# bigtx.py, the hash and signature come from cast (keccak reads stdin, so size is no problem).
 build_big_legacy_tx() {
   local key="$1" nonce="$2" gas_price="$3" gas_limit="$4" to="$5" nbytes="$6" outfile="$7"
   local unsigned="${WORK}/unsigned.hex" hash sig
-  python3 - "${nonce}" "${gas_price}" "${gas_limit}" "${to}" "${nbytes}" "${L2_CHAIN_ID}" >"${unsigned}" <<'PY'
-import sys
-def enc_int(i): return b"" if i == 0 else i.to_bytes((i.bit_length() + 7) // 8, "big")
-def rlp(x):
-    if isinstance(x, list):
-        body = b"".join(rlp(i) for i in x)
-        return hdr(len(body), 0xc0) + body
-    if len(x) == 1 and x[0] < 0x80: return x
-    return hdr(len(x), 0x80) + x
-def hdr(n, off):
-    if n < 56: return bytes([off + n])
-    b = enc_int(n); return bytes([off + 55 + len(b)]) + b
-nonce, gp, gl, to, n, cid = sys.argv[1:]
-fields = [enc_int(int(nonce)), enc_int(int(gp)), enc_int(int(gl)), bytes.fromhex(to[2:]), b"", b"\x01" * int(n),
-          enc_int(int(cid)), b"", b""]
-sys.stdout.write("0x" + rlp(fields).hex())
-PY
+  python3 "${SCRIPT_DIR}/bigtx.py" unsigned "${nonce}" "${gas_price}" "${gas_limit}" "${to}" "${nbytes}" "${L2_CHAIN_ID}" >"${unsigned}"
   hash="$("${CAST}" keccak <"${unsigned}")"
   sig="$("${CAST}" wallet sign --no-hash --private-key "${key}" "${hash}")"
-  python3 - "${unsigned}" "${sig}" "${L2_CHAIN_ID}" >"${outfile}" <<'PY'
-import sys
-def enc_int(i): return b"" if i == 0 else i.to_bytes((i.bit_length() + 7) // 8, "big")
-def rlp(x):
-    if isinstance(x, list):
-        body = b"".join(rlp(i) for i in x)
-        return hdr(len(body), 0xc0) + body
-    if len(x) == 1 and x[0] < 0x80: return x
-    return hdr(len(x), 0x80) + x
-def hdr(n, off):
-    if n < 56: return bytes([off + n])
-    b = enc_int(n); return bytes([off + 55 + len(b)]) + b
-def dec(b):  # decode one RLP list of byte strings (enough for our own unsigned tx)
-    def item(i):
-        p = b[i]
-        if p < 0x80: return b[i:i+1], i + 1
-        if p < 0xb8: l = p - 0x80; return b[i+1:i+1+l], i + 1 + l
-        if p < 0xc0:
-            ll = p - 0xb7; l = int.from_bytes(b[i+1:i+1+ll], "big"); s = i + 1 + ll; return b[s:s+l], s + l
-        raise ValueError("nested list")
-    p = b[0]
-    s = 1 + (p - 0xf7 if p > 0xf7 else 0)
-    out, i = [], s
-    while i < len(b):
-        v, i = item(i); out.append(v)
-    return out
-unsigned = bytes.fromhex(open(sys.argv[1]).read()[2:])
-sig = bytes.fromhex(sys.argv[2][2:])
-cid = int(sys.argv[3])
-r, s, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
-rec = v - 27 if v >= 27 else v
-f = dec(unsigned)[:6] + [enc_int(cid * 2 + 35 + rec), enc_int(r), enc_int(s)]
-sys.stdout.write("0x" + rlp(f).hex())
-PY
+  python3 "${SCRIPT_DIR}/bigtx.py" signed "${unsigned}" "${sig}" "${L2_CHAIN_ID}" >"${outfile}"
 }
 
 # error_of RESPONSE — the JSON-RPC error message, or empty.

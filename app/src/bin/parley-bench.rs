@@ -23,7 +23,7 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
 use parley_app::app::App;
 use parley_app::devtx;
-use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
+use parley_app::genesis::{AppGenesis, Params};
 use parley_app::storage::Store;
 
 #[derive(Parser)]
@@ -89,19 +89,11 @@ fn ceiling(n: usize) -> Result<f64> {
         block_gas_limit: 21_000 * 1_000_000,
         ..Params::default()
     };
-    let genesis = AppGenesis {
-        params: params.clone(),
-        accounts: senders
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.address(),
-                balance: U256::from(10u128.pow(24)),
-                nonce: 0,
-                code: Bytes::new(),
-                storage: Default::default(),
-            })
-            .collect(),
-    };
+    let genesis = AppGenesis::funded(
+        params.clone(),
+        senders.iter().map(|k| k.address()),
+        U256::from(10u128.pow(24)),
+    );
     let dir = tempfile::tempdir()?;
     let app = App::new(
         Store::open(&dir.path().join("db"))?,

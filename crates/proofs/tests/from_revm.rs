@@ -5,7 +5,7 @@
 use alloy_primitives::{Address, B256, Bytes, U256, hex};
 use parley_app::app::{App, Verdict};
 use parley_app::devtx::{self, Fees, Kind};
-use parley_app::genesis::{AppGenesis, GenesisAccount, Params};
+use parley_app::genesis::{AppGenesis, Params};
 use parley_app::storage::Store;
 use parley_proofs::circuit::{block_shape, mock_check};
 use parley_proofs::types::{StateDiff, StateKey};
@@ -30,22 +30,14 @@ impl Chain {
             Address::repeat_byte(0xbb),
         )
         .expect("app");
-        let g = AppGenesis {
-            params: Params {
+        let g = AppGenesis::funded(
+            Params {
                 chain_id: CHAIN_ID,
                 ..Params::default()
             },
-            accounts: funded
-                .iter()
-                .map(|a| GenesisAccount {
-                    address: *a,
-                    balance: U256::from(10u128.pow(22)),
-                    nonce: 0,
-                    code: Bytes::new(),
-                    storage: Default::default(),
-                })
-                .collect(),
-        };
+            funded.iter().copied(),
+            U256::from(10u128.pow(22)),
+        );
         app.init_chain(&serde_json::to_vec(&g).expect("json"), 1)
             .expect("genesis");
         Self {
