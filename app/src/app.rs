@@ -168,19 +168,6 @@ impl App {
     pub fn init_chain(&self, app_state: &[u8], initial_height: u64) -> Result<B256> {
         let genesis =
             AppGenesis::from_json(app_state).map_err(|e| AppError::Genesis(e.to_string()))?;
-        let reader = self.inner.store.reader()?;
-        if let Some(params) = reader.params()? {
-            // CometBFT repeats InitChain after a crash before the first block: accept the same
-            // genesis again and answer the same app hash.
-            let (height, app_hash) = reader.last_commit()?;
-            if params == genesis.params && height == initial_height.saturating_sub(1) {
-                tracing::info!(%app_hash, "InitChain repeated before the first block");
-                return Ok(app_hash);
-            }
-            return Err(AppError::Protocol(format!(
-                "InitChain on a database already at height {height} (or with other parameters)"
-            )));
-        }
         let mut entries: std::collections::BTreeMap<StateKey, LeafValue> = Default::default();
         let mut code = Vec::new();
         for a in &genesis.accounts {
@@ -243,6 +230,20 @@ impl App {
                 .iter()
                 .map(|(k, v)| (k.path(), v.as_ref().map(alloy_primitives::keccak256))),
         );
+        let reader = self.inner.store.reader()?;
+        if let Some(params) = reader.params()? {
+            // CometBFT repeats InitChain after a crash before the first block: accept the very
+            // same genesis again (same parameters, same state) and answer the same app hash.
+            let (height, stored) = reader.last_commit()?;
+            if params == genesis.params && height == genesis_number && stored == app_hash {
+                tracing::info!(%app_hash, "InitChain repeated before the first block");
+                return Ok(app_hash);
+            }
+            return Err(AppError::Protocol(format!(
+                "InitChain on a database already at height {height} with app hash {stored}; \
+                 this genesis gives {app_hash} at height {genesis_number}"
+            )));
+        }
         let record = BlockRecord {
             number: genesis_number,
             hash: B256::ZERO,

@@ -644,3 +644,29 @@ fn finalize_ignores_the_cached_proposal_of_another_block() {
     app.commit().expect("commit");
     assert_eq!(net.balance(Address::repeat_byte(1)), U256::ZERO);
 }
+
+/// CometBFT repeats InitChain after a crash before the first block: the same genesis is
+/// accepted with the same app hash, a different one is refused.
+#[test]
+fn init_chain_is_idempotent_for_the_same_genesis_only() {
+    let keys = parley_app::dev_accounts(2).expect("keys");
+    let node = Node::open(tempfile::tempdir().expect("tempdir"), Address::ZERO);
+    let first = node.app.init_chain(&genesis(&keys), 1).expect("genesis");
+    let node = node.restart();
+    assert_eq!(
+        node.app
+            .init_chain(&genesis(&keys), 1)
+            .expect("same genesis again"),
+        first
+    );
+    let err = node
+        .app
+        .init_chain(&genesis(&keys[..1]), 1)
+        .expect_err("other genesis refused");
+    assert!(err.to_string().contains("InitChain on a database"), "{err}");
+    let err = node
+        .app
+        .init_chain(b"{\"params\":{}}", 1)
+        .expect_err("bad genesis");
+    assert!(err.to_string().contains("app_state"), "{err}");
+}
