@@ -121,6 +121,12 @@ impl Net {
         Ok(h)
     }
 
+    /// Submits a signed transfer of `value` wei from `key` with `nonce`; panics if refused.
+    fn transfer(&mut self, key: &PrivateKeySigner, nonce: u64, to: Address, value: u64) -> B256 {
+        self.submit(devtx::transfer(key, CHAIN_ID, nonce, to, U256::from(value)))
+            .expect("transfer accepted")
+    }
+
     fn time(&self, h: u64) -> u64 {
         T0 + h
     }
@@ -246,14 +252,7 @@ fn restart_and_crash_before_commit_replay_to_the_same_app_hash() {
     let mut net = Net::new(3);
     let k = net.keys[0].clone();
     for nonce in 0..5 {
-        net.submit(devtx::transfer(
-            &k,
-            CHAIN_ID,
-            nonce,
-            Address::repeat_byte(7),
-            U256::from(5),
-        ))
-        .expect("ok");
+        net.transfer(&k, nonce, Address::repeat_byte(7), 5);
         net.step();
     }
     // Clean restart: same height and app hash, and the chain continues in agreement.
@@ -264,14 +263,7 @@ fn restart_and_crash_before_commit_replay_to_the_same_app_hash() {
     net.step();
 
     // Crash between FinalizeBlock and Commit: CometBFT replays the block after restart.
-    net.submit(devtx::transfer(
-        &k,
-        CHAIN_ID,
-        5,
-        Address::repeat_byte(8),
-        U256::from(9),
-    ))
-    .expect("ok");
+    net.transfer(&k, 5, Address::repeat_byte(8), 9);
     net.height += 1;
     let h = net.height;
     let txs = net.nodes[0]
@@ -616,14 +608,7 @@ fn finalize_ignores_the_cached_proposal_of_another_block() {
     let mut net = Net::new(1);
     net.step();
     let k = net.keys[0].clone();
-    net.submit(devtx::transfer(
-        &k,
-        CHAIN_ID,
-        0,
-        Address::repeat_byte(1),
-        U256::from(1),
-    ))
-    .expect("ok");
+    net.transfer(&k, 0, Address::repeat_byte(1), 1);
     let h = net.height + 1;
     let t = net.time(h);
     let app = &net.nodes[0].app;
