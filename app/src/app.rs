@@ -17,6 +17,7 @@ use crate::block::{L2Block, L2Header, Message, tx_root};
 use crate::exec::{self, BlockRecord, SignedTx};
 use crate::genesis::{AppGenesis, Params};
 use crate::metrics as m;
+use crate::overlay::{BlockHashes, WithHashes};
 use crate::storage::{BlockWrites, Store, StoreError};
 use crate::txcheck::{self, PendingNonces, SenderCache, TxError};
 
@@ -68,6 +69,8 @@ struct Inner {
     senders: SenderCache,
     pending: PendingNonces,
     fee_recipient: Address,
+    /// The last 256 committed L2 block hashes: `BLOCKHASH` is answered from memory.
+    hashes: Mutex<BlockHashes>,
 }
 
 /// The application. Cheap to clone; clones share state.
@@ -117,6 +120,16 @@ impl App {
             ))
             .into());
         }
+        let mut hashes = BlockHashes::default();
+        if params.is_some() {
+            let last = reader.meta()?.last_block_number;
+            let first = last.saturating_sub(BlockHashes::DEPTH as u64 - 1);
+            for n in first..=last {
+                if let Some(b) = reader.block(n)? {
+                    hashes.push(n, b.hash);
+                }
+            }
+        }
         tracing::info!(height, %app_hash, entries = tree.len(), "state loaded");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -127,6 +140,7 @@ impl App {
                 senders: SenderCache::default(),
                 pending: PendingNonces::default(),
                 fee_recipient,
+                hashes: Mutex::new(hashes),
             }),
         })
     }
@@ -284,10 +298,14 @@ impl App {
             Err(e) => return Ok(Err(e)),
         };
         let reader = self.inner.store.reader()?;
-        let verdict = txcheck::check_state(&tx, &reader)?;
+        let verdict = txcheck::check_state(&tx, &reader, &self.inner.pending)?;
         let nonce = tx.envelope.nonce();
         match &verdict {
-            Ok(()) if !recheck => self.inner.pending.add(tx.from, nonce),
+            Ok(()) if !recheck => {
+                self.inner
+                    .pending
+                    .add(tx.from, nonce, txcheck::max_cost(&tx.envelope))
+            }
             Ok(()) => {}
             Err(_) => self.inner.pending.remove(tx.from, nonce),
         }
@@ -313,8 +331,7 @@ impl App {
         }
         // Envelope overhead: magic, version, kind, header and list prefixes.
         let budget = max_tx_bytes.saturating_sub(512);
-        let txs = crate::builder::select(&reader, &params, meta.next_base_fee, candidates, budget)?;
-        let header = L2Header {
+        let mut header = L2Header {
             chain_id: params.chain_id,
             number: height,
             parent_hash: meta.last_block_hash,
@@ -322,8 +339,15 @@ impl App {
             builder: self.inner.fee_recipient,
             base_fee: meta.next_base_fee,
             gas_limit: params.block_gas_limit,
-            tx_root: tx_root(txs.iter().map(|t| t.hash)),
+            tx_root: B256::ZERO,
         };
+        let hashes = self.inner.hashes.lock().expect("hashes lock").clone();
+        let view = WithHashes {
+            view: &reader,
+            hashes: &hashes,
+        };
+        let txs = crate::builder::select(&view, &params, &header, candidates, budget)?;
+        header.tx_root = tx_root(txs.iter().map(|t| t.hash));
         let block = L2Block {
             header,
             txs: txs.into_iter().map(|t| t.raw).collect(),
@@ -377,7 +401,6 @@ impl App {
             ));
         }
         let mut txs = Vec::with_capacity(block.txs.len());
-        let mut gas = 0u64;
         let mut seen = std::collections::BTreeSet::new();
         for (i, raw) in block.txs.iter().enumerate() {
             let tx = self
@@ -386,12 +409,10 @@ impl App {
             if !seen.insert(tx.hash) {
                 return Err(format!("tx {i}: duplicate {}", tx.hash));
             }
-            gas = gas.saturating_add(tx.envelope.gas_limit());
             txs.push(tx);
         }
-        if gas > params.block_gas_limit {
-            return Err(format!("txs' gas limits sum to {gas} > block gas limit"));
-        }
+        // The block gas limit is enforced per transaction at execution (Ethereum's rule:
+        // a tx fits while its gas limit is at most the gas left), not on the sum of limits.
         if h.tx_root != tx_root(txs.iter().map(|t| t.hash)) {
             return Err("tx root does not match the transactions".into());
         }
@@ -493,7 +514,12 @@ impl App {
                 (header, Vec::new())
             }
         };
-        let executed = exec::execute_block(&reader, &params, &meta, &header, &signed, block_hash)?;
+        let hashes = self.inner.hashes.lock().expect("hashes lock").clone();
+        let view = WithHashes {
+            view: &reader,
+            hashes: &hashes,
+        };
+        let executed = exec::execute_block(&view, &params, &meta, &header, &signed, block_hash)?;
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         if c.staged.is_some() {
             return Err(AppError::Protocol(
@@ -529,6 +555,13 @@ impl App {
             .ok_or_else(|| AppError::Protocol("Commit without FinalizeBlock".into()))?;
         self.inner.store.commit(&staged)?;
         drop(c);
+        if let Some((block, _, _)) = &staged.block {
+            self.inner
+                .hashes
+                .lock()
+                .expect("hashes lock")
+                .push(block.number, block.hash);
+        }
         let reader = self.inner.store.reader()?;
         self.inner.pending.prune(|a| {
             reader

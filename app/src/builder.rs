@@ -1,14 +1,20 @@
 //! The proposer's block builder (DESIGN §3.5): packs mempool transactions into one L2 block
-//! by fee priority, keeping each sender's nonces consecutive from its committed nonce.
+//! by fee priority, keeping each sender's nonces consecutive from its committed nonce, and
+//! packing by the gas transactions actually use (it executes them on a throwaway overlay).
 
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use alloy_consensus::Transaction as _;
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
+use parley_types::{LeafValue, StateKey, StateValue};
 
-use crate::exec::SignedTx;
+use crate::block::L2Header;
+use crate::exec::{BlockExecutor, ExecError, SignedTx};
 use crate::genesis::Params;
-use crate::storage::{Reader, StoreError};
+use crate::overlay::StateView;
+
+/// The least gas any transaction needs: the builder stops once less than this is left.
+const MIN_TX_GAS: u64 = 21_000;
 
 /// A sender's next transaction, ordered by tip then by hash (a deterministic tie-break).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,15 +24,19 @@ struct Head {
     from: Address,
 }
 
-/// Chooses and orders transactions for a block with base fee `base_fee`, within the block gas
-/// limit, the tx-count limit and `byte_budget` bytes.
-pub fn select(
-    reader: &Reader,
+/// Chooses and orders transactions for the block `header` (its `tx_root` is ignored), within
+/// the block gas limit, the tx-count limit and `byte_budget` bytes. Candidates are *executed*
+/// in order on a throwaway overlay over `view` with the same executor FinalizeBlock uses, so
+/// a transaction is packed by the gas it uses, not by its gas limit, and one that is invalid
+/// at its turn (or does not fit) is left out together with its sender's later nonces.
+pub fn select<V: StateView>(
+    view: &V,
     params: &Params,
-    base_fee: u64,
+    header: &L2Header,
     candidates: Vec<SignedTx>,
     byte_budget: u64,
-) -> Result<Vec<SignedTx>, StoreError> {
+) -> Result<Vec<SignedTx>, ExecError> {
+    let base_fee = header.base_fee;
     // Group by sender, sorted by nonce, starting at the committed nonce with no gaps.
     let mut by_sender: BTreeMap<Address, BTreeMap<u64, SignedTx>> = BTreeMap::new();
     for tx in candidates {
@@ -42,7 +52,13 @@ pub fn select(
     }
     let mut queues: BTreeMap<Address, VecDeque<SignedTx>> = BTreeMap::new();
     for (from, txs) in by_sender {
-        let mut next = reader.account(from)?.map_or(0, |(a, _)| a.nonce);
+        let mut next = match view.entry(&StateKey::Account(from))? {
+            Some(StateValue {
+                leaf: LeafValue::Account(a),
+                ..
+            }) => a.nonce,
+            _ => 0,
+        };
         let mut q = VecDeque::new();
         for (nonce, tx) in txs {
             if nonce != next {
@@ -69,24 +85,25 @@ pub fn select(
             })
         })
         .collect();
+    // The proposal's CometBFT hash (prevrandao) is not known yet: simulate with zero. A
+    // transaction whose gas depends on it may still be skipped at execution.
+    let mut exec = BlockExecutor::new(view, params, header, B256::ZERO);
     let mut out = Vec::new();
-    let (mut gas, mut bytes) = (0u64, 0u64);
+    let mut bytes = 0u64;
     while let Some(head) = heap.pop() {
-        if out.len() as u64 >= params.max_block_txs {
+        if out.len() as u64 >= params.max_block_txs
+            || header.gas_limit.saturating_sub(exec.gas_used()) < MIN_TX_GAS
+        {
             break;
         }
         let q = queues.get_mut(&head.from).expect("every head has a queue");
         let tx = q.pop_front().expect("a head's queue is non-empty");
-        let tx_gas = tx.envelope.gas_limit();
         let tx_bytes = tx.raw.len() as u64 + 4;
-        if gas.saturating_add(tx_gas) > params.block_gas_limit
-            || bytes.saturating_add(tx_bytes) > byte_budget
-        {
+        if bytes.saturating_add(tx_bytes) > byte_budget || exec.apply(&tx)?.is_err() {
             // This sender's later nonces cannot follow it in this block: drop the queue.
             q.clear();
             continue;
         }
-        gas += tx_gas;
         bytes += tx_bytes;
         out.push(tx);
         if let Some(next) = q.front() {

@@ -2,7 +2,11 @@
 //! the next chain meta. A pure function of (committed state, parameters, block, senders).
 //!
 //! Rules (documented in docs/protocol.md):
-//! - transactions run in block order in one revm journal, so later txs see earlier writes;
+//! - transactions run in block order over one block overlay ([`crate::overlay`]): each is
+//!   committed into it when it finishes, so later txs see earlier writes, and the block's
+//!   writes and diff are derived once, at the end;
+//! - a transaction fits while its gas limit is at most the block gas limit minus the gas used
+//!   so far (Ethereum's rule); one that does not fit is skipped like an invalid one;
 //! - a transaction that is *invalid* against the state at its turn (nonce mismatch, cannot pay
 //!   `gas_limit × max_fee + value`, fee cap below the base fee, …) is skipped: no receipt, no
 //!   state change, and it stays in the sender's mempool if it can still be valid later;
@@ -10,22 +14,21 @@
 //! - the base fee share of gas is burned and the priority fee goes to the block's builder
 //!   (revm's London rules); the next base fee follows EIP-1559 with elasticity 2 and a floor.
 
-use std::collections::BTreeMap;
-
 use alloy_consensus::{Transaction as _, TxEnvelope};
 use alloy_eips::Typed2718 as _;
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
-use parley_types::{AccountLeaf, ChainMeta, DiffEntry, LeafValue, StateDiff, StateKey, StateValue};
+use parley_types::{ChainMeta, StateDiff, StateKey};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::ContextTr as _;
 use revm::context_interface::result::{EVMError, ExecutionResult};
 use revm::primitives::hardfork::SpecId;
-use revm::state::{AccountInfo, Bytecode};
-use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use serde::{Deserialize, Serialize};
 
 use crate::block::L2Header;
 use crate::genesis::Params;
-use crate::storage::{BlockWrites, Reader, StoreError};
+use crate::overlay::{Overlay, StateView};
+use crate::storage::{BlockWrites, StoreError};
 
 /// A decoded, signature-checked transaction.
 #[derive(Debug, Clone)]
@@ -148,57 +151,6 @@ impl Executed {
     }
 }
 
-/// revm's view of committed state.
-pub struct StateDb<'a> {
-    reader: &'a Reader,
-}
-
-impl<'a> StateDb<'a> {
-    /// Wraps a snapshot.
-    pub fn new(reader: &'a Reader) -> Self {
-        Self { reader }
-    }
-}
-
-impl revm::database_interface::DBErrorMarker for StoreError {}
-
-impl revm::Database for StateDb<'_> {
-    type Error = StoreError;
-
-    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
-        Ok(self.reader.account(address)?.map(|(a, _)| AccountInfo {
-            balance: a.balance,
-            nonce: a.nonce,
-            code_hash: a.code_hash,
-            code: None,
-            ..Default::default()
-        }))
-    }
-
-    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StoreError> {
-        if code_hash == parley_types::KECCAK_EMPTY {
-            return Ok(Bytecode::default());
-        }
-        let code = self
-            .reader
-            .code(&code_hash)?
-            .ok_or_else(|| StoreError::Corrupt(format!("missing code {code_hash}")))?;
-        Ok(Bytecode::new_raw(code))
-    }
-
-    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StoreError> {
-        self.reader.storage(address, index)
-    }
-
-    fn block_hash(&mut self, number: u64) -> Result<B256, StoreError> {
-        Ok(self
-            .reader
-            .block(number)?
-            .map(|b| b.hash)
-            .unwrap_or_default())
-    }
-}
-
 /// The revm transaction environment of a signed tx.
 pub fn tx_env(tx: &SignedTx) -> TxEnv {
     let e = &tx.envelope;
@@ -218,9 +170,12 @@ pub fn tx_env(tx: &SignedTx) -> TxEnv {
     }
 }
 
+/// The hardfork the L2 executes (admission computes intrinsic gas by the same rules).
+pub const SPEC: SpecId = SpecId::PRAGUE;
+
 /// revm configuration for this chain.
 pub fn cfg_env(params: &Params) -> CfgEnv {
-    let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+    let mut cfg = CfgEnv::new_with_spec(SPEC);
     cfg.chain_id = params.chain_id;
     cfg
 }
@@ -264,159 +219,152 @@ pub enum ExecError {
     Evm(String),
 }
 
-/// Executes `txs` as the block `header` on top of committed state.
-pub fn execute_block(
-    reader: &Reader,
+/// Why a transaction did not execute in a block: it stays pending and may fit a later one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Its gas limit exceeds the gas left in the block.
+    NoRoom {
+        /// Gas left when it came up.
+        gas_left: u64,
+    },
+    /// Invalid against the state at its turn (nonce, balance, fee cap below the base fee, …).
+    Invalid(String),
+}
+
+/// Executes one block's transactions in order over a block overlay, enforcing Ethereum's
+/// block gas rule. Used by FinalizeBlock ([`execute_block`]) and by the proposer's builder,
+/// which runs the same executor on a throwaway overlay to pick what fits.
+pub struct BlockExecutor<'a, V: StateView> {
+    evm: revm::MainnetEvm<revm::handler::MainnetContext<Overlay<'a, V>>>,
+    gas_limit: u64,
+    gas_used: u64,
+}
+
+impl<V: StateView> std::fmt::Debug for BlockExecutor<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockExecutor")
+            .field("gas_limit", &self.gas_limit)
+            .field("gas_used", &self.gas_used)
+            .finish()
+    }
+}
+
+impl<'a, V: StateView> BlockExecutor<'a, V> {
+    /// An executor for `header` over committed state `view`.
+    pub fn new(view: &'a V, params: &Params, header: &L2Header, prevrandao: B256) -> Self {
+        let evm = Context::mainnet()
+            .with_db(Overlay::new(view))
+            .with_cfg(cfg_env(params))
+            .with_block(block_env(header, prevrandao))
+            .build_mainnet();
+        Self {
+            evm,
+            gas_limit: header.gas_limit,
+            gas_used: 0,
+        }
+    }
+
+    /// Gas used by the transactions executed so far.
+    pub fn gas_used(&self) -> u64 {
+        self.gas_used
+    }
+
+    /// Runs `tx` and commits it into the overlay, or says why it was skipped (state
+    /// unchanged). A transaction fits while its gas limit is at most the gas left in the
+    /// block (Ethereum's rule), so a large limit cannot reserve the block while paying for
+    /// little. `Err` is fatal (storage, or revm failing for a reason that is not the tx's).
+    pub fn apply(&mut self, tx: &SignedTx) -> Result<Result<ExecutionResult, Skip>, ExecError> {
+        let gas_left = self.gas_limit.saturating_sub(self.gas_used);
+        if tx.envelope.gas_limit() > gas_left {
+            return Ok(Err(Skip::NoRoom { gas_left }));
+        }
+        match self.evm.transact_commit(tx_env(tx)) {
+            Ok(result) => {
+                self.gas_used = self
+                    .gas_used
+                    .checked_add(result.tx_gas_used())
+                    .expect("gas used stays below the block gas limit");
+                Ok(Ok(result))
+            }
+            Err(EVMError::Transaction(e)) => Ok(Err(Skip::Invalid(e.to_string()))),
+            Err(EVMError::Header(e)) => Err(ExecError::Evm(format!("header: {e}"))),
+            Err(EVMError::Database(e)) => Err(e.into()),
+            Err(e) => Err(ExecError::Evm(e.to_string())),
+        }
+    }
+
+    /// The overlay, for protocol handlers and to derive the block's writes.
+    pub fn overlay(&mut self) -> &mut Overlay<'a, V> {
+        self.evm.db_mut()
+    }
+}
+
+/// Executes `txs` as the block `header` on top of committed state `view`: each transaction
+/// runs against the block overlay and is committed into it when it finishes; the writes and
+/// the diff are derived from the overlay at the end.
+pub fn execute_block<V: StateView>(
+    view: &V,
     params: &Params,
     meta: &ChainMeta,
     header: &L2Header,
     txs: &[SignedTx],
     prevrandao: B256,
 ) -> Result<Executed, ExecError> {
-    let ctx = Context::mainnet()
-        .with_db(StateDb::new(reader))
-        .with_cfg(cfg_env(params))
-        .with_block(block_env(header, prevrandao));
-    let mut evm = ctx.build_mainnet();
-
+    let mut exec = BlockExecutor::new(view, params, header, prevrandao);
     let hash = header.hash();
     let mut executed: Vec<TxRecord> = Vec::with_capacity(txs.len());
     let mut log_index = 0u64;
     let mut skipped = Vec::new();
-    let mut cumulative = 0u64;
     let mut block_bloom = Bloom::default();
     for tx in txs {
-        let env = tx_env(tx);
-        match evm.transact_one(env) {
-            Ok(result) => {
-                let gas_used = result.tx_gas_used();
-                cumulative = cumulative
-                    .checked_add(gas_used)
-                    .expect("block gas fits u64");
-                let success = result.is_success();
-                let contract_address = result.created_address();
-                let logs = match result {
-                    ExecutionResult::Success { logs, .. } => logs,
-                    _ => Vec::new(),
-                };
-                let mut bloom = Bloom::default();
-                for l in &logs {
-                    bloom.accrue_log(l);
-                }
-                block_bloom.accrue_bloom(&bloom);
-                let effective_gas_price = tx.envelope.effective_gas_price(Some(header.base_fee));
-                let n_logs = logs.len() as u64;
-                let receipt = RecordReceipt {
-                    success,
-                    gas_used,
-                    cumulative_gas_used: cumulative,
-                    effective_gas_price,
-                    contract_address,
-                    logs,
-                    logs_bloom: bloom,
-                };
-                executed.push(TxRecord {
-                    hash: tx.hash,
-                    from: tx.from,
-                    raw: tx.raw.clone(),
-                    block_number: header.number,
-                    block_hash: hash,
-                    block_timestamp: header.timestamp,
-                    index: u32::try_from(executed.len()).expect("block tx count fits u32"),
-                    first_log_index: log_index,
-                    receipt,
-                });
-                log_index += n_logs;
-            }
-            Err(EVMError::Transaction(e)) => {
-                tracing::debug!(tx = %tx.hash, error = %e, "skipping invalid transaction");
+        let result = match exec.apply(tx)? {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::debug!(tx = %tx.hash, reason = ?why, "skipping transaction");
                 skipped.push(tx.hash);
-            }
-            Err(EVMError::Header(e)) => return Err(ExecError::Evm(format!("header: {e}"))),
-            Err(EVMError::Database(e)) => return Err(e.into()),
-            Err(e) => return Err(ExecError::Evm(e.to_string())),
-        }
-    }
-    let state = evm.finalize();
-
-    // Collect changes in key order (revm's state map has no deterministic order).
-    let mut changes: BTreeMap<StateKey, Option<LeafValue>> = BTreeMap::new();
-    let mut code = BTreeMap::new();
-    for (address, account) in state {
-        if !account.is_touched() {
-            continue;
-        }
-        let destroyed = account.is_selfdestructed();
-        let info = &account.info;
-        let leaf = AccountLeaf {
-            nonce: info.nonce,
-            balance: info.balance,
-            code_hash: info.code_hash,
-        };
-        let new = (!destroyed && !leaf.is_empty()).then_some(LeafValue::Account(leaf));
-        changes.insert(StateKey::Account(address), new);
-        if let Some(c) = &info.code
-            && !c.is_empty()
-            && !destroyed
-        {
-            code.insert(info.code_hash, c.original_bytes());
-        }
-        for (slot, value) in &account.storage {
-            if destroyed {
-                changes.insert(StateKey::Storage(address, *slot), None);
-            } else if value.is_changed() {
-                let v = value.present_value;
-                changes.insert(
-                    StateKey::Storage(address, *slot),
-                    (!v.is_zero()).then_some(LeafValue::Storage(v)),
-                );
-            }
-        }
-    }
-
-    // Diff against committed values; assign proof indices to inserts in key order.
-    let mut next_index = meta.next_proof_index;
-    let mut diff = Vec::with_capacity(changes.len());
-    let mut writes = Vec::with_capacity(changes.len() + 1);
-    for (key, new) in changes {
-        let old = reader.entry(&key)?;
-        if old.map(|o| o.leaf) == new {
-            continue;
-        }
-        let index = match old {
-            Some(o) => o.proof_index,
-            None => {
-                let i = next_index;
-                next_index = next_index
-                    .checked_add(1)
-                    .expect("proof index space is 2^64");
-                i
+                continue;
             }
         };
-        diff.push(DiffEntry {
-            key,
-            index,
-            old: old.map(|o| o.leaf),
-            new,
+        let gas_used = result.tx_gas_used();
+        let success = result.is_success();
+        let contract_address = result.created_address();
+        let logs = match result {
+            ExecutionResult::Success { logs, .. } => logs,
+            _ => Vec::new(),
+        };
+        let mut bloom = Bloom::default();
+        for l in &logs {
+            bloom.accrue_log(l);
+        }
+        block_bloom.accrue_bloom(&bloom);
+        let effective_gas_price = tx.envelope.effective_gas_price(Some(header.base_fee));
+        let n_logs = logs.len() as u64;
+        let receipt = RecordReceipt {
+            success,
+            gas_used,
+            cumulative_gas_used: exec.gas_used(),
+            effective_gas_price,
+            contract_address,
+            logs,
+            logs_bloom: bloom,
+        };
+        executed.push(TxRecord {
+            hash: tx.hash,
+            from: tx.from,
+            raw: tx.raw.clone(),
+            block_number: header.number,
+            block_hash: hash,
+            block_timestamp: header.timestamp,
+            index: u32::try_from(executed.len()).expect("block tx count fits u32"),
+            first_log_index: log_index,
+            receipt,
         });
-        writes.push((
-            key,
-            new.map(|leaf| {
-                StateValue {
-                    leaf,
-                    proof_index: index,
-                }
-                .encode()
-            }),
-        ));
+        log_index += n_logs;
     }
-    let diff = StateDiff(diff);
-    debug_assert!(
-        diff.validate().is_ok(),
-        "executor produced a non-canonical diff"
-    );
+    let cumulative = exec.gas_used();
 
     let receipts_root = receipts_root(&executed);
+    let (changes, next_proof_index) = exec.overlay().finish(meta.next_proof_index)?;
     let new_meta = ChainMeta {
         next_base_fee: next_base_fee(
             header.base_fee,
@@ -428,9 +376,11 @@ pub fn execute_block(
         last_block_hash: hash,
         last_receipts_root: receipts_root,
         last_timestamp: header.timestamp,
-        next_proof_index: next_index,
+        next_proof_index,
     };
+    let mut writes = changes.writes;
     // Meta sorts first (tag 0x00): keep `writes` in key order.
+    debug_assert!(writes.first().is_none_or(|(k, _)| *k > StateKey::Meta));
     writes.insert(0, (StateKey::Meta, Some(new_meta.encode())));
 
     let record = BlockRecord {
@@ -455,9 +405,9 @@ pub fn execute_block(
     Ok(Executed {
         record,
         txs: executed,
-        diff,
+        diff: changes.diff,
         writes,
-        code: code.into_iter().collect(),
+        code: changes.code,
         skipped,
     })
 }

@@ -4,6 +4,7 @@
 //! Layout (see docs/ARCHITECTURE.md):
 //! - [`abci`] converts ABCI requests and dispatches to [`app::App`], the state machine;
 //! - [`exec`] executes an L2 block in revm and derives receipts, writes and the state diff;
+//! - [`overlay`] is the block overlay every transaction and protocol handler writes through;
 //! - [`builder`] packs mempool transactions into the proposer's L2 block;
 //! - [`txcheck`] admits user transactions (CheckTx, JSON-RPC);
 //! - [`storage`] is the redb database, written once per block in Commit;
@@ -24,6 +25,7 @@ pub mod exec;
 pub mod genesis;
 pub mod metrics;
 pub mod node;
+pub mod overlay;
 pub mod rpc;
 pub mod storage;
 pub mod txcheck;

@@ -24,9 +24,10 @@ use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 use tendermint_rpc::Client as _;
 
 use crate::app::App;
-use crate::exec::{self, BlockRecord, StateDb, TxRecord};
+use crate::exec::{self, BlockRecord, TxRecord};
 use crate::genesis::Params as ChainParams;
 use crate::metrics as m;
+use crate::overlay::Overlay;
 use crate::storage::{Reader, StoreError};
 
 /// Suggested priority fee (wei): the chain has no congestion market yet.
@@ -258,7 +259,7 @@ fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<Executio
         ..Default::default()
     };
     let mut evm = Context::mainnet()
-        .with_db(StateDb::new(&reader))
+        .with_db(Overlay::new(&reader))
         .with_cfg(cfg)
         .with_block(exec::block_env(&header, B256::ZERO))
         .build_mainnet();
@@ -456,7 +457,9 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
                 .map_err(|e| err(-32000, e.to_string()))?;
             {
                 let r = ctx.reader()?;
-                if let Err(e) = crate::txcheck::check_state(&tx, &r).map_err(internal)? {
+                if let Err(e) =
+                    crate::txcheck::check_state(&tx, &r, ctx.app.pending()).map_err(internal)?
+                {
                     return Err(err(-32000, e.to_string()));
                 }
             }

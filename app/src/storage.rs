@@ -225,6 +225,11 @@ impl Reader {
             .map(|g| Bytes::copy_from_slice(g.value())))
     }
 
+    /// The raw bytes of a non-EVM entry.
+    pub fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        self.state_raw(key)
+    }
+
     /// Chain meta; default before genesis.
     pub fn meta(&self) -> Result<ChainMeta> {
         self.state_raw(&StateKey::Meta)?
@@ -285,6 +290,22 @@ impl Reader {
             .transpose()
     }
 
+    /// Every committed storage slot of `address`, in slot order (a key-range scan).
+    pub fn storage_slots(&self, address: Address) -> Result<Vec<U256>> {
+        let t = self.tx.open_table(STATE)?;
+        let lo = StateKey::Storage(address, U256::ZERO).encode();
+        let hi = StateKey::Storage(address, U256::MAX).encode();
+        let mut out = Vec::new();
+        for item in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, _) = item?;
+            match StateKey::decode(k.value()).map_err(corrupt)? {
+                StateKey::Storage(_, slot) => out.push(slot),
+                other => return Err(corrupt(format!("{other:?} inside a storage range"))),
+            }
+        }
+        Ok(out)
+    }
+
     /// Every state entry as (path, keccak256(value)), to rebuild the app-hash tree.
     pub fn tree_leaves(&self) -> Result<Vec<(B256, B256)>> {
         let t = self.tx.open_table(STATE)?;
@@ -298,5 +319,24 @@ impl Reader {
             ));
         }
         Ok(out)
+    }
+}
+
+impl crate::overlay::StateView for Reader {
+    fn entry(&self, key: &StateKey) -> Result<Option<StateValue>> {
+        Reader::entry(self, key)
+    }
+    fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        Reader::app_entry(self, key)
+    }
+    fn storage_slots(&self, address: Address) -> Result<Vec<U256>> {
+        Reader::storage_slots(self, address)
+    }
+    fn code(&self, hash: &B256) -> Result<Option<Bytes>> {
+        Reader::code(self, hash)
+    }
+    /// From the block table (off the consensus path, which uses the in-memory ring).
+    fn block_hash(&self, number: u64) -> Result<B256> {
+        Ok(self.block(number)?.map(|b| b.hash).unwrap_or_default())
     }
 }

@@ -6,7 +6,7 @@
 
 #![allow(clippy::disallowed_types)] // the caches below are never iterated: order cannot leak
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use alloy_consensus::transaction::SignerRecoverable;
@@ -14,6 +14,7 @@ use alloy_consensus::{Transaction as _, TxEnvelope};
 use alloy_eips::Typed2718 as _;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use revm::primitives::eip3860::MAX_INITCODE_SIZE;
 
 use crate::exec::SignedTx;
 use crate::genesis::Params;
@@ -54,13 +55,26 @@ pub enum TxError {
     /// The signature does not recover.
     #[error("invalid signature: {0}")]
     Signature(String),
-    /// Gas limit below the intrinsic 21000 or above the block gas limit.
-    #[error("gas limit {gas} out of range [21000, {max}]")]
+    /// Gas limit below the transaction's intrinsic gas (base, calldata, creation, access
+    /// list, and the EIP-7623 calldata floor) or above the block gas limit.
+    #[error(
+        "gas limit {gas} out of range [{min}, {max}]: {min} is this transaction's intrinsic gas"
+    )]
     GasLimit {
         /// Tx gas limit.
         gas: u64,
+        /// Intrinsic gas (with the EIP-7623 floor).
+        min: u64,
         /// Block gas limit.
         max: u64,
+    },
+    /// Contract-creation code above the EIP-3860 limit.
+    #[error("initcode too large: {size} bytes, limit {limit}")]
+    InitcodeTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
     },
     /// Priority fee above the fee cap.
     #[error("max priority fee per gas above max fee per gas")]
@@ -89,13 +103,18 @@ pub enum TxError {
         /// The tx nonce.
         got: u64,
     },
-    /// Balance cannot cover `gas_limit × max_fee + value`.
-    #[error("insufficient funds: balance {balance}, cost {cost}")]
+    /// Balance cannot cover `gas_limit × max_fee + value` of this transaction plus the
+    /// sender's pending transactions with lower nonces.
+    #[error(
+        "insufficient funds: balance {balance}, cost {cost} (with {pending} for pending transactions)"
+    )]
     InsufficientFunds {
         /// Sender balance.
         balance: U256,
-        /// Maximum cost.
+        /// Maximum cost, this transaction and the pending ones before it.
         cost: U256,
+        /// The part of `cost` owed to the pending transactions before it.
+        pending: U256,
     },
     /// Protocol messages are built by the proposer, not submitted.
     #[error("protocol message not accepted from the mempool: {0}")]
@@ -118,6 +137,7 @@ impl TxError {
             Self::NonceTooHigh { .. } => 11,
             Self::InsufficientFunds { .. } => 12,
             Self::Protocol(_) => 13,
+            Self::InitcodeTooLarge { .. } => 14,
         }
     }
 }
@@ -145,10 +165,20 @@ pub fn decode(raw: &[u8], params: &Params, senders: &SenderCache) -> Result<Sign
             want: params.chain_id,
         });
     }
+    let is_create = envelope.kind().is_create();
+    let input = envelope.input();
+    if is_create && input.len() > MAX_INITCODE_SIZE {
+        return Err(TxError::InitcodeTooLarge {
+            size: input.len(),
+            limit: MAX_INITCODE_SIZE,
+        });
+    }
     let gas = envelope.gas_limit();
-    if !(21_000..=params.block_gas_limit).contains(&gas) {
+    let min = intrinsic_gas(&envelope);
+    if gas < min || gas > params.block_gas_limit {
         return Err(TxError::GasLimit {
             gas,
+            min,
             max: params.block_gas_limit,
         });
     }
@@ -183,6 +213,30 @@ pub fn decode(raw: &[u8], params: &Params, senders: &SenderCache) -> Result<Sign
     })
 }
 
+/// The least gas limit a transaction can execute with: intrinsic gas (21,000, calldata,
+/// creation and initcode words, access list) or, if higher, the EIP-7623 calldata floor —
+/// computed by revm's own rules for the chain's hardfork, so admission and execution agree.
+pub fn intrinsic_gas(tx: &TxEnvelope) -> u64 {
+    let (accounts, slots) = tx.access_list().map_or((0, 0), |l| {
+        (
+            l.0.len() as u64,
+            l.0.iter().map(|i| i.storage_keys.len() as u64).sum(),
+        )
+    });
+    let g = revm::context_interface::cfg::gas::calculate_initial_tx_gas(
+        crate::exec::SPEC,
+        tx.input(),
+        tx.kind().is_create(),
+        accounts,
+        slots,
+        0,
+        None,
+    );
+    g.initial_regular_gas
+        .saturating_add(g.initial_state_gas)
+        .max(g.floor_gas)
+}
+
 /// Maximum wei a transaction can cost its sender.
 pub fn max_cost(tx: &TxEnvelope) -> U256 {
     U256::from(tx.gas_limit())
@@ -190,8 +244,15 @@ pub fn max_cost(tx: &TxEnvelope) -> U256 {
         .saturating_add(tx.value())
 }
 
-/// Checks against committed state: nonce window and balance.
-pub fn check_state(tx: &SignedTx, reader: &Reader) -> Result<Result<(), TxError>, StoreError> {
+/// Checks against committed state and this node's pending transactions: nonce window, and a
+/// balance that covers this transaction and the sender's pending ones with lower nonces (so a
+/// transaction that can never execute is not admitted, and recheck drops one that became
+/// impossible).
+pub fn check_state(
+    tx: &SignedTx,
+    reader: &Reader,
+    pending: &PendingNonces,
+) -> Result<Result<(), TxError>, StoreError> {
     let (nonce, balance) = reader
         .account(tx.from)?
         .map_or((0, U256::ZERO), |(a, _)| (a.nonce, a.balance));
@@ -202,9 +263,14 @@ pub fn check_state(tx: &SignedTx, reader: &Reader) -> Result<Result<(), TxError>
     if got > nonce.saturating_add(MAX_NONCE_GAP) {
         return Ok(Err(TxError::NonceTooHigh { want: nonce, got }));
     }
-    let cost = max_cost(&tx.envelope);
+    let queued = pending.cost_between(&tx.from, nonce, got);
+    let cost = max_cost(&tx.envelope).saturating_add(queued);
     if balance < cost {
-        return Ok(Err(TxError::InsufficientFunds { balance, cost }));
+        return Ok(Err(TxError::InsufficientFunds {
+            balance,
+            cost,
+            pending: queued,
+        }));
     }
     Ok(Ok(()))
 }
@@ -227,20 +293,21 @@ impl SenderCache {
     }
 }
 
-/// Nonces of transactions this node's mempool has accepted, per sender, for
-/// `eth_getTransactionCount(…, "pending")`. Pruned at every commit.
+/// Transactions this node's mempool has accepted, per sender: nonce → maximum cost. Serves
+/// `eth_getTransactionCount(…, "pending")` and the pending-total balance check. Pruned at
+/// every commit.
 #[derive(Debug, Default)]
-pub struct PendingNonces(Mutex<BTreeMap<Address, BTreeSet<u64>>>);
+pub struct PendingNonces(Mutex<BTreeMap<Address, BTreeMap<u64, U256>>>);
 
 impl PendingNonces {
-    /// Records an accepted transaction.
-    pub fn add(&self, from: Address, nonce: u64) {
+    /// Records an accepted transaction (a replacement of the same nonce takes its cost).
+    pub fn add(&self, from: Address, nonce: u64, cost: U256) {
         self.0
             .lock()
             .expect("pending lock")
             .entry(from)
             .or_default()
-            .insert(nonce);
+            .insert(nonce, cost);
     }
 
     /// Forgets a transaction dropped from the mempool.
@@ -259,7 +326,7 @@ impl PendingNonces {
         let mut m = self.0.lock().expect("pending lock");
         m.retain(|a, s| {
             let n = committed(a);
-            s.retain(|x| *x >= n);
+            s.retain(|x, _| *x >= n);
             !s.is_empty()
         });
     }
@@ -269,10 +336,22 @@ impl PendingNonces {
         let m = self.0.lock().expect("pending lock");
         let mut n = committed;
         if let Some(s) = m.get(from) {
-            while s.contains(&n) {
+            while s.contains_key(&n) {
                 n += 1;
             }
         }
         n
+    }
+
+    /// Total maximum cost of `from`'s pending transactions with nonces in `[lo, hi)`.
+    pub fn cost_between(&self, from: &Address, lo: u64, hi: u64) -> U256 {
+        if hi <= lo {
+            return U256::ZERO;
+        }
+        let m = self.0.lock().expect("pending lock");
+        m.get(from).map_or(U256::ZERO, |s| {
+            s.range(lo..hi)
+                .fold(U256::ZERO, |acc, (_, c)| acc.saturating_add(*c))
+        })
     }
 }

@@ -376,15 +376,11 @@ fn check_tx_rejects_bad_input_with_clear_codes() {
         Fees::default(),
     );
     assert_eq!(code(&big).expect("oversized").0, 2);
-    let mut tampered = devtx::transfer(&k, CHAIN_ID, 0, Address::ZERO, U256::from(1)).to_vec();
-    let n = tampered.len();
-    tampered[n - 5] ^= 0x55; // inside the signature's s value
-    // A changed signature either fails to recover or recovers some other, unfunded address.
-    let c = code(&tampered).map(|c| c.0);
-    assert!(
-        matches!(c, Some(3) | Some(6) | Some(12)),
-        "tampered signature must not pass: {c:?}"
-    );
+    // The same transaction with its signature's malleable twin (s' = n - s, parity flipped):
+    // it recovers the same key in raw ECDSA, but EIP-2 forbids high s.
+    let (c, msg) = code(&high_s_transfer(&k)).expect("high-s signature refused");
+    assert_eq!(c, 6, "{msg}");
+    assert!(msg.contains("invalid signature"), "{msg}");
     let poor = PrivateKeySigner::random();
     let (c, _) = code(&devtx::transfer(
         &poor,
@@ -421,14 +417,40 @@ fn check_tx_rejects_bad_input_with_clear_codes() {
         .expect("check")
         .expect_err("replay refused");
     assert_eq!(err.code(), 10, "{err}");
-    assert!(
-        app.check_tx(
-            &devtx::transfer(&k, CHAIN_ID, 1 + 65, Address::ZERO, U256::from(1)),
-            false
-        )
+    // Nonce window: committed nonce 1, so 1 + 64 is admitted and 1 + 65 is too high.
+    let at = |n| devtx::transfer(&k, CHAIN_ID, n, Address::ZERO, U256::from(1));
+    let err = app
+        .check_tx(&at(1 + 65), false)
         .expect("check")
-        .is_err()
-    );
+        .expect_err("gap of 65 refused");
+    assert_eq!(err.code(), 11, "{err}");
+    app.check_tx(&at(1 + 64), false)
+        .expect("check")
+        .expect("gap of 64 admitted");
+}
+
+/// A valid transfer re-signed with the high-s twin of its signature.
+fn high_s_transfer(k: &PrivateKeySigner) -> Bytes {
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_signer::SignerSync;
+    let tx = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1,
+        to: alloy_primitives::TxKind::Call(Address::ZERO),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    let sig = k.sign_hash_sync(&tx.signature_hash()).expect("signs");
+    let n: U256 = "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141"
+        .parse()
+        .expect("curve order");
+    let twin = alloy_primitives::Signature::new(sig.r(), n - sig.s(), !sig.v());
+    let env: TxEnvelope = tx.into_signed(twin).into();
+    env.encoded_2718().into()
 }
 
 /// Deploy, call (storage + log), revert, and the resulting diff.
@@ -599,6 +621,38 @@ fn app_hash_snapshot() {
         ),
         "app-hash snapshot moved: if intended, this is a breaking change — update the constants and say so"
     );
+
+    // Block 2: dependent transactions in one block — deploy, write, read-only call, a
+    // CREATE2 child created and self-destructed, then funded.
+    let rw = k.address().create(4);
+    let factory = k.address().create(7);
+    let salt = B256::repeat_byte(1);
+    let child = factory.create2_from_code(salt, CHILD_INIT);
+    create(&mut net, &k, 4, RW_INIT);
+    net.submit(call(&k, 5, rw, 0, vec![3u8; 32]))
+        .expect("write");
+    net.submit(call(&k, 6, rw, 0, vec![])).expect("read");
+    create(&mut net, &k, 7, FACTORY_INIT);
+    net.submit(call(&k, 8, factory, 0, salt.to_vec()))
+        .expect("create2");
+    net.submit(call(&k, 9, child, 5, vec![])).expect("fund");
+    let dependent = net.step();
+    assert_eq!(
+        net.reader()
+            .block(2)
+            .expect("read")
+            .expect("block")
+            .tx_hashes
+            .len(),
+        6
+    );
+    assert_eq!(
+        dependent,
+        "0xc1a396b1797ff49d47e747f4c1ae07eec7ddd26402cf7404444c770756f2a50a"
+            .parse::<B256>()
+            .expect("hex"),
+        "app-hash snapshot of the dependent block moved: a breaking change"
+    );
 }
 
 /// FinalizeBlock uses ProcessProposal's cached result only for the same block: a different
@@ -654,4 +708,140 @@ fn init_chain_is_idempotent_for_the_same_genesis_only() {
         .init_chain(b"{\"params\":{}}", 1)
         .expect_err("bad genesis");
     assert!(err.to_string().contains("app_state"), "{err}");
+}
+
+/// Runtime: with calldata, stores word 0 of it in slot 0; without, only *reads* slot 0 and
+/// logs it with topic 0xbb.
+const RW_INIT: &str = "60168060095f395ff3\
+                       3615600a57\
+                       5f355f5500\
+                       5b5f545f5260bb60205fa100";
+/// Runtime: CREATE2 (salt = calldata word 0, value = callvalue) of the two-byte init code
+/// `CALLER SELFDESTRUCT`, so the child is created and destroyed in the same transaction;
+/// stores the child's address in slot 0.
+const FACTORY_INIT: &str = "60108060095f395ff3\
+                            6133ff5f52\
+                            5f356002601e34f5\
+                            5f5500";
+const CHILD_INIT: [u8; 2] = [0x33, 0xff];
+
+fn create(net: &mut Net, k: &PrivateKeySigner, nonce: u64, init: &str) -> Address {
+    let tx = devtx::sign(
+        k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        nonce,
+        None,
+        U256::ZERO,
+        hex::decode(init).expect("hex").into(),
+        300_000,
+        Fees::default(),
+    );
+    net.submit(tx).expect("deploy accepted");
+    k.address().create(nonce)
+}
+
+fn call(k: &PrivateKeySigner, nonce: u64, to: Address, value: u64, data: Vec<u8>) -> Bytes {
+    devtx::sign(
+        k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        nonce,
+        Some(to),
+        U256::from(value),
+        data.into(),
+        300_000,
+        Fees::default(),
+    )
+}
+
+/// Dependent transactions in ONE block (DESIGN §2 "Block overlay"): a slot written by one
+/// transaction and only read by the next keeps its new value; an account created and
+/// self-destructed by a CREATE2 in one transaction and funded by the next exists afterwards.
+/// Both were lost when "changed" was inferred from revm's journal flags across the block.
+#[test]
+fn dependent_transactions_in_one_block_keep_their_writes() {
+    let mut net = Net::new(2);
+    let k = net.keys[3].clone();
+    let rw = create(&mut net, &k, 0, RW_INIT);
+    let factory = create(&mut net, &k, 1, FACTORY_INIT);
+    net.step();
+    assert!(
+        net.reader().account(rw).expect("read").is_some(),
+        "rw deployed"
+    );
+    assert!(
+        net.reader().account(factory).expect("read").is_some(),
+        "factory deployed"
+    );
+
+    let salt = B256::repeat_byte(0x5a);
+    let child = factory.create2_from_code(salt, CHILD_INIT);
+    let x = B256::repeat_byte(0x77);
+    let txs = [
+        call(&k, 2, rw, 0, x.to_vec()),         // writes slot 0
+        call(&k, 3, rw, 0, vec![]),             // only reads it
+        call(&k, 4, factory, 0, salt.to_vec()), // CREATE2 + SELFDESTRUCT of the child
+        call(&k, 5, child, 777, vec![]),        // then funds the destroyed address
+    ];
+    let hashes: Vec<B256> = txs
+        .iter()
+        .map(|t| net.submit(t.clone()).expect("accepted"))
+        .collect();
+    net.step();
+    let block = net
+        .reader()
+        .block(net.height)
+        .expect("read")
+        .expect("block");
+    assert_eq!(
+        block.tx_hashes, hashes,
+        "all four in one block, in nonce order"
+    );
+    for h in &hashes {
+        assert!(net.receipt(*h).expect("receipt").success);
+    }
+    let read = net.receipt(hashes[1]).expect("receipt");
+    assert_eq!(
+        read.logs[0].data.data.as_ref(),
+        x.as_slice(),
+        "tx 2 saw tx 1's write"
+    );
+    assert_eq!(
+        net.reader().storage(rw, U256::ZERO).expect("read"),
+        U256::from_be_bytes(x.0),
+        "the written slot survives a later read-only transaction"
+    );
+    assert_eq!(
+        net.reader().storage(factory, U256::ZERO).expect("read"),
+        U256::from_be_bytes(child.into_word().0),
+        "factory recorded the child"
+    );
+    let (acc, _) = net
+        .reader()
+        .account(child)
+        .expect("read")
+        .expect("the funded address exists after its self-destruct earlier in the block");
+    assert_eq!(acc.balance, U256::from(777));
+    assert_eq!(acc.nonce, 0);
+    assert_eq!(acc.code_hash, parley_types::KECCAK_EMPTY);
+
+    // The diff says the same, and every entry in it matches the committed state.
+    let diff = net.reader().diff(net.height).expect("read").expect("diff");
+    diff.validate().expect("canonical");
+    let r = net.reader();
+    for e in &diff.0 {
+        assert_eq!(
+            r.entry(&e.key).expect("read").map(|v| v.leaf),
+            e.new,
+            "{:?}",
+            e.key
+        );
+    }
+    assert!(
+        diff.0
+            .iter()
+            .any(|e| e.key == StateKey::Storage(rw, U256::ZERO))
+    );
+    assert!(diff.0.iter().any(|e| e.key == StateKey::Account(child)));
 }
