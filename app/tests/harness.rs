@@ -845,3 +845,181 @@ fn dependent_transactions_in_one_block_keep_their_writes() {
     );
     assert!(diff.0.iter().any(|e| e.key == StateKey::Account(child)));
 }
+
+/// CheckTx refuses what can never execute: a gas limit under the intrinsic gas (here the
+/// EIP-7623 calldata floor, above the standard intrinsic cost), initcode over EIP-3860's
+/// limit, and a transaction the sender's balance cannot cover *after* its pending ones.
+#[test]
+fn admission_checks_intrinsic_gas_initcode_and_the_pending_total() {
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let to = Some(Address::repeat_byte(0x42));
+    let data = Bytes::from(vec![0xffu8; 10_000]);
+    // Standard intrinsic: 21,000 + 16 × 10,000 = 181,000; floor: 21,000 + 10 × 4 × 10,000.
+    let floor = 21_000 + 10 * 4 * 10_000;
+    let with_gas = |gas| {
+        devtx::sign(
+            &k,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            0,
+            to,
+            U256::ZERO,
+            data.clone(),
+            gas,
+            Fees::default(),
+        )
+    };
+    let err = net
+        .submit(with_gas(200_000))
+        .expect_err("below the EIP-7623 floor");
+    assert!(err.contains(&format!("[{floor}, ")), "{err}");
+    let app = &net.nodes[0].app;
+    assert_eq!(
+        app.check_tx(&with_gas(floor - 1), false)
+            .expect("check")
+            .expect_err("refused")
+            .code(),
+        7
+    );
+    app.check_tx(&with_gas(floor), false)
+        .expect("check")
+        .expect("exactly the floor is admitted");
+
+    let initcode = |len| {
+        devtx::sign(
+            &k,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            1,
+            None,
+            U256::ZERO,
+            vec![0u8; len].into(),
+            10_000_000,
+            Fees::default(),
+        )
+    };
+    let err = app
+        .check_tx(&initcode(49_153), false)
+        .expect("check")
+        .expect_err("too large");
+    assert_eq!(err.code(), 14, "{err}");
+    app.check_tx(&initcode(49_152), false)
+        .expect("check")
+        .expect("at the limit");
+
+    // A fresh account funded for exactly two transfers' maximum cost.
+    let poor = PrivateKeySigner::random();
+    let one = U256::from(21_000u64 * 10_000_000_000 + 1);
+    let funder = net.keys[1].clone();
+    let two = 2 * (21_000u64 * 10_000_000_000 + 1);
+    net.transfer(&funder, 0, poor.address(), two);
+    net.step();
+    assert_eq!(net.balance(poor.address()), one * U256::from(2));
+    let t = |n| devtx::transfer(&poor, CHAIN_ID, n, Address::repeat_byte(1), U256::from(1));
+    net.submit(t(0)).expect("first fits");
+    net.submit(t(1)).expect("second fits");
+    let err = net
+        .submit(t(2))
+        .expect_err("third exceeds balance after the pending two");
+    assert!(err.contains("pending"), "{err}");
+    let app = net.nodes[0].app.clone();
+    assert_eq!(
+        app.check_tx(&t(2), false)
+            .expect("check")
+            .expect_err("refused")
+            .code(),
+        12
+    );
+    // Once the two execute (paying the base fee and tip, not their maximum), the pending
+    // total is gone and the rest of the balance covers a third.
+    net.step();
+    assert!(net.balance(poor.address()) >= one);
+    app.check_tx(&t(2), false)
+        .expect("check")
+        .expect("admitted once the pending two executed");
+}
+
+/// Ethereum's block gas rule: a transaction fits while its gas limit is at most the gas
+/// left, so a block-sized gas limit that uses 21,000 does not keep others out of the block.
+#[test]
+fn a_huge_gas_limit_cannot_reserve_the_block() {
+    let mut net = Net::new(2);
+    let gas_limit = Params::default().block_gas_limit;
+    let (a, b) = (net.keys[0].clone(), net.keys[1].clone());
+    let greedy = devtx::sign(
+        &a,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        Some(Address::repeat_byte(1)),
+        U256::from(1),
+        Bytes::new(),
+        gas_limit,
+        Fees {
+            max_fee: 10_000_000_000,
+            tip: 5_000_000_000,
+        }, // the best tip: built first
+    );
+    let g = net.submit(greedy).expect("admitted");
+    let others: Vec<B256> = (0..3)
+        .map(|n| net.transfer(&b, n, Address::repeat_byte(2), 1))
+        .collect();
+    net.step();
+    let block = net
+        .reader()
+        .block(net.height)
+        .expect("read")
+        .expect("block");
+    assert_eq!(block.tx_hashes[0], g);
+    assert_eq!(
+        &block.tx_hashes[1..],
+        &others[..],
+        "the others share the block"
+    );
+    assert_eq!(block.gas_used, 4 * 21_000);
+
+    // A decided block whose second tx no longer fits: it is skipped, not executed, and
+    // stays valid for a later block.
+    let greedy2 = devtx::sign(
+        &a,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        1,
+        Some(Address::repeat_byte(1)),
+        U256::from(1),
+        Bytes::new(),
+        gas_limit,
+        Fees::default(),
+    );
+    let small = devtx::transfer(&b, CHAIN_ID, 3, Address::repeat_byte(2), U256::from(1));
+    let small_hash = alloy_primitives::keccak256(&small);
+    let greedy2_hash = alloy_primitives::keccak256(&greedy2);
+    net.height += 1;
+    let h = net.height;
+    let meta = net.reader().meta().expect("meta");
+    let txs = vec![small.clone(), greedy2.clone()];
+    let header = parley_app::block::L2Header {
+        chain_id: CHAIN_ID,
+        number: h,
+        parent_hash: meta.last_block_hash,
+        timestamp: net.time(h),
+        builder: Address::repeat_byte(0xbb),
+        base_fee: meta.next_base_fee,
+        gas_limit,
+        tx_root: parley_app::block::tx_root([small_hash, greedy2_hash]),
+    };
+    let msg = Bytes::from(Message::ProposerBlock(L2Block { header, txs }).encode());
+    net.decide(vec![msg]);
+    let block = net.reader().block(h).expect("read").expect("block");
+    assert_eq!(
+        block.tx_hashes,
+        vec![small_hash],
+        "the greedy tx did not fit after another"
+    );
+    assert!(net.receipt(greedy2_hash).is_none(), "skipped: no receipt");
+    let app = &net.nodes[0].app;
+    app.check_tx(&greedy2, true)
+        .expect("check")
+        .expect("still valid for a later block");
+}
