@@ -28,6 +28,9 @@ pub struct Config {
     pub log_level: String,
     /// `text` or `json`.
     pub log_format: String,
+    /// Blocks of state history kept for reads at past blocks (`eth_call`, `eth_getBalance`…
+    /// at a block number); older history is pruned. 0 keeps everything (an archive node).
+    pub history_retention: u64,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             fee_recipient: Address::ZERO,
             log_level: "info".into(),
             log_format: "text".into(),
+            history_retention: 0,
         }
     }
 }
@@ -55,7 +59,11 @@ const KEYS: &[&str] = &[
     "fee_recipient",
     "log_level",
     "log_format",
+    "history_retention",
 ];
+
+/// Keys whose environment override is an integer.
+const INTEGER_KEYS: &[&str] = &["history_retention"];
 
 /// The config file of a home folder.
 pub fn path(home: &Path) -> PathBuf {
@@ -77,7 +85,17 @@ impl Config {
             toml::from_str(&text).map_err(|e| eyre::eyre!("{}: {e}", file.display()))?;
         for key in KEYS {
             if let Some(v) = env(&format!("PARLEY_{}", key.to_uppercase())) {
-                table.insert((*key).into(), toml::Value::String(v));
+                let value = if INTEGER_KEYS.contains(key) {
+                    toml::Value::Integer(v.trim().parse().map_err(|e| {
+                        eyre::eyre!(
+                            "environment PARLEY_{}: key `{key}`: {e}",
+                            key.to_uppercase()
+                        )
+                    })?)
+                } else {
+                    toml::Value::String(v)
+                };
+                table.insert((*key).into(), value);
             }
         }
         for (key, value) in &table {
@@ -157,5 +175,15 @@ mod tests {
         })
         .expect_err("bad address");
         assert!(err.to_string().contains("fee_recipient"), "{err}");
+        let cfg = Config::load(dir.path(), |k| {
+            (k == "PARLEY_HISTORY_RETENTION").then(|| "128".into())
+        })
+        .expect("loads");
+        assert_eq!(cfg.history_retention, 128);
+        let err = Config::load(dir.path(), |k| {
+            (k == "PARLEY_HISTORY_RETENTION").then(|| "-1".into())
+        })
+        .expect_err("negative retention");
+        assert!(err.to_string().contains("history_retention"), "{err}");
     }
 }

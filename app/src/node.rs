@@ -20,7 +20,7 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
     }
     crate::metrics::install(cfg.metrics_addr)?;
 
-    let store = Store::open(&cfg.db_dir.join("parley.redb"))?;
+    let store = Store::open(&cfg.db_dir.join("parley.redb"))?.with_retention(cfg.history_retention);
     let app = App::new(store, cfg.fee_recipient)?;
 
     let server = tendermint_abci::ServerBuilder::new(1 << 20)

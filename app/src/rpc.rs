@@ -3,8 +3,9 @@
 //!
 //! Block tags: `latest`, `pending`, `safe` and `finalized` all read the last committed state
 //! until proofs (`safe` = proven) and the L1 bridge (`finalized`) exist; `pending` differs only
-//! for `eth_getTransactionCount`, which adds this node's pending mempool nonces. Historical
-//! state is not kept: state queries at an older block number are refused with a clear error.
+//! for `eth_getTransactionCount`, which adds this node's pending mempool nonces. State reads
+//! and calls take any block number or hash within the node's retained history
+//! (`history_retention`; archive by default), read through the changesets.
 
 use std::net::SocketAddr;
 
@@ -27,8 +28,8 @@ use crate::app::App;
 use crate::exec::{self, BlockRecord, TxRecord};
 use crate::genesis::Params as ChainParams;
 use crate::metrics as m;
-use crate::overlay::Overlay;
-use crate::storage::{Reader, StoreError};
+use crate::overlay::{Overlay, StateView as _};
+use crate::storage::{HistoryError, Reader, StateAt, StoreError};
 
 /// Suggested priority fee (wei): the chain has no congestion market yet.
 pub const SUGGESTED_TIP: u128 = 10_000_000;
@@ -78,24 +79,29 @@ impl Ctx {
         })
     }
 
-    /// State reads are served at the latest block only.
-    fn check_state_block(&self, reader: &Reader, id: Option<BlockId>) -> RpcResult<()> {
+    /// The state at a block tag, number or hash (`None`: latest). Past blocks are read
+    /// through the state history; a block newer than the latest is not found, one older than
+    /// the retained history is refused with the retained range.
+    fn state_at<'r>(&self, reader: &'r Reader, id: Option<BlockId>) -> RpcResult<StateAt<'r>> {
         let latest = reader.meta().map_err(internal)?.last_block_number;
         let n = match id {
-            None => return Ok(()),
+            None => latest,
             Some(BlockId::Number(tag)) => self.number(reader, tag)?,
             Some(BlockId::Hash(h)) => reader
                 .block_number(&h.block_hash)
                 .map_err(internal)?
-                .ok_or_else(|| err(-32001, "block not found"))?,
+                .ok_or_else(|| err(-32001, format!("block {} not found", h.block_hash)))?,
         };
-        if n != latest {
+        if n > latest {
             return Err(err(
-                -32000,
-                format!("historical state is not available: block {n}, latest is {latest}"),
+                -32001,
+                format!("block {n} not found: latest is {latest}"),
             ));
         }
-        Ok(())
+        reader.state_at(n).map_err(|e| match e {
+            HistoryError::Store(e) => internal(e),
+            e @ HistoryError::Pruned { .. } => err(-32000, e.to_string()),
+        })
     }
 }
 
@@ -216,11 +222,22 @@ fn rpc_block(reader: &Reader, r: &BlockRecord, full: bool) -> RpcResult<Block> {
     })
 }
 
-/// Runs a call against the latest state; `Ok(result)` also for reverts.
-fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<ExecutionResult> {
+/// Runs a call on the state after a block (as the next block would); `Ok(result)` also for
+/// reverts.
+fn simulate(
+    ctx: &Ctx,
+    view: &StateAt<'_>,
+    req: &TransactionRequest,
+    gas: u64,
+) -> RpcResult<ExecutionResult> {
     let params = ctx.params()?;
-    let reader = ctx.reader()?;
-    let meta = reader.meta().map_err(internal)?;
+    let meta = view
+        .app_entry(&parley_types::StateKey::Meta)
+        .map_err(internal)?
+        .map(|b| parley_types::ChainMeta::decode(&b))
+        .transpose()
+        .map_err(|e| internal(StoreError::Corrupt(e.to_string())))?
+        .unwrap_or_default();
     let from = req.from.unwrap_or_default();
     let priced = req.gas_price.is_some() || req.max_fee_per_gas.is_some();
     let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
@@ -237,10 +254,10 @@ fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<Executio
     };
     let nonce = match req.nonce {
         Some(n) => n,
-        None => reader
+        None => Overlay::new(view)
             .account(from)
             .map_err(internal)?
-            .map_or(0, |(a, _)| a.nonce),
+            .map_or(0, |a| a.nonce),
     };
     let mut cfg = exec::cfg_env(&params);
     cfg.disable_nonce_check = true;
@@ -259,7 +276,7 @@ fn simulate(ctx: &Ctx, req: &TransactionRequest, gas: u64) -> RpcResult<Executio
         ..Default::default()
     };
     let mut evm = Context::mainnet()
-        .with_db(Overlay::new(&reader))
+        .with_db(Overlay::new(view))
         .with_cfg(cfg)
         .with_block(exec::block_env(&header, B256::ZERO))
         .build_mainnet();
@@ -302,33 +319,34 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         m::rpc("eth_getBalance");
         let (addr, id): (Address, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
-        ctx.check_state_block(&r, id)?;
+        let view = ctx.state_at(&r, id)?;
         Ok::<_, ErrorObjectOwned>(
-            r.account(addr)
+            Overlay::new(&view)
+                .account(addr)
                 .map_err(internal)?
-                .map_or(U256::ZERO, |(a, _)| a.balance),
+                .map_or(U256::ZERO, |a| a.balance),
         )
     })?;
     module.register_method("eth_getTransactionCount", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionCount");
         let (addr, id): (Address, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
-        let committed = r
+        let view = ctx.state_at(&r, id)?;
+        let nonce = Overlay::new(&view)
             .account(addr)
             .map_err(internal)?
-            .map_or(0, |(a, _)| a.nonce);
+            .map_or(0, |a| a.nonce);
         if matches!(id, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
-            return Ok(U64::from(ctx.app.pending().next_nonce(&addr, committed)));
+            return Ok(U64::from(ctx.app.pending().next_nonce(&addr, nonce)));
         }
-        ctx.check_state_block(&r, id)?;
-        Ok::<_, ErrorObjectOwned>(U64::from(committed))
+        Ok::<_, ErrorObjectOwned>(U64::from(nonce))
     })?;
     module.register_method("eth_getCode", |p: Params, ctx, _| {
         m::rpc("eth_getCode");
         let (addr, id): (Address, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
-        ctx.check_state_block(&r, id)?;
-        let Some((a, _)) = r.account(addr).map_err(internal)? else {
+        let view = ctx.state_at(&r, id)?;
+        let Some(a) = Overlay::new(&view).account(addr).map_err(internal)? else {
             return Ok(Bytes::new());
         };
         if a.code_hash == parley_types::KECCAK_EMPTY {
@@ -340,18 +358,18 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         m::rpc("eth_getStorageAt");
         let (addr, slot, id): (Address, U256, Option<BlockId>) = p.parse()?;
         let r = ctx.reader()?;
-        ctx.check_state_block(&r, id)?;
-        Ok::<_, ErrorObjectOwned>(B256::from(r.storage(addr, slot).map_err(internal)?))
+        let view = ctx.state_at(&r, id)?;
+        Ok::<_, ErrorObjectOwned>(B256::from(
+            Overlay::new(&view).storage(addr, slot).map_err(internal)?,
+        ))
     })?;
     module.register_blocking_method("eth_call", |p: Params, ctx, _| {
         m::rpc("eth_call");
         let (req, id): (TransactionRequest, Option<BlockId>) = p.parse()?;
-        {
-            let r = ctx.reader()?;
-            ctx.check_state_block(&r, id)?;
-        }
+        let r = ctx.reader()?;
+        let view = ctx.state_at(&r, id)?;
         let cap = ctx.params()?.block_gas_limit;
-        let result = simulate(&ctx, &req, req.gas.unwrap_or(cap).min(cap))?;
+        let result = simulate(&ctx, &view, &req, req.gas.unwrap_or(cap).min(cap))?;
         match result {
             ExecutionResult::Success {
                 output: Output::Call(b),
@@ -366,23 +384,24 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_blocking_method("eth_estimateGas", |p: Params, ctx, _| {
         m::rpc("eth_estimateGas");
-        let (req, _id): (TransactionRequest, Option<BlockId>) = p.parse()?;
+        let (req, id): (TransactionRequest, Option<BlockId>) = p.parse()?;
+        let r = ctx.reader()?;
+        let view = ctx.state_at(&r, id)?;
         let cap = ctx.params()?.block_gas_limit;
         let mut cap = req.gas.unwrap_or(cap).min(cap);
         // A priced estimate cannot use more gas than the sender can pay for (as geth does).
         let price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
         if price > 0 {
             let from = req.from.unwrap_or_default();
-            let balance = ctx
-                .reader()?
+            let balance = Overlay::new(&view)
                 .account(from)
                 .map_err(internal)?
-                .map_or(U256::ZERO, |(a, _)| a.balance);
+                .map_or(U256::ZERO, |a| a.balance);
             let spendable =
                 balance.saturating_sub(req.value.unwrap_or_default()) / U256::from(price);
             cap = cap.min(u64::try_from(spendable).unwrap_or(u64::MAX));
         }
-        let first = simulate(&ctx, &req, cap)?;
+        let first = simulate(&ctx, &view, &req, cap)?;
         if !first.is_success() {
             return Err(revert_error(&first));
         }
@@ -391,12 +410,12 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         let mut lo = used.saturating_sub(1);
         let mut hi = cap;
         let guess = used.saturating_mul(64) / 63 + 2_300;
-        if guess < hi && simulate(&ctx, &req, guess)?.is_success() {
+        if guess < hi && simulate(&ctx, &view, &req, guess)?.is_success() {
             hi = guess;
         }
         while lo + 1 < hi {
             let mid = lo + (hi - lo) / 2;
-            if simulate(&ctx, &req, mid)?.is_success() {
+            if simulate(&ctx, &view, &req, mid)?.is_success() {
                 hi = mid;
             } else {
                 lo = mid;

@@ -26,8 +26,16 @@ const BLOCK_NUMBERS: TableDefinition<&[u8], u64> = TableDefinition::new("block_n
 const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
 /// Canonical state diff bytes by block number (ADR 0001).
 const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
-/// Node bookkeeping: last committed height and app hash, genesis parameters.
+/// Node bookkeeping: last committed height and app hash, genesis parameters, history floor.
 const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
+/// Changesets (DESIGN §2 "History"): (height, state key) → the entry's value *before* that
+/// height's block, `0x00` if it did not exist, else `0x01 ‖ value`.
+const CHANGESETS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("changesets");
+/// History index: (state key, height) for every height whose block changed the key.
+const HISTORY: TableDefinition<(&[u8], u64), ()> = TableDefinition::new("history");
+/// Most heights pruned from history in one commit, so a lowered retention catches up
+/// gradually instead of stalling a block.
+const PRUNE_PER_COMMIT: u64 = 16;
 
 /// A storage failure. Fatal for consensus paths.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +67,36 @@ db_err!(
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Why a state read at a past height failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The height is older than the retained history.
+    #[error(
+        "state at block {height} is pruned: this node keeps state from block {oldest} on (history_retention)"
+    )]
+    Pruned {
+        /// Requested height.
+        height: u64,
+        /// Oldest readable height.
+        oldest: u64,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<redb::StorageError> for HistoryError {
+    fn from(e: redb::StorageError) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<redb::TableError> for HistoryError {
+    fn from(e: redb::TableError) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -84,6 +122,8 @@ pub struct BlockWrites {
 #[derive(Clone)]
 pub struct Store {
     db: std::sync::Arc<redb::Database>,
+    /// Heights of history kept behind the last commit (0: all of it, an archive node).
+    retention: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -102,6 +142,7 @@ impl Store {
         let db = redb::Database::create(path)?;
         let store = Self {
             db: std::sync::Arc::new(db),
+            retention: 0,
         };
         // Create the tables so that readers never see them missing.
         let tx = store.db.begin_write()?;
@@ -112,8 +153,17 @@ impl Store {
         tx.open_table(TXS)?;
         tx.open_table(DIFFS)?;
         tx.open_table(INFO)?;
+        tx.open_table(CHANGESETS)?;
+        tx.open_table(HISTORY)?;
         tx.commit()?;
         Ok(store)
+    }
+
+    /// Keeps the state history of the last `blocks` heights (0 keeps all: an archive node).
+    /// Older history is pruned a few heights per commit.
+    pub fn with_retention(mut self, blocks: u64) -> Self {
+        self.retention = blocks;
+        self
     }
 
     /// A consistent snapshot of the last commit.
@@ -129,16 +179,34 @@ impl Store {
         tx.set_durability(redb::Durability::Immediate)?;
         {
             let mut state = tx.open_table(STATE)?;
+            let mut changesets = tx.open_table(CHANGESETS)?;
+            let mut history = tx.open_table(HISTORY)?;
             for (k, v) in &w.state {
                 let key = k.encode();
-                match v {
-                    Some(v) => {
-                        state.insert(key.as_slice(), v.as_slice())?;
+                let old = match v {
+                    Some(v) => state.insert(key.as_slice(), v.as_slice())?,
+                    None => state.remove(key.as_slice())?,
+                };
+                let mut before =
+                    Vec::with_capacity(1 + old.as_ref().map_or(0, |g| g.value().len()));
+                match old {
+                    Some(g) => {
+                        before.push(1);
+                        before.extend_from_slice(g.value());
                     }
-                    None => {
-                        state.remove(key.as_slice())?;
-                    }
+                    None => before.push(0),
                 }
+                changesets.insert((w.height, key.as_slice()), before.as_slice())?;
+                history.insert((key.as_slice(), w.height), ())?;
+            }
+            if self.retention > 0 {
+                prune(
+                    &mut tx.open_table(INFO)?,
+                    &mut changesets,
+                    &mut history,
+                    w.height,
+                    self.retention,
+                )?;
             }
             let mut code = tx.open_table(CODE)?;
             for (h, c) in &w.code {
@@ -167,6 +235,53 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Drops the history of heights more than `retention` behind `height` (at most
+/// [`PRUNE_PER_COMMIT`] of them), and records the new floor.
+fn prune(
+    info: &mut redb::Table<&str, &[u8]>,
+    changesets: &mut redb::Table<(u64, &[u8]), &[u8]>,
+    history: &mut redb::Table<(&[u8], u64), ()>,
+    height: u64,
+    retention: u64,
+) -> Result<()> {
+    let floor = history_floor(info)?;
+    // Keep the changesets of heights above `height - retention`: the state at
+    // `height - retention` and later stays readable.
+    let target = height.saturating_add(1).saturating_sub(retention).max(floor);
+    let until = target.min(floor.saturating_add(PRUNE_PER_COMMIT));
+    for h in floor..until {
+        let keys: Vec<Vec<u8>> = changesets
+            .range((h, [].as_slice())..(h + 1, [].as_slice()))?
+            .map(|item| item.map(|(k, _)| k.value().1.to_vec()))
+            .collect::<Result<_, _>>()?;
+        for k in keys {
+            changesets.remove((h, k.as_slice()))?;
+            history.remove((k.as_slice(), h))?;
+        }
+    }
+    if until > floor {
+        info.insert("history_floor", until.to_be_bytes().as_slice())?;
+    }
+    Ok(())
+}
+
+/// The lowest height whose changeset is still kept.
+fn history_floor(info: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
+    Ok(match info.get("history_floor")? {
+        Some(g) => u64::from_be_bytes(g.value().try_into().map_err(corrupt)?),
+        None => 0,
+    })
+}
+
+/// Decodes a changeset value: `0x00` absent, `0x01 ‖ bytes` present.
+fn decode_before(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    match bytes.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, v)) => Ok(Some(v.to_vec())),
+        _ => Err(corrupt("malformed changeset value")),
     }
 }
 
@@ -306,6 +421,63 @@ impl Reader {
         Ok(out)
     }
 
+    /// The raw value of a state entry as it was after block `height` (the state *at* that
+    /// block): the value before the first later change, else the current one.
+    /// Errors name the retained range when `height` is older than the kept history.
+    pub fn entry_raw_at(
+        &self,
+        key: &StateKey,
+        height: u64,
+    ) -> Result<Option<Vec<u8>>, HistoryError> {
+        let (last, _) = self.last_commit()?;
+        if height >= last {
+            return Ok(self.state_raw(key)?);
+        }
+        let floor = history_floor(&self.tx.open_table(INFO)?)?;
+        // The state after `height` needs every change from `height + 1` on.
+        if height.saturating_add(1) < floor {
+            return Err(HistoryError::Pruned {
+                height,
+                oldest: floor.saturating_sub(1),
+            });
+        }
+        let k = key.encode();
+        let history = self.tx.open_table(HISTORY)?;
+        let next = history
+            .range((k.as_slice(), height + 1)..=(k.as_slice(), u64::MAX))?
+            .next()
+            .transpose()?
+            .map(|(g, _)| g.value().1);
+        match next {
+            None => Ok(self.state_raw(key)?),
+            Some(h) => {
+                let changesets = self.tx.open_table(CHANGESETS)?;
+                let v = changesets.get((h, k.as_slice()))?.ok_or_else(|| {
+                    corrupt(format!("history names height {h} without a changeset"))
+                })?;
+                Ok(decode_before(v.value())?)
+            }
+        }
+    }
+
+    /// A view of the state as it was after block `height`, for reads and calls at a past
+    /// block; refused when that history is pruned.
+    pub fn state_at(&self, height: u64) -> Result<StateAt<'_>, HistoryError> {
+        let oldest = self.oldest_state()?;
+        if height < oldest {
+            return Err(HistoryError::Pruned { height, oldest });
+        }
+        Ok(StateAt {
+            reader: self,
+            height,
+        })
+    }
+
+    /// The oldest height whose state can still be read (0 on an archive node).
+    pub fn oldest_state(&self) -> Result<u64> {
+        Ok(history_floor(&self.tx.open_table(INFO)?)?.saturating_sub(1))
+    }
+
     /// Every state entry as (path, keccak256(value)), to rebuild the app-hash tree.
     pub fn tree_leaves(&self) -> Result<Vec<(B256, B256)>> {
         let t = self.tx.open_table(STATE)?;
@@ -338,5 +510,53 @@ impl crate::overlay::StateView for Reader {
     /// From the block table (off the consensus path, which uses the in-memory ring).
     fn block_hash(&self, number: u64) -> Result<B256> {
         Ok(self.block(number)?.map(|b| b.hash).unwrap_or_default())
+    }
+}
+
+/// The state as it was after one block, read through the changesets and history index.
+#[derive(Debug)]
+pub struct StateAt<'a> {
+    reader: &'a Reader,
+    height: u64,
+}
+
+impl StateAt<'_> {
+    fn raw(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        self.reader
+            .entry_raw_at(key, self.height)
+            .map_err(|e| match e {
+                HistoryError::Store(e) => e,
+                // `state_at` checked the floor on this same snapshot.
+                e @ HistoryError::Pruned { .. } => corrupt(e),
+            })
+    }
+}
+
+impl crate::overlay::StateView for StateAt<'_> {
+    fn entry(&self, key: &StateKey) -> Result<Option<StateValue>> {
+        self.raw(key)?
+            .map(|b| StateValue::decode(&b, matches!(key, StateKey::Account(_))).map_err(corrupt))
+            .transpose()
+    }
+    fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        self.raw(key)
+    }
+    /// Only block execution enumerates storage (to delete a destroyed account's slots), and
+    /// nothing executes a block on past state.
+    fn storage_slots(&self, _address: Address) -> Result<Vec<U256>> {
+        Err(StoreError::Db(
+            "storage enumeration at a past block is not supported".into(),
+        ))
+    }
+    fn code(&self, hash: &B256) -> Result<Option<Bytes>> {
+        // Code is stored by hash and never deleted.
+        self.reader.code(hash)
+    }
+    fn block_hash(&self, number: u64) -> Result<B256> {
+        Ok(self
+            .reader
+            .block(number)?
+            .map(|b| b.hash)
+            .unwrap_or_default())
     }
 }

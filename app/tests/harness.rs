@@ -28,7 +28,13 @@ struct Node {
 
 impl Node {
     fn open(dir: tempfile::TempDir, fee_recipient: Address) -> Self {
-        let store = Store::open(&dir.path().join("parley.redb")).expect("opens");
+        Self::open_with_retention(dir, fee_recipient, 0)
+    }
+
+    fn open_with_retention(dir: tempfile::TempDir, fee_recipient: Address, retention: u64) -> Self {
+        let store = Store::open(&dir.path().join("parley.redb"))
+            .expect("opens")
+            .with_retention(retention);
         let app = App::new(store, fee_recipient).expect("app starts");
         Self {
             dir,
@@ -1022,4 +1028,111 @@ fn a_huge_gas_limit_cannot_reserve_the_block() {
     app.check_tx(&greedy2, true)
         .expect("check")
         .expect("still valid for a later block");
+}
+
+/// State history (DESIGN §2 "History"): balances, nonces and storage read at every past
+/// height equal what was committed then, after many later blocks and after a restart; with
+/// a retention window, older heights are refused with a clear error and newer ones still
+/// read correctly.
+#[test]
+fn state_at_past_heights_matches_what_was_committed() {
+    use parley_app::overlay::Overlay;
+    let mut net = Net::new(1);
+    let k = net.keys[4].clone();
+    let rw = create(&mut net, &k, 0, RW_INIT);
+    net.step();
+    let to = Address::repeat_byte(0x99);
+    // (height, balance of `to`, nonce of k, slot 0 of rw)
+    let mut seen = vec![];
+    for i in 1..=30u64 {
+        net.transfer(&k, 2 * i - 1, to, i);
+        net.submit(call(
+            &k,
+            2 * i,
+            rw,
+            0,
+            U256::from(i * 1000).to_be_bytes_vec(),
+        ))
+        .expect("write");
+        net.step();
+        let r = net.reader();
+        seen.push((
+            net.height,
+            net.balance(to),
+            r.account(k.address())
+                .expect("read")
+                .expect("exists")
+                .0
+                .nonce,
+            r.storage(rw, U256::ZERO).expect("read"),
+        ));
+    }
+    let check = |net: &Net, from: usize| {
+        let r = net.reader();
+        for (h, balance, nonce, slot) in &seen[from..] {
+            let view = r.state_at(*h).expect("retained");
+            let mut o = Overlay::new(&view);
+            assert_eq!(
+                o.account(to).expect("read").map(|a| a.balance),
+                Some(*balance),
+                "balance at {h}"
+            );
+            assert_eq!(
+                o.account(k.address()).expect("read").map(|a| a.nonce),
+                Some(*nonce),
+                "nonce at {h}"
+            );
+            assert_eq!(
+                o.storage(rw, U256::ZERO).expect("read"),
+                *slot,
+                "slot at {h}"
+            );
+        }
+        // Before the first transfer `to` did not exist.
+        let view = r.state_at(1).expect("retained");
+        assert_eq!(Overlay::new(&view).account(to).expect("read"), None);
+    };
+    check(&net, 0);
+    let node = net.nodes.remove(0).restart();
+    net.nodes.push(node);
+    check(&net, 0);
+
+    // Now keep only 5 heights: pruning catches up a few heights per commit.
+    let Node {
+        dir,
+        app,
+        fee_recipient,
+    } = net.nodes.remove(0);
+    drop(app);
+    net.nodes
+        .push(Node::open_with_retention(dir, fee_recipient, 5));
+    for _ in 0..4 {
+        net.step();
+    }
+    let latest = net.height;
+    let r = net.reader();
+    let oldest = r.oldest_state().expect("read");
+    assert_eq!(oldest, latest - 5, "caught up to the retention window");
+    let err = r.state_at(oldest - 1).expect_err("pruned");
+    assert!(err.to_string().contains("pruned"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("from block {oldest}")),
+        "{err}"
+    );
+    let kept = seen
+        .iter()
+        .position(|(h, ..)| *h >= oldest)
+        .expect("some kept");
+    check_kept(&net, &seen[kept..], to);
+}
+
+fn check_kept(net: &Net, seen: &[(u64, U256, u64, U256)], to: Address) {
+    let r = net.reader();
+    for (h, balance, ..) in seen {
+        let view = r.state_at(*h).expect("retained");
+        let got = parley_app::overlay::Overlay::new(&view)
+            .account(to)
+            .expect("read");
+        assert_eq!(got.map(|a| a.balance), Some(*balance), "balance at {h}");
+    }
 }
