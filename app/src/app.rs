@@ -71,7 +71,22 @@ struct Inner {
     fee_recipient: Address,
     /// The last 256 committed L2 block hashes: `BLOCKHASH` is answered from memory.
     hashes: Mutex<BlockHashes>,
+    /// Committed blocks and admitted transactions, for subscriptions and filters.
+    events: tokio::sync::broadcast::Sender<Event>,
 }
+
+/// What the node tells JSON-RPC subscribers and filters. Not consensus: a slow listener
+/// misses events (it lags) rather than slowing the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// L2 block with this number was committed.
+    Block(u64),
+    /// This node's mempool admitted a transaction with this hash.
+    PendingTx(B256),
+}
+
+/// Events buffered per listener before it lags.
+const EVENT_BUFFER: usize = 4096;
 
 /// The application. Cheap to clone; clones share state.
 #[derive(Clone)]
@@ -141,6 +156,7 @@ impl App {
                 pending: PendingNonces::default(),
                 fee_recipient,
                 hashes: Mutex::new(hashes),
+                events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             }),
         })
     }
@@ -158,6 +174,11 @@ impl App {
     fn params_or_err(&self) -> Result<Params> {
         self.params()
             .ok_or_else(|| AppError::Protocol("chain not initialised".into()))
+    }
+
+    /// Listens to committed blocks and admitted transactions.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
     }
 
     /// Mempool bookkeeping for `eth_getTransactionCount(pending)`.
@@ -302,9 +323,9 @@ impl App {
         let nonce = tx.envelope.nonce();
         match &verdict {
             Ok(()) if !recheck => {
-                self.inner
-                    .pending
-                    .add(tx.from, nonce, txcheck::max_cost(&tx.envelope))
+                self.inner.pending.add(&tx);
+                // Nobody listening is fine: the send only fails without receivers.
+                let _ = self.inner.events.send(Event::PendingTx(tx.hash));
             }
             Ok(()) => {}
             Err(_) => self.inner.pending.remove(tx.from, nonce),
@@ -561,6 +582,7 @@ impl App {
                 .lock()
                 .expect("hashes lock")
                 .push(block.number, block.hash);
+            let _ = self.inner.events.send(Event::Block(block.number));
         }
         let reader = self.inner.store.reader()?;
         self.inner.pending.prune(|a| {

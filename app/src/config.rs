@@ -31,6 +31,26 @@ pub struct Config {
     /// Blocks of state history kept for reads at past blocks (`eth_call`, `eth_getBalance`…
     /// at a block number); older history is pruned. 0 keeps everything (an archive node).
     pub history_retention: u64,
+    /// JSON-RPC: largest request body, in bytes.
+    pub rpc_max_request_bytes: u32,
+    /// JSON-RPC: largest response body, in bytes.
+    pub rpc_max_response_bytes: u32,
+    /// JSON-RPC: most calls in one batch.
+    pub rpc_max_batch: u32,
+    /// JSON-RPC: most open connections (HTTP and WebSocket).
+    pub rpc_max_connections: u32,
+    /// JSON-RPC: most subscriptions on one WebSocket connection.
+    pub rpc_max_subscriptions: u32,
+    /// Gas cap of `eth_call` and `eth_estimateGas` (the block gas limit caps it too).
+    pub rpc_gas_cap: u64,
+    /// Wall-clock limit of one `eth_call` / `eth_estimateGas`, in milliseconds.
+    pub rpc_call_timeout_ms: u64,
+    /// Most blocks one `eth_getLogs` (or log filter poll) may scan.
+    pub rpc_max_log_blocks: u64,
+    /// Most logs one `eth_getLogs` may return.
+    pub rpc_max_logs: u64,
+    /// Origins allowed by CORS for browser dApps: `*`, or a comma-separated list.
+    pub rpc_cors: String,
 }
 
 impl Default for Config {
@@ -45,6 +65,16 @@ impl Default for Config {
             log_level: "info".into(),
             log_format: "text".into(),
             history_retention: 0,
+            rpc_max_request_bytes: 8 * 1024 * 1024,
+            rpc_max_response_bytes: 64 * 1024 * 1024,
+            rpc_max_batch: 100,
+            rpc_max_connections: 1024,
+            rpc_max_subscriptions: 64,
+            rpc_gas_cap: 50_000_000,
+            rpc_call_timeout_ms: 5_000,
+            rpc_max_log_blocks: 10_000,
+            rpc_max_logs: 20_000,
+            rpc_cors: "*".into(),
         }
     }
 }
@@ -60,10 +90,85 @@ const KEYS: &[&str] = &[
     "log_level",
     "log_format",
     "history_retention",
+    "rpc_max_request_bytes",
+    "rpc_max_response_bytes",
+    "rpc_max_batch",
+    "rpc_max_connections",
+    "rpc_max_subscriptions",
+    "rpc_gas_cap",
+    "rpc_call_timeout_ms",
+    "rpc_max_log_blocks",
+    "rpc_max_logs",
+    "rpc_cors",
 ];
 
 /// Keys whose environment override is an integer.
-const INTEGER_KEYS: &[&str] = &["history_retention"];
+const INTEGER_KEYS: &[&str] = &[
+    "history_retention",
+    "rpc_max_request_bytes",
+    "rpc_max_response_bytes",
+    "rpc_max_batch",
+    "rpc_max_connections",
+    "rpc_max_subscriptions",
+    "rpc_gas_cap",
+    "rpc_call_timeout_ms",
+    "rpc_max_log_blocks",
+    "rpc_max_logs",
+];
+
+/// The limits of the public JSON-RPC port (DESIGN §7 "Limits"), from [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// Largest request body, in bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    /// Most open connections.
+    pub max_connections: u32,
+    /// Most subscriptions per WebSocket connection.
+    pub max_subscriptions: u32,
+    /// Gas cap of simulated calls.
+    pub gas_cap: u64,
+    /// Wall-clock limit of one simulated call.
+    pub call_timeout: std::time::Duration,
+    /// Most blocks one log query scans.
+    pub max_log_blocks: u64,
+    /// Most logs one query returns.
+    pub max_logs: u64,
+    /// CORS origins (`*` or a list).
+    pub cors: Vec<String>,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        Config::default().rpc_limits()
+    }
+}
+
+impl Config {
+    /// The JSON-RPC limits this config sets.
+    pub fn rpc_limits(&self) -> RpcLimits {
+        RpcLimits {
+            max_request_bytes: self.rpc_max_request_bytes,
+            max_response_bytes: self.rpc_max_response_bytes,
+            max_batch: self.rpc_max_batch,
+            max_connections: self.rpc_max_connections,
+            max_subscriptions: self.rpc_max_subscriptions,
+            gas_cap: self.rpc_gas_cap,
+            call_timeout: std::time::Duration::from_millis(self.rpc_call_timeout_ms),
+            max_log_blocks: self.rpc_max_log_blocks.max(1),
+            max_logs: self.rpc_max_logs,
+            cors: self
+                .rpc_cors
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        }
+    }
+}
 
 /// The config file of a home folder.
 pub fn path(home: &Path) -> PathBuf {

@@ -41,7 +41,8 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let (addr, handle) = crate::rpc::serve(app, cfg.rpc_addr, &cfg.cometbft_rpc).await?;
+        let (addr, handle) =
+            crate::rpc::serve(app, cfg.rpc_addr, &cfg.cometbft_rpc, cfg.rpc_limits()).await?;
         tracing::info!(%addr, "Ethereum JSON-RPC listening");
         tracing::info!(addr = %cfg.metrics_addr, "metrics listening");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -250,7 +250,10 @@ fn prune(
     let floor = history_floor(info)?;
     // Keep the changesets of heights above `height - retention`: the state at
     // `height - retention` and later stays readable.
-    let target = height.saturating_add(1).saturating_sub(retention).max(floor);
+    let target = height
+        .saturating_add(1)
+        .saturating_sub(retention)
+        .max(floor);
     let until = target.min(floor.saturating_add(PRUNE_PER_COMMIT));
     for h in floor..until {
         let keys: Vec<Vec<u8>> = changesets

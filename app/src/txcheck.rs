@@ -293,40 +293,77 @@ impl SenderCache {
     }
 }
 
-/// Transactions this node's mempool has accepted, per sender: nonce → maximum cost. Serves
-/// `eth_getTransactionCount(…, "pending")` and the pending-total balance check. Pruned at
-/// every commit.
+/// A transaction this node's mempool holds.
+#[derive(Debug, Clone)]
+pub struct PendingTx {
+    /// Its maximum cost to the sender.
+    pub cost: U256,
+    /// The transaction.
+    pub tx: SignedTx,
+}
+
 #[derive(Debug, Default)]
-pub struct PendingNonces(Mutex<BTreeMap<Address, BTreeMap<u64, U256>>>);
+struct PendingInner {
+    by_sender: BTreeMap<Address, BTreeMap<u64, PendingTx>>,
+    by_hash: BTreeMap<B256, (Address, u64)>,
+}
+
+impl PendingInner {
+    fn remove_nonce(&mut self, from: &Address, nonce: u64) {
+        if let Some(s) = self.by_sender.get_mut(from) {
+            if let Some(p) = s.remove(&nonce) {
+                self.by_hash.remove(&p.tx.hash);
+            }
+            if s.is_empty() {
+                self.by_sender.remove(from);
+            }
+        }
+    }
+}
+
+/// Transactions this node's mempool has accepted, per sender and nonce. Serves
+/// `eth_getTransactionCount(…, "pending")`, pending transactions by hash, and the
+/// pending-total balance check. Pruned at every commit and by recheck.
+#[derive(Debug, Default)]
+pub struct PendingNonces(Mutex<PendingInner>);
 
 impl PendingNonces {
-    /// Records an accepted transaction (a replacement of the same nonce takes its cost).
-    pub fn add(&self, from: Address, nonce: u64, cost: U256) {
-        self.0
-            .lock()
-            .expect("pending lock")
-            .entry(from)
-            .or_default()
-            .insert(nonce, cost);
+    /// Records an accepted transaction (a replacement of the same nonce takes its place).
+    pub fn add(&self, tx: &SignedTx) {
+        let mut m = self.0.lock().expect("pending lock");
+        let nonce = tx.envelope.nonce();
+        m.remove_nonce(&tx.from, nonce);
+        m.by_hash.insert(tx.hash, (tx.from, nonce));
+        m.by_sender.entry(tx.from).or_default().insert(
+            nonce,
+            PendingTx {
+                cost: max_cost(&tx.envelope),
+                tx: tx.clone(),
+            },
+        );
     }
 
     /// Forgets a transaction dropped from the mempool.
     pub fn remove(&self, from: Address, nonce: u64) {
-        let mut m = self.0.lock().expect("pending lock");
-        if let Some(s) = m.get_mut(&from) {
-            s.remove(&nonce);
-            if s.is_empty() {
-                m.remove(&from);
-            }
-        }
+        self.0
+            .lock()
+            .expect("pending lock")
+            .remove_nonce(&from, nonce);
     }
 
     /// Drops nonces below each sender's committed nonce.
     pub fn prune(&self, committed: impl Fn(&Address) -> u64) {
         let mut m = self.0.lock().expect("pending lock");
-        m.retain(|a, s| {
+        let PendingInner { by_sender, by_hash } = &mut *m;
+        by_sender.retain(|a, s| {
             let n = committed(a);
-            s.retain(|x, _| *x >= n);
+            s.retain(|x, p| {
+                let keep = *x >= n;
+                if !keep {
+                    by_hash.remove(&p.tx.hash);
+                }
+                keep
+            });
             !s.is_empty()
         });
     }
@@ -335,7 +372,7 @@ impl PendingNonces {
     pub fn next_nonce(&self, from: &Address, committed: u64) -> u64 {
         let m = self.0.lock().expect("pending lock");
         let mut n = committed;
-        if let Some(s) = m.get(from) {
+        if let Some(s) = m.by_sender.get(from) {
             while s.contains_key(&n) {
                 n += 1;
             }
@@ -349,9 +386,16 @@ impl PendingNonces {
             return U256::ZERO;
         }
         let m = self.0.lock().expect("pending lock");
-        m.get(from).map_or(U256::ZERO, |s| {
+        m.by_sender.get(from).map_or(U256::ZERO, |s| {
             s.range(lo..hi)
-                .fold(U256::ZERO, |acc, (_, c)| acc.saturating_add(*c))
+                .fold(U256::ZERO, |acc, (_, p)| acc.saturating_add(p.cost))
         })
+    }
+
+    /// A pending transaction by hash.
+    pub fn get(&self, hash: &B256) -> Option<SignedTx> {
+        let m = self.0.lock().expect("pending lock");
+        let (from, nonce) = m.by_hash.get(hash)?;
+        m.by_sender.get(from)?.get(nonce).map(|p| p.tx.clone())
     }
 }

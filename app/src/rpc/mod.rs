@@ -13,6 +13,7 @@ use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxEnvelope};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256};
+use alloy_rpc_types_eth::state::StateOverride;
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, BlockTransactions, FeeHistory, Filter, FilterBlockOption,
     Header, Log, Transaction, TransactionReceipt, TransactionRequest,
@@ -25,22 +26,26 @@ use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 use tendermint_rpc::Client as _;
 
 use crate::app::App;
+use crate::config::RpcLimits;
 use crate::exec::{self, BlockRecord, TxRecord};
 use crate::genesis::Params as ChainParams;
 use crate::metrics as m;
 use crate::overlay::{Overlay, StateView as _};
 use crate::storage::{HistoryError, Reader, StateAt, StoreError};
+use parley_types::AccountLeaf;
 
 /// Suggested priority fee (wei): the chain has no congestion market yet.
 pub const SUGGESTED_TIP: u128 = 10_000_000;
-/// Most blocks one `eth_getLogs` may scan.
-pub const MAX_LOG_RANGE: u64 = 10_000;
 /// Timeout of calls to CometBFT.
 const COMETBFT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+mod pubsub;
 
 struct Ctx {
     app: App,
     cometbft: tendermint_rpc::HttpClient,
+    filters: std::sync::Arc<pubsub::Filters>,
+    limits: RpcLimits,
 }
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -67,6 +72,70 @@ impl Ctx {
         self.app
             .params()
             .ok_or_else(|| err(-32000, "chain not initialised yet"))
+    }
+
+    /// The latest block number.
+    fn latest(&self) -> RpcResult<u64> {
+        Ok(self.reader()?.meta().map_err(internal)?.last_block_number)
+    }
+
+    /// `eth_getLogs`: the logs matching `filter`, within the range limit.
+    fn get_logs(&self, filter: &Filter) -> RpcResult<Vec<Log>> {
+        let r = self.reader()?;
+        let (from, to) = match filter.block_option {
+            FilterBlockOption::AtBlockHash(h) => {
+                let n = r
+                    .block_number(&h)
+                    .map_err(internal)?
+                    .ok_or_else(|| err(-32001, "block not found"))?;
+                (n, n)
+            }
+            FilterBlockOption::Range {
+                from_block,
+                to_block,
+            } => {
+                let latest = BlockNumberOrTag::Latest;
+                (
+                    self.number(&r, from_block.unwrap_or(latest))?,
+                    self.number(&r, to_block.unwrap_or(latest))?,
+                )
+            }
+        };
+        if to < from {
+            return Err(invalid(format!("fromBlock {from} is after toBlock {to}")));
+        }
+        let max = self.limits.max_log_blocks;
+        if to - from >= max {
+            return Err(err(
+                -32005,
+                format!(
+                    "block range too large: {} blocks, at most {max} (rpc_max_log_blocks)",
+                    to - from + 1
+                ),
+            ));
+        }
+        self.logs_between(&r, filter, from, to)
+    }
+
+    /// Logs of blocks `from..=to` matching `filter`, at most `rpc_max_logs` of them.
+    fn logs_between(&self, r: &Reader, filter: &Filter, from: u64, to: u64) -> RpcResult<Vec<Log>> {
+        let mut out = Vec::new();
+        for n in from..=to {
+            let Some(b) = r.block(n).map_err(internal)? else {
+                break;
+            };
+            out.extend(block_logs(r, &b, filter)?);
+            if out.len() as u64 > self.limits.max_logs {
+                return Err(err(
+                    -32005,
+                    format!(
+                        "query returns more than {} logs (rpc_max_logs): narrow the block range or the filter",
+                        self.limits.max_logs
+                    ),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Resolves a tag or number to a block number.
@@ -169,6 +238,37 @@ fn rpc_receipt(t: &TxRecord) -> RpcResult<TransactionReceipt> {
     })
 }
 
+/// The logs of block `b` that match `filter`.
+fn block_logs(reader: &Reader, b: &BlockRecord, filter: &Filter) -> RpcResult<Vec<Log>> {
+    let mut out = Vec::new();
+    if !filter.matches_bloom(b.logs_bloom) {
+        return Ok(out);
+    }
+    for t in block_txs(reader, b)? {
+        if !filter.matches_bloom(t.receipt.logs_bloom) {
+            continue;
+        }
+        for (j, l) in t.receipt.logs.iter().enumerate() {
+            if filter.matches(l) {
+                out.push(rpc_log(&t, j, l));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The block a tag, number or hash names, if it exists.
+fn block_by_id(ctx: &Ctx, r: &Reader, id: BlockId) -> RpcResult<Option<BlockRecord>> {
+    let n = match id {
+        BlockId::Number(tag) => ctx.number(r, tag)?,
+        BlockId::Hash(h) => match r.block_number(&h.block_hash).map_err(internal)? {
+            Some(n) => n,
+            None => return Ok(None),
+        },
+    };
+    r.block(n).map_err(internal)
+}
+
 /// Loads every transaction record of a block.
 fn block_txs(reader: &Reader, r: &BlockRecord) -> RpcResult<Vec<TxRecord>> {
     r.tx_hashes
@@ -227,6 +327,7 @@ fn rpc_block(reader: &Reader, r: &BlockRecord, full: bool) -> RpcResult<Block> {
 fn simulate(
     ctx: &Ctx,
     view: &StateAt<'_>,
+    overrides: Option<&StateOverride>,
     req: &TransactionRequest,
     gas: u64,
 ) -> RpcResult<ExecutionResult> {
@@ -252,12 +353,13 @@ fn simulate(
         gas_limit: params.block_gas_limit,
         tx_root: B256::ZERO,
     };
+    let mut db = Overlay::new(view);
+    if let Some(o) = overrides {
+        apply_overrides(&mut db, o)?;
+    }
     let nonce = match req.nonce {
         Some(n) => n,
-        None => Overlay::new(view)
-            .account(from)
-            .map_err(internal)?
-            .map_or(0, |a| a.nonce),
+        None => db.account(from).map_err(internal)?.map_or(0, |a| a.nonce),
     };
     let mut cfg = exec::cfg_env(&params);
     cfg.disable_nonce_check = true;
@@ -276,13 +378,62 @@ fn simulate(
         ..Default::default()
     };
     let mut evm = Context::mainnet()
-        .with_db(Overlay::new(view))
+        .with_db(db)
         .with_cfg(cfg)
         .with_block(exec::block_env(&header, B256::ZERO))
         .build_mainnet();
     evm.transact(tx)
         .map(|r| r.result)
         .map_err(|e| err(-32000, e.to_string()))
+}
+
+/// Applies `eth_call`'s state override set (balance, nonce, code, and either `state`, which
+/// replaces the whole storage, or `stateDiff`, which sets slots) to a throwaway overlay.
+fn apply_overrides<V: crate::overlay::StateView>(
+    db: &mut Overlay<'_, V>,
+    overrides: &StateOverride,
+) -> RpcResult<()> {
+    // Each address is independent, so the map's order does not matter.
+    for (addr, o) in overrides {
+        let mut acc = db.account(*addr).map_err(internal)?.unwrap_or(AccountLeaf {
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: parley_types::KECCAK_EMPTY,
+        });
+        if let Some(b) = o.balance {
+            acc.balance = b;
+        }
+        if let Some(n) = o.nonce {
+            acc.nonce = n;
+        }
+        if let Some(code) = &o.code {
+            acc.code_hash = if code.is_empty() {
+                parley_types::KECCAK_EMPTY
+            } else {
+                let h = alloy_primitives::keccak256(code);
+                db.put_code(h, code.clone());
+                h
+            };
+        }
+        if o.state.is_some() && o.state_diff.is_some() {
+            return Err(invalid(format!(
+                "state override for {addr}: give state or stateDiff, not both"
+            )));
+        }
+        if let Some(state) = &o.state {
+            db.wipe_storage(*addr);
+            for (k, v) in state {
+                db.set_storage(*addr, U256::from_be_bytes(k.0), U256::from_be_bytes(v.0));
+            }
+        }
+        if let Some(diff) = &o.state_diff {
+            for (k, v) in diff {
+                db.set_storage(*addr, U256::from_be_bytes(k.0), U256::from_be_bytes(v.0));
+            }
+        }
+        db.set_account(*addr, acc);
+    }
+    Ok(())
 }
 
 fn revert_error(result: &ExecutionResult) -> ErrorObjectOwned {
@@ -363,13 +514,20 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             Overlay::new(&view).storage(addr, slot).map_err(internal)?,
         ))
     })?;
-    module.register_blocking_method("eth_call", |p: Params, ctx, _| {
+    register_timed(module, "eth_call", |p: Params<'static>, ctx: &Ctx| {
         m::rpc("eth_call");
-        let (req, id): (TransactionRequest, Option<BlockId>) = p.parse()?;
+        let (req, id, overrides): (TransactionRequest, Option<BlockId>, Option<StateOverride>) =
+            p.parse()?;
         let r = ctx.reader()?;
         let view = ctx.state_at(&r, id)?;
-        let cap = ctx.params()?.block_gas_limit;
-        let result = simulate(&ctx, &view, &req, req.gas.unwrap_or(cap).min(cap))?;
+        let cap = ctx.params()?.block_gas_limit.min(ctx.limits.gas_cap);
+        let result = simulate(
+            ctx,
+            &view,
+            overrides.as_ref(),
+            &req,
+            req.gas.unwrap_or(cap).min(cap),
+        )?;
         match result {
             ExecutionResult::Success {
                 output: Output::Call(b),
@@ -382,47 +540,57 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             other => Err(revert_error(&other)),
         }
     })?;
-    module.register_blocking_method("eth_estimateGas", |p: Params, ctx, _| {
-        m::rpc("eth_estimateGas");
-        let (req, id): (TransactionRequest, Option<BlockId>) = p.parse()?;
-        let r = ctx.reader()?;
-        let view = ctx.state_at(&r, id)?;
-        let cap = ctx.params()?.block_gas_limit;
-        let mut cap = req.gas.unwrap_or(cap).min(cap);
-        // A priced estimate cannot use more gas than the sender can pay for (as geth does).
-        let price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
-        if price > 0 {
-            let from = req.from.unwrap_or_default();
-            let balance = Overlay::new(&view)
-                .account(from)
-                .map_err(internal)?
-                .map_or(U256::ZERO, |a| a.balance);
-            let spendable =
-                balance.saturating_sub(req.value.unwrap_or_default()) / U256::from(price);
-            cap = cap.min(u64::try_from(spendable).unwrap_or(u64::MAX));
-        }
-        let first = simulate(&ctx, &view, &req, cap)?;
-        if !first.is_success() {
-            return Err(revert_error(&first));
-        }
-        // Smallest limit that succeeds: the 63/64 rule and refunds make it ≥ gas used.
-        let used = first.tx_gas_used();
-        let mut lo = used.saturating_sub(1);
-        let mut hi = cap;
-        let guess = used.saturating_mul(64) / 63 + 2_300;
-        if guess < hi && simulate(&ctx, &view, &req, guess)?.is_success() {
-            hi = guess;
-        }
-        while lo + 1 < hi {
-            let mid = lo + (hi - lo) / 2;
-            if simulate(&ctx, &view, &req, mid)?.is_success() {
-                hi = mid;
-            } else {
-                lo = mid;
+    register_timed(
+        module,
+        "eth_estimateGas",
+        |p: Params<'static>, ctx: &Ctx| {
+            m::rpc("eth_estimateGas");
+            let (req, id, overrides): (TransactionRequest, Option<BlockId>, Option<StateOverride>) =
+                p.parse()?;
+            let ov = overrides.as_ref();
+            let r = ctx.reader()?;
+            let view = ctx.state_at(&r, id)?;
+            let cap = ctx.params()?.block_gas_limit.min(ctx.limits.gas_cap);
+            let mut cap = req.gas.unwrap_or(cap).min(cap);
+            // A priced estimate cannot use more gas than the sender can pay for (as geth does).
+            let price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
+            if price > 0 {
+                let from = req.from.unwrap_or_default();
+                let mut db = Overlay::new(&view);
+                if let Some(o) = ov {
+                    apply_overrides(&mut db, o)?;
+                }
+                let balance = db
+                    .account(from)
+                    .map_err(internal)?
+                    .map_or(U256::ZERO, |a| a.balance);
+                let spendable =
+                    balance.saturating_sub(req.value.unwrap_or_default()) / U256::from(price);
+                cap = cap.min(u64::try_from(spendable).unwrap_or(u64::MAX));
             }
-        }
-        Ok::<_, ErrorObjectOwned>(U64::from(hi))
-    })?;
+            let first = simulate(ctx, &view, ov, &req, cap)?;
+            if !first.is_success() {
+                return Err(revert_error(&first));
+            }
+            // Smallest limit that succeeds: the 63/64 rule and refunds make it ≥ gas used.
+            let used = first.tx_gas_used();
+            let mut lo = used.saturating_sub(1);
+            let mut hi = cap;
+            let guess = used.saturating_mul(64) / 63 + 2_300;
+            if guess < hi && simulate(ctx, &view, ov, &req, guess)?.is_success() {
+                hi = guess;
+            }
+            while lo + 1 < hi {
+                let mid = lo + (hi - lo) / 2;
+                if simulate(ctx, &view, ov, &req, mid)?.is_success() {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            Ok::<_, ErrorObjectOwned>(U64::from(hi))
+        },
+    )?;
     module.register_method("eth_gasPrice", |_, ctx, _| {
         m::rpc("eth_gasPrice");
         let r = ctx.reader()?;
@@ -506,10 +674,18 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         m::rpc("eth_getTransactionByHash");
         let hash: B256 = p.one()?;
         let r = ctx.reader()?;
-        r.tx(&hash)
-            .map_err(internal)?
-            .map(|t| rpc_tx(&t))
-            .transpose()
+        if let Some(t) = r.tx(&hash).map_err(internal)? {
+            return rpc_tx(&t).map(Some);
+        }
+        // Not included yet: this node's mempool, with no block fields.
+        Ok(ctx.app.pending().get(&hash).map(|t| Transaction {
+            inner: Recovered::new_unchecked(t.envelope, t.from),
+            block_hash: None,
+            block_number: None,
+            transaction_index: None,
+            effective_gas_price: None,
+            block_timestamp: None,
+        }))
     })?;
     module.register_method("eth_getTransactionReceipt", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionReceipt");
@@ -555,57 +731,88 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             )
         },
     )?;
-    module.register_method("eth_getLogs", |p: Params, ctx, _| {
+    module.register_blocking_method("eth_getLogs", |p: Params, ctx, _| {
         m::rpc("eth_getLogs");
         let filter: Filter = p.one()?;
+        ctx.get_logs(&filter)
+    })?;
+    module.register_blocking_method("eth_getBlockReceipts", |p: Params, ctx, _| {
+        m::rpc("eth_getBlockReceipts");
+        let id: BlockId = p.one()?;
         let r = ctx.reader()?;
-        let (from, to) = match filter.block_option {
-            FilterBlockOption::AtBlockHash(h) => {
-                let n = r
-                    .block_number(&h)
-                    .map_err(internal)?
-                    .ok_or_else(|| err(-32001, "block not found"))?;
-                (n, n)
-            }
-            FilterBlockOption::Range {
-                from_block,
-                to_block,
-            } => {
-                let latest = BlockNumberOrTag::Latest;
-                (
-                    ctx.number(&r, from_block.unwrap_or(latest))?,
-                    ctx.number(&r, to_block.unwrap_or(latest))?,
-                )
-            }
+        let Some(b) = block_by_id(&ctx, &r, id)? else {
+            return Ok(None);
         };
-        if to < from {
-            return Err(invalid(format!("fromBlock {from} is after toBlock {to}")));
-        }
-        if to - from >= MAX_LOG_RANGE {
-            return Err(invalid(format!(
-                "block range too large: at most {MAX_LOG_RANGE} blocks"
-            )));
-        }
-        let mut out = Vec::new();
-        for n in from..=to {
-            let Some(b) = r.block(n).map_err(internal)? else {
-                break;
+        let receipts = block_txs(&r, &b)?
+            .iter()
+            .map(rpc_receipt)
+            .collect::<RpcResult<Vec<_>>>()?;
+        Ok::<_, ErrorObjectOwned>(Some(receipts))
+    })?;
+    module.register_method("eth_getBlockTransactionCountByHash", |p: Params, ctx, _| {
+        let hash: B256 = p.one()?;
+        let r = ctx.reader()?;
+        Ok::<_, ErrorObjectOwned>(
+            block_by_id(ctx, &r, BlockId::from(hash))?.map(|b| U64::from(b.tx_hashes.len())),
+        )
+    })?;
+    for (name, by_hash) in [
+        ("eth_getTransactionByBlockNumberAndIndex", false),
+        ("eth_getTransactionByBlockHashAndIndex", true),
+    ] {
+        module.register_method(name, move |p: Params, ctx, _| {
+            let mut seq = p.sequence();
+            let id = if by_hash {
+                BlockId::from(seq.next::<B256>()?)
+            } else {
+                BlockId::Number(seq.next::<BlockNumberOrTag>()?)
             };
-            if !filter.matches_bloom(b.logs_bloom) {
-                continue;
-            }
-            for t in block_txs(&r, &b)? {
-                if !filter.matches_bloom(t.receipt.logs_bloom) {
-                    continue;
-                }
-                for (j, l) in t.receipt.logs.iter().enumerate() {
-                    if filter.matches(l) {
-                        out.push(rpc_log(&t, j, l));
-                    }
-                }
-            }
+            let index: U64 = seq.next()?;
+            let r = ctx.reader()?;
+            let Some(b) = block_by_id(ctx, &r, id)? else {
+                return Ok(None);
+            };
+            let Some(h) = usize::try_from(index).ok().and_then(|i| b.tx_hashes.get(i)) else {
+                return Ok(None);
+            };
+            r.tx(h).map_err(internal)?.map(|t| rpc_tx(&t)).transpose()
+        })?;
+    }
+    for name in [
+        "eth_getUncleCountByBlockNumber",
+        "eth_getUncleCountByBlockHash",
+    ] {
+        module.register_method(name, |_, _, _| Ok::<_, ErrorObjectOwned>(U64::ZERO))?;
+    }
+    pubsub::register(module)?;
+    Ok(())
+}
+
+/// Registers a heavy method that runs on the blocking pool (never on the async workers) and
+/// answers an error once `rpc_call_timeout_ms` passes. The computation itself is bounded by
+/// the gas cap; a timed-out one finishes in the background and is discarded.
+fn register_timed<R>(
+    module: &mut RpcModule<Ctx>,
+    name: &'static str,
+    f: fn(Params<'static>, &Ctx) -> RpcResult<R>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError>
+where
+    R: serde::Serialize + Clone + Send + Sync + 'static,
+{
+    module.register_async_method(name, move |p, ctx, _| async move {
+        let limit = ctx.limits.call_timeout;
+        let job = tokio::task::spawn_blocking(move || f(p, &ctx));
+        match tokio::time::timeout(limit, job).await {
+            Err(_) => Err(err(
+                -32000,
+                format!(
+                    "{name}: execution timed out after {} ms (rpc_call_timeout_ms)",
+                    limit.as_millis()
+                ),
+            )),
+            Ok(Err(e)) => Err(err(-32603, format!("{name}: {e}"))),
+            Ok(Ok(r)) => r,
         }
-        Ok::<_, ErrorObjectOwned>(out)
     })?;
     Ok(())
 }
@@ -638,11 +845,31 @@ fn reward_percentiles(b: &BlockRecord, percentiles: &[f64]) -> Vec<u128> {
         .collect()
 }
 
+/// CORS for browser dApps: `*` allows any origin, otherwise the listed ones.
+fn cors_layer(origins: &[String]) -> eyre::Result<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let layer = CorsLayer::new()
+        .allow_methods([http::Method::POST, http::Method::GET, http::Method::OPTIONS])
+        .allow_headers(Any);
+    if origins.iter().any(|o| o == "*") {
+        return Ok(layer.allow_origin(Any));
+    }
+    let list = origins
+        .iter()
+        .map(|o| {
+            o.parse::<http::HeaderValue>()
+                .map_err(|e| eyre::eyre!("rpc_cors: origin {o:?}: {e}"))
+        })
+        .collect::<eyre::Result<Vec<_>>>()?;
+    Ok(layer.allow_origin(AllowOrigin::list(list)))
+}
+
 /// Starts the JSON-RPC server on `addr`.
 pub async fn serve(
     app: App,
     addr: SocketAddr,
     cometbft_url: &str,
+    limits: RpcLimits,
 ) -> eyre::Result<(SocketAddr, ServerHandle)> {
     let url: tendermint_rpc::Url = cometbft_url
         .parse()
@@ -654,15 +881,28 @@ pub async fn serve(
     .compat_mode(tendermint_rpc::client::CompatMode::V0_38)
     .build()
     .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
-    let mut module = RpcModule::new(Ctx { app, cometbft });
-    register(&mut module)?;
+    let filters = std::sync::Arc::new(pubsub::Filters::default());
+    tokio::spawn(pubsub::feed_filters(app.clone(), filters.clone()));
     let config = jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(8 * 1024 * 1024)
-        .max_response_body_size(64 * 1024 * 1024)
-        .max_connections(1024)
+        .max_request_body_size(limits.max_request_bytes)
+        .max_response_body_size(limits.max_response_bytes)
+        .max_connections(limits.max_connections)
+        .max_subscriptions_per_connection(limits.max_subscriptions)
+        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(
+            limits.max_batch,
+        ))
         .build();
+    let cors = cors_layer(&limits.cors)?;
+    let mut module = RpcModule::new(Ctx {
+        app,
+        cometbft,
+        filters,
+        limits,
+    });
+    register(&mut module)?;
     let server = jsonrpsee::server::Server::builder()
         .set_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
         .build(addr)
         .await
         .map_err(|e| eyre::eyre!("rpc_addr {addr}: {e}"))?;

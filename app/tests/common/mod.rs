@@ -1,0 +1,252 @@
+//! The in-process harness shared by the integration tests: drives several `App`s (one per
+//! validator, each with its own redb database) through many heights the way CometBFT would —
+//! PrepareProposal on the proposer, ProcessProposal, FinalizeBlock and Commit on every node,
+//! CheckTx/recheck for the mempool — without CometBFT. The end-to-end tier (tests/e2e) runs
+//! the real binary.
+#![allow(dead_code)] // each test binary uses part of it
+
+use alloy_primitives::{Address, B256, Bytes, U256, hex};
+use alloy_signer_local::PrivateKeySigner;
+use parley_app::app::{App, Verdict};
+use parley_app::devtx::{self, Fees, Kind};
+use parley_app::genesis::{AppGenesis, Params};
+use parley_app::storage::Store;
+
+pub const CHAIN_ID: u64 = 424_242;
+pub const T0: u64 = 1_700_000_000;
+
+/// Stores 32 bytes of calldata in slot 0 and logs it with topic 0xaa; reverts on empty input.
+pub const INIT_CODE: &str = "601d80600b6000396000f3\
+                         3615601757600035806000556000526\
+                         0aa60206000a1005b60006000fd";
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub app: App,
+    pub fee_recipient: Address,
+}
+
+impl Node {
+    pub fn open(dir: tempfile::TempDir, fee_recipient: Address) -> Self {
+        Self::open_with_retention(dir, fee_recipient, 0)
+    }
+
+    pub fn open_with_retention(
+        dir: tempfile::TempDir,
+        fee_recipient: Address,
+        retention: u64,
+    ) -> Self {
+        let store = Store::open(&dir.path().join("parley.redb"))
+            .expect("opens")
+            .with_retention(retention);
+        let app = App::new(store, fee_recipient).expect("app starts");
+        Self {
+            dir,
+            app,
+            fee_recipient,
+        }
+    }
+
+    /// Simulates a crash and restart: drops the app and reopens its database.
+    pub fn restart(self) -> Self {
+        let Node {
+            dir,
+            app,
+            fee_recipient,
+        } = self;
+        drop(app);
+        Node::open(dir, fee_recipient)
+    }
+}
+
+pub struct Net {
+    pub nodes: Vec<Node>,
+    pub mempool: Vec<Bytes>,
+    pub height: u64,
+    pub keys: Vec<PrivateKeySigner>,
+}
+
+pub fn genesis(keys: &[PrivateKeySigner]) -> Vec<u8> {
+    let g = AppGenesis::funded(
+        Params {
+            chain_id: CHAIN_ID,
+            ..Params::default()
+        },
+        keys.iter().map(|k| k.address()),
+        U256::from(10u128.pow(24)),
+    );
+    serde_json::to_vec(&g).expect("serializes")
+}
+
+impl Net {
+    pub fn new(n: usize) -> Self {
+        let keys = parley_app::dev_accounts(5).expect("dev keys");
+        let app_state = genesis(&keys);
+        let nodes: Vec<_> = (0..n)
+            .map(|i| {
+                let node = Node::open(
+                    tempfile::tempdir().expect("tempdir"),
+                    Address::repeat_byte(0xf0 + i as u8),
+                );
+                node.app.init_chain(&app_state, 1).expect("genesis");
+                node
+            })
+            .collect();
+        let hashes: Vec<_> = nodes
+            .iter()
+            .map(|n| n.app.info().expect("info").1)
+            .collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "genesis app hashes differ"
+        );
+        Self {
+            nodes,
+            mempool: vec![],
+            height: 0,
+            keys,
+        }
+    }
+
+    /// CheckTx on every node; the tx enters the mempool if node 0 accepts it.
+    pub fn submit(&mut self, raw: Bytes) -> Result<B256, String> {
+        let verdicts: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                n.app
+                    .check_tx(&raw, false)
+                    .expect("check_tx")
+                    .map(|t| t.hash)
+            })
+            .collect();
+        for v in &verdicts[1..] {
+            assert_eq!(v.is_ok(), verdicts[0].is_ok(), "nodes disagree on CheckTx");
+        }
+        let h = verdicts[0]
+            .as_ref()
+            .map(|h| *h)
+            .map_err(|e| e.to_string())?;
+        self.mempool.push(raw);
+        Ok(h)
+    }
+
+    /// Submits a signed transfer of `value` wei from `key` with `nonce`; panics if refused.
+    pub fn transfer(
+        &mut self,
+        key: &PrivateKeySigner,
+        nonce: u64,
+        to: Address,
+        value: u64,
+    ) -> B256 {
+        self.submit(devtx::transfer(key, CHAIN_ID, nonce, to, U256::from(value)))
+            .expect("transfer accepted")
+    }
+
+    pub fn time(&self, h: u64) -> u64 {
+        T0 + h
+    }
+
+    /// One height: proposer builds, all validate, finalize and commit. Returns the app hash.
+    pub fn step(&mut self) -> B256 {
+        self.height += 1;
+        let h = self.height;
+        let proposer = (h as usize) % self.nodes.len();
+        let txs = self.nodes[proposer]
+            .app
+            .prepare_proposal(h, self.time(h), &self.mempool, 4 << 20)
+            .expect("prepare");
+        self.decide(txs)
+    }
+
+    pub fn decide(&mut self, txs: Vec<Bytes>) -> B256 {
+        let h = self.height;
+        for n in &self.nodes {
+            assert_eq!(
+                n.app
+                    .process_proposal(h, self.time(h), B256::with_last_byte(h as u8), &txs)
+                    .expect("process"),
+                Verdict::Accept
+            );
+        }
+        let mut hashes = vec![];
+        for n in &self.nodes {
+            let f = n
+                .app
+                .finalize_block(h, self.time(h), B256::with_last_byte(h as u8), &txs)
+                .expect("finalize");
+            n.app.commit().expect("commit");
+            hashes.push(f.app_hash);
+        }
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "app hashes diverged at height {h}"
+        );
+        // Recheck: executed txs leave the mempool.
+        let node = &self.nodes[0];
+        self.mempool
+            .retain(|raw| node.app.check_tx(raw, true).expect("recheck").is_ok());
+        hashes[0]
+    }
+
+    pub fn reader(&self) -> parley_app::storage::Reader {
+        self.nodes[0].app.store().reader().expect("reader")
+    }
+
+    pub fn balance(&self, a: Address) -> U256 {
+        self.reader()
+            .account(a)
+            .expect("read")
+            .map_or(U256::ZERO, |(acc, _)| acc.balance)
+    }
+
+    pub fn receipt(&self, hash: B256) -> Option<parley_app::exec::RecordReceipt> {
+        let r = self.reader();
+        r.tx(&hash).expect("read").map(|t| t.receipt)
+    }
+}
+
+/// Runtime: with calldata, stores word 0 of it in slot 0; without, only *reads* slot 0 and
+/// logs it with topic 0xbb.
+pub const RW_INIT: &str = "60168060095f395ff3\
+                       3615600a57\
+                       5f355f5500\
+                       5b5f545f5260bb60205fa100";
+/// Runtime: CREATE2 (salt = calldata word 0, value = callvalue) of the two-byte init code
+/// `CALLER SELFDESTRUCT`, so the child is created and destroyed in the same transaction;
+/// stores the child's address in slot 0.
+pub const FACTORY_INIT: &str = "60108060095f395ff3\
+                            6133ff5f52\
+                            5f356002601e34f5\
+                            5f5500";
+pub const CHILD_INIT: [u8; 2] = [0x33, 0xff];
+
+pub fn create(net: &mut Net, k: &PrivateKeySigner, nonce: u64, init: &str) -> Address {
+    let tx = devtx::sign(
+        k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        nonce,
+        None,
+        U256::ZERO,
+        hex::decode(init).expect("hex").into(),
+        300_000,
+        Fees::default(),
+    );
+    net.submit(tx).expect("deploy accepted");
+    k.address().create(nonce)
+}
+
+pub fn call(k: &PrivateKeySigner, nonce: u64, to: Address, value: u64, data: Vec<u8>) -> Bytes {
+    devtx::sign(
+        k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        nonce,
+        Some(to),
+        U256::from(value),
+        data.into(),
+        300_000,
+        Fees::default(),
+    )
+}
