@@ -327,7 +327,12 @@ pub fn execute_block<V: StateView>(
         };
         let gas_used = result.tx_gas_used();
         let success = result.is_success();
-        let contract_address = result.created_address();
+        // As on Ethereum, a creation's receipt names the address even when it reverted.
+        let contract_address = tx
+            .envelope
+            .kind()
+            .is_create()
+            .then(|| tx.from.create(tx.envelope.nonce()));
         let logs = match result {
             ExecutionResult::Success { logs, .. } => logs,
             _ => Vec::new(),
