@@ -41,6 +41,13 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
     },
+    /// Time to open a node over a large state: genesis with `accounts` funded accounts,
+    /// then the start-up that rebuilds and checks the app-hash tree.
+    Startup {
+        /// Funded accounts in the state.
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: usize,
+    },
     /// End-to-end TPS against running nodes (and the ceiling, measured first).
     Tps {
         /// Comma-separated JSON-RPC URLs of the nodes.
@@ -383,8 +390,36 @@ async fn tps(
     Ok(())
 }
 
+/// Writes a genesis of `n` funded accounts, then times reopening the node (App::new reads
+/// every state entry and rebuilds the app-hash tree to check it against the stored hash).
+fn startup(n: usize) -> Result<(f64, f64)> {
+    let genesis = AppGenesis::funded(
+        Params::default(),
+        (0..n as u64).map(|i| Address::left_padding_from(&i.to_be_bytes())),
+        U256::from(1u64),
+    );
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("db");
+    let start = Instant::now();
+    let app = App::new(Store::open(&path)?, Address::ZERO)?;
+    app.init_chain(&serde_json::to_vec(&genesis)?, 1)?;
+    drop(app);
+    let written = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let app = App::new(Store::open(&path)?, Address::ZERO)?;
+    let opened = start.elapsed().as_secs_f64();
+    drop(app);
+    Ok((written, opened))
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Startup { accounts } => {
+            let (written, opened) = startup(accounts)?;
+            println!("genesis          {accounts} accounts written in {written:.1} s");
+            println!("startup          {opened:.2} s to open the node and check the app hash");
+            Ok(())
+        }
         Cmd::Ceiling { txs } => {
             let c = ceiling(txs)?;
             println!("ceiling          {c:.0} transfers/s ({txs} transfers, one core)");
