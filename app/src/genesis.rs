@@ -111,6 +111,19 @@ impl AppGenesis {
         Self { params, accounts }
     }
 
+    /// This genesis plus the [`crate::predeploys`] (a Multicall3-compatible aggregator and the
+    /// deterministic CREATE2 deployer at their canonical addresses), appended after the
+    /// accounts already listed. A predeploy whose address the genesis already lists is left
+    /// out, so an explicit account wins and calling this twice adds nothing.
+    pub fn with_predeploys(mut self) -> Self {
+        for a in crate::predeploys::genesis_accounts() {
+            if !self.accounts.iter().any(|b| b.address == a.address) {
+                self.accounts.push(a);
+            }
+        }
+        self
+    }
+
     /// Parses and validates `app_state` bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, GenesisError> {
         let g: Self = serde_json::from_slice(bytes)?;

@@ -9,7 +9,8 @@
 //! - [`txcheck`] admits user transactions (CheckTx, JSON-RPC);
 //! - [`storage`] is the redb database, written once per block in Commit;
 //! - [`rpc`] serves Ethereum JSON-RPC; [`metrics`] Prometheus; [`config`] and [`genesis`]
-//!   the node config and the chain's genesis.
+//!   the node config and the chain's genesis; [`predeploys`] the contracts every chain has
+//!   from genesis (Multicall3-compatible aggregator, CREATE2 deployer).
 //!
 //! Invariants: canonical state changes only in FinalizeBlock (computed) and Commit
 //! (persisted); nothing FinalizeBlock reaches iterates a hash map, reads the clock or uses
@@ -26,6 +27,7 @@ pub mod genesis;
 pub mod metrics;
 pub mod node;
 pub mod overlay;
+pub mod predeploys;
 pub mod rpc;
 pub mod storage;
 pub mod txcheck;

@@ -34,7 +34,8 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// Print a genesis `app_state` with prefunded dev accounts.
+    /// Print a genesis `app_state` with prefunded dev accounts and the predeploys
+    /// (Multicall3-compatible aggregator, deterministic CREATE2 deployer).
     GenesisAppState {
         /// EIP-155 chain id.
         #[arg(long, default_value_t = 424_242)]
@@ -45,6 +46,9 @@ enum Cmd {
         /// Balance of each (wei).
         #[arg(long, default_value = "1000000000000000000000000")]
         balance_wei: U256,
+        /// Leave the predeployed contracts out.
+        #[arg(long)]
+        no_predeploys: bool,
     },
     /// Run the node.
     Start {
@@ -69,8 +73,9 @@ fn main() -> eyre::Result<()> {
             chain_id,
             dev_accounts,
             balance_wei,
+            no_predeploys,
         } => {
-            let g = AppGenesis::funded(
+            let mut g = AppGenesis::funded(
                 Params {
                     chain_id,
                     ..Params::default()
@@ -80,6 +85,9 @@ fn main() -> eyre::Result<()> {
                     .map(|s| s.address()),
                 balance_wei,
             );
+            if !no_predeploys {
+                g = g.with_predeploys();
+            }
             g.validate()?;
             println!("{}", serde_json::to_string_pretty(&g)?);
             Ok(())
