@@ -63,6 +63,24 @@ fn invalid(msg: impl Into<String>) -> ErrorObjectOwned {
     err(-32602, msg)
 }
 
+/// Positional parameters as Ethereum clients send them: trailing optional ones may be left
+/// out (viem and ethers send `eth_estimateGas` and `eth_call` without a block), and read as
+/// `null`, so they land in `Option` fields. At most `arity` entries.
+fn args<T: serde::de::DeserializeOwned>(p: &Params<'_>, arity: usize) -> RpcResult<T> {
+    let mut v: Vec<serde_json::Value> = match p.as_str() {
+        None => Vec::new(),
+        Some(_) => p.parse()?,
+    };
+    if v.len() > arity {
+        return Err(invalid(format!(
+            "expected at most {arity} parameters, got {}",
+            v.len()
+        )));
+    }
+    v.resize(arity, serde_json::Value::Null);
+    serde_json::from_value(serde_json::Value::Array(v)).map_err(|e| invalid(e.to_string()))
+}
+
 impl Ctx {
     fn reader(&self) -> RpcResult<Reader> {
         self.app.store().reader().map_err(internal)
@@ -468,7 +486,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_getBalance", |p: Params, ctx, _| {
         m::rpc("eth_getBalance");
-        let (addr, id): (Address, Option<BlockId>) = p.parse()?;
+        let (addr, id): (Address, Option<BlockId>) = args(&p, 2)?;
         let r = ctx.reader()?;
         let view = ctx.state_at(&r, id)?;
         Ok::<_, ErrorObjectOwned>(
@@ -480,7 +498,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_getTransactionCount", |p: Params, ctx, _| {
         m::rpc("eth_getTransactionCount");
-        let (addr, id): (Address, Option<BlockId>) = p.parse()?;
+        let (addr, id): (Address, Option<BlockId>) = args(&p, 2)?;
         let r = ctx.reader()?;
         let view = ctx.state_at(&r, id)?;
         let nonce = Overlay::new(&view)
@@ -494,7 +512,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_getCode", |p: Params, ctx, _| {
         m::rpc("eth_getCode");
-        let (addr, id): (Address, Option<BlockId>) = p.parse()?;
+        let (addr, id): (Address, Option<BlockId>) = args(&p, 2)?;
         let r = ctx.reader()?;
         let view = ctx.state_at(&r, id)?;
         let Some(a) = Overlay::new(&view).account(addr).map_err(internal)? else {
@@ -507,7 +525,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_getStorageAt", |p: Params, ctx, _| {
         m::rpc("eth_getStorageAt");
-        let (addr, slot, id): (Address, U256, Option<BlockId>) = p.parse()?;
+        let (addr, slot, id): (Address, U256, Option<BlockId>) = args(&p, 3)?;
         let r = ctx.reader()?;
         let view = ctx.state_at(&r, id)?;
         Ok::<_, ErrorObjectOwned>(B256::from(
@@ -517,7 +535,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     register_timed(module, "eth_call", |p: Params<'static>, ctx: &Ctx| {
         m::rpc("eth_call");
         let (req, id, overrides): (TransactionRequest, Option<BlockId>, Option<StateOverride>) =
-            p.parse()?;
+            args(&p, 3)?;
         let r = ctx.reader()?;
         let view = ctx.state_at(&r, id)?;
         let cap = ctx.params()?.block_gas_limit.min(ctx.limits.gas_cap);
@@ -546,7 +564,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         |p: Params<'static>, ctx: &Ctx| {
             m::rpc("eth_estimateGas");
             let (req, id, overrides): (TransactionRequest, Option<BlockId>, Option<StateOverride>) =
-                p.parse()?;
+                args(&p, 3)?;
             let ov = overrides.as_ref();
             let r = ctx.reader()?;
             let view = ctx.state_at(&r, id)?;
@@ -602,7 +620,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_feeHistory", |p: Params, ctx, _| {
         m::rpc("eth_feeHistory");
-        let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) = p.parse()?;
+        let (count, newest, percentiles): (U64, BlockNumberOrTag, Option<Vec<f64>>) = args(&p, 3)?;
         let r = ctx.reader()?;
         let meta = r.meta().map_err(internal)?;
         let newest = ctx.number(&r, newest)?.min(meta.last_block_number);
@@ -698,7 +716,8 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_getBlockByNumber", |p: Params, ctx, _| {
         m::rpc("eth_getBlockByNumber");
-        let (tag, full): (BlockNumberOrTag, bool) = p.parse()?;
+        let (tag, full): (BlockNumberOrTag, Option<bool>) = args(&p, 2)?;
+        let full = full.unwrap_or(false);
         let r = ctx.reader()?;
         let n = ctx.number(&r, tag)?;
         r.block(n)
@@ -708,7 +727,8 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     })?;
     module.register_method("eth_getBlockByHash", |p: Params, ctx, _| {
         m::rpc("eth_getBlockByHash");
-        let (hash, full): (B256, bool) = p.parse()?;
+        let (hash, full): (B256, Option<bool>) = args(&p, 2)?;
+        let full = full.unwrap_or(false);
         let r = ctx.reader()?;
         let Some(n) = r.block_number(&hash).map_err(internal)? else {
             return Ok(None);
@@ -845,6 +865,20 @@ fn reward_percentiles(b: &BlockRecord, percentiles: &[f64]) -> Vec<u128> {
         .collect()
 }
 
+/// Subscription ids as Ethereum clients expect them: `0x`-prefixed hex strings (viem ignores
+/// notifications for a numeric id). Unique per node; unsubscribing is per connection anyway.
+#[derive(Debug, Default)]
+struct HexIds(std::sync::atomic::AtomicU64);
+
+impl jsonrpsee::core::traits::IdProvider for HexIds {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Spread consecutive ids so they do not look like a counter to a client.
+        let id = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5851_f42d_4c95_7f2d;
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{id:016x}").into())
+    }
+}
+
 /// CORS for browser dApps: `*` allows any origin, otherwise the listed ones.
 fn cors_layer(origins: &[String]) -> eyre::Result<tower_http::cors::CorsLayer> {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -891,6 +925,7 @@ pub async fn serve(
         .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(
             limits.max_batch,
         ))
+        .set_id_provider(HexIds::default())
         .build();
     let cors = cors_layer(&limits.cors)?;
     let mut module = RpcModule::new(Ctx {
