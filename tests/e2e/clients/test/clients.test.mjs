@@ -714,7 +714,14 @@ describe('forge: create and script --broadcast', { timeout: 420_000 }, () => {
     assert.equal(await publicClient.readContract({ address: create.contractAddress, abi, functionName: 'value' }), 12n);
   });
 
-  check('forge script --broadcast deploys through the CREATE2 deployer', async () => {
+  // forge 1.7.1 accepts a CREATE2 deployer only if its code hash is the canonical one
+  // (0x2fa86add…7e4989), even with --create2-deployer; ours is our own code, so salted
+  // `forge script` deployments are refused ("invalid CREATE2 deployer bytecode"). Reported
+  // as a todo (not a pass) until we decide to predeploy the canonical bytes. Deployments
+  // through the deployer by any other client (viem, cast) pass above.
+  check('forge script --broadcast deploys through the CREATE2 deployer', {
+    todo: 'forge requires the canonical deployer bytecode; see docs/operators/dapp-developers.md',
+  }, async () => {
     const salt = BigInt(toHex(crypto.getRandomValues(new Uint8Array(16))));
     const out = forge(
       [
