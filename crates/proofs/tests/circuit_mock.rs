@@ -192,11 +192,52 @@ fn capacity_and_index_limits_are_errors() {
         parley_proofs::BlockWitness::build(&mut t, header(1), &far, CAP),
         Err(ProofError::IndexOutOfRange(_))
     ));
-    // an `old` that disagrees with the tree
-    let mut stale = transfer_diff(&mut m);
-    stale.0[0].old = stale.0[0].new;
-    assert!(matches!(
-        parley_proofs::BlockWitness::build(&mut t, header(1), &stale, CAP),
-        Err(ProofError::OldValueMismatch { position: 0, .. })
-    ));
+}
+
+/// A diff whose only defect is one stale `old` value (the entry's value one block earlier):
+/// the honest diff is accepted by the same tree, the tampered one is canonical, and building
+/// its witness fails on exactly that entry, leaving the tree untouched.
+#[test]
+fn stale_old_value_is_refused() {
+    let (mut m, mut t) = genesis();
+    let d1 = transfer_diff(&mut m);
+    t.apply_diff(&d1).expect("block 1 applies");
+    let d2 = m.transfers(1, 8, 2, coinbase());
+    t.apply_diff(&d2).expect("block 2 applies");
+    let d3 = m.transfers(1, 8, 3, coinbase());
+    t.check_diff(&d3)
+        .expect("the honest block 3 matches the tree");
+    // The coinbase earns a fee in every block: in block 3 its `old` must be its value after
+    // block 2; put its value before block 2 instead.
+    let key = parley_proofs::types::StateKey::Account(coinbase());
+    let pos =
+        d3.0.iter()
+            .position(|e| e.key == key)
+            .expect("coinbase in block 3");
+    let before_block2 =
+        d2.0.iter()
+            .find(|e| e.key == key)
+            .expect("coinbase in block 2")
+            .old;
+    assert!(
+        before_block2.is_some(),
+        "the coinbase existed before block 2"
+    );
+    let mut stale = d3.clone();
+    stale.0[pos].old = before_block2;
+    assert_ne!(stale.0[pos].old, d3.0[pos].old);
+    assert_eq!(
+        stale.validate(),
+        Ok(()),
+        "the tampered diff is still canonical"
+    );
+    let root = t.root();
+    let r = parley_proofs::BlockWitness::build(&mut t, header(3), &stale, CAP).map(|w| w.public);
+    assert!(
+        matches!(r, Err(ProofError::OldValueMismatch { position, index })
+            if position == pos && index == d3.0[pos].index),
+        "{r:?}"
+    );
+    assert_eq!(t.root(), root, "a refused diff leaves the tree unchanged");
+    witness(&mut t, 3, &d3, CAP);
 }

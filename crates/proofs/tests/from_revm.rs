@@ -8,8 +8,11 @@ use parley_app::devtx::{self, Fees, Kind};
 use parley_app::genesis::{AppGenesis, Params};
 use parley_app::storage::Store;
 use parley_proofs::circuit::{block_shape, mock_check};
-use parley_proofs::types::{StateDiff, StateKey};
-use parley_proofs::{BlockHeader, BlockProver, BlockWitness, Halo2BlockProver, ProofTree};
+use parley_proofs::types::{DiffEntry, StateDiff, StateKey};
+use parley_proofs::{
+    BlockHeader, BlockProver, BlockWitness, Halo2BlockProver, ProofError, ProofTree,
+};
+use std::collections::BTreeSet;
 
 const CHAIN_ID: u64 = 424_242;
 /// Stores 32 bytes of calldata in slot 0 and logs them (same contract as the app's harness).
@@ -159,9 +162,64 @@ fn revm_diffs_prove_and_tampering_fails() {
             .expect("honest revm diff satisfies the circuit");
         witnesses.push(w);
     }
-    // Roots chain block to block.
-    assert_eq!(witnesses[0].public.post_root, witnesses[1].public.pre_root);
-    assert_eq!(witnesses[1].public.post_root, witnesses[2].public.pre_root);
+    // Roots chain block to block. The witnesses were built one after another on one tree, so
+    // their pre/post roots agree by construction; compare them with roots computed apart:
+    // (a) a second tree replaying genesis and each recorded diff with the batch update, and
+    // (b) a third tree built from the node's committed state after the last block: every
+    //     entry the test touched, with the value and proof index the node stored (not the
+    //     diffs'), so a diff that misses or misstates a change shows here.
+    let mut replay = ProofTree::new();
+    replay
+        .apply_diff_batch(&chain.genesis_diff())
+        .expect("genesis replays");
+    for (i, (w, d)) in witnesses.iter().zip([&d1, &d2, &d3]).enumerate() {
+        assert_eq!(w.public.pre_root, replay.root(), "block {} pre_root", i + 1);
+        replay.apply_diff_batch(d).expect("diff replays");
+        assert_eq!(
+            w.public.post_root,
+            replay.root(),
+            "block {} post_root",
+            i + 1
+        );
+    }
+    let mut keys: BTreeSet<StateKey> = [fresh, contract, Address::repeat_byte(0xbb)]
+        .into_iter()
+        .chain(addresses.iter().copied())
+        .map(StateKey::Account)
+        .collect();
+    keys.insert(StateKey::Storage(contract, U256::ZERO));
+    for d in [&chain.genesis_diff(), &d1, &d2, &d3] {
+        keys.extend(d.0.iter().map(|e| e.key));
+    }
+    let reader = chain.app.store().reader().expect("reader");
+    let state = StateDiff(
+        keys.into_iter()
+            .filter_map(|key| {
+                reader.entry(&key).expect("read").map(|v| DiffEntry {
+                    key,
+                    index: v.proof_index,
+                    old: None,
+                    new: Some(v.leaf),
+                })
+            })
+            .collect(),
+    );
+    assert!(
+        state
+            .0
+            .iter()
+            .any(|e| e.key == StateKey::Storage(contract, U256::ZERO)),
+        "the contract's slot 0 is stored"
+    );
+    let mut from_state = ProofTree::new();
+    from_state
+        .apply_diff_batch(&state)
+        .expect("the node's state is a set of distinct leaves");
+    assert_eq!(
+        witnesses[2].public.post_root,
+        from_state.root(),
+        "the last proven root is the root of the node's committed state"
+    );
 
     // Tampering with the executed diff (a storage value) breaks the proof statement.
     let mut bad = witnesses[2].clone();
@@ -173,9 +231,10 @@ fn revm_diffs_prove_and_tampering_fails() {
     let mut v = slot_entry.new.expect("written value");
     v[1] += parley_proofs::Fr::one(); // the low 128 bits of the stored word
     slot_entry.new = Some(v);
+    let r = mock_check(&shape, &bad, &witnesses[2].public.instances());
     assert!(
-        mock_check(&shape, &bad, &witnesses[2].public.instances()).is_err(),
-        "tampered diff must fail"
+        matches!(r, Err(ProofError::Invalid(_))),
+        "tampered diff must fail: {r:?}"
     );
 
     // Real keygen/prove/verify on the transfer block.
@@ -184,8 +243,9 @@ fn revm_diffs_prove_and_tampering_fails() {
     prover
         .verify(&witnesses[0].public, &proof)
         .expect("verifies");
+    let r = prover.verify(&witnesses[1].public, &proof);
     assert!(
-        prover.verify(&witnesses[1].public, &proof).is_err(),
-        "not valid for another block"
+        matches!(r, Err(ProofError::Invalid(_))),
+        "not valid for another block: {r:?}"
     );
 }

@@ -50,12 +50,22 @@ fn real_block_proofs_are_sound() {
         .prove_unchecked(&bad)
         .expect("proving itself succeeds");
     invalid(prover.verify(&w1.public, &pb));
-    assert!(prover.prove(&bad).is_err(), "prove() self-checks");
-    // corrupted proof bytes
+    // prove() self-checks: the same bad witness is refused as an invalid proof
+    invalid(prover.prove(&bad).map(|_| ()));
+    // corrupted proof bytes: in the middle (a field element) and truncated
     let mut pc = p1.clone();
     let mid = pc.bytes.len() / 2;
     pc.bytes[mid] ^= 1;
-    assert!(prover.verify(&w1.public, &pc).is_err());
+    invalid(prover.verify(&w1.public, &pc));
+    let mut short = p1.clone();
+    short.bytes.truncate(short.bytes.len() - 1);
+    invalid(prover.verify(&w1.public, &short));
+    // a proof claiming another capacity
+    let other = parley_proofs::BlockProof {
+        capacity: CAP + 1,
+        ..p1.clone()
+    };
+    invalid(prover.verify(&w1.public, &other));
 
     // vk pinning: a second keygen gives the same hash
     let again = Halo2BlockProver::setup(CAP).expect("setup again");

@@ -1,6 +1,8 @@
 //! `tests/vectors/proof_tree.json`: Poseidon hashes, updates → roots, diff → canonical bytes
 //! and `diff_hash`, checked by the native code and by the block circuit (MockProver).
-//! Regenerate (a breaking change of the proof schema!) with `PARLEY_WRITE_VECTORS=1`.
+//! Regenerate (a breaking change of the proof schema!) with `PARLEY_WRITE_VECTORS=1`: that run
+//! rewrites the file and then fails, so it never passes silently; unset the variable and rerun.
+//! Any value other than `1`, `0` or empty is an error.
 
 mod common;
 
@@ -84,15 +86,29 @@ fn generate() -> Value {
     })
 }
 
+/// Whether this run rewrites the vector file: only `PARLEY_WRITE_VECTORS=1`.
+fn write_vectors() -> bool {
+    match std::env::var("PARLEY_WRITE_VECTORS") {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(v) if v == "1" => true,
+        Ok(v) if v.is_empty() || v == "0" => false,
+        Ok(v) => {
+            panic!("PARLEY_WRITE_VECTORS={v:?}: set it to 1 to rewrite the vectors, or unset it")
+        }
+        Err(e) => panic!("PARLEY_WRITE_VECTORS: {e}"),
+    }
+}
+
 #[test]
 fn native_code_matches_vectors() {
     let fresh = generate();
-    if std::env::var_os("PARLEY_WRITE_VECTORS").is_some() {
+    if write_vectors() {
         std::fs::write(
             PATH,
             serde_json::to_string_pretty(&fresh).expect("json") + "\n",
         )
         .expect("write vectors");
+        panic!("vectors rewritten; unset PARLEY_WRITE_VECTORS and rerun");
     }
     let stored: Value =
         serde_json::from_str(&std::fs::read_to_string(PATH).expect("vectors file exists"))

@@ -172,9 +172,49 @@ mod tests {
         let mut wrong_kind = d.clone();
         wrong_kind.0[1].new = Some(acc(5));
         assert_eq!(wrong_kind.validate(), Err(DiffError::Entry(1)));
+        let mut meta = d.clone();
+        meta.0.insert(
+            0,
+            DiffEntry {
+                key: StateKey::Meta,
+                index: 0,
+                old: None,
+                new: Some(acc(1)),
+            },
+        );
+        assert_eq!(meta.validate(), Err(DiffError::Entry(0)));
         let mut bytes = d.encode();
         bytes.push(0);
-        assert!(StateDiff::decode(&bytes).is_err());
-        assert!(StateDiff::decode(&[1, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert_eq!(
+            StateDiff::decode(&bytes),
+            Err(DiffError::Decode(DecodeError::Length {
+                what: "diff",
+                expected: 0,
+                got: 1
+            }))
+        );
+        // A count of 2^32 - 1 with no entries behind it: refused without a huge allocation.
+        assert_eq!(
+            StateDiff::decode(&[1, 0xff, 0xff, 0xff, 0xff]),
+            Err(DiffError::Decode(DecodeError::Length {
+                what: "state key tag",
+                expected: 1,
+                got: 0
+            }))
+        );
+        let mut version = d.encode();
+        version[0] = 2;
+        assert_eq!(
+            StateDiff::decode(&version),
+            Err(DiffError::Decode(DecodeError::Tag {
+                what: "diff version",
+                tag: 2
+            }))
+        );
+        // Canonical-form rules hold on decode too: swapped entries do not decode.
+        assert_eq!(
+            StateDiff::decode(&swapped.encode()),
+            Err(DiffError::Order(1))
+        );
     }
 }

@@ -120,12 +120,107 @@ mod tests {
         }
     }
 
+    /// A slot that shares all but its last `n` bytes with `base`: many such slots have long
+    /// common prefixes, where a byte-order or width mistake in the encoding would show.
+    fn near(base: [u8; 32], n: usize, tail: [u8; 32]) -> U256 {
+        let mut b = base;
+        b[32 - n..].copy_from_slice(&tail[32 - n..]);
+        U256::from_be_bytes(b)
+    }
+
+    proptest! {
+        /// The storage keys of one address sort by slot number (as U256, not by any byte
+        /// string of it), both in the derived order and in the encoded bytes; so a diff over
+        /// them is canonical exactly in slot order.
+        #[test]
+        fn storage_keys_of_one_address_ordered_by_slot(
+            a in any::<[u8; 20]>(),
+            base in any::<[u8; 32]>(),
+            picks in proptest::collection::vec((0usize..=32, any::<[u8; 32]>()), 1..24),
+            small in proptest::collection::vec(any::<u64>(), 0..6),
+        ) {
+            let address = Address::from(a);
+            let mut slots: Vec<U256> = picks.iter().map(|(n, t)| near(base, *n, *t)).collect();
+            slots.extend(small.iter().map(|s| U256::from(*s)));
+            // Width boundaries: 0, 255/256, 2^64 - 1 / 2^64, the largest slot.
+            slots.extend([
+                U256::ZERO,
+                U256::from(255u64),
+                U256::from(256u64),
+                U256::from(u64::MAX),
+                U256::from(u64::MAX) + U256::from(1u64),
+                U256::MAX,
+            ]);
+            slots.sort_unstable();
+            slots.dedup();
+            let keys: Vec<StateKey> = slots.iter().map(|s| StateKey::Storage(address, *s)).collect();
+            for w in keys.windows(2) {
+                prop_assert!(w[0] < w[1], "{:?} !< {:?}", w[0], w[1]);
+                prop_assert!(w[0].encode() < w[1].encode(), "encoding of {:?} !< {:?}", w[0], w[1]);
+            }
+            // The account entry precedes all of its slots.
+            prop_assert!(StateKey::Account(address) < keys[0]);
+            prop_assert!(StateKey::Account(address).encode() < keys[0].encode());
+
+            let entry = |key: StateKey, i: usize| crate::DiffEntry {
+                key,
+                index: i as u64,
+                old: None,
+                new: Some(crate::LeafValue::Storage(U256::from(i + 1))),
+            };
+            let diff = crate::StateDiff(keys.iter().enumerate().map(|(i, k)| entry(*k, i)).collect());
+            prop_assert_eq!(diff.validate(), Ok(()));
+            prop_assert_eq!(crate::StateDiff::decode(&diff.encode()), Ok(diff.clone()));
+            // Two neighbouring slots out of order is not canonical.
+            for i in 1..keys.len() {
+                let mut swapped = diff.clone();
+                swapped.0.swap(i - 1, i);
+                prop_assert_eq!(swapped.validate(), Err(crate::diff::DiffError::Order(i)));
+            }
+        }
+    }
+
     #[test]
     fn rejects_garbage() {
-        assert!(StateKey::decode(&[0x07]).is_err());
-        assert!(StateKey::decode(&[0x01, 1, 2]).is_err());
+        assert_eq!(
+            StateKey::decode(&[0x07]),
+            Err(DecodeError::Tag {
+                what: "state key",
+                tag: 0x07
+            })
+        );
+        assert_eq!(
+            StateKey::decode(&[0x01, 1, 2]),
+            Err(DecodeError::Length {
+                what: "address",
+                expected: 20,
+                got: 2
+            })
+        );
+        assert_eq!(
+            StateKey::decode(b"\x00mexa"),
+            Err(DecodeError::Tag {
+                what: "meta key",
+                tag: b'm'
+            })
+        );
         let mut k = StateKey::Account(Address::ZERO).encode();
         k.push(0);
-        assert!(StateKey::decode(&k).is_err());
+        assert_eq!(
+            StateKey::decode(&k),
+            Err(DecodeError::Length {
+                what: "state key",
+                expected: 0,
+                got: 1
+            })
+        );
+        // Every key survives the round trip, the meta key included.
+        for key in [
+            StateKey::Meta,
+            StateKey::Account(Address::repeat_byte(9)),
+            StateKey::Storage(Address::repeat_byte(9), U256::MAX),
+        ] {
+            assert_eq!(StateKey::decode(&key.encode()), Ok(key));
+        }
     }
 }

@@ -83,6 +83,13 @@ mod tests {
             next_proof_index: 12,
         };
         assert_eq!(ChainMeta::decode(&m.encode()), Ok(m));
-        assert!(ChainMeta::decode(&m.encode()[..50]).is_err());
+        assert_eq!(
+            ChainMeta::decode(&m.encode()[..50]),
+            Err(DecodeError::Length {
+                what: "last receipts root",
+                expected: 32,
+                got: 1
+            })
+        );
     }
 }

@@ -287,6 +287,151 @@ mod tests {
         }
     }
 
+    /// `base` up to bit `depth`, bit `depth` flipped, then `tail`'s bits: a path sharing exactly
+    /// `depth` leading bits with `base` (`depth == 256`: `base` itself).
+    fn fork(base: &B256, depth: usize, tail: &B256) -> B256 {
+        let mut p = *tail;
+        for i in 0..depth.min(256) {
+            let (byte, mask) = (i / 8, 1u8 << (7 - i % 8));
+            p[byte] = (p[byte] & !mask) | (base[byte] & mask);
+        }
+        if depth < 256 {
+            let (byte, mask) = (depth / 8, 1u8 << (7 - depth % 8));
+            p[byte] = (p[byte] & !mask) | (!base[byte] & mask);
+        }
+        p
+    }
+
+    /// Every way to misuse a real proof of another path, or to trim or re-label one, as an
+    /// exclusion proof of `path` (which is present): none may verify.
+    fn forged_exclusions(tree: &MerkleTree, path: &B256, others: &[B256]) -> Vec<MerkleProof> {
+        let own = tree.prove(path);
+        let mut forged = vec![
+            // the inclusion proof itself, read as exclusion
+            own.clone(),
+            // "the walk ends in an empty subtree"
+            MerkleProof {
+                terminal: None,
+                ..own.clone()
+            },
+        ];
+        if !own.siblings.is_empty() {
+            let mut short = own.clone();
+            short.siblings.pop();
+            forged.push(short.clone());
+            forged.push(MerkleProof {
+                terminal: None,
+                ..short
+            });
+        }
+        let mut longer = own.clone();
+        longer.siblings.push(EMPTY_ROOT);
+        forged.push(MerkleProof {
+            terminal: None,
+            ..longer
+        });
+        for q in others.iter().filter(|q| *q != path) {
+            let theirs = tree.prove(q);
+            // another path's proof (inclusion of q, or exclusion of an absent q whose walk
+            // ends at `path`'s own leaf) as is
+            forged.push(theirs.clone());
+            // our siblings with their terminal leaf
+            if let Some(t) = theirs.terminal {
+                forged.push(MerkleProof {
+                    terminal: Some(t),
+                    ..own.clone()
+                });
+            }
+        }
+        forged
+    }
+
+    fn prefix_case() -> impl Strategy<Value = (B256, Vec<(usize, B256, u64, bool)>)> {
+        let depth = prop_oneof![3 => 200usize..=256, 1 => 0usize..200];
+        (
+            any::<[u8; 32]>().prop_map(B256::from),
+            proptest::collection::vec(
+                (
+                    depth,
+                    any::<[u8; 32]>().prop_map(B256::from),
+                    0u64..4,
+                    any::<bool>(),
+                ),
+                1..14,
+            ),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Paths that share up to all 255 leading bits (the deepest nodes, where range and
+        /// cache bookkeeping is easiest to get wrong): the root follows the definition through
+        /// inserts and deletes, every path proves its value or its absence, and no forged
+        /// exclusion proof of a present path verifies.
+        #[test]
+        fn long_shared_prefixes_and_forged_exclusions((base, picks) in prefix_case()) {
+            let paths: Vec<B256> = picks.iter().map(|(d, t, _, _)| fork(&base, *d, t)).collect();
+            let mut tree = MerkleTree::new();
+            let mut model = BTreeMap::new();
+            // Insert everything, then delete the ones marked `false` (and rewrite the rest).
+            let first: Vec<_> = paths.iter().zip(&picks).map(|(p, (_, _, v, _))| (*p, Some(h(*v)))).collect();
+            let second: Vec<_> = paths
+                .iter()
+                .zip(&picks)
+                .map(|(p, (_, _, v, keep))| (*p, keep.then(|| h(v + 10))))
+                .collect();
+            for batch in [first, second] {
+                for (p, v) in &batch {
+                    match v { Some(v) => { model.insert(*p, *v); } None => { model.remove(p); } }
+                }
+                let root = tree.update(batch);
+                prop_assert_eq!(root, reference_root(&model));
+                let mut probes = paths.clone();
+                probes.push(base);
+                for p in &probes {
+                    let proof = tree.prove(p);
+                    let want = model.get(p);
+                    prop_assert!(proof.verify(&root, p, want), "{p} does not prove {want:?}");
+                    prop_assert!(!proof.verify(&root, p, Some(&h(999))));
+                    match want {
+                        Some(_) => {
+                            for (i, f) in forged_exclusions(&tree, p, &probes).iter().enumerate() {
+                                prop_assert!(!f.verify(&root, p, None), "forged exclusion #{i} of {p} verifies: {f:?}");
+                            }
+                        }
+                        None => prop_assert!(!proof.verify(&root, p, Some(&h(0)))),
+                    }
+                }
+            }
+            prop_assert_eq!(MerkleTree::from_leaves(model.clone()).root(), tree.root());
+        }
+    }
+
+    /// Two leaves that differ only in the last bit: the deepest possible node (depth 255).
+    #[test]
+    fn deepest_node() {
+        let a = B256::repeat_byte(0x5a);
+        let mut b = a;
+        b[31] ^= 1;
+        let mut t = MerkleTree::new();
+        let root = t.update([(a, Some(h(1))), (b, Some(h(2)))]);
+        // 0x5a ends in bit 0, so `a` is the left leaf.
+        let (l, r) = (a, b);
+        assert_eq!(
+            root,
+            reference_root(&BTreeMap::from([(a, h(1)), (b, h(2))]))
+        );
+        let pa = t.prove(&a);
+        assert_eq!(pa.siblings.len(), 256);
+        assert!(pa.verify(&root, &a, Some(&h(1))));
+        assert!(!pa.verify(&root, &a, None));
+        // Deleting one leaves the other alone at the root: a leaf hash, no node.
+        let root = t.update([(r, None)]);
+        assert_eq!(root, leaf_hash(&l, &h(1)));
+        assert!(t.prove(&r).verify(&root, &r, None));
+        assert!(!t.prove(&l).verify(&root, &l, None));
+    }
+
     #[test]
     fn empty_and_single() {
         let mut t = MerkleTree::new();

@@ -131,7 +131,15 @@ mod tests {
             prop_assert_eq!(st.encode().len(), 41);
             prop_assert_eq!(StateValue::decode(&st.encode(), false).expect("decodes"), st);
             // The wrong kind never decodes silently.
-            prop_assert!(StateValue::decode(&st.encode(), true).is_err());
+            prop_assert_eq!(
+                StateValue::decode(&st.encode(), true),
+                Err(DecodeError::Length { what: "account code hash", expected: 32, got: 0 })
+            );
+            // ...and an account value read as a storage value has bytes left over.
+            prop_assert_eq!(
+                StateValue::decode(&bytes, false),
+                Err(DecodeError::Length { what: "state value", expected: 0, got: 40 })
+            );
         }
     }
 

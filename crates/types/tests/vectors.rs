@@ -2,7 +2,9 @@
 //!
 //! The JSON files are the contract with other implementations (the proofs crate, future
 //! clients). This test recomputes every vector from its inputs and compares; set
-//! `PARLEY_BLESS=1` to rewrite the files after a deliberate, announced schema change.
+//! `PARLEY_BLESS=1` to rewrite the files after a deliberate, announced schema change. A blessed
+//! run rewrites the files and then fails, so it can never pass silently; unset the variable and
+//! rerun to check the new files. Any value other than `1`, `0` or empty is an error.
 
 use std::path::PathBuf;
 
@@ -119,15 +121,30 @@ fn compute() -> (Value, Value) {
     )
 }
 
+/// Whether this run rewrites the vector files: only `PARLEY_BLESS=1`.
+fn bless() -> bool {
+    match std::env::var("PARLEY_BLESS") {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(v) if v == "1" => true,
+        Ok(v) if v.is_empty() || v == "0" => false,
+        Ok(v) => panic!("PARLEY_BLESS={v:?}: set it to 1 to rewrite the vectors, or unset it"),
+        Err(e) => panic!("PARLEY_BLESS: {e}"),
+    }
+}
+
 #[test]
 fn vectors_match() {
     let (app, diff) = compute();
-    for (name, value) in [("app_hash.json", app), ("diff.json", diff)] {
-        let path = dir().join(name);
-        let text = serde_json::to_string_pretty(&value).expect("serializes") + "\n";
-        if std::env::var("PARLEY_BLESS").is_ok() {
-            std::fs::write(&path, &text).expect("writes vectors");
+    let files = [("app_hash.json", app), ("diff.json", diff)];
+    if bless() {
+        for (name, value) in &files {
+            let text = serde_json::to_string_pretty(value).expect("serializes") + "\n";
+            std::fs::write(dir().join(name), text).expect("writes vectors");
         }
+        panic!("vectors rewritten; unset PARLEY_BLESS and rerun");
+    }
+    for (name, value) in files {
+        let path = dir().join(name);
         let stored =
             std::fs::read_to_string(&path).expect("vector file exists (PARLEY_BLESS=1 writes it)");
         // Compare values, not text: serde_json's key order depends on a cargo feature
