@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (README): everything CI runs, in order, on a fresh machine.
 #
-#   scripts/test.sh            format, lints, unit + harness tests, end-to-end localnet tests,
-#                              and the proofs suite (real proving, aggregation, EVM verifier)
+#   scripts/test.sh            format, lints, unit + harness + RPC tests, the differential test
+#                              against anvil, end-to-end localnet tests (cast, viem, ethers,
+#                              forge), and the proofs suite (real proving, aggregation, EVM
+#                              verifier)
 #   PARLEY_TEST_FAST=1 scripts/test.sh   skip the proofs suite (crates/proofs/ci.sh: minutes of
 #                                        real proving, aggregation and the EVM verifier)
 #
@@ -27,7 +29,10 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 stage "cargo test (workspace but the proofs crate, release profile with overflow checks)"
 cargo test --workspace --release --locked --exclude parley-proofs
 
-stage "end-to-end: 4-validator CometBFT localnet driven by cast"
+stage "predeploys: committed bytecode matches contracts/predeploys"
+bash contracts/predeploys/check.sh
+
+stage "end-to-end: 4-validator CometBFT localnet driven by cast, viem, ethers and forge"
 cargo build --release --locked -p parley-app
 PARLEY_SKIP_BUILD=1 bash tests/e2e/run.sh
 
