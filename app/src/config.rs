@@ -79,41 +79,28 @@ impl Default for Config {
     }
 }
 
-/// Keys of [`Config`], for environment overrides.
-const KEYS: &[&str] = &[
-    "abci_addr",
-    "rpc_addr",
-    "cometbft_rpc",
-    "metrics_addr",
-    "db_dir",
-    "fee_recipient",
-    "log_level",
-    "log_format",
-    "history_retention",
-    "rpc_max_request_bytes",
-    "rpc_max_response_bytes",
-    "rpc_max_batch",
-    "rpc_max_connections",
-    "rpc_max_subscriptions",
-    "rpc_gas_cap",
-    "rpc_call_timeout_ms",
-    "rpc_max_log_blocks",
-    "rpc_max_logs",
-    "rpc_cors",
-];
-
-/// Keys whose environment override is an integer.
-const INTEGER_KEYS: &[&str] = &[
-    "history_retention",
-    "rpc_max_request_bytes",
-    "rpc_max_response_bytes",
-    "rpc_max_batch",
-    "rpc_max_connections",
-    "rpc_max_subscriptions",
-    "rpc_gas_cap",
-    "rpc_call_timeout_ms",
-    "rpc_max_log_blocks",
-    "rpc_max_logs",
+/// Keys of [`Config`], for environment overrides, each with whether its override is an
+/// integer (the environment only carries strings).
+const KEYS: &[(&str, bool)] = &[
+    ("abci_addr", false),
+    ("rpc_addr", false),
+    ("cometbft_rpc", false),
+    ("metrics_addr", false),
+    ("db_dir", false),
+    ("fee_recipient", false),
+    ("log_level", false),
+    ("log_format", false),
+    ("history_retention", true),
+    ("rpc_max_request_bytes", true),
+    ("rpc_max_response_bytes", true),
+    ("rpc_max_batch", true),
+    ("rpc_max_connections", true),
+    ("rpc_max_subscriptions", true),
+    ("rpc_gas_cap", true),
+    ("rpc_call_timeout_ms", true),
+    ("rpc_max_log_blocks", true),
+    ("rpc_max_logs", true),
+    ("rpc_cors", false),
 ];
 
 /// The limits of the public JSON-RPC port (DESIGN §7 "Limits"), from [`Config`].
@@ -188,9 +175,9 @@ impl Config {
         })?;
         let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| eyre::eyre!("{}: {e}", file.display()))?;
-        for key in KEYS {
+        for &(key, integer) in KEYS {
             if let Some(v) = env(&format!("PARLEY_{}", key.to_uppercase())) {
-                let value = if INTEGER_KEYS.contains(key) {
+                let value = if integer {
                     toml::Value::Integer(v.trim().parse().map_err(|e| {
                         eyre::eyre!(
                             "environment PARLEY_{}: key `{key}`: {e}",
@@ -200,11 +187,11 @@ impl Config {
                 } else {
                     toml::Value::String(v)
                 };
-                table.insert((*key).into(), value);
+                table.insert(key.into(), value);
             }
         }
         for (key, value) in &table {
-            if !KEYS.contains(&key.as_str()) {
+            if !KEYS.iter().any(|(k, _)| k == key) {
                 eyre::bail!("{}: unknown key `{key}`", file.display());
             }
             // Deserialize each key alone so that an error names it.

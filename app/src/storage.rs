@@ -466,13 +466,21 @@ impl Reader {
     /// A view of the state as it was after block `height`, for reads and calls at a past
     /// block; refused when that history is pruned.
     pub fn state_at(&self, height: u64) -> Result<StateAt<'_>, HistoryError> {
+        let (last, _) = self.last_commit()?;
+        if height >= last {
+            // The latest state: plain reads, no history lookups.
+            return Ok(StateAt {
+                reader: self,
+                height: None,
+            });
+        }
         let oldest = self.oldest_state()?;
         if height < oldest {
             return Err(HistoryError::Pruned { height, oldest });
         }
         Ok(StateAt {
             reader: self,
-            height,
+            height: Some(height),
         })
     }
 
@@ -520,18 +528,20 @@ impl crate::overlay::StateView for Reader {
 #[derive(Debug)]
 pub struct StateAt<'a> {
     reader: &'a Reader,
-    height: u64,
+    /// `None`: the latest state of this snapshot.
+    height: Option<u64>,
 }
 
 impl StateAt<'_> {
     fn raw(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
-        self.reader
-            .entry_raw_at(key, self.height)
-            .map_err(|e| match e {
-                HistoryError::Store(e) => e,
-                // `state_at` checked the floor on this same snapshot.
-                e @ HistoryError::Pruned { .. } => corrupt(e),
-            })
+        let Some(height) = self.height else {
+            return self.reader.state_raw(key);
+        };
+        self.reader.entry_raw_at(key, height).map_err(|e| match e {
+            HistoryError::Store(e) => e,
+            // `state_at` checked the floor on this same snapshot.
+            e @ HistoryError::Pruned { .. } => corrupt(e),
+        })
     }
 }
 
