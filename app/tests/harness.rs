@@ -909,3 +909,120 @@ fn check_kept(net: &Net, seen: &[(u64, U256, u64, U256)], to: Address) {
         assert_eq!(got.map(|a| a.balance), Some(*balance), "balance at {h}");
     }
 }
+
+/// A decided block that breaks the rules (possible only with more than a third of the voting
+/// power faulty) is executed as an empty block by every node, which still agree.
+#[test]
+fn a_decided_rule_breaking_block_executes_empty() {
+    let mut net = Net::new(3);
+    net.step();
+    let k = net.keys[0].clone();
+    net.transfer(&k, 0, Address::repeat_byte(5), 9);
+    net.height += 1;
+    let h = net.height;
+    let good = net.nodes[0]
+        .app
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .expect("prepare");
+    let Message::ProposerBlock(mut block) = Message::decode(&good[0]).expect("decodes");
+    block.header.base_fee += 1;
+    let bad = vec![Bytes::from(Message::ProposerBlock(block).encode())];
+    let mut hashes = vec![];
+    for n in &net.nodes {
+        // No ProcessProposal: CometBFT decided it anyway.
+        let f = n
+            .app
+            .finalize_block(h, net.time(h), B256::repeat_byte(0xee), &bad)
+            .expect("finalize");
+        assert_eq!(f.block.2, 0, "executed empty");
+        n.app.commit().expect("commit");
+        hashes.push(f.app_hash);
+    }
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(net.balance(Address::repeat_byte(5)), U256::ZERO);
+    // The transfer is still pending and lands in the next, valid block.
+    net.step();
+    assert_eq!(net.balance(Address::repeat_byte(5)), U256::from(9));
+}
+
+/// A database whose state does not hash to the committed app hash refuses to start, with an
+/// error that says so, instead of running on diverged state.
+#[test]
+fn a_corrupted_database_refuses_to_start() {
+    let mut net = Net::new(1);
+    net.transfer(&net.keys[0].clone(), 0, Address::repeat_byte(6), 1);
+    net.step();
+    let Node {
+        dir,
+        app,
+        fee_recipient,
+    } = net.nodes.remove(0);
+    drop(app);
+    let path = dir.path().join("parley.redb");
+    {
+        // Change one committed storage-free account's value behind the app's back.
+        use redb::ReadableTable as _;
+        let db = redb::Database::open(&path).expect("opens");
+        let table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("state");
+        let key = StateKey::Account(Address::repeat_byte(6)).encode();
+        let tx = db.begin_write().expect("write");
+        {
+            let mut t = tx.open_table(table).expect("table");
+            let mut v = t
+                .get(key.as_slice())
+                .expect("get")
+                .expect("exists")
+                .value()
+                .to_vec();
+            let last = v.len() - 1;
+            v[last] ^= 1;
+            t.insert(key.as_slice(), v.as_slice()).expect("insert");
+        }
+        tx.commit().expect("commit");
+    }
+    let store = parley_app::storage::Store::open(&path).expect("opens");
+    let err = parley_app::app::App::new(store, fee_recipient).expect_err("refuses to start");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("corrupt") && msg.contains("was committed"),
+        "{msg}"
+    );
+    drop(dir);
+}
+
+/// ABCI Query `/proof/<key>` returns the entry's value and a Merkle proof that verifies
+/// against the app hash; a proof of an absent key verifies as absent.
+#[test]
+fn query_proofs_verify_against_the_app_hash() {
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    net.transfer(&k, 0, Address::repeat_byte(7), 3);
+    net.step();
+    let app = &net.nodes[0].app;
+    let (_, app_hash) = app.info().expect("info");
+    for (key, present) in [
+        (StateKey::Account(Address::repeat_byte(7)), true),
+        (StateKey::Account(Address::repeat_byte(8)), false),
+    ] {
+        let path = format!("/proof/{}", hex::encode(key.encode()));
+        let out = app.query(&path).expect("query").expect("answers");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["app_hash"], serde_json::json!(app_hash));
+        let proof = parley_types::MerkleProof {
+            siblings: serde_json::from_value(v["siblings"].clone()).expect("siblings"),
+            terminal: serde_json::from_value(v["terminal"].clone()).expect("terminal"),
+        };
+        let value: Option<Bytes> = serde_json::from_value(v["value"].clone()).expect("value");
+        assert_eq!(value.is_some(), present);
+        let vh = value.as_ref().map(alloy_primitives::keccak256);
+        assert!(proof.verify(&app_hash, &key.path(), vh.as_ref()), "{key:?}");
+        // The same proof does not verify a different value.
+        let wrong = alloy_primitives::keccak256(b"wrong");
+        assert!(!proof.verify(&app_hash, &key.path(), Some(&wrong)));
+    }
+    let err = app
+        .query("/nonsense")
+        .expect("query")
+        .expect_err("unknown path");
+    assert!(err.contains("unknown query path"), "{err}");
+}

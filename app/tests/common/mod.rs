@@ -182,6 +182,25 @@ impl Net {
             hashes.windows(2).all(|w| w[0] == w[1]),
             "app hashes diverged at height {h}"
         );
+        // Every block's recorded diff is canonical and says what the state now holds.
+        for n in &self.nodes {
+            let r = n.app.store().reader().expect("reader");
+            let diff = r
+                .diff(h)
+                .expect("read")
+                .expect("every height records a diff");
+            diff.validate().expect("canonical diff");
+            for e in &diff.0 {
+                assert_eq!(
+                    r.entry(&e.key)
+                        .expect("read")
+                        .map(|v| (v.leaf, v.proof_index)),
+                    e.new.map(|l| (l, e.index)),
+                    "diff entry {:?} at height {h}",
+                    e.key
+                );
+            }
+        }
         // Recheck: executed txs leave the mempool.
         let node = &self.nodes[0];
         self.mempool
