@@ -167,6 +167,61 @@ fn process_proposal_enforces_the_rules() {
         "tx 0",
     );
     reject(&[with(&|b| b.header.tx_root = B256::ZERO)], t, "tx root");
+    reject(&[with(&|b| b.header.chain_id += 1)], t, "chain id");
+    reject(&[with(&|b| b.header.gas_limit -= 1)], t, "gas limit");
+    let max = Params::default().max_block_txs as usize;
+    reject(
+        &[with(&|b| b.txs = vec![Bytes::from_static(b"x"); max + 1])],
+        t,
+        &format!("> max {max}"),
+    );
+    let oversized = devtx::sign(
+        &k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        Some(Address::ZERO),
+        U256::ZERO,
+        Bytes::from(vec![1u8; 200_000]),
+        5_000_000,
+        Fees::default(),
+    );
+    reject(&[with(&|b| b.txs[0] = oversized.clone())], t, "too large");
+    let tip_above_cap = devtx::sign(
+        &k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        Some(Address::ZERO),
+        U256::ZERO,
+        Bytes::new(),
+        21_000,
+        Fees {
+            max_fee: 1_000_000_000,
+            tip: 2_000_000_000,
+        },
+    );
+    reject(
+        &[with(&|b| b.txs[0] = tip_above_cap.clone())],
+        t,
+        "priority fee",
+    );
+    let under_intrinsic = devtx::sign(
+        &k,
+        Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        Some(Address::ZERO),
+        U256::ZERO,
+        Bytes::from(vec![1u8; 100]),
+        21_000,
+        Fees::default(),
+    );
+    reject(
+        &[with(&|b| b.txs[0] = under_intrinsic.clone())],
+        t,
+        "intrinsic gas",
+    );
     let other_chain = devtx::transfer(&k, CHAIN_ID + 1, 0, Address::repeat_byte(1), U256::from(1));
     reject(&[with(&|b| b.txs[0] = other_chain.clone())], t, "chain id");
 }
@@ -1025,4 +1080,45 @@ fn query_proofs_verify_against_the_app_hash() {
         .expect("query")
         .expect_err("unknown path");
     assert!(err.contains("unknown query path"), "{err}");
+}
+
+/// The builder orders by tip but keeps each sender's nonces in order: a high-tip transaction
+/// cannot jump ahead of its sender's lower nonce.
+#[test]
+fn the_builder_orders_by_tip_within_nonce_order() {
+    let mut net = Net::new(1);
+    let (a, b, c) = (
+        net.keys[0].clone(),
+        net.keys[1].clone(),
+        net.keys[2].clone(),
+    );
+    let gwei = 1_000_000_000u128;
+    let tx = |k: &PrivateKeySigner, nonce: u64, tip: u128| {
+        devtx::sign(
+            k,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            nonce,
+            Some(Address::repeat_byte(9)),
+            U256::from(1),
+            Bytes::new(),
+            21_000,
+            Fees {
+                max_fee: 20 * gwei,
+                tip,
+            },
+        )
+    };
+    // Submitted in an order unrelated to the expected one.
+    let a1 = net.submit(tx(&a, 1, 9 * gwei)).expect("a1");
+    let c0 = net.submit(tx(&c, 0, 3 * gwei)).expect("c0");
+    let a0 = net.submit(tx(&a, 0, gwei)).expect("a0");
+    let b0 = net.submit(tx(&b, 0, 5 * gwei)).expect("b0");
+    net.step();
+    let block = net
+        .reader()
+        .block(net.height)
+        .expect("read")
+        .expect("block");
+    assert_eq!(block.tx_hashes, vec![b0, c0, a0, a1]);
 }
