@@ -215,7 +215,12 @@ configure_parleyd() {
   toml_set "${cfg}" "" rpc_addr "\"127.0.0.1:$(eth_port "${i}")\""
   toml_set "${cfg}" "" cometbft_rpc "\"http://127.0.0.1:$(rpc_port "${i}")\""
   toml_set "${cfg}" "" metrics_addr "\"127.0.0.1:$(metrics_port "${i}")\""
+  # Each node's own fee recipient (the tips of the blocks it proposes): 0xfee0…0<i>.
+  toml_set "${cfg}" "" fee_recipient "\"$(fee_recipient "${i}")\""
 }
+
+# fee_recipient I — node I's fee recipient address, 0xfee followed by I in 37 hex digits.
+fee_recipient() { printf '0xfee%037x' "$1"; }
 
 # peers_list — "id@127.0.0.1:port,..." for every validator.
 peers_list() {

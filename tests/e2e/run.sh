@@ -282,6 +282,12 @@ t_eth_transfer() {
   jq -r '.transactionHash' <<<"${rcpt}" >"${STATE}/transfer_tx"
   echo "${to}" >"${STATE}/transfer_to"
   echo "$((blk))" >"${STATE}/transfer_block"
+  # The tip went to the proposer's own fee recipient (localnet: 0xfee…0<i> per node).
+  local miner tip
+  miner="$("${CAST}" block "$((blk))" --field miner --rpc-url "$(eth_url 0)")"
+  [[ "${miner,,}" == 0xfee* ]] || fail "block $((blk)) beneficiary ${miner} is not a localnet fee recipient"
+  tip="$("${CAST}" balance "${miner}" --block "$((blk))" --rpc-url "$(eth_url 0)")"
+  [[ "${tip}" != 0 ]] || fail "fee recipient ${miner} holds nothing after block $((blk))"
   info "tx $(cat "${STATE}/transfer_tx") in block $((blk)), gas $((gas)) x effectiveGasPrice $((price)) wei"
 }
 
