@@ -67,7 +67,7 @@ impl Default for Config {
             history_retention: 0,
             rpc_max_request_bytes: 8 * 1024 * 1024,
             rpc_max_response_bytes: 64 * 1024 * 1024,
-            rpc_max_batch: 100,
+            rpc_max_batch: 1000,
             rpc_max_connections: 1024,
             rpc_max_subscriptions: 64,
             rpc_gas_cap: 50_000_000,
