@@ -175,53 +175,29 @@ fn process_proposal_enforces_the_rules() {
         t,
         &format!("> max {max}"),
     );
-    let oversized = devtx::sign(
-        &k,
-        Kind::DynamicFee,
-        CHAIN_ID,
-        0,
-        Some(Address::ZERO),
-        U256::ZERO,
-        Bytes::from(vec![1u8; 200_000]),
-        5_000_000,
-        Fees::default(),
-    );
-    reject(&[with(&|b| b.txs[0] = oversized.clone())], t, "too large");
-    let tip_above_cap = devtx::sign(
-        &k,
-        Kind::DynamicFee,
-        CHAIN_ID,
-        0,
-        Some(Address::ZERO),
-        U256::ZERO,
-        Bytes::new(),
-        21_000,
-        Fees {
-            max_fee: 1_000_000_000,
-            tip: 2_000_000_000,
-        },
-    );
-    reject(
-        &[with(&|b| b.txs[0] = tip_above_cap.clone())],
-        t,
-        "priority fee",
-    );
-    let under_intrinsic = devtx::sign(
-        &k,
-        Kind::DynamicFee,
-        CHAIN_ID,
-        0,
-        Some(Address::ZERO),
-        U256::ZERO,
-        Bytes::from(vec![1u8; 100]),
-        21_000,
-        Fees::default(),
-    );
-    reject(
-        &[with(&|b| b.txs[0] = under_intrinsic.clone())],
-        t,
-        "intrinsic gas",
-    );
+    // A transaction inside the block that breaks one stateless rule.
+    let bad_tx = |data: Vec<u8>, gas: u64, fees: Fees| {
+        let tx = devtx::sign(
+            &k,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            0,
+            Some(Address::ZERO),
+            U256::ZERO,
+            data.into(),
+            gas,
+            fees,
+        );
+        with(&|b| b.txs[0] = tx.clone())
+    };
+    let fees = Fees::default();
+    let tip_above_cap = Fees {
+        max_fee: 1_000_000_000,
+        tip: 2_000_000_000,
+    };
+    reject(&[bad_tx(vec![1; 200_000], 5_000_000, fees)], t, "too large");
+    reject(&[bad_tx(vec![], 21_000, tip_above_cap)], t, "priority fee");
+    reject(&[bad_tx(vec![1; 100], 21_000, fees)], t, "intrinsic gas");
     let other_chain = devtx::transfer(&k, CHAIN_ID + 1, 0, Address::repeat_byte(1), U256::from(1));
     reject(&[with(&|b| b.txs[0] = other_chain.clone())], t, "chain id");
 }
