@@ -1098,3 +1098,55 @@ fn the_builder_orders_by_tip_within_nonce_order() {
         .expect("block");
     assert_eq!(block.tx_hashes, vec![b0, c0, a0, a1]);
 }
+
+/// EIP-161 and proof-tree indices: a zero-value transfer to an empty address leaves it absent
+/// (no state entry, no diff entry); the keys a block inserts get the next free proof indices,
+/// consecutive, in key order, and an updated key keeps its index.
+#[test]
+fn empty_accounts_are_not_stored_and_inserts_get_indices_in_key_order() {
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let empty = Address::repeat_byte(0x21);
+    net.transfer(&k, 0, empty, 0);
+    net.step();
+    let r = net.reader();
+    assert!(
+        r.account(empty).expect("read").is_none(),
+        "touched but empty: not stored"
+    );
+    let diff = r.diff(net.height).expect("read").expect("diff");
+    assert!(diff.0.iter().all(|e| e.key != StateKey::Account(empty)));
+    let sender_index = r.account(k.address()).expect("read").expect("exists").1;
+
+    let first = r.meta().expect("meta").next_proof_index;
+    let fresh = [0x35u8, 0x33, 0x34].map(Address::repeat_byte);
+    for (n, a) in fresh.iter().enumerate() {
+        net.transfer(&k, 1 + n as u64, *a, 1);
+    }
+    net.step();
+    let r = net.reader();
+    let diff = r.diff(net.height).expect("read").expect("diff");
+    let inserts: Vec<_> = diff.0.iter().filter(|e| e.old.is_none()).collect();
+    let mut keys: Vec<StateKey> = fresh.iter().map(|a| StateKey::Account(*a)).collect();
+    keys.sort();
+    assert_eq!(inserts.len(), 3, "only the three fresh accounts are new");
+    for (e, want_key) in inserts.iter().zip(&keys) {
+        assert_eq!(e.key, *want_key, "inserts in key order");
+    }
+    let indices: Vec<u64> = inserts.iter().map(|e| e.index).collect();
+    let want: Vec<u64> = (first..first + inserts.len() as u64).collect();
+    assert_eq!(
+        indices, want,
+        "consecutive fresh indices from next_proof_index"
+    );
+    assert_eq!(
+        r.meta().expect("meta").next_proof_index,
+        first + inserts.len() as u64
+    );
+    let sender = diff
+        .0
+        .iter()
+        .find(|e| e.key == StateKey::Account(k.address()))
+        .expect("sender changed");
+    assert_eq!(sender.index, sender_index, "an update keeps its index");
+}
