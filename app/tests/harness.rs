@@ -757,21 +757,25 @@ fn a_huge_gas_limit_cannot_reserve_the_block() {
     let mut net = Net::new(2);
     let gas_limit = Params::default().block_gas_limit;
     let (a, b) = (net.keys[0].clone(), net.keys[1].clone());
-    let greedy = devtx::sign(
-        &a,
-        Kind::DynamicFee,
-        CHAIN_ID,
-        0,
-        Some(Address::repeat_byte(1)),
-        U256::from(1),
-        Bytes::new(),
-        gas_limit,
-        Fees {
-            max_fee: 10_000_000_000,
-            tip: 5_000_000_000,
-        }, // the best tip: built first
-    );
-    let g = net.submit(greedy).expect("admitted");
+    // A transfer that asks for the whole block's gas and uses 21,000.
+    let greedy = |nonce: u64, fees: Fees| {
+        devtx::sign(
+            &a,
+            Kind::DynamicFee,
+            CHAIN_ID,
+            nonce,
+            Some(Address::repeat_byte(1)),
+            U256::from(1),
+            Bytes::new(),
+            gas_limit,
+            fees,
+        )
+    };
+    let best_tip = Fees {
+        max_fee: 10_000_000_000,
+        tip: 5_000_000_000,
+    };
+    let g = net.submit(greedy(0, best_tip)).expect("admitted");
     let others: Vec<B256> = (0..3)
         .map(|n| net.transfer(&b, n, Address::repeat_byte(2), 1))
         .collect();
@@ -791,17 +795,7 @@ fn a_huge_gas_limit_cannot_reserve_the_block() {
 
     // A decided block whose second tx no longer fits: it is skipped, not executed, and
     // stays valid for a later block.
-    let greedy2 = devtx::sign(
-        &a,
-        Kind::DynamicFee,
-        CHAIN_ID,
-        1,
-        Some(Address::repeat_byte(1)),
-        U256::from(1),
-        Bytes::new(),
-        gas_limit,
-        Fees::default(),
-    );
+    let greedy2 = greedy(1, Fees::default());
     let small = devtx::transfer(&b, CHAIN_ID, 3, Address::repeat_byte(2), U256::from(1));
     let small_hash = alloy_primitives::keccak256(&small);
     let greedy2_hash = alloy_primitives::keccak256(&greedy2);
