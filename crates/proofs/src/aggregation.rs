@@ -133,12 +133,53 @@ impl EpochProof {
     }
 }
 
+/// The block circuit's verification protocol (its vk, compiled for snark-verifier), which every
+/// block proof handed to the aggregator must carry unchanged.
+///
+/// A `Snark` brings its own protocol; the aggregation circuit pins the block vk as constants, so
+/// a proof of another circuit (or the same circuit at another capacity) could never give a
+/// verifying epoch proof, but without this check it would cost a full aggregation (minutes) to
+/// find out, and the error would not say which block was at fault.
+#[derive(Clone, Debug)]
+pub struct BlockVkCheck {
+    /// Canonical bytes (JSON) of the expected protocol: every field compared, not a subset.
+    expected: Vec<u8>,
+}
+
+impl BlockVkCheck {
+    /// The protocol of `block`'s verifying key.
+    pub fn new(block: &Halo2BlockProver) -> Self {
+        let protocol = compile(
+            block.params(),
+            block.vk(),
+            Config::kzg().with_num_instance(vec![BLOCK_NUM_INSTANCES]),
+        );
+        Self {
+            expected: serde_json::to_vec(&protocol).expect("a protocol serializes"),
+        }
+    }
+
+    /// `Ok` when `snark` (block `index` of the epoch) was made with the expected vk and has
+    /// one instance column of the block circuit's width.
+    pub fn check(&self, index: usize, snark: &Snark) -> Result<()> {
+        let got = serde_json::to_vec(&snark.protocol).expect("a protocol serializes");
+        let shape_ok =
+            snark.instances.len() == 1 && snark.instances[0].len() == BLOCK_NUM_INSTANCES;
+        if got == self.expected && shape_ok {
+            Ok(())
+        } else {
+            Err(ProofError::WrongVk(index))
+        }
+    }
+}
+
 /// Keys of the epoch aggregation circuit for `n_blocks` block proofs of one block circuit.
 pub struct EpochAggregator {
     n_blocks: usize,
     params: ParamsKZG<Bn256>,
     block_params: ParamsKZG<Bn256>,
     block_vk: VerifyingKey<G1Affine>,
+    block_vk_check: BlockVkCheck,
     config: AggregationConfigParams,
     pk: ProvingKey<G1Affine>,
     break_points: MultiPhaseThreadBreakPoints,
@@ -209,6 +250,7 @@ impl EpochAggregator {
             params,
             block_params,
             block_vk: block.vk().clone(),
+            block_vk_check: BlockVkCheck::new(block),
             config,
             pk,
             break_points,
@@ -235,8 +277,9 @@ impl EpochAggregator {
         ACC_LIMBS + 3
     }
 
-    /// Aggregate the epoch's block proofs (slot order). Refuses a broken root chain before
-    /// proving (the circuit would not be satisfiable anyway).
+    /// Aggregate the epoch's block proofs (slot order). Refuses, before proving, a block proof
+    /// made with another verifying key ([`ProofError::WrongVk`]) and a broken root chain (the
+    /// circuit would not be satisfiable in either case: the block vk is a constant of it).
     pub fn aggregate(&self, snarks: Vec<Snark>) -> Result<EpochProof> {
         if snarks.len() != self.n_blocks {
             return Err(ProofError::Invalid(format!(
@@ -244,6 +287,9 @@ impl EpochAggregator {
                 self.n_blocks,
                 snarks.len()
             )));
+        }
+        for (i, snark) in snarks.iter().enumerate() {
+            self.block_vk_check.check(i, snark)?;
         }
         for (i, pair) in snarks.windows(2).enumerate() {
             if pair[0].instances[0][1] != pair[1].instances[0][0] {

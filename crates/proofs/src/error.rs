@@ -38,6 +38,10 @@ pub enum ProofError {
     /// The epoch's block proofs do not chain (block k's post_root != block k+1's pre_root).
     #[error("epoch chain broken between block {0} and block {next}", next = .0 + 1)]
     BrokenChain(usize),
+    /// Block proof `.0` of an epoch carries another verifying key than the aggregator's block
+    /// circuit (another circuit, capacity or setup).
+    #[error("block proof {0} was not made with the block circuit's verifying key")]
+    WrongVk(usize),
     /// An empty list was given where at least one item is needed.
     #[error("{0}")]
     Empty(&'static str),

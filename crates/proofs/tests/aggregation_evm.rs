@@ -49,6 +49,17 @@ fn epoch_aggregation_verifies_on_anvil() {
         Err(ProofError::BrokenChain(0))
     ));
 
+    // a valid block proof made with another vk (a prover of another capacity) is refused
+    // before proving, naming its position
+    let wider = Halo2BlockProver::setup(CAP + 1).expect("block setup at another capacity");
+    let (mut m2, mut t2) = genesis();
+    let d = m2.transfers(1, 8, 1, coinbase());
+    let w = witness(&mut t2, 1, &d, CAP + 1);
+    let p = wider.prove(&w).expect("a valid proof under its own vk");
+    let foreign = vec![snarks[0].clone(), wider.to_snark(&w.public, &p)];
+    let r = agg.aggregate(foreign);
+    assert!(matches!(r, Err(ProofError::WrongVk(1))), "{r:?}");
+
     let t0 = Instant::now();
     let epoch = agg.aggregate(snarks.clone()).expect("aggregate");
     println!(

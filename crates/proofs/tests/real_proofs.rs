@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use parley_proofs::{BlockProver, Fr, Halo2BlockProver, ProofError};
+use parley_proofs::{BlockProver, Fr, Halo2BlockProver, ProofError, aggregation::BlockVkCheck};
 
 const CAP: usize = 3;
 
@@ -71,4 +71,32 @@ fn real_block_proofs_are_sound() {
     let again = Halo2BlockProver::setup(CAP).expect("setup again");
     assert_eq!(prover.vk_hash(), again.vk_hash());
     assert_ne!(prover.vk_hash(), alloy_primitives::B256::ZERO);
+
+    // The aggregator's vk check (run by `EpochAggregator::aggregate` before proving): this
+    // prover's snarks pass; a valid proof of the same diff made by a prover of another capacity
+    // (another vk) is refused with `WrongVk` naming its position.
+    let check = BlockVkCheck::new(&prover);
+    let own = prover.to_snark(&w1.public, &p1);
+    check.check(0, &own).expect("a proof of this vk passes");
+    check
+        .check(1, &again.to_snark(&w2.public, &p2))
+        .expect("a second keygen of the same circuit is the same vk");
+    let wider = Halo2BlockProver::setup(CAP + 1).expect("setup at another capacity");
+    assert_ne!(wider.vk_hash(), prover.vk_hash());
+    let (mut m3, mut t3) = genesis();
+    let d3 = transfer_diff(&mut m3);
+    let w3 = witness(&mut t3, 1, &d3, CAP + 1);
+    let p3 = wider.prove(&w3).expect("a valid proof under its own vk");
+    let foreign = wider.to_snark(&w3.public, &p3);
+    assert!(matches!(
+        check.check(3, &foreign),
+        Err(ProofError::WrongVk(3))
+    ));
+    // the same vk but a snark with an extra instance is refused too
+    let mut extra = own.clone();
+    extra.instances[0].push(Fr::one());
+    assert!(matches!(
+        check.check(0, &extra),
+        Err(ProofError::WrongVk(0))
+    ));
 }
