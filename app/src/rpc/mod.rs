@@ -40,6 +40,7 @@ pub const SUGGESTED_TIP: u128 = 10_000_000;
 const COMETBFT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 mod pubsub;
+mod transport;
 
 struct Ctx {
     app: App,
@@ -938,6 +939,10 @@ pub async fn serve(
     let server = jsonrpsee::server::Server::builder()
         .set_config(config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer(transport::SubscriptionsNeedWsLayer),
+        )
         .build(addr)
         .await
         .map_err(|e| eyre::eyre!("rpc_addr {addr}: {e}"))?;
