@@ -799,6 +799,18 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             r.tx(h).map_err(internal)?.map(|t| rpc_tx(&t)).transpose()
         })?;
     }
+    module.register_method("parley_getStateDiff", |p: Params, ctx, _| {
+        m::rpc("parley_getStateDiff");
+        let (tag,): (Option<BlockNumberOrTag>,) = args(&p, 1)?;
+        let r = ctx.reader()?;
+        let n = ctx.number(&r, tag.unwrap_or(BlockNumberOrTag::Latest))?;
+        let (Some(block), Some(diff)) =
+            (r.block(n).map_err(internal)?, r.diff(n).map_err(internal)?)
+        else {
+            return Ok(None);
+        };
+        state_diff_json(&r, &block, &diff).map(Some)
+    })?;
     for name in [
         "eth_getUncleCountByBlockNumber",
         "eth_getUncleCountByBlockHash",
@@ -807,6 +819,122 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     }
     pubsub::register(module)?;
     Ok(())
+}
+
+/// An account's fields in `parley_getStateDiff`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DiffAccountFields {
+    nonce: U64,
+    balance: U256,
+    code_hash: B256,
+}
+
+/// A change of an account's fields; `null` before: created, `null` after: deleted.
+#[derive(Debug, Clone, serde::Serialize)]
+struct DiffAccountChange {
+    before: Option<DiffAccountFields>,
+    after: Option<DiffAccountFields>,
+    /// The new code, when the block gave the account code (its code hash changed to non-empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<Bytes>,
+}
+
+/// A change of one storage slot (zero = absent).
+#[derive(Debug, Clone, serde::Serialize)]
+struct DiffSlotChange {
+    slot: B256,
+    before: B256,
+    after: B256,
+}
+
+/// One address of `parley_getStateDiff`: its account change (`null` if only storage changed)
+/// and its changed slots in slot order.
+#[derive(Debug, Clone, serde::Serialize)]
+struct DiffAddress {
+    address: Address,
+    account: Option<DiffAccountChange>,
+    storage: Vec<DiffSlotChange>,
+}
+
+/// `parley_getStateDiff`'s answer: the block's state diff (what consensus agreed the block
+/// changed), grouped by address in address order.
+#[derive(Debug, Clone, serde::Serialize)]
+struct DiffJson {
+    number: U64,
+    hash: B256,
+    accounts: Vec<DiffAddress>,
+}
+
+/// `map`'s entry for `a`, created empty.
+fn diff_address(
+    map: &mut std::collections::BTreeMap<Address, DiffAddress>,
+    a: Address,
+) -> &mut DiffAddress {
+    map.entry(a).or_insert_with(|| DiffAddress {
+        address: a,
+        account: None,
+        storage: Vec::new(),
+    })
+}
+
+/// `parley_getStateDiff`'s answer for `block`, whose diff is `diff`.
+fn state_diff_json(
+    r: &Reader,
+    block: &BlockRecord,
+    diff: &parley_types::StateDiff,
+) -> RpcResult<DiffJson> {
+    use parley_types::{LeafValue, StateKey};
+    let fields = |v: &Option<LeafValue>| match v {
+        Some(LeafValue::Account(a)) => Some(DiffAccountFields {
+            nonce: U64::from(a.nonce),
+            balance: a.balance,
+            code_hash: a.code_hash,
+        }),
+        _ => None,
+    };
+    let word = |v: &Option<LeafValue>| match v {
+        Some(LeafValue::Storage(x)) => B256::from(*x),
+        _ => B256::ZERO,
+    };
+    let mut by_address: std::collections::BTreeMap<Address, DiffAddress> = Default::default();
+    for e in &diff.0 {
+        match e.key {
+            StateKey::Account(a) => {
+                let (before, after) = (fields(&e.old), fields(&e.new));
+                let new_code = after.as_ref().map(|f| f.code_hash).filter(|h| {
+                    *h != parley_types::KECCAK_EMPTY
+                        && before.as_ref().map(|f| f.code_hash) != Some(*h)
+                });
+                let code = match new_code {
+                    Some(h) => Some(r.code(&h).map_err(internal)?.ok_or_else(|| {
+                        internal(StoreError::Corrupt(format!("code {h} of {a} is missing")))
+                    })?),
+                    None => None,
+                };
+                diff_address(&mut by_address, a).account = Some(DiffAccountChange {
+                    before,
+                    after,
+                    code,
+                });
+            }
+            StateKey::Storage(a, slot) => {
+                diff_address(&mut by_address, a)
+                    .storage
+                    .push(DiffSlotChange {
+                        slot: B256::from(slot),
+                        before: word(&e.old),
+                        after: word(&e.new),
+                    });
+            }
+            StateKey::Meta => {}
+        }
+    }
+    Ok(DiffJson {
+        number: U64::from(block.number),
+        hash: block.hash,
+        accounts: by_address.into_values().collect(),
+    })
 }
 
 /// Registers a heavy method that runs on the blocking pool (never on the async workers) and
