@@ -13,6 +13,8 @@
 #   PARLEY_SKIP_BUILD=1      do not rebuild parleyd (see localnet/localnet.sh)
 #   PARLEY_E2E_KEEP=1        keep the temporary directory even when everything passed
 #   PARLEY_E2E_TIMEOUT       seconds for each wait (default 90)
+#   PARLEY_E2E_DIFF_BATCHES  batches the differential check sends (default 60; see
+#                            app/tests/differential.rs for a longer run by hand)
 #
 # Uses the localnet's default ports (node i: JSON-RPC 8545+i, CometBFT RPC 26657+10i); it
 # refuses to start if they are taken (e.g. by your own localnet: localnet/localnet.sh down).
@@ -25,6 +27,7 @@ TOOLS_BIN="${REPO_ROOT}/.tools/bin"
 CAST="${TOOLS_BIN}/cast"
 FORGE="${TOOLS_BIN}/forge"
 WAIT="${PARLEY_E2E_TIMEOUT:-90}"
+PARLEY_E2E_DIFF_BATCHES="${PARLEY_E2E_DIFF_BATCHES:-60}"
 
 L2_CHAIN_ID=424242
 VALIDATORS=4
@@ -630,6 +633,25 @@ t_clients() {
   info "$(grep -E '^ℹ (pass|fail|todo)' "${log}" | tr '\n' ' ')"
 }
 
+# The differential test (app/tests/differential.rs, localnet mode) against this localnet: the
+# seeded generator's batches of dependent transactions go in through the validators' JSON-RPC;
+# every block from genesis on (the earlier checks' blocks included) is replayed on anvil with
+# the localnet's grouping, order and header, and state, diff and receipts are compared. Runs
+# the test binary the test stage built (cargo only checks it is fresh).
+t_differential() {
+  local log="${WORK}/differential.log" urls="" n line
+  for ((n = 0; n < VALIDATORS; n++)); do urls+="${urls:+,}$(eth_url "${n}")"; done
+  if ! (cd "${REPO_ROOT}" && RUST_BACKTRACE=0 PARLEY_DIFF_RPC="${urls}" \
+    PARLEY_DIFF_BATCHES="${PARLEY_E2E_DIFF_BATCHES}" timeout 900 cargo test --release --locked \
+    -p parley-app --test differential -- --ignored --exact localnet_matches_anvil --nocapture) \
+    >"${log}" 2>&1; then
+    sed -n '/panicked at/,/^test localnet_matches_anvil/p' "${log}" | head -n 40
+    fail "the differential test failed (log: ${log})"
+  fi
+  line="$(grep '^differential (localnet):' "${log}")" || fail "no summary line in ${log}"
+  info "${line#differential (localnet): }"
+}
+
 main() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
   STATE="${WORK}/state"
@@ -686,6 +708,7 @@ main() {
   run_check "kill -9 a validator's cometbft, restart: catches up to the same app hash" t_kill_cometbft
   run_check "state at past blocks (cast balance --block) on a restarted validator" t_history
   run_check "a fifth node joins as a full node and syncs to the same app hash" t_join
+  run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))

@@ -117,6 +117,11 @@ pub struct Gen {
     number: u64,
     /// Last fresh CREATE2 salt.
     salts: u64,
+    /// The next block is the first: it deploys the script contracts.
+    first: bool,
+    /// `BLOCKHASH(a1)` of a "future" block asks for `number + future + 0..5`: 0 in-process
+    /// (the block number is known); on a localnet a batch may land blocks after `number`.
+    pub future: u64,
 }
 
 /// How many recent children and fresh addresses the generator remembers as targets.
@@ -182,9 +187,16 @@ pub const T0: u64 = 1_700_000_000;
 
 impl Gen {
     pub fn new(seed: u64, keys: Vec<PrivateKeySigner>) -> Self {
+        let n = keys.len();
+        Self::with_nonces(seed, keys, vec![0; n])
+    }
+
+    /// A generator whose senders start at these nonces (a chain that already ran).
+    pub fn with_nonces(seed: u64, keys: Vec<PrivateKeySigner>, nonces: Vec<u64>) -> Self {
+        assert_eq!(nonces.len(), keys.len(), "one nonce per key");
         let runtime = asm::runtime();
         let deployer = keys[0].address();
-        let main = [deployer.create(0), deployer.create(1), deployer.create(2)];
+        let main = [0, 1, 2].map(|i| deployer.create(nonces[0] + i));
         let coinbases = vec![
             Address::repeat_byte(0xcb),
             Address::repeat_byte(0xcb),
@@ -193,11 +205,10 @@ impl Gen {
             keys[1].address(),
             main[2],
         ];
-        let n = keys.len();
         Self {
             rng: Rng::new(seed),
             keys,
-            nonces: vec![0; n],
+            nonces,
             runtime,
             main,
             children: Vec::new(),
@@ -206,6 +217,23 @@ impl Gen {
             timestamp: T0,
             number: 0,
             salts: 1 << 32,
+            first: true,
+            future: 0,
+        }
+    }
+
+    /// The next [`Gen::block`] is for block `n` (or a later one, on a localnet).
+    pub fn set_number(&mut self, n: u64) {
+        assert!(n >= 1, "block numbers start at 1");
+        self.number = n - 1;
+    }
+
+    /// More block builders, also used as transfer targets.
+    pub fn add_coinbases(&mut self, cbs: impl IntoIterator<Item = Address>) {
+        for a in cbs {
+            if !self.coinbases.contains(&a) {
+                self.coinbases.push(a);
+            }
         }
     }
 
@@ -225,13 +253,14 @@ impl Gen {
         self.number += 1;
         self.timestamp += self.rng.range(1, 12);
         let number = self.number;
-        let coinbase = if number == 1 {
+        let first = std::mem::replace(&mut self.first, false);
+        let coinbase = if first {
             self.coinbases[0]
         } else {
             let cbs = self.coinbases.clone();
             self.rng.pick(&cbs)
         };
-        let intents = if number == 1 {
+        let intents = if first {
             self.deployments()
         } else {
             self.intents(number)
@@ -245,7 +274,7 @@ impl Gen {
         }
     }
 
-    /// Block 1: the three script contracts, funded, plus a transfer.
+    /// The first block: the three script contracts, funded, plus a transfer.
     fn deployments(&mut self) -> Vec<Intent> {
         let mut v: Vec<Intent> = (0..3)
             .map(|i| Intent {
@@ -594,12 +623,14 @@ impl Gen {
                 92..=95 if number >= 2 => {
                     // BLOCKHASH(number - 1) is non-zero on both chains from block 2 on (Parley's
                     // genesis hash is zero, anvil's is not: SSTORE gas would differ at 1).
-                    // Outside the 256-block window: zero on both chains.
+                    // Outside the 256-block window: zero on both chains. On a localnet `number`
+                    // is a lower bound of the block the transaction lands in, so "far back"
+                    // stays out of the window and "ahead" gets the `future` margin.
                     let back = 257 + self.rng.below(5);
                     let far = if number > back && self.rng.pct(50) {
                         U256::from(number - back)
                     } else {
-                        U256::from(number + self.rng.below(5))
+                        U256::from(number + self.future + self.rng.below(5))
                     };
                     Self::rec(sop::BLOCKHASH, U256::ZERO, far, U256::ZERO)
                 }
