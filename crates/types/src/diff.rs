@@ -179,10 +179,15 @@ mod tests {
                 key: StateKey::Meta,
                 index: 0,
                 old: None,
-                new: Some(acc(1)),
+                // a storage-kind value, so only the "not an EVM entry" rule can refuse it (an
+                // account value would also break the kind rule: the mutant `is_evm -> true`
+                // survived that version of this check)
+                new: Some(LeafValue::Storage(U256::from(1))),
             },
         );
         assert_eq!(meta.validate(), Err(DiffError::Entry(0)));
+        assert!(!StateKey::Meta.is_evm());
+        assert!(StateKey::Account(a).is_evm() && StateKey::Storage(a, U256::ZERO).is_evm());
         let mut bytes = d.encode();
         bytes.push(0);
         assert_eq!(

@@ -436,9 +436,40 @@ mod tests {
     fn empty_and_single() {
         let mut t = MerkleTree::new();
         assert_eq!(t.root(), EMPTY_ROOT);
+        assert!(t.is_empty() && t.len() == 0);
         let r = t.update([(h(1), Some(h(2)))]);
         assert_eq!(r, leaf_hash(&h(1), &h(2)));
-        assert_eq!(t.update([(h(1), None)]), EMPTY_ROOT);
+        // `root()` answers what `update` returned (not only the empty root)
+        assert_eq!(t.root(), r);
+        assert!(!t.is_empty() && t.len() == 1);
+        t.update([(h(3), Some(h(4)))]);
+        assert_eq!(t.len(), 2);
+        assert_ne!(t.root(), r);
+        assert_eq!(t.update([(h(1), None), (h(3), None)]), EMPTY_ROOT);
         assert!(t.is_empty());
+    }
+
+    /// The node cache holds exactly the subtrees with two or more leaves: a subtree that drops
+    /// to one leaf loses its cached nodes at every depth below it, so deletions free memory
+    /// (stale nodes are never read, so only this count shows a cleanup that stopped working).
+    #[test]
+    fn node_cache_shrinks_with_the_tree() {
+        let mut t = MerkleTree::new();
+        let paths: Vec<B256> = (0..64).map(h).collect();
+        t.update(paths.iter().map(|p| (*p, Some(h(7)))));
+        let full = t.nodes.len();
+        assert!(
+            full >= 63,
+            "a binary tree over 64 leaves has ≥ 63 inner nodes: {full}"
+        );
+        // Delete in small batches, so most cleanups happen in subtrees beside the dirty path.
+        for chunk in paths[1..].chunks(5) {
+            t.update(chunk.iter().map(|p| (*p, None)));
+            let model: BTreeMap<B256, B256> = t.leaves.clone();
+            assert_eq!(t.root(), reference_root(&model));
+        }
+        assert_eq!(t.len(), 1);
+        assert!(t.nodes.is_empty(), "{} stale nodes", t.nodes.len());
+        assert_eq!(t.root(), leaf_hash(&paths[0], &h(7)));
     }
 }

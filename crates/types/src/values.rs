@@ -144,6 +144,31 @@ mod tests {
     }
 
     #[test]
+    fn empty_in_the_eip161_sense_needs_all_three() {
+        let empty = AccountLeaf {
+            nonce: 0,
+            balance: U256::ZERO,
+            code_hash: KECCAK_EMPTY,
+        };
+        assert!(empty.is_empty());
+        assert!(!AccountLeaf { nonce: 1, ..empty }.is_empty());
+        assert!(
+            !AccountLeaf {
+                balance: U256::from(1),
+                ..empty
+            }
+            .is_empty()
+        );
+        assert!(
+            !AccountLeaf {
+                code_hash: B256::ZERO,
+                ..empty
+            }
+            .is_empty()
+        );
+    }
+
+    #[test]
     fn empty_code_hash_is_keccak_of_nothing() {
         assert_eq!(alloy_primitives::keccak256([]), KECCAK_EMPTY);
     }
