@@ -6,7 +6,9 @@
 //! - [`StateDiff`]: the per-block list of changed entries, in canonical (key) order, that links
 //!   the fast app hash to the Poseidon proof tree;
 //! - [`MerkleTree`]: the keccak256 compact sparse Merkle tree whose root is the app hash;
-//! - [`ChainMeta`]: the chain bookkeeping entry (base fee, last block, proof-index counter).
+//! - [`ChainMeta`]: the chain bookkeeping entry (base fee, last block, proof-index counter);
+//! - [`BlockRecord`] / [`TxRecord`]: what a node stores about executed blocks and transactions
+//!   for JSON-RPC, in a versioned binary codec (not consensus state, but the node's schema).
 //!
 //! Invariants: encodings are deterministic and versioned (first byte); the app hash is a
 //! function of the set of entries only (not of insertion order or batching); the diff never
@@ -15,12 +17,16 @@
 mod diff;
 mod keys;
 mod meta;
+mod records;
 mod smt;
 mod values;
 
 pub use diff::{DiffEntry, StateDiff};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
+pub use records::{
+    BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,
+};
 pub use smt::{EMPTY_ROOT, MerkleProof, MerkleTree};
 pub use values::{AccountLeaf, KECCAK_EMPTY, LeafValue, StateValue};
 
