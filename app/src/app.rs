@@ -1,4 +1,15 @@
-//! The application state machine behind the ABCI glue ([`crate::abci`]).
+//! The application: the state a node keeps between ABCI calls, and one method per call that
+//! runs it through the rooms. ABCI glue ([`crate::abci`]) and JSON-RPC ([`crate::rpc`]) call
+//! in here; the work happens in
+//!
+//! - [`crate::chain`], the deterministic core: genesis state, block rules, execution;
+//! - [`crate::mempool`]: admission and the proposer's block builder;
+//! - [`crate::store`]: the database, read as snapshots and written once per block.
+//!
+//! What [`App`] owns: the store, the app-hash tree of committed state (plus the staged block
+//! between FinalizeBlock and Commit), the proposal ProcessProposal accepted (so FinalizeBlock
+//! of the same block does not check it again), the genesis parameters, the mempool's sender
+//! cache and pending transactions, the `BLOCKHASH` ring and the event stream.
 //!
 //! Canonical state changes happen only in [`App::finalize_block`] (computed, staged) and
 //! [`App::commit`] (persisted in one redb transaction). CheckTx, PrepareProposal and
@@ -8,18 +19,17 @@ use std::sync::{Arc, Mutex};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes};
-use parley_types::{
-    AccountLeaf, ChainMeta, DiffEntry, KECCAK_EMPTY, LeafValue, MerkleTree, StateDiff, StateKey,
-    StateValue,
-};
+use parley_types::{MerkleProof, MerkleTree, StateKey};
 
-use crate::block::{L2Block, L2Header, Message, tx_root};
-use crate::exec::{self, BlockRecord, SignedTx};
-use crate::genesis::{AppGenesis, Params};
-use crate::metrics as m;
-use crate::overlay::{BlockHashes, WithHashes};
-use crate::storage::{BlockWrites, Store, StoreError};
-use crate::txcheck::{self, PendingNonces, SenderCache, TxError};
+use crate::chain::block::{L2Header, Message};
+use crate::chain::evm::{self, ExecError};
+use crate::chain::genesis::{AppGenesis, Params};
+use crate::chain::rules::{self, Verdict};
+use crate::chain::tx::{self, SignedTx, TxError};
+use crate::chain::view::{BlockHashes, StoreError, WithHashes};
+use crate::mempool::{PendingNonces, SenderCache, admission, builder};
+use crate::node::metrics as m;
+use crate::store::{BlockWrites, Store};
 
 /// Fatal errors: the node stops rather than diverge.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +39,7 @@ pub enum AppError {
     Store(#[from] StoreError),
     /// Execution hit a non-transaction failure.
     #[error(transparent)]
-    Exec(#[from] exec::ExecError),
+    Exec(#[from] ExecError),
     /// The genesis is invalid.
     #[error("invalid genesis: {0}")]
     Genesis(String),
@@ -98,15 +108,6 @@ impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("App")
     }
-}
-
-/// Outcome of a ProcessProposal check.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// The proposal follows the rules.
-    Accept,
-    /// It does not, and why.
-    Reject(String),
 }
 
 /// The result of FinalizeBlock that CometBFT needs.
@@ -186,12 +187,9 @@ impl App {
         &self.inner.pending
     }
 
-    /// Stateless decoding with the shared sender cache.
+    /// The core's stateless transaction rules, with this node's sender cache.
     pub fn decode_tx(&self, raw: &[u8], params: &Params) -> Result<SignedTx, TxError> {
-        if Message::is_protocol(raw) {
-            return Err(TxError::Protocol("submit user transactions only".into()));
-        }
-        txcheck::decode(raw, params, &self.inner.senders)
+        tx::decode(raw, params, &self.inner.senders)
     }
 
     /// Last committed (height, app hash).
@@ -199,72 +197,14 @@ impl App {
         Ok(self.inner.store.reader()?.last_commit()?)
     }
 
-    /// InitChain: writes the genesis state as block 0 and returns the app hash.
+    /// InitChain: writes the genesis state as block `initial_height - 1` and returns the app
+    /// hash.
     pub fn init_chain(&self, app_state: &[u8], initial_height: u64) -> Result<B256> {
         let genesis =
             AppGenesis::from_json(app_state).map_err(|e| AppError::Genesis(e.to_string()))?;
-        let mut entries: std::collections::BTreeMap<StateKey, LeafValue> = Default::default();
-        let mut code = Vec::new();
-        for a in &genesis.accounts {
-            let code_hash = if a.code.is_empty() {
-                KECCAK_EMPTY
-            } else {
-                alloy_primitives::keccak256(&a.code)
-            };
-            if !a.code.is_empty() {
-                code.push((code_hash, a.code.clone()));
-            }
-            let leaf = AccountLeaf {
-                nonce: a.nonce,
-                balance: a.balance,
-                code_hash,
-            };
-            if !leaf.is_empty() {
-                entries.insert(StateKey::Account(a.address), LeafValue::Account(leaf));
-            }
-            for (slot, v) in &a.storage {
-                if !v.is_zero() {
-                    entries.insert(StateKey::Storage(a.address, *slot), LeafValue::Storage(*v));
-                }
-            }
-        }
-        let mut diff = Vec::new();
-        let mut writes = Vec::new();
-        for (i, (key, leaf)) in entries.into_iter().enumerate() {
-            let index = i as u64;
-            diff.push(DiffEntry {
-                key,
-                index,
-                old: None,
-                new: Some(leaf),
-            });
-            writes.push((
-                key,
-                Some(
-                    StateValue {
-                        leaf,
-                        proof_index: index,
-                    }
-                    .encode(),
-                ),
-            ));
-        }
         let genesis_number = initial_height.saturating_sub(1);
-        let meta = ChainMeta {
-            next_base_fee: genesis.params.initial_base_fee,
-            last_block_number: genesis_number,
-            last_block_hash: B256::ZERO,
-            last_receipts_root: B256::ZERO,
-            last_timestamp: 0,
-            next_proof_index: diff.len() as u64,
-        };
-        writes.insert(0, (StateKey::Meta, Some(meta.encode())));
-        let mut tree = MerkleTree::new();
-        let app_hash = tree.update(
-            writes
-                .iter()
-                .map(|(k, v)| (k.path(), v.as_ref().map(alloy_primitives::keccak256))),
-        );
+        let state = genesis.state(initial_height);
+        let app_hash = state.app_hash;
         let reader = self.inner.store.reader()?;
         if let Some(params) = reader.params()? {
             // CometBFT repeats InitChain after a crash before the first block: accept the very
@@ -279,33 +219,17 @@ impl App {
                  this genesis gives {app_hash} at height {genesis_number}"
             )));
         }
-        let record = BlockRecord {
-            number: genesis_number,
-            hash: B256::ZERO,
-            parent_hash: B256::ZERO,
-            timestamp: 0,
-            builder: Address::ZERO,
-            base_fee: genesis.params.initial_base_fee,
-            gas_limit: genesis.params.block_gas_limit,
-            gas_used: 0,
-            tx_root: tx_root([]),
-            receipts_root: B256::ZERO,
-            logs_bloom: Default::default(),
-            state_root: app_hash,
-            tx_hashes: vec![],
-            tx_fees: vec![],
-        };
         self.inner.store.commit(&BlockWrites {
             height: genesis_number,
             app_hash,
-            state: writes,
-            code,
-            block: Some((record, vec![], StateDiff(diff))),
+            state: state.writes,
+            code: state.code,
+            block: Some((state.record, vec![], state.diff)),
             params: Some(genesis.params.clone()),
         })?;
         *self.inner.params.lock().expect("params lock") = Some(genesis.params);
         let mut c = self.inner.consensus.lock().expect("consensus lock");
-        c.tree = tree;
+        c.tree = state.tree;
         c.staged = None;
         tracing::info!(%app_hash, accounts = genesis.accounts.len(), "genesis written");
         Ok(app_hash)
@@ -319,7 +243,7 @@ impl App {
             Err(e) => return Ok(Err(e)),
         };
         let reader = self.inner.store.reader()?;
-        let verdict = txcheck::check_state(&tx, &reader, &self.inner.pending)?;
+        let verdict = admission::check_state(&tx, &reader, &self.inner.pending)?;
         let nonce = tx.envelope.nonce();
         match &verdict {
             Ok(()) if !recheck => {
@@ -344,120 +268,31 @@ impl App {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
-        let mut candidates = Vec::with_capacity(mempool_txs.len());
-        for raw in mempool_txs {
-            if let Ok(tx) = self.decode_tx(raw, &params) {
-                candidates.push(tx);
-            }
-        }
-        // Envelope overhead: magic, version, kind, header and list prefixes.
-        let budget = max_tx_bytes.saturating_sub(512);
-        let mut header = L2Header {
-            chain_id: params.chain_id,
-            number: height,
-            parent_hash: meta.last_block_hash,
-            timestamp: time_secs,
-            builder: self.inner.fee_recipient,
-            base_fee: meta.next_base_fee,
-            gas_limit: params.block_gas_limit,
-            tx_root: B256::ZERO,
-        };
+        let candidates = mempool_txs
+            .iter()
+            .filter_map(|raw| self.decode_tx(raw, &params).ok())
+            .collect();
         let hashes = self.inner.hashes.lock().expect("hashes lock").clone();
         let view = WithHashes {
             view: &reader,
             hashes: &hashes,
         };
-        let txs = crate::builder::select(&view, &params, &header, candidates, budget)?;
-        header.tx_root = tx_root(txs.iter().map(|t| t.hash));
-        let block = L2Block {
-            header,
-            txs: txs.into_iter().map(|t| t.raw).collect(),
-        };
+        let block = builder::build(
+            &view,
+            &params,
+            &meta,
+            height,
+            time_secs,
+            self.inner.fee_recipient,
+            candidates,
+            max_tx_bytes,
+        )?;
         m::proposal_txs(block.txs.len());
         Ok(vec![Bytes::from(Message::ProposerBlock(block).encode())])
     }
 
-    /// Checks an L2 block against the rules at `height`; returns its decoded transactions.
-    fn validate_block(
-        &self,
-        block: &L2Block,
-        height: u64,
-        time_secs: u64,
-        params: &Params,
-        meta: &ChainMeta,
-    ) -> std::result::Result<Vec<SignedTx>, String> {
-        let h = &block.header;
-        if h.chain_id != params.chain_id {
-            return Err(format!("chain id {} != {}", h.chain_id, params.chain_id));
-        }
-        if h.number != height {
-            return Err(format!("block number {} != height {height}", h.number));
-        }
-        if h.parent_hash != meta.last_block_hash {
-            return Err(format!(
-                "parent hash {} != {}",
-                h.parent_hash, meta.last_block_hash
-            ));
-        }
-        if h.timestamp != time_secs {
-            return Err(format!(
-                "timestamp {} != block time {time_secs}",
-                h.timestamp
-            ));
-        }
-        if h.base_fee != meta.next_base_fee {
-            return Err(format!("base fee {} != {}", h.base_fee, meta.next_base_fee));
-        }
-        if h.gas_limit != params.block_gas_limit {
-            return Err(format!(
-                "gas limit {} != {}",
-                h.gas_limit, params.block_gas_limit
-            ));
-        }
-        if block.txs.len() as u64 > params.max_block_txs {
-            return Err(format!(
-                "{} txs > max {}",
-                block.txs.len(),
-                params.max_block_txs
-            ));
-        }
-        let mut txs = Vec::with_capacity(block.txs.len());
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, raw) in block.txs.iter().enumerate() {
-            let tx = self
-                .decode_tx(raw, params)
-                .map_err(|e| format!("tx {i}: {e}"))?;
-            if !seen.insert(tx.hash) {
-                return Err(format!("tx {i}: duplicate {}", tx.hash));
-            }
-            txs.push(tx);
-        }
-        // The block gas limit is enforced per transaction at execution (Ethereum's rule:
-        // a tx fits while its gas limit is at most the gas left), not on the sum of limits.
-        if h.tx_root != tx_root(txs.iter().map(|t| t.hash)) {
-            return Err("tx root does not match the transactions".into());
-        }
-        Ok(txs)
-    }
-
-    /// Finds the single proposer block of a proposal (and no raw user txs).
-    fn the_block(txs: &[Bytes]) -> std::result::Result<L2Block, String> {
-        let mut block = None;
-        for (i, raw) in txs.iter().enumerate() {
-            match Message::decode(raw) {
-                Ok(Message::ProposerBlock(b)) if block.is_none() => block = Some(b),
-                Ok(Message::ProposerBlock(_)) => return Err(format!("tx {i}: second L2 block")),
-                Err(e) => {
-                    return Err(format!(
-                        "tx {i}: {e} (raw user transactions travel inside L2 blocks)"
-                    ));
-                }
-            }
-        }
-        block.ok_or_else(|| "proposal has no L2 block".into())
-    }
-
-    /// ProcessProposal.
+    /// ProcessProposal: checks the proposal against the block rules and keeps the decoded
+    /// block for FinalizeBlock.
     pub fn process_proposal(
         &self,
         height: u64,
@@ -467,11 +302,9 @@ impl App {
     ) -> Result<Verdict> {
         let params = self.params_or_err()?;
         let meta = self.inner.store.reader()?.meta()?;
-        let verdict = Self::the_block(txs).and_then(|b| {
-            self.validate_block(&b, height, time_secs, &params, &meta)
-                .map(|s| (b.header, s))
-        });
-        Ok(match verdict {
+        let checked =
+            rules::check_proposal(txs, height, time_secs, &params, &meta, &self.inner.senders);
+        Ok(match checked {
             Ok((header, txs)) => {
                 *self.inner.validated.lock().expect("validated lock") = Some(Validated {
                     cometbft_hash,
@@ -509,38 +342,22 @@ impl App {
             .take()
             .filter(|v| v.cometbft_hash == block_hash && v.height == height)
             .map(|v| (v.header, v.txs));
-        let validated = match cached {
+        let checked = match cached {
             Some(v) => Ok(v),
-            None => Self::the_block(txs).and_then(|b| {
-                self.validate_block(&b, height, time_secs, &params, &meta)
-                    .map(|s| (b.header, s))
-            }),
-        };
-        let (header, signed) = match validated {
-            Ok(x) => x,
-            Err(why) => {
-                // Only reachable if more than a third of the voting power is faulty: execute
-                // an empty block so that every honest node still agrees.
-                tracing::error!(height, reason = %why, "decided block breaks the rules; executing it empty");
-                let header = L2Header {
-                    chain_id: params.chain_id,
-                    number: height,
-                    parent_hash: meta.last_block_hash,
-                    timestamp: time_secs,
-                    builder: Address::ZERO,
-                    base_fee: meta.next_base_fee,
-                    gas_limit: params.block_gas_limit,
-                    tx_root: tx_root([]),
-                };
-                (header, Vec::new())
+            None => {
+                rules::check_proposal(txs, height, time_secs, &params, &meta, &self.inner.senders)
             }
         };
+        let (header, signed) = checked.unwrap_or_else(|why| {
+            tracing::error!(height, reason = %why, "decided block breaks the rules; executing it empty");
+            (rules::empty_block(&params, &meta, height, time_secs), Vec::new())
+        });
         let hashes = self.inner.hashes.lock().expect("hashes lock").clone();
         let view = WithHashes {
             view: &reader,
             hashes: &hashes,
         };
-        let executed = exec::execute_block(&view, &params, &meta, &header, &signed, block_hash)?;
+        let executed = evm::execute_block(&view, &params, &meta, &header, &signed, block_hash)?;
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         if c.staged.is_some() {
             return Err(AppError::Protocol(
@@ -558,7 +375,7 @@ impl App {
         let n_txs = executed.txs.len();
         let n_skipped = executed.skipped.len();
         m::block_executed(n_txs, n_skipped, executed.record.gas_used);
-        c.staged = Some(executed.into_writes(height, app_hash));
+        c.staged = Some(BlockWrites::executed(executed, height, app_hash));
         let tx_results = txs.iter().map(|_| (0, String::new())).collect();
         Ok(Finalized {
             app_hash,
@@ -596,42 +413,13 @@ impl App {
         Ok(staged.height)
     }
 
-    /// ABCI Query: `/params`, `/meta`, `/proof/<hex key>` (value and app-hash proof).
-    pub fn query(&self, path: &str) -> Result<std::result::Result<Vec<u8>, String>> {
-        let reader = self.inner.store.reader()?;
-        Ok(match path {
-            "/params" => Ok(serde_json::to_vec(&reader.params()?).expect("params serialize")),
-            "/meta" => Ok(serde_json::to_vec(&reader.meta()?).expect("meta serializes")),
-            p if p.starts_with("/proof/") => {
-                let key = hex::decode(p.trim_start_matches("/proof/").trim_start_matches("0x"))
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| StateKey::decode(&b).map_err(|e| e.to_string()));
-                match key {
-                    Err(e) => Err(format!("bad key: {e}")),
-                    Ok(key) => {
-                        let c = self.inner.consensus.lock().expect("consensus lock");
-                        if c.staged.is_some() {
-                            return Ok(Err("a block is being committed; retry".into()));
-                        }
-                        let proof = c.tree.prove(&key.path());
-                        let value = match key {
-                            StateKey::Meta => None,
-                            _ => reader.entry(&key)?.map(|v| Bytes::from(v.encode())),
-                        };
-                        Ok(serde_json::to_vec(&serde_json::json!({
-                            "app_hash": c.tree.root(),
-                            "key": Bytes::from(key.encode()),
-                            "value": value,
-                            "siblings": proof.siblings,
-                            "terminal": proof.terminal,
-                        }))
-                        .expect("proof serializes"))
-                    }
-                }
-            }
-            other => Err(format!(
-                "unknown query path {other:?}; known: /params, /meta, /proof/<key hex>"
-            )),
-        })
+    /// The committed app hash and a Merkle proof of `key` under it, or `None` while a
+    /// finalized block waits for Commit (the tree then holds uncommitted state).
+    pub fn prove(&self, key: &StateKey) -> Option<(B256, MerkleProof)> {
+        let c = self.inner.consensus.lock().expect("consensus lock");
+        if c.staged.is_some() {
+            return None;
+        }
+        Some((c.tree.root(), c.tree.prove(&key.path())))
     }
 }

@@ -1,16 +1,19 @@
 //! `parleyd`: Parley's node — the ABCI 2.0 application that CometBFT drives, the Ethereum
 //! JSON-RPC that dApps use, and the metrics operators scrape.
 //!
-//! Layout (see docs/ARCHITECTURE.md):
-//! - [`abci`] converts ABCI requests and dispatches to [`app::App`], the state machine;
-//! - [`exec`] executes an L2 block in revm and derives receipts, writes and the state diff;
-//! - [`overlay`] is the block overlay every transaction and protocol handler writes through;
-//! - [`builder`] packs mempool transactions into the proposer's L2 block;
-//! - [`txcheck`] admits user transactions (CheckTx, JSON-RPC);
-//! - [`storage`] is the redb database, written once per block in Commit;
-//! - [`rpc`] serves Ethereum JSON-RPC; [`metrics`] Prometheus; [`config`] and [`genesis`]
-//!   the node config and the chain's genesis; [`predeploys`] the contracts every chain has
-//!   from genesis (Multicall3-compatible aggregator, CREATE2 deployer).
+//! Rooms (see docs/ARCHITECTURE.md), each depending only on those listed after it:
+//! - [`node`] wires a running node together; its [`node::config`] and [`node::metrics`] are
+//!   leaves every room may use;
+//! - [`abci`] is the ABCI glue: converts requests and dispatches to [`app::App`];
+//! - [`rpc`] serves Ethereum JSON-RPC over the store, the core and the mempool;
+//! - [`app`] owns the node's state between calls and runs each call through the rooms below;
+//! - [`mempool`] admits user transactions and builds the proposer's block;
+//! - [`store`] is the redb database, written once per block in Commit; its snapshots
+//!   implement the core's state view;
+//! - [`chain`] is the deterministic core: genesis, block rules, transactions, the block
+//!   overlay and revm execution — no I/O.
+//!
+//! [`devtx`] signs transactions for tests, benchmarks and load generators.
 //!
 //! Invariants: canonical state changes only in FinalizeBlock (computed) and Commit
 //! (persisted); nothing FinalizeBlock reaches iterates a hash map, reads the clock or uses
@@ -18,19 +21,12 @@
 
 pub mod abci;
 pub mod app;
-pub mod block;
-pub mod builder;
-pub mod config;
+pub mod chain;
 pub mod devtx;
-pub mod exec;
-pub mod genesis;
-pub mod metrics;
+pub mod mempool;
 pub mod node;
-pub mod overlay;
-pub mod predeploys;
 pub mod rpc;
-pub mod storage;
-pub mod txcheck;
+pub mod store;
 
 /// The standard test mnemonic of Foundry/Hardhat, used for localnet dev accounts.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";

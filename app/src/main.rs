@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use alloy_primitives::U256;
 use clap::{Parser, Subcommand};
-use parley_app::config::Config;
-use parley_app::genesis::{AppGenesis, Params};
+use parley_app::chain::genesis::{AppGenesis, Params};
+use parley_app::node::config::Config;
 
 #[derive(Parser)]
 #[command(

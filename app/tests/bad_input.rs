@@ -8,8 +8,8 @@ mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use common::*;
-use parley_app::app::Verdict;
-use parley_app::block::Message;
+use parley_app::chain::block::Message;
+use parley_app::chain::rules::Verdict;
 use parley_app::devtx;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -278,7 +278,7 @@ fn rpc_refuses_garbage_params_and_bodies() {
             app.clone(),
             ([127, 0, 0, 1], 0).into(),
             "http://127.0.0.1:9",
-            parley_app::config::RpcLimits::default(),
+            parley_app::node::config::RpcLimits::default(),
         )
         .await
         .expect("serves");

@@ -82,10 +82,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use parley_app::app::{App, Verdict};
-use parley_app::block::{L2Block, L2Header, Message, tx_root};
-use parley_app::genesis::{AppGenesis, Params};
-use parley_app::storage::{Reader, Store};
+use parley_app::app::App;
+use parley_app::chain::block::{L2Block, L2Header, Message, tx_root};
+use parley_app::chain::genesis::{AppGenesis, Params};
+use parley_app::chain::rules::Verdict;
+use parley_app::store::{Reader, Store};
 use parley_types::{KECCAK_EMPTY, StateKey};
 use serde_json::{Value, json};
 

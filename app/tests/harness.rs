@@ -8,10 +8,10 @@ mod common;
 use alloy_primitives::{Address, B256, Bytes, U256, hex};
 use alloy_signer_local::PrivateKeySigner;
 use common::*;
-use parley_app::app::Verdict;
-use parley_app::block::{L2Block, Message};
+use parley_app::chain::block::{L2Block, Message};
+use parley_app::chain::genesis::Params;
+use parley_app::chain::rules::Verdict;
 use parley_app::devtx::{self, Fees, Kind};
-use parley_app::genesis::Params;
 use parley_types::{LeafValue, StateKey};
 
 #[test]
@@ -247,7 +247,7 @@ fn check_tx_rejects_bad_input_with_clear_codes() {
     .expect("no funds");
     assert_eq!(c, 12);
     let protocol = Message::ProposerBlock(L2Block {
-        header: parley_app::block::L2Header {
+        header: parley_app::chain::block::L2Header {
             chain_id: CHAIN_ID,
             number: 1,
             parent_hash: B256::ZERO,
@@ -803,7 +803,7 @@ fn a_huge_gas_limit_cannot_reserve_the_block() {
     let h = net.height;
     let meta = net.reader().meta().expect("meta");
     let txs = vec![small.clone(), greedy2.clone()];
-    let header = parley_app::block::L2Header {
+    let header = parley_app::chain::block::L2Header {
         chain_id: CHAIN_ID,
         number: h,
         parent_hash: meta.last_block_hash,
@@ -811,7 +811,7 @@ fn a_huge_gas_limit_cannot_reserve_the_block() {
         builder: Address::repeat_byte(0xbb),
         base_fee: meta.next_base_fee,
         gas_limit,
-        tx_root: parley_app::block::tx_root([small_hash, greedy2_hash]),
+        tx_root: parley_app::chain::block::tx_root([small_hash, greedy2_hash]),
     };
     let msg = Bytes::from(Message::ProposerBlock(L2Block { header, txs }).encode());
     net.decide(vec![msg]);
@@ -834,7 +834,7 @@ fn a_huge_gas_limit_cannot_reserve_the_block() {
 /// read correctly.
 #[test]
 fn state_at_past_heights_matches_what_was_committed() {
-    use parley_app::overlay::Overlay;
+    use parley_app::chain::overlay::Overlay;
     let mut net = Net::new(1);
     let k = net.keys[4].clone();
     let rw = create(&mut net, &k, 0, RW_INIT);
@@ -928,7 +928,7 @@ fn check_kept(net: &Net, seen: &[(u64, U256, u64, U256)], to: Address) {
     let r = net.reader();
     for (h, balance, ..) in seen {
         let view = r.state_at(*h).expect("retained");
-        let got = parley_app::overlay::Overlay::new(&view)
+        let got = parley_app::chain::overlay::Overlay::new(&view)
             .account(to)
             .expect("read");
         assert_eq!(got.map(|a| a.balance), Some(*balance), "balance at {h}");
@@ -1005,7 +1005,7 @@ fn a_corrupted_database_refuses_to_start() {
         }
         tx.commit().expect("commit");
     }
-    let store = parley_app::storage::Store::open(&path).expect("opens");
+    let store = parley_app::store::Store::open(&path).expect("opens");
     let err = parley_app::app::App::new(store, fee_recipient).expect_err("refuses to start");
     let msg = err.to_string();
     assert!(
@@ -1030,7 +1030,9 @@ fn query_proofs_verify_against_the_app_hash() {
         (StateKey::Account(Address::repeat_byte(8)), false),
     ] {
         let path = format!("/proof/{}", hex::encode(key.encode()));
-        let out = app.query(&path).expect("query").expect("answers");
+        let out = parley_app::abci::query(app, &path)
+            .expect("query")
+            .expect("answers");
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["app_hash"], serde_json::json!(app_hash));
         let proof = parley_types::MerkleProof {
@@ -1045,8 +1047,7 @@ fn query_proofs_verify_against_the_app_hash() {
         let wrong = alloy_primitives::keccak256(b"wrong");
         assert!(!proof.verify(&app_hash, &key.path(), Some(&wrong)));
     }
-    let err = app
-        .query("/nonsense")
+    let err = parley_app::abci::query(app, "/nonsense")
         .expect("query")
         .expect_err("unknown path");
     assert!(err.contains("unknown query path"), "{err}");

@@ -14,7 +14,7 @@ use jsonrpsee::core::client::{BatchResponse, ClientT};
 use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use parley_app::config::RpcLimits;
+use parley_app::node::config::RpcLimits;
 use serde_json::{Value, json};
 
 async fn serve(net: &Net, limits: RpcLimits) -> (SocketAddr, HttpClient) {

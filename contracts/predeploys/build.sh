@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Compiles Parley's genesis predeploys with the project's solcjs (0.8.19, via the shim that
 # scripts/tools.sh installs at .tools/bin/solc) and writes their RUNTIME bytecode, as one line
-# of lowercase hex without 0x, where app/src/predeploys.rs includes it:
+# of lowercase hex without 0x, where app/src/chain/predeploys.rs includes it:
 #
-#   contracts/predeploys/build.sh [OUT_DIR]     (default: app/src/predeploys)
+#   contracts/predeploys/build.sh [OUT_DIR]     (default: app/src/chain/predeploys)
 #
 #   Aggregator.sol       -> aggregator.hex        Multicall3-compatible, at 0xcA11…CA11
 #   Create2Deployer.yul  -> create2_deployer.hex  deterministic CREATE2 deployer, at 0x4e59…956c
@@ -17,7 +17,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
 SOLC="${SOLC:-${REPO_ROOT}/.tools/bin/solc}"
-OUT_DIR="${1:-${REPO_ROOT}/app/src/predeploys}"
+OUT_DIR="${1:-${REPO_ROOT}/app/src/chain/predeploys}"
 EXPECTED_SOLC="0.8.19+commit.7dd6d404"
 
 die() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI check: rebuilds the predeploys into a temporary folder and fails if the result differs from
-# the hex committed under app/src/predeploys (i.e. someone edited a source without running
+# the hex committed under app/src/chain/predeploys (i.e. someone edited a source without running
 # build.sh, or edited the hex by hand).
 #
 #   contracts/predeploys/check.sh
@@ -8,7 +8,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
-COMMITTED="${REPO_ROOT}/app/src/predeploys"
+COMMITTED="${REPO_ROOT}/app/src/chain/predeploys"
 tmp="$(mktemp -d)"
 trap 'rm -rf "${tmp}"' EXIT
 

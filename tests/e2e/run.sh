@@ -401,7 +401,7 @@ t_localnet_status() {
   done
 }
 
-# Parley's own metrics (app/src/metrics.rs), not just any Prometheus text: the committed
+# Parley's own metrics (app/src/node/metrics.rs), not just any Prometheus text: the committed
 # height tracks CometBFT's, and the transactions the checks above sent were counted.
 t_metrics() {
   local body url="http://127.0.0.1:9100/metrics" mh ch txs

@@ -22,9 +22,9 @@ use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
 use parley_app::app::App;
+use parley_app::chain::genesis::{AppGenesis, Params};
 use parley_app::devtx;
-use parley_app::genesis::{AppGenesis, Params};
-use parley_app::storage::Store;
+use parley_app::store::Store;
 
 #[derive(Parser)]
 #[command(name = "parley-bench", about = "Parley throughput benchmark")]
@@ -121,13 +121,13 @@ fn ceiling(n: usize) -> Result<f64> {
     let reader = app.store().reader()?;
     let meta = reader.meta()?;
     // A fresh sender cache: every signature is recovered inside the timed region.
-    let cache = parley_app::txcheck::SenderCache::default();
+    let cache = parley_app::mempool::SenderCache::default();
     let start = Instant::now();
     let txs: Vec<_> = raws
         .iter()
-        .map(|r| parley_app::txcheck::decode(r, &params, &cache).map_err(|e| eyre!("{e}")))
+        .map(|r| parley_app::chain::tx::decode(r, &params, &cache).map_err(|e| eyre!("{e}")))
         .collect::<Result<_>>()?;
-    let header = parley_app::block::L2Header {
+    let header = parley_app::chain::block::L2Header {
         chain_id: params.chain_id,
         number: 1,
         parent_hash: meta.last_block_hash,
@@ -138,7 +138,7 @@ fn ceiling(n: usize) -> Result<f64> {
         tx_root: B256::ZERO,
     };
     let executed =
-        parley_app::exec::execute_block(&reader, &params, &meta, &header, &txs, B256::ZERO)?;
+        parley_app::chain::evm::execute_block(&reader, &params, &meta, &header, &txs, B256::ZERO)?;
     let secs = start.elapsed().as_secs_f64();
     if executed.txs.len() != n {
         eyre::bail!(

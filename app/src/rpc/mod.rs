@@ -26,13 +26,14 @@ use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 use tendermint_rpc::Client as _;
 
 use crate::app::App;
-use crate::config::RpcLimits;
-use crate::exec::{self, BlockRecord, TxRecord};
-use crate::genesis::Params as ChainParams;
-use crate::metrics as m;
-use crate::overlay::{Overlay, StateView as _};
-use crate::storage::{HistoryError, Reader, StateAt, StoreError};
-use parley_types::AccountLeaf;
+use crate::chain::evm;
+use crate::chain::genesis::Params as ChainParams;
+use crate::chain::overlay::Overlay;
+use crate::chain::view::{StateView, StoreError};
+use crate::node::config::RpcLimits;
+use crate::node::metrics as m;
+use crate::store::{HistoryError, Reader, StateAt};
+use parley_types::{AccountLeaf, BlockRecord, TxRecord};
 
 /// Suggested priority fee (wei): the chain has no congestion market yet.
 pub const SUGGESTED_TIP: u128 = 10_000_000;
@@ -361,7 +362,7 @@ fn simulate(
     let from = req.from.unwrap_or_default();
     let priced = req.gas_price.is_some() || req.max_fee_per_gas.is_some();
     let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
-    let header = crate::block::L2Header {
+    let header = crate::chain::block::L2Header {
         chain_id: params.chain_id,
         number: meta.last_block_number + 1,
         parent_hash: meta.last_block_hash,
@@ -380,7 +381,7 @@ fn simulate(
         Some(n) => n,
         None => db.account(from).map_err(internal)?.map_or(0, |a| a.nonce),
     };
-    let mut cfg = exec::cfg_env(&params);
+    let mut cfg = evm::cfg_env(&params);
     cfg.disable_nonce_check = true;
     let tx = TxEnv {
         tx_type: if req.max_fee_per_gas.is_some() { 2 } else { 0 },
@@ -399,7 +400,7 @@ fn simulate(
     let mut evm = Context::mainnet()
         .with_db(db)
         .with_cfg(cfg)
-        .with_block(exec::block_env(&header, B256::ZERO))
+        .with_block(evm::block_env(&header, B256::ZERO))
         .build_mainnet();
     evm.transact(tx)
         .map(|r| r.result)
@@ -408,7 +409,7 @@ fn simulate(
 
 /// Applies `eth_call`'s state override set (balance, nonce, code, and either `state`, which
 /// replaces the whole storage, or `stateDiff`, which sets slots) to a throwaway overlay.
-fn apply_overrides<V: crate::overlay::StateView>(
+fn apply_overrides<V: StateView>(
     db: &mut Overlay<'_, V>,
     overrides: &StateOverride,
 ) -> RpcResult<()> {
@@ -664,7 +665,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             {
                 let r = ctx.reader()?;
                 if let Err(e) =
-                    crate::txcheck::check_state(&tx, &r, ctx.app.pending()).map_err(internal)?
+                    crate::mempool::check_state(&tx, &r, ctx.app.pending()).map_err(internal)?
                 {
                     return Err(err(-32000, e.to_string()));
                 }

@@ -7,10 +7,11 @@
 
 use alloy_primitives::{Address, B256, Bytes, U256, hex};
 use alloy_signer_local::PrivateKeySigner;
-use parley_app::app::{App, Verdict};
+use parley_app::app::App;
+use parley_app::chain::genesis::{AppGenesis, Params};
+use parley_app::chain::rules::Verdict;
 use parley_app::devtx::{self, Fees, Kind};
-use parley_app::genesis::{AppGenesis, Params};
-use parley_app::storage::Store;
+use parley_app::store::Store;
 
 pub const CHAIN_ID: u64 = 424_242;
 pub const T0: u64 = 1_700_000_000;
@@ -208,7 +209,7 @@ impl Net {
         hashes[0]
     }
 
-    pub fn reader(&self) -> parley_app::storage::Reader {
+    pub fn reader(&self) -> parley_app::store::Reader {
         self.nodes[0].app.store().reader().expect("reader")
     }
 
@@ -219,7 +220,7 @@ impl Net {
             .map_or(U256::ZERO, |(acc, _)| acc.balance)
     }
 
-    pub fn receipt(&self, hash: B256) -> Option<parley_app::exec::RecordReceipt> {
+    pub fn receipt(&self, hash: B256) -> Option<parley_types::RecordReceipt> {
         let r = self.reader();
         r.tx(&hash).expect("read").map(|t| t.receipt)
     }

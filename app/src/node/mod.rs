@@ -1,10 +1,18 @@
-//! Wiring of a running node: logging, metrics, the database, the ABCI server (its own
-//! threads, one per CometBFT connection) and the JSON-RPC server (tokio).
+//! The running node: its configuration ([`config`]), its Prometheus metrics ([`metrics`]) and
+//! the wiring in [`run`] — logging, metrics, the database, the ABCI server (its own threads,
+//! one per CometBFT connection) and the JSON-RPC server (tokio).
+//!
+//! [`run`] sits on top of every other room. `config` and `metrics` are leaves: the ABCI glue,
+//! the app and JSON-RPC record metrics and read their limits through them, and they depend on
+//! nothing in the node.
+
+pub mod config;
+pub mod metrics;
 
 use crate::abci::Abci;
 use crate::app::App;
-use crate::config::Config;
-use crate::storage::Store;
+use crate::store::Store;
+use config::Config;
 
 /// Runs the node until SIGINT/SIGTERM.
 pub fn run(cfg: Config) -> eyre::Result<()> {
@@ -18,7 +26,7 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
     } else {
         builder.with_ansi(false).init();
     }
-    crate::metrics::install(cfg.metrics_addr)?;
+    metrics::install(cfg.metrics_addr)?;
 
     let store = Store::open(&cfg.db_dir.join("parley.redb"))?.with_retention(cfg.history_retention);
     let app = App::new(store, cfg.fee_recipient)?;

@@ -1,20 +1,51 @@
 //! The proposer's block builder (DESIGN §3.5): packs mempool transactions into one L2 block
 //! by fee priority, keeping each sender's nonces consecutive from its committed nonce, and
-//! packing by the gas transactions actually use (it executes them on a throwaway overlay).
+//! packing by the gas transactions actually use (it executes them on a throwaway overlay with
+//! the core's [`BlockExecutor`]). The header is the one the block rules expect
+//! ([`rules::header`]).
 
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256};
-use parley_types::{LeafValue, StateKey, StateValue};
+use parley_types::{ChainMeta, LeafValue, StateKey, StateValue};
 
-use crate::block::L2Header;
-use crate::exec::{BlockExecutor, ExecError, SignedTx};
-use crate::genesis::Params;
-use crate::overlay::StateView;
+use crate::chain::block::{L2Block, L2Header, tx_root};
+use crate::chain::evm::{BlockExecutor, ExecError};
+use crate::chain::genesis::Params;
+use crate::chain::rules;
+use crate::chain::tx::SignedTx;
+use crate::chain::view::StateView;
 
 /// The least gas any transaction needs: the builder stops once less than this is left.
 const MIN_TX_GAS: u64 = 21_000;
+
+/// Bytes of a proposal's envelope besides the transactions: magic, version, kind, header and
+/// list prefixes.
+const ENVELOPE_OVERHEAD: u64 = 512;
+
+/// The proposer's L2 block at `height`: `candidates` (decoded mempool transactions) packed by
+/// [`select`] under the header the rules expect, within `max_tx_bytes` of proposal.
+#[allow(clippy::too_many_arguments)]
+pub fn build<V: StateView>(
+    view: &V,
+    params: &Params,
+    meta: &ChainMeta,
+    height: u64,
+    time_secs: u64,
+    builder: Address,
+    candidates: Vec<SignedTx>,
+    max_tx_bytes: u64,
+) -> Result<L2Block, ExecError> {
+    let mut header = rules::header(params, meta, height, time_secs, builder);
+    let budget = max_tx_bytes.saturating_sub(ENVELOPE_OVERHEAD);
+    let txs = select(view, params, &header, candidates, budget)?;
+    header.tx_root = tx_root(txs.iter().map(|t| t.hash));
+    Ok(L2Block {
+        header,
+        txs: txs.into_iter().map(|t| t.raw).collect(),
+    })
+}
 
 /// A sender's next transaction, ordered by tip then by hash (a deterministic tie-break).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -10,13 +10,9 @@
 //! `contracts/predeploys/build.sh` compiles them with the project's solc (0.8.19, optimizer on,
 //! no metadata) into the runtime-bytecode hex files next to this module, which are compiled in
 //! here. `contracts/predeploys/check.sh` verifies that the committed hex matches the sources.
-//! [`crate::genesis::AppGenesis::with_predeploys`] puts them into a genesis.
+//! [`crate::chain::genesis::AppGenesis::with_predeploys`] puts them into a genesis.
 
-use std::collections::BTreeMap;
-
-use alloy_primitives::{Address, Bytes, U256, address};
-
-use crate::genesis::GenesisAccount;
+use alloy_primitives::{Address, Bytes, address};
 
 /// Address of the Multicall3-compatible aggregator (the same on every EVM chain).
 pub const MULTICALL3: Address = address!("cA11bde05977b3631167028862bE2a173976CA11");
@@ -67,25 +63,11 @@ pub fn all() -> Vec<Predeploy> {
     v
 }
 
-/// The predeploys as genesis accounts: no balance, nonce 1 (a contract account's nonce after
-/// creation, EIP-161), their code and no storage.
-pub fn genesis_accounts() -> Vec<GenesisAccount> {
-    all()
-        .into_iter()
-        .map(|p| GenesisAccount {
-            address: p.address,
-            balance: U256::ZERO,
-            nonce: 1,
-            code: p.code,
-            storage: BTreeMap::new(),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genesis::{AppGenesis, Params};
+    use crate::chain::genesis::{AppGenesis, Params};
+    use alloy_primitives::U256;
     use alloy_primitives::{B256, keccak256};
     use revm::context::TxEnv;
     use revm::context_interface::result::ExecutionResult;
@@ -245,7 +227,7 @@ mod tests {
                 Bytecode::default(),
             ),
         );
-        let mut cfg = revm::context::CfgEnv::new_with_spec(crate::exec::SPEC);
+        let mut cfg = revm::context::CfgEnv::new_with_spec(crate::chain::evm::SPEC);
         cfg.chain_id = 424_242;
         Context::mainnet()
             .with_db(db)

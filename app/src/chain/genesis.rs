@@ -1,10 +1,17 @@
 //! The genesis `app_state`: chain id, prefunded accounts and parameters, validated at
-//! InitChain. A bad genesis is refused with a message naming the field.
+//! InitChain, and the genesis state it defines ([`AppGenesis::state`]: block 0's writes, diff,
+//! record and app hash). A bad genesis is refused with a message naming the field.
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use parley_types::{
+    AccountLeaf, BlockRecord, ChainMeta, DiffEntry, KECCAK_EMPTY, LeafValue, MerkleTree, StateDiff,
+    StateKey, StateValue,
+};
 use serde::{Deserialize, Serialize};
+
+use crate::chain::block::tx_root;
 
 /// Chain parameters fixed at genesis. Every validator reads the same genesis, so these are
 /// consensus data.
@@ -111,14 +118,23 @@ impl AppGenesis {
         Self { params, accounts }
     }
 
-    /// This genesis plus the [`crate::predeploys`] (a Multicall3-compatible aggregator and the
+    /// This genesis plus the [`crate::chain::predeploys`] (a Multicall3-compatible aggregator and the
     /// deterministic CREATE2 deployer at their canonical addresses), appended after the
     /// accounts already listed. A predeploy whose address the genesis already lists is left
     /// out, so an explicit account wins and calling this twice adds nothing.
+    ///
+    /// A predeploy's account has no balance, nonce 1 (a contract account's nonce after
+    /// creation, EIP-161), its code and no storage.
     pub fn with_predeploys(mut self) -> Self {
-        for a in crate::predeploys::genesis_accounts() {
-            if !self.accounts.iter().any(|b| b.address == a.address) {
-                self.accounts.push(a);
+        for p in crate::chain::predeploys::all() {
+            if !self.accounts.iter().any(|b| b.address == p.address) {
+                self.accounts.push(GenesisAccount {
+                    address: p.address,
+                    balance: U256::ZERO,
+                    nonce: 1,
+                    code: p.code,
+                    storage: BTreeMap::new(),
+                });
             }
         }
         self
@@ -184,6 +200,117 @@ impl AppGenesis {
             return Err(bad("accounts", "total balance overflows 256 bits"));
         }
         Ok(())
+    }
+}
+
+/// The state a genesis defines, as block `initial_height - 1`.
+#[derive(Debug)]
+pub struct GenesisState {
+    /// The app hash of the genesis state.
+    pub app_hash: B256,
+    /// The app-hash tree over it.
+    pub tree: MerkleTree,
+    /// Every state entry (chain meta first, then accounts and storage in key order).
+    pub writes: Vec<(StateKey, Option<Vec<u8>>)>,
+    /// Contract code by hash.
+    pub code: Vec<(B256, Bytes)>,
+    /// The genesis diff: every EVM entry inserted, with proof-tree indices in key order.
+    pub diff: StateDiff,
+    /// The genesis block's record (no transactions).
+    pub record: BlockRecord,
+}
+
+impl AppGenesis {
+    /// The state this genesis defines when the chain starts at `initial_height`: the genesis
+    /// block is number `initial_height - 1`. Empty accounts (EIP-161) and zero slots are not
+    /// stored; proof-tree indices follow key order.
+    pub fn state(&self, initial_height: u64) -> GenesisState {
+        let mut entries: BTreeMap<StateKey, LeafValue> = BTreeMap::new();
+        let mut code = Vec::new();
+        for a in &self.accounts {
+            let code_hash = if a.code.is_empty() {
+                KECCAK_EMPTY
+            } else {
+                keccak256(&a.code)
+            };
+            if !a.code.is_empty() {
+                code.push((code_hash, a.code.clone()));
+            }
+            let leaf = AccountLeaf {
+                nonce: a.nonce,
+                balance: a.balance,
+                code_hash,
+            };
+            if !leaf.is_empty() {
+                entries.insert(StateKey::Account(a.address), LeafValue::Account(leaf));
+            }
+            for (slot, v) in &a.storage {
+                if !v.is_zero() {
+                    entries.insert(StateKey::Storage(a.address, *slot), LeafValue::Storage(*v));
+                }
+            }
+        }
+        let mut diff = Vec::new();
+        let mut writes = Vec::new();
+        for (i, (key, leaf)) in entries.into_iter().enumerate() {
+            let index = i as u64;
+            diff.push(DiffEntry {
+                key,
+                index,
+                old: None,
+                new: Some(leaf),
+            });
+            writes.push((
+                key,
+                Some(
+                    StateValue {
+                        leaf,
+                        proof_index: index,
+                    }
+                    .encode(),
+                ),
+            ));
+        }
+        let number = initial_height.saturating_sub(1);
+        let meta = ChainMeta {
+            next_base_fee: self.params.initial_base_fee,
+            last_block_number: number,
+            last_block_hash: B256::ZERO,
+            last_receipts_root: B256::ZERO,
+            last_timestamp: 0,
+            next_proof_index: diff.len() as u64,
+        };
+        writes.insert(0, (StateKey::Meta, Some(meta.encode())));
+        let mut tree = MerkleTree::new();
+        let app_hash = tree.update(
+            writes
+                .iter()
+                .map(|(k, v)| (k.path(), v.as_ref().map(keccak256))),
+        );
+        let record = BlockRecord {
+            number,
+            hash: B256::ZERO,
+            parent_hash: B256::ZERO,
+            timestamp: 0,
+            builder: Address::ZERO,
+            base_fee: self.params.initial_base_fee,
+            gas_limit: self.params.block_gas_limit,
+            gas_used: 0,
+            tx_root: tx_root([]),
+            receipts_root: B256::ZERO,
+            logs_bloom: Default::default(),
+            state_root: app_hash,
+            tx_hashes: vec![],
+            tx_fees: vec![],
+        };
+        GenesisState {
+            app_hash,
+            tree,
+            writes,
+            code,
+            diff: StateDiff(diff),
+            record,
+        }
     }
 }
 

@@ -1,71 +1,17 @@
-//! The node's database (redb). One write transaction per block, committed in ABCI `Commit`;
-//! everything else reads consistent snapshots.
-//!
-//! Tables and their keys are the state schema of ADR 0001 plus derived, non-consensus indexes
-//! (blocks, receipts, tx locations) that serve JSON-RPC. Consensus-critical decoding failures
-//! are [`StoreError::Corrupt`]: the node stops rather than diverge.
-
-use std::path::Path;
+//! Reading the database: [`Reader`], a consistent snapshot of the last commit, and
+//! [`StateAt`], the state as it was after a past block, read through the changesets and the
+//! per-key history index. Both implement the core's [`StateView`].
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use parley_types::{ChainMeta, StateDiff, StateKey, StateValue};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use parley_types::{BlockRecord, ChainMeta, StateDiff, StateKey, StateValue, TxRecord};
+use redb::ReadableTable;
 
-use crate::exec::{BlockRecord, TxRecord};
-use crate::genesis::Params;
-
-/// State entries: `StateKey::encode()` → `StateValue::encode()` / `ChainMeta::encode()`.
-const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
-/// Contract code by keccak256 hash.
-const CODE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("code");
-/// Executed L2 blocks (JSON [`BlockRecord`]) by number.
-const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
-/// L2 block hash → number.
-const BLOCK_NUMBERS: TableDefinition<&[u8], u64> = TableDefinition::new("block_numbers");
-/// Transaction hash → JSON [`TxRecord`] (the tx, where it is, its receipt).
-const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
-/// Canonical state diff bytes by block number (ADR 0001).
-const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
-/// Node bookkeeping: last committed height and app hash, genesis parameters, history floor.
-const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
-/// Changesets (DESIGN §2 "History"): (height, state key) → the entry's value *before* that
-/// height's block, `0x00` if it did not exist, else `0x01 ‖ value`.
-const CHANGESETS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("changesets");
-/// History index: (state key, height) for every height whose block changed the key.
-const HISTORY: TableDefinition<(&[u8], u64), ()> = TableDefinition::new("history");
-/// Most heights pruned from history in one commit, so a lowered retention catches up
-/// gradually instead of stalling a block.
-const PRUNE_PER_COMMIT: u64 = 16;
-
-/// A storage failure. Fatal for consensus paths.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database engine failed.
-    #[error("database: {0}")]
-    Db(String),
-    /// Bytes in the database do not decode.
-    #[error("database is corrupt: {0}")]
-    Corrupt(String),
-}
-
-macro_rules! db_err {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
-        }
-    )*};
-}
-db_err!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
-
-/// Result alias.
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+use super::{
+    BLOCK_NUMBERS, BLOCKS, CHANGESETS, CODE, DIFFS, HISTORY, INFO, Result, STATE, TXS, corrupt,
+    history_floor,
+};
+use crate::chain::genesis::Params;
+use crate::chain::view::{StateView, StoreError};
 
 /// Why a state read at a past height failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,188 +43,6 @@ impl From<redb::TableError> for HistoryError {
     }
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-/// Everything one block writes, applied atomically by [`Store::commit`].
-#[derive(Debug, Default)]
-pub struct BlockWrites {
-    /// Height being committed.
-    pub height: u64,
-    /// App hash after the block.
-    pub app_hash: B256,
-    /// State entries written (`None` deletes), in key order.
-    pub state: Vec<(StateKey, Option<Vec<u8>>)>,
-    /// New contract code.
-    pub code: Vec<(B256, Bytes)>,
-    /// The executed L2 block, if the height carried one.
-    pub block: Option<(BlockRecord, Vec<TxRecord>, StateDiff)>,
-    /// Genesis parameters (InitChain only).
-    pub params: Option<Params>,
-}
-
-/// The database handle. Cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    db: std::sync::Arc<redb::Database>,
-    /// Heights of history kept behind the last commit (0: all of it, an archive node).
-    retention: u64,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store")
-    }
-}
-
-impl Store {
-    /// Opens or creates the database at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
-        }
-        let db = redb::Database::create(path)?;
-        let store = Self {
-            db: std::sync::Arc::new(db),
-            retention: 0,
-        };
-        // Create the tables so that readers never see them missing.
-        let tx = store.db.begin_write()?;
-        tx.open_table(STATE)?;
-        tx.open_table(CODE)?;
-        tx.open_table(BLOCKS)?;
-        tx.open_table(BLOCK_NUMBERS)?;
-        tx.open_table(TXS)?;
-        tx.open_table(DIFFS)?;
-        tx.open_table(INFO)?;
-        tx.open_table(CHANGESETS)?;
-        tx.open_table(HISTORY)?;
-        tx.commit()?;
-        Ok(store)
-    }
-
-    /// Keeps the state history of the last `blocks` heights (0 keeps all: an archive node).
-    /// Older history is pruned a few heights per commit.
-    pub fn with_retention(mut self, blocks: u64) -> Self {
-        self.retention = blocks;
-        self
-    }
-
-    /// A consistent snapshot of the last commit.
-    pub fn reader(&self) -> Result<Reader> {
-        Ok(Reader {
-            tx: self.db.begin_read()?,
-        })
-    }
-
-    /// Writes one block atomically and durably.
-    pub fn commit(&self, w: &BlockWrites) -> Result<()> {
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(redb::Durability::Immediate)?;
-        {
-            let mut state = tx.open_table(STATE)?;
-            let mut changesets = tx.open_table(CHANGESETS)?;
-            let mut history = tx.open_table(HISTORY)?;
-            for (k, v) in &w.state {
-                let key = k.encode();
-                let old = match v {
-                    Some(v) => state.insert(key.as_slice(), v.as_slice())?,
-                    None => state.remove(key.as_slice())?,
-                };
-                let mut before =
-                    Vec::with_capacity(1 + old.as_ref().map_or(0, |g| g.value().len()));
-                match old {
-                    Some(g) => {
-                        before.push(1);
-                        before.extend_from_slice(g.value());
-                    }
-                    None => before.push(0),
-                }
-                changesets.insert((w.height, key.as_slice()), before.as_slice())?;
-                history.insert((key.as_slice(), w.height), ())?;
-            }
-            if self.retention > 0 {
-                prune(
-                    &mut tx.open_table(INFO)?,
-                    &mut changesets,
-                    &mut history,
-                    w.height,
-                    self.retention,
-                )?;
-            }
-            let mut code = tx.open_table(CODE)?;
-            for (h, c) in &w.code {
-                code.insert(h.as_slice(), c.as_ref())?;
-            }
-            if let Some((block, txs_written, diff)) = &w.block {
-                let json = serde_json::to_vec(block).map_err(corrupt)?;
-                tx.open_table(BLOCKS)?
-                    .insert(block.number, json.as_slice())?;
-                tx.open_table(BLOCK_NUMBERS)?
-                    .insert(block.hash.as_slice(), block.number)?;
-                let mut txs = tx.open_table(TXS)?;
-                for t in txs_written {
-                    let json = serde_json::to_vec(t).map_err(corrupt)?;
-                    txs.insert(t.hash.as_slice(), json.as_slice())?;
-                }
-                tx.open_table(DIFFS)?
-                    .insert(block.number, diff.encode().as_slice())?;
-            }
-            let mut info = tx.open_table(INFO)?;
-            info.insert("height", w.height.to_be_bytes().as_slice())?;
-            info.insert("app_hash", w.app_hash.as_slice())?;
-            if let Some(p) = &w.params {
-                info.insert("params", serde_json::to_vec(p).map_err(corrupt)?.as_slice())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-}
-
-/// Drops the history of heights more than `retention` behind `height` (at most
-/// [`PRUNE_PER_COMMIT`] of them), and records the new floor.
-fn prune(
-    info: &mut redb::Table<&str, &[u8]>,
-    changesets: &mut redb::Table<(u64, &[u8]), &[u8]>,
-    history: &mut redb::Table<(&[u8], u64), ()>,
-    height: u64,
-    retention: u64,
-) -> Result<()> {
-    let floor = history_floor(info)?;
-    // Keep the changesets of heights above `height - retention`: the state at
-    // `height - retention` and later stays readable.
-    let target = height
-        .saturating_add(1)
-        .saturating_sub(retention)
-        .max(floor);
-    let until = target.min(floor.saturating_add(PRUNE_PER_COMMIT));
-    for h in floor..until {
-        let keys: Vec<Vec<u8>> = changesets
-            .range((h, [].as_slice())..(h + 1, [].as_slice()))?
-            .map(|item| item.map(|(k, _)| k.value().1.to_vec()))
-            .collect::<Result<_, _>>()?;
-        for k in keys {
-            changesets.remove((h, k.as_slice()))?;
-            history.remove((k.as_slice(), h))?;
-        }
-    }
-    if until > floor {
-        info.insert("history_floor", until.to_be_bytes().as_slice())?;
-    }
-    Ok(())
-}
-
-/// The lowest height whose changeset is still kept.
-fn history_floor(info: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
-    Ok(match info.get("history_floor")? {
-        Some(g) => u64::from_be_bytes(g.value().try_into().map_err(corrupt)?),
-        None => 0,
-    })
-}
-
 /// Decodes a changeset value: `0x00` absent, `0x01 ‖ bytes` present.
 fn decode_before(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     match bytes.split_first() {
@@ -290,7 +54,7 @@ fn decode_before(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
 
 /// A read snapshot.
 pub struct Reader {
-    tx: redb::ReadTransaction,
+    pub(super) tx: redb::ReadTransaction,
 }
 
 impl std::fmt::Debug for Reader {
@@ -382,7 +146,7 @@ impl Reader {
     pub fn block(&self, number: u64) -> Result<Option<BlockRecord>> {
         let t = self.tx.open_table(BLOCKS)?;
         t.get(number)?
-            .map(|g| serde_json::from_slice(g.value()).map_err(corrupt))
+            .map(|g| BlockRecord::decode(g.value()).map_err(corrupt))
             .transpose()
     }
 
@@ -396,7 +160,7 @@ impl Reader {
     pub fn tx(&self, hash: &B256) -> Result<Option<TxRecord>> {
         let t = self.tx.open_table(TXS)?;
         t.get(hash.as_slice())?
-            .map(|g| serde_json::from_slice(g.value()).map_err(corrupt))
+            .map(|g| TxRecord::decode(g.value()).map_err(corrupt))
             .transpose()
     }
 
@@ -505,7 +269,7 @@ impl Reader {
     }
 }
 
-impl crate::overlay::StateView for Reader {
+impl StateView for Reader {
     fn entry(&self, key: &StateKey) -> Result<Option<StateValue>> {
         Reader::entry(self, key)
     }
@@ -545,7 +309,7 @@ impl StateAt<'_> {
     }
 }
 
-impl crate::overlay::StateView for StateAt<'_> {
+impl StateView for StateAt<'_> {
     fn entry(&self, key: &StateKey) -> Result<Option<StateValue>> {
         self.raw(key)?
             .map(|b| StateValue::decode(&b, matches!(key, StateKey::Account(_))).map_err(corrupt))

@@ -1,13 +1,12 @@
-//! Admission of user transactions: stateless decoding and signature recovery (cached by tx
-//! hash so a transaction is recovered once per node), and checks against committed state.
+//! User transactions as the core sees them: decoding, the stateless validity rules and the
+//! refusal codes.
 //!
-//! Used by CheckTx, by `eth_sendRawTransaction` (for a clear error before broadcasting), and
-//! by ProcessProposal/FinalizeBlock (stateless part only) on the transactions of an L2 block.
-
-#![allow(clippy::disallowed_types)] // the caches below are never iterated: order cannot leak
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+//! A transaction that fails [`decode`] (size, EIP-2718 envelope, type, chain id, intrinsic gas
+//! with the EIP-7623 floor, initcode size, fee fields, signature) can never execute, so these
+//! are block rules as much as admission rules: ProcessProposal refuses a block carrying one
+//! ([`crate::chain::rules`]), and the mempool ([`crate::mempool`]) refuses it at CheckTx. The
+//! state-dependent checks of admission (nonce window, balance) live in the mempool; execution
+//! applies the state rules itself and skips what fails them.
 
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction as _, TxEnvelope};
@@ -16,14 +15,31 @@ use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::primitives::eip3860::MAX_INITCODE_SIZE;
 
-use crate::exec::SignedTx;
-use crate::genesis::Params;
-use crate::storage::{Reader, StoreError};
+use crate::chain::block::Message;
+use crate::chain::genesis::Params;
 
-/// How far ahead of the account nonce the mempool accepts a transaction.
-pub const MAX_NONCE_GAP: u64 = 64;
-/// Entries kept in the sender cache before it is cleared.
-const SENDER_CACHE_CAP: usize = 500_000;
+/// A decoded, signature-checked transaction.
+#[derive(Debug, Clone)]
+pub struct SignedTx {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Recovered sender.
+    pub from: Address,
+    /// The EIP-2718 bytes as signed.
+    pub raw: Bytes,
+    /// The decoded envelope.
+    pub envelope: TxEnvelope,
+}
+
+/// Senders already recovered, by tx hash (the hash is of the exact signed bytes): recovery is
+/// the costly part of [`decode`], and a node sees a transaction at CheckTx, again in
+/// ProcessProposal and FinalizeBlock. The node's cache is [`crate::mempool::SenderCache`].
+pub trait SenderMemo {
+    /// The sender recovered earlier for this tx hash.
+    fn get(&self, hash: &B256) -> Option<Address>;
+    /// Remembers a recovered sender.
+    fn insert(&self, hash: B256, from: Address);
+}
 
 /// Why a transaction is refused. Each has a stable ABCI code.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -95,13 +111,15 @@ pub enum TxError {
         /// The tx nonce.
         got: u64,
     },
-    /// Nonce too far ahead.
-    #[error("nonce too high: next nonce is {want}, got {got} (max gap {MAX_NONCE_GAP})")]
+    /// Nonce too far ahead of the account's.
+    #[error("nonce too high: next nonce is {want}, got {got} (max gap {max_gap})")]
     NonceTooHigh {
         /// The account's nonce.
         want: u64,
         /// The tx nonce.
         got: u64,
+        /// How far ahead the mempool accepts.
+        max_gap: u64,
     },
     /// Balance cannot cover `gas_limit × max_fee + value` of this transaction plus the
     /// sender's pending transactions with lower nonces.
@@ -142,8 +160,13 @@ impl TxError {
     }
 }
 
-/// Checks that need no state. Returns the decoded tx with its recovered sender.
-pub fn decode(raw: &[u8], params: &Params, senders: &SenderCache) -> Result<SignedTx, TxError> {
+/// Checks that need no state. Returns the decoded tx with its recovered sender, looked up in
+/// (or added to) `senders`. Protocol messages (the `PRLY` envelope) are refused: users submit
+/// raw transactions only, and a block carries none.
+pub fn decode(raw: &[u8], params: &Params, senders: &impl SenderMemo) -> Result<SignedTx, TxError> {
+    if Message::is_protocol(raw) {
+        return Err(TxError::Protocol("submit user transactions only".into()));
+    }
     if raw.len() as u64 > params.max_tx_bytes {
         return Err(TxError::TooLarge {
             size: raw.len(),
@@ -224,7 +247,7 @@ pub fn intrinsic_gas(tx: &TxEnvelope) -> u64 {
         )
     });
     let g = revm::context_interface::cfg::gas::calculate_initial_tx_gas(
-        crate::exec::SPEC,
+        crate::chain::evm::SPEC,
         tx.input(),
         tx.kind().is_create(),
         accounts,
@@ -242,160 +265,4 @@ pub fn max_cost(tx: &TxEnvelope) -> U256 {
     U256::from(tx.gas_limit())
         .saturating_mul(U256::from(tx.max_fee_per_gas()))
         .saturating_add(tx.value())
-}
-
-/// Checks against committed state and this node's pending transactions: nonce window, and a
-/// balance that covers this transaction and the sender's pending ones with lower nonces (so a
-/// transaction that can never execute is not admitted, and recheck drops one that became
-/// impossible).
-pub fn check_state(
-    tx: &SignedTx,
-    reader: &Reader,
-    pending: &PendingNonces,
-) -> Result<Result<(), TxError>, StoreError> {
-    let (nonce, balance) = reader
-        .account(tx.from)?
-        .map_or((0, U256::ZERO), |(a, _)| (a.nonce, a.balance));
-    let got = tx.envelope.nonce();
-    if got < nonce {
-        return Ok(Err(TxError::NonceTooLow { want: nonce, got }));
-    }
-    if got > nonce.saturating_add(MAX_NONCE_GAP) {
-        return Ok(Err(TxError::NonceTooHigh { want: nonce, got }));
-    }
-    let queued = pending.cost_between(&tx.from, nonce, got);
-    let cost = max_cost(&tx.envelope).saturating_add(queued);
-    if balance < cost {
-        return Ok(Err(TxError::InsufficientFunds {
-            balance,
-            cost,
-            pending: queued,
-        }));
-    }
-    Ok(Ok(()))
-}
-
-/// Senders recovered so far, by tx hash (the hash is of the exact signed bytes).
-#[derive(Debug, Default)]
-pub struct SenderCache(Mutex<HashMap<B256, Address>>);
-
-impl SenderCache {
-    fn get(&self, hash: &B256) -> Option<Address> {
-        self.0.lock().expect("sender cache lock").get(hash).copied()
-    }
-
-    fn insert(&self, hash: B256, from: Address) {
-        let mut m = self.0.lock().expect("sender cache lock");
-        if m.len() >= SENDER_CACHE_CAP {
-            m.clear();
-        }
-        m.insert(hash, from);
-    }
-}
-
-/// A transaction this node's mempool holds.
-#[derive(Debug, Clone)]
-pub struct PendingTx {
-    /// Its maximum cost to the sender.
-    pub cost: U256,
-    /// The transaction.
-    pub tx: SignedTx,
-}
-
-#[derive(Debug, Default)]
-struct PendingInner {
-    by_sender: BTreeMap<Address, BTreeMap<u64, PendingTx>>,
-    by_hash: BTreeMap<B256, (Address, u64)>,
-}
-
-impl PendingInner {
-    fn remove_nonce(&mut self, from: &Address, nonce: u64) {
-        if let Some(s) = self.by_sender.get_mut(from) {
-            if let Some(p) = s.remove(&nonce) {
-                self.by_hash.remove(&p.tx.hash);
-            }
-            if s.is_empty() {
-                self.by_sender.remove(from);
-            }
-        }
-    }
-}
-
-/// Transactions this node's mempool has accepted, per sender and nonce. Serves
-/// `eth_getTransactionCount(…, "pending")`, pending transactions by hash, and the
-/// pending-total balance check. Pruned at every commit and by recheck.
-#[derive(Debug, Default)]
-pub struct PendingNonces(Mutex<PendingInner>);
-
-impl PendingNonces {
-    /// Records an accepted transaction (a replacement of the same nonce takes its place).
-    pub fn add(&self, tx: &SignedTx) {
-        let mut m = self.0.lock().expect("pending lock");
-        let nonce = tx.envelope.nonce();
-        m.remove_nonce(&tx.from, nonce);
-        m.by_hash.insert(tx.hash, (tx.from, nonce));
-        m.by_sender.entry(tx.from).or_default().insert(
-            nonce,
-            PendingTx {
-                cost: max_cost(&tx.envelope),
-                tx: tx.clone(),
-            },
-        );
-    }
-
-    /// Forgets a transaction dropped from the mempool.
-    pub fn remove(&self, from: Address, nonce: u64) {
-        self.0
-            .lock()
-            .expect("pending lock")
-            .remove_nonce(&from, nonce);
-    }
-
-    /// Drops nonces below each sender's committed nonce.
-    pub fn prune(&self, committed: impl Fn(&Address) -> u64) {
-        let mut m = self.0.lock().expect("pending lock");
-        let PendingInner { by_sender, by_hash } = &mut *m;
-        by_sender.retain(|a, s| {
-            let n = committed(a);
-            s.retain(|x, p| {
-                let keep = *x >= n;
-                if !keep {
-                    by_hash.remove(&p.tx.hash);
-                }
-                keep
-            });
-            !s.is_empty()
-        });
-    }
-
-    /// The next nonce after the committed one and the consecutive pending ones.
-    pub fn next_nonce(&self, from: &Address, committed: u64) -> u64 {
-        let m = self.0.lock().expect("pending lock");
-        let mut n = committed;
-        if let Some(s) = m.by_sender.get(from) {
-            while s.contains_key(&n) {
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// Total maximum cost of `from`'s pending transactions with nonces in `[lo, hi)`.
-    pub fn cost_between(&self, from: &Address, lo: u64, hi: u64) -> U256 {
-        if hi <= lo {
-            return U256::ZERO;
-        }
-        let m = self.0.lock().expect("pending lock");
-        m.by_sender.get(from).map_or(U256::ZERO, |s| {
-            s.range(lo..hi)
-                .fold(U256::ZERO, |acc, (_, p)| acc.saturating_add(p.cost))
-        })
-    }
-
-    /// A pending transaction by hash.
-    pub fn get(&self, hash: &B256) -> Option<SignedTx> {
-        let m = self.0.lock().expect("pending lock");
-        let (from, nonce) = m.by_hash.get(hash)?;
-        m.by_sender.get(from)?.get(nonce).map(|p| p.tx.clone())
-    }
 }

@@ -1,8 +1,9 @@
-//! Executing an L2 block in revm: receipts, the state writes, the canonical state diff and
-//! the next chain meta. A pure function of (committed state, parameters, block, senders).
+//! The revm adapter: executing an L2 block over the block overlay — receipts, the block and
+//! transaction records, the state writes, the canonical state diff and the next chain meta. A
+//! pure function of (committed state, parameters, chain meta, block, senders).
 //!
 //! Rules (documented in docs/protocol.md):
-//! - transactions run in block order over one block overlay ([`crate::overlay`]): each is
+//! - transactions run in block order over one block overlay ([`crate::chain::overlay`]): each is
 //!   committed into it when it finishes, so later txs see earlier writes, and the block's
 //!   writes and diff are derived once, at the end;
 //! - a transaction fits while its gas limit is at most the block gas limit minus the gas used
@@ -14,115 +15,26 @@
 //! - the base fee share of gas is burned and the priority fee goes to the block's builder
 //!   (revm's London rules); the next base fee follows EIP-1559 with elasticity 2 and a floor.
 
-use alloy_consensus::{Transaction as _, TxEnvelope};
+use alloy_consensus::Transaction as _;
 use alloy_eips::Typed2718 as _;
-use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, keccak256};
-use parley_types::{ChainMeta, StateDiff, StateKey};
+use alloy_primitives::{B256, Bloom, Bytes, U256, keccak256};
+use parley_types::{BlockRecord, ChainMeta, RecordReceipt, StateDiff, StateKey, TxRecord};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr as _;
 use revm::context_interface::result::{EVMError, ExecutionResult};
 use revm::primitives::hardfork::SpecId;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
-use serde::{Deserialize, Serialize};
 
-use crate::block::L2Header;
-use crate::genesis::Params;
-use crate::overlay::{Overlay, StateView};
-use crate::storage::{BlockWrites, StoreError};
-
-/// A decoded, signature-checked transaction.
-#[derive(Debug, Clone)]
-pub struct SignedTx {
-    /// Transaction hash.
-    pub hash: B256,
-    /// Recovered sender.
-    pub from: Address,
-    /// The EIP-2718 bytes as signed.
-    pub raw: Bytes,
-    /// The decoded envelope.
-    pub envelope: TxEnvelope,
-}
-
-/// An executed transaction with its receipt, stored by tx hash (JSON-RPC reads one without
-/// loading its block).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TxRecord {
-    /// Transaction hash.
-    pub hash: B256,
-    /// Sender.
-    pub from: Address,
-    /// EIP-2718 bytes.
-    pub raw: Bytes,
-    /// Block number.
-    pub block_number: u64,
-    /// Block hash.
-    pub block_hash: B256,
-    /// Block timestamp.
-    pub block_timestamp: u64,
-    /// Position in the block.
-    pub index: u32,
-    /// Block-wide index of this tx's first log.
-    pub first_log_index: u64,
-    /// The receipt.
-    pub receipt: RecordReceipt,
-}
-
-/// A receipt as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RecordReceipt {
-    /// 1 success, 0 revert/halt.
-    pub success: bool,
-    /// Gas this tx used.
-    pub gas_used: u64,
-    /// Gas used by the block up to and including this tx.
-    pub cumulative_gas_used: u64,
-    /// Price per gas actually paid.
-    pub effective_gas_price: u128,
-    /// Address created by a contract-creation tx.
-    pub contract_address: Option<Address>,
-    /// Logs emitted (empty on failure).
-    pub logs: Vec<Log>,
-    /// Bloom of the logs.
-    pub logs_bloom: Bloom,
-}
-
-/// An executed L2 block, as served by JSON-RPC.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BlockRecord {
-    /// Block number (= CometBFT height).
-    pub number: u64,
-    /// Block hash (= the header hash, the bid commitment).
-    pub hash: B256,
-    /// Parent block hash.
-    pub parent_hash: B256,
-    /// Seconds since the epoch.
-    pub timestamp: u64,
-    /// Fee recipient.
-    pub builder: Address,
-    /// Base fee per gas.
-    pub base_fee: u64,
-    /// Gas limit.
-    pub gas_limit: u64,
-    /// Gas used by the executed txs.
-    pub gas_used: u64,
-    /// Hash of the proposed tx hashes (the header field).
-    pub tx_root: B256,
-    /// `keccak256` over the executed receipts (see docs/protocol.md).
-    pub receipts_root: B256,
-    /// Bloom of all logs.
-    pub logs_bloom: Bloom,
-    /// App hash after this block.
-    pub state_root: B256,
-    /// Hashes of the executed transactions (skipped ones are not listed).
-    pub tx_hashes: Vec<B256>,
-    /// (effective gas price, gas used) per executed transaction, for `eth_feeHistory`.
-    pub tx_fees: Vec<(u128, u64)>,
-}
+use crate::chain::block::L2Header;
+use crate::chain::genesis::Params;
+use crate::chain::overlay::Overlay;
+use crate::chain::tx::SignedTx;
+use crate::chain::view::{StateView, StoreError};
 
 /// The outcome of executing one block, before commit.
 #[derive(Debug)]
 pub struct Executed {
-    /// The record for JSON-RPC (its `state_root` is filled by the caller once known).
+    /// The record for JSON-RPC (its `state_root` is filled in once the app hash is known).
     pub record: BlockRecord,
     /// The executed transactions with receipts.
     pub txs: Vec<TxRecord>,
@@ -134,21 +46,6 @@ pub struct Executed {
     pub code: Vec<(B256, Bytes)>,
     /// Hashes of transactions that were skipped as invalid.
     pub skipped: Vec<B256>,
-}
-
-impl Executed {
-    /// Packages the block for [`crate::storage::Store::commit`].
-    pub fn into_writes(mut self, height: u64, app_hash: B256) -> BlockWrites {
-        self.record.state_root = app_hash;
-        BlockWrites {
-            height,
-            app_hash,
-            state: self.writes,
-            code: self.code,
-            block: Some((self.record, self.txs, self.diff)),
-            params: None,
-        }
-    }
 }
 
 /// The revm transaction environment of a signed tx.

@@ -1,0 +1,109 @@
+//! Consensus connection: InitChain, PrepareProposal, ProcessProposal, FinalizeBlock and
+//! Commit. Converts requests and results; every decision is the app's.
+
+use alloy_primitives::B256;
+use tendermint_proto::v0_38::abci::{
+    Event, EventAttribute, ExecTxResult, RequestFinalizeBlock, RequestInitChain,
+    RequestPrepareProposal, RequestProcessProposal, ResponseCommit, ResponseFinalizeBlock,
+    ResponseInitChain, ResponsePrepareProposal, ResponseProcessProposal, response_process_proposal,
+};
+
+use super::{fatal, height, secs, to_alloy};
+use crate::app::App;
+use crate::chain::rules::Verdict;
+use crate::node::metrics as m;
+
+pub(super) fn init_chain(app: &App, req: RequestInitChain) -> ResponseInitChain {
+    let _s = tracing::info_span!("init_chain", chain_id = %req.chain_id).entered();
+    let app_hash = app
+        .init_chain(&req.app_state_bytes, height(req.initial_height))
+        .unwrap_or_else(|e| fatal("init_chain", e));
+    ResponseInitChain {
+        app_hash: app_hash.to_vec().into(),
+        ..Default::default()
+    }
+}
+
+pub(super) fn prepare_proposal(app: &App, req: RequestPrepareProposal) -> ResponsePrepareProposal {
+    let h = height(req.height);
+    let _s = tracing::info_span!("prepare_proposal", height = h).entered();
+    let t = m::AbciTimer::start();
+    let txs = app
+        .prepare_proposal(
+            h,
+            secs(req.time),
+            &to_alloy(req.txs),
+            u64::try_from(req.max_tx_bytes).unwrap_or(0),
+        )
+        .unwrap_or_else(|e| fatal("prepare_proposal", e));
+    t.record("prepare_proposal");
+    ResponsePrepareProposal {
+        txs: txs.into_iter().map(|b| b.0).collect(),
+    }
+}
+
+pub(super) fn process_proposal(app: &App, req: RequestProcessProposal) -> ResponseProcessProposal {
+    let h = height(req.height);
+    let _s = tracing::info_span!("process_proposal", height = h).entered();
+    let t = m::AbciTimer::start();
+    let hash = B256::try_from(req.hash.as_ref()).unwrap_or_default();
+    let verdict = app
+        .process_proposal(h, secs(req.time), hash, &to_alloy(req.txs))
+        .unwrap_or_else(|e| fatal("process_proposal", e));
+    t.record("process_proposal");
+    let status = match verdict {
+        Verdict::Accept => response_process_proposal::ProposalStatus::Accept,
+        Verdict::Reject(_) => response_process_proposal::ProposalStatus::Reject,
+    };
+    ResponseProcessProposal {
+        status: status as i32,
+    }
+}
+
+pub(super) fn finalize_block(app: &App, req: RequestFinalizeBlock) -> ResponseFinalizeBlock {
+    let h = height(req.height);
+    let _s = tracing::info_span!("finalize_block", height = h).entered();
+    let t = m::AbciTimer::start();
+    let block_hash = B256::try_from(req.hash.as_ref()).unwrap_or_default();
+    let f = app
+        .finalize_block(h, secs(req.time), block_hash, &to_alloy(req.txs))
+        .unwrap_or_else(|e| fatal("finalize_block", e));
+    t.record("finalize_block");
+    let (number, hash, n, skipped) = f.block;
+    tracing::info!(l2_block = number, hash = %hash, txs = n, skipped, app_hash = %f.app_hash, "executed");
+    let attr = |k: &str, v: String| EventAttribute {
+        key: k.into(),
+        value: v,
+        index: true,
+    };
+    ResponseFinalizeBlock {
+        events: vec![Event {
+            r#type: "l2_block".into(),
+            attributes: vec![
+                attr("number", number.to_string()),
+                attr("hash", hash.to_string()),
+                attr("txs", n.to_string()),
+                attr("skipped", skipped.to_string()),
+            ],
+        }],
+        tx_results: f
+            .tx_results
+            .into_iter()
+            .map(|(code, log)| ExecTxResult {
+                code,
+                log,
+                ..Default::default()
+            })
+            .collect(),
+        app_hash: f.app_hash.to_vec().into(),
+        ..Default::default()
+    }
+}
+
+pub(super) fn commit(app: &App) -> ResponseCommit {
+    let t = m::AbciTimer::start();
+    let h = app.commit().unwrap_or_else(|e| fatal("commit", e));
+    let _s = tracing::info_span!("commit", height = h).entered();
+    t.record("commit");
+    ResponseCommit { retain_height: 0 }
+}
