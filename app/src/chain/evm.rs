@@ -22,9 +22,9 @@ use parley_types::{BlockRecord, ChainMeta, RecordReceipt, StateDiff, StateKey, T
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr as _;
 use revm::context_interface::result::{EVMError, ExecutionResult};
-use revm::primitives::hardfork::SpecId;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 
+use crate::chain::SPEC;
 use crate::chain::block::L2Header;
 use crate::chain::genesis::Params;
 use crate::chain::overlay::Overlay;
@@ -66,9 +66,6 @@ pub fn tx_env(tx: &SignedTx) -> TxEnv {
         ..Default::default()
     }
 }
-
-/// The hardfork the L2 executes (admission computes intrinsic gas by the same rules).
-pub const SPEC: SpecId = SpecId::PRAGUE;
 
 /// revm configuration for this chain.
 pub fn cfg_env(params: &Params) -> CfgEnv {

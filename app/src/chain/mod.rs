@@ -22,6 +22,10 @@
 //! bad transaction is a skip or a refusal, never a panic; a failure to read committed state
 //! is a [`view::StoreError`], fatal to the caller.
 
+/// The hardfork the L2 executes. Execution ([`evm`]) and the intrinsic-gas rule of
+/// transaction validity ([`tx`]) both follow it, so what admission accepts is what executes.
+pub const SPEC: revm::primitives::hardfork::SpecId = revm::primitives::hardfork::SpecId::PRAGUE;
+
 pub mod block;
 pub mod evm;
 pub mod genesis;

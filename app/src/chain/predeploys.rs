@@ -227,7 +227,7 @@ mod tests {
                 Bytecode::default(),
             ),
         );
-        let mut cfg = revm::context::CfgEnv::new_with_spec(crate::chain::evm::SPEC);
+        let mut cfg = revm::context::CfgEnv::new_with_spec(crate::chain::SPEC);
         cfg.chain_id = 424_242;
         Context::mainnet()
             .with_db(db)

@@ -247,7 +247,7 @@ pub fn intrinsic_gas(tx: &TxEnvelope) -> u64 {
         )
     });
     let g = revm::context_interface::cfg::gas::calculate_initial_tx_gas(
-        crate::chain::evm::SPEC,
+        crate::chain::SPEC,
         tx.input(),
         tx.kind().is_create(),
         accounts,

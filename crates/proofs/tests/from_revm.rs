@@ -3,10 +3,11 @@
 //! canonical diffs (ADR 0001), and the circuit proves the Poseidon root transitions they imply.
 
 use alloy_primitives::{Address, B256, Bytes, U256, hex};
-use parley_app::app::{App, Verdict};
+use parley_app::app::App;
+use parley_app::chain::genesis::{AppGenesis, Params};
+use parley_app::chain::rules::Verdict;
 use parley_app::devtx::{self, Fees, Kind};
-use parley_app::genesis::{AppGenesis, Params};
-use parley_app::storage::Store;
+use parley_app::store::Store;
 use parley_proofs::circuit::{block_shape, mock_check};
 use parley_proofs::types::{DiffEntry, StateDiff, StateKey};
 use parley_proofs::{
