@@ -436,7 +436,8 @@ mod tests {
     fn empty_and_single() {
         let mut t = MerkleTree::new();
         assert_eq!(t.root(), EMPTY_ROOT);
-        assert!(t.is_empty() && t.len() == 0);
+        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
         let r = t.update([(h(1), Some(h(2)))]);
         assert_eq!(r, leaf_hash(&h(1), &h(2)));
         // `root()` answers what `update` returned (not only the empty root)
