@@ -5,7 +5,7 @@
 # resolving work on these crates and record the figures in docs/testing.md.
 #
 #   scripts/mutants.sh types             parley-types in full (state schema, diff, smt), its
-#                                        own tests (~150 mutants, ~30 min on 2 cores)
+#                                        own tests (~150 mutants, ~25 min on 2 cores)
 #   scripts/mutants.sh core [ARGS...]    parley-app's deterministic core (execution, overlay,
 #                                        block rules, admission, builder) against the lib tests
 #                                        and the in-process harness; ~280 mutants at a few
@@ -14,8 +14,8 @@
 #   scripts/mutants.sh list              list the mutants of both sets, run nothing
 #
 # Extra ARGS go to `cargo mutants`. Results land in mutants.out/<set>/mutants.out/
-# (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json). Mutants found equivalent
-# after reading them are excluded in .cargo/mutants.toml with the reason beside them.
+# (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json). A mutant found equivalent
+# after reading it gets a comment at its line saying why (none so far: docs/testing.md).
 #
 # Installs cargo-mutants from crates.io when missing.
 set -euo pipefail

@@ -219,6 +219,15 @@ async fn limits_are_enforced_and_cheap_calls_survive_a_flood() {
         ..RpcLimits::default()
     };
     let (addr, c) = serve(&net, limits).await;
+    // Subscriptions need a WebSocket: over HTTP a clear -32601, not a bare internal error.
+    for m in ["eth_subscribe", "eth_unsubscribe"] {
+        let e = call_err(&c, m, rpc_params!["newHeads"]).await;
+        assert!(
+            e.contains("MethodNotFound")
+                && e.contains(&format!("{m} needs a WebSocket connection")),
+            "{e}"
+        );
+    }
     let k = net.keys[1].clone();
     let rw = create(&mut net, &k, 0, RW_INIT);
     net.step();

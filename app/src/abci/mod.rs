@@ -1,6 +1,8 @@
 //! ABCI 2.0 glue: converts CometBFT requests into calls on [`App`] and the results back, one
-//! file per connection ([`consensus`], [`mempool`], [`info`]). One span per call with the
-//! height; no protocol logic lives here.
+//! file per connection ([`consensus`], [`mempool`], [`info`]). One span per consensus and info
+//! call, with the height where the request carries one (Commit's is entered after the write,
+//! when the height is known); CheckTx is counted in metrics rather than traced, since it runs
+//! thousands of times a second. No protocol logic lives here.
 //!
 //! A fatal [`AppError`] (storage failure, corrupt state, protocol violation) stops the process
 //! with exit code 70 after logging it: a node must never keep running on state it cannot

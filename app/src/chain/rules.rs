@@ -74,7 +74,7 @@ pub fn check_proposal(
 }
 
 /// Finds the single proposer block of a proposal (and no raw user txs).
-pub fn the_block(txs: &[Bytes]) -> Result<L2Block, String> {
+fn the_block(txs: &[Bytes]) -> Result<L2Block, String> {
     let mut block = None;
     for (i, raw) in txs.iter().enumerate() {
         match Message::decode(raw) {
@@ -91,7 +91,7 @@ pub fn the_block(txs: &[Bytes]) -> Result<L2Block, String> {
 }
 
 /// Checks an L2 block against the rules at `height`; returns its decoded transactions.
-pub fn validate_block(
+fn validate_block(
     block: &L2Block,
     height: u64,
     time_secs: u64,

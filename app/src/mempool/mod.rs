@@ -15,4 +15,4 @@ pub mod builder;
 pub mod pending;
 
 pub use admission::{MAX_NONCE_GAP, SenderCache, check_state};
-pub use pending::{PendingNonces, PendingTx};
+pub use pending::PendingNonces;

@@ -800,7 +800,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
             r.tx(h).map_err(internal)?.map(|t| rpc_tx(&t)).transpose()
         })?;
     }
-    module.register_method("parley_getStateDiff", |p: Params, ctx, _| {
+    module.register_blocking_method("parley_getStateDiff", |p: Params, ctx, _| {
         m::rpc("parley_getStateDiff");
         let (tag,): (Option<BlockNumberOrTag>,) = args(&p, 1)?;
         let r = ctx.reader()?;

@@ -234,7 +234,15 @@ async fn subscribe(
     let sub = match kind.as_str() {
         "newHeads" => Sub::NewHeads,
         "newPendingTransactions" => Sub::Pending,
-        "logs" => Sub::Logs(Box::new(seq.optional_next::<Filter>()?.unwrap_or_default())),
+        "logs" => match seq.optional_next::<Filter>() {
+            Ok(f) => Sub::Logs(Box::new(f.unwrap_or_default())),
+            Err(e) => {
+                // Answer before accepting: an `Err` here would reach the client as jsonrpsee's
+                // bare "Internal error" (and `transport.rs` relies on that never happening).
+                pending.reject(e).await;
+                return Ok(());
+            }
+        },
         other => {
             pending
                 .reject(invalid(format!(

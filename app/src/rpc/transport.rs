@@ -4,6 +4,10 @@
 //! (-32603), which reads like a node fault. [`SubscriptionsNeedWs`] turns that answer into a
 //! clear one: the method exists and needs a WebSocket connection. Inside an HTTP batch the
 //! library's own answer is left as it is (batches bypass per-call middleware).
+//!
+//! The layer runs on WebSocket connections too; there the bare answer cannot occur, because
+//! `pubsub::subscribe` answers every refusal with `reject` before it accepts (an `Err` returned
+//! before accepting is what jsonrpsee turns into the bare answer). Keep it that way.
 
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
 use jsonrpsee::server::MethodResponse;
@@ -46,10 +50,13 @@ where
         request: Request<'a>,
     ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let inner = self.inner.clone();
+        let subscription = is_subscription_method(request.method_name())
+            .then(|| (request.method_name().to_owned(), request.id().into_owned()));
         async move {
-            let name = request.method_name().to_owned();
-            let id = request.id().into_owned();
             let response = inner.call(request).await;
+            let Some((name, id)) = subscription else {
+                return response;
+            };
             // Only the library's own bare answer: our handlers' internal errors carry a reason.
             let bare_internal = response.as_error_code()
                 == Some(jsonrpsee::types::ErrorCode::InternalError.code())
@@ -57,7 +64,7 @@ where
                     .as_json()
                     .get()
                     .contains(r#""message":"Internal error""#);
-            if is_subscription_method(&name) && bare_internal {
+            if bare_internal {
                 return MethodResponse::error(
                     id,
                     ErrorObject::owned(

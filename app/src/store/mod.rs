@@ -11,7 +11,7 @@ use std::path::Path;
 
 use alloy_primitives::{B256, Bytes};
 use parley_types::{BlockRecord, StateDiff, StateKey, TxRecord};
-use redb::{ReadableDatabase as _, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase as _, ReadableTable, ReadableTableMetadata as _, TableDefinition};
 
 use crate::chain::evm::Executed;
 use crate::chain::genesis::Params;
@@ -35,6 +35,12 @@ const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
 const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
 /// Node bookkeeping: last committed height and app hash, genesis parameters, history floor.
 const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
+/// INFO key of the database layout version (u32 big-endian).
+const SCHEMA_KEY: &str = "schema";
+/// Version of the database layout: 2 = binary block and tx records (ADR 0005). A node refuses
+/// a data directory of another version with a message saying to re-sync; bump it with any
+/// change to a table's key or value encoding.
+pub const SCHEMA_VERSION: u32 = 2;
 /// Changesets (DESIGN §2 "History"): (height, state key) → the entry's value *before* that
 /// height's block, `0x00` if it did not exist, else `0x01 ‖ value`.
 const CHANGESETS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("changesets");
@@ -142,9 +148,35 @@ impl Store {
         tx.open_table(BLOCK_NUMBERS)?;
         tx.open_table(TXS)?;
         tx.open_table(DIFFS)?;
-        tx.open_table(INFO)?;
         tx.open_table(CHANGESETS)?;
         tx.open_table(HISTORY)?;
+        {
+            let mut info = tx.open_table(INFO)?;
+            let found = info
+                .get(SCHEMA_KEY)?
+                .map(|v| v.value().to_vec())
+                .map(|b| <[u8; 4]>::try_from(b.as_slice()).map(u32::from_be_bytes));
+            let written_before = tx.open_table(BLOCKS)?.len()? > 0;
+            match found {
+                Some(Ok(SCHEMA_VERSION)) => {}
+                None if !written_before => {
+                    info.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())?;
+                }
+                other => {
+                    let found = match other {
+                        Some(Ok(v)) => format!("schema {v}"),
+                        Some(Err(_)) => "an unreadable schema entry".to_string(),
+                        None => "schema 1 (JSON records, before ADR 0005)".to_string(),
+                    };
+                    return Err(StoreError::Db(format!(
+                        "{}: written by another parleyd version ({found}); this version reads \
+                         schema {SCHEMA_VERSION} and does not migrate: move the data \
+                         directory away and let the node re-sync from its peers",
+                        path.display()
+                    )));
+                }
+            }
+        }
         tx.commit()?;
         Ok(store)
     }
@@ -310,5 +342,57 @@ mod tests {
             assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
             assert_eq!(r.block(3).expect("absent is fine"), None);
         }
+    }
+
+    /// A data directory of another layout version is refused at open with a message that says
+    /// what to do; one without a version entry is refused only when it already holds blocks
+    /// (written before the version entry existed), and a fresh one gets the entry.
+    #[test]
+    fn another_schema_version_is_refused_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("parley.redb");
+        let set = |version: Option<u32>, with_block: bool| {
+            let db = redb::Database::create(&path).expect("opens");
+            let w = db.begin_write().expect("write");
+            {
+                let mut info = w.open_table(INFO).expect("info");
+                match version {
+                    Some(v) => info.insert(SCHEMA_KEY, v.to_be_bytes().as_slice()),
+                    None => info.remove(SCHEMA_KEY),
+                }
+                .expect("write schema");
+                if with_block {
+                    w.open_table(BLOCKS)
+                        .expect("blocks")
+                        .insert(1, br#"{"number":1}"#.as_slice())
+                        .expect("insert");
+                }
+            }
+            w.commit().expect("commit");
+        };
+        set(Some(SCHEMA_VERSION), false);
+        Store::open(&path).expect("this version opens");
+        set(Some(SCHEMA_VERSION + 1), false);
+        let e = Store::open(&path).expect_err("a newer layout");
+        assert!(
+            e.to_string()
+                .contains(&format!("schema {}", SCHEMA_VERSION + 1))
+                && e.to_string().contains("re-sync"),
+            "{e}"
+        );
+        set(None, true);
+        let e = Store::open(&path).expect_err("blocks written before the version entry");
+        assert!(e.to_string().contains("JSON records"), "{e}");
+        let fresh = dir.path().join("fresh.redb");
+        drop(Store::open(&fresh).expect("fresh"));
+        let store = Store::open(&fresh).expect("reopens");
+        let r = store.db.begin_read().expect("read");
+        let v = r
+            .open_table(INFO)
+            .expect("info")
+            .get(SCHEMA_KEY)
+            .expect("get")
+            .map(|v| v.value().to_vec());
+        assert_eq!(v, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
     }
 }

@@ -17,7 +17,8 @@
 //!   add a dependency to the schema crate for no gain: records are never hashed or gossiped;
 //! - decoding reads from the front, checks the version, refuses truncation, counts that the
 //!   bytes left cannot hold, non-0/1 flags and trailing bytes with a [`RecordError`], and
-//!   never allocates more than the input can fill. It never panics.
+//!   never allocates more than a small constant factor of the input (a count is checked
+//!   against the least bytes one item can take). It never panics.
 //!
 //! ```text
 //! BlockRecord = 0x01 ‖ number u64 ‖ hash ‖ parent_hash ‖ timestamp u64 ‖ builder(20) ‖
