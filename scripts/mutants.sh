@@ -9,8 +9,9 @@
 #   scripts/mutants.sh core [ARGS...]    parley-app's deterministic core (execution, overlay,
 #                                        block rules, admission, builder) against the lib tests
 #                                        and the in-process harness; ~280 mutants at a few
-#                                        minutes each, so pass a shard to sample, e.g.
-#                                        `scripts/mutants.sh core --shard 0/10`
+#                                        minutes each, so pass a shard to sample, spread
+#                                        over all files with round-robin, e.g.
+#                                        `scripts/mutants.sh core --shard 1/20 --sharding round-robin`
 #   scripts/mutants.sh list              list the mutants of both sets, run nothing
 #
 # Extra ARGS go to `cargo mutants`. Results land in mutants.out/<set>/mutants.out/
@@ -49,7 +50,9 @@ case "${set_name}" in
     ((${#files[@]})) || { echo "no core files found (see CORE_FILES in $0)" >&2; exit 2; }
     # Release profile like the rest of the suite; the lib tests and the in-process harness
     # (the differential test needs anvil and minutes per run, so it is not part of each mutant).
-    cargo mutants -p parley-app "${files[@]}" --profile release \
+    # --copy-target: each scratch tree starts from the built dependencies (2-3 GB copied)
+    # instead of a clean release build of revm, redb, jsonrpsee...
+    cargo mutants -p parley-app "${files[@]}" --profile release --copy-target=true \
       --cargo-test-arg=--lib --cargo-test-arg=--test=harness \
       --output mutants.out/core "$@"
     ;;
