@@ -354,12 +354,27 @@ mod tests {
             .expect_err("missing fields")
             .to_string();
         assert!(err.starts_with("app_state:"), "{err}");
-        let err = AppGenesis::from_json(br#"{"params":{},"acounts":[]}"#)
+        // A typo'd key beside an otherwise valid genesis: refused for the unknown key itself
+        // (not for a missing field, which a bare `{"params":{}}` would also give).
+        let mut typo = serde_json::to_value(&g).expect("value");
+        typo.as_object_mut()
+            .expect("object")
+            .insert("acounts".into(), serde_json::json!([]));
+        let err = AppGenesis::from_json(&serde_json::to_vec(&typo).expect("json"))
             .expect_err("typo")
             .to_string();
-        assert!(
-            err.contains("acounts") || err.contains("missing field"),
-            "{err}"
-        );
+        assert!(err.contains("unknown field `acounts`"), "{err}");
+    }
+
+    /// The base-fee bounds: an initial base fee equal to the minimum is valid, one wei below is
+    /// refused naming the field (the boundary a `<` / `<=` slip would move).
+    #[test]
+    fn initial_base_fee_may_equal_the_minimum() {
+        let mut g = genesis();
+        g.params.initial_base_fee = g.params.min_base_fee;
+        g.validate().expect("equal to the minimum is valid");
+        g.params.initial_base_fee = g.params.min_base_fee - 1;
+        let err = g.validate().expect_err("below the minimum").to_string();
+        assert!(err.contains("params.initial_base_fee"), "{err}");
     }
 }
