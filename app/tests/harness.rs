@@ -1145,3 +1145,29 @@ fn empty_accounts_are_not_stored_and_inserts_get_indices_in_key_order() {
         .expect("sender changed");
     assert_eq!(sender.index, sender_index, "an update keeps its index");
 }
+
+/// BLOCKHASH(NUMBER - 1) inside a block is the previous block's hash, from the in-memory ring
+/// that Commit feeds (cargo-mutants found that emptying `BlockHashes::push` went unnoticed by
+/// the harness: only the differential test against anvil saw it).
+#[test]
+fn blockhash_of_the_previous_block_comes_from_the_ring() {
+    // runtime: SSTORE(0, BLOCKHASH(NUMBER - 1)); STOP
+    const PREV_HASH_INIT: &str = "600a80600b6000396000f3436001900340600055";
+    let mut net = Net::new(2);
+    let k = net.keys[0].clone();
+    let c = create(&mut net, &k, 0, &format!("{PREV_HASH_INIT}00"));
+    net.step();
+    for nonce in 1..=3 {
+        net.submit(call(&k, nonce, c, 0, vec![])).expect("admitted");
+        net.step();
+        let r = net.reader();
+        let (h, _) = r.last_commit().expect("read");
+        let prev = r.block(h - 1).expect("read").expect("block h-1").hash;
+        assert_ne!(prev, B256::ZERO);
+        assert_eq!(
+            r.storage(c, U256::ZERO).expect("read"),
+            U256::from_be_bytes(prev.0),
+            "height {h}"
+        );
+    }
+}
