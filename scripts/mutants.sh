@@ -14,7 +14,8 @@
 #                                        `scripts/mutants.sh core --shard 1/20 --sharding round-robin`
 #   scripts/mutants.sh list              list the mutants of both sets, run nothing
 #
-# Extra ARGS go to `cargo mutants`. Results land in mutants.out/<set>/mutants.out/
+# Extra ARGS go to `cargo mutants`. Results land in mutants.out/<set>/mutants.out/ (the core
+# set: under $MUTANTS_OUT when set, so several shards keep their own results)
 # (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json). A mutant found equivalent
 # after reading it gets a comment at its line saying why (none so far: docs/testing.md).
 #
@@ -52,9 +53,13 @@ case "${set_name}" in
     # (the differential test needs anvil and minutes per run, so it is not part of each mutant).
     # --copy-target: each scratch tree starts from the built dependencies (2-3 GB copied)
     # instead of a clean release build of revm, redb, jsonrpsee...
+    # Each mutant rebuilds only parley-app: incremental compilation and opt-level 1 for that
+    # one crate (its dependencies stay at the release profile's opt-level 3) cut the rebuild.
     cargo mutants -p parley-app "${files[@]}" --profile release --copy-target=true \
+      -C --config=profile.release.incremental=true \
+      -C --config=profile.release.package.parley-app.opt-level=1 \
       --cargo-test-arg=--lib --cargo-test-arg=--test=harness \
-      --output mutants.out/core "$@"
+      --output "${MUTANTS_OUT:-mutants.out/core}" "$@"
     ;;
   list)
     cargo mutants --list -p parley-types

@@ -21,10 +21,13 @@ use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes};
 use parley_types::{MerkleProof, MerkleTree, StateKey};
 
-use crate::chain::block::{L2Header, Message};
+use crate::chain::block::Message;
 use crate::chain::evm::{self, ExecError};
 use crate::chain::genesis::{AppGenesis, Params};
-use crate::chain::rules::{self, Verdict};
+use crate::chain::ledger::{self, Ledger, LedgerError, ValidatorUpdate};
+use crate::chain::msg::{self, SignedMsg};
+use crate::chain::overlay::Overlay;
+use crate::chain::rules::{self, Proposal, Verdict};
 use crate::chain::tx::{self, SignedTx, TxError};
 use crate::chain::view::{BlockHashes, StoreError, WithHashes};
 use crate::mempool::{PendingNonces, SenderCache, admission, builder};
@@ -67,8 +70,7 @@ struct Consensus {
 struct Validated {
     cometbft_hash: B256,
     height: u64,
-    header: L2Header,
-    txs: Vec<SignedTx>,
+    proposal: Proposal,
 }
 
 struct Inner {
@@ -119,6 +121,48 @@ pub struct Finalized {
     pub tx_results: Vec<(u32, String)>,
     /// The executed L2 block's number, hash, tx count and skipped count.
     pub block: (u64, B256, usize, usize),
+    /// Validator-set changes for CometBFT (epoch boundaries only).
+    pub validator_updates: Vec<ValidatorUpdate>,
+}
+
+/// Result code of the txs of a decided block that broke the proposal rules (executed empty).
+pub const RULE_BREAKING_CODE: u32 = 20;
+
+/// How far past a sender's next protocol nonce the mempool accepts messages.
+pub const MAX_MESSAGE_NONCE_AHEAD: u64 = 16;
+
+/// What CheckTx admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    /// The EVM transaction hash, or the message's keccak256.
+    pub hash: B256,
+    /// Gas the mempool accounts for (0 for protocol messages).
+    pub gas_wanted: u64,
+}
+
+/// Why CheckTx refused: the response code (codespace `parley`) and a log for the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{log}")]
+pub struct Refusal {
+    /// The code.
+    pub code: u32,
+    /// What is wrong, in words.
+    pub log: String,
+}
+
+impl Refusal {
+    fn new(code: u32, why: impl std::fmt::Display) -> Self {
+        Self {
+            code,
+            log: why.to_string(),
+        }
+    }
+}
+
+impl From<TxError> for Refusal {
+    fn from(e: TxError) -> Self {
+        Self::new(e.code(), e)
+    }
 }
 
 impl App {
@@ -197,11 +241,61 @@ impl App {
         Ok(self.inner.store.reader()?.last_commit()?)
     }
 
-    /// InitChain: writes the genesis state as block `initial_height - 1` and returns the app
-    /// hash.
+    /// InitChain without a CometBFT validator list (tests, benches): see
+    /// [`Self::init_chain_with`].
     pub fn init_chain(&self, app_state: &[u8], initial_height: u64) -> Result<B256> {
+        self.init_chain_with(app_state, initial_height, &[])
+            .map(|(h, _)| h)
+    }
+
+    /// InitChain: writes the genesis state as block `initial_height - 1` and returns the app
+    /// hash and the validator set to answer CometBFT with. `cometbft_validators` are the
+    /// CometBFT genesis validators (ed25519 key, power). When the app genesis registers
+    /// validators, CometBFT's list must be empty (the registry's set is answered) or the very
+    /// same set; when it registers none, CometBFT's set stands and the registry does not
+    /// manage it.
+    pub fn init_chain_with(
+        &self,
+        app_state: &[u8],
+        initial_height: u64,
+        cometbft_validators: &[([u8; 32], u64)],
+    ) -> Result<(B256, Vec<ValidatorUpdate>)> {
         let genesis =
             AppGenesis::from_json(app_state).map_err(|e| AppError::Genesis(e.to_string()))?;
+        let registered = genesis.validator_set();
+        let answer = match (registered.is_empty(), cometbft_validators.is_empty()) {
+            (true, _) => Vec::new(),
+            (false, true) => registered
+                .iter()
+                .map(|(k, p)| ValidatorUpdate {
+                    consensus_key: *k,
+                    power: *p,
+                })
+                .collect(),
+            (false, false) => {
+                let mut theirs = cometbft_validators.to_vec();
+                theirs.sort_unstable();
+                let mut ours = registered.clone();
+                ours.sort_unstable();
+                if theirs != ours {
+                    return Err(AppError::Genesis(format!(
+                        "app_state.validators ({} with powers {:?}) are not the CometBFT \
+                         genesis validators ({} with powers {:?}); power is bond / \
+                         power_unit",
+                        ours.len(),
+                        ours.iter().map(|v| v.1).collect::<Vec<_>>(),
+                        theirs.len(),
+                        theirs.iter().map(|v| v.1).collect::<Vec<_>>()
+                    )));
+                }
+                Vec::new()
+            }
+        };
+        let app_hash = self.write_genesis(&genesis, initial_height)?;
+        Ok((app_hash, answer))
+    }
+
+    fn write_genesis(&self, genesis: &AppGenesis, initial_height: u64) -> Result<B256> {
         let genesis_number = initial_height.saturating_sub(1);
         let state = genesis.state(initial_height);
         let app_hash = state.app_hash;
@@ -227,7 +321,7 @@ impl App {
             block: Some((state.record, vec![], state.diff)),
             params: Some(genesis.params.clone()),
         })?;
-        *self.inner.params.lock().expect("params lock") = Some(genesis.params);
+        *self.inner.params.lock().expect("params lock") = Some(genesis.params.clone());
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         c.tree = state.tree;
         c.staged = None;
@@ -235,7 +329,55 @@ impl App {
         Ok(app_hash)
     }
 
-    /// CheckTx: `recheck` is true when CometBFT re-validates after a commit.
+    /// CheckTx for anything CometBFT hands the mempool: a signed protocol message
+    /// ([`Self::check_message`]) or an EVM transaction ([`Self::check_tx`]).
+    pub fn check(&self, raw: &[u8], recheck: bool) -> Result<Result<Admitted, Refusal>> {
+        if msg::is_signed_message(raw) {
+            return Ok(self.check_message(raw, recheck)?.map(|m| Admitted {
+                hash: m.hash,
+                gas_wanted: 0,
+            }));
+        }
+        Ok(self
+            .check_tx(raw, recheck)?
+            .map(|tx| Admitted {
+                hash: tx.hash,
+                gas_wanted: tx.envelope.gas_limit(),
+            })
+            .map_err(Refusal::from))
+    }
+
+    /// CheckTx of a signed protocol message: the stateless rules, then its nonce against the
+    /// sender's ledger account. The sender's next message is run on a throwaway overlay of
+    /// committed state (refused now means refused at execution); a later nonce, up to
+    /// [`MAX_MESSAGE_NONCE_AHEAD`] ahead, waits in the mempool for the ones before it.
+    pub fn check_message(&self, raw: &[u8], _recheck: bool) -> Result<Result<SignedMsg, Refusal>> {
+        let params = self.params_or_err()?;
+        let m = match msg::decode(raw, params.chain_id) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(Refusal::new(e.code(), e))),
+        };
+        let reader = self.inner.store.reader()?;
+        let mut overlay = Overlay::new(&reader);
+        let next = Ledger::new(&mut overlay).account(m.sender)?.nonce;
+        if m.nonce < next || m.nonce >= next.saturating_add(MAX_MESSAGE_NONCE_AHEAD) {
+            let e = LedgerError::Nonce {
+                expected: next,
+                got: m.nonce,
+            };
+            return Ok(Err(Refusal::new(e.code(), e)));
+        }
+        if m.nonce == next {
+            let height = reader.last_commit()?.0.saturating_add(1);
+            if let Err(e) = ledger::apply(&mut overlay, &params, height, &m)? {
+                return Ok(Err(Refusal::new(e.code(), e)));
+            }
+        }
+        Ok(Ok(m))
+    }
+
+    /// CheckTx of an EVM transaction: `recheck` is true when CometBFT re-validates after a
+    /// commit.
     pub fn check_tx(&self, raw: &[u8], recheck: bool) -> Result<Result<SignedTx, TxError>> {
         let params = self.params_or_err()?;
         let tx = match self.decode_tx(raw, &params) {
@@ -268,8 +410,11 @@ impl App {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
+        let messages = self.pick_messages(&reader, &params, height, mempool_txs, max_tx_bytes)?;
+        let message_bytes: u64 = messages.iter().map(|m| m.len() as u64).sum();
         let candidates = mempool_txs
             .iter()
+            .filter(|raw| !msg::is_signed_message(raw))
             .filter_map(|raw| self.decode_tx(raw, &params).ok())
             .collect();
         let hashes = self.inner.hashes.lock().expect("hashes lock").clone();
@@ -285,10 +430,61 @@ impl App {
             time_secs,
             self.inner.fee_recipient,
             candidates,
-            max_tx_bytes,
+            max_tx_bytes.saturating_sub(message_bytes),
         )?;
         m::proposal_txs(block.txs.len());
-        Ok(vec![Bytes::from(Message::ProposerBlock(block).encode())])
+        let mut out = messages;
+        out.push(Bytes::from(Message::ProposerBlock(block).encode()));
+        Ok(out)
+    }
+
+    /// The protocol messages of a proposal: those of the mempool, in its order, that execute
+    /// (run on a throwaway overlay in that order, so a sender's nonces chain), within the
+    /// per-kind cap and half the byte budget (the rest is the L2 block's).
+    fn pick_messages(
+        &self,
+        reader: &crate::store::Reader,
+        params: &Params,
+        height: u64,
+        mempool_txs: &[Bytes],
+        max_tx_bytes: u64,
+    ) -> Result<Vec<Bytes>> {
+        let mut overlay = Overlay::new(reader);
+        let mut per_kind = std::collections::BTreeMap::new();
+        let budget = max_tx_bytes / 2;
+        let mut used = 0u64;
+        let mut out = Vec::new();
+        // Nonces chain in mempool order only if the mempool holds them in order; a second
+        // pass picks up a sender's later message that arrived before an earlier one.
+        let mut left: Vec<&Bytes> = mempool_txs
+            .iter()
+            .filter(|r| msg::is_signed_message(r))
+            .collect();
+        for _pass in 0..2 {
+            let mut again = Vec::new();
+            for raw in left {
+                let Ok(m) = msg::decode(raw, params.chain_id) else {
+                    continue;
+                };
+                let n = per_kind.entry(m.action.kind()).or_insert(0u64);
+                if *n >= params.protocol.max_messages_per_kind || used + raw.len() as u64 > budget {
+                    continue;
+                }
+                match ledger::apply(&mut overlay, params, height, &m)? {
+                    Ok(_) => {
+                        *n += 1;
+                        used += raw.len() as u64;
+                        out.push(raw.clone());
+                    }
+                    Err(LedgerError::Nonce { expected, got }) if got > expected => {
+                        again.push(raw);
+                    }
+                    Err(_) => {}
+                }
+            }
+            left = again;
+        }
+        Ok(out)
     }
 
     /// ProcessProposal: checks the proposal against the block rules and keeps the decoded
@@ -305,12 +501,11 @@ impl App {
         let checked =
             rules::check_proposal(txs, height, time_secs, &params, &meta, &self.inner.senders);
         Ok(match checked {
-            Ok((header, txs)) => {
+            Ok(proposal) => {
                 *self.inner.validated.lock().expect("validated lock") = Some(Validated {
                     cometbft_hash,
                     height,
-                    header,
-                    txs,
+                    proposal,
                 });
                 Verdict::Accept
             }
@@ -341,23 +536,39 @@ impl App {
             .expect("validated lock")
             .take()
             .filter(|v| v.cometbft_hash == block_hash && v.height == height)
-            .map(|v| (v.header, v.txs));
+            .map(|v| v.proposal);
         let checked = match cached {
             Some(v) => Ok(v),
             None => {
                 rules::check_proposal(txs, height, time_secs, &params, &meta, &self.inner.senders)
             }
         };
-        let (header, signed) = checked.unwrap_or_else(|why| {
-            tracing::error!(height, reason = %why, "decided block breaks the rules; executing it empty");
-            (rules::empty_block(&params, &meta, height, time_secs), Vec::new())
-        });
+        let (proposal, broke) = match checked {
+            Ok(p) => (p, false),
+            Err(why) => {
+                tracing::error!(height, reason = %why, "decided block breaks the rules; executing it empty");
+                let empty = Proposal {
+                    messages: Vec::new(),
+                    header: rules::empty_block(&params, &meta, height, time_secs),
+                    txs: Vec::new(),
+                };
+                (empty, true)
+            }
+        };
         let hashes = self.inner.hashes.lock().expect("hashes lock").clone();
         let view = WithHashes {
             view: &reader,
             hashes: &hashes,
         };
-        let executed = evm::execute_block(&view, &params, &meta, &header, &signed, block_hash)?;
+        let executed = evm::execute_block(
+            &view,
+            &params,
+            &meta,
+            &proposal.header,
+            &proposal.messages,
+            &proposal.txs,
+            block_hash,
+        )?;
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         if c.staged.is_some() {
             return Err(AppError::Protocol(
@@ -375,12 +586,34 @@ impl App {
         let n_txs = executed.txs.len();
         let n_skipped = executed.skipped.len();
         m::block_executed(n_txs, n_skipped, executed.record.gas_used);
+        // One result per CometBFT tx: each message's outcome, then the L2 block. A block
+        // executed empty because it broke the rules reports its txs as refused.
+        let tx_results: Vec<(u32, String)> = if broke {
+            txs.iter()
+                .map(|_| (RULE_BREAKING_CODE, "block broke the proposal rules".into()))
+                .collect()
+        } else {
+            executed
+                .messages
+                .iter()
+                .map(|o| match o {
+                    Ok(_) => (0, String::new()),
+                    Err(e) => (e.code(), e.to_string()),
+                })
+                .chain(std::iter::once((0, String::new())))
+                .collect()
+        };
+        for o in &executed.messages {
+            m::message(o.is_ok());
+        }
+        let validator_updates = executed.validator_updates.clone();
+        m::validator_updates(validator_updates.len());
         c.staged = Some(BlockWrites::executed(executed, height, app_hash));
-        let tx_results = txs.iter().map(|_| (0, String::new())).collect();
         Ok(Finalized {
             app_hash,
             tx_results,
             block: (number, hash, n_txs, n_skipped),
+            validator_updates,
         })
     }
 

@@ -846,7 +846,8 @@ fn parley_block(reader: &Reader, b: &Replay) -> ParleyBlock {
             StateKey::Storage(a, s) => {
                 touched.entry(a).or_default().insert(s);
             }
-            StateKey::Meta => {}
+            // Diffs hold EVM entries only.
+            _ => {}
         }
     }
     ParleyBlock {

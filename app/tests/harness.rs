@@ -470,7 +470,7 @@ fn app_hash_snapshot() {
             "0xc18477c3f0c3674efa13873345e324c7cabea2724093dabba293d1b67641248c"
                 .parse()
                 .expect("hex"),
-            "0x02be5c71082676efdf7e998ecb2dfca583b1f1e0bb37d1638a872c4ca41a6706"
+            "0xed91c7ccef44738eaa9878aa43088c51748dd8f6967affed66a02d9ca87cf47d"
                 .parse()
                 .expect("hex"),
         ),
@@ -503,7 +503,7 @@ fn app_hash_snapshot() {
     );
     assert_eq!(
         dependent,
-        "0xc1a396b1797ff49d47e747f4c1ae07eec7ddd26402cf7404444c770756f2a50a"
+        "0x5b48dc69c8487047ffb575be1b7cea9946705ba113d4a469fa98033fa9d641bb"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the dependent block moved: a breaking change"

@@ -8,19 +8,52 @@ use tendermint_proto::v0_38::abci::{
     ResponseInitChain, ResponsePrepareProposal, ResponseProcessProposal, response_process_proposal,
 };
 
+use tendermint_proto::v0_38::abci;
+use tendermint_proto::v0_38::crypto::{PublicKey, public_key};
+
 use super::{fatal, height, secs, to_alloy};
-use crate::app::App;
+use crate::app::{App, AppError};
+use crate::chain::ledger::ValidatorUpdate;
 use crate::chain::rules::Verdict;
 use crate::node::metrics as m;
 
 pub(super) fn init_chain(app: &App, req: RequestInitChain) -> ResponseInitChain {
     let _s = tracing::info_span!("init_chain", chain_id = %req.chain_id).entered();
-    let app_hash = app
-        .init_chain(&req.app_state_bytes, height(req.initial_height))
+    let cometbft: Vec<([u8; 32], u64)> = req
+        .validators
+        .iter()
+        .map(|v| match v.pub_key.as_ref().and_then(|k| k.sum.as_ref()) {
+            Some(public_key::Sum::Ed25519(b)) => {
+                match (<[u8; 32]>::try_from(b.as_slice()), u64::try_from(v.power)) {
+                    (Ok(k), Ok(p)) => (k, p),
+                    _ => fatal(
+                        "init_chain",
+                        AppError::Genesis("a genesis validator key or power is malformed".into()),
+                    ),
+                }
+            }
+            _ => fatal(
+                "init_chain",
+                AppError::Genesis("genesis validators must have ed25519 keys".into()),
+            ),
+        })
+        .collect();
+    let (app_hash, validators) = app
+        .init_chain_with(&req.app_state_bytes, height(req.initial_height), &cometbft)
         .unwrap_or_else(|e| fatal("init_chain", e));
     ResponseInitChain {
         app_hash: app_hash.to_vec().into(),
+        validators: validators.iter().map(to_update).collect(),
         ..Default::default()
+    }
+}
+
+fn to_update(v: &ValidatorUpdate) -> abci::ValidatorUpdate {
+    abci::ValidatorUpdate {
+        pub_key: Some(PublicKey {
+            sum: Some(public_key::Sum::Ed25519(v.consensus_key.to_vec())),
+        }),
+        power: i64::try_from(v.power).expect("powers are capped far below i64::MAX"),
     }
 }
 
@@ -96,6 +129,7 @@ pub(super) fn finalize_block(app: &App, req: RequestFinalizeBlock) -> ResponseFi
             })
             .collect(),
         app_hash: f.app_hash.to_vec().into(),
+        validator_updates: f.validator_updates.iter().map(to_update).collect(),
         ..Default::default()
     }
 }

@@ -58,9 +58,11 @@ pub fn query(app: &App, path: &str) -> Result<Result<Vec<u8>, String>, AppError>
                     let Some((app_hash, proof)) = app.prove(&key) else {
                         return Ok(Err("a block is being committed; retry".into()));
                     };
-                    let value = match key {
-                        StateKey::Meta => None,
-                        _ => reader.entry(&key)?.map(|v| Bytes::from(v.encode())),
+                    // The stored bytes, whose keccak256 is the leaf under the app hash.
+                    let value = if key.is_evm() {
+                        reader.entry(&key)?.map(|v| Bytes::from(v.encode()))
+                    } else {
+                        reader.app_entry(&key)?.map(Bytes::from)
                     };
                     Ok(serde_json::to_vec(&serde_json::json!({
                         "app_hash": app_hash,

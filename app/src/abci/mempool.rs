@@ -1,5 +1,5 @@
-//! Mempool connection: CheckTx (and recheck after every commit). Converts the app's verdict
-//! into a response code and log.
+//! Mempool connection: CheckTx (and recheck after every commit) of EVM transactions and signed
+//! protocol messages. Converts the app's verdict into a response code and log.
 
 use tendermint_proto::v0_38::abci::{CheckTxType, RequestCheckTx, ResponseCheckTx};
 
@@ -10,15 +10,14 @@ use crate::node::metrics as m;
 pub(super) fn check_tx(app: &App, req: RequestCheckTx) -> ResponseCheckTx {
     let recheck = req.r#type == CheckTxType::Recheck as i32;
     match app
-        .check_tx(&req.tx, recheck)
+        .check(&req.tx, recheck)
         .unwrap_or_else(|e| fatal("check_tx", e))
     {
-        Ok(tx) => {
+        Ok(admitted) => {
             m::checktx("ok");
             ResponseCheckTx {
-                gas_wanted: i64::try_from(alloy_consensus::Transaction::gas_limit(&tx.envelope))
-                    .unwrap_or(i64::MAX),
-                data: tx.hash.to_vec().into(),
+                gas_wanted: i64::try_from(admitted.gas_wanted).unwrap_or(i64::MAX),
+                data: admitted.hash.to_vec().into(),
                 ..Default::default()
             }
         }
@@ -29,8 +28,8 @@ pub(super) fn check_tx(app: &App, req: RequestCheckTx) -> ResponseCheckTx {
                 "rejected"
             });
             ResponseCheckTx {
-                code: e.code(),
-                log: e.to_string(),
+                code: e.code,
+                log: e.log,
                 codespace: "parley".into(),
                 ..Default::default()
             }

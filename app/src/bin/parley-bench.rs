@@ -137,8 +137,15 @@ fn ceiling(n: usize) -> Result<f64> {
         gas_limit: params.block_gas_limit,
         tx_root: B256::ZERO,
     };
-    let executed =
-        parley_app::chain::evm::execute_block(&reader, &params, &meta, &header, &txs, B256::ZERO)?;
+    let executed = parley_app::chain::evm::execute_block(
+        &reader,
+        &params,
+        &meta,
+        &header,
+        &[],
+        &txs,
+        B256::ZERO,
+    )?;
     let secs = start.elapsed().as_secs_f64();
     if executed.txs.len() != n {
         eyre::bail!(

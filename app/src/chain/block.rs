@@ -2,9 +2,9 @@
 //!
 //! A CometBFT transaction is either a raw EIP-2718 user transaction (only while it waits in the
 //! mempool: proposals never carry them raw) or a protocol message: `b"PRLY" ‖ version ‖ kind ‖
-//! RLP body`. Today the only kind is [`Message::ProposerBlock`], the L2 block the CometBFT
-//! proposer builds from its mempool (DESIGN §3.5); the sealed-bid auction will add `Bid`,
-//! `Select` and `Reveal` as further producers of L2 blocks.
+//! body`. Kind 1 is [`Message::ProposerBlock`] (RLP), the L2 block the CometBFT proposer
+//! builds from its mempool (DESIGN §3.5); kind 2 is a signed protocol message (protobuf,
+//! [`crate::chain::msg`]), which users, sequencers, provers and validators send.
 
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};

@@ -12,8 +12,11 @@
 //!   `gas_limit × max_fee + value`, fee cap below the base fee, …) is skipped: no receipt, no
 //!   state change, and it stays in the sender's mempool if it can still be valid later;
 //! - a transaction that runs and reverts or halts gets a receipt with status 0 and pays gas;
-//! - the base fee share of gas is burned and the priority fee goes to the block's builder
-//!   (revm's London rules); the next base fee follows EIP-1559 with elasticity 2 and a floor.
+//! - the base fee share of gas leaves the EVM (revm's London rules) and is paid into the
+//!   protocol's proving pot, less the burned share ([`ledger::credit_base_fees`]); the priority
+//!   fee goes to the block's builder; the next base fee follows EIP-1559 with elasticity 2 and
+//!   a floor;
+//! - the height's protocol messages run first, through the same overlay ([`ledger::apply`]).
 
 use alloy_consensus::Transaction as _;
 use alloy_eips::Typed2718 as _;
@@ -27,6 +30,8 @@ use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use crate::chain::SPEC;
 use crate::chain::block::L2Header;
 use crate::chain::genesis::Params;
+use crate::chain::ledger;
+use crate::chain::msg::SignedMsg;
 use crate::chain::overlay::Overlay;
 use crate::chain::tx::SignedTx;
 use crate::chain::view::{StateView, StoreError};
@@ -46,6 +51,10 @@ pub struct Executed {
     pub code: Vec<(B256, Bytes)>,
     /// Hashes of transactions that were skipped as invalid.
     pub skipped: Vec<B256>,
+    /// Each protocol message's outcome, in block order.
+    pub messages: Vec<Result<ledger::Applied, ledger::LedgerError>>,
+    /// Validator-set changes for CometBFT (only at epoch boundaries).
+    pub validator_updates: Vec<ledger::ValidatorUpdate>,
 }
 
 /// The revm transaction environment of a signed tx.
@@ -193,18 +202,29 @@ impl<'a, V: StateView> BlockExecutor<'a, V> {
     }
 }
 
-/// Executes `txs` as the block `header` on top of committed state `view`: each transaction
-/// runs against the block overlay and is committed into it when it finishes; the writes and
-/// the diff are derived from the overlay at the end.
+/// Executes one height on top of committed state `view`: the protocol `messages` in order
+/// ([`ledger::apply`]), then `txs` as the L2 block `header` (each transaction runs against the
+/// block overlay and is committed into it when it finishes), then the block's base fees to
+/// the pot and [`ledger::end_block`]. The writes and the diff are derived from the overlay
+/// at the end, so the order of all effects is the block's.
 pub fn execute_block<V: StateView>(
     view: &V,
     params: &Params,
     meta: &ChainMeta,
     header: &L2Header,
+    messages: &[SignedMsg],
     txs: &[SignedTx],
     prevrandao: B256,
 ) -> Result<Executed, ExecError> {
     let mut exec = BlockExecutor::new(view, params, header, prevrandao);
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for m in messages {
+        let outcome = ledger::apply(exec.overlay(), params, header.number, m)?;
+        if let Err(why) = &outcome {
+            tracing::debug!(msg = %m.hash, reason = %why, "protocol message refused");
+        }
+        outcomes.push(outcome);
+    }
     let hash = header.hash();
     let mut executed: Vec<TxRecord> = Vec::with_capacity(txs.len());
     let mut log_index = 0u64;
@@ -261,6 +281,10 @@ pub fn execute_block<V: StateView>(
         log_index += n_logs;
     }
     let cumulative = exec.gas_used();
+    // The EVM burns the base fee; the protocol pays it into the proving pot.
+    let base_fees = U256::from(header.base_fee) * U256::from(cumulative);
+    ledger::credit_base_fees(exec.overlay(), params, base_fees)?;
+    let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
 
     let receipts_root = receipts_root(&executed);
     let (changes, next_proof_index) = exec.overlay().finish(meta.next_proof_index)?;
@@ -308,6 +332,8 @@ pub fn execute_block<V: StateView>(
         writes,
         code: changes.code,
         skipped,
+        messages: outcomes,
+        validator_updates,
     })
 }
 

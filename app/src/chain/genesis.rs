@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use parley_types::{
-    AccountLeaf, BlockRecord, ChainMeta, DiffEntry, KECCAK_EMPTY, LeafValue, MerkleTree, StateDiff,
-    StateKey, StateValue,
+    AccountLeaf, BlockRecord, ChainMeta, DiffEntry, KECCAK_EMPTY, LeafValue, LedgerAccount,
+    MerkleTree, ProverEntry, REPUTATION_ONE, SequencerEntry, StateDiff, StateKey, StateValue,
+    ValidatorEntry,
 };
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,9 @@ pub struct Params {
     pub max_tx_bytes: u64,
     /// Most transactions in one L2 block.
     pub max_block_txs: u64,
+    /// The protocol ledger and registries (DESIGN §3). Defaults apply when absent.
+    #[serde(default)]
+    pub protocol: ProtocolParams,
 }
 
 impl Default for Params {
@@ -41,6 +45,54 @@ impl Default for Params {
             block_gas_limit: 200_000_000,
             max_tx_bytes: 128 * 1024,
             max_block_txs: 20_000,
+            protocol: ProtocolParams::default(),
+        }
+    }
+}
+
+/// Parameters of the protocol ledger and the registries (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtocolParams {
+    /// Fee (wei) every executed protocol message pays from its sender's ledger balance into
+    /// the proving pot: what makes spamming the chain with messages cost something.
+    pub message_fee: U256,
+    /// Most messages of one kind in one CometBFT block (a proposal with more is refused).
+    pub max_messages_per_kind: u64,
+    /// Heights per epoch: validator-set changes take effect only at a multiple of it.
+    pub epoch_heights: u64,
+    /// Heights between leaving a role and the bond or stake reaching the ledger balance.
+    pub unbonding_delay: u64,
+    /// Wei of validator bond per unit of CometBFT voting power.
+    pub power_unit: U256,
+    /// Smallest sequencer bond (wei).
+    pub min_sequencer_bond: U256,
+    /// Smallest prover stake (wei).
+    pub min_prover_stake: U256,
+    /// Smallest validator bond (wei); at least one `power_unit`.
+    pub min_validator_bond: U256,
+    /// Heights a prover may go without a heartbeat and still count as active.
+    pub heartbeat_grace: u64,
+    /// Share of each block's base fees burned, in basis points; the rest goes to the proving
+    /// pot.
+    pub base_fee_burn_bps: u64,
+}
+
+const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
+
+impl Default for ProtocolParams {
+    fn default() -> Self {
+        Self {
+            message_fee: U256::from(10_000_000_000_000u64),
+            max_messages_per_kind: 64,
+            epoch_heights: 32,
+            unbonding_delay: 128,
+            power_unit: ETHER,
+            min_sequencer_bond: ETHER,
+            min_prover_stake: ETHER,
+            min_validator_bond: ETHER,
+            heartbeat_grace: 200,
+            base_fee_burn_bps: 1_000,
         }
     }
 }
@@ -73,6 +125,54 @@ pub struct AppGenesis {
     /// Prefunded accounts.
     #[serde(default)]
     pub accounts: Vec<GenesisAccount>,
+    /// Protocol-ledger balances at genesis.
+    #[serde(default)]
+    pub ledger: Vec<GenesisLedger>,
+    /// Sequencers registered at genesis.
+    #[serde(default)]
+    pub sequencers: Vec<GenesisBond>,
+    /// Provers registered at genesis.
+    #[serde(default)]
+    pub provers: Vec<GenesisBond>,
+    /// Validators registered at genesis. When set, they must be exactly the CometBFT
+    /// genesis validators (same keys, power = bond / `power_unit`), or, if CometBFT's list is
+    /// empty, they become the initial set.
+    #[serde(default)]
+    pub validators: Vec<GenesisValidator>,
+}
+
+/// A protocol-ledger balance at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisLedger {
+    /// Its owner.
+    pub address: Address,
+    /// Wei.
+    pub balance: U256,
+}
+
+/// A sequencer bond or prover stake at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisBond {
+    /// The operator address (its secp256k1 key signs the role's messages).
+    pub address: Address,
+    /// Wei bonded or staked.
+    pub amount: U256,
+}
+
+/// A validator at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// The operator address (its secp256k1 key signs the validator's messages).
+    pub operator: Address,
+    /// The node's CometBFT ed25519 public key, 32 bytes hex.
+    pub consensus_key: B256,
+    /// The address of its secp256k1 bridge key.
+    pub bridge_key: Address,
+    /// Wei bonded.
+    pub bond: U256,
 }
 
 /// A genesis that cannot start a chain.
@@ -115,7 +215,14 @@ impl AppGenesis {
                 storage: BTreeMap::new(),
             })
             .collect();
-        Self { params, accounts }
+        Self {
+            params,
+            accounts,
+            ledger: Vec::new(),
+            sequencers: Vec::new(),
+            provers: Vec::new(),
+            validators: Vec::new(),
+        }
     }
 
     /// This genesis plus the [`crate::chain::predeploys`] (a Multicall3-compatible aggregator and the
@@ -192,12 +299,84 @@ impl AppGenesis {
                 ));
             }
         }
-        let total = self
-            .accounts
-            .iter()
-            .try_fold(U256::ZERO, |acc, a| acc.checked_add(a.balance));
-        if total.is_none() {
-            return Err(bad("accounts", "total balance overflows 256 bits"));
+        if self.total_value().is_none() {
+            return Err(bad(
+                "accounts",
+                "total of balances, bonds and stakes overflows 256 bits",
+            ));
+        }
+        self.validate_protocol()
+    }
+
+    fn validate_protocol(&self) -> Result<(), GenesisError> {
+        let q = &self.params.protocol;
+        let positive = |v: u64, f: &str| {
+            if v == 0 {
+                Err(bad(format!("params.protocol.{f}"), "must be non-zero"))
+            } else {
+                Ok(())
+            }
+        };
+        positive(q.max_messages_per_kind, "max_messages_per_kind")?;
+        positive(q.epoch_heights, "epoch_heights")?;
+        positive(q.unbonding_delay, "unbonding_delay")?;
+        positive(q.heartbeat_grace, "heartbeat_grace")?;
+        if q.power_unit.is_zero() {
+            return Err(bad("params.protocol.power_unit", "must be non-zero"));
+        }
+        if q.min_validator_bond < q.power_unit {
+            return Err(bad(
+                "params.protocol.min_validator_bond",
+                "must be at least one power_unit (a validator needs power >= 1)",
+            ));
+        }
+        if q.base_fee_burn_bps > 10_000 {
+            return Err(bad(
+                "params.protocol.base_fee_burn_bps",
+                "must be at most 10000 (100 %)",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, l) in self.ledger.iter().enumerate() {
+            if !seen.insert(l.address) {
+                return Err(bad(format!("ledger[{i}].address"), "listed twice"));
+            }
+        }
+        for (list, name, min) in [
+            (&self.sequencers, "sequencers", q.min_sequencer_bond),
+            (&self.provers, "provers", q.min_prover_stake),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, b) in list.iter().enumerate() {
+                if !seen.insert(b.address) {
+                    return Err(bad(format!("{name}[{i}].address"), "listed twice"));
+                }
+                if b.amount < min {
+                    return Err(bad(
+                        format!("{name}[{i}].amount"),
+                        format!("below the minimum {min}"),
+                    ));
+                }
+            }
+        }
+        let mut operators = std::collections::BTreeSet::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for (i, v) in self.validators.iter().enumerate() {
+            if !operators.insert(v.operator) {
+                return Err(bad(format!("validators[{i}].operator"), "listed twice"));
+            }
+            if !keys.insert(v.consensus_key) {
+                return Err(bad(
+                    format!("validators[{i}].consensus_key"),
+                    "used by another validator",
+                ));
+            }
+            if v.bond < q.min_validator_bond {
+                return Err(bad(
+                    format!("validators[{i}].bond"),
+                    format!("below the minimum {}", q.min_validator_bond),
+                ));
+            }
         }
         Ok(())
     }
@@ -281,6 +460,8 @@ impl AppGenesis {
             next_proof_index: diff.len() as u64,
         };
         writes.insert(0, (StateKey::Meta, Some(meta.encode())));
+        // The protocol ledger and registries (non-EVM, after the EVM entries in key order).
+        writes.extend(self.registry_writes(number));
         let mut tree = MerkleTree::new();
         let app_hash = tree.update(
             writes
@@ -314,21 +495,91 @@ impl AppGenesis {
     }
 }
 
+impl AppGenesis {
+    /// The protocol entries this genesis registers at block `number`, in key order.
+    fn registry_writes(&self, number: u64) -> Vec<(StateKey, Option<Vec<u8>>)> {
+        let mut out: BTreeMap<StateKey, Vec<u8>> = BTreeMap::new();
+        for l in &self.ledger {
+            let acc = LedgerAccount {
+                balance: l.balance,
+                nonce: 0,
+            };
+            if !acc.is_empty() {
+                out.insert(StateKey::Ledger(l.address), acc.encode());
+            }
+        }
+        for s in &self.sequencers {
+            let e = SequencerEntry {
+                bond: s.amount,
+                since: number,
+            };
+            out.insert(StateKey::Sequencer(s.address), e.encode());
+        }
+        for p in &self.provers {
+            let e = ProverEntry {
+                stake: p.amount,
+                reputation: REPUTATION_ONE,
+                last_heartbeat: number,
+            };
+            out.insert(StateKey::Prover(p.address), e.encode());
+        }
+        for v in &self.validators {
+            let e = ValidatorEntry {
+                bond: v.bond,
+                consensus_key: v.consensus_key.0,
+                bridge_key: v.bridge_key,
+                power: self.params.protocol.power_of(v.bond),
+                leaving: false,
+            };
+            out.insert(StateKey::Validator(v.operator), e.encode());
+        }
+        out.into_iter().map(|(k, v)| (k, Some(v))).collect()
+    }
+
+    /// The validator set this genesis defines: (ed25519 key, power), in operator order.
+    pub fn validator_set(&self) -> Vec<([u8; 32], u64)> {
+        let mut v: Vec<_> = self.validators.iter().collect();
+        v.sort_by_key(|v| v.operator);
+        v.into_iter()
+            .map(|v| (v.consensus_key.0, self.params.protocol.power_of(v.bond)))
+            .collect()
+    }
+
+    /// Every wei this genesis creates: EVM balances, ledger balances, bonds and stakes.
+    pub fn total_value(&self) -> Option<U256> {
+        let evm = self.accounts.iter().map(|a| a.balance);
+        let ledger = self.ledger.iter().map(|l| l.balance);
+        let bonds = self
+            .sequencers
+            .iter()
+            .chain(&self.provers)
+            .map(|b| b.amount);
+        let vals = self.validators.iter().map(|v| v.bond);
+        evm.chain(ledger)
+            .chain(bonds)
+            .chain(vals)
+            .try_fold(U256::ZERO, |acc, x| acc.checked_add(x))
+    }
+}
+
+impl ProtocolParams {
+    /// CometBFT voting power of a validator bond: `bond / power_unit`, capped so that the
+    /// total stays far below CometBFT's limit (i64::MAX / 8).
+    pub fn power_of(&self, bond: U256) -> u64 {
+        let p = bond / self.power_unit.max(U256::from(1));
+        u64::try_from(p).unwrap_or(u64::MAX).min(MAX_POWER)
+    }
+}
+
+/// Largest voting power of one validator (CometBFT caps the total at i64::MAX / 8).
+pub const MAX_POWER: u64 = 1 << 40;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn genesis() -> AppGenesis {
-        AppGenesis {
-            params: Params::default(),
-            accounts: vec![GenesisAccount {
-                address: Address::repeat_byte(1),
-                balance: U256::from(5),
-                nonce: 0,
-                code: Bytes::new(),
-                storage: BTreeMap::new(),
-            }],
-        }
+        AppGenesis::funded(Params::default(), [Address::repeat_byte(1)], U256::from(5))
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //!   diff, next base fee);
 //! - [`block`]: the L2 block, its header hash and the protocol-message envelope;
 //! - [`tx`]: user transactions — decoding, the stateless validity rules, refusal codes;
+//! - [`msg`]: signed protocol messages — canonical form, signing digest, stateless checks;
+//! - [`ledger`]: the protocol ledger and registries — each message's state transition through
+//!   the overlay, unbonding releases, base fees to the pot, validator-set changes at epoch
+//!   boundaries;
 //! - [`rules`]: what a proposal must be (ProcessProposal) and the fallback for a decided
 //!   block that breaks the rules;
 //! - [`genesis`] and [`predeploys`]: the genesis `app_state`, its validation and the genesis
@@ -29,6 +33,8 @@ pub const SPEC: revm::primitives::hardfork::SpecId = revm::primitives::hardfork:
 pub mod block;
 pub mod evm;
 pub mod genesis;
+pub mod ledger;
+pub mod msg;
 pub mod overlay;
 pub mod predeploys;
 pub mod rules;

@@ -161,6 +161,27 @@ impl<'a, V: StateView> Overlay<'a, V> {
         }
     }
 
+    /// Every non-EVM entry in `range` as this block sees it (committed entries with the
+    /// block's writes and deletions applied), in key order.
+    pub fn app_range(
+        &mut self,
+        range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
+        let mut merged: BTreeMap<StateKey, Option<Vec<u8>>> = self
+            .base
+            .app_entries(range.clone())?
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        for (k, v) in self.app.range(range) {
+            merged.insert(*k, v.clone());
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+
     /// Writes a non-EVM entry (`None` deletes it).
     pub fn put_app(&mut self, key: StateKey, value: Option<Vec<u8>>) {
         debug_assert!(

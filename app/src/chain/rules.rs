@@ -1,8 +1,9 @@
 //! The block rules: what a proposal must be for every honest validator to accept it
 //! (ProcessProposal), and what FinalizeBlock executes when a decided block breaks them.
 //!
-//! A proposal carries exactly one protocol message, the proposer's L2 block, and no raw user
-//! transactions. Its header is bound to chain state ([`header`]: chain id, number = height,
+//! A proposal carries signed protocol messages ([`crate::chain::msg`]) first, each valid
+//! statelessly, none twice, at most `max_messages_per_kind` of each kind; then, last, exactly
+//! one L2 block built by the proposer; and no raw user transactions. Its header is bound to chain state ([`header`]: chain id, number = height,
 //! parent = last block, timestamp = CometBFT block time, base fee and gas limit), it holds at
 //! most `max_block_txs` transactions, each passes the stateless rules ([`crate::chain::tx`])
 //! and appears once, and `tx_root` commits to them. The block gas limit is enforced per
@@ -14,8 +15,11 @@
 use alloy_primitives::{Address, B256, Bytes};
 use parley_types::ChainMeta;
 
+use std::collections::BTreeMap;
+
 use crate::chain::block::{L2Block, L2Header, Message, tx_root};
 use crate::chain::genesis::Params;
+use crate::chain::msg::{self, Kind, SignedMsg};
 use crate::chain::tx::{self, SenderMemo, SignedTx};
 
 /// Outcome of a ProcessProposal check.
@@ -58,8 +62,20 @@ pub fn empty_block(params: &Params, meta: &ChainMeta, height: u64, time_secs: u6
     }
 }
 
-/// Checks a proposal's transactions at `height`: its single L2 block and that block's rules.
-/// Returns the block's header and decoded transactions.
+/// A proposal that follows the rules, decoded.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// The signed protocol messages, in block order (they execute first).
+    pub messages: Vec<SignedMsg>,
+    /// The L2 block's header.
+    pub header: L2Header,
+    /// The L2 block's transactions.
+    pub txs: Vec<SignedTx>,
+}
+
+/// Checks a proposal's transactions at `height`: signed protocol messages first (each valid
+/// statelessly, none twice, at most `max_messages_per_kind` of a kind), then exactly one L2
+/// block, last, and that block's rules.
 pub fn check_proposal(
     txs: &[Bytes],
     height: u64,
@@ -67,16 +83,18 @@ pub fn check_proposal(
     params: &Params,
     meta: &ChainMeta,
     senders: &impl SenderMemo,
-) -> Result<(L2Header, Vec<SignedTx>), String> {
-    let block = the_block(txs)?;
-    let signed = validate_block(&block, height, time_secs, params, meta, senders)?;
-    Ok((block.header, signed))
-}
-
-/// Finds the single proposer block of a proposal (and no raw user txs).
-fn the_block(txs: &[Bytes]) -> Result<L2Block, String> {
+) -> Result<Proposal, String> {
+    // Classify first, so the reason names what is really wrong.
     let mut block = None;
     for (i, raw) in txs.iter().enumerate() {
+        if msg::is_signed_message(raw) {
+            if block.is_some() {
+                return Err(format!(
+                    "tx {i}: protocol messages must precede the L2 block"
+                ));
+            }
+            continue;
+        }
         match Message::decode(raw) {
             Ok(Message::ProposerBlock(b)) if block.is_none() => block = Some(b),
             Ok(Message::ProposerBlock(_)) => return Err(format!("tx {i}: second L2 block")),
@@ -87,7 +105,44 @@ fn the_block(txs: &[Bytes]) -> Result<L2Block, String> {
             }
         }
     }
-    block.ok_or_else(|| "proposal has no L2 block".into())
+    let block = block.ok_or_else(|| "proposal has no L2 block".to_string())?;
+    let messages = check_messages(&txs[..txs.len() - 1], params)?;
+    let signed = validate_block(&block, height, time_secs, params, meta, senders)?;
+    Ok(Proposal {
+        messages,
+        header: block.header,
+        txs: signed,
+    })
+}
+
+/// The stateless rules for a proposal's protocol messages.
+pub fn check_messages(raw: &[Bytes], params: &Params) -> Result<Vec<SignedMsg>, String> {
+    let mut per_kind: BTreeMap<Kind, u64> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, tx) in raw.iter().enumerate() {
+        if !msg::is_signed_message(tx) {
+            return Err(match Message::decode(tx) {
+                Ok(Message::ProposerBlock(_)) => format!("tx {i}: second L2 block"),
+                Err(e) => format!("tx {i}: {e} (raw user transactions travel inside L2 blocks)"),
+            });
+        }
+        let m = msg::decode(tx, params.chain_id).map_err(|e| format!("tx {i}: {e}"))?;
+        if !seen.insert(m.hash) {
+            return Err(format!("tx {i}: duplicate message {}", m.hash));
+        }
+        let n = per_kind.entry(m.action.kind()).or_default();
+        *n += 1;
+        if *n > params.protocol.max_messages_per_kind {
+            return Err(format!(
+                "tx {i}: more than {} {} messages",
+                params.protocol.max_messages_per_kind,
+                m.action.kind().name()
+            ));
+        }
+        out.push(m);
+    }
+    Ok(out)
 }
 
 /// Checks an L2 block against the rules at `height`; returns its decoded transactions.

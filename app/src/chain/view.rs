@@ -28,6 +28,12 @@ pub trait StateView {
     fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every committed storage slot of `address`, in slot order.
     fn storage_slots(&self, address: Address) -> Result<Vec<U256>, StoreError>;
+    /// Every committed non-EVM entry whose key lies in `range`, in key order (registries and
+    /// the unbonding queue are enumerated this way).
+    fn app_entries(
+        &self,
+        range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError>;
     /// Contract code by hash.
     fn code(&self, hash: &B256) -> Result<Option<Bytes>, StoreError>;
     /// Hash of L2 block `number` (zero if unknown). revm asks only for the last 256.
@@ -102,6 +108,12 @@ impl<V: StateView> StateView for WithHashes<'_, V> {
     }
     fn storage_slots(&self, address: Address) -> Result<Vec<U256>, StoreError> {
         self.view.storage_slots(address)
+    }
+    fn app_entries(
+        &self,
+        range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
+        self.view.app_entries(range)
     }
     fn code(&self, hash: &B256) -> Result<Option<Bytes>, StoreError> {
         self.view.code(hash)

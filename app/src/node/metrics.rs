@@ -43,6 +43,14 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
     );
     describe_counter!("parley_checktx_total", "CheckTx results by outcome.");
     describe_counter!(
+        "parley_messages_total",
+        "Protocol messages executed, by outcome (applied, or refused at their turn)."
+    );
+    describe_counter!(
+        "parley_validator_updates_total",
+        "Validator power changes returned to CometBFT at epoch boundaries."
+    );
+    describe_counter!(
         "parley_rpc_requests_total",
         "Ethereum JSON-RPC requests by method."
     );
@@ -55,6 +63,17 @@ pub fn block_executed(txs: usize, skipped: usize, gas: u64) {
     counter!("parley_l2_txs_skipped_total").increment(skipped as u64);
     counter!("parley_l2_gas_used_total").increment(gas);
     histogram!("parley_block_txs").record(txs as f64);
+}
+
+/// A protocol message executed (`ok`) or refused at its turn.
+pub fn message(ok: bool) {
+    counter!("parley_messages_total", "outcome" => if ok { "applied" } else { "refused" })
+        .increment(1);
+}
+
+/// Validator power changes returned from FinalizeBlock.
+pub fn validator_updates(n: usize) {
+    counter!("parley_validator_updates_total").increment(n as u64);
 }
 
 /// After Commit.

@@ -928,7 +928,8 @@ fn state_diff_json(
                         after: word(&e.new),
                     });
             }
-            StateKey::Meta => {}
+            // Diffs hold EVM entries only (`StateDiff::validate`).
+            _ => {}
         }
     }
     Ok(DiffJson {

@@ -101,6 +101,8 @@ impl BlockWrites {
             writes,
             code,
             skipped: _,
+            messages: _,
+            validator_updates: _,
         } = executed;
         record.state_root = app_hash;
         Self {

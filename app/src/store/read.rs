@@ -188,6 +188,26 @@ impl Reader {
         Ok(out)
     }
 
+    /// Every committed non-EVM entry in `range`, in key order (a key-range scan).
+    pub fn app_entries(
+        &self,
+        range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>> {
+        let t = self.tx.open_table(STATE)?;
+        let lo = range.start().encode();
+        let hi = range.end().encode();
+        let mut out = Vec::new();
+        for item in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = item?;
+            let key = StateKey::decode(k.value()).map_err(corrupt)?;
+            if key.is_evm() || key == StateKey::Meta {
+                return Err(corrupt(format!("{key:?} inside a protocol range")));
+            }
+            out.push((key, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// The raw value of a state entry as it was after block `height` (the state *at* that
     /// block): the value before the first later change, else the current one.
     /// Errors name the retained range when `height` is older than the kept history.
@@ -279,6 +299,12 @@ impl StateView for Reader {
     fn storage_slots(&self, address: Address) -> Result<Vec<U256>> {
         Reader::storage_slots(self, address)
     }
+    fn app_entries(
+        &self,
+        range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>> {
+        Reader::app_entries(self, range)
+    }
     fn code(&self, hash: &B256) -> Result<Option<Bytes>> {
         Reader::code(self, hash)
     }
@@ -323,6 +349,15 @@ impl StateView for StateAt<'_> {
     fn storage_slots(&self, _address: Address) -> Result<Vec<U256>> {
         Err(StoreError::Db(
             "storage enumeration at a past block is not supported".into(),
+        ))
+    }
+    /// Enumerations run on the latest state (execution, registries' RPC), never at a past block.
+    fn app_entries(
+        &self,
+        _range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>> {
+        Err(StoreError::Db(
+            "protocol-entry enumeration at a past block is not supported".into(),
         ))
     }
     fn code(&self, hash: &B256) -> Result<Option<Bytes>> {

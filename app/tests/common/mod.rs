@@ -65,6 +65,10 @@ pub struct Net {
     pub mempool: Vec<Bytes>,
     pub height: u64,
     pub keys: Vec<PrivateKeySigner>,
+    /// Node 0's FinalizeBlock results of the last height: one (code, log) per CometBFT tx.
+    pub last_results: Vec<(u32, String)>,
+    /// Node 0's validator updates of the last height.
+    pub last_updates: Vec<parley_app::chain::ledger::ValidatorUpdate>,
 }
 
 pub fn genesis(keys: &[PrivateKeySigner]) -> Vec<u8> {
@@ -83,13 +87,18 @@ impl Net {
     pub fn new(n: usize) -> Self {
         let keys = parley_app::dev_accounts(5).expect("dev keys");
         let app_state = genesis(&keys);
+        Self::with_genesis(n, keys, &app_state)
+    }
+
+    /// `n` nodes started from `app_state`, with `keys` as the test's accounts.
+    pub fn with_genesis(n: usize, keys: Vec<PrivateKeySigner>, app_state: &[u8]) -> Self {
         let nodes: Vec<_> = (0..n)
             .map(|i| {
                 let node = Node::open(
                     tempfile::tempdir().expect("tempdir"),
                     Address::repeat_byte(0xf0 + i as u8),
                 );
-                node.app.init_chain(&app_state, 1).expect("genesis");
+                node.app.init_chain(app_state, 1).expect("genesis");
                 node
             })
             .collect();
@@ -106,6 +115,8 @@ impl Net {
             mempool: vec![],
             height: 0,
             keys,
+            last_results: vec![],
+            last_updates: vec![],
         }
     }
 
@@ -114,12 +125,7 @@ impl Net {
         let verdicts: Vec<_> = self
             .nodes
             .iter()
-            .map(|n| {
-                n.app
-                    .check_tx(&raw, false)
-                    .expect("check_tx")
-                    .map(|t| t.hash)
-            })
+            .map(|n| n.app.check(&raw, false).expect("check_tx").map(|t| t.hash))
             .collect();
         for v in &verdicts[1..] {
             assert_eq!(v.is_ok(), verdicts[0].is_ok(), "nodes disagree on CheckTx");
@@ -171,6 +177,7 @@ impl Net {
             );
         }
         let mut hashes = vec![];
+        let mut results = vec![];
         for n in &self.nodes {
             let f = n
                 .app
@@ -178,7 +185,13 @@ impl Net {
                 .expect("finalize");
             n.app.commit().expect("commit");
             hashes.push(f.app_hash);
+            results.push((f.tx_results, f.validator_updates));
         }
+        assert!(
+            results.windows(2).all(|w| w[0] == w[1]),
+            "results or validator updates diverged at height {h}"
+        );
+        (self.last_results, self.last_updates) = results.swap_remove(0);
         assert!(
             hashes.windows(2).all(|w| w[0] == w[1]),
             "app hashes diverged at height {h}"
@@ -205,7 +218,7 @@ impl Net {
         // Recheck: executed txs leave the mempool.
         let node = &self.nodes[0];
         self.mempool
-            .retain(|raw| node.app.check_tx(raw, true).expect("recheck").is_ok());
+            .retain(|raw| node.app.check(raw, true).expect("recheck").is_ok());
         hashes[0]
     }
 

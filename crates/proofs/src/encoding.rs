@@ -55,7 +55,8 @@ pub fn key_fields(key: &StateKey) -> Option<[Fr; 4]> {
             let (hi, lo) = fr_u256(s);
             Some([Fr::from(KIND_STORAGE), fr_address(a), hi, lo])
         }
-        StateKey::Meta => None,
+        // Chain meta and the protocol ledger are not EVM state: not in the proof tree.
+        _ => None,
     }
 }
 

@@ -8,6 +8,12 @@ use crate::{DecodeError, Result, take, take_u256};
 const TAG_META: u8 = 0x00;
 const TAG_ACCOUNT: u8 = 0x01;
 const TAG_STORAGE: u8 = 0x02;
+const TAG_LEDGER: u8 = 0x10;
+const TAG_SEQUENCER: u8 = 0x11;
+const TAG_PROVER: u8 = 0x12;
+const TAG_VALIDATOR: u8 = 0x13;
+const TAG_POT: u8 = 0x14;
+const TAG_UNBONDING: u8 = 0x15;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -20,11 +26,41 @@ pub enum StateKey {
     Account(Address),
     /// One storage slot of a contract.
     Storage(Address, U256),
+    /// An address's protocol-ledger account ([`crate::LedgerAccount`]): balance and protocol
+    /// nonce. Not EVM state (DESIGN §3 "Registries and the protocol ledger").
+    Ledger(Address),
+    /// A registered sequencer ([`crate::SequencerEntry`]).
+    Sequencer(Address),
+    /// A registered prover ([`crate::ProverEntry`]).
+    Prover(Address),
+    /// A registered validator ([`crate::ValidatorEntry`]), keyed by its operator address.
+    Validator(Address),
+    /// The protocol's own balances ([`crate::Pot`]): the proving pot and the burned total.
+    Pot,
+    /// A bond or stake on its way back to its owner's ledger balance (a 32-byte amount),
+    /// released in the first block at or after `release` height. Keyed by height first, so
+    /// the entries due by a height are one range.
+    Unbonding {
+        /// First height at which the amount is released.
+        release: u64,
+        /// Whose bond or stake it is.
+        owner: Address,
+        /// Which role it was bonded for.
+        role: crate::Role,
+    },
 }
 
 impl StateKey {
-    /// Canonical bytes: `0x00 ‖ "meta"`, `0x01 ‖ address`, `0x02 ‖ address ‖ slot`.
+    /// Canonical bytes: `0x00 ‖ "meta"`, `0x01 ‖ address`, `0x02 ‖ address ‖ slot`;
+    /// protocol entries `0x10 ‖ address` (ledger), `0x11`/`0x12`/`0x13 ‖ address` (sequencer,
+    /// prover, validator), `0x14` (pot), `0x15 ‖ release u64 ‖ owner ‖ role u8` (unbonding).
     pub fn encode(&self) -> Vec<u8> {
+        let tagged = |tag: u8, a: &Address| {
+            let mut v = Vec::with_capacity(21);
+            v.push(tag);
+            v.extend_from_slice(a.as_slice());
+            v
+        };
         match self {
             Self::Meta => vec![TAG_META, b'm', b'e', b't', b'a'],
             Self::Account(a) => {
@@ -38,6 +74,23 @@ impl StateKey {
                 v.push(TAG_STORAGE);
                 v.extend_from_slice(a.as_slice());
                 v.extend_from_slice(&slot.to_be_bytes::<32>());
+                v
+            }
+            Self::Ledger(a) => tagged(TAG_LEDGER, a),
+            Self::Sequencer(a) => tagged(TAG_SEQUENCER, a),
+            Self::Prover(a) => tagged(TAG_PROVER, a),
+            Self::Validator(a) => tagged(TAG_VALIDATOR, a),
+            Self::Pot => vec![TAG_POT],
+            Self::Unbonding {
+                release,
+                owner,
+                role,
+            } => {
+                let mut v = Vec::with_capacity(30);
+                v.push(TAG_UNBONDING);
+                v.extend_from_slice(&release.to_be_bytes());
+                v.extend_from_slice(owner.as_slice());
+                v.push(*role as u8);
                 v
             }
         }
@@ -63,6 +116,21 @@ impl StateKey {
             TAG_STORAGE => {
                 let a = Address::from_slice(take(buf, 20, "address")?);
                 Ok(Self::Storage(a, take_u256(buf, "storage slot")?))
+            }
+            TAG_LEDGER => Ok(Self::Ledger(take_address(buf)?)),
+            TAG_SEQUENCER => Ok(Self::Sequencer(take_address(buf)?)),
+            TAG_PROVER => Ok(Self::Prover(take_address(buf)?)),
+            TAG_VALIDATOR => Ok(Self::Validator(take_address(buf)?)),
+            TAG_POT => Ok(Self::Pot),
+            TAG_UNBONDING => {
+                let release = crate::take_u64(buf, "unbonding release height")?;
+                let owner = take_address(buf)?;
+                let role = crate::Role::from_u8(take(buf, 1, "role")?[0])?;
+                Ok(Self::Unbonding {
+                    release,
+                    owner,
+                    role,
+                })
             }
             tag => Err(DecodeError::Tag {
                 what: "state key",
@@ -91,8 +159,27 @@ impl StateKey {
 
     /// Whether this entry belongs to the EVM state (and so to diffs and the proof tree).
     pub fn is_evm(&self) -> bool {
-        !matches!(self, Self::Meta)
+        matches!(self, Self::Account(_) | Self::Storage(..))
     }
+
+    /// The range of every unbonding entry released at or before `height`, in release order.
+    pub fn unbonding_due(height: u64) -> std::ops::RangeInclusive<Self> {
+        let first = Self::Unbonding {
+            release: 0,
+            owner: Address::ZERO,
+            role: crate::Role::Sequencer,
+        };
+        let last = Self::Unbonding {
+            release: height,
+            owner: Address::repeat_byte(0xff),
+            role: crate::Role::Validator,
+        };
+        first..=last
+    }
+}
+
+fn take_address(buf: &mut &[u8]) -> Result<Address> {
+    Ok(Address::from_slice(take(buf, 20, "address")?))
 }
 
 #[cfg(test)]
@@ -102,13 +189,23 @@ mod tests {
 
     proptest! {
         #[test]
-        fn roundtrip_and_order(a in any::<[u8; 20]>(), b in any::<[u8; 20]>(), s in any::<[u8; 32]>(), t in any::<[u8; 32]>()) {
+        fn roundtrip_and_order(a in any::<[u8; 20]>(), b in any::<[u8; 20]>(), s in any::<[u8; 32]>(), t in any::<[u8; 32]>(), h in any::<u64>(), g in any::<u64>()) {
+            let (a, b) = (Address::from(a), Address::from(b));
             let keys = [
                 StateKey::Meta,
-                StateKey::Account(Address::from(a)),
-                StateKey::Account(Address::from(b)),
-                StateKey::Storage(Address::from(a), U256::from_be_bytes(s)),
-                StateKey::Storage(Address::from(b), U256::from_be_bytes(t)),
+                StateKey::Account(a),
+                StateKey::Account(b),
+                StateKey::Storage(a, U256::from_be_bytes(s)),
+                StateKey::Storage(b, U256::from_be_bytes(t)),
+                StateKey::Ledger(a),
+                StateKey::Ledger(b),
+                StateKey::Sequencer(a),
+                StateKey::Prover(b),
+                StateKey::Validator(a),
+                StateKey::Pot,
+                StateKey::Unbonding { release: h, owner: a, role: crate::Role::Prover },
+                StateKey::Unbonding { release: g, owner: b, role: crate::Role::Sequencer },
+                StateKey::Unbonding { release: h, owner: a, role: crate::Role::Validator },
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
@@ -180,6 +277,41 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// `unbonding_due(h)` holds exactly the entries released at or before `h`, whatever
+        /// their owner and role.
+        #[test]
+        fn unbonding_due_is_release_at_or_before(h in 0u64..u64::MAX, r in any::<u64>(), o in any::<[u8; 20]>(), role in 1u8..=3) {
+            let role = crate::Role::from_u8(role).expect("valid role");
+            let k = StateKey::Unbonding { release: r, owner: Address::from(o), role };
+            prop_assert_eq!(StateKey::unbonding_due(h).contains(&k), r <= h);
+            prop_assert!(!StateKey::unbonding_due(h).contains(&StateKey::Pot));
+            prop_assert!(!StateKey::unbonding_due(h).contains(&StateKey::Ledger(Address::from(o))));
+        }
+    }
+
+    #[test]
+    fn only_accounts_and_storage_are_evm_state() {
+        let a = Address::repeat_byte(3);
+        for k in [
+            StateKey::Meta,
+            StateKey::Ledger(a),
+            StateKey::Sequencer(a),
+            StateKey::Prover(a),
+            StateKey::Validator(a),
+            StateKey::Pot,
+            StateKey::Unbonding {
+                release: 1,
+                owner: a,
+                role: crate::Role::Prover,
+            },
+        ] {
+            assert!(!k.is_evm(), "{k:?}");
+        }
+        assert!(StateKey::Account(a).is_evm());
+        assert!(StateKey::Storage(a, U256::ZERO).is_evm());
+    }
+
     #[test]
     fn rejects_garbage() {
         assert_eq!(
@@ -195,6 +327,16 @@ mod tests {
                 what: "address",
                 expected: 20,
                 got: 2
+            })
+        );
+        assert_eq!(
+            StateKey::decode(&[
+                0x15, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 9
+            ]),
+            Err(DecodeError::Tag {
+                what: "role",
+                tag: 9
             })
         );
         assert_eq!(

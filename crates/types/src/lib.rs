@@ -7,6 +7,8 @@
 //!   the fast app hash to the Poseidon proof tree;
 //! - [`MerkleTree`]: the keccak256 compact sparse Merkle tree whose root is the app hash;
 //! - [`ChainMeta`]: the chain bookkeeping entry (base fee, last block, proof-index counter);
+//! - [`LedgerAccount`], [`SequencerEntry`], [`ProverEntry`], [`ValidatorEntry`], [`Pot`]: the
+//!   protocol ledger and registries (DESIGN §3), in the app hash but outside the EVM state;
 //! - [`BlockRecord`] / [`TxRecord`]: what a node stores about executed blocks and transactions
 //!   for JSON-RPC, in a versioned binary codec (not consensus state, but the node's schema).
 //!
@@ -17,6 +19,7 @@
 mod diff;
 mod keys;
 mod meta;
+mod protocol;
 mod records;
 mod smt;
 mod values;
@@ -24,6 +27,10 @@ mod values;
 pub use diff::{DiffEntry, StateDiff};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
+pub use protocol::{
+    LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role, SequencerEntry, ValidatorEntry,
+    decode_amount, encode_amount,
+};
 pub use records::{
     BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,
 };

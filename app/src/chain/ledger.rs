@@ -1,0 +1,705 @@
+//! The protocol ledger and the registries (DESIGN §3 "Registries and the protocol ledger",
+//! "Money"; §6 for validator-set changes): one state transition per message kind, applied
+//! through the block overlay in block order, plus what every block does at its end.
+//!
+//! - [`apply`]: a signed message at its turn. It either takes effect whole (fee paid, nonce
+//!   advanced, action done) or is refused with a [`LedgerError`] and changes nothing: every
+//!   check runs before the first write.
+//! - [`credit_base_fees`]: a block's EIP-1559 base fees (burned by the EVM) go to the proving
+//!   pot, less the `base_fee_burn_bps` share, which is counted as burned.
+//! - [`end_block`]: releases the bonds and stakes whose unbonding delay is over, and at an epoch
+//!   boundary moves the CometBFT validator set toward the registry, by at most a third of the
+//!   total voting power per epoch.
+//!
+//! Money moves only between these places, so `EVM balances + ledger balances + bonds + stakes
+//! + unbonding + proving pot + burned` is constant (the conservation property test in
+//! `app/tests/ledger.rs`). Value enters the ledger only through `Fund` and leaves only
+//! through `Withdraw`.
+//!
+//! Pure functions of (overlay, parameters, height, message): no clock, no I/O, no hash order.
+
+use alloy_primitives::{Address, U256};
+use parley_types::{
+    AccountLeaf, KECCAK_EMPTY, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role,
+    SequencerEntry, StateKey, ValidatorEntry, decode_amount, encode_amount,
+};
+
+use crate::chain::genesis::{Params, ProtocolParams};
+use crate::chain::msg::{Action, SignedMsg};
+use crate::chain::overlay::Overlay;
+use crate::chain::view::{StateView, StoreError};
+
+/// Why a message is refused at its turn. Each has its own result code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// The nonce is not the sender's next.
+    #[error("protocol nonce {got}, expected {expected}")]
+    Nonce {
+        /// The sender's next nonce.
+        expected: u64,
+        /// What the message carries.
+        got: u64,
+    },
+    /// The ledger balance does not cover the amount and the fee.
+    #[error("ledger balance {have} wei does not cover {need} wei (amount plus message fee)")]
+    LedgerFunds {
+        /// What the sender has in the ledger.
+        have: U256,
+        /// What the message needs.
+        need: U256,
+    },
+    /// The EVM balance does not cover a `Fund`.
+    #[error("EVM balance {have} wei does not cover the {need} wei to fund")]
+    EvmFunds {
+        /// The sender's EVM balance.
+        have: U256,
+        /// The amount.
+        need: U256,
+    },
+    /// The resulting bond or stake is below the role's minimum.
+    #[error("{role} bond of {got} wei is below the minimum {min} wei")]
+    BelowMinimum {
+        /// The role.
+        role: &'static str,
+        /// The bond after this message.
+        got: U256,
+        /// The minimum.
+        min: U256,
+    },
+    /// The sender does not hold the role the message needs.
+    #[error("sender is not a registered {0}")]
+    NotRegistered(&'static str),
+    /// A validator that is leaving cannot bond more until it has left.
+    #[error("validator is leaving; bond again after its bond is released")]
+    Leaving,
+    /// A validator's keys are fixed at registration.
+    #[error("{0} differs from the one registered")]
+    KeyMismatch(&'static str),
+    /// Another validator uses this consensus key.
+    #[error("consensus key is registered by validator {0}")]
+    KeyTaken(Address),
+    /// An amount would overflow 256 bits.
+    #[error("amount overflows")]
+    Overflow,
+}
+
+impl LedgerError {
+    /// The result code (codespace `parley`).
+    pub fn code(&self) -> u32 {
+        match self {
+            LedgerError::Nonce { expected, got } if got > expected => 41,
+            LedgerError::Nonce { .. } => 40,
+            LedgerError::LedgerFunds { .. } => 42,
+            LedgerError::EvmFunds { .. } => 43,
+            LedgerError::BelowMinimum { .. } => 44,
+            LedgerError::NotRegistered(_) => 45,
+            LedgerError::Leaving => 46,
+            LedgerError::KeyMismatch(_) => 47,
+            LedgerError::KeyTaken(_) => 48,
+            LedgerError::Overflow => 49,
+        }
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Typed reads and writes of the protocol entries through the overlay.
+pub struct Ledger<'o, 'a, V> {
+    o: &'o mut Overlay<'a, V>,
+}
+
+impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
+    /// Protocol access to `overlay`.
+    pub fn new(o: &'o mut Overlay<'a, V>) -> Self {
+        Self { o }
+    }
+
+    /// An address's ledger account (default if it has none).
+    pub fn account(&mut self, a: Address) -> Result<LedgerAccount, StoreError> {
+        self.o
+            .app(&StateKey::Ledger(a))?
+            .map(|b| LedgerAccount::decode(&b).map_err(|e| corrupt("ledger account", e)))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn set_account(&mut self, a: Address, acc: LedgerAccount) {
+        let v = (!acc.is_empty()).then(|| acc.encode());
+        self.o.put_app(StateKey::Ledger(a), v);
+    }
+
+    /// A registered sequencer.
+    pub fn sequencer(&mut self, a: Address) -> Result<Option<SequencerEntry>, StoreError> {
+        self.o
+            .app(&StateKey::Sequencer(a))?
+            .map(|b| SequencerEntry::decode(&b).map_err(|e| corrupt("sequencer", e)))
+            .transpose()
+    }
+
+    /// A registered prover.
+    pub fn prover(&mut self, a: Address) -> Result<Option<ProverEntry>, StoreError> {
+        self.o
+            .app(&StateKey::Prover(a))?
+            .map(|b| ProverEntry::decode(&b).map_err(|e| corrupt("prover", e)))
+            .transpose()
+    }
+
+    /// A registered validator.
+    pub fn validator(&mut self, a: Address) -> Result<Option<ValidatorEntry>, StoreError> {
+        self.o
+            .app(&StateKey::Validator(a))?
+            .map(|b| ValidatorEntry::decode(&b).map_err(|e| corrupt("validator", e)))
+            .transpose()
+    }
+
+    /// Every registered validator, by operator address.
+    pub fn validators(&mut self) -> Result<Vec<(Address, ValidatorEntry)>, StoreError> {
+        let range =
+            StateKey::Validator(Address::ZERO)..=StateKey::Validator(Address::repeat_byte(0xff));
+        self.o
+            .app_range(range)?
+            .into_iter()
+            .map(|(k, b)| match k {
+                StateKey::Validator(a) => ValidatorEntry::decode(&b)
+                    .map(|v| (a, v))
+                    .map_err(|e| corrupt("validator", e)),
+                other => Err(corrupt("validator range", format!("{other:?}"))),
+            })
+            .collect()
+    }
+
+    /// The protocol's pot and burned total.
+    pub fn pot(&mut self) -> Result<Pot, StoreError> {
+        self.o
+            .app(&StateKey::Pot)?
+            .map(|b| Pot::decode(&b).map_err(|e| corrupt("pot", e)))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn set_pot(&mut self, pot: Pot) {
+        self.o.put_app(StateKey::Pot, Some(pot.encode()));
+    }
+
+    /// Adds `amount` to the unbonding entry (release, owner, role).
+    fn add_unbonding(
+        &mut self,
+        release: u64,
+        owner: Address,
+        role: Role,
+        amount: U256,
+    ) -> Result<(), StoreError> {
+        let key = StateKey::Unbonding {
+            release,
+            owner,
+            role,
+        };
+        let have = self
+            .o
+            .app(&key)?
+            .map(|b| decode_amount(&b).map_err(|e| corrupt("unbonding", e)))
+            .transpose()?
+            .unwrap_or_default();
+        let total = have
+            .checked_add(amount)
+            .ok_or_else(|| corrupt("unbonding", "amount overflows"))?;
+        self.o.put_app(key, Some(encode_amount(total)));
+        Ok(())
+    }
+}
+
+/// What a message did, for its result event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The fee it paid into the proving pot.
+    pub fee: U256,
+}
+
+fn add(a: U256, b: U256) -> Result<U256, LedgerError> {
+    a.checked_add(b).ok_or(LedgerError::Overflow)
+}
+
+/// Applies `msg` at `height` through the overlay: all of it, or nothing (see the module docs).
+/// The inner `Err` is the message's refusal; the outer one a storage failure (fatal).
+pub fn apply<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    height: u64,
+    msg: &SignedMsg,
+) -> Result<Result<Applied, LedgerError>, StoreError> {
+    let q = &params.protocol;
+    let fee = q.message_fee;
+    let who = msg.sender;
+    let mut l = Ledger::new(o);
+    let mut acc = l.account(who)?;
+    if msg.nonce != acc.nonce {
+        return Ok(Err(LedgerError::Nonce {
+            expected: acc.nonce,
+            got: msg.nonce,
+        }));
+    }
+    // `spend`: what leaves the ledger balance besides the fee. Checked before any write.
+    let spend = match &msg.action {
+        Action::Withdraw(a)
+        | Action::BondSequencer(a)
+        | Action::StakeProver(a)
+        | Action::BondValidator { amount: a, .. } => *a,
+        Action::Fund(_) | Action::Unbond(_) | Action::Heartbeat => U256::ZERO,
+    };
+    let funded = match &msg.action {
+        Action::Fund(a) => *a,
+        _ => U256::ZERO,
+    };
+    let have = match add(acc.balance, funded) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e)),
+    };
+    let need = match add(spend, fee) {
+        Ok(n) => n,
+        Err(e) => return Ok(Err(e)),
+    };
+    if have < need {
+        return Ok(Err(LedgerError::LedgerFunds { have, need }));
+    }
+    let mut pot = l.pot()?;
+    let Some(new_pot) = pot.proving_pot.checked_add(fee) else {
+        return Ok(Err(LedgerError::Overflow));
+    };
+
+    // The action's own checks and its writes (each arm checks everything before writing).
+    let done = match &msg.action {
+        Action::Fund(a) => match l.o.account(who)? {
+            Some(e) if e.balance >= *a => {
+                let balance = e.balance - *a;
+                l.o.set_account(who, AccountLeaf { balance, ..e });
+                Ok(())
+            }
+            other => Err(LedgerError::EvmFunds {
+                have: other.map_or(U256::ZERO, |e| e.balance),
+                need: *a,
+            }),
+        },
+        Action::Withdraw(a) => {
+            let evm = l.o.account(who)?.unwrap_or(AccountLeaf {
+                nonce: 0,
+                balance: U256::ZERO,
+                code_hash: KECCAK_EMPTY,
+            });
+            match evm.balance.checked_add(*a) {
+                None => Err(LedgerError::Overflow),
+                Some(balance) => {
+                    l.o.set_account(who, AccountLeaf { balance, ..evm });
+                    Ok(())
+                }
+            }
+        }
+        Action::BondSequencer(a) => {
+            let e = l.sequencer(who)?.unwrap_or(SequencerEntry {
+                bond: U256::ZERO,
+                since: height,
+            });
+            let bond = match add(e.bond, *a) {
+                Ok(b) => b,
+                Err(e) => return Ok(Err(e)),
+            };
+            if bond < q.min_sequencer_bond {
+                Err(LedgerError::BelowMinimum {
+                    role: "sequencer",
+                    got: bond,
+                    min: q.min_sequencer_bond,
+                })
+            } else {
+                l.o.put_app(
+                    StateKey::Sequencer(who),
+                    Some(SequencerEntry { bond, ..e }.encode()),
+                );
+                Ok(())
+            }
+        }
+        Action::StakeProver(a) => {
+            let e = l.prover(who)?.unwrap_or(ProverEntry {
+                stake: U256::ZERO,
+                reputation: REPUTATION_ONE,
+                last_heartbeat: height,
+            });
+            let stake = match add(e.stake, *a) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            if stake < q.min_prover_stake {
+                Err(LedgerError::BelowMinimum {
+                    role: "prover",
+                    got: stake,
+                    min: q.min_prover_stake,
+                })
+            } else {
+                // A signed message from the prover is as good as a heartbeat.
+                let entry = ProverEntry {
+                    stake,
+                    last_heartbeat: height,
+                    ..e
+                };
+                l.o.put_app(StateKey::Prover(who), Some(entry.encode()));
+                Ok(())
+            }
+        }
+        Action::BondValidator {
+            amount,
+            consensus_key,
+            bridge_key,
+        } => match bond_validator(&mut l, q, who, *amount, *consensus_key, *bridge_key)? {
+            Ok(entry) => {
+                l.o.put_app(StateKey::Validator(who), Some(entry.encode()));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        Action::Unbond(role) => unbond(&mut l, q, height, who, *role)?,
+        Action::Heartbeat => match l.prover(who)? {
+            None => Err(LedgerError::NotRegistered("prover")),
+            Some(e) => {
+                let entry = ProverEntry {
+                    last_heartbeat: height,
+                    ..e
+                };
+                l.o.put_app(StateKey::Prover(who), Some(entry.encode()));
+                Ok(())
+            }
+        },
+    };
+    if let Err(e) = done {
+        return Ok(Err(e));
+    }
+    acc.balance = have - need;
+    acc.nonce = acc
+        .nonce
+        .checked_add(1)
+        .ok_or_else(|| corrupt("ledger", "protocol nonce overflows"))?;
+    l.set_account(who, acc);
+    pot.proving_pot = new_pot;
+    l.set_pot(pot);
+    Ok(Ok(Applied { fee }))
+}
+
+fn bond_validator<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    q: &ProtocolParams,
+    who: Address,
+    amount: U256,
+    consensus_key: [u8; 32],
+    bridge_key: Address,
+) -> Result<Result<ValidatorEntry, LedgerError>, StoreError> {
+    let entry = match l.validator(who)? {
+        Some(e) => {
+            if e.leaving {
+                return Ok(Err(LedgerError::Leaving));
+            }
+            if e.consensus_key != consensus_key {
+                return Ok(Err(LedgerError::KeyMismatch("consensus key")));
+            }
+            if e.bridge_key != bridge_key {
+                return Ok(Err(LedgerError::KeyMismatch("bridge key")));
+            }
+            e
+        }
+        None => {
+            if let Some((other, _)) = l
+                .validators()?
+                .into_iter()
+                .find(|(_, v)| v.consensus_key == consensus_key)
+            {
+                return Ok(Err(LedgerError::KeyTaken(other)));
+            }
+            ValidatorEntry {
+                bond: U256::ZERO,
+                consensus_key,
+                bridge_key,
+                power: 0,
+                leaving: false,
+            }
+        }
+    };
+    let bond = match add(entry.bond, amount) {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(e)),
+    };
+    if bond < q.min_validator_bond {
+        return Ok(Err(LedgerError::BelowMinimum {
+            role: "validator",
+            got: bond,
+            min: q.min_validator_bond,
+        }));
+    }
+    Ok(Ok(ValidatorEntry { bond, ..entry }))
+}
+
+fn unbond<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    q: &ProtocolParams,
+    height: u64,
+    who: Address,
+    role: Role,
+) -> Result<Result<(), LedgerError>, StoreError> {
+    let release = height.saturating_add(q.unbonding_delay);
+    match role {
+        Role::Sequencer => {
+            let Some(e) = l.sequencer(who)? else {
+                return Ok(Err(LedgerError::NotRegistered("sequencer")));
+            };
+            l.o.put_app(StateKey::Sequencer(who), None);
+            l.add_unbonding(release, who, role, e.bond)?;
+        }
+        Role::Prover => {
+            let Some(e) = l.prover(who)? else {
+                return Ok(Err(LedgerError::NotRegistered("prover")));
+            };
+            l.o.put_app(StateKey::Prover(who), None);
+            l.add_unbonding(release, who, role, e.stake)?;
+        }
+        Role::Validator => {
+            let Some(e) = l.validator(who)? else {
+                return Ok(Err(LedgerError::NotRegistered("validator")));
+            };
+            if e.leaving {
+                return Ok(Err(LedgerError::Leaving));
+            }
+            // Its power leaves the set at the coming epoch boundaries; the bond is scheduled
+            // for release once the power is 0 ([`end_block`]).
+            let entry = ValidatorEntry { leaving: true, ..e };
+            l.o.put_app(StateKey::Validator(who), Some(entry.encode()));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Credits a block's base fees (`base_fee × gas used`, burned by the EVM) to the proving pot,
+/// less the burned share.
+pub fn credit_base_fees<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    base_fees: U256,
+) -> Result<(), StoreError> {
+    if base_fees.is_zero() {
+        return Ok(());
+    }
+    let mut l = Ledger::new(o);
+    let mut pot = l.pot()?;
+    let burn = base_fees * U256::from(params.protocol.base_fee_burn_bps) / U256::from(10_000u64);
+    pot.burned = pot
+        .burned
+        .checked_add(burn)
+        .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
+    pot.proving_pot = pot
+        .proving_pot
+        .checked_add(base_fees - burn)
+        .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
+    l.set_pot(pot);
+    Ok(())
+}
+
+/// A change of one validator's CometBFT voting power (0 removes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidatorUpdate {
+    /// The node's ed25519 public key.
+    pub consensus_key: [u8; 32],
+    /// Its new power.
+    pub power: u64,
+}
+
+/// What every block does after its messages and transactions: releases due unbondings and,
+/// at an epoch boundary (`height % epoch_heights == 0`), the validator-set changes to return
+/// to CometBFT.
+pub fn end_block<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    height: u64,
+) -> Result<Vec<ValidatorUpdate>, StoreError> {
+    let q = &params.protocol;
+    let mut l = Ledger::new(o);
+    for (key, bytes) in l.o.app_range(StateKey::unbonding_due(height))? {
+        let StateKey::Unbonding { owner, .. } = key else {
+            return Err(corrupt("unbonding range", format!("{key:?}")));
+        };
+        let amount = decode_amount(&bytes).map_err(|e| corrupt("unbonding", e))?;
+        let mut acc = l.account(owner)?;
+        acc.balance = acc
+            .balance
+            .checked_add(amount)
+            .ok_or_else(|| corrupt("ledger", "balance overflows"))?;
+        l.set_account(owner, acc);
+        l.o.put_app(key, None);
+    }
+    if height % q.epoch_heights != 0 {
+        return Ok(Vec::new());
+    }
+    let validators = l.validators()?;
+    let plan = plan_validator_changes(q, &validators);
+    let mut updates = Vec::with_capacity(plan.len());
+    for (operator, power) in plan {
+        let (_, e) = validators
+            .iter()
+            .find(|(a, _)| *a == operator)
+            .expect("the plan names registered validators");
+        updates.push(ValidatorUpdate {
+            consensus_key: e.consensus_key,
+            power,
+        });
+        if power == 0 && e.leaving {
+            l.o.put_app(StateKey::Validator(operator), None);
+            l.add_unbonding(
+                height.saturating_add(q.unbonding_delay),
+                operator,
+                Role::Validator,
+                e.bond,
+            )?;
+        } else {
+            let entry = ValidatorEntry { power, ..*e };
+            l.o.put_app(StateKey::Validator(operator), Some(entry.encode()));
+        }
+    }
+    Ok(updates)
+}
+
+/// The power changes one epoch boundary makes: each validator moves toward its target (0 if
+/// leaving, else `bond / power_unit`), in operator order, while the sum of the changes stays
+/// within a third of the current total power (a large change spreads over several epochs).
+/// The set never becomes empty, and a registry that holds no power (a chain whose genesis
+/// registered no validators) changes nothing: it cannot know CometBFT's set.
+pub fn plan_validator_changes(
+    q: &ProtocolParams,
+    validators: &[(Address, ValidatorEntry)],
+) -> Vec<(Address, u64)> {
+    let total: u64 = validators.iter().map(|(_, v)| v.power).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut budget = total / 3;
+    let mut remaining = total;
+    let mut out = Vec::new();
+    for (a, v) in validators {
+        if budget == 0 {
+            break;
+        }
+        let target = if v.leaving { 0 } else { q.power_of(v.bond) };
+        let new = if target > v.power {
+            v.power + (target - v.power).min(budget)
+        } else if target < v.power {
+            // Keep at least one unit of power somewhere in the set.
+            let floor = v.power.saturating_sub(remaining.saturating_sub(1));
+            let step = (v.power - target).min(budget);
+            (v.power - step).max(floor)
+        } else {
+            continue;
+        };
+        if new == v.power {
+            continue;
+        }
+        budget -= new.abs_diff(v.power);
+        remaining = remaining - v.power + new;
+        out.push((*a, new));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn q() -> ProtocolParams {
+        ProtocolParams {
+            power_unit: U256::from(10),
+            ..ProtocolParams::default()
+        }
+    }
+
+    fn v(bond: u64, power: u64, leaving: bool) -> ValidatorEntry {
+        ValidatorEntry {
+            bond: U256::from(bond),
+            consensus_key: [0; 32],
+            bridge_key: Address::ZERO,
+            power,
+            leaving,
+        }
+    }
+
+    #[test]
+    fn a_joining_validator_ramps_up_within_a_third_per_epoch() {
+        // Four validators of power 10 (total 40, budget 13) and a newcomer bonding for 30.
+        let mut set: Vec<(Address, ValidatorEntry)> = (1..=4)
+            .map(|i| (Address::repeat_byte(i), v(100, 10, false)))
+            .collect();
+        set.push((Address::repeat_byte(9), v(300, 0, false)));
+        let plan = plan_validator_changes(&q(), &set);
+        assert_eq!(plan, vec![(Address::repeat_byte(9), 13)]);
+        set[4].1.power = 13;
+        // Next epoch: total 53, budget 17: reaches its target of 30.
+        assert_eq!(
+            plan_validator_changes(&q(), &set),
+            vec![(Address::repeat_byte(9), 30)]
+        );
+    }
+
+    #[test]
+    fn leaving_goes_to_zero_but_never_empties_the_set() {
+        let set = vec![
+            (Address::repeat_byte(1), v(100, 10, true)),
+            (Address::repeat_byte(2), v(100, 10, false)),
+            (Address::repeat_byte(3), v(100, 10, false)),
+            (Address::repeat_byte(4), v(100, 10, false)),
+        ];
+        assert_eq!(
+            plan_validator_changes(&q(), &set),
+            vec![(Address::repeat_byte(1), 0)]
+        );
+        // A lone validator that leaves keeps its last unit of power.
+        let lone = vec![(Address::repeat_byte(1), v(100, 3, true))];
+        assert_eq!(
+            plan_validator_changes(&q(), &lone),
+            vec![(Address::repeat_byte(1), 2)]
+        );
+        let last = vec![(Address::repeat_byte(1), v(100, 1, true))];
+        assert_eq!(plan_validator_changes(&q(), &last), vec![]);
+    }
+
+    #[test]
+    fn a_registry_without_power_changes_nothing() {
+        let set = vec![(Address::repeat_byte(1), v(100, 0, false))];
+        assert_eq!(plan_validator_changes(&q(), &set), vec![]);
+    }
+
+    proptest! {
+        /// Whatever the registry, one boundary changes at most a third of the total power,
+        /// moves each validator only toward its target, and leaves some power in the set.
+        #[test]
+        fn a_boundary_changes_at_most_a_third(
+            entries in proptest::collection::vec((0u64..1_000, 0u64..100, any::<bool>()), 1..12),
+        ) {
+            let set: Vec<(Address, ValidatorEntry)> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, (bond, power, leaving))| (Address::repeat_byte(i as u8 + 1), v(*bond, *power, *leaving)))
+                .collect();
+            let total: u64 = set.iter().map(|(_, v)| v.power).sum();
+            let plan = plan_validator_changes(&q(), &set);
+            let mut moved = 0u64;
+            let mut after = total;
+            for (a, new) in &plan {
+                let (_, e) = set.iter().find(|(b, _)| b == a).expect("planned for a member");
+                let target = if e.leaving { 0 } else { q().power_of(e.bond) };
+                prop_assert!(*new != e.power);
+                prop_assert!(e.power.min(target) <= *new && *new <= e.power.max(target));
+                moved += new.abs_diff(e.power);
+                after = after - e.power + new;
+            }
+            prop_assert!(moved <= total / 3, "moved {} of {}", moved, total);
+            if total > 0 {
+                prop_assert!(after > 0);
+            } else {
+                prop_assert!(plan.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Values of the protocol ledger and the registries (DESIGN §3 "Registries and the protocol
+//! ledger"): state in the app hash, outside the EVM state and the proof tree.
+//!
+//! Every value is `0x01 (version) ‖ fields`, fixed width, big-endian; amounts are 32-byte wei.
+//! Decoding refuses another version, a short input and trailing bytes.
+
+use alloy_primitives::{Address, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::{DecodeError, Result, take, take_u64, take_u256};
+
+const VERSION: u8 = 0x01;
+
+/// A role an address can bond for. The discriminant is its byte in keys and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Role {
+    /// Builds L2 blocks and bids for slots.
+    Sequencer = 1,
+    /// Is drawn for slots and proves them.
+    Prover = 2,
+    /// Runs a CometBFT validator and attests epochs for L1.
+    Validator = 3,
+}
+
+impl Role {
+    /// The role with discriminant `b`.
+    pub fn from_u8(b: u8) -> Result<Self> {
+        match b {
+            1 => Ok(Self::Sequencer),
+            2 => Ok(Self::Prover),
+            3 => Ok(Self::Validator),
+            tag => Err(DecodeError::Tag { what: "role", tag }),
+        }
+    }
+
+    /// Lower-case name, as the RPC and the docs spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sequencer => "sequencer",
+            Self::Prover => "prover",
+            Self::Validator => "validator",
+        }
+    }
+}
+
+fn version(buf: &mut &[u8], what: &'static str) -> Result<()> {
+    let v = take(buf, 1, what)?[0];
+    if v != VERSION {
+        return Err(DecodeError::Tag { what, tag: v });
+    }
+    Ok(())
+}
+
+fn end(buf: &[u8], what: &'static str) -> Result<()> {
+    if buf.is_empty() {
+        Ok(())
+    } else {
+        Err(DecodeError::Length {
+            what,
+            expected: 0,
+            got: buf.len(),
+        })
+    }
+}
+
+fn take_bool(buf: &mut &[u8], what: &'static str) -> Result<bool> {
+    match take(buf, 1, what)?[0] {
+        0 => Ok(false),
+        1 => Ok(true),
+        tag => Err(DecodeError::Tag { what, tag }),
+    }
+}
+
+/// An address's protocol-ledger account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LedgerAccount {
+    /// Wei held in the ledger (funded from the EVM, released bonds, rewards).
+    pub balance: U256,
+    /// Protocol messages of this address executed so far: the nonce its next message carries.
+    pub nonce: u64,
+}
+
+impl LedgerAccount {
+    /// `0x01 ‖ balance ‖ nonce u64`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(41);
+        v.push(VERSION);
+        v.extend_from_slice(&self.balance.to_be_bytes::<32>());
+        v.extend_from_slice(&self.nonce.to_be_bytes());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "ledger account version")?;
+        let v = Self {
+            balance: take_u256(b, "ledger balance")?,
+            nonce: take_u64(b, "protocol nonce")?,
+        };
+        end(b, "ledger account")?;
+        Ok(v)
+    }
+
+    /// Whether the entry holds nothing worth storing (it is then deleted).
+    pub fn is_empty(&self) -> bool {
+        self.balance.is_zero() && self.nonce == 0
+    }
+}
+
+/// A registered sequencer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequencerEntry {
+    /// Bond in wei: fined when the sequencer withholds a won block.
+    pub bond: U256,
+    /// Height at which it registered.
+    pub since: u64,
+}
+
+impl SequencerEntry {
+    /// `0x01 ‖ bond ‖ since u64`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(41);
+        v.push(VERSION);
+        v.extend_from_slice(&self.bond.to_be_bytes::<32>());
+        v.extend_from_slice(&self.since.to_be_bytes());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "sequencer entry version")?;
+        let v = Self {
+            bond: take_u256(b, "sequencer bond")?,
+            since: take_u64(b, "sequencer since")?,
+        };
+        end(b, "sequencer entry")?;
+        Ok(v)
+    }
+}
+
+/// Reputation is fixed-point with this many units for 1.0 (DESIGN §3 "Reputation").
+pub const REPUTATION_ONE: u64 = 1_000_000;
+
+/// A registered prover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProverEntry {
+    /// Stake in wei: weighs the draw and is slashed for missed proofs.
+    pub stake: U256,
+    /// Reputation in millionths ([`REPUTATION_ONE`] = 1.0).
+    pub reputation: u64,
+    /// Height of its last heartbeat (or of its registration).
+    pub last_heartbeat: u64,
+}
+
+impl ProverEntry {
+    /// `0x01 ‖ stake ‖ reputation u64 ‖ last_heartbeat u64`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(49);
+        v.push(VERSION);
+        v.extend_from_slice(&self.stake.to_be_bytes::<32>());
+        v.extend_from_slice(&self.reputation.to_be_bytes());
+        v.extend_from_slice(&self.last_heartbeat.to_be_bytes());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "prover entry version")?;
+        let v = Self {
+            stake: take_u256(b, "prover stake")?,
+            reputation: take_u64(b, "prover reputation")?,
+            last_heartbeat: take_u64(b, "prover heartbeat")?,
+        };
+        end(b, "prover entry")?;
+        Ok(v)
+    }
+
+    /// Whether the prover counts as active at `height`: it sent a heartbeat (or registered)
+    /// within the last `grace` heights (DESIGN §3.10).
+    pub fn is_active(&self, height: u64, grace: u64) -> bool {
+        height.saturating_sub(self.last_heartbeat) <= grace
+    }
+}
+
+/// A registered validator, keyed by its operator address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorEntry {
+    /// Bond in wei; its voting power is `bond / power_unit`.
+    pub bond: U256,
+    /// The CometBFT ed25519 public key of its node.
+    pub consensus_key: [u8; 32],
+    /// The address of its secp256k1 bridge key (signs epochs for L1).
+    pub bridge_key: Address,
+    /// Voting power CometBFT has been told (0: not in the set). Changes only at epoch
+    /// boundaries, by at most a third of the total power per epoch (DESIGN §6).
+    pub power: u64,
+    /// The operator asked to leave: its power goes to 0 at a coming boundary, then the bond
+    /// is released after the unbonding delay.
+    pub leaving: bool,
+}
+
+impl ValidatorEntry {
+    /// `0x01 ‖ bond ‖ consensus_key ‖ bridge_key ‖ power u64 ‖ leaving u8`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(94);
+        v.push(VERSION);
+        v.extend_from_slice(&self.bond.to_be_bytes::<32>());
+        v.extend_from_slice(&self.consensus_key);
+        v.extend_from_slice(self.bridge_key.as_slice());
+        v.extend_from_slice(&self.power.to_be_bytes());
+        v.push(u8::from(self.leaving));
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "validator entry version")?;
+        let v = Self {
+            bond: take_u256(b, "validator bond")?,
+            consensus_key: take(b, 32, "consensus key")?
+                .try_into()
+                .expect("take returned 32 bytes"),
+            bridge_key: Address::from_slice(take(b, 20, "bridge key")?),
+            power: take_u64(b, "validator power")?,
+            leaving: take_bool(b, "validator leaving")?,
+        };
+        end(b, "validator entry")?;
+        Ok(v)
+    }
+}
+
+/// The protocol's own balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Pot {
+    /// Base fees (less the burned share) and message fees, paid out to provers.
+    pub proving_pot: U256,
+    /// Everything burned so far (the base-fee burn share, withheld escrow, fines).
+    pub burned: U256,
+}
+
+impl Pot {
+    /// `0x01 ‖ proving_pot ‖ burned`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(65);
+        v.push(VERSION);
+        v.extend_from_slice(&self.proving_pot.to_be_bytes::<32>());
+        v.extend_from_slice(&self.burned.to_be_bytes::<32>());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "pot version")?;
+        let v = Self {
+            proving_pot: take_u256(b, "proving pot")?,
+            burned: take_u256(b, "burned")?,
+        };
+        end(b, "pot")?;
+        Ok(v)
+    }
+}
+
+/// `0x01 ‖ amount`: the value of an unbonding entry.
+pub fn encode_amount(amount: U256) -> Vec<u8> {
+    let mut v = Vec::with_capacity(33);
+    v.push(VERSION);
+    v.extend_from_slice(&amount.to_be_bytes::<32>());
+    v
+}
+
+/// Decodes [`encode_amount`]'s output.
+pub fn decode_amount(mut bytes: &[u8]) -> Result<U256> {
+    let b = &mut bytes;
+    version(b, "amount version")?;
+    let v = take_u256(b, "amount")?;
+    end(b, "amount")?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn u256() -> impl Strategy<Value = U256> {
+        any::<[u8; 32]>().prop_map(U256::from_be_bytes)
+    }
+
+    proptest! {
+        #[test]
+        fn values_roundtrip_and_refuse_damage(
+            bal in u256(), nonce in any::<u64>(), since in any::<u64>(), rep in any::<u64>(),
+            key in any::<[u8; 32]>(), bridge in any::<[u8; 20]>(), power in any::<u64>(), leaving in any::<bool>(),
+            cut in 0usize..40,
+        ) {
+            let encodings = [
+                LedgerAccount { balance: bal, nonce }.encode(),
+                SequencerEntry { bond: bal, since }.encode(),
+                ProverEntry { stake: bal, reputation: rep, last_heartbeat: since }.encode(),
+                ValidatorEntry { bond: bal, consensus_key: key, bridge_key: Address::from(bridge), power, leaving }.encode(),
+                Pot { proving_pot: bal, burned: U256::from(nonce) }.encode(),
+                encode_amount(bal),
+            ];
+            prop_assert_eq!(LedgerAccount::decode(&encodings[0]), Ok(LedgerAccount { balance: bal, nonce }));
+            prop_assert_eq!(SequencerEntry::decode(&encodings[1]), Ok(SequencerEntry { bond: bal, since }));
+            prop_assert_eq!(ProverEntry::decode(&encodings[2]), Ok(ProverEntry { stake: bal, reputation: rep, last_heartbeat: since }));
+            prop_assert_eq!(
+                ValidatorEntry::decode(&encodings[3]),
+                Ok(ValidatorEntry { bond: bal, consensus_key: key, bridge_key: Address::from(bridge), power, leaving })
+            );
+            prop_assert_eq!(Pot::decode(&encodings[4]), Ok(Pot { proving_pot: bal, burned: U256::from(nonce) }));
+            prop_assert_eq!(decode_amount(&encodings[5]), Ok(bal));
+            let decoders: [fn(&[u8]) -> bool; 6] = [
+                |b| LedgerAccount::decode(b).is_ok(),
+                |b| SequencerEntry::decode(b).is_ok(),
+                |b| ProverEntry::decode(b).is_ok(),
+                |b| ValidatorEntry::decode(b).is_ok(),
+                |b| Pot::decode(b).is_ok(),
+                |b| decode_amount(b).is_ok(),
+            ];
+            for (bytes, ok) in encodings.iter().zip(decoders) {
+                // Truncated, extended or of another version: refused.
+                let n = cut.min(bytes.len() - 1);
+                prop_assert!(!ok(&bytes[..n]));
+                let mut longer = bytes.clone();
+                longer.push(0);
+                prop_assert!(!ok(&longer));
+                let mut other = bytes.clone();
+                other[0] = 2;
+                prop_assert!(!ok(&other));
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaving_flag_other_than_0_or_1_is_refused() {
+        let mut b = ValidatorEntry {
+            bond: U256::from(1),
+            consensus_key: [7; 32],
+            bridge_key: Address::repeat_byte(1),
+            power: 1,
+            leaving: true,
+        }
+        .encode();
+        *b.last_mut().expect("non-empty") = 2;
+        assert_eq!(
+            ValidatorEntry::decode(&b),
+            Err(DecodeError::Tag {
+                what: "validator leaving",
+                tag: 2
+            })
+        );
+    }
+
+    #[test]
+    fn activity_is_a_heartbeat_within_the_grace() {
+        let p = ProverEntry {
+            stake: U256::from(1),
+            reputation: REPUTATION_ONE,
+            last_heartbeat: 100,
+        };
+        assert!(p.is_active(100, 10));
+        assert!(p.is_active(110, 10));
+        assert!(!p.is_active(111, 10));
+        // A heartbeat "from the future" (registered this block) is active.
+        assert!(p.is_active(50, 0));
+    }
+
+    #[test]
+    fn ledger_account_is_empty_only_with_nothing_in_it() {
+        assert!(LedgerAccount::default().is_empty());
+        assert!(
+            !LedgerAccount {
+                nonce: 1,
+                ..Default::default()
+            }
+            .is_empty()
+        );
+        assert!(
+            !LedgerAccount {
+                balance: U256::from(1),
+                ..Default::default()
+            }
+            .is_empty()
+        );
+    }
+}
