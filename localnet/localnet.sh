@@ -7,7 +7,13 @@
 #   localnet/localnet.sh down      stop every process this localnet started (data is kept)
 #   localnet/localnet.sh start     start a stopped localnet again from its data
 #   localnet/localnet.sh status    height, app hash and processes of every node
-#   localnet/localnet.sh join      add the next node as a full node; waits until it has synced
+#   localnet/localnet.sh join [--validator]
+#                                  add the next node as a full node; waits until it has synced.
+#                                  --validator: then bond it (operator = dev account 1000+i,
+#                                  prefunded at genesis) and wait until CometBFT's validator set
+#                                  holds it (the next epoch boundary; epochs are
+#                                  PARLEY_LOCALNET_EPOCH heights)
+#   localnet/localnet.sh bond NODE  bond a running full node as a validator (as join --validator)
 #   localnet/localnet.sh logs [-f] [NODE]   tail (or follow) the logs
 #   localnet/localnet.sh stop-node  NODE [parleyd|cometbft|all] [--kill]   stop one node's process(es)
 #   localnet/localnet.sh start-node NODE [parleyd|cometbft|all]            (re)start them
@@ -20,6 +26,11 @@
 #   PARLEYD_BIN                  parleyd binary (default <target dir>/release/parleyd)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
+#   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
+#
+# The genesis registers the CometBFT validators in the app's validator registry (operator of
+# validator i: dev account 1000+i of the test mnemonic, bond = power x 1 ETH), so validators
+# join and leave by bonding (`parleyd msg … bond-validator`, `… unbond validator`).
 #
 # Ports for node i (all on 127.0.0.1; pprof off):
 #   CometBFT p2p 26656+10i, RPC 26657+10i, ABCI 26658+10i, CometBFT Prometheus 26660+10i
@@ -42,6 +53,8 @@ META_FILE="${DATA_DIR}/localnet.env"
 PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
+EPOCH_HEIGHTS="${PARLEY_LOCALNET_EPOCH:-8}"
+OPERATOR_BASE=1000
 
 COMET_CHAIN_ID="parley-localnet"
 L2_CHAIN_ID=424242
@@ -410,7 +423,9 @@ cmd_up() {
   # One genesis for all: CometBFT chain id + parleyd's app_state (dev accounts prefunded).
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
   if [[ "${APP}" == parleyd ]]; then
-    app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" 2>"${LOG_DIR}/genesis-app-state.log")" ||
+    app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" \
+      --validators-from "$(node_home 0)/config/genesis.json" --operator-base "${OPERATOR_BASE}" \
+      --epoch-heights "${EPOCH_HEIGHTS}" 2>"${LOG_DIR}/genesis-app-state.log")" ||
       die "parleyd genesis-app-state failed: $(cat "${LOG_DIR}/genesis-app-state.log")"
     jq -e . >/dev/null <<<"${app_state}" || die "parleyd genesis-app-state did not print JSON: ${app_state:0:200}"
   fi
@@ -554,7 +569,15 @@ cmd_status() {
 
 cmd_join() {
   load_meta
-  [[ $# -eq 0 ]] || die "join takes no arguments"
+  local as_validator=0
+  while (($#)); do
+    case "$1" in
+      --validator) as_validator=1 ;;
+      *) die "join: unknown argument '$1' (use [--validator])" ;;
+    esac
+    shift
+  done
+  ((as_validator == 0)) || [[ "${APP}" == parleyd ]] || die "join --validator needs --app parleyd"
   local j="${NODES}" home peers port h0
   for port in $(p2p_port "${j}") $(rpc_port "${j}") $(abci_port "${j}") $(cmt_metrics_port "${j}") $(eth_port "${j}") $(metrics_port "${j}"); do
     port_in_use "${port}" && die "port ${port} (node${j}) is already in use"
@@ -586,6 +609,45 @@ cmd_join() {
     sleep 0.5
   done
   echo "node${j} joined: CometBFT RPC http://127.0.0.1:$(rpc_port "${j}")$([[ "${APP}" == parleyd ]] && echo "  JSON-RPC http://127.0.0.1:$(eth_port "${j}")  metrics http://127.0.0.1:$(metrics_port "${j}")/metrics")"
+  if ((as_validator)); then bond_validator "${j}"; fi
+}
+
+# bond_validator J — node J's operator (dev account OPERATOR_BASE+J) funds its protocol ledger,
+# bonds 1 ETH (power 1) with node J's consensus key, and waits until CometBFT's validator set
+# holds node J.
+bond_validator() {
+  local j="$1" op=$((OPERATOR_BASE + $1)) rpc addr deadline
+  rpc="http://127.0.0.1:$(eth_port "${j}")"
+  log "node${j}: operator dev account ${op} funds its ledger and bonds the node as a validator"
+  "${PARLEYD}" msg --rpc "${rpc}" --dev-account "${op}" fund 2eth >>"${LOG_DIR}/node${j}.join.log" 2>&1 ||
+    die "fund failed: $(tail -n 3 "${LOG_DIR}/node${j}.join.log")"
+  "${PARLEYD}" msg --rpc "${rpc}" --dev-account "${op}" bond-validator 1eth --home "$(node_home "${j}")" \
+    >>"${LOG_DIR}/node${j}.join.log" 2>&1 ||
+    die "bond-validator failed: $(tail -n 3 "${LOG_DIR}/node${j}.join.log")"
+  addr="$(jq -r '.address' "$(node_home "${j}")/config/priv_validator_key.json")"
+  log "node${j} bonded; waiting for validator ${addr} to enter the set (next epoch boundary, every ${EPOCH_HEIGHTS} heights)"
+  deadline=$((SECONDS + WAIT_TIMEOUT))
+  until rpc_get "$(rpc_port 0)" "/validators?per_page=100" 2>/dev/null |
+    jq -e --arg a "${addr}" '.result.validators | any(.address == $a)' >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "node${j} (${addr}) is not in the validator set after ${WAIT_TIMEOUT}s"
+    sleep 0.5
+  done
+  # Nodes 0..VALIDATORS-1 are the validators in `status`; a later full node bonded out of
+  # turn still shows as "full" there (CometBFT's /validators is the truth).
+  if ((j == VALIDATORS)); then
+    VALIDATORS=$((VALIDATORS + 1))
+    write_meta
+  fi
+  echo "node${j} is a validator: ${addr} (operator: dev account ${op})"
+}
+
+cmd_bond() {
+  load_meta
+  [[ $# -eq 1 ]] || die "bond takes one NODE"
+  [[ "${APP}" == parleyd ]] || die "bond needs --app parleyd"
+  local j
+  j="$(parse_node_arg "$1")"
+  bond_validator "${j}"
 }
 
 cmd_logs() {
@@ -681,6 +743,7 @@ main() {
     start) cmd_start "$@" ;;
     status) cmd_status "$@" ;;
     join) cmd_join "$@" ;;
+    bond) cmd_bond "$@" ;;
     logs) cmd_logs "$@" ;;
     stop-node) cmd_stop_node "$@" ;;
     start-node) cmd_start_node "$@" ;;

@@ -13,7 +13,8 @@
 //! - [`chain`] is the deterministic core: genesis, block rules, transactions, the block
 //!   overlay and revm execution — no I/O.
 //!
-//! [`devtx`] signs transactions for tests, benchmarks and load generators.
+//! [`devtx`] signs transactions for tests, benchmarks and load generators; [`operator`] signs
+//! and sends protocol messages for `parleyd msg`.
 //!
 //! Invariants: canonical state changes only in FinalizeBlock (computed) and Commit
 //! (persisted); nothing FinalizeBlock reaches iterates a hash map, reads the clock or uses
@@ -25,6 +26,7 @@ pub mod chain;
 pub mod devtx;
 pub mod mempool;
 pub mod node;
+pub mod operator;
 pub mod rpc;
 pub mod store;
 

@@ -5,9 +5,50 @@
 use std::path::PathBuf;
 
 use alloy_primitives::U256;
+use alloy_signer_local::PrivateKeySigner;
 use clap::{Parser, Subcommand};
-use parley_app::chain::genesis::{AppGenesis, Params};
+use parley_app::chain::genesis::{AppGenesis, GenesisValidator, Params};
+use parley_app::chain::msg::Action;
 use parley_app::node::config::Config;
+use parley_app::operator;
+use parley_types::Role;
+
+/// The validators of a CometBFT genesis as registry entries: operator i is dev account
+/// `base + i`, its own bridge key; bond = power × power_unit.
+fn registered_validators(
+    path: &std::path::Path,
+    params: &Params,
+    base: u32,
+) -> eyre::Result<Vec<GenesisValidator>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| eyre::eyre!("reading {}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    let list = json["validators"]
+        .as_array()
+        .ok_or_else(|| eyre::eyre!("{}: no validators array", path.display()))?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let pk: tendermint::PublicKey = serde_json::from_value(v["pub_key"].clone())
+            .map_err(|e| eyre::eyre!("validators[{i}].pub_key: {e}"))?;
+        let key: [u8; 32] = pk
+            .ed25519()
+            .ok_or_else(|| eyre::eyre!("validators[{i}]: not an ed25519 key"))?
+            .as_bytes()
+            .try_into()?;
+        let power: u64 = v["power"]
+            .as_str()
+            .ok_or_else(|| eyre::eyre!("validators[{i}].power: not a string"))?
+            .parse()?;
+        let operator = operator::dev_account(base + u32::try_from(i)?)?.address();
+        out.push(GenesisValidator {
+            operator,
+            consensus_key: key.into(),
+            bridge_key: operator,
+            bond: params.protocol.power_unit * U256::from(power),
+        });
+    }
+    Ok(out)
+}
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +90,56 @@ enum Cmd {
         /// Leave the predeployed contracts out.
         #[arg(long)]
         no_predeploys: bool,
+        /// Register the validators of this CometBFT genesis.json in the app's validator
+        /// registry (bond = power × power_unit), so that validators can later join and leave
+        /// by bonding. Operator i is dev account `--operator-base + i` (its key signs the
+        /// validator's messages, e.g. `parleyd msg --dev-account … unbond validator`).
+        #[arg(long, value_name = "GENESIS_JSON")]
+        validators_from: Option<PathBuf>,
+        /// First dev-account index of the registered validators' operators.
+        #[arg(long, default_value_t = 1000)]
+        operator_base: u32,
+        /// With --validators-from: also prefund this many operator accounts (from
+        /// --operator-base on, with --balance-wei each), so nodes that join later can bond.
+        #[arg(long, default_value_t = 20)]
+        operators: u32,
+        /// Heights per epoch (validator-set changes happen at multiples of it).
+        #[arg(long)]
+        epoch_heights: Option<u64>,
+    },
+    /// Sign a protocol message (DESIGN §3) with an operator key, send it through a node's
+    /// JSON-RPC and wait until the chain executes it. Amounts are wei, or ether with an
+    /// `eth` suffix (`10eth`).
+    ///
+    /// Examples:
+    ///   parleyd msg --dev-account 9 fund 20eth
+    ///   parleyd msg --dev-account 9 bond-validator 1eth --home ~/.parley/node4
+    ///   parleyd msg --key-file prover.key stake-prover 5eth
+    ///   parleyd msg --key-file prover.key unbond prover
+    Msg {
+        /// The node's Ethereum JSON-RPC.
+        #[arg(long, default_value = "http://127.0.0.1:8545", env = "PARLEY_RPC")]
+        rpc: String,
+        /// The operator's secp256k1 private key, hex.
+        #[arg(long, env = "PARLEY_KEY", conflicts_with_all = ["key_file", "dev_account"])]
+        key: Option<String>,
+        /// A file holding the operator's private key, hex.
+        #[arg(long, conflicts_with = "dev_account")]
+        key_file: Option<PathBuf>,
+        /// Use dev account N of the test mnemonic (localnet only).
+        #[arg(long)]
+        dev_account: Option<u32>,
+        /// Seconds to wait for the chain to execute the message (0: do not wait).
+        #[arg(long, default_value_t = 60)]
+        wait_secs: u64,
+        #[command(subcommand)]
+        action: MsgAction,
+    },
+    /// Print a CometBFT node's consensus public key (hex), from its priv_validator_key.json.
+    ConsensusKey {
+        /// The CometBFT home.
+        #[arg(long)]
+        home: PathBuf,
     },
     /// Run the node.
     Start {
@@ -56,6 +147,91 @@ enum Cmd {
         #[arg(long)]
         home: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum MsgAction {
+    /// Move wei from the EVM balance to the protocol ledger.
+    Fund { amount: String },
+    /// Move wei from the protocol ledger to the EVM balance.
+    Withdraw { amount: String },
+    /// Register as a sequencer, or add to the bond.
+    BondSequencer { amount: String },
+    /// Register as a prover, or add to the stake.
+    StakeProver { amount: String },
+    /// Register as a validator, or add to the bond. Power is bond / power_unit, applied at
+    /// the next epoch boundaries (at most a third of the total power changes per epoch).
+    BondValidator {
+        amount: String,
+        /// The validator node's CometBFT home (its config/priv_validator_key.json).
+        #[arg(long, conflicts_with = "consensus_key")]
+        home: Option<PathBuf>,
+        /// The node's ed25519 consensus public key, hex (instead of --home).
+        #[arg(long)]
+        consensus_key: Option<alloy_primitives::B256>,
+        /// The bridge key's address (default: the operator's own address).
+        #[arg(long)]
+        bridge_key: Option<alloy_primitives::Address>,
+    },
+    /// Leave a role: sequencer, prover or validator. The bond returns to the ledger after
+    /// the unbonding delay (a validator's once its power has left the set).
+    Unbond { role: String },
+    /// A prover's heartbeat.
+    Heartbeat,
+}
+
+/// `123`, `0x7b` (wei) or `1.5eth`.
+fn parse_amount(s: &str) -> eyre::Result<U256> {
+    let s = s.trim();
+    if let Some(e) = s.strip_suffix("eth").or_else(|| s.strip_suffix("ether")) {
+        let (whole, frac) = e.split_once('.').unwrap_or((e, ""));
+        if frac.len() > 18
+            || !whole
+                .chars()
+                .chain(frac.chars())
+                .all(|c| c.is_ascii_digit())
+        {
+            eyre::bail!("amount {s:?}: expected digits with at most 18 decimals before 'eth'");
+        }
+        let wei = format!("{whole}{frac:0<18}");
+        return U256::from_str_radix(wei.trim_start_matches('0').max("0"), 10)
+            .map_err(|e| eyre::eyre!("amount {s:?}: {e}"));
+    }
+    s.parse::<U256>()
+        .map_err(|e| eyre::eyre!("amount {s:?}: {e} (wei, or ether with an 'eth' suffix)"))
+}
+
+fn msg_action(a: MsgAction, operator: alloy_primitives::Address) -> eyre::Result<Action> {
+    Ok(match a {
+        MsgAction::Fund { amount } => Action::Fund(parse_amount(&amount)?),
+        MsgAction::Withdraw { amount } => Action::Withdraw(parse_amount(&amount)?),
+        MsgAction::BondSequencer { amount } => Action::BondSequencer(parse_amount(&amount)?),
+        MsgAction::StakeProver { amount } => Action::StakeProver(parse_amount(&amount)?),
+        MsgAction::BondValidator {
+            amount,
+            home,
+            consensus_key,
+            bridge_key,
+        } => {
+            let consensus_key = match (home, consensus_key) {
+                (Some(h), _) => operator::consensus_key(&h.join("config/priv_validator_key.json"))?,
+                (None, Some(k)) => k.0,
+                (None, None) => eyre::bail!("bond-validator needs --home or --consensus-key"),
+            };
+            Action::BondValidator {
+                amount: parse_amount(&amount)?,
+                consensus_key,
+                bridge_key: bridge_key.unwrap_or(operator),
+            }
+        }
+        MsgAction::Unbond { role } => Action::Unbond(match role.as_str() {
+            "sequencer" => Role::Sequencer,
+            "prover" => Role::Prover,
+            "validator" => Role::Validator,
+            other => eyre::bail!("unbond: unknown role {other:?} (sequencer, prover or validator)"),
+        }),
+        MsgAction::Heartbeat => Action::Heartbeat,
+    })
 }
 
 fn main() -> eyre::Result<()> {
@@ -74,22 +250,80 @@ fn main() -> eyre::Result<()> {
             dev_accounts,
             balance_wei,
             no_predeploys,
+            validators_from,
+            operator_base,
+            operators,
+            epoch_heights,
         } => {
-            let mut g = AppGenesis::funded(
-                Params {
-                    chain_id,
-                    ..Params::default()
-                },
-                parley_app::dev_accounts(dev_accounts)?
-                    .iter()
-                    .map(|s| s.address()),
-                balance_wei,
-            );
+            let mut params = Params {
+                chain_id,
+                ..Params::default()
+            };
+            if let Some(e) = epoch_heights {
+                params.protocol.epoch_heights = e;
+            }
+            let mut funded: Vec<_> = parley_app::dev_accounts(dev_accounts)?
+                .iter()
+                .map(|s| s.address())
+                .collect();
+            if validators_from.is_some() {
+                for i in 0..operators {
+                    funded.push(operator::dev_account(operator_base + i)?.address());
+                }
+            }
+            let mut g = AppGenesis::funded(params, funded, balance_wei);
             if !no_predeploys {
                 g = g.with_predeploys();
             }
+            if let Some(path) = validators_from {
+                g.validators = registered_validators(&path, &g.params, operator_base)?;
+            }
             g.validate()?;
             println!("{}", serde_json::to_string_pretty(&g)?);
+            Ok(())
+        }
+        Cmd::ConsensusKey { home } => {
+            let k = operator::consensus_key(&home.join("config/priv_validator_key.json"))?;
+            println!("{}", alloy_primitives::B256::from(k));
+            Ok(())
+        }
+        Cmd::Msg {
+            rpc,
+            key,
+            key_file,
+            dev_account,
+            wait_secs,
+            action,
+        } => {
+            let signer = match (key, key_file, dev_account) {
+                (Some(k), _, _) => k.trim().parse::<PrivateKeySigner>()?,
+                (None, Some(f), _) => std::fs::read_to_string(&f)
+                    .map_err(|e| eyre::eyre!("reading {}: {e}", f.display()))?
+                    .trim()
+                    .parse::<PrivateKeySigner>()?,
+                (None, None, Some(i)) => operator::dev_account(i)?,
+                (None, None, None) => {
+                    eyre::bail!("no operator key: pass --key, --key-file or --dev-account")
+                }
+            };
+            let action = msg_action(action, signer.address())?;
+            let wait = (wait_secs > 0).then(|| std::time::Duration::from_secs(wait_secs));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (hash, after) = rt.block_on(async {
+                operator::Client::new(&rpc)?
+                    .send(&signer, &action, wait)
+                    .await
+            })?;
+            println!(
+                "{} {:?} from {}: message {hash}; ledger balance {} wei, next nonce {}",
+                if wait.is_some() { "executed" } else { "sent" },
+                action.kind().name(),
+                signer.address(),
+                after.balance,
+                after.nonce
+            );
             Ok(())
         }
         Cmd::Start { home } => {

@@ -17,8 +17,7 @@ use parley_app::chain::msg::{self, Action};
 use parley_app::chain::rules::Verdict;
 use parley_app::devtx;
 use parley_types::{
-    LedgerAccount, Pot, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry,
-    decode_amount,
+    LedgerAccount, Pot, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry, decode_amount,
 };
 use proptest::prelude::*;
 
@@ -165,7 +164,11 @@ fn a_refused_message_changes_nothing_and_replays_are_refused() {
     let k = net.keys[1].clone();
     send(&mut net, &k, 0, Action::Fund(eth(1))).expect("fund");
     net.step();
-    let before = (ledger(&net, k.address()), net.balance(k.address()), pot(&net));
+    let before = (
+        ledger(&net, k.address()),
+        net.balance(k.address()),
+        pot(&net),
+    );
 
     // CheckTx: replay (nonce too low) 40, too far ahead 41, more than the ledger holds 42,
     // more than the EVM holds 43, another chain 33.
@@ -173,7 +176,12 @@ fn a_refused_message_changes_nothing_and_replays_are_refused() {
     assert_eq!(check(&net, &k, 1 + 16, &Action::Heartbeat), Err(41));
     assert_eq!(check(&net, &k, 1, &Action::Withdraw(eth(2))), Err(42));
     assert_eq!(check(&net, &k, 1, &Action::Fund(eth(10_000))), Err(43));
-    let other_chain = msg::sign(&k, CHAIN_ID + 1, 1, &Action::Withdraw(eth(1) / U256::from(2)));
+    let other_chain = msg::sign(
+        &k,
+        CHAIN_ID + 1,
+        1,
+        &Action::Withdraw(eth(1) / U256::from(2)),
+    );
     assert_eq!(
         net.nodes[0]
             .app
@@ -191,7 +199,11 @@ fn a_refused_message_changes_nothing_and_replays_are_refused() {
     let overdraft = msg::sign(&k, CHAIN_ID, 1, &Action::Withdraw(eth(2)));
     assert_eq!(force(&mut net, vec![replay, overdraft]), vec![40, 42]);
     assert_eq!(
-        (ledger(&net, k.address()), net.balance(k.address()), pot(&net)),
+        (
+            ledger(&net, k.address()),
+            net.balance(k.address()),
+            pot(&net)
+        ),
         before
     );
     // The sender's next message still works with nonce 1.
@@ -244,7 +256,10 @@ fn roles_register_top_up_heartbeat_and_unbond_after_the_delay() {
     let bal = ledger(&net, a).balance;
     go(&mut net, &mut nonce, Action::Unbond(Role::Sequencer));
     let release = net.height + protocol().unbonding_delay;
-    assert_eq!(entry(&net, StateKey::Sequencer(a), SequencerEntry::decode), None);
+    assert_eq!(
+        entry(&net, StateKey::Sequencer(a), SequencerEntry::decode),
+        None
+    );
     let due = StateKey::Unbonding {
         release,
         owner: a,
@@ -253,10 +268,17 @@ fn roles_register_top_up_heartbeat_and_unbond_after_the_delay() {
     assert_eq!(entry(&net, due, decode_amount), Some(eth(3)));
     assert_eq!(ledger(&net, a).balance, bal - U256::from(FEE));
     // Unbonding twice: not registered any more.
-    assert_eq!(check(&net, &k, nonce, &Action::Unbond(Role::Sequencer)), Err(45));
+    assert_eq!(
+        check(&net, &k, nonce, &Action::Unbond(Role::Sequencer)),
+        Err(45)
+    );
     while net.height < release - 1 {
         net.step();
-        assert_eq!(ledger(&net, a).balance, bal - U256::from(FEE), "released early");
+        assert_eq!(
+            ledger(&net, a).balance,
+            bal - U256::from(FEE),
+            "released early"
+        );
     }
     net.step();
     assert_eq!(net.height, release);
@@ -293,12 +315,21 @@ fn validators_join_and_leave_only_at_epoch_boundaries_within_a_third() {
     send(&mut net, &k, 1, bond(eth(30))).expect("bond");
     net.step();
     // Registered with power 0 until a boundary; nothing returned to CometBFT before it.
-    let e = entry(&net, StateKey::Validator(k.address()), ValidatorEntry::decode).expect("entry");
+    let e = entry(
+        &net,
+        StateKey::Validator(k.address()),
+        ValidatorEntry::decode,
+    )
+    .expect("entry");
     assert_eq!((e.bond, e.power, e.leaving), (eth(30), 0, false));
     let epoch = protocol().epoch_heights;
     while net.height % epoch != epoch - 1 {
         net.step();
-        assert!(net.last_updates.is_empty(), "update off a boundary at {}", net.height);
+        assert!(
+            net.last_updates.is_empty(),
+            "update off a boundary at {}",
+            net.height
+        );
     }
     net.step();
     // Total 40: at most 13 of power may change per epoch.
@@ -340,7 +371,7 @@ fn validators_join_and_leave_only_at_epoch_boundaries_within_a_third() {
     send(&mut net, &k, 2, Action::Unbond(Role::Validator)).expect("unbond");
     net.step();
     assert_eq!(check(&net, &k, 3, &bond(eth(1))), Err(46));
-    while net.height % epoch != 0 {
+    while !net.height.is_multiple_of(epoch) {
         net.step();
     }
     assert_eq!(
@@ -361,7 +392,14 @@ fn validators_join_and_leave_only_at_epoch_boundaries_within_a_third() {
         }]
     );
     let left_at = net.height;
-    assert_eq!(entry(&net, StateKey::Validator(k.address()), ValidatorEntry::decode), None);
+    assert_eq!(
+        entry(
+            &net,
+            StateKey::Validator(k.address()),
+            ValidatorEntry::decode
+        ),
+        None
+    );
     let before = ledger(&net, k.address()).balance;
     for _ in 0..protocol().unbonding_delay {
         net.step();
@@ -391,13 +429,24 @@ fn genesis_registers_all_three_and_must_agree_with_cometbft() {
     let net = Net::with_genesis(1, keys, &app_state);
     assert_eq!(ledger(&net, Address::repeat_byte(1)).balance, eth(2));
     assert_eq!(
-        entry(&net, StateKey::Sequencer(Address::repeat_byte(2)), SequencerEntry::decode)
-            .map(|s| s.bond),
+        entry(
+            &net,
+            StateKey::Sequencer(Address::repeat_byte(2)),
+            SequencerEntry::decode
+        )
+        .map(|s| s.bond),
         Some(eth(1))
     );
-    let p = entry(&net, StateKey::Prover(Address::repeat_byte(3)), ProverEntry::decode)
-        .expect("prover");
-    assert_eq!((p.stake, p.reputation), (eth(4), parley_types::REPUTATION_ONE));
+    let p = entry(
+        &net,
+        StateKey::Prover(Address::repeat_byte(3)),
+        ProverEntry::decode,
+    )
+    .expect("prover");
+    assert_eq!(
+        (p.stake, p.reputation),
+        (eth(4), parley_types::REPUTATION_ONE)
+    );
     let v = entry(
         &net,
         StateKey::Validator(Address::repeat_byte(0xa1)),
@@ -408,25 +457,36 @@ fn genesis_registers_all_three_and_must_agree_with_cometbft() {
 
     // InitChain: CometBFT's list empty → the registry's set is the answer; the very same set
     // → accepted, nothing to answer; any other set → refused.
-    let fresh = || {
-        common::Node::open(tempfile::tempdir().expect("tmp"), Address::ZERO)
-    };
+    let fresh = || common::Node::open(tempfile::tempdir().expect("tmp"), Address::ZERO);
     let set: Vec<([u8; 32], u64)> = (1..=4u8).map(|i| ([i; 32], 10)).collect();
     let n = fresh();
     let (_, answer) = n.app.init_chain_with(&app_state, 1, &[]).expect("ok");
     assert_eq!(
-        answer.iter().map(|u| (u.consensus_key, u.power)).collect::<Vec<_>>(),
+        answer
+            .iter()
+            .map(|u| (u.consensus_key, u.power))
+            .collect::<Vec<_>>(),
         set
     );
     let n = fresh();
     let mut same = set.clone();
     same.reverse();
-    assert_eq!(n.app.init_chain_with(&app_state, 1, &same).expect("ok").1, vec![]);
+    assert_eq!(
+        n.app.init_chain_with(&app_state, 1, &same).expect("ok").1,
+        vec![]
+    );
     let n = fresh();
     let mut other = set.clone();
     other[0].1 = 11;
-    let err = n.app.init_chain_with(&app_state, 1, &other).expect_err("refused");
-    assert!(err.to_string().contains("not the CometBFT genesis validators"), "{err}");
+    let err = n
+        .app
+        .init_chain_with(&app_state, 1, &other)
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("not the CometBFT genesis validators"),
+        "{err}"
+    );
 
     // Bad registrations name the field.
     let mut dup = g.clone();
@@ -484,14 +544,16 @@ fn total_value(net: &Net, evm_holders: &[Address]) -> U256 {
     let r = net.reader();
     let mut total = U256::ZERO;
     for a in evm_holders {
-        total += r.account(*a).expect("read").map_or(U256::ZERO, |(acc, _)| acc.balance);
+        total += r
+            .account(*a)
+            .expect("read")
+            .map_or(U256::ZERO, |(acc, _)| acc.balance);
     }
-    let all = StateKey::Ledger(Address::ZERO)
-        ..=StateKey::Unbonding {
-            release: u64::MAX,
-            owner: Address::repeat_byte(0xff),
-            role: Role::Validator,
-        };
+    let all = StateKey::Ledger(Address::ZERO)..=StateKey::Unbonding {
+        release: u64::MAX,
+        owner: Address::repeat_byte(0xff),
+        role: Role::Validator,
+    };
     for (k, v) in r.app_entries(all).expect("read") {
         total += match k {
             StateKey::Ledger(_) => LedgerAccount::decode(&v).expect("ledger").balance,

@@ -652,6 +652,30 @@ t_differential() {
   info "${line#differential (localnet): }"
 }
 
+# The fifth node (joined as a full node by t_join) bonds as a validator through its operator's
+# signed protocol messages; at the next epoch boundary FinalizeBlock returns it to CometBFT,
+# and from then on it signs commits. Runs after the differential check, which replays only EVM
+# transactions on anvil (the operator's Fund moves an EVM balance by a protocol message).
+t_join_validator() {
+  [[ -d "${PARLEY_LOCALNET_DIR}/node4" ]] || fail "needs node4 from the join check"
+  "${LOCALNET}" bond 4 >"${WORK}/bond.log" 2>&1 || fail "localnet bond 4: $(tail -n 5 "${WORK}/bond.log")"
+  local addr op roles h signed power
+  addr="$(jq -r .address "${PARLEY_LOCALNET_DIR}/node4/config/priv_validator_key.json")"
+  op="$(dev_addr 1004)"
+  roles="$("${CAST}" rpc --rpc-url "$(eth_url 0)" parley_getRoles "${op}")" || fail "parley_getRoles: ${roles}"
+  power="$(jq -r '.validator.power' <<<"${roles}")"
+  [[ "$((power))" == 1 ]] || fail "registry shows power ${power} for node4's operator: ${roles}"
+  # CometBFT applies an update two heights after the block that returned it: wait, then find
+  # node4's signature on a commit.
+  h="$(cmt_height 0)"
+  wait_cmt_height $((h + 3)) 0 4
+  signed="$(curl -sS --max-time 5 "$(cmt_url 0)/commit?height=$((h + 2))" |
+    jq -r --arg a "${addr}" '[.result.signed_header.commit.signatures[] | select(.validator_address == $a and .block_id_flag == 2)] | length')"
+  [[ "${signed}" == 1 ]] || fail "node4 (${addr}) did not sign the commit of height $((h + 2))"
+  assert_same_app_hash 0 1 2 3 4
+  info "node4 bonded by operator ${op}: power ${power}, signing commits from height $((h + 2))"
+}
+
 main() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
   STATE="${WORK}/state"
@@ -709,6 +733,7 @@ main() {
   run_check "state at past blocks (cast balance --block) on a restarted validator" t_history
   run_check "a fifth node joins as a full node and syncs to the same app hash" t_join
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
+  run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))

@@ -628,4 +628,50 @@ mod tests {
         let err = g.validate().expect_err("below the minimum").to_string();
         assert!(err.contains("params.initial_base_fee"), "{err}");
     }
+
+    /// The other numeric bounds at their edges: a block gas limit of exactly one transfer,
+    /// `max_tx_bytes` at 1 KiB and at 4 MiB are valid; one below or above is refused.
+    #[test]
+    fn numeric_bounds_are_inclusive_at_their_edges() {
+        let valid = |f: &dyn Fn(&mut Params)| {
+            let mut g = genesis();
+            f(&mut g.params);
+            g.validate().map_err(|e| e.to_string())
+        };
+        assert!(valid(&|p| p.block_gas_limit = 21_000).is_ok());
+        let e = valid(&|p| p.block_gas_limit = 20_999).expect_err("below a transfer");
+        assert!(e.contains("params.block_gas_limit"), "{e}");
+        assert!(valid(&|p| p.max_tx_bytes = 1024).is_ok());
+        assert!(valid(&|p| p.max_tx_bytes = 4 * 1024 * 1024).is_ok());
+        for bad in [1023, 4 * 1024 * 1024 + 1] {
+            let e = valid(&|p| p.max_tx_bytes = bad).expect_err("out of range");
+            assert!(e.contains("params.max_tx_bytes"), "{e}");
+        }
+    }
+
+    /// The genesis state stores code only for accounts that have some (under its hash), and
+    /// storage slots only when non-zero.
+    #[test]
+    fn genesis_state_keeps_code_and_non_zero_slots_only() {
+        let mut g = genesis();
+        let code = Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xf3]);
+        g.accounts.push(GenesisAccount {
+            address: Address::repeat_byte(2),
+            balance: U256::ZERO,
+            nonce: 1,
+            code: code.clone(),
+            storage: [(U256::from(1), U256::from(5)), (U256::from(2), U256::ZERO)].into(),
+        });
+        let st = g.state(1);
+        assert_eq!(st.code, vec![(keccak256(&code), code)]);
+        let keys: Vec<StateKey> = st.diff.0.iter().map(|e| e.key).collect();
+        assert_eq!(
+            keys,
+            vec![
+                StateKey::Account(Address::repeat_byte(1)),
+                StateKey::Account(Address::repeat_byte(2)),
+                StateKey::Storage(Address::repeat_byte(2), U256::from(1)),
+            ]
+        );
+    }
 }

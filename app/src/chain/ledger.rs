@@ -531,7 +531,7 @@ pub fn end_block<V: StateView>(
         l.set_account(owner, acc);
         l.o.put_app(key, None);
     }
-    if height % q.epoch_heights != 0 {
+    if !height.is_multiple_of(q.epoch_heights) {
         return Ok(Vec::new());
     }
     let validators = l.validators()?;

@@ -40,6 +40,7 @@ pub const SUGGESTED_TIP: u128 = 10_000_000;
 /// Timeout of calls to CometBFT.
 const COMETBFT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+mod parley;
 mod pubsub;
 mod transport;
 
@@ -819,6 +820,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
         module.register_method(name, |_, _, _| Ok::<_, ErrorObjectOwned>(U64::ZERO))?;
     }
     pubsub::register(module)?;
+    parley::register(module)?;
     Ok(())
 }
 

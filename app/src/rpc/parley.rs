@@ -1,0 +1,292 @@
+//! The `parley_` JSON-RPC namespace for the protocol ledger and registries (docs/protocol.md,
+//! "JSON-RPC"): submit a signed protocol message, read an address's ledger account and
+//! roles, list a registry, read the pot and the protocol parameters. Reads are of the last
+//! committed state.
+
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use jsonrpsee::server::RpcModule;
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use parley_types::{
+    LedgerAccount, Pot, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry, decode_amount,
+};
+use serde::Serialize;
+use tendermint_rpc::Client as _;
+
+use super::{COMETBFT_TIMEOUT, Ctx, RpcResult, args, err, internal, invalid};
+use crate::node::metrics as m;
+use crate::store::Reader;
+
+fn corrupt(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(
+        -32603,
+        format!("internal error: stored protocol entry: {e}"),
+    )
+}
+
+/// `parley_getLedger`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LedgerJson {
+    balance: U256,
+    nonce: U64,
+}
+
+/// A sequencer in `parley_getRoles` / `parley_getRegistry`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SequencerJson {
+    address: Address,
+    bond: U256,
+    since: U64,
+}
+
+/// A prover.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProverJson {
+    address: Address,
+    stake: U256,
+    /// Reputation as a fraction of 1 (millionths in state).
+    reputation: f64,
+    last_heartbeat: U64,
+    active: bool,
+}
+
+/// A validator.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidatorJson {
+    operator: Address,
+    bond: U256,
+    consensus_key: B256,
+    bridge_key: Address,
+    power: U64,
+    leaving: bool,
+}
+
+/// A bond or stake on its way back.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnbondingJson {
+    owner: Address,
+    role: &'static str,
+    amount: U256,
+    release_height: U64,
+}
+
+/// `parley_getRoles`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolesJson {
+    sequencer: Option<SequencerJson>,
+    prover: Option<ProverJson>,
+    validator: Option<ValidatorJson>,
+    unbonding: Vec<UnbondingJson>,
+}
+
+/// `parley_getPot`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PotJson {
+    proving_pot: U256,
+    burned: U256,
+}
+
+fn height(r: &Reader) -> RpcResult<u64> {
+    Ok(r.last_commit().map_err(internal)?.0)
+}
+
+fn sequencer(a: Address, b: &[u8]) -> RpcResult<SequencerJson> {
+    let e = SequencerEntry::decode(b).map_err(corrupt)?;
+    Ok(SequencerJson {
+        address: a,
+        bond: e.bond,
+        since: U64::from(e.since),
+    })
+}
+
+fn prover(a: Address, b: &[u8], now: u64, grace: u64) -> RpcResult<ProverJson> {
+    let e = ProverEntry::decode(b).map_err(corrupt)?;
+    Ok(ProverJson {
+        address: a,
+        stake: e.stake,
+        reputation: e.reputation as f64 / parley_types::REPUTATION_ONE as f64,
+        last_heartbeat: U64::from(e.last_heartbeat),
+        active: e.is_active(now, grace),
+    })
+}
+
+fn validator(a: Address, b: &[u8]) -> RpcResult<ValidatorJson> {
+    let e = ValidatorEntry::decode(b).map_err(corrupt)?;
+    Ok(ValidatorJson {
+        operator: a,
+        bond: e.bond,
+        consensus_key: B256::from(e.consensus_key),
+        bridge_key: e.bridge_key,
+        power: U64::from(e.power),
+        leaving: e.leaving,
+    })
+}
+
+fn unbonding(r: &Reader, owner: Option<Address>) -> RpcResult<Vec<UnbondingJson>> {
+    let all = r
+        .app_entries(StateKey::unbonding_due(u64::MAX))
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for (k, v) in all {
+        let StateKey::Unbonding {
+            release,
+            owner: o,
+            role,
+        } = k
+        else {
+            return Err(corrupt(format!("{k:?} in the unbonding range")));
+        };
+        if owner.is_some_and(|w| w != o) {
+            continue;
+        }
+        out.push(UnbondingJson {
+            owner: o,
+            role: role.name(),
+            amount: decode_amount(&v).map_err(corrupt)?,
+            release_height: U64::from(release),
+        });
+    }
+    Ok(out)
+}
+
+fn role_range(role: Role) -> std::ops::RangeInclusive<StateKey> {
+    let (lo, hi) = (Address::ZERO, Address::repeat_byte(0xff));
+    match role {
+        Role::Sequencer => StateKey::Sequencer(lo)..=StateKey::Sequencer(hi),
+        Role::Prover => StateKey::Prover(lo)..=StateKey::Prover(hi),
+        Role::Validator => StateKey::Validator(lo)..=StateKey::Validator(hi),
+    }
+}
+
+pub(super) fn register(
+    module: &mut RpcModule<Ctx>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_async_method(
+        "parley_sendMessage",
+        |p: Params<'static>, ctx, _| async move {
+            m::rpc("parley_sendMessage");
+            let raw: Bytes = p.one()?;
+            if !crate::chain::msg::is_signed_message(&raw) {
+                return Err(invalid(
+                    "not a signed protocol message (PRLY v1 kind 2); EVM transactions go to \
+                     eth_sendRawTransaction",
+                ));
+            }
+            let m = ctx
+                .app
+                .check_message(&raw, false)
+                .map_err(|e| err(-32603, format!("internal error: {e}")))?
+                .map_err(|r| err(-32000, format!("refused (code {}): {}", r.code, r.log)))?;
+            let res = tokio::time::timeout(
+                COMETBFT_TIMEOUT,
+                ctx.cometbft.broadcast_tx_sync(raw.to_vec()),
+            )
+            .await
+            .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
+            .map_err(|e| {
+                let s = e.to_string();
+                if s.contains("already exists in cache") {
+                    err(-32000, "already known")
+                } else {
+                    err(-32000, format!("CometBFT: {s}"))
+                }
+            })?;
+            if res.code.is_err() {
+                return Err(err(-32000, res.log));
+            }
+            Ok(m.hash)
+        },
+    )?;
+    module.register_method("parley_getLedger", |p: Params, ctx, _| {
+        m::rpc("parley_getLedger");
+        let a: Address = p.one()?;
+        let r = ctx.reader()?;
+        let acc = r
+            .app_entry(&StateKey::Ledger(a))
+            .map_err(internal)?
+            .map(|b| LedgerAccount::decode(&b).map_err(corrupt))
+            .transpose()?
+            .unwrap_or_default();
+        Ok::<_, ErrorObjectOwned>(LedgerJson {
+            balance: acc.balance,
+            nonce: U64::from(acc.nonce),
+        })
+    })?;
+    module.register_method("parley_getRoles", |p: Params, ctx, _| {
+        m::rpc("parley_getRoles");
+        let a: Address = p.one()?;
+        let params = ctx.params()?;
+        let r = ctx.reader()?;
+        let now = height(&r)?;
+        let get = |k: StateKey| r.app_entry(&k).map_err(internal);
+        Ok::<_, ErrorObjectOwned>(RolesJson {
+            sequencer: get(StateKey::Sequencer(a))?
+                .map(|b| sequencer(a, &b))
+                .transpose()?,
+            prover: get(StateKey::Prover(a))?
+                .map(|b| prover(a, &b, now, params.protocol.heartbeat_grace))
+                .transpose()?,
+            validator: get(StateKey::Validator(a))?
+                .map(|b| validator(a, &b))
+                .transpose()?,
+            unbonding: unbonding(&r, Some(a))?,
+        })
+    })?;
+    module.register_blocking_method("parley_getRegistry", |p: Params, ctx, _| {
+        m::rpc("parley_getRegistry");
+        let (role,): (String,) = args(&p, 1)?;
+        let params = ctx.params()?;
+        let r = ctx.reader()?;
+        let now = height(&r)?;
+        let role = match role.as_str() {
+            "sequencer" => Role::Sequencer,
+            "prover" => Role::Prover,
+            "validator" => Role::Validator,
+            "unbonding" => return Ok(serde_json::to_value(unbonding(&r, None)?).expect("json")),
+            other => {
+                return Err(invalid(format!(
+                    "unknown registry {other:?}: sequencer, prover, validator or unbonding"
+                )));
+            }
+        };
+        let entries = r.app_entries(role_range(role)).map_err(internal)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let json = match k {
+                StateKey::Sequencer(a) => serde_json::to_value(sequencer(a, &v)?),
+                StateKey::Prover(a) => {
+                    serde_json::to_value(prover(a, &v, now, params.protocol.heartbeat_grace)?)
+                }
+                StateKey::Validator(a) => serde_json::to_value(validator(a, &v)?),
+                other => return Err(corrupt(format!("{other:?} in a registry range"))),
+            };
+            out.push(json.expect("registry entries serialize"));
+        }
+        Ok::<_, ErrorObjectOwned>(serde_json::Value::Array(out))
+    })?;
+    module.register_method("parley_getPot", |_, ctx, _| {
+        m::rpc("parley_getPot");
+        let r = ctx.reader()?;
+        let pot = r
+            .app_entry(&StateKey::Pot)
+            .map_err(internal)?
+            .map(|b| Pot::decode(&b).map_err(corrupt))
+            .transpose()?
+            .unwrap_or_default();
+        Ok::<_, ErrorObjectOwned>(PotJson {
+            proving_pot: pot.proving_pot,
+            burned: pot.burned,
+        })
+    })?;
+    module.register_method("parley_getProtocolParams", |_, ctx, _| {
+        m::rpc("parley_getProtocolParams");
+        ctx.params()
+    })?;
+    Ok(())
+}
