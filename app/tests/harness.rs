@@ -1171,3 +1171,106 @@ fn blockhash_of_the_previous_block_comes_from_the_ring() {
         );
     }
 }
+
+/// Log indices run across the block: each receipt's first log index is the number of logs
+/// the block's earlier transactions emitted (what `logIndex` in receipts and `eth_getLogs`
+/// is built from).
+#[test]
+fn log_indices_continue_across_a_blocks_transactions() {
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let c = common::create(&mut net, &k, 0, INIT_CODE);
+    net.step();
+    // Three calls, each storing its word and emitting one log, in one block.
+    let hashes: Vec<B256> = (1..=3u64)
+        .map(|n| {
+            net.submit(common::call(&k, n, c, 0, vec![n as u8; 32]))
+                .expect("call")
+        })
+        .collect();
+    net.step();
+    let r = net.reader();
+    let firsts: Vec<u64> = hashes
+        .iter()
+        .map(|h| {
+            let t = r.tx(h).expect("read").expect("executed");
+            assert_eq!(t.receipt.logs.len(), 1);
+            t.first_log_index
+        })
+        .collect();
+    assert_eq!(firsts, vec![0, 1, 2]);
+}
+
+/// Stores TIMESTAMP, NUMBER, PREVRANDAO, GASLIMIT, CHAINID, BASEFEE and COINBASE in slots 0..6
+/// when called (init code returns that 29-byte runtime).
+const BLOCK_ENV_INIT: &str = "601d600c600039601d6000f3\
+                              42600055436001554460025545600355\
+                              46600455486005554160065500";
+
+/// What a contract sees of the block is the L2 header: its timestamp, number, gas limit,
+/// chain id, base fee and builder, and PREVRANDAO = the CometBFT block hash of the height.
+#[test]
+fn contracts_see_the_block_environment() {
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let c = common::create(&mut net, &k, 0, BLOCK_ENV_INIT);
+    net.step();
+    let tx = net
+        .submit(common::call(&k, 1, c, 0, vec![]))
+        .expect("call");
+    net.step();
+    let h = net.height;
+    let r = net.reader();
+    assert!(r.tx(&tx).expect("read").expect("executed").receipt.success);
+    let block = r.block(h).expect("read").expect("block");
+    let slot = |i: u64| r.storage(c, U256::from(i)).expect("read");
+    let params = net.nodes[0].app.params().expect("params");
+    assert_eq!(slot(0), U256::from(net.time(h)), "TIMESTAMP");
+    assert_eq!(slot(1), U256::from(h), "NUMBER");
+    assert_eq!(
+        slot(2),
+        U256::from_be_bytes(B256::with_last_byte(h as u8).0),
+        "PREVRANDAO"
+    );
+    assert_eq!(slot(3), U256::from(params.block_gas_limit), "GASLIMIT");
+    assert_eq!(slot(4), U256::from(CHAIN_ID), "CHAINID");
+    assert_eq!(slot(5), U256::from(block.base_fee), "BASEFEE");
+    assert_eq!(
+        slot(6),
+        U256::from_be_slice(net.nodes[0].fee_recipient.as_slice()),
+        "COINBASE"
+    );
+}
+
+/// An EIP-2930 access list is charged (2,400 gas per address, 1,900 per storage key) and
+/// warms what it lists: a plain transfer with one address and one key uses 25,300 gas.
+#[test]
+fn access_lists_are_charged() {
+    use alloy_consensus::{SignableTransaction as _, TxEip2930, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718 as _;
+    use alloy_eips::eip2930::{AccessList, AccessListItem};
+    use alloy_signer::SignerSync as _;
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let tx = TxEip2930 {
+        chain_id: CHAIN_ID,
+        nonce: 0,
+        gas_price: 10_000_000_000,
+        gas_limit: 30_000,
+        to: alloy_primitives::TxKind::Call(Address::repeat_byte(7)),
+        value: U256::from(1),
+        input: Bytes::new(),
+        access_list: AccessList(vec![AccessListItem {
+            address: Address::repeat_byte(8),
+            storage_keys: vec![B256::repeat_byte(1)],
+        }]),
+    };
+    let sig = k.sign_hash_sync(&tx.signature_hash()).expect("sign");
+    let raw: TxEnvelope = tx.into_signed(sig).into();
+    let hash = net
+        .submit(Bytes::from(raw.encoded_2718()))
+        .expect("accepted");
+    net.step();
+    let rec = net.receipt(hash).expect("executed");
+    assert_eq!(rec.gas_used, 21_000 + 2_400 + 1_900);
+}

@@ -357,3 +357,169 @@ impl<V: StateView> revm::DatabaseCommit for Overlay<'_, V> {
 }
 
 impl revm::database_interface::DBErrorMarker for StoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Committed state in memory: EVM entries with proof indices, app entries as bytes.
+    #[derive(Default)]
+    struct Mem {
+        evm: BTreeMap<StateKey, StateValue>,
+        app: BTreeMap<StateKey, Vec<u8>>,
+    }
+
+    impl StateView for Mem {
+        fn entry(&self, key: &StateKey) -> Result<Option<StateValue>, StoreError> {
+            Ok(self.evm.get(key).copied())
+        }
+        fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.app.get(key).cloned())
+        }
+        fn storage_slots(&self, address: Address) -> Result<Vec<U256>, StoreError> {
+            Ok(self
+                .evm
+                .range(storage_range(address))
+                .filter_map(|(k, _)| match k {
+                    StateKey::Storage(_, s) => Some(*s),
+                    _ => None,
+                })
+                .collect())
+        }
+        fn app_entries(
+            &self,
+            range: std::ops::RangeInclusive<StateKey>,
+        ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
+            Ok(self
+                .app
+                .range(range)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect())
+        }
+        fn code(&self, _hash: &B256) -> Result<Option<Bytes>, StoreError> {
+            Ok(None)
+        }
+        fn block_hash(&self, _number: u64) -> Result<B256, StoreError> {
+            Ok(B256::ZERO)
+        }
+    }
+
+    fn acct(balance: u64) -> AccountLeaf {
+        AccountLeaf {
+            nonce: 1,
+            balance: U256::from(balance),
+            code_hash: KECCAK_EMPTY,
+        }
+    }
+
+    fn committed() -> Mem {
+        let a = Address::repeat_byte(1);
+        let mut m = Mem::default();
+        m.evm.insert(
+            StateKey::Account(a),
+            StateValue {
+                leaf: LeafValue::Account(acct(5)),
+                proof_index: 0,
+            },
+        );
+        for (i, s) in [3u64, 9].into_iter().enumerate() {
+            m.evm.insert(
+                StateKey::Storage(a, U256::from(s)),
+                StateValue {
+                    leaf: LeafValue::Storage(U256::from(s * 10)),
+                    proof_index: i as u64 + 1,
+                },
+            );
+        }
+        m.app.insert(StateKey::Pot, vec![1]);
+        m.app.insert(StateKey::Ledger(a), vec![2]);
+        m
+    }
+
+    /// `writes` come out in key order, EVM and app entries merged (the store and the meta
+    /// insertion rely on it), whatever order the block wrote them in.
+    #[test]
+    fn finish_merges_writes_in_key_order() {
+        let m = committed();
+        let mut o = Overlay::new(&m);
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        o.put_app(StateKey::Pot, Some(vec![7]));
+        o.set_account(b, acct(1));
+        o.put_app(StateKey::Ledger(b), Some(vec![8]));
+        o.set_storage(a, U256::from(3), U256::from(31));
+        o.put_app(StateKey::Meta, Some(vec![9]));
+        let (changes, next) = o.finish(3).expect("finish");
+        let keys: Vec<StateKey> = changes.writes.iter().map(|(k, _)| *k).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(
+            keys,
+            vec![
+                StateKey::Meta,
+                StateKey::Account(b),
+                StateKey::Storage(a, U256::from(3)),
+                StateKey::Ledger(b),
+                StateKey::Pot,
+            ]
+        );
+        // The diff holds the EVM entries only; the inserted account takes the next index.
+        assert_eq!(changes.diff.0.len(), 2);
+        assert_eq!(next, 4);
+    }
+
+    /// Wiping an account's storage hides every committed slot from reads in the block and
+    /// deletes them all at the end, together with slots the block itself wrote before.
+    #[test]
+    fn wiped_storage_reads_empty_and_is_deleted() {
+        let m = committed();
+        let a = Address::repeat_byte(1);
+        let mut o = Overlay::new(&m);
+        o.set_storage(a, U256::from(4), U256::from(44));
+        assert_eq!(o.storage(a, U256::from(3)).expect("read"), U256::from(30));
+        o.wipe_storage(a);
+        for s in [3u64, 4, 9] {
+            assert_eq!(o.storage(a, U256::from(s)).expect("read"), U256::ZERO);
+        }
+        let (changes, _) = o.finish(3).expect("finish");
+        let deleted: Vec<StateKey> = changes
+            .writes
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(
+            deleted,
+            vec![
+                StateKey::Storage(a, U256::from(3)),
+                StateKey::Storage(a, U256::from(9))
+            ]
+        );
+        assert!(changes.diff.0.iter().all(|e| e.new.is_none()));
+    }
+
+    /// App entries read through the overlay: the block's write, else the committed value;
+    /// a deletion reads as absent and hides the entry from ranges.
+    #[test]
+    fn app_entries_read_the_blocks_writes_first() {
+        let m = committed();
+        let a = Address::repeat_byte(1);
+        let mut o = Overlay::new(&m);
+        assert_eq!(o.app(&StateKey::Pot).expect("read"), Some(vec![1]));
+        assert_eq!(o.app(&StateKey::Validator(a)).expect("read"), None);
+        o.put_app(StateKey::Pot, Some(vec![3]));
+        o.put_app(StateKey::Ledger(a), None);
+        o.put_app(StateKey::Ledger(Address::repeat_byte(2)), Some(vec![4]));
+        assert_eq!(o.app(&StateKey::Pot).expect("read"), Some(vec![3]));
+        assert_eq!(o.app(&StateKey::Ledger(a)).expect("read"), None);
+        let ledgers = o
+            .app_range(
+                StateKey::Ledger(Address::ZERO)..=StateKey::Ledger(Address::repeat_byte(0xff)),
+            )
+            .expect("range");
+        assert_eq!(
+            ledgers,
+            vec![(StateKey::Ledger(Address::repeat_byte(2)), vec![4])]
+        );
+    }
+}
