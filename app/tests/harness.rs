@@ -470,7 +470,7 @@ fn app_hash_snapshot() {
             "0xc18477c3f0c3674efa13873345e324c7cabea2724093dabba293d1b67641248c"
                 .parse()
                 .expect("hex"),
-            "0xed91c7ccef44738eaa9878aa43088c51748dd8f6967affed66a02d9ca87cf47d"
+            "0xdcb1ec5292bb05f9ab7811b64fda27d5ed315c1129e53468f55b47ab31b5488c"
                 .parse()
                 .expect("hex"),
         ),
@@ -503,7 +503,7 @@ fn app_hash_snapshot() {
     );
     assert_eq!(
         dependent,
-        "0x5b48dc69c8487047ffb575be1b7cea9946705ba113d4a469fa98033fa9d641bb"
+        "0xd6d26c462d543daba4829e9528232d5416da9398f9afc77ec650c6f57d3db0ff"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the dependent block moved: a breaking change"
@@ -1215,9 +1215,7 @@ fn contracts_see_the_block_environment() {
     let k = net.keys[0].clone();
     let c = common::create(&mut net, &k, 0, BLOCK_ENV_INIT);
     net.step();
-    let tx = net
-        .submit(common::call(&k, 1, c, 0, vec![]))
-        .expect("call");
+    let tx = net.submit(common::call(&k, 1, c, 0, vec![])).expect("call");
     net.step();
     let h = net.height;
     let r = net.reader();

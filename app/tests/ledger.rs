@@ -640,3 +640,135 @@ proptest! {
         prop_assert_eq!(total_value(&net, &holders), start);
     }
 }
+
+fn assignment(net: &Net, slot: u64) -> Option<parley_types::Assignment> {
+    entry(
+        net,
+        StateKey::Assignment(slot),
+        parley_types::Assignment::decode,
+    )
+}
+
+/// DESIGN §3.1 on the harness: every height fixes the prover of the slot `lookahead` ahead,
+/// with the stake at the draw; the stored draw never changes afterwards; a prover without a
+/// heartbeat within the grace is never drawn, nor one that unbonded.
+#[test]
+fn slots_are_assigned_lookahead_ahead_and_never_redrawn() {
+    let keys = parley_app::dev_accounts(5).expect("dev keys");
+    let mut p = params();
+    p.protocol.heartbeat_grace = 3;
+    let mut g = AppGenesis::funded(p.clone(), keys.iter().map(|k| k.address()), eth(1_000));
+    // Prover A (keys[0]) keeps sending heartbeats; prover B (keys[1]) never does.
+    g.provers = vec![
+        GenesisBond {
+            address: keys[0].address(),
+            amount: eth(1),
+        },
+        GenesisBond {
+            address: keys[1].address(),
+            amount: eth(100),
+        },
+    ];
+    g.ledger = vec![GenesisLedger {
+        address: keys[0].address(),
+        balance: eth(2),
+    }];
+    let app_state = serde_json::to_vec(&g).expect("json");
+    let mut net = Net::with_genesis(2, keys.clone(), &app_state);
+    let la = p.protocol.lookahead;
+    let mut history = Vec::new();
+    for n in 0..20u64 {
+        send(&mut net, &keys[0], n, Action::Heartbeat).expect("heartbeat");
+        net.step();
+        let h = net.height;
+        // Nothing is drawn beyond the lookahead yet.
+        assert_eq!(assignment(&net, h + la + 1), None);
+        let a = assignment(&net, h + la).expect("drawn at h for h + lookahead");
+        assert_eq!(a.provers.len(), 1);
+        let (who, stake) = a.provers[0];
+        // B's last heartbeat was genesis (0): inactive from height 4 on.
+        if h > 3 {
+            assert_eq!(who, keys[0].address(), "inactive prover drawn at {h}");
+        }
+        assert_eq!(
+            stake,
+            if who == keys[0].address() {
+                eth(1)
+            } else {
+                eth(100)
+            }
+        );
+        history.push((h + la, a));
+    }
+    // A doubles its stake: the stored draws keep the old snapshot and never change.
+    send(&mut net, &keys[0], 20, Action::StakeProver(eth(1))).expect("stake");
+    net.step();
+    net.step();
+    for (slot, a) in &history {
+        assert_eq!(
+            assignment(&net, *slot).as_ref(),
+            Some(a),
+            "slot {slot} was redrawn"
+        );
+    }
+    let latest = assignment(&net, net.height + la).expect("drawn");
+    assert_eq!(latest.provers, vec![(keys[0].address(), eth(2))]);
+    // A unbonds: later slots get nobody (B is inactive), already drawn ones keep A.
+    send(&mut net, &keys[0], 21, Action::Unbond(Role::Prover)).expect("unbond");
+    net.step();
+    assert_eq!(
+        assignment(&net, net.height + la).expect("drawn").provers,
+        vec![]
+    );
+    assert_eq!(
+        assignment(&net, net.height + la - 1)
+            .expect("drawn")
+            .provers,
+        vec![(keys[0].address(), eth(2))]
+    );
+}
+
+/// The state schema of the protocol entries is API (CONVENTIONS 6): the app hash after one
+/// block that carries every message kind is pinned. Moving it is a breaking change.
+#[test]
+fn app_hash_snapshot_of_every_message_kind() {
+    let mut net = net_with(2, genesis_validators());
+    let k = net.keys.clone();
+    send(&mut net, &k[0], 0, Action::Fund(eth(10))).expect("fund");
+    send(&mut net, &k[1], 0, Action::Fund(eth(10))).expect("fund");
+    net.step();
+    let all = [
+        (0, 1, Action::Withdraw(eth(1))),
+        (0, 2, Action::BondSequencer(eth(2))),
+        (0, 3, Action::StakeProver(eth(2))),
+        (0, 4, Action::Heartbeat),
+        (0, 5, Action::Unbond(Role::Sequencer)),
+        (
+            1,
+            1,
+            Action::BondValidator {
+                amount: eth(3),
+                consensus_key: [0x31; 32],
+                bridge_key: Address::repeat_byte(0x32),
+            },
+        ),
+        (1, 2, Action::Unbond(Role::Validator)),
+    ];
+    for (who, nonce, a) in all {
+        send(&mut net, &k[who], nonce, a).expect("accepted");
+    }
+    let hash = net.step();
+    assert!(
+        net.last_results.iter().all(|(c, _)| *c == 0),
+        "{:?}",
+        net.last_results
+    );
+    assert_eq!(net.last_results.len(), 8, "seven messages and the L2 block");
+    assert_eq!(
+        hash,
+        "0x3b7d110c0f5e5995d6c6ad3ef3ea16013938ec77a329a5d8ba6c9d03739a5c54"
+            .parse::<B256>()
+            .expect("hex"),
+        "app-hash snapshot of the message kinds moved: a breaking change"
+    );
+}

@@ -30,11 +30,11 @@ use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use crate::chain::SPEC;
 use crate::chain::block::L2Header;
 use crate::chain::genesis::Params;
-use crate::chain::ledger;
 use crate::chain::msg::SignedMsg;
 use crate::chain::overlay::Overlay;
 use crate::chain::tx::SignedTx;
 use crate::chain::view::{StateView, StoreError};
+use crate::chain::{assignment, ledger};
 
 /// The outcome of executing one block, before commit.
 #[derive(Debug)]
@@ -285,6 +285,7 @@ pub fn execute_block<V: StateView>(
     let base_fees = U256::from(header.base_fee) * U256::from(cumulative);
     ledger::credit_base_fees(exec.overlay(), params, base_fees)?;
     let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
+    assignment::end_block(exec.overlay(), params, header.number, prevrandao)?;
 
     let receipts_root = receipts_root(&executed);
     let (changes, next_proof_index) = exec.overlay().finish(meta.next_proof_index)?;

@@ -76,6 +76,10 @@ pub struct ProtocolParams {
     /// Share of each block's base fees burned, in basis points; the rest goes to the proving
     /// pot.
     pub base_fee_burn_bps: u64,
+    /// Heights between a slot's prover draw and the slot (DESIGN §3.1).
+    pub lookahead: u64,
+    /// Provers drawn per slot (each on-time one gets 1/k of the reward).
+    pub provers_per_slot: u64,
 }
 
 const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -93,6 +97,8 @@ impl Default for ProtocolParams {
             min_validator_bond: ETHER,
             heartbeat_grace: 200,
             base_fee_burn_bps: 1_000,
+            lookahead: 4,
+            provers_per_slot: 1,
         }
     }
 }
@@ -321,6 +327,13 @@ impl AppGenesis {
         positive(q.epoch_heights, "epoch_heights")?;
         positive(q.unbonding_delay, "unbonding_delay")?;
         positive(q.heartbeat_grace, "heartbeat_grace")?;
+        positive(q.lookahead, "lookahead")?;
+        if !(1..=255).contains(&q.provers_per_slot) {
+            return Err(bad(
+                "params.protocol.provers_per_slot",
+                "must be between 1 and 255",
+            ));
+        }
         if q.power_unit.is_zero() {
             return Err(bad("params.protocol.power_unit", "must be non-zero"));
         }

@@ -16,6 +16,8 @@
 //! - [`ledger`]: the protocol ledger and registries — each message's state transition through
 //!   the overlay, unbonding releases, base fees to the pot, validator-set changes at epoch
 //!   boundaries;
+//! - [`assignment`]: the per-slot prover draw (stake × reputation, without replacement) and
+//!   the running seed it uses;
 //! - [`rules`]: what a proposal must be (ProcessProposal) and the fallback for a decided
 //!   block that breaks the rules;
 //! - [`genesis`] and [`predeploys`]: the genesis `app_state`, its validation and the genesis
@@ -30,6 +32,7 @@
 /// transaction validity ([`tx`]) both follow it, so what admission accepts is what executes.
 pub const SPEC: revm::primitives::hardfork::SpecId = revm::primitives::hardfork::SpecId::PRAGUE;
 
+pub mod assignment;
 pub mod block;
 pub mod evm;
 pub mod genesis;

@@ -84,6 +84,22 @@ struct RolesJson {
     unbonding: Vec<UnbondingJson>,
 }
 
+/// One slot of `parley_getSchedule`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SlotJson {
+    slot: U64,
+    provers: Vec<AssignedJson>,
+}
+
+/// A drawn prover with its stake at the draw.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignedJson {
+    address: Address,
+    stake: U256,
+}
+
 /// `parley_getPot`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -269,6 +285,34 @@ pub(super) fn register(
             out.push(json.expect("registry entries serialize"));
         }
         Ok::<_, ErrorObjectOwned>(serde_json::Value::Array(out))
+    })?;
+    module.register_blocking_method("parley_getSchedule", |p: Params, ctx, _| {
+        m::rpc("parley_getSchedule");
+        let (from, count): (Option<U64>, Option<U64>) = args(&p, 2)?;
+        let params = ctx.params()?;
+        let r = ctx.reader()?;
+        let next = height(&r)? + 1;
+        let from: u64 = from.map_or(next, |f| f.to());
+        let count: u64 = count.map_or(params.protocol.lookahead, |c| c.to());
+        if count > 1024 {
+            return Err(invalid("count is at most 1024 slots"));
+        }
+        let mut out = Vec::new();
+        for slot in from..from.saturating_add(count) {
+            let Some(bytes) = r.app_entry(&StateKey::Assignment(slot)).map_err(internal)? else {
+                continue;
+            };
+            let a = parley_types::Assignment::decode(&bytes).map_err(corrupt)?;
+            out.push(SlotJson {
+                slot: U64::from(slot),
+                provers: a
+                    .provers
+                    .into_iter()
+                    .map(|(address, stake)| AssignedJson { address, stake })
+                    .collect(),
+            });
+        }
+        Ok::<_, ErrorObjectOwned>(out)
     })?;
     module.register_method("parley_getPot", |_, ctx, _| {
         m::rpc("parley_getPot");

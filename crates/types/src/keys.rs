@@ -14,6 +14,8 @@ const TAG_PROVER: u8 = 0x12;
 const TAG_VALIDATOR: u8 = 0x13;
 const TAG_POT: u8 = 0x14;
 const TAG_UNBONDING: u8 = 0x15;
+const TAG_SEED: u8 = 0x16;
+const TAG_ASSIGNMENT: u8 = 0x17;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -48,6 +50,10 @@ pub enum StateKey {
         /// Which role it was bonded for.
         role: crate::Role,
     },
+    /// The running randomness beacon the prover draws use (32 bytes, versioned; ADR 0007).
+    Seed,
+    /// The provers drawn for a slot ([`crate::Assignment`]), fixed `lookahead` heights ahead.
+    Assignment(u64),
 }
 
 impl StateKey {
@@ -93,6 +99,13 @@ impl StateKey {
                 v.push(*role as u8);
                 v
             }
+            Self::Seed => vec![TAG_SEED],
+            Self::Assignment(slot) => {
+                let mut v = Vec::with_capacity(9);
+                v.push(TAG_ASSIGNMENT);
+                v.extend_from_slice(&slot.to_be_bytes());
+                v
+            }
         }
     }
 
@@ -122,6 +135,8 @@ impl StateKey {
             TAG_PROVER => Ok(Self::Prover(take_address(buf)?)),
             TAG_VALIDATOR => Ok(Self::Validator(take_address(buf)?)),
             TAG_POT => Ok(Self::Pot),
+            TAG_SEED => Ok(Self::Seed),
+            TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_UNBONDING => {
                 let release = crate::take_u64(buf, "unbonding release height")?;
                 let owner = take_address(buf)?;
@@ -206,6 +221,9 @@ mod tests {
                 StateKey::Unbonding { release: h, owner: a, role: crate::Role::Prover },
                 StateKey::Unbonding { release: g, owner: b, role: crate::Role::Sequencer },
                 StateKey::Unbonding { release: h, owner: a, role: crate::Role::Validator },
+                StateKey::Seed,
+                StateKey::Assignment(h),
+                StateKey::Assignment(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);

@@ -28,8 +28,8 @@ pub use diff::{DiffEntry, StateDiff};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
 pub use protocol::{
-    LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role, SequencerEntry, ValidatorEntry,
-    decode_amount, encode_amount,
+    Assignment, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role, SequencerEntry,
+    ValidatorEntry, decode_amount, encode_amount,
 };
 pub use records::{
     BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,

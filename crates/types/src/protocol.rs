@@ -267,6 +267,42 @@ impl Pot {
     }
 }
 
+/// The provers drawn for one slot, with the stake each had at the draw (rewards and slashes
+/// use this snapshot, DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Assignment {
+    /// (prover, stake at the draw), in draw order.
+    pub provers: Vec<(Address, U256)>,
+}
+
+impl Assignment {
+    /// `0x01 ‖ count u8 ‖ (address ‖ stake)*`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(2 + 52 * self.provers.len());
+        v.push(VERSION);
+        v.push(u8::try_from(self.provers.len()).expect("at most 255 provers per slot"));
+        for (a, s) in &self.provers {
+            v.extend_from_slice(a.as_slice());
+            v.extend_from_slice(&s.to_be_bytes::<32>());
+        }
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "assignment version")?;
+        let n = take(b, 1, "assignment count")?[0];
+        let mut provers = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let a = Address::from_slice(take(b, 20, "assigned prover")?);
+            provers.push((a, take_u256(b, "assigned stake")?));
+        }
+        end(b, "assignment")?;
+        Ok(Self { provers })
+    }
+}
+
 /// `0x01 ‖ amount`: the value of an unbonding entry.
 pub fn encode_amount(amount: U256) -> Vec<u8> {
     let mut v = Vec::with_capacity(33);
@@ -307,6 +343,7 @@ mod tests {
                 ValidatorEntry { bond: bal, consensus_key: key, bridge_key: Address::from(bridge), power, leaving }.encode(),
                 Pot { proving_pot: bal, burned: U256::from(nonce) }.encode(),
                 encode_amount(bal),
+                Assignment { provers: vec![(Address::from(bridge), bal), (Address::ZERO, U256::from(since))] }.encode(),
             ];
             prop_assert_eq!(LedgerAccount::decode(&encodings[0]), Ok(LedgerAccount { balance: bal, nonce }));
             prop_assert_eq!(SequencerEntry::decode(&encodings[1]), Ok(SequencerEntry { bond: bal, since }));
@@ -317,13 +354,18 @@ mod tests {
             );
             prop_assert_eq!(Pot::decode(&encodings[4]), Ok(Pot { proving_pot: bal, burned: U256::from(nonce) }));
             prop_assert_eq!(decode_amount(&encodings[5]), Ok(bal));
-            let decoders: [fn(&[u8]) -> bool; 6] = [
+            prop_assert_eq!(
+                Assignment::decode(&encodings[6]),
+                Ok(Assignment { provers: vec![(Address::from(bridge), bal), (Address::ZERO, U256::from(since))] })
+            );
+            let decoders: [fn(&[u8]) -> bool; 7] = [
                 |b| LedgerAccount::decode(b).is_ok(),
                 |b| SequencerEntry::decode(b).is_ok(),
                 |b| ProverEntry::decode(b).is_ok(),
                 |b| ValidatorEntry::decode(b).is_ok(),
                 |b| Pot::decode(b).is_ok(),
                 |b| decode_amount(b).is_ok(),
+                |b| Assignment::decode(b).is_ok(),
             ];
             for (bytes, ok) in encodings.iter().zip(decoders) {
                 // Truncated, extended or of another version: refused.
