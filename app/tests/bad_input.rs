@@ -100,6 +100,77 @@ fn check_tx_and_process_proposal_refuse_garbage_without_changing_anything() {
     assert_eq!(net.balance(Address::repeat_byte(3)), U256::from(7));
 }
 
+/// Mangled signed protocol messages (bit flips, truncations, junk after the envelope) to
+/// CheckTx and inside proposals: a clear refusal code or a message from some other sender,
+/// never a panic; executed in a block, nothing moves for the original sender.
+#[test]
+fn mangled_protocol_messages_are_refused_without_changing_anything() {
+    use parley_app::chain::msg::{self, Action};
+    let mut net = Net::new(1);
+    let k = net.keys[0].clone();
+    let fund = Bytes::from(msg::sign(&k, CHAIN_ID, 0, &Action::Fund(U256::from(10u64.pow(18)))));
+    net.submit(fund).expect("fund");
+    net.step();
+    let ledger = |net: &Net| {
+        net.reader()
+            .app_entry(&parley_types::StateKey::Ledger(k.address()))
+            .expect("read")
+    };
+    let before = ledger(&net);
+    let valid = Bytes::from(msg::sign(&k, CHAIN_ID, 1, &Action::Withdraw(U256::from(5))));
+    let app = net.nodes[0].app.clone();
+    let h = net.height + 1;
+    let block = app
+        .prepare_proposal(h, net.time(h), &[], 1 << 20)
+        .expect("prepare")
+        .remove(0);
+    runner(512)
+        .run(&mangled(vec![valid.clone()]), |bytes| {
+            if bytes == valid.to_vec() {
+                return Ok(());
+            }
+            match app.check(&bytes, false).expect("no fatal error") {
+                Err(r) => prop_assert!(r.code > 0 && !r.log.is_empty()),
+                // A flip inside the signature or body that still decodes recovers another
+                // sender (who has no ledger account, so its message cannot execute).
+                Ok(_) => {
+                    let m = msg::decode(&bytes, CHAIN_ID).expect("admitted decodes");
+                    prop_assert_ne!(m.sender, k.address());
+                }
+            }
+            let v = app
+                .process_proposal(
+                    h,
+                    net.time(h),
+                    B256::ZERO,
+                    &[Bytes::from(bytes.clone()), block.clone()],
+                )
+                .expect("no fatal error");
+            if msg::decode(&bytes, CHAIN_ID).is_err() {
+                prop_assert!(matches!(v, Verdict::Reject(_)));
+            }
+            Ok(())
+        })
+        .expect("no input breaks the node");
+    // A proposer that includes mangled copies anyway: refused at their turn, nothing moves.
+    let copies: Vec<Bytes> = (0..8usize)
+        .map(|i| {
+            let mut b = valid.to_vec();
+            let at = b.len() - 1 - i;
+            b[at] ^= 0x01;
+            Bytes::from(b)
+        })
+        .filter(|b| msg::decode(b, CHAIN_ID).is_ok())
+        .collect();
+    assert!(!copies.is_empty(), "flipping v always gives a decodable copy");
+    net.height += 1;
+    let mut txs = copies;
+    txs.push(block);
+    net.decide(txs);
+    assert!(net.last_results[..net.last_results.len() - 1].iter().all(|(c, _)| *c != 0));
+    assert_eq!(ledger(&net), before, "the sender's ledger moved");
+}
+
 #[test]
 fn state_decoders_refuse_garbage() {
     use parley_types::{ChainMeta, StateDiff, StateKey, StateValue};
