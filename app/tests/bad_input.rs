@@ -108,7 +108,12 @@ fn mangled_protocol_messages_are_refused_without_changing_anything() {
     use parley_app::chain::msg::{self, Action};
     let mut net = Net::new(1);
     let k = net.keys[0].clone();
-    let fund = Bytes::from(msg::sign(&k, CHAIN_ID, 0, &Action::Fund(U256::from(10u64.pow(18)))));
+    let fund = Bytes::from(msg::sign(
+        &k,
+        CHAIN_ID,
+        0,
+        &Action::Fund(U256::from(10u64.pow(18))),
+    ));
     net.submit(fund).expect("fund");
     net.step();
     let ledger = |net: &Net| {
@@ -162,12 +167,19 @@ fn mangled_protocol_messages_are_refused_without_changing_anything() {
         })
         .filter(|b| msg::decode(b, CHAIN_ID).is_ok())
         .collect();
-    assert!(!copies.is_empty(), "flipping v always gives a decodable copy");
+    assert!(
+        !copies.is_empty(),
+        "flipping v always gives a decodable copy"
+    );
     net.height += 1;
     let mut txs = copies;
     txs.push(block);
     net.decide(txs);
-    assert!(net.last_results[..net.last_results.len() - 1].iter().all(|(c, _)| *c != 0));
+    assert!(
+        net.last_results[..net.last_results.len() - 1]
+            .iter()
+            .all(|(c, _)| *c != 0)
+    );
     assert_eq!(ledger(&net), before, "the sender's ledger moved");
 }
 

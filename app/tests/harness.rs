@@ -965,6 +965,11 @@ fn a_decided_rule_breaking_block_executes_empty() {
     }
     assert!(hashes.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(net.balance(Address::repeat_byte(5)), U256::ZERO);
+    // The stand-in is a well-formed empty block: its tx root commits to no transactions,
+    // like any proposer's empty block.
+    let rec = net.reader().block(h).expect("read").expect("record");
+    assert_eq!(rec.tx_root, parley_app::chain::block::tx_root([]));
+    assert!(rec.tx_hashes.is_empty());
     // The transfer is still pending and lands in the next, valid block.
     net.step();
     assert_eq!(net.balance(Address::repeat_byte(5)), U256::from(9));
@@ -1271,4 +1276,231 @@ fn access_lists_are_charged() {
     net.step();
     let rec = net.receipt(hash).expect("executed");
     assert_eq!(rec.gas_used, 21_000 + 2_400 + 1_900);
+}
+
+/// `max_block_txs` is inclusive: a block of exactly that many transactions is accepted, one
+/// more is refused.
+#[test]
+fn max_block_txs_is_inclusive() {
+    let keys = parley_app::dev_accounts(3).expect("keys");
+    let g = parley_app::chain::genesis::AppGenesis::funded(
+        Params {
+            chain_id: CHAIN_ID,
+            max_block_txs: 2,
+            ..Params::default()
+        },
+        keys.iter().map(|k| k.address()),
+        U256::from(10u128.pow(20)),
+    );
+    let mut net = Net::with_genesis(2, keys.clone(), &serde_json::to_vec(&g).expect("json"));
+    net.step();
+    let h = net.height + 1;
+    let t = net.time(h);
+    let txs: Vec<Bytes> = keys
+        .iter()
+        .map(|k| devtx::transfer(k, CHAIN_ID, 0, Address::repeat_byte(1), U256::from(1)))
+        .collect();
+    let block = |n: usize| {
+        let mut b = match Message::decode(
+            &net.nodes[0]
+                .app
+                .prepare_proposal(h, t, &[], 1 << 20)
+                .expect("prepare")[0],
+        )
+        .expect("decodes")
+        {
+            Message::ProposerBlock(b) => b,
+        };
+        b.txs = txs[..n].to_vec();
+        let hashes: Vec<B256> = b
+            .txs
+            .iter()
+            .map(|r| alloy_primitives::keccak256(r))
+            .collect();
+        b.header.tx_root = parley_app::chain::block::tx_root(hashes);
+        vec![Bytes::from(Message::ProposerBlock(b).encode())]
+    };
+    let verdict = |p: Vec<Bytes>| {
+        net.nodes[1]
+            .app
+            .process_proposal(h, t, B256::ZERO, &p)
+            .expect("no fatal error")
+    };
+    assert_eq!(verdict(block(2)), Verdict::Accept);
+    assert!(matches!(verdict(block(3)), Verdict::Reject(r) if r.contains("3 txs > max 2")));
+}
+
+/// The proposer's builder at its limits (what ProcessProposal would otherwise refuse, or what
+/// would leave valid transactions out): the tx-count cap, the byte budget counted as
+/// `len + 4` per transaction, a gas limit that fits exactly two transfers, a fee cap equal to
+/// the base fee, and a stale nonce ahead of the sender's next one.
+#[test]
+fn the_builder_packs_to_its_limits() {
+    use parley_app::chain::rules;
+    use parley_app::mempool::builder::select;
+    let keys = parley_app::dev_accounts(4).expect("keys");
+    let g = parley_app::chain::genesis::AppGenesis::funded(
+        Params {
+            chain_id: CHAIN_ID,
+            max_block_txs: 3,
+            block_gas_limit: 42_000,
+            ..Params::default()
+        },
+        keys.iter().map(|k| k.address()),
+        U256::from(10u128.pow(20)),
+    );
+    let mut net = Net::with_genesis(1, keys.clone(), &serde_json::to_vec(&g).expect("json"));
+    // keys[3] has used nonce 0 already.
+    net.submit(devtx::transfer(
+        &keys[3],
+        CHAIN_ID,
+        0,
+        Address::repeat_byte(2),
+        U256::from(1),
+    ))
+    .expect("tx");
+    net.step();
+    let app = &net.nodes[0].app;
+    let params = app.params().expect("params");
+    let r = net.reader();
+    let meta = r.meta().expect("meta");
+    let header = rules::header(
+        &params,
+        &meta,
+        net.height + 1,
+        net.time(net.height + 1),
+        Address::ZERO,
+    );
+    let dec = |raw: &Bytes| app.decode_tx(raw, &params).expect("valid tx");
+    let transfers: Vec<_> = keys[..3]
+        .iter()
+        .map(|k| {
+            dec(&devtx::transfer(
+                k,
+                CHAIN_ID,
+                0,
+                Address::repeat_byte(1),
+                U256::from(1),
+            ))
+        })
+        .collect();
+    let hashes =
+        |v: &[parley_app::chain::tx::SignedTx]| v.iter().map(|t| t.hash).collect::<Vec<_>>();
+
+    // Gas: 42,000 holds exactly two transfers (the third does not fit).
+    let all = select(&r, &params, &header, transfers.clone(), 1 << 20).expect("select");
+    assert_eq!(
+        all.len(),
+        2,
+        "two 21,000-gas transfers fill a 42,000 gas limit"
+    );
+
+    // Bytes: a budget of exactly the first one's `len + 4` packs it; one byte less packs none;
+    // exactly two's packs two.
+    let cost = |t: &parley_app::chain::tx::SignedTx| t.raw.len() as u64 + 4;
+    let one = cost(&all[0]);
+    let two = one + cost(&all[1]);
+    assert_eq!(
+        hashes(&select(&r, &params, &header, transfers.clone(), one).expect("select")),
+        hashes(&all[..1])
+    );
+    assert!(
+        select(&r, &params, &header, transfers.clone(), one - 1)
+            .expect("select")
+            .is_empty()
+    );
+    assert_eq!(
+        hashes(&select(&r, &params, &header, transfers.clone(), two).expect("select")),
+        hashes(&all)
+    );
+    assert_eq!(
+        select(&r, &params, &header, transfers.clone(), two - 1)
+            .expect("select")
+            .len(),
+        1
+    );
+
+    // A fee cap exactly at the base fee (no tip) is includable.
+    let at_base = dec(&devtx::sign(
+        &keys[0],
+        devtx::Kind::DynamicFee,
+        CHAIN_ID,
+        0,
+        Some(Address::repeat_byte(1)),
+        U256::from(1),
+        Bytes::new(),
+        21_000,
+        devtx::Fees {
+            max_fee: u128::from(header.base_fee),
+            tip: 0,
+        },
+    ));
+    assert_eq!(
+        hashes(&select(&r, &params, &header, vec![at_base.clone()], 1 << 20).expect("select")),
+        vec![at_base.hash]
+    );
+
+    // A stale nonce (already executed) does not hide the sender's next transaction.
+    let stale = dec(&devtx::transfer(
+        &keys[3],
+        CHAIN_ID,
+        0,
+        Address::repeat_byte(3),
+        U256::from(1),
+    ));
+    let next = dec(&devtx::transfer(
+        &keys[3],
+        CHAIN_ID,
+        1,
+        Address::repeat_byte(3),
+        U256::from(1),
+    ));
+    assert_eq!(
+        hashes(&select(&r, &params, &header, vec![stale, next.clone()], 1 << 20).expect("select")),
+        vec![next.hash]
+    );
+}
+
+/// The builder never packs more than `max_block_txs`, however much gas is left.
+#[test]
+fn the_builder_stops_at_max_block_txs() {
+    use parley_app::chain::rules;
+    use parley_app::mempool::builder::select;
+    let keys = parley_app::dev_accounts(4).expect("keys");
+    let g = parley_app::chain::genesis::AppGenesis::funded(
+        Params {
+            chain_id: CHAIN_ID,
+            max_block_txs: 2,
+            ..Params::default()
+        },
+        keys.iter().map(|k| k.address()),
+        U256::from(10u128.pow(20)),
+    );
+    let net = Net::with_genesis(1, keys.clone(), &serde_json::to_vec(&g).expect("json"));
+    let app = &net.nodes[0].app;
+    let params = app.params().expect("params");
+    let r = net.reader();
+    let header = rules::header(
+        &params,
+        &r.meta().expect("meta"),
+        1,
+        net.time(1),
+        Address::ZERO,
+    );
+    let txs: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            app.decode_tx(
+                &devtx::transfer(k, CHAIN_ID, 0, Address::repeat_byte(1), U256::from(1)),
+                &params,
+            )
+            .expect("valid")
+        })
+        .collect();
+    assert_eq!(
+        select(&r, &params, &header, txs, 1 << 20)
+            .expect("select")
+            .len(),
+        2
+    );
 }

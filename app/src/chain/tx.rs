@@ -266,3 +266,67 @@ pub fn max_cost(tx: &TxEnvelope) -> U256 {
         .saturating_mul(U256::from(tx.max_fee_per_gas()))
         .saturating_add(tx.value())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devtx::{self, Fees, Kind};
+    use crate::mempool::SenderCache;
+
+    fn key() -> alloy_signer_local::PrivateKeySigner {
+        alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(7)).expect("key")
+    }
+
+    fn tx(data: usize, gas: u64, max_fee: u128) -> Bytes {
+        devtx::sign(
+            &key(),
+            Kind::DynamicFee,
+            Params::default().chain_id,
+            0,
+            Some(Address::repeat_byte(1)),
+            alloy_primitives::U256::ZERO,
+            vec![1u8; data].into(),
+            gas,
+            Fees { max_fee, tip: 1 },
+        )
+    }
+
+    /// Size, gas and fee bounds are inclusive at their edges: a transaction of exactly
+    /// `max_tx_bytes`, a gas limit of exactly the block gas limit and a fee cap of exactly the
+    /// minimum base fee are valid; one byte, one gas or one wei beyond is refused.
+    #[test]
+    fn bounds_are_inclusive_at_their_edges() {
+        let p = Params {
+            max_tx_bytes: 1024,
+            block_gas_limit: 1_000_000,
+            ..Params::default()
+        };
+        let memo = SenderCache::default();
+        let fee = 10_000_000_000;
+        // Find the calldata length whose signed bytes are exactly the limit.
+        let exact = (800..1024)
+            .map(|n| tx(n, 100_000, fee))
+            .find(|t| t.len() == 1024)
+            .expect("some length hits 1024 bytes");
+        decode(&exact, &p, &memo).expect("exactly max_tx_bytes is valid");
+        let over = (800..1100)
+            .map(|n| tx(n, 100_000, fee))
+            .find(|t| t.len() == 1025)
+            .expect("some length hits 1025 bytes");
+        assert!(matches!(
+            decode(&over, &p, &memo),
+            Err(TxError::TooLarge { .. })
+        ));
+        decode(&tx(0, 1_000_000, fee), &p, &memo).expect("gas = block gas limit is valid");
+        assert!(matches!(
+            decode(&tx(0, 1_000_001, fee), &p, &memo),
+            Err(TxError::GasLimit { .. })
+        ));
+        let min = u128::from(p.min_base_fee);
+        decode(&tx(0, 21_000, min), &p, &memo).expect("fee cap = minimum base fee is valid");
+        assert!(matches!(
+            decode(&tx(0, 21_000, min - 1), &p, &memo),
+            Err(TxError::FeeTooLow { .. })
+        ));
+    }
+}

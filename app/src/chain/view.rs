@@ -106,6 +106,12 @@ impl<V: StateView> StateView for WithHashes<'_, V> {
     fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.view.app_entry(key)
     }
+    // Mutation testing: returning no slots (or slot 0) here is an equivalent mutant under
+    // Prague rules. Execution enumerates committed storage only for an account revm reports
+    // created or self-destructed; EIP-6780 destroys only accounts created in the same
+    // transaction and EIP-7610 refuses creation at an address with storage, so the account
+    // has no committed storage whenever this is called, and a deletion of an absent slot is
+    // not a change. Kept exact for the day either rule changes.
     fn storage_slots(&self, address: Address) -> Result<Vec<U256>, StoreError> {
         self.view.storage_slots(address)
     }
@@ -120,5 +126,30 @@ impl<V: StateView> StateView for WithHashes<'_, V> {
     }
     fn block_hash(&self, number: u64) -> Result<B256, StoreError> {
         Ok(self.hashes.get(number).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ring keeps exactly the last 256 consecutive hashes and restarts at a gap.
+    #[test]
+    fn the_ring_keeps_the_last_256_and_restarts_at_a_gap() {
+        let mut r = BlockHashes::default();
+        for n in 1..=300u64 {
+            r.push(n, B256::with_last_byte(n as u8));
+        }
+        assert_eq!(r.get(300), Some(B256::with_last_byte(300u64 as u8)));
+        assert_eq!(r.get(299), Some(B256::with_last_byte(299u64 as u8)));
+        assert_eq!(r.get(45), Some(B256::with_last_byte(45)));
+        assert_eq!(r.get(44), None);
+        assert_eq!(r.get(301), None);
+        // A gap (a restart from another height) forgets everything before it.
+        r.push(400, B256::repeat_byte(4));
+        assert_eq!(r.get(400), Some(B256::repeat_byte(4)));
+        assert_eq!(r.get(300), None);
+        r.push(401, B256::repeat_byte(5));
+        assert_eq!(r.get(400), Some(B256::repeat_byte(4)));
     }
 }

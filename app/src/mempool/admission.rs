@@ -74,3 +74,22 @@ impl SenderMemo for SenderCache {
         m.insert(hash, from);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache answers what was inserted (so a signature is recovered once per node) and
+    /// holds many entries until its cap.
+    #[test]
+    fn the_sender_cache_remembers() {
+        let c = SenderCache::default();
+        for i in 0..100u8 {
+            c.insert(B256::repeat_byte(i), Address::repeat_byte(i));
+        }
+        for i in 0..100u8 {
+            assert_eq!(c.get(&B256::repeat_byte(i)), Some(Address::repeat_byte(i)));
+        }
+        assert_eq!(c.get(&B256::repeat_byte(200)), None);
+    }
+}

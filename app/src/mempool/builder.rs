@@ -93,6 +93,7 @@ pub fn select<V: StateView>(
         let mut q = VecDeque::new();
         for (nonce, tx) in txs {
             if nonce != next {
+                // (`<=` here is an equivalent mutant: inside `nonce != next` it means `<`.)
                 if nonce < next {
                     continue; // already executed; recheck will drop it
                 }
@@ -122,6 +123,9 @@ pub fn select<V: StateView>(
     let mut out = Vec::new();
     let mut bytes = 0u64;
     while let Some(head) = heap.pop() {
+        // The gas test is an early exit only: with less than MIN_TX_GAS left every remaining
+        // candidate fails `apply` with NoRoom anyway, so `<` turned into `==` is an
+        // equivalent mutant (same block, more work).
         if out.len() as u64 >= params.max_block_txs
             || header.gas_limit.saturating_sub(exec.gas_used()) < MIN_TX_GAS
         {
