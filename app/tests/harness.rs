@@ -1301,22 +1301,15 @@ fn max_block_txs_is_inclusive() {
         .map(|k| devtx::transfer(k, CHAIN_ID, 0, Address::repeat_byte(1), U256::from(1)))
         .collect();
     let block = |n: usize| {
-        let mut b = match Message::decode(
+        let Message::ProposerBlock(mut b) = Message::decode(
             &net.nodes[0]
                 .app
                 .prepare_proposal(h, t, &[], 1 << 20)
                 .expect("prepare")[0],
         )
-        .expect("decodes")
-        {
-            Message::ProposerBlock(b) => b,
-        };
+        .expect("decodes");
         b.txs = txs[..n].to_vec();
-        let hashes: Vec<B256> = b
-            .txs
-            .iter()
-            .map(|r| alloy_primitives::keccak256(r))
-            .collect();
+        let hashes: Vec<B256> = b.txs.iter().map(alloy_primitives::keccak256).collect();
         b.header.tx_root = parley_app::chain::block::tx_root(hashes);
         vec![Bytes::from(Message::ProposerBlock(b).encode())]
     };
