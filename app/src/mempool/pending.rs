@@ -116,3 +116,51 @@ impl PendingNonces {
         m.by_sender.get(from)?.get(nonce).map(|p| p.tx.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::genesis::Params;
+    use crate::devtx;
+
+    fn tx(key: u8, nonce: u64) -> SignedTx {
+        let k = alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(key))
+            .expect("key");
+        let p = Params::default();
+        let raw = devtx::transfer(&k, p.chain_id, nonce, Address::repeat_byte(1), U256::from(1));
+        crate::chain::tx::decode(&raw, &p, &crate::mempool::SenderCache::default()).expect("valid")
+    }
+
+    /// The pending nonce counts consecutive pending nonces from the committed one; removal,
+    /// replacement and pruning keep the by-hash index in step.
+    #[test]
+    fn pending_nonces_follow_adds_removes_and_commits() {
+        let p = PendingNonces::default();
+        let (a0, a1, a2, a4) = (tx(1, 0), tx(1, 1), tx(1, 2), tx(1, 4));
+        let from = a0.from;
+        for t in [&a0, &a1, &a2, &a4] {
+            p.add(t);
+        }
+        assert_eq!(p.next_nonce(&from, 0), 3, "0, 1, 2 pending; 4 is after a gap");
+        assert_eq!(p.next_nonce(&from, 5), 5);
+        assert_eq!(p.next_nonce(&tx(2, 0).from, 7), 7, "another sender");
+        assert_eq!(p.get(&a1.hash).map(|t| t.hash), Some(a1.hash));
+        assert_eq!(p.cost_between(&from, 0, 2), max_cost(&a0.envelope) + max_cost(&a1.envelope));
+
+        p.remove(from, 1);
+        assert_eq!(p.next_nonce(&from, 0), 1);
+        assert!(p.get(&a1.hash).is_none());
+
+        // Block commits nonces 0..=2: pruning drops them (and their hashes), keeps 4.
+        p.prune(|_| 3);
+        assert!(p.get(&a0.hash).is_none());
+        assert!(p.get(&a2.hash).is_none());
+        assert_eq!(p.get(&a4.hash).map(|t| t.hash), Some(a4.hash));
+        assert_eq!(p.next_nonce(&from, 3), 3);
+        assert_eq!(p.next_nonce(&from, 4), 5);
+        // Pruning everything forgets the sender.
+        p.prune(|_| 10);
+        assert!(p.get(&a4.hash).is_none());
+        assert_eq!(p.next_nonce(&from, 4), 4);
+    }
+}
