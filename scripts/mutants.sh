@@ -7,11 +7,12 @@
 #   scripts/mutants.sh types             parley-types in full (state schema, diff, smt), its
 #                                        own tests (~150 mutants, ~25 min on 2 cores)
 #   scripts/mutants.sh core [ARGS...]    parley-app's deterministic core (execution, overlay,
-#                                        block rules, admission, builder) against the lib tests
-#                                        and the in-process harness; ~280 mutants at a few
-#                                        minutes each, so pass a shard to sample, spread
-#                                        over all files with round-robin, e.g.
-#                                        `scripts/mutants.sh core --shard 1/20 --sharding round-robin`
+#                                        block rules, protocol messages, ledger, assignment,
+#                                        admission, builder) against the lib tests, the
+#                                        in-process harness and the ledger tests; ~15 s per
+#                                        mutant, the whole set in ~1.5 h on 2 cores; pass a
+#                                        shard to sample, e.g.
+#                                        `scripts/mutants.sh core --shard 1/8 --sharding round-robin`
 #   scripts/mutants.sh list              list the mutants of both sets, run nothing
 #
 # Extra ARGS go to `cargo mutants`. Results land in mutants.out/<set>/mutants.out/ (the core
@@ -49,8 +50,9 @@ case "${set_name}" in
       [[ -e "$f" ]] && files+=(-f "$f")
     done
     ((${#files[@]})) || { echo "no core files found (see CORE_FILES in $0)" >&2; exit 2; }
-    # Release profile like the rest of the suite; the lib tests and the in-process harness
-    # (the differential test needs anvil and minutes per run, so it is not part of each mutant).
+    # Release profile like the rest of the suite; the lib tests, the in-process harness and
+    # the ledger tests (the differential test needs anvil, so it is not part of each mutant:
+    # harness tests pin what it would catch, e.g. the block environment contracts see).
     # --copy-target: each scratch tree starts from the built dependencies (2-3 GB copied)
     # instead of a clean release build of revm, redb, jsonrpsee...
     # Each mutant rebuilds only parley-app: incremental compilation and opt-level 1 for that
@@ -58,7 +60,7 @@ case "${set_name}" in
     cargo mutants -p parley-app "${files[@]}" --profile release --copy-target=true \
       -C --config=profile.release.incremental=true \
       -C --config=profile.release.package.parley-app.opt-level=1 \
-      --cargo-test-arg=--lib --cargo-test-arg=--test=harness \
+      --cargo-test-arg=--lib --cargo-test-arg=--test=harness --cargo-test-arg=--test=ledger \
       --output "${MUTANTS_OUT:-mutants.out/core}" "$@"
     ;;
   list)
