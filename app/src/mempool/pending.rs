@@ -124,10 +124,16 @@ mod tests {
     use crate::devtx;
 
     fn tx(key: u8, nonce: u64) -> SignedTx {
-        let k = alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(key))
-            .expect("key");
+        let k =
+            alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(key)).expect("key");
         let p = Params::default();
-        let raw = devtx::transfer(&k, p.chain_id, nonce, Address::repeat_byte(1), U256::from(1));
+        let raw = devtx::transfer(
+            &k,
+            p.chain_id,
+            nonce,
+            Address::repeat_byte(1),
+            U256::from(1),
+        );
         crate::chain::tx::decode(&raw, &p, &crate::mempool::SenderCache::default()).expect("valid")
     }
 
@@ -141,11 +147,18 @@ mod tests {
         for t in [&a0, &a1, &a2, &a4] {
             p.add(t);
         }
-        assert_eq!(p.next_nonce(&from, 0), 3, "0, 1, 2 pending; 4 is after a gap");
+        assert_eq!(
+            p.next_nonce(&from, 0),
+            3,
+            "0, 1, 2 pending; 4 is after a gap"
+        );
         assert_eq!(p.next_nonce(&from, 5), 5);
         assert_eq!(p.next_nonce(&tx(2, 0).from, 7), 7, "another sender");
         assert_eq!(p.get(&a1.hash).map(|t| t.hash), Some(a1.hash));
-        assert_eq!(p.cost_between(&from, 0, 2), max_cost(&a0.envelope) + max_cost(&a1.envelope));
+        assert_eq!(
+            p.cost_between(&from, 0, 2),
+            max_cost(&a0.envelope) + max_cost(&a1.envelope)
+        );
 
         p.remove(from, 1);
         assert_eq!(p.next_nonce(&from, 0), 1);
