@@ -1283,16 +1283,17 @@ fn access_lists_are_charged() {
 #[test]
 fn max_block_txs_is_inclusive() {
     let keys = parley_app::dev_accounts(3).expect("keys");
-    let g = parley_app::chain::genesis::AppGenesis::funded(
+    let mut net = net_with_params(
+        2,
+        &keys,
         Params {
-            chain_id: CHAIN_ID,
             max_block_txs: 2,
-            ..Params::default()
+            ..Params {
+                chain_id: CHAIN_ID,
+                ..Params::default()
+            }
         },
-        keys.iter().map(|k| k.address()),
-        U256::from(10u128.pow(20)),
     );
-    let mut net = Net::with_genesis(2, keys.clone(), &serde_json::to_vec(&g).expect("json"));
     net.step();
     let h = net.height + 1;
     let t = net.time(h);
@@ -1332,17 +1333,18 @@ fn the_builder_packs_to_its_limits() {
     use parley_app::chain::rules;
     use parley_app::mempool::builder::select;
     let keys = parley_app::dev_accounts(4).expect("keys");
-    let g = parley_app::chain::genesis::AppGenesis::funded(
+    let mut net = net_with_params(
+        1,
+        &keys,
         Params {
-            chain_id: CHAIN_ID,
             max_block_txs: 3,
             block_gas_limit: 42_000,
-            ..Params::default()
+            ..Params {
+                chain_id: CHAIN_ID,
+                ..Params::default()
+            }
         },
-        keys.iter().map(|k| k.address()),
-        U256::from(10u128.pow(20)),
     );
-    let mut net = Net::with_genesis(1, keys.clone(), &serde_json::to_vec(&g).expect("json"));
     // keys[3] has used nonce 0 already.
     net.submit(devtx::transfer(
         &keys[3],
@@ -1460,16 +1462,17 @@ fn the_builder_stops_at_max_block_txs() {
     use parley_app::chain::rules;
     use parley_app::mempool::builder::select;
     let keys = parley_app::dev_accounts(4).expect("keys");
-    let g = parley_app::chain::genesis::AppGenesis::funded(
+    let net = net_with_params(
+        1,
+        &keys,
         Params {
-            chain_id: CHAIN_ID,
             max_block_txs: 2,
-            ..Params::default()
+            ..Params {
+                chain_id: CHAIN_ID,
+                ..Params::default()
+            }
         },
-        keys.iter().map(|k| k.address()),
-        U256::from(10u128.pow(20)),
     );
-    let net = Net::with_genesis(1, keys.clone(), &serde_json::to_vec(&g).expect("json"));
     let app = &net.nodes[0].app;
     let params = app.params().expect("params");
     let r = net.reader();
@@ -1496,4 +1499,14 @@ fn the_builder_stops_at_max_block_txs() {
             .len(),
         2
     );
+}
+
+/// `n` nodes from a genesis with `params` and each of `keys` holding 100 ETH.
+fn net_with_params(n: usize, keys: &[alloy_signer_local::PrivateKeySigner], params: Params) -> Net {
+    let g = parley_app::chain::genesis::AppGenesis::funded(
+        params,
+        keys.iter().map(|k| k.address()),
+        U256::from(10u128.pow(20)),
+    );
+    Net::with_genesis(n, keys.to_vec(), &serde_json::to_vec(&g).expect("json"))
 }

@@ -81,7 +81,7 @@ pub fn draw(seed: B256, slot: u64, candidates: &[Candidate], k: usize) -> Vec<Ca
             r -= w;
         }
         let picked = pool.remove(at);
-        total -= picked.weight();
+        total = total.saturating_sub(picked.weight());
         out.push(picked);
     }
     out

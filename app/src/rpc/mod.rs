@@ -85,6 +85,29 @@ fn args<T: serde::de::DeserializeOwned>(p: &Params<'_>, arity: usize) -> RpcResu
 }
 
 impl Ctx {
+    /// Hands `raw` to this node's CometBFT mempool (`broadcast_tx_sync`): its CheckTx refusal,
+    /// a duplicate or a timeout become JSON-RPC errors.
+    async fn broadcast(&self, raw: &[u8]) -> RpcResult<()> {
+        let res = tokio::time::timeout(
+            COMETBFT_TIMEOUT,
+            self.cometbft.broadcast_tx_sync(raw.to_vec()),
+        )
+        .await
+        .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
+        .map_err(|e| {
+            let s = e.to_string();
+            if s.contains("already exists in cache") {
+                err(-32000, "already known")
+            } else {
+                err(-32000, format!("CometBFT: {s}"))
+            }
+        })?;
+        if res.code.is_err() {
+            return Err(err(-32000, res.log));
+        }
+        Ok(())
+    }
+
     fn reader(&self) -> RpcResult<Reader> {
         self.app.store().reader().map_err(internal)
     }
@@ -671,23 +694,7 @@ fn register(module: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
                     return Err(err(-32000, e.to_string()));
                 }
             }
-            let res = tokio::time::timeout(
-                COMETBFT_TIMEOUT,
-                ctx.cometbft.broadcast_tx_sync(raw.to_vec()),
-            )
-            .await
-            .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
-            .map_err(|e| {
-                let s = e.to_string();
-                if s.contains("already exists in cache") {
-                    err(-32000, "already known")
-                } else {
-                    err(-32000, format!("CometBFT: {s}"))
-                }
-            })?;
-            if res.code.is_err() {
-                return Err(err(-32000, res.log));
-            }
+            ctx.broadcast(&raw).await?;
             Ok(tx.hash)
         },
     )?;

@@ -10,9 +10,8 @@ use parley_types::{
     LedgerAccount, Pot, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry, decode_amount,
 };
 use serde::Serialize;
-use tendermint_rpc::Client as _;
 
-use super::{COMETBFT_TIMEOUT, Ctx, RpcResult, args, err, internal, invalid};
+use super::{Ctx, RpcResult, args, err, internal, invalid};
 use crate::node::metrics as m;
 use crate::store::Reader;
 
@@ -199,23 +198,7 @@ pub(super) fn register(
                 .check_message(&raw, false)
                 .map_err(|e| err(-32603, format!("internal error: {e}")))?
                 .map_err(|r| err(-32000, format!("refused (code {}): {}", r.code, r.log)))?;
-            let res = tokio::time::timeout(
-                COMETBFT_TIMEOUT,
-                ctx.cometbft.broadcast_tx_sync(raw.to_vec()),
-            )
-            .await
-            .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
-            .map_err(|e| {
-                let s = e.to_string();
-                if s.contains("already exists in cache") {
-                    err(-32000, "already known")
-                } else {
-                    err(-32000, format!("CometBFT: {s}"))
-                }
-            })?;
-            if res.code.is_err() {
-                return Err(err(-32000, res.log));
-            }
+            ctx.broadcast(&raw).await?;
             Ok(m.hash)
         },
     )?;
