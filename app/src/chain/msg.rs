@@ -353,6 +353,8 @@ pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
     };
     let r = U256::from_be_slice(&sig[..32]);
     let s = U256::from_be_slice(&sig[32..64]);
+    // (`>=` here is equivalent in practice: a valid signature with `s` exactly n/2 cannot be
+    // found without breaking the key.)
     if s > SECP256K1N_HALF {
         return Err(MsgError::Signature("high s (malleable)"));
     }
@@ -533,6 +535,10 @@ mod tests {
             decode(&envelope(unspecified, sig), CHAIN),
             Err(MsgError::Field("unbond.role must name a role"))
         );
+        // Exactly the limit is not "too large" (it fails later, as garbage).
+        let mut edge = tx.clone();
+        edge.resize(MAX_MESSAGE_BYTES, 0);
+        assert!(matches!(decode(&edge, CHAIN), Err(MsgError::Malformed(_))));
         // Too large, before any decoding.
         let mut big = tx;
         big.resize(MAX_MESSAGE_BYTES + 1, 0);
