@@ -390,8 +390,8 @@ fn replaying_recorded_diffs_reproduces_state_and_proof_root() {
         "the run exercised writes and deletes: height {height}, {storage_writes} storage writes, {deletes} deletes"
     );
 
-    // The state: the replayed entries plus the node's meta entry give the committed app hash
-    // and exactly the node's leaves.
+    // The state: the replayed entries plus the node's non-EVM entries (meta, protocol ledger)
+    // give the committed app hash and exactly the node's leaves.
     let meta = reader
         .app_entry(&StateKey::Meta)
         .expect("read")
@@ -407,6 +407,13 @@ fn replaying_recorded_diffs_reproduces_state_and_proof_root() {
         })
         .collect();
     leaves.push((StateKey::Meta.path(), alloy_primitives::keccak256(&meta)));
+    // The protocol ledger (pot, seed, prover draws…) is in the app hash but never in a diff
+    // (DESIGN §3): the node's entries complete the state.
+    let protocol =
+        StateKey::Ledger(alloy_primitives::Address::ZERO)..=StateKey::Assignment(u64::MAX);
+    for (k, v) in reader.app_entries(protocol).expect("protocol entries") {
+        leaves.push((k.path(), alloy_primitives::keccak256(&v)));
+    }
     let mut node_leaves = reader.tree_leaves().expect("leaves");
     leaves.sort();
     node_leaves.sort();
