@@ -251,6 +251,11 @@ fn roles_register_top_up_heartbeat_and_unbond_after_the_delay() {
     assert_eq!(p.stake, eth(2));
     assert_eq!(p.last_heartbeat, net.height);
     assert!(p.last_heartbeat > staked_at);
+    // A top-up is signed by the prover too: it counts as a heartbeat.
+    net.step();
+    go(&mut net, &mut nonce, Action::StakeProver(eth(1)));
+    let p = entry(&net, StateKey::Prover(a), ProverEntry::decode).expect("prover");
+    assert_eq!((p.stake, p.last_heartbeat), (eth(3), net.height));
 
     // Unbond the sequencer: the entry goes, the bond waits `unbonding_delay` heights.
     let bal = ledger(&net, a).balance;

@@ -284,7 +284,8 @@ impl<'a, V: StateView> Overlay<'a, V> {
                 }),
             ));
         }
-        // Merge the app entries in: both lists are in key order.
+        // Merge the app entries in: both lists are in key order. (`<=` below is an equivalent
+        // mutant: an app key never equals an EVM key.)
         let mut writes = Vec::with_capacity(evm_writes.len() + self.app.len());
         let mut app = std::mem::take(&mut self.app).into_iter().peekable();
         for w in evm_writes {

@@ -322,6 +322,25 @@ mod tests {
             decode(&tx(0, 1_000_001, fee), &p, &memo),
             Err(TxError::GasLimit { .. })
         ));
+        // A tip equal to the fee cap is valid; above it is not.
+        let tipped = |tip| {
+            devtx::sign(
+                &key(),
+                Kind::DynamicFee,
+                p.chain_id,
+                0,
+                Some(Address::repeat_byte(1)),
+                alloy_primitives::U256::ZERO,
+                Bytes::new(),
+                21_000,
+                Fees { max_fee: fee, tip },
+            )
+        };
+        decode(&tipped(fee), &p, &memo).expect("tip = fee cap is valid");
+        assert!(matches!(
+            decode(&tipped(fee + 1), &p, &memo),
+            Err(TxError::TipAboveCap)
+        ));
         let min = u128::from(p.min_base_fee);
         decode(&tx(0, 21_000, min), &p, &memo).expect("fee cap = minimum base fee is valid");
         assert!(matches!(
