@@ -21,6 +21,7 @@ use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes};
 use parley_types::{MerkleProof, MerkleTree, StateKey};
 
+use crate::chain::auction;
 use crate::chain::block::Message;
 use crate::chain::evm::{self, ExecError};
 use crate::chain::genesis::{AppGenesis, Params};
@@ -291,6 +292,16 @@ impl App {
                 Vec::new()
             }
         };
+        // DESIGN §3 "Deadlines and censorship": a penalized deadline must span more heights
+        // than there are validators, so an honest proposer falls inside it.
+        let validators = registered.len().max(cometbft_validators.len()) as u64;
+        let window = genesis.params.protocol.min_penalty_window;
+        if window <= validators {
+            return Err(AppError::Genesis(format!(
+                "params.protocol.min_penalty_window ({window}) must exceed the number of \
+                 validators ({validators})"
+            )));
+        }
         let app_hash = self.write_genesis(&genesis, initial_height)?;
         Ok((app_hash, answer))
     }
@@ -410,7 +421,19 @@ impl App {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
-        let messages = self.pick_messages(&reader, &params, height, mempool_txs, max_tx_bytes)?;
+        let auctioned = Self::auctioned(&reader, height)?;
+        let messages = self.pick_messages(
+            &reader,
+            &params,
+            height,
+            mempool_txs,
+            max_tx_bytes,
+            auctioned,
+        )?;
+        if auctioned {
+            // The winner's reveal is the block: the proposal carries messages only.
+            return Ok(messages);
+        }
         let message_bytes: u64 = messages.iter().map(|m| m.len() as u64).sum();
         let candidates = mempool_txs
             .iter()
@@ -438,9 +461,15 @@ impl App {
         Ok(out)
     }
 
+    /// Whether slot `height` was auctioned (a winner was selected), from committed state.
+    fn auctioned(reader: &crate::store::Reader, height: u64) -> Result<bool> {
+        Ok(auction::is_auctioned(&mut Overlay::new(reader), height)?)
+    }
+
     /// The protocol messages of a proposal: those of the mempool, in its order, that execute
     /// (run on a throwaway overlay in that order, so a sender's nonces chain), within the
-    /// per-kind cap and half the byte budget (the rest is the L2 block's).
+    /// per-kind cap and half the byte budget (the rest is the L2 block's; all of it when the
+    /// slot was auctioned and the proposal carries no block).
     fn pick_messages(
         &self,
         reader: &crate::store::Reader,
@@ -448,10 +477,15 @@ impl App {
         height: u64,
         mempool_txs: &[Bytes],
         max_tx_bytes: u64,
+        auctioned: bool,
     ) -> Result<Vec<Bytes>> {
         let mut overlay = Overlay::new(reader);
         let mut per_kind = std::collections::BTreeMap::new();
-        let budget = max_tx_bytes / 2;
+        let budget = if auctioned {
+            max_tx_bytes
+        } else {
+            max_tx_bytes / 2
+        };
         let mut used = 0u64;
         let mut out = Vec::new();
         // Nonces chain in mempool order only if the mempool holds them in order; a second
@@ -497,9 +531,18 @@ impl App {
         txs: &[Bytes],
     ) -> Result<Verdict> {
         let params = self.params_or_err()?;
-        let meta = self.inner.store.reader()?.meta()?;
-        let checked =
-            rules::check_proposal(txs, height, time_secs, &params, &meta, &self.inner.senders);
+        let reader = self.inner.store.reader()?;
+        let meta = reader.meta()?;
+        let auctioned = Self::auctioned(&reader, height)?;
+        let checked = rules::check_proposal(
+            txs,
+            height,
+            time_secs,
+            &params,
+            &meta,
+            &self.inner.senders,
+            auctioned,
+        );
         Ok(match checked {
             Ok(proposal) => {
                 *self.inner.validated.lock().expect("validated lock") = Some(Validated {
@@ -537,20 +580,33 @@ impl App {
             .take()
             .filter(|v| v.cometbft_hash == block_hash && v.height == height)
             .map(|v| v.proposal);
+        let auctioned = Self::auctioned(&reader, height)?;
         let checked = match cached {
             Some(v) => Ok(v),
-            None => {
-                rules::check_proposal(txs, height, time_secs, &params, &meta, &self.inner.senders)
-            }
+            None => rules::check_proposal(
+                txs,
+                height,
+                time_secs,
+                &params,
+                &meta,
+                &self.inner.senders,
+                auctioned,
+            ),
         };
         let (proposal, broke) = match checked {
             Ok(p) => (p, false),
             Err(why) => {
                 tracing::error!(height, reason = %why, "decided block breaks the rules; executing it empty");
+                // No messages and no proposer block; an auctioned slot still executes what
+                // its winner revealed before (or is withheld).
                 let empty = Proposal {
                     messages: Vec::new(),
-                    header: rules::empty_block(&params, &meta, height, time_secs),
-                    txs: Vec::new(),
+                    block: (!auctioned).then(|| {
+                        (
+                            rules::empty_block(&params, &meta, height, time_secs),
+                            vec![],
+                        )
+                    }),
                 };
                 (empty, true)
             }
@@ -560,14 +616,19 @@ impl App {
             view: &reader,
             hashes: &hashes,
         };
+        let input = evm::BlockInput {
+            height,
+            time_secs,
+            proposer: proposal.block.as_ref().map(|(h, txs)| (h, txs.as_slice())),
+        };
         let executed = evm::execute_block(
             &view,
             &params,
             &meta,
-            &proposal.header,
+            input,
             &proposal.messages,
-            &proposal.txs,
             block_hash,
+            &self.inner.senders,
         )?;
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         if c.staged.is_some() {
@@ -600,7 +661,8 @@ impl App {
                     Ok(_) => (0, String::new()),
                     Err(e) => (e.code(), e.to_string()),
                 })
-                .chain(std::iter::once((0, String::new())))
+                // The proposer's L2 block, when the proposal carries one.
+                .chain(proposal.block.iter().map(|_| (0, String::new())))
                 .collect()
         };
         for o in &executed.messages {

@@ -470,7 +470,7 @@ fn app_hash_snapshot() {
             "0xc18477c3f0c3674efa13873345e324c7cabea2724093dabba293d1b67641248c"
                 .parse()
                 .expect("hex"),
-            "0xdcb1ec5292bb05f9ab7811b64fda27d5ed315c1129e53468f55b47ab31b5488c"
+            "0xadcd9b7bf002284104a943ef930ad33f4614cf9cc2c6ac9b3932cdee0dfce3f3"
                 .parse()
                 .expect("hex"),
         ),
@@ -503,7 +503,7 @@ fn app_hash_snapshot() {
     );
     assert_eq!(
         dependent,
-        "0xd6d26c462d543daba4829e9528232d5416da9398f9afc77ec650c6f57d3db0ff"
+        "0xd027d0554fbb5fefd67cc55313fac04164620e408e397c52a27e103596ac4fc0"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the dependent block moved: a breaking change"

@@ -137,14 +137,19 @@ fn ceiling(n: usize) -> Result<f64> {
         gas_limit: params.block_gas_limit,
         tx_root: B256::ZERO,
     };
+    let input = parley_app::chain::evm::BlockInput {
+        height: 1,
+        time_secs: 1,
+        proposer: Some((&header, &txs)),
+    };
     let executed = parley_app::chain::evm::execute_block(
         &reader,
         &params,
         &meta,
-        &header,
+        input,
         &[],
-        &txs,
         B256::ZERO,
+        &cache,
     )?;
     let secs = start.elapsed().as_secs_f64();
     if executed.txs.len() != n {

@@ -28,13 +28,14 @@ use revm::context_interface::result::{EVMError, ExecutionResult};
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 
 use crate::chain::SPEC;
-use crate::chain::block::L2Header;
+use crate::chain::auction::{self, Source};
+use crate::chain::block::{L2Header, tx_root};
 use crate::chain::genesis::Params;
 use crate::chain::msg::SignedMsg;
 use crate::chain::overlay::Overlay;
-use crate::chain::tx::SignedTx;
+use crate::chain::tx::{SenderMemo, SignedTx};
 use crate::chain::view::{StateView, StoreError};
-use crate::chain::{assignment, ledger};
+use crate::chain::{assignment, ledger, rules};
 
 /// The outcome of executing one block, before commit.
 #[derive(Debug)]
@@ -199,41 +200,123 @@ impl<'a, V: StateView> BlockExecutor<'a, V> {
         }
     }
 
+    /// Sets the block the remaining transactions execute in (its environment and gas limit):
+    /// an auctioned block's header is known only after the height's messages.
+    pub fn set_header(&mut self, header: &L2Header, prevrandao: B256) {
+        self.evm.ctx.block = block_env(header, prevrandao);
+        self.gas_limit = header.gas_limit;
+    }
+
     /// The overlay, for protocol handlers and to derive the block's writes.
     pub fn overlay(&mut self) -> &mut Overlay<'a, V> {
         self.evm.db_mut()
     }
 }
 
+/// The L2 block a height carries in its proposal: the proposer's, when slot `height` was not
+/// auctioned; none when it was (the block then comes from the winner's reveal, or is empty).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockInput<'a> {
+    /// The CometBFT height (= the slot = the L2 block number).
+    pub height: u64,
+    /// The CometBFT block time, in seconds.
+    pub time_secs: u64,
+    /// The proposer-built block (header and decoded transactions), if the proposal has one.
+    pub proposer: Option<(&'a L2Header, &'a [SignedTx])>,
+}
+
 /// Executes one height on top of committed state `view`: the protocol `messages` in order
-/// ([`ledger::apply`]), then `txs` as the L2 block `header` (each transaction runs against the
-/// block overlay and is committed into it when it finishes), then the block's base fees to
-/// the pot and [`ledger::end_block`]. The writes and the diff are derived from the overlay
-/// at the end, so the order of all effects is the block's.
+/// ([`ledger::apply`]); then the height's L2 block ([`auction::source`]: the proposer's, the
+/// winner's revealed block, or an empty one for a withheld slot), starting with the queued
+/// forced transactions (up to `forced_gas`), each transaction running against the block
+/// overlay and committed into it when it finishes, until the block's writes reach
+/// `max_diff_entries`; then the slot's settlement, the base fees to the pot,
+/// [`ledger::end_block`], the auction's and the assignment's end of block. The writes and the
+/// diff are derived from the overlay at the end, so the order of all effects is the block's.
+#[allow(clippy::too_many_arguments)]
 pub fn execute_block<V: StateView>(
     view: &V,
     params: &Params,
     meta: &ChainMeta,
-    header: &L2Header,
+    input: BlockInput<'_>,
     messages: &[SignedMsg],
-    txs: &[SignedTx],
     prevrandao: B256,
+    senders: &impl SenderMemo,
 ) -> Result<Executed, ExecError> {
-    let mut exec = BlockExecutor::new(view, params, header, prevrandao);
+    let height = input.height;
+    let provisional = match input.proposer {
+        Some((h, _)) => h.clone(),
+        None => rules::empty_block(params, meta, height, input.time_secs),
+    };
+    let mut exec = BlockExecutor::new(view, params, &provisional, prevrandao);
     let mut outcomes = Vec::with_capacity(messages.len());
     for m in messages {
-        let outcome = ledger::apply(exec.overlay(), params, header.number, m)?;
+        let outcome = ledger::apply(exec.overlay(), params, height, m)?;
         if let Err(why) = &outcome {
             tracing::debug!(msg = %m.hash, reason = %why, "protocol message refused");
         }
         outcomes.push(outcome);
     }
+    // Which block this height executes, now that the height's reveals are in.
+    let source = auction::source(exec.overlay(), height)?;
+    let mut skipped = Vec::new();
+    let (header, txs): (L2Header, Vec<SignedTx>) = match (&source, input.proposer) {
+        (Source::Proposer, Some((h, txs))) => (h.clone(), txs.to_vec()),
+        (Source::Revealed { builder, block }, None) => {
+            let header = L2Header {
+                builder: *builder,
+                gas_limit: block.gas_limit,
+                tx_root: tx_root(block.txs.iter().map(keccak256)),
+                ..provisional.clone()
+            };
+            let mut txs = Vec::with_capacity(block.txs.len());
+            for raw in &block.txs {
+                match auction::decode_for_execution(raw, params, senders) {
+                    Ok(t) => txs.push(t),
+                    Err(hash) => skipped.push(hash),
+                }
+            }
+            (header, txs)
+        }
+        (Source::Withheld, None) => (provisional.clone(), Vec::new()),
+        (source, proposer) => {
+            return Err(ExecError::Evm(format!(
+                "height {height}: slot source {source:?} with a proposer block: {}",
+                proposer.is_some()
+            )));
+        }
+    };
+    exec.set_header(&header, prevrandao);
     let hash = header.hash();
     let mut executed: Vec<TxRecord> = Vec::with_capacity(txs.len());
     let mut log_index = 0u64;
-    let mut skipped = Vec::new();
     let mut block_bloom = Bloom::default();
-    for tx in txs {
+    // Forced transactions first, in queue order, within their gas budget; those that do not
+    // fit wait for the next block, the rest leave the queue (executed or skipped).
+    let mut forced = Vec::new();
+    let mut forced_gas = 0u64;
+    for (key, raw) in auction::forced_queue(exec.overlay())? {
+        match auction::decode_for_execution(&raw, params, senders) {
+            Ok(tx) => {
+                let g = tx.envelope.gas_limit();
+                if forced_gas.saturating_add(g) > params.protocol.forced_gas {
+                    break;
+                }
+                forced_gas += g;
+                forced.push(tx);
+            }
+            Err(h) => skipped.push(h),
+        }
+        exec.overlay().put_app(key, None);
+    }
+    let max_writes = usize::try_from(params.protocol.max_diff_entries).unwrap_or(usize::MAX);
+    for (i, tx) in forced.iter().chain(txs.iter()).enumerate() {
+        // The block stops taking transactions once its writes reach `max_diff_entries`
+        // (forced ones always run: their gas is bounded separately).
+        if i >= forced.len() && exec.overlay().evm_writes() >= max_writes {
+            skipped.push(tx.hash);
+            continue;
+        }
         let result = match exec.apply(tx)? {
             Ok(r) => r,
             Err(why) => {
@@ -283,11 +366,14 @@ pub fn execute_block<V: StateView>(
         });
         log_index += n_logs;
     }
+    let empty_diff = !exec.overlay().evm_changed()?;
+    auction::settle(exec.overlay(), params, height, &source, empty_diff)?;
     let cumulative = exec.gas_used();
     // The EVM burns the base fee; the protocol pays it into the proving pot.
     let base_fees = U256::from(header.base_fee) * U256::from(cumulative);
     ledger::credit_base_fees(exec.overlay(), params, base_fees)?;
     let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
+    auction::end_block(exec.overlay(), params, header.number)?;
     assignment::end_block(exec.overlay(), params, header.number, prevrandao)?;
 
     let receipts_root = receipts_root(&executed);

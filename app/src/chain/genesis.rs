@@ -80,6 +80,32 @@ pub struct ProtocolParams {
     pub lookahead: u64,
     /// Provers drawn per slot (each on-time one gets 1/k of the reward).
     pub provers_per_slot: u64,
+    /// Bids for slot `s` close at height `s - bid_close` (DESIGN §3.2): the select window and
+    /// the reveal window fit between the close and the slot.
+    pub bid_close: u64,
+    /// Bids for slot `s` open at height `s - bid_horizon`.
+    pub bid_horizon: u64,
+    /// Heights after the close in which the assigned prover may `Select`; at the end of the
+    /// last one the app selects the highest bid itself (DESIGN §3.3).
+    pub select_window: u64,
+    /// Every penalized deadline spans at least this many heights; it must exceed the number of
+    /// validators so an honest proposer falls inside (DESIGN §3 "Deadlines and censorship").
+    /// The reveal window (`bid_close - select_window`) is such a deadline.
+    pub min_penalty_window: u64,
+    /// Smallest bid (wei).
+    pub min_bid: U256,
+    /// Share of a withheld slot's escrow paid to its assigned prover(s), in basis points; the
+    /// rest is burned (DESIGN §3 "Money").
+    pub withhold_prover_share_bps: u64,
+    /// Fine (wei, burned) taken from the bond of a sequencer that withholds a won block,
+    /// at most the whole bond.
+    pub withhold_fine: U256,
+    /// Gas of forced transactions one L2 block takes before the rest (DESIGN §3.6); forced
+    /// transactions over it wait for the next block.
+    pub forced_gas: u64,
+    /// A block stops taking transactions once its state writes reach this many entries, so
+    /// every block stays provable (DESIGN §3.7).
+    pub max_diff_entries: u64,
 }
 
 const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -97,8 +123,17 @@ impl Default for ProtocolParams {
             min_validator_bond: ETHER,
             heartbeat_grace: 200,
             base_fee_burn_bps: 1_000,
-            lookahead: 4,
+            lookahead: 8,
             provers_per_slot: 1,
+            bid_close: 8,
+            bid_horizon: 16,
+            select_window: 2,
+            min_penalty_window: 6,
+            min_bid: U256::from(1_000_000_000_000u64),
+            withhold_prover_share_bps: 5_000,
+            withhold_fine: ETHER / U256::from(10u64),
+            forced_gas: 10_000_000,
+            max_diff_entries: 20_000,
         }
     }
 }
@@ -341,6 +376,50 @@ impl AppGenesis {
             return Err(bad(
                 "params.protocol.min_validator_bond",
                 "must be at least one power_unit (a validator needs power >= 1)",
+            ));
+        }
+        positive(q.select_window, "select_window")?;
+        positive(q.min_penalty_window, "min_penalty_window")?;
+        positive(q.max_diff_entries, "max_diff_entries")?;
+        if q.bid_close < q.select_window + q.min_penalty_window {
+            return Err(bad(
+                "params.protocol.bid_close",
+                "must be at least select_window + min_penalty_window (the reveal window is a \
+                 penalized deadline)",
+            ));
+        }
+        if q.bid_horizon < q.bid_close {
+            return Err(bad(
+                "params.protocol.bid_horizon",
+                "must be at least bid_close",
+            ));
+        }
+        if q.lookahead < q.bid_close {
+            return Err(bad(
+                "params.protocol.lookahead",
+                "must be at least bid_close (the prover is drawn before its select window)",
+            ));
+        }
+        if q.unbonding_delay <= q.lookahead.max(q.bid_horizon) {
+            return Err(bad(
+                "params.protocol.unbonding_delay",
+                "must exceed lookahead and bid_horizon (a bond stays slashable for every duty \
+                 it took)",
+            ));
+        }
+        if q.min_bid.is_zero() {
+            return Err(bad("params.protocol.min_bid", "must be non-zero"));
+        }
+        if q.forced_gas < 21_000 {
+            return Err(bad(
+                "params.protocol.forced_gas",
+                "must hold at least one transfer (21000)",
+            ));
+        }
+        if q.withhold_prover_share_bps > 10_000 {
+            return Err(bad(
+                "params.protocol.withhold_prover_share_bps",
+                "must be at most 10000 (100 %)",
             ));
         }
         if q.base_fee_burn_bps > 10_000 {

@@ -18,12 +18,13 @@
 //!
 //! Pure functions of (overlay, parameters, height, message): no clock, no I/O, no hash order.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use parley_types::{
     AccountLeaf, KECCAK_EMPTY, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role,
     SequencerEntry, StateKey, ValidatorEntry, decode_amount, encode_amount,
 };
 
+use crate::chain::auction;
 use crate::chain::genesis::{Params, ProtocolParams};
 use crate::chain::msg::{Action, SignedMsg};
 use crate::chain::overlay::Overlay;
@@ -81,6 +82,100 @@ pub enum LedgerError {
     /// An amount would overflow 256 bits.
     #[error("amount overflows")]
     Overflow,
+    /// A bid after its slot's bids closed.
+    #[error("bids for slot {slot} closed at height {close}")]
+    BidClosed {
+        /// The slot.
+        slot: u64,
+        /// The last height that took its bids.
+        close: u64,
+    },
+    /// A bid before its slot's bids opened.
+    #[error("bids for slot {slot} open at height {opens}")]
+    BidTooEarly {
+        /// The slot.
+        slot: u64,
+        /// The first height that takes its bids.
+        opens: u64,
+    },
+    /// A bid below `min_bid`.
+    #[error("bid of {got} wei is below min_bid {min} wei")]
+    BelowMinBid {
+        /// The bid.
+        got: U256,
+        /// The minimum.
+        min: U256,
+    },
+    /// A sequencer may replace its bid only with a higher one.
+    #[error("a replacing bid must exceed the sequencer's bid of {have} wei (got {got})")]
+    BidNotHigher {
+        /// Its current bid.
+        have: U256,
+        /// The new one.
+        got: U256,
+    },
+    /// A `Select` outside its slot's select window.
+    #[error("select for slot {slot} is taken at heights {first}..={last}")]
+    SelectWindow {
+        /// The slot.
+        slot: u64,
+        /// First height of the window.
+        first: u64,
+        /// Last height of the window.
+        last: u64,
+    },
+    /// A `Select` from a prover the slot did not draw.
+    #[error("sender is not a prover assigned to slot {0}")]
+    NotAssigned(u64),
+    /// A `Select` for a slot without bids.
+    #[error("slot {0} has no bids")]
+    NoBids(u64),
+    /// A second `Select`.
+    #[error("slot {0} is already selected")]
+    AlreadySelected(u64),
+    /// A `Select` of anything but the highest bid (ties: the earliest).
+    #[error("slot {slot}'s highest bid is {amount} wei from {sequencer}")]
+    NotHighest {
+        /// The slot.
+        slot: u64,
+        /// The highest bid's sequencer.
+        sequencer: Address,
+        /// Its amount.
+        amount: U256,
+    },
+    /// A `Reveal` from anyone but the slot's selected winner.
+    #[error("sender is not the selected winner of slot {0}")]
+    NotWinner(u64),
+    /// A second `Reveal`, or one after the slot executed.
+    #[error("slot {0} no longer takes a reveal")]
+    RevealClosed(u64),
+    /// The revealed block does not match the winning bid's commitment.
+    #[error("revealed block commits to {got}, the winning bid to {expected}")]
+    CommitmentMismatch {
+        /// The bid's commitment.
+        expected: B256,
+        /// The reveal's.
+        got: B256,
+    },
+    /// The revealed gas limit is above the chain's.
+    #[error("revealed gas limit {got} exceeds the block gas limit {max}")]
+    RevealGasLimit {
+        /// The reveal's.
+        got: u64,
+        /// The chain's.
+        max: u64,
+    },
+    /// The revealed block holds more than `max_block_txs`.
+    #[error("revealed block holds {got} transactions, max {max}")]
+    RevealTooManyTxs {
+        /// The reveal's.
+        got: u64,
+        /// The chain's.
+        max: u64,
+    },
+    /// A `ForceInclude` whose transaction fails the rules.
+    #[error("forced transaction refused: {0}")]
+    ForcedInvalid(String),
 }
 
 impl LedgerError {
@@ -97,6 +192,21 @@ impl LedgerError {
             LedgerError::KeyMismatch(_) => 47,
             LedgerError::KeyTaken(_) => 48,
             LedgerError::Overflow => 49,
+            LedgerError::BidClosed { .. } => 50,
+            LedgerError::BidTooEarly { .. } => 51,
+            LedgerError::BelowMinBid { .. } => 52,
+            LedgerError::BidNotHigher { .. } => 53,
+            LedgerError::SelectWindow { .. } => 54,
+            LedgerError::NotAssigned(_) => 55,
+            LedgerError::NoBids(_) => 56,
+            LedgerError::AlreadySelected(_) => 57,
+            LedgerError::NotHighest { .. } => 58,
+            LedgerError::NotWinner(_) => 59,
+            LedgerError::RevealClosed(_) => 60,
+            LedgerError::CommitmentMismatch { .. } => 61,
+            LedgerError::RevealGasLimit { .. } => 62,
+            LedgerError::RevealTooManyTxs { .. } => 63,
+            LedgerError::ForcedInvalid(_) => 64,
         }
     }
 }
@@ -123,6 +233,66 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
             .map(|b| LedgerAccount::decode(&b).map_err(|e| corrupt("ledger account", e)))
             .transpose()
             .map(Option::unwrap_or_default)
+    }
+
+    /// The overlay under this ledger view.
+    pub fn overlay(&mut self) -> &mut Overlay<'a, V> {
+        self.o
+    }
+
+    /// Adds `amount` to `a`'s ledger balance (a refund or a payment from elsewhere in the
+    /// ledger: the caller takes it from somewhere).
+    pub fn credit(&mut self, a: Address, amount: U256) -> Result<(), StoreError> {
+        let mut acc = self.account(a)?;
+        acc.balance = acc
+            .balance
+            .checked_add(amount)
+            .ok_or_else(|| corrupt("ledger", "balance overflows"))?;
+        self.set_account(a, acc);
+        Ok(())
+    }
+
+    /// Takes up to `fine` from a sequencer's bond, or, if it has left, from its bond on the
+    /// way out (unbonding after `height`); returns what was taken (the caller burns it).
+    pub fn fine_sequencer(
+        &mut self,
+        who: Address,
+        fine: U256,
+        height: u64,
+    ) -> Result<U256, StoreError> {
+        if let Some(e) = self.sequencer(who)? {
+            let taken = fine.min(e.bond);
+            let entry = SequencerEntry {
+                bond: e.bond - taken,
+                ..e
+            };
+            self.o
+                .put_app(StateKey::Sequencer(who), Some(entry.encode()));
+            return Ok(taken);
+        }
+        let later = StateKey::Unbonding {
+            release: height.saturating_add(1),
+            owner: Address::ZERO,
+            role: Role::Sequencer,
+        }..=StateKey::Unbonding {
+            release: u64::MAX,
+            owner: Address::repeat_byte(0xff),
+            role: Role::Validator,
+        };
+        for (key, bytes) in self.o.app_range(later)? {
+            let StateKey::Unbonding { owner, role, .. } = key else {
+                return Err(corrupt("unbonding range", format!("{key:?}")));
+            };
+            if owner != who || role != Role::Sequencer {
+                continue;
+            }
+            let have = decode_amount(&bytes).map_err(|e| corrupt("unbonding", e))?;
+            let taken = fine.min(have);
+            let left = (have > taken).then(|| encode_amount(have - taken));
+            self.o.put_app(key, left);
+            return Ok(taken);
+        }
+        Ok(U256::ZERO)
     }
 
     fn set_account(&mut self, a: Address, acc: LedgerAccount) {
@@ -179,7 +349,8 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
             .map(Option::unwrap_or_default)
     }
 
-    fn set_pot(&mut self, pot: Pot) {
+    /// Writes the pot.
+    pub fn set_pot(&mut self, pot: Pot) {
         self.o.put_app(StateKey::Pot, Some(pot.encode()));
     }
 
@@ -208,6 +379,17 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
         self.o.put_app(key, Some(encode_amount(total)));
         Ok(())
     }
+}
+
+/// No sender memo: forced transactions are few per block, their senders are recovered each
+/// time.
+struct NoMemo;
+
+impl crate::chain::tx::SenderMemo for NoMemo {
+    fn get(&self, _: &B256) -> Option<Address> {
+        None
+    }
+    fn insert(&self, _: B256, _: Address) {}
 }
 
 /// What a message did, for its result event.
@@ -246,7 +428,15 @@ pub fn apply<V: StateView>(
         | Action::BondSequencer(a)
         | Action::StakeProver(a)
         | Action::BondValidator { amount: a, .. } => *a,
-        Action::Fund(_) | Action::Unbond(_) | Action::Heartbeat => U256::ZERO,
+        // A bid's escrow depends on the bid it replaces: its arm checks it against what is
+        // left after the fee.
+        Action::Fund(_)
+        | Action::Unbond(_)
+        | Action::Heartbeat
+        | Action::Bid { .. }
+        | Action::Select { .. }
+        | Action::Reveal { .. }
+        | Action::ForceInclude(_) => U256::ZERO,
     };
     let funded = match &msg.action {
         Action::Fund(a) => *a,
@@ -269,6 +459,7 @@ pub fn apply<V: StateView>(
     };
 
     // The action's own checks and its writes (each arm checks everything before writing).
+    let mut escrowed = U256::ZERO;
     let done = match &msg.action {
         Action::Fund(a) => match l.o.account(who)? {
             Some(e) if e.balance >= *a => {
@@ -368,11 +559,49 @@ pub fn apply<V: StateView>(
                 Ok(())
             }
         },
+        Action::Bid {
+            slot,
+            commitment,
+            amount,
+        } => auction::bid(
+            &mut l,
+            q,
+            height,
+            who,
+            *slot,
+            *commitment,
+            *amount,
+            have - need,
+        )?
+        .map(|spent| escrowed = spent),
+        Action::Select {
+            slot,
+            sequencer,
+            commitment,
+            amount,
+        } => auction::select(
+            &mut l,
+            q,
+            height,
+            who,
+            *slot,
+            *sequencer,
+            *commitment,
+            *amount,
+        )?,
+        Action::Reveal {
+            slot,
+            gas_limit,
+            txs,
+        } => auction::reveal(&mut l, params, height, who, *slot, *gas_limit, txs)?,
+        Action::ForceInclude(raw) => auction::force_include(&mut l, params, height, raw, &NoMemo)?,
     };
     if let Err(e) = done {
         return Ok(Err(e));
     }
-    acc.balance = have - need;
+    // The fee and the fixed spend were checked against `have`; a bid's escrow against what
+    // they left.
+    acc.balance = have - need - escrowed;
     acc.nonce = acc
         .nonce
         .checked_add(1)

@@ -16,6 +16,8 @@
 //! - [`ledger`]: the protocol ledger and registries — each message's state transition through
 //!   the overlay, unbonding releases, base fees to the pot, validator-set changes at epoch
 //!   boundaries;
+//! - [`auction`]: the slot auction — sealed bids, the prover's `Select`, the winner's
+//!   `Reveal`, the withhold rule, forced inclusion, and which block a height executes;
 //! - [`assignment`]: the per-slot prover draw (stake × reputation, without replacement) and
 //!   the running seed it uses;
 //! - [`rules`]: what a proposal must be (ProcessProposal) and the fallback for a decided
@@ -33,6 +35,7 @@
 pub const SPEC: revm::primitives::hardfork::SpecId = revm::primitives::hardfork::SpecId::PRAGUE;
 
 pub mod assignment;
+pub mod auction;
 pub mod block;
 pub mod evm;
 pub mod genesis;

@@ -18,7 +18,7 @@
 //! nonce (one per sender, [`parley_types::LedgerAccount::nonce`]) stops replays on the same
 //! chain, including of messages that carry no slot.
 
-use alloy_primitives::{Address, B256, Signature, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, Signature, U256, keccak256};
 use parley_proto::protocol::v1 as pb;
 use parley_types::Role;
 use prost::Message as _;
@@ -31,8 +31,13 @@ pub const KIND_SIGNED: u8 = 2;
 /// Domain tag of the signing digest.
 pub const DOMAIN: &[u8] = b"parley/message/v1";
 
-/// Largest encoded signed message accepted (the envelope included).
+/// Largest encoded signed message accepted (the envelope included), except the two kinds that
+/// carry transactions.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Largest `Reveal` or `ForceInclude` accepted: CometBFT's default mempool limit for one
+/// transaction (`mempool.max_tx_bytes`, 1 MiB).
+pub const MAX_LARGE_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// Half the secp256k1 group order: a signature's `s` must not exceed it (EIP-2).
 const SECP256K1N_HALF: U256 = alloy_primitives::uint!(
@@ -63,6 +68,37 @@ pub enum Action {
     Unbond(Role),
     /// A prover's liveness signal.
     Heartbeat,
+    /// A sealed bid for a slot (DESIGN §3.2).
+    Bid {
+        /// The slot.
+        slot: u64,
+        /// The commitment to the block it will reveal ([`crate::chain::auction::commitment`]).
+        commitment: B256,
+        /// Wei to escrow.
+        amount: U256,
+    },
+    /// The assigned prover signs the slot's highest bid (DESIGN §3.3).
+    Select {
+        /// The slot.
+        slot: u64,
+        /// The winning bid's sequencer.
+        sequencer: Address,
+        /// Its commitment.
+        commitment: B256,
+        /// Its amount.
+        amount: U256,
+    },
+    /// The winner's block (DESIGN §3.4).
+    Reveal {
+        /// The slot.
+        slot: u64,
+        /// The block's gas limit (committed).
+        gas_limit: u64,
+        /// Signed EIP-2718 transactions in execution order (committed by hash).
+        txs: Vec<Bytes>,
+    },
+    /// A transaction the next executed L2 block must start with (DESIGN §3.6).
+    ForceInclude(Bytes),
 }
 
 /// The kind of a message: the protobuf field number of its `kind`, which the digest carries.
@@ -83,11 +119,19 @@ pub enum Kind {
     Unbond = 15,
     /// [`Action::Heartbeat`].
     Heartbeat = 16,
+    /// [`Action::Bid`].
+    Bid = 20,
+    /// [`Action::Select`].
+    Select = 21,
+    /// [`Action::Reveal`].
+    Reveal = 22,
+    /// [`Action::ForceInclude`].
+    ForceInclude = 23,
 }
 
 impl Kind {
     /// Every kind, in number order.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Fund,
         Kind::Withdraw,
         Kind::BondSequencer,
@@ -95,6 +139,10 @@ impl Kind {
         Kind::BondValidator,
         Kind::Unbond,
         Kind::Heartbeat,
+        Kind::Bid,
+        Kind::Select,
+        Kind::Reveal,
+        Kind::ForceInclude,
     ];
 
     /// Lower-case name (metrics, logs, RPC).
@@ -107,6 +155,10 @@ impl Kind {
             Kind::BondValidator => "bond_validator",
             Kind::Unbond => "unbond",
             Kind::Heartbeat => "heartbeat",
+            Kind::Bid => "bid",
+            Kind::Select => "select",
+            Kind::Reveal => "reveal",
+            Kind::ForceInclude => "force_include",
         }
     }
 }
@@ -122,6 +174,20 @@ impl Action {
             Action::BondValidator { .. } => Kind::BondValidator,
             Action::Unbond(_) => Kind::Unbond,
             Action::Heartbeat => Kind::Heartbeat,
+            Action::Bid { .. } => Kind::Bid,
+            Action::Select { .. } => Kind::Select,
+            Action::Reveal { .. } => Kind::Reveal,
+            Action::ForceInclude(_) => Kind::ForceInclude,
+        }
+    }
+
+    /// The slot a message is for, if it names one.
+    pub fn slot(&self) -> Option<u64> {
+        match self {
+            Action::Bid { slot, .. }
+            | Action::Select { slot, .. }
+            | Action::Reveal { slot, .. } => Some(*slot),
+            _ => None,
         }
     }
 
@@ -150,6 +216,36 @@ impl Action {
                 } as i32,
             }),
             Action::Heartbeat => K::Heartbeat(pb::Heartbeat {}),
+            Action::Bid {
+                slot,
+                commitment,
+                amount: a,
+            } => K::Bid(pb::Bid {
+                slot: *slot,
+                block_commitment: commitment.to_vec(),
+                amount: amount(a),
+            }),
+            Action::Select {
+                slot,
+                sequencer,
+                commitment,
+                amount: a,
+            } => K::Select(pb::Select {
+                slot: *slot,
+                sequencer: sequencer.to_vec(),
+                block_commitment: commitment.to_vec(),
+                amount: amount(a),
+            }),
+            Action::Reveal {
+                slot,
+                gas_limit,
+                txs,
+            } => K::Reveal(pb::Reveal {
+                slot: *slot,
+                gas_limit: *gas_limit,
+                txs: txs.iter().map(|t| t.to_vec()).collect(),
+            }),
+            Action::ForceInclude(tx) => K::ForceInclude(pb::ForceInclude { tx: tx.to_vec() }),
         }
     }
 
@@ -177,8 +273,46 @@ impl Action {
                 }
             }),
             K::Heartbeat(pb::Heartbeat {}) => Action::Heartbeat,
+            K::Bid(m) => Action::Bid {
+                slot: m.slot,
+                commitment: hash32(&m.block_commitment, "bid.block_commitment must be 32 bytes")?,
+                amount: amount(&m.amount)?,
+            },
+            K::Select(m) => Action::Select {
+                slot: m.slot,
+                sequencer: Address::try_from(m.sequencer.as_slice())
+                    .map_err(|_| MsgError::Field("select.sequencer must be a 20-byte address"))?,
+                commitment: hash32(
+                    &m.block_commitment,
+                    "select.block_commitment must be 32 bytes",
+                )?,
+                amount: amount(&m.amount)?,
+            },
+            K::Reveal(m) => {
+                if m.gas_limit == 0 {
+                    return Err(MsgError::Field("reveal.gas_limit must be non-zero"));
+                }
+                if m.txs.iter().any(Vec::is_empty) {
+                    return Err(MsgError::Field("reveal.txs holds an empty transaction"));
+                }
+                Action::Reveal {
+                    slot: m.slot,
+                    gas_limit: m.gas_limit,
+                    txs: m.txs.into_iter().map(Bytes::from).collect(),
+                }
+            }
+            K::ForceInclude(m) => {
+                if m.tx.is_empty() {
+                    return Err(MsgError::Field("force_include.tx must be a transaction"));
+                }
+                Action::ForceInclude(Bytes::from(m.tx))
+            }
         })
     }
+}
+
+fn hash32(b: &[u8], what: &'static str) -> Result<B256, MsgError> {
+    B256::try_from(b).map_err(|_| MsgError::Field(what))
 }
 
 fn amount(b: &[u8]) -> Result<U256, MsgError> {
@@ -208,9 +342,10 @@ pub struct SignedMsg {
 /// Why bytes are not a valid signed message. Each has its own CheckTx code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MsgError {
-    /// Over [`MAX_MESSAGE_BYTES`].
-    #[error("protocol message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")]
-    TooLarge(usize),
+    /// Over its kind's limit ([`MAX_MESSAGE_BYTES`], or [`MAX_LARGE_MESSAGE_BYTES`] for the
+    /// kinds that carry transactions).
+    #[error("protocol message of {0} bytes exceeds its {1}-byte limit")]
+    TooLarge(usize, usize),
     /// Not protobuf, or not in canonical form.
     #[error("malformed protocol message: {0}")]
     Malformed(&'static str),
@@ -235,7 +370,7 @@ impl MsgError {
     /// transaction codes.
     pub fn code(&self) -> u32 {
         match self {
-            MsgError::TooLarge(_) => 30,
+            MsgError::TooLarge(..) => 30,
             MsgError::Malformed(_) => 31,
             MsgError::Field(_) => 32,
             MsgError::ChainId { .. } => 33,
@@ -325,8 +460,8 @@ fn canonical<M: prost::Message + Default>(bytes: &[u8], what: &'static str) -> R
 /// Decodes and checks a signed message statelessly: size, envelope, canonical form, fields,
 /// chain id and signature. State rules (nonce, funds, roles) are [`crate::chain::ledger`]'s.
 pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
-    if tx.len() > MAX_MESSAGE_BYTES {
-        return Err(MsgError::TooLarge(tx.len()));
+    if tx.len() > MAX_LARGE_MESSAGE_BYTES {
+        return Err(MsgError::TooLarge(tx.len(), MAX_LARGE_MESSAGE_BYTES));
     }
     let rest = tx
         .strip_prefix(MAGIC.as_slice())
@@ -341,6 +476,11 @@ pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
         });
     }
     let action = Action::from_proto(msg.kind.ok_or(MsgError::Field("no message kind set"))?)?;
+    if tx.len() > MAX_MESSAGE_BYTES
+        && !matches!(action, Action::Reveal { .. } | Action::ForceInclude(_))
+    {
+        return Err(MsgError::TooLarge(tx.len(), MAX_MESSAGE_BYTES));
+    }
     let sig: [u8; 65] = signed
         .signature
         .as_slice()
@@ -397,6 +537,28 @@ mod tests {
             Action::Unbond(Role::Prover),
             Action::Unbond(Role::Validator),
             Action::Heartbeat,
+            Action::Bid {
+                slot: 9,
+                commitment: B256::repeat_byte(1),
+                amount: U256::from(100),
+            },
+            Action::Select {
+                slot: 0,
+                sequencer: Address::repeat_byte(2),
+                commitment: B256::repeat_byte(3),
+                amount: U256::from(1),
+            },
+            Action::Reveal {
+                slot: 12,
+                gas_limit: 30_000_000,
+                txs: vec![Bytes::from(vec![2, 0xc0]), Bytes::from(vec![1])],
+            },
+            Action::Reveal {
+                slot: 13,
+                gas_limit: 1,
+                txs: vec![],
+            },
+            Action::ForceInclude(Bytes::from(vec![0xf8, 1, 2])),
         ]
     }
 
@@ -535,17 +697,59 @@ mod tests {
             decode(&envelope(unspecified, sig), CHAIN),
             Err(MsgError::Field("unbond.role must name a role"))
         );
-        // Exactly the limit is not "too large" (it fails later, as garbage).
-        let mut edge = tx.clone();
-        edge.resize(MAX_MESSAGE_BYTES, 0);
-        assert!(matches!(decode(&edge, CHAIN), Err(MsgError::Malformed(_))));
-        // Too large, before any decoding.
+        // A small kind is held to 16 KiB once decoded: a Fund whose (bad) signature field
+        // pads it to exactly the limit fails on the signature, one byte more is too large.
+        let padded = |n: usize| {
+            let mut raw = vec![b'P', b'R', b'L', b'Y', VERSION, KIND_SIGNED];
+            let shell = pb::SignedMessage {
+                message: message.clone(),
+                signature: vec![],
+            }
+            .encoded_len();
+            // Field 2's tag and a 2-byte length prefix (for lengths of 128..16383 bytes).
+            let sig_len = n - raw.len() - shell - 3;
+            pb::SignedMessage {
+                message: message.clone(),
+                signature: vec![7; sig_len],
+            }
+            .encode(&mut raw)
+            .expect("vec");
+            assert_eq!(raw.len(), n);
+            raw
+        };
+        assert_eq!(
+            decode(&padded(MAX_MESSAGE_BYTES), CHAIN),
+            Err(MsgError::Signature("must be 65 bytes r ‖ s ‖ v"))
+        );
+        assert_eq!(
+            decode(&padded(MAX_MESSAGE_BYTES + 1), CHAIN),
+            Err(MsgError::TooLarge(MAX_MESSAGE_BYTES + 1, MAX_MESSAGE_BYTES))
+        );
+        // A reveal may be larger; nothing is over 1 MiB, refused before any decoding.
+        let reveal = sign(
+            &k,
+            CHAIN,
+            0,
+            &Action::Reveal {
+                slot: 1,
+                gas_limit: 1,
+                txs: vec![Bytes::from(vec![1u8; 100_000])],
+            },
+        );
+        assert!(reveal.len() > MAX_MESSAGE_BYTES);
+        assert!(decode(&reveal, CHAIN).is_ok());
         let mut big = tx;
-        big.resize(MAX_MESSAGE_BYTES + 1, 0);
+        big.resize(MAX_LARGE_MESSAGE_BYTES + 1, 0);
         assert_eq!(
             decode(&big, CHAIN),
-            Err(MsgError::TooLarge(MAX_MESSAGE_BYTES + 1))
+            Err(MsgError::TooLarge(
+                MAX_LARGE_MESSAGE_BYTES + 1,
+                MAX_LARGE_MESSAGE_BYTES
+            ))
         );
+        let mut edge = reveal;
+        edge.resize(MAX_LARGE_MESSAGE_BYTES, 0);
+        assert!(matches!(decode(&edge, CHAIN), Err(MsgError::Malformed(_))));
     }
 
     proptest! {

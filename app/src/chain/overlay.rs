@@ -239,6 +239,30 @@ impl<'a, V: StateView> Overlay<'a, V> {
         }
     }
 
+    /// EVM entries written so far (at least the block's diff entries: a write back to the
+    /// committed value counts too). What `max_diff_entries` bounds.
+    pub fn evm_writes(&self) -> usize {
+        self.evm.len()
+    }
+
+    /// Whether the EVM state differs from committed state (the block's diff is not empty).
+    /// Same comparison as [`Self::finish`], without consuming anything.
+    pub fn evm_changed(&mut self) -> Result<bool, StoreError> {
+        let mut finals: BTreeMap<StateKey, Option<LeafValue>> = BTreeMap::new();
+        for a in self.wiped.clone() {
+            for slot in self.base.storage_slots(a)? {
+                finals.insert(StateKey::Storage(a, slot), None);
+            }
+        }
+        finals.extend(self.evm.iter().map(|(k, v)| (*k, *v)));
+        for (k, new) in finals {
+            if self.committed(&k)?.map(|o| o.leaf) != new {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Derives the block's writes, canonical diff and new code by comparing the overlay with
     /// committed state. `next_proof_index` is the first free proof-tree index; the returned
     /// value is the next free one after this block's inserts.

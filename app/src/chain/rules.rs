@@ -3,7 +3,8 @@
 //!
 //! A proposal carries signed protocol messages ([`crate::chain::msg`]) first, each valid
 //! statelessly, none twice, at most `max_messages_per_kind` of each kind; then, last, exactly
-//! one L2 block built by the proposer; and no raw user transactions. Its header is bound to chain state ([`header`]: chain id, number = height,
+//! one L2 block built by the proposer when nobody won the slot, and none when somebody did
+//! (the winner's revealed block executes instead); and no raw user transactions. Its header is bound to chain state ([`header`]: chain id, number = height,
 //! parent = last block, timestamp = CometBFT block time, base fee and gas limit), it holds at
 //! most `max_block_txs` transactions, each passes the stateless rules ([`crate::chain::tx`])
 //! and appears once, and `tx_root` commits to them. The block gas limit is enforced per
@@ -67,15 +68,15 @@ pub fn empty_block(params: &Params, meta: &ChainMeta, height: u64, time_secs: u6
 pub struct Proposal {
     /// The signed protocol messages, in block order (they execute first).
     pub messages: Vec<SignedMsg>,
-    /// The L2 block's header.
-    pub header: L2Header,
-    /// The L2 block's transactions.
-    pub txs: Vec<SignedTx>,
+    /// The proposer's L2 block (header and transactions): present exactly when slot `height`
+    /// was not auctioned.
+    pub block: Option<(L2Header, Vec<SignedTx>)>,
 }
 
 /// Checks a proposal's transactions at `height`: signed protocol messages first (each valid
-/// statelessly, none twice, at most `max_messages_per_kind` of a kind), then exactly one L2
-/// block, last, and that block's rules.
+/// statelessly, none twice, at most `max_messages_per_kind` of a kind), then, when slot
+/// `height` was not `auctioned`, exactly one L2 block, last, and that block's rules; when it
+/// was, no L2 block at all (the winner's reveal is the block, DESIGN §3.5).
 pub fn check_proposal(
     txs: &[Bytes],
     height: u64,
@@ -83,6 +84,7 @@ pub fn check_proposal(
     params: &Params,
     meta: &ChainMeta,
     senders: &impl SenderMemo,
+    auctioned: bool,
 ) -> Result<Proposal, String> {
     // Classify first, so the reason names what is really wrong.
     let mut block = None;
@@ -105,13 +107,25 @@ pub fn check_proposal(
             }
         }
     }
-    let block = block.ok_or_else(|| "proposal has no L2 block".to_string())?;
+    if auctioned {
+        if block.is_some() {
+            return Err(format!(
+                "slot {height} was auctioned: its block is the winner's, not the proposer's"
+            ));
+        }
+        return Ok(Proposal {
+            messages: check_messages(txs, params)?,
+            block: None,
+        });
+    }
+    let block = block.ok_or_else(|| {
+        format!("proposal has no L2 block, but slot {height} had no winning bid (the proposer builds it)")
+    })?;
     let messages = check_messages(&txs[..txs.len() - 1], params)?;
     let signed = validate_block(&block, height, time_secs, params, meta, senders)?;
     Ok(Proposal {
         messages,
-        header: block.header,
-        txs: signed,
+        block: Some((block.header, signed)),
     })
 }
 

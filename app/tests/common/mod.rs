@@ -283,3 +283,45 @@ pub fn call(k: &PrivateKeySigner, nonce: u64, to: Address, value: u64, data: Vec
         Fees::default(),
     )
 }
+
+/// Every wei the test chain holds: EVM balances of every address that can hold any, plus
+/// every protocol entry that holds value (ledger balances, bonds, stakes, unbonding, the pot
+/// and the burned total, and the auction's escrows).
+pub fn total_value(net: &Net, evm_holders: &[Address]) -> U256 {
+    use parley_types::{
+        LedgerAccount, Pot, ProverEntry, SequencerEntry, SlotEntry, StateKey, ValidatorEntry,
+        decode_amount,
+    };
+    let r = net.reader();
+    let mut total = U256::ZERO;
+    for a in evm_holders {
+        total += r
+            .account(*a)
+            .expect("read")
+            .map_or(U256::ZERO, |(acc, _)| acc.balance);
+    }
+    let all = StateKey::Ledger(Address::ZERO)..=StateKey::Forced {
+        height: u64::MAX,
+        index: u32::MAX,
+    };
+    for (k, v) in r.app_entries(all).expect("read") {
+        total += match k {
+            StateKey::Ledger(_) => LedgerAccount::decode(&v).expect("ledger").balance,
+            StateKey::Sequencer(_) => SequencerEntry::decode(&v).expect("seq").bond,
+            StateKey::Prover(_) => ProverEntry::decode(&v).expect("prover").stake,
+            StateKey::Validator(_) => ValidatorEntry::decode(&v).expect("val").bond,
+            StateKey::Pot => {
+                let p = Pot::decode(&v).expect("pot");
+                p.proving_pot + p.burned
+            }
+            StateKey::Unbonding { .. } => decode_amount(&v).expect("amount"),
+            StateKey::Slot(_) => SlotEntry::decode(&v).expect("slot").escrow(),
+            StateKey::Seed
+            | StateKey::Assignment(_)
+            | StateKey::Reveal(_)
+            | StateKey::Forced { .. } => U256::ZERO,
+            other => panic!("unexpected protocol entry {other:?}"),
+        };
+    }
+    total
+}

@@ -407,10 +407,12 @@ fn replaying_recorded_diffs_reproduces_state_and_proof_root() {
         })
         .collect();
     leaves.push((StateKey::Meta.path(), alloy_primitives::keccak256(&meta)));
-    // The protocol ledger (pot, seed, prover draws…) is in the app hash but never in a diff
+    // The protocol ledger (pot, seed, prover draws, auctions…) is in the app hash but never in a diff
     // (DESIGN §3): the node's entries complete the state.
-    let protocol =
-        StateKey::Ledger(alloy_primitives::Address::ZERO)..=StateKey::Assignment(u64::MAX);
+    let protocol = StateKey::Ledger(alloy_primitives::Address::ZERO)..=StateKey::Forced {
+        height: u64::MAX,
+        index: u32::MAX,
+    };
     for (k, v) in reader.app_entries(protocol).expect("protocol entries") {
         leaves.push((k.path(), alloy_primitives::keccak256(&v)));
     }

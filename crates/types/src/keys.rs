@@ -16,6 +16,9 @@ const TAG_POT: u8 = 0x14;
 const TAG_UNBONDING: u8 = 0x15;
 const TAG_SEED: u8 = 0x16;
 const TAG_ASSIGNMENT: u8 = 0x17;
+const TAG_SLOT: u8 = 0x18;
+const TAG_REVEAL: u8 = 0x19;
+const TAG_FORCED: u8 = 0x1a;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -54,12 +57,28 @@ pub enum StateKey {
     Seed,
     /// The provers drawn for a slot ([`crate::Assignment`]), fixed `lookahead` heights ahead.
     Assignment(u64),
+    /// A slot's auction ([`crate::SlotEntry`]): its escrowed bids, the selection and what
+    /// became of the slot.
+    Slot(u64),
+    /// The block the winner of a slot revealed ([`crate::RevealedBlock`]), kept from its
+    /// reveal until the slot executes.
+    Reveal(u64),
+    /// A transaction forced in with `ForceInclude` (its raw bytes, versioned), queued by the
+    /// height and position of the message; the next executed L2 block starts with it.
+    Forced {
+        /// Height of the block that included the `ForceInclude`.
+        height: u64,
+        /// The message's position among that block's transactions.
+        index: u32,
+    },
 }
 
 impl StateKey {
     /// Canonical bytes: `0x00 ‖ "meta"`, `0x01 ‖ address`, `0x02 ‖ address ‖ slot`;
     /// protocol entries `0x10 ‖ address` (ledger), `0x11`/`0x12`/`0x13 ‖ address` (sequencer,
-    /// prover, validator), `0x14` (pot), `0x15 ‖ release u64 ‖ owner ‖ role u8` (unbonding).
+    /// prover, validator), `0x14` (pot), `0x15 ‖ release u64 ‖ owner ‖ role u8` (unbonding),
+    /// `0x16` (seed), `0x17`/`0x18`/`0x19 ‖ slot u64` (assignment, slot auction, revealed
+    /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -100,10 +119,12 @@ impl StateKey {
                 v
             }
             Self::Seed => vec![TAG_SEED],
-            Self::Assignment(slot) => {
-                let mut v = Vec::with_capacity(9);
-                v.push(TAG_ASSIGNMENT);
-                v.extend_from_slice(&slot.to_be_bytes());
+            Self::Assignment(slot) => tagged_u64(TAG_ASSIGNMENT, *slot),
+            Self::Slot(slot) => tagged_u64(TAG_SLOT, *slot),
+            Self::Reveal(slot) => tagged_u64(TAG_REVEAL, *slot),
+            Self::Forced { height, index } => {
+                let mut v = tagged_u64(TAG_FORCED, *height);
+                v.extend_from_slice(&index.to_be_bytes());
                 v
             }
         }
@@ -137,6 +158,16 @@ impl StateKey {
             TAG_POT => Ok(Self::Pot),
             TAG_SEED => Ok(Self::Seed),
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
+            TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
+            TAG_REVEAL => Ok(Self::Reveal(crate::take_u64(buf, "slot")?)),
+            TAG_FORCED => {
+                let height = crate::take_u64(buf, "forced height")?;
+                let index = take(buf, 4, "forced index")?;
+                Ok(Self::Forced {
+                    height,
+                    index: u32::from_be_bytes(index.try_into().expect("take returned 4 bytes")),
+                })
+            }
             TAG_UNBONDING => {
                 let release = crate::take_u64(buf, "unbonding release height")?;
                 let owner = take_address(buf)?;
@@ -177,6 +208,17 @@ impl StateKey {
         matches!(self, Self::Account(_) | Self::Storage(..))
     }
 
+    /// The range of every queued forced transaction, oldest first.
+    pub fn forced_all() -> std::ops::RangeInclusive<Self> {
+        Self::Forced {
+            height: 0,
+            index: 0,
+        }..=Self::Forced {
+            height: u64::MAX,
+            index: u32::MAX,
+        }
+    }
+
     /// The range of every unbonding entry released at or before `height`, in release order.
     pub fn unbonding_due(height: u64) -> std::ops::RangeInclusive<Self> {
         let first = Self::Unbonding {
@@ -191,6 +233,13 @@ impl StateKey {
         };
         first..=last
     }
+}
+
+fn tagged_u64(tag: u8, n: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(13);
+    v.push(tag);
+    v.extend_from_slice(&n.to_be_bytes());
+    v
 }
 
 fn take_address(buf: &mut &[u8]) -> Result<Address> {
@@ -224,6 +273,11 @@ mod tests {
                 StateKey::Seed,
                 StateKey::Assignment(h),
                 StateKey::Assignment(g),
+                StateKey::Slot(h),
+                StateKey::Slot(g),
+                StateKey::Reveal(h),
+                StateKey::Forced { height: h, index: (g >> 32) as u32 },
+                StateKey::Forced { height: g, index: h as u32 },
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);

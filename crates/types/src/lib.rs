@@ -28,8 +28,9 @@ pub use diff::{DiffEntry, StateDiff};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
 pub use protocol::{
-    Assignment, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role, SequencerEntry,
-    ValidatorEntry, decode_amount, encode_amount,
+    Assignment, BidEntry, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, RevealedBlock, Role,
+    Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount, decode_forced,
+    encode_amount, encode_forced,
 };
 pub use records::{
     BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,

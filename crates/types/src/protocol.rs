@@ -4,7 +4,7 @@
 //! Every value is `0x01 (version) ‖ fields`, fixed width, big-endian; amounts are 32-byte wei.
 //! Decoding refuses another version, a short input and trailing bytes.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
 use crate::{DecodeError, Result, take, take_u64, take_u256};
@@ -303,6 +303,266 @@ impl Assignment {
     }
 }
 
+/// One escrowed bid of a slot's sealed-bid auction (DESIGN §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidEntry {
+    /// The bidding sequencer (one bid per sequencer and slot; a higher one replaces it).
+    pub sequencer: Address,
+    /// `keccak256(chain_id, slot, builder, gas_limit, ordered tx hashes)` of its block.
+    pub commitment: B256,
+    /// Wei escrowed from the sequencer's ledger balance.
+    pub amount: U256,
+    /// Inclusion order among the slot's bids (ties go to the lowest).
+    pub order: u32,
+}
+
+/// Who chose a slot's winning bid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The assigned prover, with a `Select` message.
+    Prover(Address),
+    /// The app at the end of the select window (no `Select` arrived; no one is penalized).
+    App,
+}
+
+/// Where a slot's auction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum SlotState {
+    /// Taking bids, or selected and waiting for the reveal.
+    Open = 0,
+    /// The winner revealed its block; it executes at the slot's height.
+    Revealed = 1,
+    /// Executed with a non-empty diff: the winning escrow waits for the slot's proof.
+    Executed = 2,
+    /// Executed with an empty diff: the winning escrow went to the assigned prover(s).
+    Settled = 3,
+    /// The winner did not reveal in time: the slot executed empty, the escrow was split and
+    /// the sequencer's bond fined.
+    Withheld = 4,
+}
+
+impl SlotState {
+    fn from_u8(b: u8) -> Result<Self> {
+        Ok(match b {
+            0 => Self::Open,
+            1 => Self::Revealed,
+            2 => Self::Executed,
+            3 => Self::Settled,
+            4 => Self::Withheld,
+            tag => {
+                return Err(DecodeError::Tag {
+                    what: "slot state",
+                    tag,
+                });
+            }
+        })
+    }
+
+    /// Lower-case name (RPC, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Revealed => "revealed",
+            Self::Executed => "executed",
+            Self::Settled => "settled",
+            Self::Withheld => "withheld",
+        }
+    }
+}
+
+/// One slot's auction (DESIGN §3 steps 2–5). Before the selection `bids` holds every open bid;
+/// after it, only the winner (the others were refunded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotEntry {
+    /// The `order` the next bid gets.
+    pub next_order: u32,
+    /// The escrowed bids, in inclusion order.
+    pub bids: Vec<BidEntry>,
+    /// Set once the winner is chosen (then `bids` is exactly the winner).
+    pub selected: Option<Selection>,
+    /// What became of the slot.
+    pub state: SlotState,
+}
+
+impl SlotEntry {
+    /// The highest bid (ties: the earliest included), if any.
+    pub fn highest(&self) -> Option<&BidEntry> {
+        self.bids
+            .iter()
+            .min_by(|a, b| b.amount.cmp(&a.amount).then(a.order.cmp(&b.order)))
+    }
+
+    /// The winning bid, once selected.
+    pub fn winner(&self) -> Option<&BidEntry> {
+        self.selected.and(self.bids.first())
+    }
+
+    /// Wei this entry holds in escrow (every bid while open or awaiting its proof; nothing
+    /// once settled or withheld).
+    pub fn escrow(&self) -> U256 {
+        match self.state {
+            SlotState::Open | SlotState::Revealed | SlotState::Executed => self
+                .bids
+                .iter()
+                .map(|b| b.amount)
+                .fold(U256::ZERO, |a, b| a.saturating_add(b)),
+            SlotState::Settled | SlotState::Withheld => U256::ZERO,
+        }
+    }
+
+    /// `0x01 ‖ next_order u32 ‖ count u32 ‖ (sequencer ‖ commitment ‖ amount ‖ order u32)* ‖
+    /// selection u8 (0 none, 1 prover, 2 app) [‖ prover] ‖ state u8`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32 + 88 * self.bids.len());
+        v.push(VERSION);
+        v.extend_from_slice(&self.next_order.to_be_bytes());
+        let n = u32::try_from(self.bids.len()).expect("bids per slot fit u32");
+        v.extend_from_slice(&n.to_be_bytes());
+        for b in &self.bids {
+            v.extend_from_slice(b.sequencer.as_slice());
+            v.extend_from_slice(b.commitment.as_slice());
+            v.extend_from_slice(&b.amount.to_be_bytes::<32>());
+            v.extend_from_slice(&b.order.to_be_bytes());
+        }
+        match self.selected {
+            None => v.push(0),
+            Some(Selection::Prover(p)) => {
+                v.push(1);
+                v.extend_from_slice(p.as_slice());
+            }
+            Some(Selection::App) => v.push(2),
+        }
+        v.push(self.state as u8);
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "slot entry version")?;
+        let next_order = take_u32(b, "slot next order")?;
+        let n = take_u32(b, "slot bid count")?;
+        // Each bid is 88 bytes: a count the input cannot hold is refused before allocating.
+        if (n as usize).saturating_mul(88) > b.len() {
+            return Err(DecodeError::Length {
+                what: "slot bids",
+                expected: (n as usize).saturating_mul(88),
+                got: b.len(),
+            });
+        }
+        let mut bids = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            bids.push(BidEntry {
+                sequencer: Address::from_slice(take(b, 20, "bid sequencer")?),
+                commitment: B256::from_slice(take(b, 32, "bid commitment")?),
+                amount: take_u256(b, "bid amount")?,
+                order: take_u32(b, "bid order")?,
+            });
+        }
+        let selected = match take(b, 1, "slot selection")?[0] {
+            0 => None,
+            1 => Some(Selection::Prover(Address::from_slice(take(
+                b,
+                20,
+                "selecting prover",
+            )?))),
+            2 => Some(Selection::App),
+            tag => {
+                return Err(DecodeError::Tag {
+                    what: "slot selection",
+                    tag,
+                });
+            }
+        };
+        let state = SlotState::from_u8(take(b, 1, "slot state")?[0])?;
+        end(b, "slot entry")?;
+        Ok(Self {
+            next_order,
+            bids,
+            selected,
+            state,
+        })
+    }
+}
+
+/// The block a slot's winner revealed: the gas limit and transactions its commitment covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RevealedBlock {
+    /// The block's gas limit (at most the chain's).
+    pub gas_limit: u64,
+    /// Signed EIP-2718 transactions, in execution order.
+    pub txs: Vec<alloy_primitives::Bytes>,
+}
+
+impl RevealedBlock {
+    /// `0x01 ‖ gas_limit u64 ‖ count u32 ‖ (len u32 ‖ bytes)*`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(13 + self.txs.iter().map(|t| 4 + t.len()).sum::<usize>());
+        v.push(VERSION);
+        v.extend_from_slice(&self.gas_limit.to_be_bytes());
+        let n = u32::try_from(self.txs.len()).expect("txs per block fit u32");
+        v.extend_from_slice(&n.to_be_bytes());
+        for t in &self.txs {
+            let len = u32::try_from(t.len()).expect("a transaction fits u32 bytes");
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(t);
+        }
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "revealed block version")?;
+        let gas_limit = take_u64(b, "revealed gas limit")?;
+        let n = take_u32(b, "revealed tx count")?;
+        let mut txs = Vec::with_capacity((n as usize).min(b.len() / 4));
+        for _ in 0..n {
+            let len = take_u32(b, "revealed tx length")? as usize;
+            txs.push(alloy_primitives::Bytes::copy_from_slice(take(
+                b,
+                len,
+                "revealed tx",
+            )?));
+        }
+        end(b, "revealed block")?;
+        Ok(Self { gas_limit, txs })
+    }
+}
+
+/// `0x01 ‖ raw tx`: the value of a queued forced transaction.
+pub fn encode_forced(raw: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + raw.len());
+    v.push(VERSION);
+    v.extend_from_slice(raw);
+    v
+}
+
+/// Decodes [`encode_forced`]'s output.
+pub fn decode_forced(mut bytes: &[u8]) -> Result<Vec<u8>> {
+    let b = &mut bytes;
+    version(b, "forced tx version")?;
+    if b.is_empty() {
+        return Err(DecodeError::Length {
+            what: "forced tx",
+            expected: 1,
+            got: 0,
+        });
+    }
+    Ok(b.to_vec())
+}
+
+fn take_u32(buf: &mut &[u8], what: &'static str) -> Result<u32> {
+    Ok(u32::from_be_bytes(
+        take(buf, 4, what)?
+            .try_into()
+            .expect("take returned 4 bytes"),
+    ))
+}
+
 /// `0x01 ‖ amount`: the value of an unbonding entry.
 pub fn encode_amount(amount: U256) -> Vec<u8> {
     let mut v = Vec::with_capacity(33);
@@ -379,6 +639,111 @@ mod tests {
                 prop_assert!(!ok(&other));
             }
         }
+    }
+
+    fn slot_entry() -> impl Strategy<Value = SlotEntry> {
+        let bid = (any::<[u8; 20]>(), any::<[u8; 32]>(), u256(), any::<u32>()).prop_map(
+            |(s, c, amount, order)| BidEntry {
+                sequencer: Address::from(s),
+                commitment: B256::from(c),
+                amount,
+                order,
+            },
+        );
+        let selection = prop_oneof![
+            Just(None),
+            Just(Some(Selection::App)),
+            any::<[u8; 20]>().prop_map(|a| Some(Selection::Prover(Address::from(a)))),
+        ];
+        (
+            any::<u32>(),
+            proptest::collection::vec(bid, 0..4),
+            selection,
+            0u8..5,
+        )
+            .prop_map(|(next_order, bids, selected, state)| SlotEntry {
+                next_order,
+                bids,
+                selected,
+                state: SlotState::from_u8(state).expect("0..5 are states"),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn auction_values_roundtrip_and_refuse_damage(
+            e in slot_entry(),
+            gas_limit in any::<u64>(),
+            txs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..40), 0..4),
+            cut in 0usize..200,
+        ) {
+            let enc = e.encode();
+            prop_assert_eq!(SlotEntry::decode(&enc), Ok(e.clone()));
+            let r = RevealedBlock { gas_limit, txs: txs.iter().map(|t| alloy_primitives::Bytes::from(t.clone())).collect() };
+            let renc = r.encode();
+            prop_assert_eq!(RevealedBlock::decode(&renc), Ok(r));
+            let fenc = encode_forced(&[7, 8, 9]);
+            prop_assert_eq!(decode_forced(&fenc), Ok(vec![7, 8, 9]));
+            for (bytes, ok) in [
+                (enc, (|b: &[u8]| SlotEntry::decode(b).is_ok()) as fn(&[u8]) -> bool),
+                (renc, |b: &[u8]| RevealedBlock::decode(b).is_ok()),
+            ] {
+                let n = cut.min(bytes.len() - 1);
+                prop_assert!(!ok(&bytes[..n]));
+                let mut longer = bytes.clone();
+                longer.push(0);
+                prop_assert!(!ok(&longer));
+                let mut other = bytes.clone();
+                other[0] = 2;
+                prop_assert!(!ok(&other));
+            }
+        }
+    }
+
+    #[test]
+    fn the_highest_bid_wins_and_ties_go_to_the_earliest() {
+        let bid = |s: u8, amount: u64, order: u32| BidEntry {
+            sequencer: Address::repeat_byte(s),
+            commitment: B256::repeat_byte(s),
+            amount: U256::from(amount),
+            order,
+        };
+        let mut e = SlotEntry {
+            next_order: 4,
+            bids: vec![bid(1, 5, 0), bid(2, 9, 2), bid(3, 9, 1), bid(4, 3, 3)],
+            selected: None,
+            state: SlotState::Open,
+        };
+        assert_eq!(
+            e.highest().map(|b| b.sequencer),
+            Some(Address::repeat_byte(3))
+        );
+        assert_eq!(e.winner(), None);
+        assert_eq!(e.escrow(), U256::from(26));
+        e.bids = vec![bid(3, 9, 1)];
+        e.selected = Some(Selection::App);
+        assert_eq!(e.winner().map(|b| b.amount), Some(U256::from(9)));
+        e.state = SlotState::Executed;
+        assert_eq!(e.escrow(), U256::from(9));
+        e.state = SlotState::Settled;
+        assert_eq!(e.escrow(), U256::ZERO);
+        e.state = SlotState::Withheld;
+        assert_eq!(e.escrow(), U256::ZERO);
+    }
+
+    #[test]
+    fn a_bid_count_larger_than_the_input_is_refused_before_allocating() {
+        let mut b = vec![VERSION];
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            SlotEntry::decode(&b),
+            Err(DecodeError::Length {
+                what: "slot bids",
+                ..
+            })
+        ));
+        assert!(decode_forced(&[VERSION]).is_err());
     }
 
     #[test]

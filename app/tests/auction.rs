@@ -1,0 +1,712 @@
+//! The slot auction on the in-process harness (DESIGN §3 steps 2–7): sealed bids, the
+//! assigned prover's `Select`, the winner's `Reveal`, the withhold rule, the no-bid rule,
+//! forced inclusion and `max_diff_entries`, through CheckTx, PrepareProposal,
+//! ProcessProposal, FinalizeBlock and Commit on several nodes; the refusal codes; proposers
+//! that drop messages or break the rules; and conservation of value over random sequences.
+
+mod common;
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_signer_local::PrivateKeySigner;
+use common::{CHAIN_ID, Net, total_value};
+use parley_app::chain::auction;
+use parley_app::chain::block::{L2Block, Message, tx_root};
+use parley_app::chain::genesis::{AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams};
+use parley_app::chain::msg::{self, Action};
+use parley_app::chain::rules::{self, Verdict};
+use parley_app::devtx;
+use parley_types::{
+    LedgerAccount, Pot, ProverEntry, Selection, SequencerEntry, SlotEntry, SlotState, StateKey,
+};
+use proptest::prelude::*;
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const FEE: u64 = 10_000_000_000_000;
+const MIN_BID: u64 = 1_000_000_000_000;
+
+fn eth(n: u128) -> U256 {
+    U256::from(n * ETH)
+}
+
+fn protocol() -> ProtocolParams {
+    ProtocolParams {
+        message_fee: U256::from(FEE),
+        max_messages_per_kind: 16,
+        unbonding_delay: 20,
+        min_bid: U256::from(MIN_BID),
+        ..ProtocolParams::default()
+    }
+}
+
+fn params_with(q: ProtocolParams) -> Params {
+    Params {
+        chain_id: CHAIN_ID,
+        protocol: q,
+        ..Params::default()
+    }
+}
+
+/// Keys 0 and 1 are sequencers (bond 2 ETH, ledger 10 ETH), key 2 the only prover (stake
+/// 5 ETH, ledger 1 ETH), keys 3 and 4 users (key 3 with 1 ETH in the ledger).
+fn net_with(n: usize, q: ProtocolParams) -> Net {
+    let keys = parley_app::dev_accounts(6).expect("dev keys");
+    let mut g = AppGenesis::funded(params_with(q), keys.iter().map(|k| k.address()), eth(1_000));
+    let at = |i: usize| keys[i].address();
+    g.ledger = vec![
+        GenesisLedger {
+            address: at(0),
+            balance: eth(10),
+        },
+        GenesisLedger {
+            address: at(1),
+            balance: eth(10),
+        },
+        GenesisLedger {
+            address: at(2),
+            balance: eth(1),
+        },
+        GenesisLedger {
+            address: at(3),
+            balance: eth(1),
+        },
+    ];
+    g.sequencers = vec![
+        GenesisBond {
+            address: at(0),
+            amount: eth(2),
+        },
+        GenesisBond {
+            address: at(1),
+            amount: eth(2),
+        },
+    ];
+    g.provers = vec![GenesisBond {
+        address: at(2),
+        amount: eth(5),
+    }];
+    let app_state = serde_json::to_vec(&g).expect("json");
+    Net::with_genesis(n, keys, &app_state)
+}
+
+fn net() -> Net {
+    net_with(3, protocol())
+}
+
+/// The bid and the matching reveal of `seq` for `slot` with `txs`.
+fn offer(seq: &PrivateKeySigner, slot: u64, txs: &[Bytes], amount: u64) -> (Action, Action) {
+    let gas_limit = Params::default().block_gas_limit;
+    let commitment = auction::commitment(
+        CHAIN_ID,
+        slot,
+        seq.address(),
+        gas_limit,
+        txs.iter().map(keccak256),
+    );
+    (
+        Action::Bid {
+            slot,
+            commitment,
+            amount: U256::from(amount),
+        },
+        Action::Reveal {
+            slot,
+            gas_limit,
+            txs: txs.to_vec(),
+        },
+    )
+}
+
+fn select_of(bid: &Action, seq: Address) -> Action {
+    let Action::Bid {
+        slot,
+        commitment,
+        amount,
+    } = bid
+    else {
+        panic!("not a bid")
+    };
+    Action::Select {
+        slot: *slot,
+        sequencer: seq,
+        commitment: *commitment,
+        amount: *amount,
+    }
+}
+
+fn send(net: &mut Net, key: &PrivateKeySigner, nonce: u64, a: &Action) -> B256 {
+    net.submit(Bytes::from(msg::sign(key, CHAIN_ID, nonce, a)))
+        .unwrap_or_else(|e| panic!("{a:?} refused: {e}"))
+}
+
+/// CheckTx's verdict on a message at the next height: Ok, or the refusal code.
+fn check(net: &Net, key: &PrivateKeySigner, nonce: u64, a: &Action) -> Result<(), u32> {
+    net.nodes[0]
+        .app
+        .check(&msg::sign(key, CHAIN_ID, nonce, a), false)
+        .expect("no fatal error")
+        .map(|_| ())
+        .map_err(|r| r.code)
+}
+
+fn run_to(net: &mut Net, h: u64) {
+    while net.height < h {
+        net.step();
+    }
+}
+
+fn slot(net: &Net, s: u64) -> Option<SlotEntry> {
+    net.reader()
+        .app_entry(&StateKey::Slot(s))
+        .expect("read")
+        .map(|b| SlotEntry::decode(&b).expect("decodes"))
+}
+
+fn ledger(net: &Net, a: Address) -> LedgerAccount {
+    net.reader()
+        .app_entry(&StateKey::Ledger(a))
+        .expect("read")
+        .map(|b| LedgerAccount::decode(&b).expect("decodes"))
+        .unwrap_or_default()
+}
+
+fn pot(net: &Net) -> Pot {
+    net.reader()
+        .app_entry(&StateKey::Pot)
+        .expect("read")
+        .map(|b| Pot::decode(&b).expect("decodes"))
+        .unwrap_or_default()
+}
+
+fn bond(net: &Net, a: Address) -> U256 {
+    net.reader()
+        .app_entry(&StateKey::Sequencer(a))
+        .expect("read")
+        .map(|b| SequencerEntry::decode(&b).expect("decodes").bond)
+        .unwrap_or_default()
+}
+
+fn prover(net: &Net, a: Address) -> ProverEntry {
+    let b = net
+        .reader()
+        .app_entry(&StateKey::Prover(a))
+        .expect("read")
+        .expect("registered");
+    ProverEntry::decode(&b).expect("decodes")
+}
+
+fn block_txs(net: &Net, n: u64) -> Vec<B256> {
+    net.reader()
+        .block(n)
+        .expect("read")
+        .expect("block")
+        .tx_hashes
+}
+
+/// Decides the next height with `txs` exactly as given (what a byzantine or censoring
+/// proposer would propose); every node must accept it.
+fn decide(net: &mut Net, txs: Vec<Bytes>) {
+    net.height += 1;
+    net.decide(txs);
+}
+
+/// The next height as its proposer would build it from the mempool minus `dropped`.
+fn step_without(net: &mut Net, dropped: &[B256]) {
+    let h = net.height + 1;
+    let pool: Vec<Bytes> = net
+        .mempool
+        .iter()
+        .filter(|r| !dropped.contains(&keccak256(r)))
+        .cloned()
+        .collect();
+    let txs = net.nodes[0]
+        .app
+        .prepare_proposal(h, net.time(h), &pool, 4 << 20)
+        .expect("prepare");
+    decide(net, txs);
+}
+
+const SLOT: u64 = 12;
+
+/// DESIGN §3 steps 2–4 end to end on the harness: two sealed bids, the prover selects the
+/// higher, the loser is refunded, the winner reveals, and slot 12 executes the winner's
+/// transactions (which never sat in the public mempool) with the winner as builder; the
+/// escrow waits for the proof; a proposer block at that height is refused.
+#[test]
+fn a_slot_is_won_selected_revealed_and_executed() {
+    let mut net = net();
+    let [a, b, p, u] = [0, 1, 2, 3].map(|i| net.keys[i].clone());
+    // The user's transactions go to the sequencers privately.
+    let t1 = devtx::transfer(&u, CHAIN_ID, 0, Address::repeat_byte(0x77), U256::from(5));
+    let t2 = devtx::transfer(&u, CHAIN_ID, 1, Address::repeat_byte(0x78), U256::from(6));
+    let (bid_a, _) = offer(&a, SLOT, std::slice::from_ref(&t1), 5 * MIN_BID);
+    let (bid_b, reveal_b) = offer(&b, SLOT, &[t1.clone(), t2.clone()], 7 * MIN_BID);
+    send(&mut net, &a, 0, &bid_a);
+    send(&mut net, &b, 0, &bid_b);
+    net.step();
+    assert_eq!(
+        net.last_results[..2],
+        [(0, String::new()), (0, String::new())]
+    );
+    let e = slot(&net, SLOT).expect("bids recorded");
+    assert_eq!(e.bids.len(), 2);
+    assert_eq!(e.selected, None);
+    assert_eq!(
+        ledger(&net, a.address()).balance,
+        eth(10) - U256::from(5 * MIN_BID + FEE)
+    );
+    // Bids stay sealed until the close at 12 - 8 = 4; the select window is 5..=6.
+    run_to(&mut net, 3);
+    assert_eq!(check(&net, &p, 0, &select_of(&bid_b, b.address())), Err(54));
+    run_to(&mut net, 4);
+    assert_eq!(check(&net, &p, 0, &select_of(&bid_a, a.address())), Err(58));
+    assert_eq!(check(&net, &u, 0, &select_of(&bid_b, b.address())), Err(55));
+    send(&mut net, &p, 0, &select_of(&bid_b, b.address()));
+    net.step();
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(e.selected, Some(Selection::Prover(p.address())));
+    assert_eq!(e.bids.len(), 1);
+    assert_eq!(e.bids[0].sequencer, b.address());
+    // The loser got its escrow back (it paid only the fee).
+    assert_eq!(ledger(&net, a.address()).balance, eth(10) - U256::from(FEE));
+    // Only the winner may reveal, and only what it committed to.
+    let (_, wrong) = offer(&b, SLOT, std::slice::from_ref(&t1), 7 * MIN_BID);
+    assert_eq!(check(&net, &b, 1, &wrong), Err(61));
+    let (_, reveal_a) = offer(&a, SLOT, std::slice::from_ref(&t1), 5 * MIN_BID);
+    assert_eq!(check(&net, &a, 1, &reveal_a), Err(59));
+    send(&mut net, &b, 1, &reveal_b);
+    net.step();
+    assert_eq!(slot(&net, SLOT).expect("slot").state, SlotState::Revealed);
+    assert_eq!(check(&net, &b, 2, &reveal_b), Err(60));
+    run_to(&mut net, SLOT - 1);
+
+    // At the slot's height a proposer block is refused: the winner's block executes.
+    let h = SLOT;
+    let meta = net.reader().meta().expect("meta");
+    let mut header = rules::header(
+        &params_with(protocol()),
+        &meta,
+        h,
+        net.time(h),
+        Address::ZERO,
+    );
+    header.tx_root = tx_root([]);
+    let proposer_block = Bytes::from(
+        Message::ProposerBlock(L2Block {
+            header,
+            txs: vec![],
+        })
+        .encode(),
+    );
+    match net.nodes[1]
+        .app
+        .process_proposal(h, net.time(h), B256::ZERO, &[proposer_block])
+        .expect("process")
+    {
+        Verdict::Reject(why) => assert!(why.contains("auctioned"), "{why}"),
+        Verdict::Accept => panic!("a proposer block in an auctioned slot was accepted"),
+    }
+    // Honest proposers propose messages only.
+    let honest = net.nodes[0]
+        .app
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .expect("prepare");
+    assert!(honest.iter().all(|t| msg::is_signed_message(t)));
+    net.step();
+    let record = net.reader().block(SLOT).expect("read").expect("block");
+    assert_eq!(record.builder, b.address());
+    assert_eq!(record.tx_hashes, vec![keccak256(&t1), keccak256(&t2)]);
+    for t in [&t1, &t2] {
+        assert!(net.receipt(keccak256(t)).expect("receipt").success);
+    }
+    assert_eq!(net.balance(Address::repeat_byte(0x77)), U256::from(5));
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(e.state, SlotState::Executed);
+    assert_eq!(e.escrow(), U256::from(7 * MIN_BID));
+    assert!(
+        net.reader()
+            .app_entry(&StateKey::Reveal(SLOT))
+            .expect("read")
+            .is_none(),
+        "the revealed block leaves state once executed"
+    );
+    // Block numbers stay contiguous around the auctioned slot.
+    net.step();
+    let next = net.reader().block(SLOT + 1).expect("read").expect("block");
+    assert_eq!(next.parent_hash, record.hash);
+}
+
+/// DESIGN §3.4 withhold rule and §3.3 app selection: nobody selects (no penalty for the
+/// prover), the winner never reveals; the slot executes empty, half the escrow goes to the
+/// assigned prover, the rest and the bond fine are burned.
+#[test]
+fn a_withheld_slot_executes_empty_splits_the_escrow_and_fines_the_bond() {
+    let mut net = net();
+    let [a, p, u] = [0, 2, 3].map(|i| net.keys[i].clone());
+    let t1 = devtx::transfer(&u, CHAIN_ID, 0, Address::repeat_byte(0x77), U256::from(5));
+    let (bid, _) = offer(&a, SLOT, &[t1], 8 * MIN_BID);
+    send(&mut net, &a, 0, &bid);
+    net.step();
+    let rep = prover(&net, p.address()).reputation;
+    let prover_balance = ledger(&net, p.address()).balance;
+    run_to(&mut net, 6);
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(
+        e.selected,
+        Some(Selection::App),
+        "the app selects at the window's end"
+    );
+    run_to(&mut net, SLOT - 1);
+    let burned = pot(&net).burned;
+    net.step();
+    assert_eq!(block_txs(&net, SLOT), Vec::<B256>::new());
+    let record = net.reader().block(SLOT).expect("read").expect("block");
+    assert_eq!(record.builder, Address::ZERO);
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(e.state, SlotState::Withheld);
+    assert_eq!(e.escrow(), U256::ZERO);
+    assert_eq!(
+        ledger(&net, p.address()).balance,
+        prover_balance + U256::from(4 * MIN_BID)
+    );
+    let fine = protocol().withhold_fine;
+    assert_eq!(bond(&net, a.address()), eth(2) - fine);
+    let base_fee_burn = pot(&net).burned - burned - U256::from(4 * MIN_BID) - fine;
+    assert_eq!(
+        base_fee_burn,
+        U256::ZERO,
+        "an empty block burns no base fee"
+    );
+    assert_eq!(prover(&net, p.address()).reputation, rep);
+}
+
+/// DESIGN §3.2: the bid rules and their codes; a replacement must be higher and escrows only
+/// the difference; equal bids go to the earliest included.
+#[test]
+fn bids_are_checked_replaced_only_higher_and_ties_go_to_the_earliest() {
+    let mut net = net();
+    let [a, b, p, u] = [0, 1, 2, 3].map(|i| net.keys[i].clone());
+    let bid = |s: u64, amount: u64| offer(&a, s, &[], amount).0;
+    // CheckTx runs at height 1: slot 8 closed at 0, slot 18 opens at 2.
+    assert_eq!(check(&net, &a, 0, &bid(8, MIN_BID)), Err(50));
+    assert_eq!(check(&net, &a, 0, &bid(18, MIN_BID)), Err(51));
+    assert_eq!(check(&net, &a, 0, &bid(SLOT, MIN_BID - 1)), Err(52));
+    assert_eq!(
+        check(&net, &u, 0, &offer(&u, SLOT, &[], MIN_BID).0),
+        Err(45)
+    );
+    assert_eq!(
+        check(
+            &net,
+            &a,
+            0,
+            &Action::Bid {
+                slot: SLOT,
+                commitment: B256::ZERO,
+                amount: eth(11),
+            }
+        ),
+        Err(42)
+    );
+    send(&mut net, &a, 0, &bid(SLOT, 5 * MIN_BID));
+    net.step();
+    assert_eq!(check(&net, &a, 1, &bid(SLOT, 5 * MIN_BID)), Err(53));
+    assert_eq!(check(&net, &a, 1, &bid(SLOT, 4 * MIN_BID)), Err(53));
+    let before = ledger(&net, a.address()).balance;
+    send(&mut net, &a, 1, &bid(SLOT, 6 * MIN_BID));
+    net.step();
+    assert_eq!(
+        ledger(&net, a.address()).balance,
+        before - U256::from(MIN_BID + FEE),
+        "a replacement escrows the difference"
+    );
+    let tie = offer(&b, SLOT, &[], 6 * MIN_BID).0;
+    send(&mut net, &b, 0, &tie);
+    net.step();
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(e.bids.len(), 2);
+    assert_eq!(e.highest().expect("bids").sequencer, a.address());
+    run_to(&mut net, 4);
+    assert_eq!(check(&net, &p, 0, &select_of(&tie, b.address())), Err(58));
+    send(
+        &mut net,
+        &p,
+        0,
+        &select_of(&bid(SLOT, 6 * MIN_BID), a.address()),
+    );
+    net.step();
+    assert_eq!(
+        check(
+            &net,
+            &p,
+            1,
+            &select_of(&bid(SLOT, 6 * MIN_BID), a.address())
+        ),
+        Err(57)
+    );
+    // After the close, a bid is late.
+    assert_eq!(
+        check(&net, &b, 1, &offer(&b, SLOT, &[], 9 * MIN_BID).0),
+        Err(50)
+    );
+}
+
+/// DESIGN §3 "Deadlines and censorship": a proposer that drops the prover's `Select` and a
+/// proposer that drops the winner's `Reveal` from their heights cost neither anything: the
+/// app selects the same bid, the next proposer includes the reveal, the slot executes and
+/// nobody is fined or loses reputation.
+#[test]
+fn a_proposer_that_drops_select_or_reveal_costs_nobody_anything() {
+    let mut net = net();
+    let [a, p, u] = [0, 2, 3].map(|i| net.keys[i].clone());
+    let t1 = devtx::transfer(&u, CHAIN_ID, 0, Address::repeat_byte(0x77), U256::from(5));
+    let (bid, reveal) = offer(&a, SLOT, std::slice::from_ref(&t1), 3 * MIN_BID);
+    send(&mut net, &a, 0, &bid);
+    net.step();
+    run_to(&mut net, 4);
+    let rep = prover(&net, p.address()).reputation;
+    let select = send(&mut net, &p, 0, &select_of(&bid, a.address()));
+    step_without(&mut net, &[select]);
+    step_without(&mut net, &[select]);
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(e.selected, Some(Selection::App));
+    assert_eq!(e.winner().expect("winner").sequencer, a.address());
+    assert_eq!(prover(&net, p.address()).reputation, rep);
+    let reveal = send(&mut net, &a, 1, &reveal);
+    step_without(&mut net, &[reveal]);
+    assert_eq!(slot(&net, SLOT).expect("slot").state, SlotState::Open);
+    net.step();
+    assert_eq!(slot(&net, SLOT).expect("slot").state, SlotState::Revealed);
+    run_to(&mut net, SLOT);
+    assert_eq!(block_txs(&net, SLOT), vec![keccak256(&t1)]);
+    assert_eq!(bond(&net, a.address()), eth(2));
+    assert_eq!(prover(&net, p.address()).reputation, rep);
+}
+
+/// DESIGN §3.6: a transaction every builder ignores is forced in: the block after the
+/// `ForceInclude` (auctioned or proposer-built) starts with it; forced gas beyond
+/// `forced_gas` waits for the next block; an invalid one is refused with its code.
+#[test]
+fn forced_transactions_start_the_next_block() {
+    let mut q = protocol();
+    q.forced_gas = 30_000;
+    let mut net = net_with(3, q);
+    let [a, u, v] = [0, 3, 4].map(|i| net.keys[i].clone());
+    // A proposer-built height: the forced transfer opens block 1 (the mempool is empty).
+    let forced = devtx::transfer(&v, CHAIN_ID, 0, Address::repeat_byte(0x55), U256::from(1));
+    let second = devtx::transfer(&v, CHAIN_ID, 1, Address::repeat_byte(0x56), U256::from(1));
+    send(&mut net, &u, 0, &Action::ForceInclude(forced.clone()));
+    send(&mut net, &u, 1, &Action::ForceInclude(second.clone()));
+    net.step();
+    assert_eq!(block_txs(&net, 1), vec![keccak256(&forced)]);
+    // The second did not fit in 30,000 forced gas: it opens block 2.
+    net.step();
+    assert_eq!(block_txs(&net, 2), vec![keccak256(&second)]);
+    // An auctioned slot whose winner ignores a user: the user forces it in just before.
+    let ignored = devtx::transfer(&v, CHAIN_ID, 2, Address::repeat_byte(0x57), U256::from(1));
+    let own = devtx::transfer(&a, CHAIN_ID, 0, Address::repeat_byte(0x58), U256::from(1));
+    let (bid, reveal) = offer(&a, SLOT, std::slice::from_ref(&own), 2 * MIN_BID);
+    send(&mut net, &a, 0, &bid);
+    net.step();
+    run_to(&mut net, 6);
+    send(&mut net, &a, 1, &reveal);
+    run_to(&mut net, SLOT - 2);
+    send(&mut net, &u, 2, &Action::ForceInclude(ignored.clone()));
+    // Included at SLOT - 1 as a message; that height's proposer block starts with it.
+    net.step();
+    assert_eq!(block_txs(&net, SLOT - 1), vec![keccak256(&ignored)]);
+    net.step();
+    assert_eq!(block_txs(&net, SLOT), vec![keccak256(&own)]);
+    // Refused: a transaction that is not valid, or over the forced gas budget.
+    assert_eq!(
+        check(
+            &net,
+            &u,
+            3,
+            &Action::ForceInclude(Bytes::from(vec![1, 2, 3]))
+        ),
+        Err(64)
+    );
+    let big = devtx::sign(
+        &v,
+        devtx::Kind::DynamicFee,
+        CHAIN_ID,
+        3,
+        Some(Address::repeat_byte(1)),
+        U256::from(1),
+        Bytes::new(),
+        30_001,
+        devtx::Fees::default(),
+    );
+    assert_eq!(check(&net, &u, 3, &Action::ForceInclude(big)), Err(64));
+}
+
+/// DESIGN §3.7: a block stops taking transactions once its writes reach `max_diff_entries`;
+/// the rest stay pending and execute in later blocks.
+#[test]
+fn a_block_stops_at_max_diff_entries() {
+    let mut q = protocol();
+    q.max_diff_entries = 6;
+    let mut net = net_with(2, q);
+    let k = net.keys[4].clone();
+    for i in 0..10u8 {
+        net.transfer(&k, u64::from(i), Address::repeat_byte(0x60 + i), 1);
+    }
+    net.step();
+    let first = block_txs(&net, 1).len();
+    // Sender, builder and the first recipient, then one more entry per transfer.
+    assert_eq!(first, 4, "executed {first}");
+    let mut done = first;
+    while done < 10 {
+        net.step();
+        let n = block_txs(&net, net.height).len();
+        assert!(n > 0 && n <= 4, "block {} executed {n}", net.height);
+        done += n;
+    }
+    assert_eq!(done, 10);
+}
+
+/// The auction's state schema is API (CONVENTIONS 6): the app hash after a slot that was bid
+/// for twice, selected, revealed and executed with a forced transaction in front.
+#[test]
+fn app_hash_snapshot_of_the_auction() {
+    let mut net = net_with(1, protocol());
+    let [a, b, p, u, v] = [0, 1, 2, 3, 4].map(|i| net.keys[i].clone());
+    // The forced transfer (nonce 0) runs before the revealed one (nonce 1).
+    let t1 = devtx::transfer(&v, CHAIN_ID, 1, Address::repeat_byte(0x77), U256::from(5));
+    let (bid_a, reveal_a) = offer(&a, SLOT, std::slice::from_ref(&t1), 5 * MIN_BID);
+    let (bid_b, _) = offer(&b, SLOT, &[], 4 * MIN_BID);
+    send(&mut net, &a, 0, &bid_a);
+    send(&mut net, &b, 0, &bid_b);
+    run_to(&mut net, 4);
+    send(&mut net, &p, 0, &select_of(&bid_a, a.address()));
+    net.step();
+    send(&mut net, &a, 1, &reveal_a);
+    run_to(&mut net, SLOT - 1);
+    let forced = devtx::transfer(&v, CHAIN_ID, 0, Address::repeat_byte(0x78), U256::from(6));
+    send(&mut net, &u, 0, &Action::ForceInclude(forced.clone()));
+    net.step();
+    assert_eq!(
+        block_txs(&net, SLOT),
+        vec![keccak256(&forced), keccak256(&t1)]
+    );
+    let (_, app_hash) = net.nodes[0].app.info().expect("info");
+    assert_eq!(
+        app_hash,
+        "0xcc13879af04ff8266abbe18e85393d2a32bac7609e1c2b29f66839cb6b5fdbe1"
+            .parse::<B256>()
+            .expect("hex"),
+        "app-hash snapshot of the auction moved: a breaking change"
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Sequencer `k` bids `amount × MIN_BID` for slot `height + 1 + d` with a block of `n`
+    /// transfers from key 4.
+    Bid(usize, u64, u64, u64),
+    /// The prover selects the highest bid of a slot in its window (or a random other bid).
+    Select(bool),
+    /// The winner of the slot in its reveal window reveals (or reveals something else).
+    Reveal(bool),
+    /// Key 3 forces a transfer of key 5 in.
+    Force,
+    /// Key 4 transfers through the mempool.
+    Transfer(u64),
+    Step,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0usize..2, 8u64..16, 1u64..20, 0u64..3).prop_map(|(k, d, a, n)| Op::Bid(k, d, a, n)),
+        2 => any::<bool>().prop_map(Op::Select),
+        2 => any::<bool>().prop_map(Op::Reveal),
+        1 => Just(Op::Force),
+        1 => (1u64..1000).prop_map(Op::Transfer),
+        3 => Just(Op::Step),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// DESIGN §3 "Money": no value is created or lost by bids, replacements, selects,
+    /// reveals, withholds, forced transactions and EVM transfers: EVM balances + ledger +
+    /// bonds + stakes + escrows + pot + burned is the genesis total at every height, whether
+    /// the messages are valid or refused (a byzantine proposer includes them all).
+    #[test]
+    fn value_is_conserved_through_the_auction(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut net = net_with(1, protocol());
+        let keys = net.keys.clone();
+        let mut holders: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+        holders.extend([net.nodes[0].fee_recipient, Address::ZERO, Address::repeat_byte(0x99)]);
+        let start = total_value(&net, &holders);
+        let mut nonces = [0u64; 6];
+        let mut evm4 = 0u64;
+        let mut evm5 = 0u64;
+        let mut offers: Vec<(usize, u64, Action, Action)> = Vec::new();
+        for o in ops {
+            let h = net.height + 1;
+            let raw: Option<(usize, Action)> = match o {
+                Op::Bid(k, d, amount, n) => {
+                    let txs: Vec<Bytes> = (0..n)
+                        .map(|i| devtx::transfer(&keys[4], CHAIN_ID, evm4 + i, Address::repeat_byte(0x99), U256::from(1)))
+                        .collect();
+                    let (bid, reveal) = offer(&keys[k], h + d, &txs, amount * MIN_BID);
+                    offers.push((k, h + d, bid.clone(), reveal));
+                    Some((k, bid))
+                }
+                Op::Select(right) => {
+                    let s = h + protocol().bid_close - 1;
+                    slot(&net, s).and_then(|e| {
+                        let pick = if right { e.highest().copied() } else { e.bids.last().copied() };
+                        pick.map(|b| (2, Action::Select { slot: s, sequencer: b.sequencer, commitment: b.commitment, amount: b.amount }))
+                    })
+                }
+                Op::Reveal(right) => {
+                    let winner = (h..h + protocol().bid_close).find_map(|s| {
+                        slot(&net, s).and_then(|e| e.winner().copied().map(|w| (s, w)))
+                    });
+                    winner.and_then(|(s, w)| {
+                        offers.iter().rev().find(|(k, os, _, _)| *os == s && keys[*k].address() == w.sequencer && right)
+                            .or_else(|| offers.iter().find(|(_, os, _, _)| *os == s))
+                            .map(|(k, _, _, reveal)| (*k, reveal.clone()))
+                    })
+                }
+                Op::Force => {
+                    let t = devtx::transfer(&keys[5], CHAIN_ID, evm5, Address::repeat_byte(0x99), U256::from(2));
+                    evm5 += 1;
+                    Some((3, Action::ForceInclude(t)))
+                }
+                Op::Transfer(v) => {
+                    let raw = devtx::transfer(&keys[4], CHAIN_ID, evm4, Address::repeat_byte(0x99), U256::from(v));
+                    if net.submit(raw).is_ok() {
+                        evm4 += 1;
+                    }
+                    None
+                }
+                Op::Step => {
+                    net.step();
+                    None
+                }
+            };
+            if let Some((k, a)) = raw {
+                // Included whatever CheckTx says, as a byzantine proposer could.
+                let m = Bytes::from(msg::sign(&keys[k], CHAIN_ID, nonces[k], &a));
+                let mut txs = net.nodes[0].app.prepare_proposal(h, net.time(h), &net.mempool, 4 << 20).expect("prepare");
+                let block = txs.pop_if(|t| !msg::is_signed_message(t));
+                txs.push(m);
+                txs.extend(block);
+                decide(&mut net, txs);
+                // The next nonce is whatever the ledger says now (refused: unchanged).
+                nonces[k] = ledger(&net, keys[k].address()).nonce;
+            }
+            prop_assert_eq!(total_value(&net, &holders), start, "at height {}", net.height);
+            // EVM nonces of key 4 follow what executed.
+            let executed4 = net.reader().account(keys[4].address()).expect("read").map_or(0, |(a, _)| a.nonce);
+            evm4 = evm4.max(executed4);
+        }
+        let end = net.height + 2 * protocol().bid_horizon;
+        run_to(&mut net, end);
+        prop_assert_eq!(total_value(&net, &holders), start);
+    }
+}
