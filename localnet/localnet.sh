@@ -27,6 +27,13 @@
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
+#   PARLEY_LOCALNET_SEQUENCERS   built-in sequencers (default 2): node j < N runs one with dev
+#                                account 1100+j (registered at genesis), bidding 50 % (node 0)
+#                                and 80 % (node 1) of its block's tips; 0: every slot is
+#                                proposer-built
+#
+# The genesis also registers one prover (dev account 1200, 10 ETH stake), drawn for every slot;
+# without a parley-prover running, the app selects the highest bid at the select window's end.
 #
 # The genesis registers the CometBFT validators in the app's validator registry (operator of
 # validator i: dev account 1000+i of the test mnemonic, bond = power x 1 ETH), so validators
@@ -54,6 +61,9 @@ PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
 EPOCH_HEIGHTS="${PARLEY_LOCALNET_EPOCH:-8}"
+SEQUENCERS="${PARLEY_LOCALNET_SEQUENCERS:-2}"
+SEQUENCER_BASE=1100
+PROVER_BASE=1200
 OPERATOR_BASE=1000
 
 COMET_CHAIN_ID="parley-localnet"
@@ -230,6 +240,11 @@ configure_parleyd() {
   toml_set "${cfg}" "" metrics_addr "\"127.0.0.1:$(metrics_port "${i}")\""
   # Each node's own fee recipient (the tips of the blocks it proposes): 0xfee0…0<i>.
   toml_set "${cfg}" "" fee_recipient "\"$(fee_recipient "${i}")\""
+  # The first SEQUENCERS nodes run the built-in sequencer, with different bid strategies.
+  if ((i < SEQUENCERS)); then
+    toml_set "${cfg}" "" sequencer_key "\"$("${PARLEYD}" dev-key $((SEQUENCER_BASE + i)))\""
+    toml_set "${cfg}" "" sequencer_bid_share_bps "$((5000 + 3000 * (i % 2)))"
+  fi
 }
 
 # fee_recipient I — node I's fee recipient address, 0xfee followed by I in 37 hex digits.
@@ -425,7 +440,8 @@ cmd_up() {
   if [[ "${APP}" == parleyd ]]; then
     app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" \
       --validators-from "$(node_home 0)/config/genesis.json" --operator-base "${OPERATOR_BASE}" \
-      --epoch-heights "${EPOCH_HEIGHTS}" 2>"${LOG_DIR}/genesis-app-state.log")" ||
+      --epoch-heights "${EPOCH_HEIGHTS}" --sequencers "${SEQUENCERS}" --sequencer-base "${SEQUENCER_BASE}" \
+      --provers 1 --prover-base "${PROVER_BASE}" 2>"${LOG_DIR}/genesis-app-state.log")" ||
       die "parleyd genesis-app-state failed: $(cat "${LOG_DIR}/genesis-app-state.log")"
     jq -e . >/dev/null <<<"${app_state}" || die "parleyd genesis-app-state did not print JSON: ${app_state:0:200}"
   fi

@@ -28,6 +28,7 @@ pub mod mempool;
 pub mod node;
 pub mod operator;
 pub mod rpc;
+pub mod sequencer;
 pub mod store;
 
 /// The standard test mnemonic of Foundry/Hardhat, used for localnet dev accounts.

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use alloy_primitives::U256;
 use alloy_signer_local::PrivateKeySigner;
 use clap::{Parser, Subcommand};
-use parley_app::chain::genesis::{AppGenesis, GenesisValidator, Params};
+use parley_app::chain::genesis::{
+    AppGenesis, GenesisBond, GenesisLedger, GenesisValidator, Params,
+};
 use parley_app::chain::msg::Action;
 use parley_app::node::config::Config;
 use parley_app::operator;
@@ -106,6 +108,26 @@ enum Cmd {
         /// Heights per epoch (validator-set changes happen at multiples of it).
         #[arg(long)]
         epoch_heights: Option<u64>,
+        /// Register this many sequencers: dev accounts --sequencer-base + j, each with a
+        /// 2 ETH bond and 100 ETH in its protocol ledger to bid from.
+        #[arg(long, default_value_t = 0)]
+        sequencers: u32,
+        /// First dev-account index of the registered sequencers.
+        #[arg(long, default_value_t = 1100)]
+        sequencer_base: u32,
+        /// Register this many provers: dev accounts --prover-base + j, each with a 10 ETH stake
+        /// and 1 ETH in its protocol ledger.
+        #[arg(long, default_value_t = 0)]
+        provers: u32,
+        /// First dev-account index of the registered provers.
+        #[arg(long, default_value_t = 1200)]
+        prover_base: u32,
+    },
+    /// Print dev account N's private key (hex): localnet only, for the built-in sequencer's
+    /// `sequencer_key` and the prover's key.
+    DevKey {
+        /// The account index (m/44'/60'/0'/0/N of the test mnemonic).
+        index: u32,
     },
     /// Sign a protocol message (DESIGN §3) with an operator key, send it through a node's
     /// JSON-RPC and wait until the chain executes it. Amounts are wei, or ether with an
@@ -254,6 +276,10 @@ fn main() -> eyre::Result<()> {
             operator_base,
             operators,
             epoch_heights,
+            sequencers,
+            sequencer_base,
+            provers,
+            prover_base,
         } => {
             let mut params = Params {
                 chain_id,
@@ -278,8 +304,41 @@ fn main() -> eyre::Result<()> {
             if let Some(path) = validators_from {
                 g.validators = registered_validators(&path, &g.params, operator_base)?;
             }
+            let eth = U256::from(1_000_000_000_000_000_000u128);
+            for (n, base, bond, ledger, is_seq) in [
+                (
+                    sequencers,
+                    sequencer_base,
+                    eth * U256::from(2),
+                    eth * U256::from(100),
+                    true,
+                ),
+                (provers, prover_base, eth * U256::from(10), eth, false),
+            ] {
+                for j in 0..n {
+                    let address = operator::dev_account(base + j)?.address();
+                    g.ledger.push(GenesisLedger {
+                        address,
+                        balance: ledger,
+                    });
+                    let b = GenesisBond {
+                        address,
+                        amount: bond,
+                    };
+                    if is_seq {
+                        g.sequencers.push(b);
+                    } else {
+                        g.provers.push(b);
+                    }
+                }
+            }
             g.validate()?;
             println!("{}", serde_json::to_string_pretty(&g)?);
+            Ok(())
+        }
+        Cmd::DevKey { index } => {
+            let k = operator::dev_account(index)?;
+            println!("{}", alloy_primitives::hex::encode_prefixed(k.to_bytes()));
             Ok(())
         }
         Cmd::ConsensusKey { home } => {

@@ -682,6 +682,9 @@ main() {
   mkdir -p "${STATE}"
   export PARLEY_LOCALNET_DIR="${WORK}/localnet"
   export PARLEY_LOCALNET_TIMEOUT="${WAIT}"
+  # These checks run on the proposer-built path (no built-in sequencers); the auction path
+  # is checked on the harness (app/tests/auction.rs) and by hand (docs/protocol.md).
+  export PARLEY_LOCALNET_SEQUENCERS="${PARLEY_LOCALNET_SEQUENCERS:-0}"
   trap cleanup EXIT
   trap 'echo "# interrupted"; exit 130' INT TERM
 

@@ -51,6 +51,12 @@ pub struct Config {
     pub rpc_max_logs: u64,
     /// Origins allowed by CORS for browser dApps: `*`, or a comma-separated list.
     pub rpc_cors: String,
+    /// The built-in sequencer's secp256k1 private key (32 bytes hex); empty: off. It must be
+    /// a registered sequencer with a ledger balance to bid from.
+    pub sequencer_key: String,
+    /// The built-in sequencer bids this share of its block's tips, in basis points (at least
+    /// `min_bid`).
+    pub sequencer_bid_share_bps: u64,
 }
 
 impl Default for Config {
@@ -75,6 +81,8 @@ impl Default for Config {
             rpc_max_log_blocks: 10_000,
             rpc_max_logs: 20_000,
             rpc_cors: "*".into(),
+            sequencer_key: String::new(),
+            sequencer_bid_share_bps: 5_000,
         }
     }
 }
@@ -101,6 +109,8 @@ const KEYS: &[(&str, bool)] = &[
     ("rpc_max_log_blocks", true),
     ("rpc_max_logs", true),
     ("rpc_cors", false),
+    ("sequencer_key", false),
+    ("sequencer_bid_share_bps", true),
 ];
 
 /// The limits of the public JSON-RPC port (DESIGN §7 "Limits"), from [`Config`].

@@ -48,7 +48,24 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let sequencer = if cfg.sequencer_key.is_empty() {
+        None
+    } else {
+        Some(crate::sequencer::Settings {
+            key: crate::sequencer::parse_key(&cfg.sequencer_key)?,
+            bid_share_bps: cfg.sequencer_bid_share_bps,
+            cometbft_rpc: cfg.cometbft_rpc.clone(),
+        })
+    };
     rt.block_on(async move {
+        if let Some(s) = sequencer {
+            let app = app.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::sequencer::run(app, s).await {
+                    tracing::error!(target: "parley::sequencer", error = %e, "built-in sequencer stopped");
+                }
+            });
+        }
         let (addr, handle) =
             crate::rpc::serve(app, cfg.rpc_addr, &cfg.cometbft_rpc, cfg.rpc_limits()).await?;
         tracing::info!(%addr, "Ethereum JSON-RPC listening");

@@ -7,11 +7,13 @@ use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parley_types::{
-    LedgerAccount, Pot, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry, decode_amount,
+    BidEntry, LedgerAccount, Pot, ProverEntry, Role, Selection, SequencerEntry, SlotEntry,
+    StateKey, ValidatorEntry, decode_amount,
 };
 use serde::Serialize;
 
 use super::{Ctx, RpcResult, args, err, internal, invalid};
+use crate::chain::auction;
 use crate::node::metrics as m;
 use crate::store::Reader;
 
@@ -97,6 +99,34 @@ struct SlotJson {
 struct AssignedJson {
     address: Address,
     stake: U256,
+}
+
+/// One bid of `parley_getSlot`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BidJson {
+    sequencer: Address,
+    commitment: B256,
+    amount: U256,
+    order: u32,
+}
+
+/// `parley_getSlot`: a slot's auction.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuctionJson {
+    slot: U64,
+    /// `no_bids` (yet), `open`, `revealed`, `executed`, `settled`, `withheld`, or `proposer`
+    /// (executed without bids: the proposer built it).
+    state: &'static str,
+    bids: Vec<BidJson>,
+    /// `app`, the selecting prover's address, or null.
+    selected_by: Option<String>,
+    winner: Option<BidJson>,
+    escrow: U256,
+    provers: Option<Vec<AssignedJson>>,
+    bid_heights: [U64; 2],
+    select_heights: [U64; 2],
 }
 
 /// `parley_getPot`.
@@ -309,6 +339,59 @@ pub(super) fn register(
         Ok::<_, ErrorObjectOwned>(PotJson {
             proving_pot: pot.proving_pot,
             burned: pot.burned,
+        })
+    })?;
+    module.register_method("parley_getSlot", |p: Params, ctx, _| {
+        m::rpc("parley_getSlot");
+        let (slot,): (U64,) = args(&p, 1)?;
+        let slot: u64 = slot.to();
+        let q = ctx.params()?.protocol;
+        let r = ctx.reader()?;
+        let entry = r
+            .app_entry(&StateKey::Slot(slot))
+            .map_err(internal)?
+            .map(|b| SlotEntry::decode(&b).map_err(corrupt))
+            .transpose()?;
+        let provers = r
+            .app_entry(&StateKey::Assignment(slot))
+            .map_err(internal)?
+            .map(|b| parley_types::Assignment::decode(&b).map_err(corrupt))
+            .transpose()?
+            .map(|a| {
+                a.provers
+                    .into_iter()
+                    .map(|(address, stake)| AssignedJson { address, stake })
+                    .collect()
+            });
+        let bids = auction::bid_heights(&q, slot);
+        let select = auction::select_heights(&q, slot);
+        let bid_json = |b: &BidEntry| BidJson {
+            sequencer: b.sequencer,
+            commitment: b.commitment,
+            amount: b.amount,
+            order: b.order,
+        };
+        let executed = r.meta().map_err(internal)?.last_block_number >= slot;
+        Ok::<_, ErrorObjectOwned>(AuctionJson {
+            slot: U64::from(slot),
+            state: match &entry {
+                Some(e) => e.state.name(),
+                None if executed => "proposer",
+                None => "no_bids",
+            },
+            bids: entry
+                .as_ref()
+                .map(|e| e.bids.iter().map(bid_json).collect())
+                .unwrap_or_default(),
+            selected_by: entry.as_ref().and_then(|e| match e.selected? {
+                Selection::App => Some("app".to_string()),
+                Selection::Prover(p) => Some(p.to_string()),
+            }),
+            winner: entry.as_ref().and_then(|e| e.winner().map(bid_json)),
+            escrow: entry.as_ref().map_or(U256::ZERO, SlotEntry::escrow),
+            provers,
+            bid_heights: [U64::from(*bids.start()), U64::from(*bids.end())],
+            select_heights: [U64::from(*select.start()), U64::from(*select.end())],
         })
     })?;
     module.register_method("parley_getProtocolParams", |_, ctx, _| {
