@@ -84,28 +84,73 @@ fn args<T: serde::de::DeserializeOwned>(p: &Params<'_>, arity: usize) -> RpcResu
     serde_json::from_value(serde_json::Value::Array(v)).map_err(|e| invalid(e.to_string()))
 }
 
+/// Why this node's CometBFT did not take a transaction ([`broadcast_tx`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BroadcastError {
+    /// CheckTx refused it: its code and log.
+    #[error("{log}")]
+    Refused {
+        /// The CheckTx code.
+        code: u32,
+        /// Why.
+        log: String,
+    },
+    /// The same bytes are already in the mempool cache.
+    #[error("already known")]
+    AlreadyKnown,
+    /// CometBFT did not answer in time, or the call failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Hands `raw` to a CometBFT mempool (`broadcast_tx_sync`), within a timeout. Shared by
+/// JSON-RPC and the ProverService.
+pub async fn broadcast_tx(
+    cometbft: &tendermint_rpc::HttpClient,
+    raw: &[u8],
+) -> Result<(), BroadcastError> {
+    let res = tokio::time::timeout(COMETBFT_TIMEOUT, cometbft.broadcast_tx_sync(raw.to_vec()))
+        .await
+        .map_err(|_| BroadcastError::Failed("timed out submitting to CometBFT".into()))?
+        .map_err(|e| {
+            let s = e.to_string();
+            if s.contains("already exists in cache") {
+                BroadcastError::AlreadyKnown
+            } else {
+                BroadcastError::Failed(format!("CometBFT: {s}"))
+            }
+        })?;
+    if res.code.is_err() {
+        return Err(BroadcastError::Refused {
+            code: res.code.value(),
+            log: res.log,
+        });
+    }
+    Ok(())
+}
+
+/// A client of the CometBFT RPC at `url` (v0.38 compatibility mode).
+pub fn cometbft_client(url: &str) -> eyre::Result<tendermint_rpc::HttpClient> {
+    let parsed: tendermint_rpc::Url = url
+        .parse()
+        .map_err(|e| eyre::eyre!("cometbft_rpc {url:?}: {e}"))?;
+    tendermint_rpc::HttpClient::builder(
+        parsed
+            .try_into()
+            .map_err(|e| eyre::eyre!("cometbft_rpc {url:?}: {e}"))?,
+    )
+    .compat_mode(tendermint_rpc::client::CompatMode::V0_38)
+    .build()
+    .map_err(|e| eyre::eyre!("cometbft_rpc {url:?}: {e}"))
+}
+
 impl Ctx {
     /// Hands `raw` to this node's CometBFT mempool (`broadcast_tx_sync`): its CheckTx refusal,
     /// a duplicate or a timeout become JSON-RPC errors.
     async fn broadcast(&self, raw: &[u8]) -> RpcResult<()> {
-        let res = tokio::time::timeout(
-            COMETBFT_TIMEOUT,
-            self.cometbft.broadcast_tx_sync(raw.to_vec()),
-        )
-        .await
-        .map_err(|_| err(-32000, "timed out submitting to CometBFT"))?
-        .map_err(|e| {
-            let s = e.to_string();
-            if s.contains("already exists in cache") {
-                err(-32000, "already known")
-            } else {
-                err(-32000, format!("CometBFT: {s}"))
-            }
-        })?;
-        if res.code.is_err() {
-            return Err(err(-32000, res.log));
-        }
-        Ok(())
+        broadcast_tx(&self.cometbft, raw)
+            .await
+            .map_err(|e| err(-32000, e.to_string()))
     }
 
     fn reader(&self) -> RpcResult<Reader> {
@@ -1045,16 +1090,7 @@ pub async fn serve(
     cometbft_url: &str,
     limits: RpcLimits,
 ) -> eyre::Result<(SocketAddr, ServerHandle)> {
-    let url: tendermint_rpc::Url = cometbft_url
-        .parse()
-        .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
-    let cometbft = tendermint_rpc::HttpClient::builder(
-        url.try_into()
-            .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?,
-    )
-    .compat_mode(tendermint_rpc::client::CompatMode::V0_38)
-    .build()
-    .map_err(|e| eyre::eyre!("cometbft_rpc {cometbft_url:?}: {e}"))?;
+    let cometbft = cometbft_client(cometbft_url)?;
     let filters = std::sync::Arc::new(pubsub::Filters::default());
     tokio::spawn(pubsub::feed_filters(app.clone(), filters.clone()));
     let config = jsonrpsee::server::ServerConfig::builder()
