@@ -27,6 +27,7 @@ pub mod devtx;
 pub mod mempool;
 pub mod node;
 pub mod operator;
+pub mod prover_service;
 pub mod rpc;
 pub mod sequencer;
 pub mod store;

@@ -1,0 +1,534 @@
+//! The gRPC ProverService (DESIGN §5, `proto/parley/prover/v1/service.proto`): prover workers
+//! authenticate with a signed challenge ([`auth`]), receive their tasks as a stream recomputed
+//! on every commit ([`tasks`]), read the slot and account state they reconcile with, and submit
+//! signed protocol messages, which the node broadcasts through CometBFT like
+//! `parley_sendMessage`.
+//!
+//! Not consensus: everything here reads committed state and the clock (challenge expiry,
+//! timeouts) and never writes state. Every unary call has a server-side timeout; a task stream
+//! ends cleanly when the client goes away, when it stalls, or when the node shuts down.
+
+pub mod auth;
+pub mod tasks;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use alloy_primitives::{Address, keccak256};
+use futures::future::BoxFuture;
+use parley_proto::prover::v1 as pb;
+use pb::prover_service_server::{ProverService, ProverServiceServer};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::app::{App, Event};
+use crate::chain::auction;
+use crate::chain::genesis::Params;
+use crate::chain::ledger::Ledger;
+use crate::chain::msg;
+use crate::chain::overlay::Overlay;
+use crate::rpc::BroadcastError;
+use crate::store::Reader;
+
+/// Response metadata key of a subscription's session id (what `Report` names).
+pub const SESSION_HEADER: &str = "x-parley-session";
+
+/// Limits of the service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Server-side limit of every unary call (and of opening a stream).
+    pub call_timeout: Duration,
+    /// How long a challenge stays valid.
+    pub challenge_ttl: Duration,
+    /// Most outstanding challenges.
+    pub max_challenges: usize,
+    /// Most open task streams.
+    pub max_sessions: usize,
+    /// Tasks buffered per stream before it counts as stalled.
+    pub stream_buffer: usize,
+    /// A stream whose client takes no task for this long is closed.
+    pub stall_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(10),
+            challenge_ttl: Duration::from_secs(30),
+            max_challenges: 4096,
+            max_sessions: 1024,
+            stream_buffer: 64,
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Hands a signed message to the network. The node's is its CometBFT RPC
+/// ([`crate::rpc::broadcast_tx`]); tests without CometBFT put their own.
+pub trait Broadcast: Send + Sync + 'static {
+    /// Broadcasts `raw`.
+    fn broadcast(&self, raw: Vec<u8>) -> BoxFuture<'static, Result<(), BroadcastError>>;
+}
+
+/// [`Broadcast`] through this node's CometBFT RPC.
+#[derive(Debug, Clone)]
+pub struct CometBft(pub tendermint_rpc::HttpClient);
+
+impl Broadcast for CometBft {
+    fn broadcast(&self, raw: Vec<u8>) -> BoxFuture<'static, Result<(), BroadcastError>> {
+        let client = self.0.clone();
+        Box::pin(async move { crate::rpc::broadcast_tx(&client, &raw).await })
+    }
+}
+
+/// What `Report` tells about a session.
+#[derive(Debug, Clone, Default)]
+struct Session {
+    prover: Address,
+    capacity: u32,
+    in_progress: Vec<String>,
+    done: Vec<String>,
+}
+
+/// The service (cheap to clone: shared state behind `Arc`s).
+#[derive(Clone)]
+pub struct Service {
+    app: App,
+    broadcaster: Arc<dyn Broadcast>,
+    challenges: Arc<auth::Challenges>,
+    sessions: Arc<Mutex<BTreeMap<String, Session>>>,
+    shutdown: watch::Receiver<bool>,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+// The clock is read for challenge expiry and the expiry shown to workers: never consensus.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+#[allow(clippy::disallowed_methods)]
+fn unix_ms_after(d: Duration) -> u64 {
+    (SystemTime::now() + d)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Status> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| Status::internal(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+fn address(b: &[u8], what: &str) -> Result<Address, Status> {
+    Address::try_from(b).map_err(|_| Status::invalid_argument(format!("{what}: must be 20 bytes")))
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    tracing::error!(target: "parley::prover_service", error = %e, "storage error");
+    Status::internal(format!("internal error: {e}"))
+}
+
+/// A proto task from a computed one.
+pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
+    let kind = match &t.kind {
+        tasks::TaskKind::Select {
+            slot,
+            sequencer,
+            commitment,
+            amount,
+        } => pb::task::Kind::Select(pb::SelectTask {
+            slot: *slot,
+            deadline_height: t.deadline_height,
+            sequencer: sequencer.to_vec(),
+            block_commitment: commitment.to_vec(),
+            amount: amount.to_be_bytes::<32>().to_vec(),
+        }),
+    };
+    pb::Task {
+        task_id: t.id.clone(),
+        deadline_height: t.deadline_height,
+        height,
+        kind: Some(kind),
+    }
+}
+
+fn cancel(id: String, reason: &str, height: u64) -> pb::Task {
+    pb::Task {
+        task_id: id.clone(),
+        deadline_height: height,
+        height,
+        kind: Some(pb::task::Kind::Cancel(pb::Cancel {
+            task_id: id,
+            reason: reason.into(),
+        })),
+    }
+}
+
+impl Service {
+    /// The service over `app`, broadcasting with `broadcaster`, ending its streams when
+    /// `shutdown` turns true (or its sender is dropped).
+    pub fn new(
+        app: App,
+        broadcaster: Arc<dyn Broadcast>,
+        shutdown: watch::Receiver<bool>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            app,
+            broadcaster,
+            challenges: Arc::new(auth::Challenges::new(
+                settings.challenge_ttl,
+                settings.max_challenges,
+            )),
+            sessions: Arc::default(),
+            shutdown,
+            settings,
+        }
+    }
+
+    fn params(&self) -> Result<Params, Status> {
+        self.app
+            .params()
+            .ok_or_else(|| Status::unavailable("chain not initialised yet"))
+    }
+
+    fn reader(&self) -> Result<Reader, Status> {
+        self.app.store().reader().map_err(internal)
+    }
+
+    /// The tasks of `prover` at the last committed height.
+    fn due(&self, prover: Address) -> Result<(u64, Vec<tasks::Task>), Status> {
+        let params = self.params()?;
+        let reader = self.reader()?;
+        let height = reader.last_commit().map_err(internal)?.0;
+        let mut o = Overlay::new(&reader);
+        let t = tasks::tasks(&mut o, &params.protocol, height, prover).map_err(internal)?;
+        Ok((height, t))
+    }
+
+    fn capacity(&self, session: &str) -> u32 {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .get(session)
+            .map(|s| s.capacity)
+            .unwrap_or(0)
+    }
+
+    /// Feeds one stream: the due tasks now, then on every commit the new ones and the
+    /// cancellations, until the client leaves, stalls, or the node shuts down.
+    async fn feed(
+        self,
+        session: String,
+        prover: Address,
+        mut events: broadcast::Receiver<Event>,
+        tx: mpsc::Sender<Result<pb::Task, Status>>,
+    ) {
+        let mut shutdown = self.shutdown.clone();
+        let mut held = BTreeMap::new();
+        loop {
+            let (height, due) = match self.due(prover) {
+                Ok(d) => d,
+                Err(s) => {
+                    let _ = tx.send(Err(s)).await;
+                    break;
+                }
+            };
+            let d = tasks::delta(&mut held, due, height, self.capacity(&session));
+            let out = d
+                .cancel
+                .into_iter()
+                .map(|(id, why)| cancel(id, why, height))
+                .chain(d.send.iter().map(|t| to_proto(t, height)));
+            let mut gone = false;
+            for t in out {
+                tracing::debug!(target: "parley::prover_service", %prover, task = %t.task_id, height, "task");
+                match tokio::time::timeout(self.settings.stall_timeout, tx.send(Ok(t))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => gone = true,
+                    Err(_) => {
+                        tracing::warn!(target: "parley::prover_service", %prover, %session, "task stream stalled; closing it");
+                        gone = true;
+                    }
+                }
+                if gone {
+                    break;
+                }
+            }
+            if gone {
+                break;
+            }
+            // Wait for the next commit.
+            let next = loop {
+                tokio::select! {
+                    r = shutdown.changed() => {
+                        if r.is_err() || *shutdown.borrow() { break false; }
+                    }
+                    () = tx.closed() => break false,
+                    ev = events.recv() => match ev {
+                        Ok(Event::Block(_)) | Err(broadcast::error::RecvError::Lagged(_)) => break true,
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Closed) => break false,
+                    },
+                }
+            };
+            if !next {
+                break;
+            }
+        }
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(&session);
+        tracing::info!(target: "parley::prover_service", %prover, %session, "task stream closed");
+    }
+}
+
+type TaskStream = Pin<Box<dyn Stream<Item = Result<pb::Task, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl ProverService for Service {
+    async fn challenge(
+        &self,
+        req: Request<pb::ChallengeRequest>,
+    ) -> Result<Response<pb::ChallengeResponse>, Status> {
+        let prover = address(&req.get_ref().prover, "prover")?;
+        let params = self.params()?;
+        let height = self.reader()?.last_commit().map_err(internal)?.0;
+        let challenge = random::<{ auth::CHALLENGE_BYTES }>()?;
+        self.challenges
+            .issue(prover, challenge, now())
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        Ok(Response::new(pb::ChallengeResponse {
+            challenge: challenge.to_vec(),
+            expires_at_unix_ms: unix_ms_after(self.challenges.ttl()),
+            chain_id: params.chain_id,
+            height,
+        }))
+    }
+
+    type SubscribeStream = TaskStream;
+
+    async fn subscribe(
+        &self,
+        req: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let r = req.into_inner();
+        let prover = address(&r.prover, "prover")?;
+        let params = self.params()?;
+        if let Err(e) =
+            self.challenges
+                .authenticate(params.chain_id, prover, &r.challenge, &r.signature, now())
+        {
+            tracing::info!(target: "parley::prover_service", %prover, error = %e, "authentication refused");
+            return Err(Status::unauthenticated(e.to_string()));
+        }
+        {
+            let reader = self.reader()?;
+            let mut o = Overlay::new(&reader);
+            if Ledger::new(&mut o)
+                .prover(prover)
+                .map_err(internal)?
+                .is_none()
+            {
+                return Err(Status::permission_denied(format!(
+                    "{prover} is not a registered prover"
+                )));
+            }
+        }
+        let session = hex::encode(random::<16>()?);
+        {
+            let mut s = self.sessions.lock().expect("sessions lock");
+            if s.len() >= self.settings.max_sessions {
+                return Err(Status::resource_exhausted("too many task streams"));
+            }
+            s.insert(
+                session.clone(),
+                Session {
+                    prover,
+                    capacity: r.capacity,
+                    ..Session::default()
+                },
+            );
+        }
+        // Subscribe before the first computation so that no commit falls between.
+        let events = self.app.subscribe();
+        let (tx, rx) = mpsc::channel(self.settings.stream_buffer.max(1));
+        tokio::spawn(self.clone().feed(session.clone(), prover, events, tx));
+        tracing::info!(target: "parley::prover_service", %prover, %session, capacity = r.capacity, "worker subscribed");
+        let mut resp = Response::new(
+            Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as Self::SubscribeStream
+        );
+        resp.metadata_mut().insert(
+            SESSION_HEADER,
+            session
+                .parse()
+                .map_err(|_| Status::internal("session id is not ASCII"))?,
+        );
+        Ok(resp)
+    }
+
+    async fn submit(
+        &self,
+        req: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let raw = req.into_inner().message;
+        if !msg::is_signed_message(&raw) {
+            return Err(Status::invalid_argument(
+                "not a signed protocol message (PRLY v1 kind 2)",
+            ));
+        }
+        let hash = keccak256(&raw);
+        let refused = |code: u32, log: String| {
+            Ok(Response::new(pb::SubmitResponse {
+                tx_hash: hash.to_vec(),
+                code,
+                log,
+            }))
+        };
+        match self.app.check_message(&raw, false) {
+            Err(e) => return Err(internal(e)),
+            Ok(Err(r)) => return refused(r.code, r.log),
+            Ok(Ok(_)) => {}
+        }
+        match self.broadcaster.broadcast(raw).await {
+            Ok(()) => refused(0, String::new()),
+            Err(BroadcastError::AlreadyKnown) => refused(0, "already known".into()),
+            Err(BroadcastError::Refused { code, log }) => refused(code, log),
+            Err(BroadcastError::Failed(e)) => Err(Status::unavailable(e)),
+        }
+    }
+
+    async fn report(
+        &self,
+        req: Request<pb::ReportRequest>,
+    ) -> Result<Response<pb::ReportResponse>, Status> {
+        let r = req.into_inner();
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let s = sessions
+            .get_mut(&r.session)
+            .ok_or_else(|| Status::not_found("no such session (the stream closed)"))?;
+        s.capacity = r.capacity;
+        s.in_progress = r.in_progress.into_iter().take(1024).collect();
+        s.done = r.done.into_iter().take(1024).collect();
+        tracing::debug!(target: "parley::prover_service", prover = %s.prover, session = %r.session,
+            capacity = s.capacity, in_progress = s.in_progress.len(), done = s.done.len(), "report");
+        Ok(Response::new(pb::ReportResponse {}))
+    }
+
+    async fn get_slot(
+        &self,
+        req: Request<pb::GetSlotRequest>,
+    ) -> Result<Response<pb::GetSlotResponse>, Status> {
+        let s = req.get_ref().slot;
+        let params = self.params()?;
+        let reader = self.reader()?;
+        let height = reader.last_commit().map_err(internal)?.0;
+        let mut o = Overlay::new(&reader);
+        let entry = auction::slot(&mut o, s).map_err(internal)?;
+        let assigned = crate::chain::assignment::assigned(&mut o, s)
+            .map_err(internal)?
+            .unwrap_or_default();
+        let window = auction::select_heights(&params.protocol, s);
+        let highest = entry.as_ref().and_then(|e| e.highest().copied());
+        Ok(Response::new(pb::GetSlotResponse {
+            height,
+            selected: entry.as_ref().is_some_and(|e| e.selected.is_some()),
+            highest: highest.map(|b| pb::Bid {
+                sequencer: b.sequencer.to_vec(),
+                block_commitment: b.commitment.to_vec(),
+                amount: b.amount.to_be_bytes::<32>().to_vec(),
+            }),
+            bids: entry
+                .as_ref()
+                .map(|e| u32::try_from(e.bids.len()).unwrap_or(u32::MAX))
+                .unwrap_or(0),
+            assigned: assigned.provers.iter().map(|(p, _)| p.to_vec()).collect(),
+            select_first_height: *window.start(),
+            select_last_height: *window.end(),
+        }))
+    }
+
+    async fn get_account(
+        &self,
+        req: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let a = address(&req.get_ref().address, "address")?;
+        let params = self.params()?;
+        let reader = self.reader()?;
+        let height = reader.last_commit().map_err(internal)?.0;
+        let mut o = Overlay::new(&reader);
+        let mut l = Ledger::new(&mut o);
+        let acc = l.account(a).map_err(internal)?;
+        let prover = l.prover(a).map_err(internal)?.is_some();
+        Ok(Response::new(pb::GetAccountResponse {
+            height,
+            nonce: acc.nonce,
+            balance: acc.balance.to_be_bytes::<32>().to_vec(),
+            prover,
+            chain_id: params.chain_id,
+        }))
+    }
+}
+
+/// Serves `service` on `listener` until `shutdown` turns true; the open task streams end
+/// cleanly first (they watch the same signal).
+pub async fn serve(
+    service: Service,
+    listener: tokio::net::TcpListener,
+) -> Result<(), tonic::transport::Error> {
+    let mut shutdown = service.shutdown.clone();
+    let timeout = service.settings.call_timeout;
+    tonic::transport::Server::builder()
+        .timeout(timeout)
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(ProverServiceServer::new(service))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                while !*shutdown.borrow() {
+                    if shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+            },
+        )
+        .await
+}
+
+/// Binds `addr` and serves the ProverService over `app`, broadcasting through the CometBFT RPC
+/// at `cometbft_url`, until `shutdown`. Returns the bound address and the server task.
+pub async fn spawn(
+    app: App,
+    addr: SocketAddr,
+    cometbft_url: &str,
+    shutdown: watch::Receiver<bool>,
+) -> eyre::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let cometbft = crate::rpc::cometbft_client(cometbft_url)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| eyre::eyre!("prover_grpc_addr {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    let service = Service::new(app, Arc::new(CometBft(cometbft)), shutdown, Settings::default());
+    let handle = tokio::spawn(async move {
+        if let Err(e) = serve(service, listener).await {
+            tracing::error!(target: "parley::prover_service", error = %e, "ProverService stopped");
+        }
+    });
+    Ok((local, handle))
+}

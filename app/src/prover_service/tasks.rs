@@ -1,0 +1,354 @@
+//! Which tasks a prover has after a committed height: a pure function of (state view,
+//! parameters, height, prover), recomputed on every commit, and the difference between what a
+//! stream already delivered and what is due now (new tasks, cancellations).
+//!
+//! A task's id names the duty (`select/<slot>`), never the delivery, so the same duty computed
+//! again — on the next commit, after a reconnect, for a second worker of the same prover —
+//! carries the same id and the worker can ignore the copy.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256, U256};
+
+use crate::chain::assignment;
+use crate::chain::auction;
+use crate::chain::genesis::ProtocolParams;
+use crate::chain::overlay::Overlay;
+use crate::chain::view::{StateView, StoreError};
+
+/// What a task asks the worker to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskKind {
+    /// Sign `Select{slot, sequencer, commitment, amount}`: the slot's highest bid.
+    Select {
+        /// The slot.
+        slot: u64,
+        /// The highest bid's sequencer.
+        sequencer: Address,
+        /// Its block commitment.
+        commitment: B256,
+        /// Its amount (wei).
+        amount: U256,
+    },
+}
+
+/// One duty of a prover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Stable id of the duty (see the module docs).
+    pub id: String,
+    /// The last height at which its result is taken.
+    pub deadline_height: u64,
+    /// What to do.
+    pub kind: TaskKind,
+}
+
+/// The id of the `Select` duty of `slot`.
+pub fn select_task_id(slot: u64) -> String {
+    format!("select/{slot}")
+}
+
+/// The slots whose select window contains height `height + 1` (the first height a message
+/// sent after the commit of `height` can be included at): `Select` is due for them now.
+pub fn select_due(q: &ProtocolParams, height: u64) -> impl Iterator<Item = u64> + use<'_> {
+    let next = height.saturating_add(1);
+    let hi = height.saturating_add(q.bid_close);
+    let lo = next
+        .saturating_add(q.bid_close)
+        .saturating_sub(q.select_window);
+    (lo..=hi).filter(move |s| *s >= q.bid_close && auction::select_heights(q, *s).contains(&next))
+}
+
+/// The tasks `prover` has once `height` is committed, earliest deadline first. A `Select` is
+/// due when the slot's select window is open at the next height, `prover` is among the
+/// provers drawn for the slot, the slot has bids and no winner yet.
+pub fn tasks<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    q: &ProtocolParams,
+    height: u64,
+    prover: Address,
+) -> Result<Vec<Task>, StoreError> {
+    let mut out = Vec::new();
+    for s in select_due(q, height) {
+        let assigned = assignment::assigned(o, s)?.unwrap_or_default();
+        if !assigned.provers.iter().any(|(p, _)| *p == prover) {
+            continue;
+        }
+        let Some(entry) = auction::slot(o, s)? else {
+            continue;
+        };
+        if entry.selected.is_some() {
+            continue;
+        }
+        let Some(top) = entry.highest() else {
+            continue;
+        };
+        out.push(Task {
+            id: select_task_id(s),
+            deadline_height: *auction::select_heights(q, s).end(),
+            kind: TaskKind::Select {
+                slot: s,
+                sequencer: top.sequencer,
+                commitment: top.commitment,
+                amount: top.amount,
+            },
+        });
+    }
+    out.sort_by(|a, b| a.deadline_height.cmp(&b.deadline_height).then(a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// Why a delivered task is withdrawn.
+pub const CANCEL_DEADLINE: &str = "deadline passed";
+/// Why a delivered task is withdrawn while its deadline is still ahead.
+pub const CANCEL_DONE: &str = "slot selected or no longer assigned";
+
+/// What a stream sends after a commit, given the tasks it `held` (id → deadline height), the
+/// tasks `due` now and the worker's `capacity` (most tasks held at once, 0 = no limit).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delta {
+    /// Tasks to deliver (not held before), earliest deadline first.
+    pub send: Vec<Task>,
+    /// Held tasks to cancel: (id, reason).
+    pub cancel: Vec<(String, &'static str)>,
+}
+
+/// Computes the [`Delta`] and updates `held` to match it.
+pub fn delta(
+    held: &mut BTreeMap<String, u64>,
+    due: Vec<Task>,
+    height: u64,
+    capacity: u32,
+) -> Delta {
+    let mut out = Delta::default();
+    let due_ids: std::collections::BTreeSet<&str> = due.iter().map(|t| t.id.as_str()).collect();
+    held.retain(|id, deadline| {
+        if due_ids.contains(id.as_str()) {
+            return true;
+        }
+        let reason = if height >= *deadline {
+            CANCEL_DEADLINE
+        } else {
+            CANCEL_DONE
+        };
+        out.cancel.push((id.clone(), reason));
+        false
+    });
+    for t in due {
+        if held.contains_key(&t.id) {
+            continue;
+        }
+        if capacity != 0 && held.len() >= capacity as usize {
+            break;
+        }
+        held.insert(t.id.clone(), t.deadline_height);
+        out.send.push(t);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::Bytes;
+    use parley_types::{
+        AccountLeaf, Assignment, BidEntry, Selection, SlotEntry, SlotState, StateKey, StateValue,
+    };
+
+    /// Committed protocol entries only.
+    #[derive(Default)]
+    struct AppOnly(BTreeMap<StateKey, Vec<u8>>);
+
+    impl StateView for AppOnly {
+        fn entry(&self, _: &StateKey) -> Result<Option<StateValue>, StoreError> {
+            Ok(None)
+        }
+        fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn storage_slots(&self, _: Address) -> Result<Vec<U256>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn app_entries(
+            &self,
+            range: std::ops::RangeInclusive<StateKey>,
+        ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
+            Ok(self
+                .0
+                .range(range)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+        fn code(&self, _: &B256) -> Result<Option<Bytes>, StoreError> {
+            Ok(None)
+        }
+        fn block_hash(&self, _: u64) -> Result<B256, StoreError> {
+            Ok(B256::ZERO)
+        }
+        fn account_leaf(&self, _: Address) -> Result<Option<AccountLeaf>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    const ME: Address = Address::repeat_byte(0x11);
+    const OTHER: Address = Address::repeat_byte(0x22);
+
+    fn q() -> ProtocolParams {
+        ProtocolParams {
+            bid_close: 8,
+            bid_horizon: 16,
+            select_window: 2,
+            ..ProtocolParams::default()
+        }
+    }
+
+    fn bid(seq: u8, amount: u64, order: u32) -> BidEntry {
+        BidEntry {
+            sequencer: Address::repeat_byte(seq),
+            commitment: B256::repeat_byte(seq),
+            amount: U256::from(amount),
+            order,
+        }
+    }
+
+    /// Slot `s` assigned to `prover` with `bids`, selected or not.
+    fn state(entries: &[(u64, Address, Vec<BidEntry>, bool)]) -> AppOnly {
+        let mut v = AppOnly::default();
+        for (s, prover, bids, selected) in entries {
+            v.0.insert(
+                StateKey::Assignment(*s),
+                Assignment {
+                    provers: vec![(*prover, U256::from(1))],
+                }
+                .encode(),
+            );
+            v.0.insert(
+                StateKey::Slot(*s),
+                SlotEntry {
+                    next_order: bids.len() as u32,
+                    bids: bids.clone(),
+                    selected: selected.then_some(Selection::App),
+                    state: SlotState::Open,
+                }
+                .encode(),
+            );
+        }
+        v
+    }
+
+    #[test]
+    fn select_is_due_exactly_while_the_window_is_open_at_the_next_height() {
+        let q = q();
+        // Slot 100: select heights 93..=94, so due after the commits of 92 and 93.
+        assert_eq!(auction::select_heights(&q, 100), 93..=94);
+        assert!(!select_due(&q, 91).any(|s| s == 100));
+        assert!(select_due(&q, 92).any(|s| s == 100));
+        assert!(select_due(&q, 93).any(|s| s == 100));
+        assert!(!select_due(&q, 94).any(|s| s == 100));
+        assert_eq!(select_due(&q, 92).collect::<Vec<_>>(), vec![99, 100]);
+        // Early heights: no slot below bid_close.
+        assert_eq!(select_due(&q, 0).collect::<Vec<_>>(), vec![8]);
+        let none = ProtocolParams {
+            select_window: 0,
+            ..q.clone()
+        };
+        assert_eq!(select_due(&none, 92).count(), 0);
+    }
+
+    #[test]
+    fn the_assigned_prover_gets_the_highest_bid_of_an_open_slot() {
+        let q = q();
+        let view = state(&[(100, ME, vec![bid(1, 5, 0), bid(2, 9, 1), bid(3, 9, 2)], false)]);
+        let mut o = Overlay::new(&view);
+        let got = tasks(&mut o, &q, 92, ME).expect("reads");
+        assert_eq!(
+            got,
+            vec![Task {
+                id: "select/100".into(),
+                deadline_height: 94,
+                kind: TaskKind::Select {
+                    slot: 100,
+                    sequencer: Address::repeat_byte(2),
+                    commitment: B256::repeat_byte(2),
+                    amount: U256::from(9),
+                },
+            }]
+        );
+        // Same id on the next commit (re-delivery is idempotent), none after the window.
+        assert_eq!(tasks(&mut o, &q, 93, ME).expect("reads"), got);
+        assert!(tasks(&mut o, &q, 94, ME).expect("reads").is_empty());
+        assert!(tasks(&mut o, &q, 91, ME).expect("reads").is_empty());
+    }
+
+    #[test]
+    fn no_task_for_another_prover_a_selected_slot_or_no_bids() {
+        let q = q();
+        let view = state(&[
+            (99, OTHER, vec![bid(1, 5, 0)], false),
+            (100, ME, vec![bid(1, 5, 0)], true),
+        ]);
+        let mut o = Overlay::new(&view);
+        assert!(tasks(&mut o, &q, 92, ME).expect("reads").is_empty());
+        assert_eq!(tasks(&mut o, &q, 92, OTHER).expect("reads").len(), 1);
+        let view = state(&[(100, ME, vec![], false)]);
+        let mut o = Overlay::new(&view);
+        assert!(tasks(&mut o, &q, 92, ME).expect("reads").is_empty());
+        // Not drawn at all (no assignment entry): nothing.
+        let empty = AppOnly::default();
+        let mut o = Overlay::new(&empty);
+        assert!(tasks(&mut o, &q, 92, ME).expect("reads").is_empty());
+    }
+
+    #[test]
+    fn two_open_windows_earliest_deadline_first() {
+        let q = q();
+        let view = state(&[
+            (100, ME, vec![bid(1, 5, 0)], false),
+            (99, ME, vec![bid(2, 6, 0)], false),
+        ]);
+        let mut o = Overlay::new(&view);
+        let got = tasks(&mut o, &q, 92, ME).expect("reads");
+        let ids: Vec<_> = got.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["select/99", "select/100"]);
+        assert_eq!(got[0].deadline_height, 93);
+    }
+
+    fn task(slot: u64, deadline: u64) -> Task {
+        Task {
+            id: select_task_id(slot),
+            deadline_height: deadline,
+            kind: TaskKind::Select {
+                slot,
+                sequencer: Address::ZERO,
+                commitment: B256::ZERO,
+                amount: U256::from(1),
+            },
+        }
+    }
+
+    #[test]
+    fn delta_sends_new_tasks_once_and_cancels_with_a_reason() {
+        let mut held = BTreeMap::new();
+        let d = delta(&mut held, vec![task(99, 93), task(100, 94)], 92, 0);
+        assert_eq!(d.send.len(), 2);
+        assert!(d.cancel.is_empty());
+        // The same tasks again: nothing to send.
+        let d = delta(&mut held, vec![task(100, 94)], 93, 0);
+        assert!(d.send.is_empty());
+        assert_eq!(d.cancel, vec![("select/99".to_string(), CANCEL_DEADLINE)]);
+        // Gone before its deadline: selected (or reassigned).
+        let d = delta(&mut held, vec![], 93, 0);
+        assert_eq!(d.cancel, vec![("select/100".to_string(), CANCEL_DONE)]);
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn delta_respects_capacity() {
+        let mut held = BTreeMap::new();
+        let d = delta(&mut held, vec![task(99, 93), task(100, 94)], 92, 1);
+        assert_eq!(d.send, vec![task(99, 93)]);
+        let d = delta(&mut held, vec![task(100, 94)], 93, 1);
+        assert_eq!(d.send, vec![task(100, 94)]);
+        assert_eq!(d.cancel.len(), 1);
+    }
+}
