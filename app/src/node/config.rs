@@ -57,6 +57,35 @@ pub struct Config {
     /// The built-in sequencer bids this share of its block's tips, in basis points (at least
     /// `min_bid`).
     pub sequencer_bid_share_bps: u64,
+    /// gRPC ProverService listen address, for this node's prover workers (DESIGN §5); an
+    /// empty string turns the service off.
+    #[serde(with = "optional_addr")]
+    pub prover_grpc_addr: Option<SocketAddr>,
+}
+
+/// An optional listen address written as a string, `""` for none (TOML has no null).
+mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_str(&a.to_string()),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Config {
@@ -83,6 +112,7 @@ impl Default for Config {
             rpc_cors: "*".into(),
             sequencer_key: String::new(),
             sequencer_bid_share_bps: 5_000,
+            prover_grpc_addr: Some(([127, 0, 0, 1], 9090).into()),
         }
     }
 }
@@ -111,6 +141,7 @@ const KEYS: &[(&str, bool)] = &[
     ("rpc_cors", false),
     ("sequencer_key", false),
     ("sequencer_bid_share_bps", true),
+    ("prover_grpc_addr", false),
 ];
 
 /// The limits of the public JSON-RPC port (DESIGN §7 "Limits"), from [`Config`].
@@ -287,5 +318,17 @@ mod tests {
         })
         .expect_err("negative retention");
         assert!(err.to_string().contains("history_retention"), "{err}");
+
+        assert_eq!(cfg.prover_grpc_addr, Config::default().prover_grpc_addr);
+        let cfg = Config::load(dir.path(), |k| {
+            (k == "PARLEY_PROVER_GRPC_ADDR").then(String::new)
+        })
+        .expect("loads");
+        assert_eq!(cfg.prover_grpc_addr, None, "an empty address turns the service off");
+        let err = Config::load(dir.path(), |k| {
+            (k == "PARLEY_PROVER_GRPC_ADDR").then(|| "nowhere".into())
+        })
+        .expect_err("bad address");
+        assert!(err.to_string().contains("prover_grpc_addr"), "{err}");
     }
 }

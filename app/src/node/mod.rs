@@ -67,15 +67,22 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
             });
         }
         let (addr, handle) =
-            crate::rpc::serve(app, cfg.rpc_addr, &cfg.cometbft_rpc, cfg.rpc_limits()).await?;
+            crate::rpc::serve(app.clone(), cfg.rpc_addr, &cfg.cometbft_rpc, cfg.rpc_limits()).await?;
         tracing::info!(%addr, "Ethereum JSON-RPC listening");
         tracing::info!(addr = %cfg.metrics_addr, "metrics listening");
+        let (stop_provers, stopped) = tokio::sync::watch::channel(false);
+        if let Some(addr) = cfg.prover_grpc_addr {
+            let (addr, _) =
+                crate::prover_service::spawn(app.clone(), addr, &cfg.cometbft_rpc, stopped).await?;
+            tracing::info!(%addr, "ProverService gRPC listening");
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down");
+        let _ = stop_provers.send(true);
         let _ = handle.stop();
         Ok::<_, eyre::Report>(())
     })
