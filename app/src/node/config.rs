@@ -324,7 +324,10 @@ mod tests {
             (k == "PARLEY_PROVER_GRPC_ADDR").then(String::new)
         })
         .expect("loads");
-        assert_eq!(cfg.prover_grpc_addr, None, "an empty address turns the service off");
+        assert_eq!(
+            cfg.prover_grpc_addr, None,
+            "an empty address turns the service off"
+        );
         let err = Config::load(dir.path(), |k| {
             (k == "PARLEY_PROVER_GRPC_ADDR").then(|| "nowhere".into())
         })

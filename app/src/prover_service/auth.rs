@@ -259,7 +259,10 @@ mod tests {
         let c = [2u8; 32];
         ch.issue(me.address(), c, now).expect("issued");
         let right = sign(&me, CHAIN, &c);
-        assert_eq!(ch.authenticate(CHAIN, me.address(), &c, &right, now), Ok(()));
+        assert_eq!(
+            ch.authenticate(CHAIN, me.address(), &c, &right, now),
+            Ok(())
+        );
         assert_eq!(
             ch.authenticate(CHAIN, me.address(), &c, &right, now),
             Err(AuthError::UnknownChallenge)

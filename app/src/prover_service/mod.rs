@@ -524,7 +524,12 @@ pub async fn spawn(
         .await
         .map_err(|e| eyre::eyre!("prover_grpc_addr {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    let service = Service::new(app, Arc::new(CometBft(cometbft)), shutdown, Settings::default());
+    let service = Service::new(
+        app,
+        Arc::new(CometBft(cometbft)),
+        shutdown,
+        Settings::default(),
+    );
     let handle = tokio::spawn(async move {
         if let Err(e) = serve(service, listener).await {
             tracing::error!(target: "parley::prover_service", error = %e, "ProverService stopped");

@@ -94,7 +94,11 @@ pub fn tasks<V: StateView>(
             },
         });
     }
-    out.sort_by(|a, b| a.deadline_height.cmp(&b.deadline_height).then(a.id.cmp(&b.id)));
+    out.sort_by(|a, b| {
+        a.deadline_height
+            .cmp(&b.deadline_height)
+            .then(a.id.cmp(&b.id))
+    });
     Ok(out)
 }
 
@@ -176,7 +180,7 @@ mod tests {
             Ok(self
                 .0
                 .range(range)
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (*k, v.clone()))
                 .collect())
         }
         fn code(&self, _: &B256) -> Result<Option<Bytes>, StoreError> {
@@ -258,7 +262,12 @@ mod tests {
     #[test]
     fn the_assigned_prover_gets_the_highest_bid_of_an_open_slot() {
         let q = q();
-        let view = state(&[(100, ME, vec![bid(1, 5, 0), bid(2, 9, 1), bid(3, 9, 2)], false)]);
+        let view = state(&[(
+            100,
+            ME,
+            vec![bid(1, 5, 0), bid(2, 9, 1), bid(3, 9, 2)],
+            false,
+        )]);
         let mut o = Overlay::new(&view);
         let got = tasks(&mut o, &q, 92, ME).expect("reads");
         assert_eq!(
