@@ -1,3 +1,457 @@
-//! parley-prover, the prover operator's worker: dials a node's ProverService, proves assigned
-//! and fallback-open slots in parallel and submits signed results (DESIGN §5). Filled by the
-//! prover-network issue; the proving library it will call is crates/proofs.
+//! parley-prover, the prover operator's worker (DESIGN §5): dials a node's gRPC
+//! ProverService, authenticates by signing the node's challenge with the prover key, and acts
+//! on the tasks the node streams. Today's task is `Select` (DESIGN §3.3): sign the slot's
+//! highest bid and submit it through the node; proof, fallback and aggregation tasks join with
+//! the prover-network issue.
+//!
+//! Invariants:
+//! - the worker reconciles with chain state before acting: it never submits for a slot that is
+//!   already selected, whose window has passed, or to which it is not assigned;
+//! - a task it already holds (same `task_id`) is ignored when delivered again;
+//! - every call to the node has a timeout; a lost connection is retried with exponential
+//!   backoff, and the node re-delivers the tasks still due;
+//! - many workers may share one key: a nonce refusal makes it refetch the nonce and retry once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_signer_local::PrivateKeySigner;
+use eyre::{WrapErr as _, bail, eyre};
+use parley_app::chain::msg::{self, Action};
+use parley_app::prover_service::{SESSION_HEADER, auth};
+use parley_proto::prover::v1 as pb;
+use pb::prover_service_client::ProverServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// CheckTx code of a nonce below the sender's next one (`LedgerError::Nonce`, chain/ledger.rs).
+pub const CODE_NONCE_STALE: u32 = 40;
+/// CheckTx code of a nonce too far ahead.
+pub const CODE_NONCE_AHEAD: u32 = 41;
+/// CheckTx code of a `Select` for a slot already selected.
+pub const CODE_ALREADY_SELECTED: u32 = 57;
+
+/// What the worker needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's ProverService, e.g. `http://127.0.0.1:9090`.
+    pub node: String,
+    /// The chain the worker signs for (checked against the node's).
+    pub chain_id: u64,
+    /// The prover key.
+    pub key: PrivateKeySigner,
+    /// Most tasks held at once (0: no limit).
+    pub capacity: u32,
+    /// Limit of every unary call and of opening the stream.
+    pub call_timeout: Duration,
+    /// First reconnect delay; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl Config {
+    /// Defaults for everything but the node, chain and key.
+    pub fn new(node: impl Into<String>, chain_id: u64, key: PrivateKeySigner) -> Self {
+        Self {
+            node: node.into(),
+            chain_id,
+            key,
+            capacity: 0,
+            call_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Reads a hex private key (`0x` optional, surrounding whitespace ignored).
+pub fn parse_key(text: &str) -> eyre::Result<PrivateKeySigner> {
+    let t = text.trim();
+    let t = t.strip_prefix("0x").unwrap_or(t);
+    let bytes = hex::decode(t).map_err(|_| eyre!("the prover key is not hex"))?;
+    let b =
+        B256::try_from(bytes.as_slice()).map_err(|_| eyre!("the prover key is not 32 bytes"))?;
+    PrivateKeySigner::from_bytes(&b).map_err(|e| eyre!("invalid prover key: {e}"))
+}
+
+/// What became of a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A message was handed to the mempool: its hash.
+    Submitted(B256),
+    /// Nothing to do any more, and why.
+    Skipped(String),
+}
+
+/// A connection to the node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    client: ProverServiceClient<Channel>,
+    timeout: Duration,
+}
+
+async fn call<T>(
+    timeout: Duration,
+    what: &str,
+    f: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> eyre::Result<T> {
+    match tokio::time::timeout(timeout, f).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(eyre!("{what}: {} ({:?})", s.message(), s.code())),
+        Err(_) => Err(eyre!("{what}: timed out after {}s", timeout.as_secs())),
+    }
+}
+
+fn req<T>(m: T, timeout: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(m);
+    r.set_timeout(timeout);
+    r
+}
+
+impl Node {
+    /// Dials the node (lazily: the first call connects), with HTTP/2 keepalive so a vanished
+    /// node is noticed on an idle stream.
+    pub fn dial(url: &str, timeout: Duration) -> eyre::Result<Self> {
+        let ep = Endpoint::from_shared(url.to_string())
+            .wrap_err_with(|| format!("bad node URL {url}"))?
+            .connect_timeout(timeout)
+            .http2_keep_alive_interval(Duration::from_secs(15))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        Ok(Self {
+            client: ProverServiceClient::new(ep.connect_lazy()),
+            timeout,
+        })
+    }
+
+    /// A slot's auction and assignment.
+    pub async fn slot(&self, slot: u64) -> eyre::Result<pb::GetSlotResponse> {
+        let mut c = self.client.clone();
+        call(
+            self.timeout,
+            "GetSlot",
+            c.get_slot(req(pb::GetSlotRequest { slot }, self.timeout)),
+        )
+        .await
+    }
+
+    /// An address's account.
+    pub async fn account(&self, a: Address) -> eyre::Result<pb::GetAccountResponse> {
+        let mut c = self.client.clone();
+        call(
+            self.timeout,
+            "GetAccount",
+            c.get_account(req(
+                pb::GetAccountRequest {
+                    address: a.to_vec(),
+                },
+                self.timeout,
+            )),
+        )
+        .await
+    }
+
+    /// Submits a signed message.
+    pub async fn submit(&self, raw: Vec<u8>) -> eyre::Result<pb::SubmitResponse> {
+        let mut c = self.client.clone();
+        call(
+            self.timeout,
+            "Submit",
+            c.submit(req(pb::SubmitRequest { message: raw }, self.timeout)),
+        )
+        .await
+    }
+
+    /// Authenticates as `key` and opens the task stream. Returns the stream and the session id.
+    pub async fn subscribe(
+        &self,
+        key: &PrivateKeySigner,
+        chain_id: u64,
+        capacity: u32,
+    ) -> eyre::Result<(tonic::Streaming<pb::Task>, String)> {
+        let mut c = self.client.clone();
+        let ch = call(
+            self.timeout,
+            "Challenge",
+            c.challenge(req(
+                pb::ChallengeRequest {
+                    prover: key.address().to_vec(),
+                },
+                self.timeout,
+            )),
+        )
+        .await?;
+        if ch.chain_id != chain_id {
+            bail!(
+                "the node serves chain {}, this worker is configured for chain {chain_id}",
+                ch.chain_id
+            );
+        }
+        let signature = auth::sign(key, chain_id, &ch.challenge).to_vec();
+        let r = pb::SubscribeRequest {
+            prover: key.address().to_vec(),
+            challenge: ch.challenge,
+            signature,
+            capacity,
+        };
+        // No grpc-timeout on the stream itself: only opening it is bounded.
+        let resp = tokio::time::timeout(self.timeout, c.subscribe(tonic::Request::new(r)))
+            .await
+            .map_err(|_| eyre!("Subscribe: timed out"))?
+            .map_err(|s| eyre!("Subscribe: {} ({:?})", s.message(), s.code()))?;
+        let session = resp
+            .metadata()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Ok((resp.into_inner(), session))
+    }
+
+    /// Tells the node what this worker holds (best effort).
+    pub async fn report(&self, r: pb::ReportRequest) -> eyre::Result<()> {
+        let mut c = self.client.clone();
+        call(self.timeout, "Report", c.report(req(r, self.timeout))).await?;
+        Ok(())
+    }
+}
+
+fn bid_of(t: &pb::SelectTask) -> eyre::Result<(Address, B256, U256)> {
+    Ok((
+        Address::try_from(t.sequencer.as_slice())
+            .map_err(|_| eyre!("sequencer is not 20 bytes"))?,
+        B256::try_from(t.block_commitment.as_slice())
+            .map_err(|_| eyre!("commitment is not 32 bytes"))?,
+        U256::try_from_be_slice(&t.amount).ok_or_else(|| eyre!("amount is over 32 bytes"))?,
+    ))
+}
+
+/// Acts on a `SelectTask` after reconciling with the chain: skips a slot that is selected,
+/// whose window has passed or that is not assigned to `key`; signs the chain's highest bid
+/// with the current protocol nonce and submits it; on a nonce refusal refetches the nonce and
+/// retries once.
+pub async fn select(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    task: &pb::SelectTask,
+) -> eyre::Result<Outcome> {
+    let me = key.address();
+    let s = node.slot(task.slot).await?;
+    if s.selected {
+        return Ok(Outcome::Skipped("slot already selected".into()));
+    }
+    if s.height.saturating_add(1) > s.select_last_height {
+        return Ok(Outcome::Skipped(format!(
+            "select window ended at height {}",
+            s.select_last_height
+        )));
+    }
+    if !s.assigned.iter().any(|p| p.as_slice() == me.as_slice()) {
+        return Ok(Outcome::Skipped("not assigned to this prover".into()));
+    }
+    let Some(top) = s.highest else {
+        return Ok(Outcome::Skipped("slot has no bid".into()));
+    };
+    let chain = pb::SelectTask {
+        slot: task.slot,
+        deadline_height: task.deadline_height,
+        sequencer: top.sequencer,
+        block_commitment: top.block_commitment,
+        amount: top.amount,
+    };
+    let (sequencer, commitment, amount) = bid_of(&chain)?;
+    if bid_of(task)? != (sequencer, commitment, amount) {
+        tracing::warn!(target: "parley::prover", slot = task.slot, %sequencer, %amount,
+            "the task's bid differs from the chain's highest; selecting the chain's");
+    }
+    let action = Action::Select {
+        slot: task.slot,
+        sequencer,
+        commitment,
+        amount,
+    };
+    for attempt in 0..2 {
+        let acc = node.account(me).await?;
+        if acc.chain_id != chain_id {
+            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
+        }
+        let raw = msg::sign(key, chain_id, acc.nonce, &action);
+        let r = node.submit(raw).await?;
+        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
+        match r.code {
+            0 => return Ok(Outcome::Submitted(hash)),
+            CODE_ALREADY_SELECTED => {
+                return Ok(Outcome::Skipped("slot already selected".into()));
+            }
+            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
+                tracing::info!(target: "parley::prover", slot = task.slot, nonce = acc.nonce,
+                    log = %r.log, "nonce refused (another worker of this key?); refetching");
+            }
+            code => bail!(
+                "Select for slot {} refused (code {code}): {}",
+                task.slot,
+                r.log
+            ),
+        }
+    }
+    bail!("Select for slot {} refused twice for its nonce", task.slot)
+}
+
+/// The tasks a worker holds or finished (id → deadline height), so that a re-delivered task is
+/// ignored; entries are dropped once their deadline is behind the chain.
+#[derive(Debug, Default)]
+pub struct Held {
+    tasks: BTreeMap<String, u64>,
+}
+
+impl Held {
+    /// Records `id`; false if it was already held (a re-delivery).
+    pub fn take(&mut self, id: &str, deadline: u64) -> bool {
+        if self.tasks.contains_key(id) {
+            return false;
+        }
+        self.tasks.insert(id.to_string(), deadline);
+        true
+    }
+
+    /// Forgets `id` (cancelled).
+    pub fn cancel(&mut self, id: &str) {
+        self.tasks.remove(id);
+    }
+
+    /// Forgets tasks whose deadline is below `height`.
+    pub fn prune(&mut self, height: u64) {
+        self.tasks.retain(|_, d| *d >= height);
+    }
+
+    /// The ids held.
+    pub fn ids(&self) -> Vec<String> {
+        self.tasks.keys().cloned().collect()
+    }
+}
+
+/// One session: authenticate, then act on tasks until the stream ends (Ok) or fails (Err).
+/// `on_outcome` sees each task's result (tests, metrics).
+pub async fn session(
+    cfg: &Config,
+    node: &Node,
+    held: &mut Held,
+    on_outcome: &mut (dyn FnMut(&str, &eyre::Result<Outcome>) + Send),
+) -> eyre::Result<()> {
+    let (mut stream, session) = node.subscribe(&cfg.key, cfg.chain_id, cfg.capacity).await?;
+    tracing::info!(target: "parley::prover", node = %cfg.node, prover = %cfg.key.address(), %session, "subscribed");
+    loop {
+        let task = match stream.message().await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                tracing::info!(target: "parley::prover", "the node closed the task stream");
+                return Ok(());
+            }
+            Err(s) => bail!("task stream: {} ({:?})", s.message(), s.code()),
+        };
+        held.prune(task.height.saturating_add(1));
+        let id = task.task_id.clone();
+        let outcome = match task.kind {
+            Some(pb::task::Kind::Cancel(c)) => {
+                tracing::info!(target: "parley::prover", task = %c.task_id, reason = %c.reason, "cancelled");
+                held.cancel(&c.task_id);
+                continue;
+            }
+            Some(pb::task::Kind::Select(t)) => {
+                if !held.take(&id, task.deadline_height) {
+                    tracing::debug!(target: "parley::prover", task = %id, "already held");
+                    continue;
+                }
+                tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = t.deadline_height, "select task");
+                select(node, &cfg.key, cfg.chain_id, &t).await
+            }
+            None => {
+                tracing::warn!(target: "parley::prover", task = %id, "task of a kind this worker does not know; ignored");
+                continue;
+            }
+        };
+        match &outcome {
+            Ok(Outcome::Submitted(h)) => {
+                tracing::info!(target: "parley::prover", task = %id, tx = %h, "submitted")
+            }
+            Ok(Outcome::Skipped(why)) => {
+                tracing::info!(target: "parley::prover", task = %id, reason = %why, "skipped")
+            }
+            Err(e) => {
+                tracing::warn!(target: "parley::prover", task = %id, error = %e, "task failed")
+            }
+        }
+        on_outcome(&id, &outcome);
+        if !session.is_empty() {
+            let r = pb::ReportRequest {
+                session: session.clone(),
+                capacity: cfg.capacity,
+                in_progress: Vec::new(),
+                done: held.ids(),
+            };
+            if let Err(e) = node.report(r).await {
+                tracing::debug!(target: "parley::prover", error = %e, "report failed");
+            }
+        }
+    }
+}
+
+/// Runs the worker until `shutdown` resolves: sessions one after the other, with exponential
+/// backoff between failed ones (reset after a session that got going).
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
+    let node = Node::dial(&cfg.node, cfg.call_timeout)?;
+    let mut held = Held::default();
+    let mut backoff = cfg.backoff_min;
+    let mut ignore = |_: &str, _: &eyre::Result<Outcome>| {};
+    tokio::pin!(shutdown);
+    loop {
+        let r = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            r = session(&cfg, &node, &mut held, &mut ignore) => r,
+        };
+        match r {
+            Ok(()) => backoff = cfg.backoff_min,
+            Err(e) => {
+                tracing::warn!(target: "parley::prover", error = %e, retry_in_ms = backoff.as_millis() as u64, "session failed");
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(cfg.backoff_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_with_or_without_0x() {
+        let k = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let a = parse_key(k).expect("parses");
+        assert_eq!(parse_key(&k[2..]).expect("parses").address(), a.address());
+        assert_eq!(
+            parse_key(&format!("  {k}\n")).expect("parses").address(),
+            a.address()
+        );
+        assert!(parse_key("0x12").is_err());
+        assert!(parse_key("zz").is_err());
+    }
+
+    #[test]
+    fn held_tasks_are_taken_once_until_cancelled_or_past_deadline() {
+        let mut h = Held::default();
+        assert!(h.take("select/10", 4));
+        assert!(!h.take("select/10", 4), "a re-delivery is ignored");
+        h.cancel("select/10");
+        assert!(h.take("select/10", 4));
+        h.prune(4);
+        assert!(!h.take("select/10", 4));
+        h.prune(5);
+        assert_eq!(h.ids(), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,364 @@
+//! The ProverService end to end, in process: a real tonic server on a port-0 TCP listener over
+//! the harness's `App` (driven through heights without CometBFT), a real tonic client and the
+//! worker library. Authentication is refused for a wrong key, a reused challenge and an
+//! unregistered prover; the assigned prover receives the `SelectTask` of a slot with bids when
+//! its select window opens; the worker reconciles, signs and submits the `Select`, which the
+//! chain accepts; the task is then cancelled, and the stream ends cleanly on shutdown.
+
+#[path = "../../app/tests/common/mod.rs"]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use common::{CHAIN_ID, Net};
+use futures::future::BoxFuture;
+use parley_app::chain::auction;
+use parley_app::chain::genesis::{AppGenesis, GenesisBond, GenesisLedger, Params};
+use parley_app::chain::msg::{self, Action};
+use parley_app::chain::overlay::Overlay;
+use parley_app::prover_service::{self, Broadcast, Service, Settings, auth};
+use parley_app::rpc::BroadcastError;
+use parley_proto::prover::v1 as pb;
+use parley_types::Selection;
+use pb::prover_service_client::ProverServiceClient;
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const SLOT: u64 = 20;
+
+/// Collects what the service would hand to CometBFT.
+#[derive(Default)]
+struct Collect(Mutex<Vec<Vec<u8>>>);
+
+/// The [`Broadcast`] handle of a [`Collect`].
+struct Sink(Arc<Collect>);
+
+impl Broadcast for Sink {
+    fn broadcast(&self, raw: Vec<u8>) -> BoxFuture<'static, Result<(), BroadcastError>> {
+        self.0.0.lock().expect("lock").push(raw);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn net() -> Net {
+    let keys = parley_app::dev_accounts(5).expect("dev keys");
+    let mut g = AppGenesis::funded(
+        Params {
+            chain_id: CHAIN_ID,
+            ..Params::default()
+        },
+        keys.iter().map(|k| k.address()),
+        U256::from(1_000 * ETH),
+    );
+    // Key 0 bids as a sequencer, key 1 is the only prover (so it is drawn for every slot).
+    g.sequencers = vec![GenesisBond {
+        address: keys[0].address(),
+        amount: U256::from(ETH),
+    }];
+    // Both pay message fees from their ledger balance.
+    g.ledger = [&keys[0], &keys[1]]
+        .iter()
+        .map(|k| GenesisLedger {
+            address: k.address(),
+            balance: U256::from(10 * ETH),
+        })
+        .collect();
+    g.provers = vec![GenesisBond {
+        address: keys[1].address(),
+        amount: U256::from(ETH),
+    }];
+    let app_state = serde_json::to_vec(&g).expect("json");
+    Net::with_genesis(1, keys, &app_state)
+}
+
+async fn connect(url: &str) -> ProverServiceClient<tonic::transport::Channel> {
+    let ch = tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connects");
+    ProverServiceClient::new(ch)
+}
+
+async fn next(stream: &mut tonic::Streaming<pb::Task>) -> Option<pb::Task> {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a task within 10 s")
+        .expect("stream ok")
+}
+
+async fn challenge(
+    c: &mut ProverServiceClient<tonic::transport::Channel>,
+    who: Address,
+) -> Vec<u8> {
+    c.challenge(pb::ChallengeRequest {
+        prover: who.to_vec(),
+    })
+    .await
+    .expect("challenge")
+    .into_inner()
+    .challenge
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
+    let mut net = net();
+    let seq = net.keys[0].clone();
+    let prover = net.keys[1].clone();
+    let stranger = net.keys[2].clone();
+
+    // The server, over node 0's app, on a port-0 listener.
+    let sent = Arc::new(Collect::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let service = Service::new(
+        net.nodes[0].app.clone(),
+        Arc::new(Sink(sent.clone())),
+        stopped,
+        Settings::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(prover_service::serve(service, listener));
+    let mut c = connect(&url).await;
+
+    // Authentication: a wrong key, a reused challenge, an unregistered prover are refused.
+    let ch = challenge(&mut c, prover.address()).await;
+    let wrong = c
+        .subscribe(pb::SubscribeRequest {
+            prover: prover.address().to_vec(),
+            signature: auth::sign(&stranger, CHAIN_ID, &ch).to_vec(),
+            challenge: ch.clone(),
+            capacity: 0,
+        })
+        .await
+        .expect_err("wrong key");
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    let reused = c
+        .subscribe(pb::SubscribeRequest {
+            prover: prover.address().to_vec(),
+            signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
+            challenge: ch,
+            capacity: 0,
+        })
+        .await
+        .expect_err("reused challenge");
+    assert_eq!(reused.code(), tonic::Code::Unauthenticated);
+    let ch = challenge(&mut c, stranger.address()).await;
+    let unregistered = c
+        .subscribe(pb::SubscribeRequest {
+            prover: stranger.address().to_vec(),
+            signature: auth::sign(&stranger, CHAIN_ID, &ch).to_vec(),
+            challenge: ch,
+            capacity: 0,
+        })
+        .await
+        .expect_err("not a prover");
+    assert_eq!(unregistered.code(), tonic::Code::PermissionDenied);
+    // Submit refuses anything that is not a signed protocol message.
+    let junk = c
+        .submit(pb::SubmitRequest {
+            message: vec![0x02, 0x01],
+        })
+        .await
+        .expect_err("not a message");
+    assert_eq!(junk.code(), tonic::Code::InvalidArgument);
+
+    // The prover subscribes before there is anything to do.
+    let ch = challenge(&mut c, prover.address()).await;
+    let resp = c
+        .subscribe(pb::SubscribeRequest {
+            prover: prover.address().to_vec(),
+            signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
+            challenge: ch,
+            capacity: 4,
+        })
+        .await
+        .expect("authenticated");
+    assert!(
+        resp.metadata()
+            .get(prover_service::SESSION_HEADER)
+            .is_some()
+    );
+    let mut stream = resp.into_inner();
+
+    // Bids for SLOT are taken at heights SLOT-16 ..= SLOT-8; two bids, the second higher.
+    let q = net.nodes[0].app.params().expect("params").protocol;
+    let bids = auction::bid_heights(&q, SLOT);
+    while net.height + 1 < *bids.start() {
+        net.step();
+    }
+    let commitment = B256::repeat_byte(0xc0);
+    for (nonce, amount) in [(0u64, 2 * ETH / 1000), (1, 3 * ETH / 1000)] {
+        let raw = msg::sign(
+            &seq,
+            CHAIN_ID,
+            nonce,
+            &Action::Bid {
+                slot: SLOT,
+                commitment,
+                amount: U256::from(amount),
+            },
+        );
+        net.submit(Bytes::from(raw)).expect("bid admitted");
+        net.step();
+        assert!(
+            net.last_results.iter().all(|(code, _)| *code == 0),
+            "{:?}",
+            net.last_results
+        );
+    }
+
+    // Run a real worker alongside (it authenticates on its own and acts on the task).
+    let cfg = parley_prover::Config::new(url.clone(), CHAIN_ID, prover.clone());
+    let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let worker = tokio::spawn(async move {
+        let node = parley_prover::Node::dial(&cfg.node, cfg.call_timeout).expect("dials");
+        let mut held = parley_prover::Held::default();
+        let mut report = move |id: &str, o: &eyre::Result<parley_prover::Outcome>| {
+            let _ = outcomes_tx.send((
+                id.to_string(),
+                o.as_ref().map_err(|e| e.to_string()).cloned(),
+            ));
+        };
+        parley_prover::session(&cfg, &node, &mut held, &mut report).await
+    });
+
+    // Up to the close: no task yet. At the commit of the close height the window opens.
+    let close = *bids.end();
+    while net.height < close {
+        net.step();
+    }
+    let task = next(&mut stream).await.expect("a task");
+    assert_eq!(task.task_id, format!("select/{SLOT}"));
+    assert_eq!(task.height, close);
+    let window = auction::select_heights(&q, SLOT);
+    assert_eq!(task.deadline_height, *window.end());
+    let Some(pb::task::Kind::Select(t)) = task.kind else {
+        panic!("expected a SelectTask, got {task:?}");
+    };
+    assert_eq!(t.slot, SLOT);
+    assert_eq!(t.sequencer, seq.address().to_vec());
+    assert_eq!(t.block_commitment, commitment.to_vec());
+    assert_eq!(U256::from_be_slice(&t.amount), U256::from(3 * ETH / 1000));
+
+    // The worker reconciled, signed and submitted the Select.
+    let (id, outcome) = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
+        .await
+        .expect("the worker acts within 10 s")
+        .expect("an outcome");
+    assert_eq!(id, format!("select/{SLOT}"));
+    let hash = match outcome {
+        Ok(parley_prover::Outcome::Submitted(h)) => h,
+        other => panic!("expected a submission, got {other:?}"),
+    };
+    let raws = std::mem::take(&mut *sent.0.lock().expect("lock"));
+    assert_eq!(raws.len(), 1);
+    let m = msg::decode(&raws[0], CHAIN_ID).expect("a valid signed message");
+    assert_eq!(m.hash, hash);
+    assert_eq!(m.sender, prover.address());
+
+    // The chain takes it; the stream cancels the task (the slot is selected).
+    net.submit(Bytes::from(raws[0].clone())).expect("admitted");
+    net.step();
+    assert!(
+        net.last_results.iter().all(|(code, _)| *code == 0),
+        "{:?}",
+        net.last_results
+    );
+    let reader = net.reader();
+    let mut o = Overlay::new(&reader);
+    let entry = auction::slot(&mut o, SLOT).expect("reads").expect("slot");
+    assert_eq!(entry.selected, Some(Selection::Prover(prover.address())));
+    let cancel = next(&mut stream).await.expect("a cancellation");
+    match cancel.kind {
+        Some(pb::task::Kind::Cancel(c)) => assert_eq!(c.task_id, format!("select/{SLOT}")),
+        other => panic!("expected a Cancel, got {other:?}"),
+    }
+
+    // Shutdown ends the streams cleanly (end of stream, not an error) and the server.
+    stop.send(true).expect("signal");
+    assert!(next(&mut stream).await.is_none(), "clean end of stream");
+    let ended = tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker's session ends")
+        .expect("no panic");
+    assert!(ended.is_ok(), "{ended:?}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops")
+        .expect("no panic")
+        .expect("no error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_worker_gets_the_same_task_id_again() {
+    let mut net = net();
+    let seq = net.keys[0].clone();
+    let prover = net.keys[1].clone();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let service = Service::new(
+        net.nodes[0].app.clone(),
+        Arc::new(Sink(Arc::default())),
+        stopped,
+        Settings::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(prover_service::serve(service, listener));
+    let mut c = connect(&url).await;
+
+    let q = net.nodes[0].app.params().expect("params").protocol;
+    while net.height + 1 < *auction::bid_heights(&q, SLOT).start() {
+        net.step();
+    }
+    let bid = Action::Bid {
+        slot: SLOT,
+        commitment: B256::repeat_byte(1),
+        amount: U256::from(ETH / 1000),
+    };
+    net.submit(Bytes::from(msg::sign(&seq, CHAIN_ID, 0, &bid)))
+        .expect("bid");
+    while net.height < *auction::bid_heights(&q, SLOT).end() {
+        net.step();
+    }
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let ch = challenge(&mut c, prover.address()).await;
+        let mut s = c
+            .subscribe(pb::SubscribeRequest {
+                prover: prover.address().to_vec(),
+                signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
+                challenge: ch,
+                capacity: 0,
+            })
+            .await
+            .expect("authenticated")
+            .into_inner();
+        ids.push(next(&mut s).await.expect("task").task_id);
+    }
+    assert_eq!(ids[0], ids[1]);
+    // The reads a worker reconciles with.
+    let slot = c
+        .get_slot(pb::GetSlotRequest { slot: SLOT })
+        .await
+        .expect("slot")
+        .into_inner();
+    assert!(!slot.selected);
+    assert_eq!(slot.assigned, vec![prover.address().to_vec()]);
+    assert_eq!(slot.bids, 1);
+    let acc = c
+        .get_account(pb::GetAccountRequest {
+            address: prover.address().to_vec(),
+        })
+        .await
+        .expect("account")
+        .into_inner();
+    assert!(acc.prover);
+    assert_eq!(acc.chain_id, CHAIN_ID);
+    assert_eq!(acc.nonce, 0);
+}
