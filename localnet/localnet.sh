@@ -90,6 +90,7 @@ abci_port() { echo $((26658 + 10 * $1)); }
 cmt_metrics_port() { echo $((26660 + 10 * $1)); }
 eth_port() { echo $((8545 + $1)); }
 metrics_port() { echo $((9100 + $1)); }
+prover_grpc_port() { echo $((9200 + $1)); }
 node_home() { echo "${DATA_DIR}/node$1"; }
 
 # toml_set FILE SECTION KEY VALUE — set `KEY = VALUE` inside [SECTION] ("" = top level).
@@ -238,6 +239,7 @@ configure_parleyd() {
   toml_set "${cfg}" "" rpc_addr "\"127.0.0.1:$(eth_port "${i}")\""
   toml_set "${cfg}" "" cometbft_rpc "\"http://127.0.0.1:$(rpc_port "${i}")\""
   toml_set "${cfg}" "" metrics_addr "\"127.0.0.1:$(metrics_port "${i}")\""
+  toml_set "${cfg}" "" prover_grpc_addr "\"127.0.0.1:$(prover_grpc_port "${i}")\""
   # Each node's own fee recipient (the tips of the blocks it proposes): 0xfee0…0<i>.
   toml_set "${cfg}" "" fee_recipient "\"$(fee_recipient "${i}")\""
   # The first SEQUENCERS nodes run the built-in sequencer, with different bid strategies.
@@ -289,6 +291,7 @@ start_parleyd() {
     PARLEY_RPC_ADDR="127.0.0.1:$(eth_port "${i}")" \
     PARLEY_COMETBFT_RPC="http://127.0.0.1:$(rpc_port "${i}")" \
     PARLEY_METRICS_ADDR="127.0.0.1:$(metrics_port "${i}")" \
+    PARLEY_PROVER_GRPC_ADDR="127.0.0.1:$(prover_grpc_port "${i}")" \
     "${PARLEYD}" start --home "$(node_home "${i}")"
   wait_port "$(abci_port "${i}")" "node${i} parleyd (ABCI)" 60 "${pidfile}"
 }
@@ -417,7 +420,7 @@ cmd_up() {
   fi
   local i port
   for ((i = 0; i < n; i++)); do
-    for port in $(p2p_port "${i}") $(rpc_port "${i}") $(abci_port "${i}") $(cmt_metrics_port "${i}") $(eth_port "${i}") $(metrics_port "${i}"); do
+    for port in $(p2p_port "${i}") $(rpc_port "${i}") $(abci_port "${i}") $(cmt_metrics_port "${i}") $(eth_port "${i}") $(metrics_port "${i}") $(prover_grpc_port "${i}"); do
       port_in_use "${port}" && die "port ${port} (node${i}) is already in use; is another localnet running? (ss -ltnp 'sport = :${port}')"
     done
   done
