@@ -177,11 +177,7 @@ mod tests {
             &self,
             range: std::ops::RangeInclusive<StateKey>,
         ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
-            Ok(self
-                .0
-                .range(range)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect())
+            Ok(self.0.range(range).map(|(k, v)| (*k, v.clone())).collect())
         }
         fn code(&self, _: &B256) -> Result<Option<Bytes>, StoreError> {
             Ok(None)
