@@ -246,6 +246,9 @@ configure_parleyd() {
   if ((i < SEQUENCERS)); then
     toml_set "${cfg}" "" sequencer_key "\"$("${PARLEYD}" dev-key $((SEQUENCER_BASE + i)))\""
     toml_set "${cfg}" "" sequencer_bid_share_bps "$((5000 + 3000 * (i % 2)))"
+    # Bid for every slot, so users' transactions land through the auction while a sequencer
+    # is up (the proposer fills the slots nobody bid for).
+    toml_set "${cfg}" "" sequencer_bid_empty true
   fi
 }
 

@@ -7,7 +7,7 @@
 //!    message broadcast now still reaches, with one height of slack) from CometBFT's mempool
 //!    (`unconfirmed_txs`), leaving out the transactions it already committed to in slots it may
 //!    still win, and bids `bid_share_bps` of the block's tips (at least `min_bid`); an empty
-//!    block gets no bid (the proposer fills that slot).
+//!    block gets no bid (the proposer fills that slot) unless `bid_empty` is set.
 //!
 //! The block is built with the proposer's builder against the last committed state, so a
 //! transaction that an earlier slot executes before this one is skipped at its turn (the
@@ -46,6 +46,10 @@ pub struct Settings {
     pub key: PrivateKeySigner,
     /// Share of a block's tips it bids, in basis points.
     pub bid_share_bps: u64,
+    /// Bid `min_bid` for a slot even when it has no transaction to offer, so that it keeps
+    /// winning slots (and users' transactions land through the auction) rather than leaving
+    /// gaps the CometBFT proposer fills.
+    pub bid_empty: bool,
     /// This node's CometBFT RPC.
     pub cometbft_rpc: String,
 }
@@ -170,12 +174,16 @@ impl Sequencer {
             }
         }
         let pool = self.mempool().await?;
+        // The transactions it committed to stay candidates, so that a sender's next nonces
+        // can follow them (the builder runs them first on its throwaway overlay), and are cut
+        // from the block afterwards.
         let candidates: Vec<_> = pool
             .iter()
-            .filter(|raw| !msg::is_signed_message(raw) && !taken.contains(&keccak256(raw)))
+            .filter(|raw| !msg::is_signed_message(raw))
             .filter_map(|raw| self.app.decode_tx(raw, &params).ok())
             .collect();
-        if candidates.is_empty() {
+        let fresh = candidates.iter().any(|t| !taken.contains(&t.hash));
+        if !fresh && !self.s.bid_empty {
             return Ok(());
         }
         let meta = reader.meta()?;
@@ -195,7 +203,9 @@ impl Sequencer {
             candidates.clone(),
             u64::try_from(msg::MAX_LARGE_MESSAGE_BYTES / 2).unwrap_or(u64::MAX),
         )?;
-        if block.txs.is_empty() {
+        let mut block = block;
+        block.txs.retain(|raw| !taken.contains(&keccak256(raw)));
+        if block.txs.is_empty() && !self.s.bid_empty {
             return Ok(());
         }
         // Tips at the transactions' gas limits: what the block may earn its builder.

@@ -676,6 +676,92 @@ t_join_validator() {
   info "node4 bonded by operator ${op}: power ${power}, signing commits from height $((h + 2))"
 }
 
+# slot_json N SLOT — parley_getSlot of SLOT from node N (the result object).
+slot_json() { rpc "$1" parley_getSlot "[\"0x$(printf %x "$2")\"]" | jq -c .result; }
+
+# The auction path (DESIGN §3 steps 2-5) on a localnet of its own: nodes 0 and 1 run the
+# built-in sequencer (dev accounts 1100 and 1101, bidding 50 % and 80 % of their blocks' tips,
+# and min_bid for empty slots), the genesis prover is drawn for every slot and, with no
+# parley-prover running, the app selects. A cast and a viem transaction land in blocks built
+# by a sequencer; then node 1's parleyd is killed while it holds won slots: those slots are
+# withheld (executed empty, escrow split, bond fined) and the chain goes on.
+t_auction() {
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-auction" PARLEY_LOCALNET_SEQUENCERS=2
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/auction-up.log" 2>&1 ||
+    fail "auction localnet up: $(grep -m1 ERROR "${WORK}/auction-up.log" || tail -n 1 "${WORK}/auction-up.log")"
+  local seq0 seq1 h s j deadline rcpt blk miner state winner out viem
+  seq0="$(dev_addr 1100)"
+  seq1="$(dev_addr 1101)"
+  seq0="${seq0,,}" seq1="${seq1,,}"
+  # Slots are auctioned once the sequencers' first bids reach their slots.
+  deadline=$((SECONDS + WAIT))
+  while :; do
+    h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+    state="$(slot_json 2 "${h}" | jq -r .state)"
+    [[ "${state}" == settled || "${state}" == executed ]] && break
+    ((SECONDS < deadline)) || fail "no auctioned slot by height ${h} (slot ${h}: ${state})"
+    sleep 0.5
+  done
+  # cast: the receipt's block was built by a sequencer that won its slot.
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 2)" --private-key "$(dev_key 3)" \
+    --value 7 0x000000000000000000000000000000000000dEaD --json 2>&1)" || fail "cast send: ${rcpt}"
+  [[ "$(jq -r .status <<<"${rcpt}")" == 0x1 ]] || fail "cast receipt: ${rcpt}"
+  blk="$(($(jq -r .blockNumber <<<"${rcpt}")))"
+  miner="$("${CAST}" block "${blk}" --field miner --rpc-url "$(eth_url 2)")"
+  out="$(slot_json 2 "${blk}")"
+  winner="$(jq -r '.winner.sequencer // empty' <<<"${out}")"
+  [[ "${miner,,}" == "${seq0}" || "${miner,,}" == "${seq1}" ]] || fail "block ${blk} built by ${miner}, not a sequencer: ${out}"
+  [[ "${winner,,}" == "${miner,,}" && "$(jq -r .state <<<"${out}")" == executed ]] ||
+    fail "slot ${blk} is not an executed auction won by its builder: ${out}"
+  info "cast tx in block ${blk}, built by sequencer ${miner} (bid $(jq -r .winner.amount <<<"${out}") wei, selected by $(jq -r .selectedBy <<<"${out}"))"
+  # viem: the same through a dApp library.
+  [[ -d "${REPO_ROOT}/tests/e2e/clients/node_modules/viem" ]] || fail "viem is not installed (the clients check runs npm ci)"
+  viem="$(cd "${REPO_ROOT}/tests/e2e/clients" && timeout 150 node auction.mjs "$(eth_url 2)" "$(dev_key 4)" "${L2_CHAIN_ID}" 2>&1)" ||
+    fail "viem: ${viem}"
+  blk="$(jq -r .blockNumber <<<"${viem}")"
+  [[ "$(jq -r .status <<<"${viem}")" == success && "$(jq -r .balance <<<"${viem}")" == 1 ]] || fail "viem: ${viem}"
+  miner="$("${CAST}" block "${blk}" --field miner --rpc-url "$(eth_url 2)")"
+  [[ "${miner,,}" == "${seq0}" || "${miner,,}" == "${seq1}" ]] || fail "viem tx's block ${blk} built by ${miner}"
+  info "viem tx in block ${blk}, built by sequencer ${miner}"
+  # Kill sequencer 1 (the higher bidder for blocks with tips) right after it bid for slots with
+  # transactions: the slots it holds are withheld, and the chain goes on.
+  for j in 0 1 2; do
+    "${CAST}" send --async --rpc-url "$(eth_url 2)" --private-key "$(dev_key 5)" --nonce "${j}" \
+      --gas-limit 21000 --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
+  done
+  h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+  wait_eth_height 2 "$((h + 2))"
+  "${LOCALNET}" stop-node 1 parleyd --kill >/dev/null 2>&1 || fail "stop-node 1 parleyd failed"
+  local killed withheld=""
+  killed="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+  wait_eth_height 2 "$((killed + 16))"
+  for ((s = killed; s <= killed + 16; s++)); do
+    out="$(slot_json 2 "${s}")"
+    if [[ "$(jq -r .state <<<"${out}")" == withheld ]]; then
+      [[ "$(jq -r '.winner.sequencer' <<<"${out}" | tr A-F a-f)" == "${seq1}" ]] || fail "slot ${s} withheld by another: ${out}"
+      withheld+="${withheld:+ }${s}"
+    fi
+  done
+  [[ -n "${withheld}" ]] || fail "no slot withheld in ${killed}..$((killed + 16)) after killing sequencer 1"
+  for s in ${withheld}; do
+    [[ "$("${CAST}" block "${s}" --json --rpc-url "$(eth_url 2)" | jq '.transactions | length')" == 0 ]] ||
+      fail "withheld slot ${s} executed transactions"
+  done
+  out="$(rpc 2 parley_getRoles "[\"${seq1}\"]" | jq -c .result)"
+  info "withheld slots: ${withheld}; sequencer 1 now: ${out}"
+  # The three remaining validators agree.
+  h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+  wait_eth_height 3 "${h}"
+  wait_eth_height 0 "${h}"
+  local a b c
+  a="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 0)")"
+  b="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 2)")"
+  c="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 3)")"
+  [[ "${a}" == "${b}" && "${b}" == "${c}" ]] || fail "nodes disagree at ${h}: ${a} ${b} ${c}"
+}
+
 main() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
   STATE="${WORK}/state"
@@ -737,6 +823,7 @@ main() {
   run_check "a fifth node joins as a full node and syncs to the same app hash" t_join
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
+  run_check "auction path (own localnet, 2 sequencers): cast and viem txs in sequencer-built blocks; a killed sequencer's slots are withheld, the chain goes on" t_auction
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))

@@ -57,6 +57,9 @@ pub struct Config {
     /// The built-in sequencer bids this share of its block's tips, in basis points (at least
     /// `min_bid`).
     pub sequencer_bid_share_bps: u64,
+    /// The built-in sequencer bids `min_bid` for slots it has no transaction for, so that
+    /// slots stay auctioned (off: it bids only with transactions to offer).
+    pub sequencer_bid_empty: bool,
     /// gRPC ProverService listen address, for this node's prover workers (DESIGN §5); an
     /// empty string turns the service off.
     #[serde(with = "optional_addr")]
@@ -112,6 +115,7 @@ impl Default for Config {
             rpc_cors: "*".into(),
             sequencer_key: String::new(),
             sequencer_bid_share_bps: 5_000,
+            sequencer_bid_empty: false,
             prover_grpc_addr: Some(([127, 0, 0, 1], 9090).into()),
         }
     }
@@ -141,8 +145,13 @@ const KEYS: &[(&str, bool)] = &[
     ("rpc_cors", false),
     ("sequencer_key", false),
     ("sequencer_bid_share_bps", true),
+    ("sequencer_bid_empty", false),
     ("prover_grpc_addr", false),
 ];
+
+/// Keys whose environment override is `true` or `false` (anything else stays a string and is
+/// refused by the type check, naming the key).
+const BOOL_KEYS: &[&str] = &["sequencer_bid_empty"];
 
 /// The limits of the public JSON-RPC port (DESIGN §7 "Limits"), from [`Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +234,8 @@ impl Config {
                             key.to_uppercase()
                         )
                     })?)
+                } else if matches!(v.trim(), "true" | "false") && BOOL_KEYS.contains(&key) {
+                    toml::Value::Boolean(v.trim() == "true")
                 } else {
                     toml::Value::String(v)
                 };
@@ -333,5 +344,21 @@ mod tests {
         })
         .expect_err("bad address");
         assert!(err.to_string().contains("prover_grpc_addr"), "{err}");
+
+        // The built-in sequencer's switches.
+        assert!(!cfg.sequencer_bid_empty);
+        let cfg = Config::load(dir.path(), |k| match k {
+            "PARLEY_SEQUENCER_BID_EMPTY" => Some("true".into()),
+            "PARLEY_SEQUENCER_BID_SHARE_BPS" => Some("8000".into()),
+            _ => None,
+        })
+        .expect("loads");
+        assert!(cfg.sequencer_bid_empty);
+        assert_eq!(cfg.sequencer_bid_share_bps, 8000);
+        let err = Config::load(dir.path(), |k| {
+            (k == "PARLEY_SEQUENCER_BID_EMPTY").then(|| "yes".into())
+        })
+        .expect_err("not a bool");
+        assert!(err.to_string().contains("sequencer_bid_empty"), "{err}");
     }
 }

@@ -54,6 +54,7 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         Some(crate::sequencer::Settings {
             key: crate::sequencer::parse_key(&cfg.sequencer_key)?,
             bid_share_bps: cfg.sequencer_bid_share_bps,
+            bid_empty: cfg.sequencer_bid_empty,
             cometbft_rpc: cfg.cometbft_rpc.clone(),
         })
     };
