@@ -665,9 +665,10 @@ impl App {
                 .chain(proposal.block.iter().map(|_| (0, String::new())))
                 .collect()
         };
-        for o in &executed.messages {
-            m::message(o.is_ok());
+        for (o, msg) in executed.messages.iter().zip(&proposal.messages) {
+            m::message(msg.action.kind().name(), o.is_ok());
         }
+        Self::slot_metrics(&params, height, &executed.writes);
         let validator_updates = executed.validator_updates.clone();
         m::validator_updates(validator_updates.len());
         c.staged = Some(BlockWrites::executed(executed, height, app_hash));
@@ -677,6 +678,40 @@ impl App {
             block: (number, hash, n_txs, n_skipped),
             validator_updates,
         })
+    }
+
+    /// Metrics of the auction from a height's writes: what slot `height` became and the
+    /// selection made in it.
+    fn slot_metrics(params: &Params, height: u64, writes: &[(StateKey, Option<Vec<u8>>)]) {
+        let mut executed_here = false;
+        for (k, v) in writes {
+            let (StateKey::Slot(s), Some(v)) = (k, v) else {
+                continue;
+            };
+            let Ok(e) = parley_types::SlotEntry::decode(v) else {
+                continue;
+            };
+            if *s == height {
+                executed_here = true;
+                m::slot(match e.state {
+                    parley_types::SlotState::Withheld => "withheld",
+                    _ => "auctioned",
+                });
+            }
+            let q = &params.protocol;
+            let selected_now = (height + q.bid_close).checked_sub(q.select_window) == Some(*s)
+                || e.selected.is_some_and(|sel| matches!(sel, parley_types::Selection::Prover(_)))
+                    && e.state == parley_types::SlotState::Open;
+            if selected_now && let Some(w) = e.winner() {
+                if e.selected == Some(parley_types::Selection::App) {
+                    m::select_missed();
+                }
+                m::winning_bid(f64::from(w.amount));
+            }
+        }
+        if !executed_here {
+            m::slot("proposer");
+        }
     }
 
     /// Commit: persists the staged block.

@@ -4,8 +4,9 @@
 //! 1. reveals, for each slot it bid on, its block once the slot's winner is itself (and again
 //!    two heights later if the reveal has not landed: a proposer may have dropped it);
 //! 2. builds a fee-priority block for slot `h + 2 + bid_close` (the last slot whose bids a
-//!    message broadcast now still reaches, with one height of slack) from CometBFT's mempool
-//!    (`unconfirmed_txs`), leaving out the transactions it already committed to in slots it may
+//!    message broadcast now still reaches, with one height of slack) from the transactions
+//!    this node's mempool admitted (CometBFT's `unconfirmed_txs` returns at most 100), leaving
+//!    out the transactions it already committed to in slots it may
 //!    still win, and bids `bid_share_bps` of the block's tips (at least `min_bid`); an empty
 //!    block gets no bid (the proposer fills that slot) unless `bid_empty` is set.
 //!
@@ -22,7 +23,6 @@ use std::time::Duration;
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
-use base64::Engine as _;
 use parley_types::SlotState;
 use tendermint_rpc::Client as _;
 
@@ -34,8 +34,6 @@ use crate::chain::overlay::Overlay;
 use crate::chain::view::WithHashes;
 use crate::mempool::builder;
 
-/// Most mempool transactions one build looks at.
-const MEMPOOL_LIMIT: u32 = 5_000;
 /// Timeout of each CometBFT call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -77,16 +75,11 @@ pub async fn run(app: App, s: Settings) -> eyre::Result<()> {
     .compat_mode(tendermint_rpc::client::CompatMode::V0_38)
     .build()
     .map_err(|e| eyre::eyre!("cometbft_rpc: {e}"))?;
-    let http = jsonrpsee::http_client::HttpClientBuilder::default()
-        .request_timeout(CALL_TIMEOUT)
-        .build(s.cometbft_rpc.as_str())
-        .map_err(|e| eyre::eyre!("cometbft_rpc: {e}"))?;
     tracing::info!(target: "parley::sequencer", address = %s.key.address(), share_bps = s.bid_share_bps, "built-in sequencer on");
     let mut seq = Sequencer {
         app: app.clone(),
         s,
         tm,
-        http,
         offers: BTreeMap::new(),
         next_nonce: 0,
     };
@@ -109,7 +102,6 @@ struct Sequencer {
     app: App,
     s: Settings,
     tm: tendermint_rpc::HttpClient,
-    http: jsonrpsee::http_client::HttpClient,
     offers: BTreeMap<u64, Offer>,
     next_nonce: u64,
 }
@@ -173,15 +165,10 @@ impl Sequencer {
                 taken.extend(offer.txs.iter().map(keccak256));
             }
         }
-        let pool = self.mempool().await?;
         // The transactions it committed to stay candidates, so that a sender's next nonces
         // can follow them (the builder runs them first on its throwaway overlay), and are cut
         // from the block afterwards.
-        let candidates: Vec<_> = pool
-            .iter()
-            .filter(|raw| !msg::is_signed_message(raw))
-            .filter_map(|raw| self.app.decode_tx(raw, &params).ok())
-            .collect();
+        let candidates = self.app.pending().all();
         let fresh = candidates.iter().any(|t| !taken.contains(&t.hash));
         if !fresh && !self.s.bid_empty {
             return Ok(());
@@ -279,30 +266,6 @@ impl Sequencer {
                 false
             }
         }
-    }
-
-    /// CometBFT's mempool (`unconfirmed_txs`), oldest first.
-    async fn mempool(&self) -> eyre::Result<Vec<Bytes>> {
-        use jsonrpsee::core::client::ClientT as _;
-        let mut p = jsonrpsee::core::params::ObjectParams::new();
-        p.insert("limit", MEMPOOL_LIMIT.to_string())?;
-        let v: serde_json::Value = self.http.request("unconfirmed_txs", p).await?;
-        let txs = v
-            .get("txs")
-            .and_then(|t| t.as_array())
-            .map(|a| a.as_slice())
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(txs.len());
-        for t in txs {
-            let b64 = t
-                .as_str()
-                .ok_or_else(|| eyre::eyre!("unconfirmed_txs: not a string"))?;
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| eyre::eyre!("unconfirmed_txs: {e}"))?;
-            out.push(Bytes::from(raw));
-        }
-        Ok(out)
     }
 }
 

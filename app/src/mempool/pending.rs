@@ -60,6 +60,16 @@ impl PendingNonces {
         );
     }
 
+    /// Every pending transaction, by sender and nonce (the built-in sequencer builds from
+    /// these: CometBFT's `unconfirmed_txs` returns at most 100).
+    pub fn all(&self) -> Vec<SignedTx> {
+        let m = self.0.lock().expect("pending lock");
+        m.by_sender
+            .values()
+            .flat_map(|s| s.values().map(|p| p.tx.clone()))
+            .collect()
+    }
+
     /// Forgets a transaction dropped from the mempool.
     pub fn remove(&self, from: Address, nonce: u64) {
         self.0

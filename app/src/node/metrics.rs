@@ -47,6 +47,18 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "Protocol messages executed, by outcome (applied, or refused at their turn)."
     );
     describe_counter!(
+        "parley_slots_total",
+        "Executed slots by outcome: auctioned (the winner's revealed block), withheld (the winner did not reveal: empty block, escrow split, bond fined), proposer (no bids: the CometBFT proposer's block)."
+    );
+    describe_counter!(
+        "parley_selects_missed_total",
+        "Slots whose assigned prover sent no Select in the window (the app selected the highest bid)."
+    );
+    describe_gauge!(
+        "parley_winning_bid_wei",
+        "The last selected winning bid, in wei."
+    );
+    describe_counter!(
         "parley_validator_updates_total",
         "Validator power changes returned to CometBFT at epoch boundaries."
     );
@@ -66,9 +78,25 @@ pub fn block_executed(txs: usize, skipped: usize, gas: u64) {
 }
 
 /// A protocol message executed (`ok`) or refused at its turn.
-pub fn message(ok: bool) {
-    counter!("parley_messages_total", "outcome" => if ok { "applied" } else { "refused" })
+pub fn message(kind: &'static str, ok: bool) {
+    counter!("parley_messages_total", "kind" => kind, "outcome" => if ok { "applied" } else { "refused" })
         .increment(1);
+}
+
+/// What a height's slot became: `auctioned` (the winner's block executed), `withheld` (the
+/// winner did not reveal), `proposer` (nobody bid).
+pub fn slot(outcome: &'static str) {
+    counter!("parley_slots_total", "outcome" => outcome).increment(1);
+}
+
+/// A slot's winner chosen by the app because no `Select` arrived in the window.
+pub fn select_missed() {
+    counter!("parley_selects_missed_total").increment(1);
+}
+
+/// A slot's winning bid, when its winner is chosen.
+pub fn winning_bid(wei: f64) {
+    gauge!("parley_winning_bid_wei").set(wei);
 }
 
 /// Validator power changes returned from FinalizeBlock.
