@@ -700,7 +700,8 @@ impl App {
             }
             let q = &params.protocol;
             let selected_now = (height + q.bid_close).checked_sub(q.select_window) == Some(*s)
-                || e.selected.is_some_and(|sel| matches!(sel, parley_types::Selection::Prover(_)))
+                || e.selected
+                    .is_some_and(|sel| matches!(sel, parley_types::Selection::Prover(_)))
                     && e.state == parley_types::SlotState::Open;
             if selected_now && let Some(w) = e.winner() {
                 if e.selected == Some(parley_types::Selection::App) {
