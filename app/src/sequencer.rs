@@ -82,6 +82,8 @@ pub async fn run(app: App, s: Settings) -> eyre::Result<()> {
         tm,
         offers: BTreeMap::new(),
         next_nonce: 0,
+        sent: BTreeMap::new(),
+        height: 0,
     };
     let mut events = app.subscribe();
     loop {
@@ -104,7 +106,15 @@ struct Sequencer {
     tm: tendermint_rpc::HttpClient,
     offers: BTreeMap<u64, Offer>,
     next_nonce: u64,
+    /// The last committed height seen.
+    height: u64,
+    /// Nonces broadcast and not yet executed, with the height they were sent at.
+    sent: BTreeMap<u64, u64>,
 }
+
+/// Heights a broadcast message may take to execute before its nonce counts as lost (it was
+/// refused at execution, or dropped): the sequencer then signs from the ledger's nonce again.
+const NONCE_PATIENCE: u64 = 3;
 
 impl Sequencer {
     fn me(&self) -> Address {
@@ -119,7 +129,19 @@ impl Sequencer {
         let reader = self.app.store().reader()?;
         let mut o = Overlay::new(&reader);
         let account = Ledger::new(&mut o).account(self.me())?;
+        self.sent.retain(|n, _| *n >= account.nonce);
+        if self
+            .sent
+            .first_key_value()
+            .is_some_and(|(_, at)| at + NONCE_PATIENCE <= h)
+        {
+            // The next nonce to execute was sent long ago and never executed: everything
+            // after it waits behind a gap. Start again from the ledger's nonce.
+            self.sent.clear();
+            self.next_nonce = account.nonce;
+        }
         self.next_nonce = self.next_nonce.max(account.nonce);
+        self.height = h;
         self.offers.retain(|s, _| *s > h);
 
         // Reveals of the slots it won.
@@ -174,22 +196,36 @@ impl Sequencer {
             return Ok(());
         }
         let meta = reader.meta()?;
-        let hashes = parley_types_hashes(&reader, &meta)?;
-        let view = WithHashes {
-            view: &reader,
-            hashes: &hashes,
-        };
-        let time = meta.last_timestamp + (slot - h);
-        let block = builder::build(
-            &view,
-            &params,
-            &meta,
-            slot,
-            time,
+        drop(o);
+        drop(reader);
+        // Building executes the candidates: off the async runtime that serves JSON-RPC.
+        let (app, p, me, cands) = (
+            self.app.clone(),
+            params.clone(),
             self.me(),
             candidates.clone(),
-            u64::try_from(msg::MAX_LARGE_MESSAGE_BYTES / 2).unwrap_or(u64::MAX),
-        )?;
+        );
+        let block = tokio::task::spawn_blocking(move || -> eyre::Result<_> {
+            let reader = app.store().reader()?;
+            let meta = reader.meta()?;
+            let hashes = parley_types_hashes(&reader, &meta)?;
+            let view = WithHashes {
+                view: &reader,
+                hashes: &hashes,
+            };
+            let time = meta.last_timestamp + (slot - h);
+            Ok(builder::build(
+                &view,
+                &p,
+                &meta,
+                slot,
+                time,
+                me,
+                cands,
+                u64::try_from(msg::MAX_LARGE_MESSAGE_BYTES / 2).unwrap_or(u64::MAX),
+            )?)
+        })
+        .await??;
         let mut block = block;
         block.txs.retain(|raw| !taken.contains(&keccak256(raw)));
         if block.txs.is_empty() && !self.s.bid_empty {
@@ -247,6 +283,7 @@ impl Sequencer {
         let res = tokio::time::timeout(CALL_TIMEOUT, self.tm.broadcast_tx_sync(raw)).await;
         match res {
             Ok(Ok(r)) if r.code.is_ok() => {
+                self.sent.insert(self.next_nonce, self.height);
                 self.next_nonce += 1;
                 true
             }

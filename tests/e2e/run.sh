@@ -729,7 +729,7 @@ t_auction() {
   # transactions: the slots it holds are withheld, and the chain goes on.
   for j in 0 1 2; do
     "${CAST}" send --async --rpc-url "$(eth_url 2)" --private-key "$(dev_key 5)" --nonce "${j}" \
-      --gas-limit 21000 --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
+      --gas-limit 21000 --priority-gas-price 1gwei --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
   done
   h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
   wait_eth_height 2 "$((h + 2))"
