@@ -461,6 +461,27 @@ impl App {
         Ok(out)
     }
 
+    /// The block rules ([`rules::check_proposal`]) with this node's sender cache.
+    fn check_proposal(
+        &self,
+        txs: &[Bytes],
+        height: u64,
+        time_secs: u64,
+        params: &Params,
+        meta: &parley_types::ChainMeta,
+        auctioned: bool,
+    ) -> Result<Proposal, String> {
+        rules::check_proposal(
+            txs,
+            height,
+            time_secs,
+            params,
+            meta,
+            &self.inner.senders,
+            auctioned,
+        )
+    }
+
     /// Whether slot `height` was auctioned (a winner was selected), from committed state.
     fn auctioned(reader: &crate::store::Reader, height: u64) -> Result<bool> {
         Ok(auction::is_auctioned(&mut Overlay::new(reader), height)?)
@@ -534,15 +555,7 @@ impl App {
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
         let auctioned = Self::auctioned(&reader, height)?;
-        let checked = rules::check_proposal(
-            txs,
-            height,
-            time_secs,
-            &params,
-            &meta,
-            &self.inner.senders,
-            auctioned,
-        );
+        let checked = self.check_proposal(txs, height, time_secs, &params, &meta, auctioned);
         Ok(match checked {
             Ok(proposal) => {
                 *self.inner.validated.lock().expect("validated lock") = Some(Validated {
@@ -583,15 +596,7 @@ impl App {
         let auctioned = Self::auctioned(&reader, height)?;
         let checked = match cached {
             Some(v) => Ok(v),
-            None => rules::check_proposal(
-                txs,
-                height,
-                time_secs,
-                &params,
-                &meta,
-                &self.inner.senders,
-                auctioned,
-            ),
+            None => self.check_proposal(txs, height, time_secs, &params, &meta, auctioned),
         };
         let (proposal, broke) = match checked {
             Ok(p) => (p, false),

@@ -8,16 +8,14 @@ mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, total_value};
+use common::{CHAIN_ID, Net, ledger, pot, total_value};
 use parley_app::chain::auction;
 use parley_app::chain::block::{L2Block, Message, tx_root};
 use parley_app::chain::genesis::{AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams};
 use parley_app::chain::msg::{self, Action};
 use parley_app::chain::rules::{self, Verdict};
 use parley_app::devtx;
-use parley_types::{
-    LedgerAccount, Pot, ProverEntry, Selection, SequencerEntry, SlotEntry, SlotState, StateKey,
-};
+use parley_types::{ProverEntry, Selection, SequencerEntry, SlotEntry, SlotState, StateKey};
 use proptest::prelude::*;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -159,22 +157,6 @@ fn slot(net: &Net, s: u64) -> Option<SlotEntry> {
         .app_entry(&StateKey::Slot(s))
         .expect("read")
         .map(|b| SlotEntry::decode(&b).expect("decodes"))
-}
-
-fn ledger(net: &Net, a: Address) -> LedgerAccount {
-    net.reader()
-        .app_entry(&StateKey::Ledger(a))
-        .expect("read")
-        .map(|b| LedgerAccount::decode(&b).expect("decodes"))
-        .unwrap_or_default()
-}
-
-fn pot(net: &Net) -> Pot {
-    net.reader()
-        .app_entry(&StateKey::Pot)
-        .expect("read")
-        .map(|b| Pot::decode(&b).expect("decodes"))
-        .unwrap_or_default()
 }
 
 fn bond(net: &Net, a: Address) -> U256 {

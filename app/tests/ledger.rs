@@ -8,7 +8,7 @@ mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, total_value};
+use common::{CHAIN_ID, Net, ledger, pot, total_value};
 use parley_app::chain::genesis::{
     AppGenesis, GenesisBond, GenesisLedger, GenesisValidator, Params, ProtocolParams,
 };
@@ -17,7 +17,7 @@ use parley_app::chain::msg::{self, Action};
 use parley_app::chain::rules::Verdict;
 use parley_app::devtx;
 use parley_types::{
-    LedgerAccount, Pot, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry, decode_amount,
+    LedgerAccount, ProverEntry, Role, SequencerEntry, StateKey, ValidatorEntry, decode_amount,
 };
 use proptest::prelude::*;
 
@@ -68,22 +68,6 @@ fn net_with(n: usize, validators: Vec<GenesisValidator>) -> Net {
 
 fn send(net: &mut Net, key: &PrivateKeySigner, nonce: u64, a: Action) -> Result<B256, String> {
     net.submit(Bytes::from(msg::sign(key, CHAIN_ID, nonce, &a)))
-}
-
-fn ledger(net: &Net, a: Address) -> LedgerAccount {
-    net.reader()
-        .app_entry(&StateKey::Ledger(a))
-        .expect("read")
-        .map(|b| LedgerAccount::decode(&b).expect("decodes"))
-        .unwrap_or_default()
-}
-
-fn pot(net: &Net) -> Pot {
-    net.reader()
-        .app_entry(&StateKey::Pot)
-        .expect("read")
-        .map(|b| Pot::decode(&b).expect("decodes"))
-        .unwrap_or_default()
 }
 
 fn entry<T>(net: &Net, k: StateKey, decode: fn(&[u8]) -> parley_types::Result<T>) -> Option<T> {

@@ -325,3 +325,21 @@ pub fn total_value(net: &Net, evm_holders: &[Address]) -> U256 {
     }
     total
 }
+
+/// An address's protocol-ledger account (default if it has none), committed state of node 0.
+pub fn ledger(net: &Net, a: Address) -> parley_types::LedgerAccount {
+    net.reader()
+        .app_entry(&parley_types::StateKey::Ledger(a))
+        .expect("read")
+        .map(|b| parley_types::LedgerAccount::decode(&b).expect("decodes"))
+        .unwrap_or_default()
+}
+
+/// The protocol's pot and burned total, committed state of node 0.
+pub fn pot(net: &Net) -> parley_types::Pot {
+    net.reader()
+        .app_entry(&parley_types::StateKey::Pot)
+        .expect("read")
+        .map(|b| parley_types::Pot::decode(&b).expect("decodes"))
+        .unwrap_or_default()
+}
