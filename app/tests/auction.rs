@@ -432,6 +432,62 @@ fn bids_are_checked_replaced_only_higher_and_ties_go_to_the_earliest() {
     );
 }
 
+/// The bid window and the escrow budget are inclusive at their edges: a bid at the first and
+/// at the last height of its window is taken, one height before or after is refused; a bid
+/// of exactly the ledger balance less the fee is taken; a sequencer fined below
+/// `min_sequencer_bond` can no longer bid.
+#[test]
+fn bid_edges_are_inclusive_and_a_fined_sequencer_below_the_minimum_cannot_bid() {
+    let mut q = protocol();
+    q.withhold_fine = eth(3) / U256::from(2);
+    let mut net = net_with(2, q.clone());
+    let [a, b] = [0, 1].map(|i| net.keys[i].clone());
+    // Slot 20: bids open at 20 - 16 = 4 and close at 20 - 8 = 12. CheckTx runs at height + 1.
+    let s = 20;
+    run_to(&mut net, 2);
+    assert_eq!(check(&net, &a, 0, &offer(&a, s, &[], MIN_BID).0), Err(51));
+    run_to(&mut net, 3);
+    send(&mut net, &a, 0, &offer(&a, s, &[], MIN_BID).0);
+    net.step();
+    assert_eq!(
+        net.last_results[0].0, 0,
+        "a bid at the opening height is taken"
+    );
+    run_to(&mut net, 11);
+    // All of b's ledger balance but the fee: taken, at the closing height.
+    let all = ledger(&net, b.address()).balance - U256::from(FEE);
+    let last = Action::Bid {
+        slot: s,
+        commitment: B256::ZERO,
+        amount: all,
+    };
+    send(&mut net, &b, 0, &last);
+    net.step();
+    assert_eq!(
+        net.last_results[0].0, 0,
+        "a bid at the closing height is taken"
+    );
+    assert_eq!(ledger(&net, b.address()).balance, U256::ZERO);
+    assert_eq!(
+        check(&net, &a, 1, &offer(&a, s, &[], 2 * MIN_BID).0),
+        Err(50)
+    );
+    // b wins (highest) and withholds: fined 1.5 ETH of its 2 ETH bond, below the 1 ETH minimum.
+    run_to(&mut net, s);
+    assert_eq!(slot(&net, s).expect("slot").state, SlotState::Withheld);
+    assert_eq!(bond(&net, b.address()), eth(2) - q.withhold_fine);
+    send(&mut net, &b, 1, &Action::Fund(eth(1)));
+    net.step();
+    assert_eq!(
+        check(&net, &b, 2, &offer(&b, net.height + 9, &[], MIN_BID).0),
+        Err(45)
+    );
+    assert_eq!(
+        check(&net, &a, 1, &offer(&a, net.height + 9, &[], MIN_BID).0),
+        Ok(())
+    );
+}
+
 /// DESIGN §3 "Deadlines and censorship": a proposer that drops the prover's `Select` and a
 /// proposer that drops the winner's `Reveal` from their heights cost neither anything: the
 /// app selects the same bid, the next proposer includes the reveal, the slot executes and
