@@ -488,6 +488,27 @@ fn bid_edges_are_inclusive_and_a_fined_sequencer_below_the_minimum_cannot_bid() 
     );
 }
 
+/// A reveal included at the slot's own height counts: the height's messages run before its
+/// block, so the winner's block executes there.
+#[test]
+fn a_reveal_at_the_slot_height_counts() {
+    let mut net = net();
+    let [a, u] = [0, 3].map(|i| net.keys[i].clone());
+    let t1 = devtx::transfer(&u, CHAIN_ID, 0, Address::repeat_byte(0x77), U256::from(5));
+    let (bid, reveal) = offer(&a, SLOT, std::slice::from_ref(&t1), 3 * MIN_BID);
+    send(&mut net, &a, 0, &bid);
+    run_to(&mut net, SLOT - 1);
+    assert_eq!(slot(&net, SLOT).expect("slot").state, SlotState::Open);
+    send(&mut net, &a, 1, &reveal);
+    net.step();
+    assert_eq!(
+        net.last_results[0].0, 0,
+        "the reveal at height {SLOT} is taken"
+    );
+    assert_eq!(block_txs(&net, SLOT), vec![keccak256(&t1)]);
+    assert_eq!(slot(&net, SLOT).expect("slot").state, SlotState::Executed);
+}
+
 /// DESIGN §3 "Deadlines and censorship": a proposer that drops the prover's `Select` and a
 /// proposer that drops the winner's `Reveal` from their heights cost neither anything: the
 /// app selects the same bid, the next proposer includes the reveal, the slot executes and

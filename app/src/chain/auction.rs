@@ -68,10 +68,14 @@ pub fn bid_heights(q: &ProtocolParams, slot: u64) -> std::ops::RangeInclusive<u6
     }
 }
 
-/// The heights at which the assigned prover's `Select` for `slot` is taken.
+/// The heights at which the assigned prover's `Select` for `slot` is taken (empty for slots
+/// too early to have a close).
 pub fn select_heights(q: &ProtocolParams, slot: u64) -> std::ops::RangeInclusive<u64> {
-    let close = slot.saturating_sub(q.bid_close);
-    close + 1..=close + q.select_window
+    match slot.checked_sub(q.bid_close) {
+        Some(close) => close + 1..=close + q.select_window,
+        #[allow(clippy::reversed_empty_ranges)]
+        None => 1..=0,
+    }
 }
 
 /// The slot whose select window ends at `height` (the app selects it at the end of `height`
@@ -224,7 +228,7 @@ pub fn select<V: StateView>(
     amount: U256,
 ) -> Result<Result<(), LedgerError>, StoreError> {
     let window = select_heights(q, s);
-    if !window.contains(&height) || s < q.bid_close {
+    if !window.contains(&height) {
         return Ok(Err(LedgerError::SelectWindow {
             slot: s,
             first: *window.start(),
@@ -525,6 +529,8 @@ mod tests {
         let q = q();
         assert_eq!(bid_heights(&q, 100), 84..=92);
         assert_eq!(select_heights(&q, 100), 93..=94);
+        assert_eq!(select_heights(&q, 8), 1..=2);
+        assert!(select_heights(&q, 7).is_empty());
         assert_eq!(slot_selected_by_app_at(&q, 94), Some(100));
         // Early slots: bids open at 0, and a slot before the first close has no bids.
         assert_eq!(bid_heights(&q, 8), 0..=0);
