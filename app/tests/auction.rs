@@ -47,8 +47,12 @@ fn params_with(q: ProtocolParams) -> Params {
 /// Keys 0 and 1 are sequencers (bond 2 ETH, ledger 10 ETH), key 2 the only prover (stake
 /// 5 ETH, ledger 1 ETH), keys 3 and 4 users (key 3 with 1 ETH in the ledger).
 fn net_with(n: usize, q: ProtocolParams) -> Net {
+    net_with_params(n, params_with(q))
+}
+
+fn net_with_params(n: usize, params: Params) -> Net {
     let keys = parley_app::dev_accounts(6).expect("dev keys");
-    let mut g = AppGenesis::funded(params_with(q), keys.iter().map(|k| k.address()), eth(1_000));
+    let mut g = AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1_000));
     let at = |i: usize| keys[i].address();
     g.ledger = vec![
         GenesisLedger {
@@ -486,6 +490,66 @@ fn bid_edges_are_inclusive_and_a_fined_sequencer_below_the_minimum_cannot_bid() 
         check(&net, &a, 1, &offer(&a, net.height + 9, &[], MIN_BID).0),
         Ok(())
     );
+}
+
+/// The reveal's limits (codes 62, 63) are inclusive: a gas limit up to the chain's and up to
+/// `max_block_txs` transactions; and a forced transaction of exactly `forced_gas` is taken.
+#[test]
+fn reveal_and_forced_limits_are_inclusive() {
+    let mut q = protocol();
+    q.forced_gas = 30_000;
+    let mut params = params_with(q);
+    params.max_block_txs = 2;
+    let mut net = net_with_params(2, params.clone());
+    let [a, u, v] = [0, 3, 4].map(|i| net.keys[i].clone());
+    let txs: Vec<Bytes> = (0..3)
+        .map(|i| devtx::transfer(&v, CHAIN_ID, i, Address::repeat_byte(0x70), U256::from(1)))
+        .collect();
+    // Three reveals a winner could send, committed to by one bid each for three slots.
+    let limit = params.block_gas_limit;
+    let commit = |s: u64, gas: u64, txs: &[Bytes]| Action::Bid {
+        slot: s,
+        commitment: auction::commitment(CHAIN_ID, s, a.address(), gas, txs.iter().map(keccak256)),
+        amount: U256::from(MIN_BID),
+    };
+    let reveal = |s: u64, gas: u64, txs: &[Bytes]| Action::Reveal {
+        slot: s,
+        gas_limit: gas,
+        txs: txs.to_vec(),
+    };
+    send(&mut net, &a, 0, &commit(SLOT, limit + 1, &txs[..1]));
+    send(&mut net, &a, 1, &commit(SLOT + 1, limit, &txs));
+    send(&mut net, &a, 2, &commit(SLOT + 2, limit - 1, &txs[..2]));
+    run_to(&mut net, SLOT - 5);
+    assert_eq!(
+        check(&net, &a, 3, &reveal(SLOT, limit + 1, &txs[..1])),
+        Err(62)
+    );
+    assert_eq!(check(&net, &a, 3, &reveal(SLOT + 1, limit, &txs)), Err(63));
+    // Slot SLOT + 2 is selected at the end of its window (height SLOT - 4).
+    run_to(&mut net, SLOT - 4);
+    send(&mut net, &a, 3, &reveal(SLOT + 2, limit - 1, &txs[..2]));
+    run_to(&mut net, SLOT + 2);
+    assert_eq!(
+        slot(&net, SLOT + 2).expect("slot").state,
+        SlotState::Executed
+    );
+    assert_eq!(
+        block_txs(&net, SLOT + 2),
+        vec![keccak256(&txs[0]), keccak256(&txs[1])]
+    );
+    let exact = devtx::sign(
+        &v,
+        devtx::Kind::DynamicFee,
+        CHAIN_ID,
+        2,
+        Some(Address::repeat_byte(1)),
+        U256::from(1),
+        Bytes::new(),
+        30_000,
+        devtx::Fees::default(),
+    );
+    assert_eq!(check(&net, &u, 0, &Action::ForceInclude(exact)), Ok(()));
 }
 
 /// A reveal included at the slot's own height counts: the height's messages run before its
