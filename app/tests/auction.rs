@@ -552,6 +552,48 @@ fn reveal_and_forced_limits_are_inclusive() {
     assert_eq!(check(&net, &u, 0, &Action::ForceInclude(exact)), Ok(()));
 }
 
+/// DESIGN §3 "Money": a revealed block that changes no state needs no proof, so its bid is paid
+/// to the assigned provers at execution; with `provers_per_slot = 2` each gets half, the odd
+/// wei going to the first drawn.
+#[test]
+fn an_empty_revealed_block_pays_its_provers_at_once_in_equal_shares() {
+    let mut q = protocol();
+    q.provers_per_slot = 2;
+    let mut net = net_with(2, q);
+    let [a, p, w] = [0, 2, 5].map(|i| net.keys[i].clone());
+    // A second prover registers before slot 12 is drawn (at height 4).
+    send(&mut net, &w, 0, &Action::Fund(eth(10)));
+    send(&mut net, &w, 1, &Action::StakeProver(eth(5)));
+    let amount = 7 * MIN_BID + 1;
+    let (bid, reveal) = offer(&a, SLOT, &[], amount);
+    send(&mut net, &a, 0, &bid);
+    net.step();
+    run_to(&mut net, 6);
+    let drawn = net
+        .reader()
+        .app_entry(&StateKey::Assignment(SLOT))
+        .expect("read")
+        .map(|b| parley_types::Assignment::decode(&b).expect("decodes"))
+        .expect("drawn");
+    let order: Vec<Address> = drawn.provers.iter().map(|(x, _)| *x).collect();
+    assert_eq!(order.len(), 2);
+    assert!(order.contains(&p.address()) && order.contains(&w.address()));
+    send(&mut net, &a, 1, &reveal);
+    run_to(&mut net, SLOT - 1);
+    let before: Vec<U256> = order.iter().map(|x| ledger(&net, *x).balance).collect();
+    net.step();
+    assert_eq!(block_txs(&net, SLOT), Vec::<B256>::new());
+    let e = slot(&net, SLOT).expect("slot");
+    assert_eq!(e.state, SlotState::Settled);
+    assert_eq!(e.escrow(), U256::ZERO);
+    let half = U256::from(amount / 2);
+    assert_eq!(
+        ledger(&net, order[0]).balance,
+        before[0] + half + U256::from(1)
+    );
+    assert_eq!(ledger(&net, order[1]).balance, before[1] + half);
+}
+
 /// A reveal included at the slot's own height counts: the height's messages run before its
 /// block, so the winner's block executes there.
 #[test]
