@@ -538,6 +538,9 @@ fn reveal_and_forced_limits_are_inclusive() {
         block_txs(&net, SLOT + 2),
         vec![keccak256(&txs[0]), keccak256(&txs[1])]
     );
+    // The block runs under the gas limit its winner committed to.
+    let record = net.reader().block(SLOT + 2).expect("read").expect("block");
+    assert_eq!(record.gas_limit, limit - 1);
     let exact = devtx::sign(
         &v,
         devtx::Kind::DynamicFee,
