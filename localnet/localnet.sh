@@ -451,8 +451,13 @@ cmd_up() {
       die "parleyd genesis-app-state failed: $(cat "${LOG_DIR}/genesis-app-state.log")"
     jq -e . >/dev/null <<<"${app_state}" || die "parleyd genesis-app-state did not print JSON: ${app_state:0:200}"
   fi
-  jq --arg cid "${COMET_CHAIN_ID}" --argjson app "${app_state}" \
-    '.chain_id = $cid | .app_state = $app' "$(node_home 0)/config/genesis.json" >"${genesis}" ||
+  # Vote extensions from height 1: parleyd's validators carry the prover draw's commit-reveal
+  # seed in them (ADR 0009), and its InitChain refuses a genesis without them.
+  local ve_height=0
+  [[ "${APP}" == parleyd ]] && ve_height=1
+  jq --arg cid "${COMET_CHAIN_ID}" --argjson app "${app_state}" --arg ve "${ve_height}" \
+    '.chain_id = $cid | .app_state = $app | .consensus_params.abci.vote_extensions_enable_height = $ve' \
+    "$(node_home 0)/config/genesis.json" >"${genesis}" ||
     die "could not write ${genesis}"
   local peers
   peers="$(peers_list)"

@@ -29,6 +29,7 @@ use crate::chain::ledger::{self, Ledger, LedgerError, ValidatorUpdate};
 use crate::chain::msg::{self, SignedMsg};
 use crate::chain::overlay::Overlay;
 use crate::chain::rules::{self, Proposal, Verdict};
+use crate::chain::seed::{self, LastCommit};
 use crate::chain::tx::{self, SignedTx, TxError};
 use crate::chain::view::{BlockHashes, StoreError, WithHashes};
 use crate::mempool::{PendingNonces, SenderCache, admission, builder};
@@ -78,6 +79,11 @@ struct Inner {
     store: Store,
     validated: Mutex<Option<Validated>>,
     params: Mutex<Option<Params>>,
+    /// The CometBFT chain id (None before InitChain): vote-extension signatures cover it.
+    chain_id: Mutex<Option<String>>,
+    /// This node's CometBFT private key seed, when it can sign as a validator: its vote
+    /// extensions carry its seed commitments and openings (ADR 0009).
+    validator_key: Mutex<Option<[u8; 32]>>,
     consensus: Mutex<Consensus>,
     senders: SenderCache,
     pending: PendingNonces,
@@ -126,6 +132,10 @@ pub struct Finalized {
     pub validator_updates: Vec<ValidatorUpdate>,
 }
 
+/// The CometBFT chain id [`App::init_chain`] records (in-process tests and benches; a node
+/// gets its chain id from CometBFT's InitChain).
+pub const TEST_CHAIN_ID: &str = "parley-test";
+
 /// Result code of the txs of a decided block that broke the proposal rules (executed empty).
 pub const RULE_BREAKING_CODE: u32 = 20;
 
@@ -173,6 +183,7 @@ impl App {
         let reader = store.reader()?;
         let (height, app_hash) = reader.last_commit()?;
         let params = reader.params()?;
+        let chain_id = reader.cometbft_chain_id()?;
         let tree = MerkleTree::from_leaves(reader.tree_leaves()?);
         if params.is_some() && tree.root() != app_hash {
             return Err(StoreError::Corrupt(format!(
@@ -197,6 +208,8 @@ impl App {
                 store,
                 validated: Mutex::new(None),
                 params: Mutex::new(params),
+                chain_id: Mutex::new(chain_id),
+                validator_key: Mutex::new(None),
                 consensus: Mutex::new(Consensus { tree, staged: None }),
                 senders: SenderCache::default(),
                 pending: PendingNonces::default(),
@@ -219,6 +232,22 @@ impl App {
 
     fn params_or_err(&self) -> Result<Params> {
         self.params()
+            .ok_or_else(|| AppError::Protocol("chain not initialised".into()))
+    }
+
+    /// Sets the CometBFT private key seed this node signs votes with (its
+    /// `priv_validator_key.json`); without one, its vote extensions are empty.
+    pub fn set_validator_key(&self, key_seed: Option<[u8; 32]>) {
+        *self.inner.validator_key.lock().expect("key lock") = key_seed;
+    }
+
+    /// The CometBFT chain id recorded at InitChain.
+    pub fn chain_id(&self) -> Option<String> {
+        self.inner.chain_id.lock().expect("chain id lock").clone()
+    }
+
+    fn chain_id_or_err(&self) -> Result<String> {
+        self.chain_id()
             .ok_or_else(|| AppError::Protocol("chain not initialised".into()))
     }
 
@@ -245,8 +274,14 @@ impl App {
     /// InitChain without a CometBFT validator list (tests, benches): see
     /// [`Self::init_chain_with`].
     pub fn init_chain(&self, app_state: &[u8], initial_height: u64) -> Result<B256> {
-        self.init_chain_with(app_state, initial_height, &[])
-            .map(|(h, _)| h)
+        self.init_chain_with(
+            app_state,
+            initial_height,
+            &[],
+            TEST_CHAIN_ID,
+            initial_height,
+        )
+        .map(|(h, _)| h)
     }
 
     /// InitChain: writes the genesis state as block `initial_height - 1` and returns the app
@@ -254,15 +289,27 @@ impl App {
     /// CometBFT genesis validators (ed25519 key, power). When the app genesis registers
     /// validators, CometBFT's list must be empty (the registry's set is answered) or the very
     /// same set; when it registers none, CometBFT's set stands and the registry does not
-    /// manage it.
+    /// manage it. `chain_id` is CometBFT's (vote-extension signatures cover it), and vote
+    /// extensions must be on from the initial height (`vote_extensions_enable_height`): the
+    /// prover draw's seed comes from them (ADR 0009).
     pub fn init_chain_with(
         &self,
         app_state: &[u8],
         initial_height: u64,
         cometbft_validators: &[([u8; 32], u64)],
+        chain_id: &str,
+        vote_extensions_enable_height: u64,
     ) -> Result<(B256, Vec<ValidatorUpdate>)> {
         let genesis =
             AppGenesis::from_json(app_state).map_err(|e| AppError::Genesis(e.to_string()))?;
+        if vote_extensions_enable_height == 0 || vote_extensions_enable_height > initial_height {
+            return Err(AppError::Genesis(format!(
+                "consensus_params.abci.vote_extensions_enable_height is \
+                 {vote_extensions_enable_height}; Parley needs vote extensions from the \
+                 initial height {initial_height} on (the prover draw's seed travels in them, \
+                 ADR 0009): set it to \"{initial_height}\" in CometBFT's genesis.json"
+            )));
+        }
         let registered = genesis.validator_set();
         let answer = match (registered.is_empty(), cometbft_validators.is_empty()) {
             (true, _) => Vec::new(),
@@ -302,11 +349,16 @@ impl App {
                  validators ({validators})"
             )));
         }
-        let app_hash = self.write_genesis(&genesis, initial_height)?;
+        let app_hash = self.write_genesis(&genesis, initial_height, chain_id)?;
         Ok((app_hash, answer))
     }
 
-    fn write_genesis(&self, genesis: &AppGenesis, initial_height: u64) -> Result<B256> {
+    fn write_genesis(
+        &self,
+        genesis: &AppGenesis,
+        initial_height: u64,
+        chain_id: &str,
+    ) -> Result<B256> {
         let genesis_number = initial_height.saturating_sub(1);
         let state = genesis.state(initial_height);
         let app_hash = state.app_hash;
@@ -315,7 +367,11 @@ impl App {
             // CometBFT repeats InitChain after a crash before the first block: accept the very
             // same genesis again (same parameters, same state) and answer the same app hash.
             let (height, stored) = reader.last_commit()?;
-            if params == genesis.params && height == genesis_number && stored == app_hash {
+            if params == genesis.params
+                && height == genesis_number
+                && stored == app_hash
+                && reader.cometbft_chain_id()?.as_deref() == Some(chain_id)
+            {
                 tracing::info!(%app_hash, "InitChain repeated before the first block");
                 return Ok(app_hash);
             }
@@ -331,8 +387,10 @@ impl App {
             code: state.code,
             block: Some((state.record, vec![], state.diff)),
             params: Some(genesis.params.clone()),
+            chain_id: Some(chain_id.to_string()),
         })?;
         *self.inner.params.lock().expect("params lock") = Some(genesis.params.clone());
+        *self.inner.chain_id.lock().expect("chain id lock") = Some(chain_id.to_string());
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         c.tree = state.tree;
         c.staged = None;
@@ -410,18 +468,27 @@ impl App {
         Ok(verdict.map(|()| tx))
     }
 
-    /// PrepareProposal: builds the proposer's L2 block from mempool transactions.
+    /// PrepareProposal: the seed openings of `last_commit` at an inclusion height, then the
+    /// mempool's protocol messages, then (when nobody won the slot) the proposer's L2 block
+    /// from mempool transactions.
     pub fn prepare_proposal(
         &self,
         height: u64,
         time_secs: u64,
         mempool_txs: &[Bytes],
         max_tx_bytes: u64,
+        last_commit: &LastCommit,
     ) -> Result<Vec<Bytes>> {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
         let auctioned = Self::auctioned(&reader, height)?;
+        let mut out = Vec::new();
+        if let Some(r) = seed::collect(&mut Overlay::new(&reader), &params, height, last_commit)? {
+            out.push(Bytes::from(Message::Seed(r).encode()));
+        }
+        let seed_bytes: u64 = out.iter().map(|m| m.len() as u64).sum();
+        let max_tx_bytes = max_tx_bytes.saturating_sub(seed_bytes);
         let messages = self.pick_messages(
             &reader,
             &params,
@@ -432,7 +499,8 @@ impl App {
         )?;
         if auctioned {
             // The winner's reveal is the block: the proposal carries messages only.
-            return Ok(messages);
+            out.extend(messages);
+            return Ok(out);
         }
         let message_bytes: u64 = messages.iter().map(|m| m.len() as u64).sum();
         let candidates = mempool_txs
@@ -456,22 +524,26 @@ impl App {
             max_tx_bytes.saturating_sub(message_bytes),
         )?;
         m::proposal_txs(block.txs.len());
-        let mut out = messages;
+        out.extend(messages);
         out.push(Bytes::from(Message::ProposerBlock(block).encode()));
         Ok(out)
     }
 
-    /// The block rules ([`rules::check_proposal`]) with this node's sender cache.
+    /// The block rules ([`rules::check_proposal`]) with this node's sender cache, and the
+    /// seed rule ([`seed::check_reveals`]) against `last_commit` on committed state.
+    #[allow(clippy::too_many_arguments)]
     fn check_proposal(
         &self,
+        reader: &crate::store::Reader,
         txs: &[Bytes],
         height: u64,
         time_secs: u64,
         params: &Params,
         meta: &parley_types::ChainMeta,
         auctioned: bool,
-    ) -> Result<Proposal, String> {
-        rules::check_proposal(
+        last_commit: &LastCommit,
+    ) -> Result<Result<Proposal, String>> {
+        let proposal = match rules::check_proposal(
             txs,
             height,
             time_secs,
@@ -479,7 +551,58 @@ impl App {
             meta,
             &self.inner.senders,
             auctioned,
-        )
+        ) {
+            Ok(p) => p,
+            Err(why) => return Ok(Err(why)),
+        };
+        let chain_id = self.chain_id_or_err()?;
+        Ok(seed::check_reveals(
+            &mut Overlay::new(reader),
+            params,
+            height,
+            &chain_id,
+            last_commit,
+            proposal.seed.as_ref(),
+        )?
+        .map(|()| proposal))
+    }
+
+    /// ExtendVote at `height`: this validator's seed extension (empty away from reveal
+    /// heights, or when the node has no validator key).
+    pub fn extend_vote(&self, height: u64) -> Result<Vec<u8>> {
+        let Some(key) = *self.inner.validator_key.lock().expect("key lock") else {
+            return Ok(Vec::new());
+        };
+        let params = self.params_or_err()?;
+        let chain_id = self.chain_id_or_err()?;
+        let reader = self.inner.store.reader()?;
+        Ok(seed::own_extension(
+            &mut Overlay::new(&reader),
+            &params,
+            height,
+            &key,
+            &chain_id,
+        )?)
+    }
+
+    /// VerifyVoteExtension: `validator`'s extension at `height` against the seed rule
+    /// ([`seed::check_extension`]).
+    pub fn verify_vote_extension(
+        &self,
+        height: u64,
+        validator: Address,
+        extension: &[u8],
+    ) -> Result<Result<(), seed::SeedError>> {
+        let params = self.params_or_err()?;
+        let reader = self.inner.store.reader()?;
+        Ok(seed::check_extension(
+            &mut Overlay::new(&reader),
+            &params,
+            height,
+            validator,
+            extension,
+        )?
+        .map(|_| ()))
     }
 
     /// Whether slot `height` was auctioned (a winner was selected), from committed state.
@@ -550,12 +673,22 @@ impl App {
         time_secs: u64,
         cometbft_hash: B256,
         txs: &[Bytes],
+        last_commit: &LastCommit,
     ) -> Result<Verdict> {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
         let meta = reader.meta()?;
         let auctioned = Self::auctioned(&reader, height)?;
-        let checked = self.check_proposal(txs, height, time_secs, &params, &meta, auctioned);
+        let checked = self.check_proposal(
+            &reader,
+            txs,
+            height,
+            time_secs,
+            &params,
+            &meta,
+            auctioned,
+            last_commit,
+        )?;
         Ok(match checked {
             Ok(proposal) => {
                 *self.inner.validated.lock().expect("validated lock") = Some(Validated {
@@ -581,6 +714,7 @@ impl App {
         time_secs: u64,
         block_hash: B256,
         txs: &[Bytes],
+        last_commit: &LastCommit,
     ) -> Result<Finalized> {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
@@ -596,7 +730,16 @@ impl App {
         let auctioned = Self::auctioned(&reader, height)?;
         let checked = match cached {
             Some(v) => Ok(v),
-            None => self.check_proposal(txs, height, time_secs, &params, &meta, auctioned),
+            None => self.check_proposal(
+                &reader,
+                txs,
+                height,
+                time_secs,
+                &params,
+                &meta,
+                auctioned,
+                last_commit,
+            )?,
         };
         let (proposal, broke) = match checked {
             Ok(p) => (p, false),
@@ -606,6 +749,7 @@ impl App {
                 // its winner revealed before (or is withheld).
                 let empty = Proposal {
                     messages: Vec::new(),
+                    seed: None,
                     block: (!auctioned).then(|| {
                         (
                             rules::empty_block(&params, &meta, height, time_secs),
@@ -625,6 +769,7 @@ impl App {
             height,
             time_secs,
             proposer: proposal.block.as_ref().map(|(h, txs)| (h, txs.as_slice())),
+            seed: proposal.seed.as_ref(),
         };
         let executed = evm::execute_block(
             &view,
@@ -659,13 +804,15 @@ impl App {
                 .map(|_| (RULE_BREAKING_CODE, "block broke the proposal rules".into()))
                 .collect()
         } else {
-            executed
-                .messages
+            // The seed openings, when the proposal starts with them.
+            proposal
+                .seed
                 .iter()
-                .map(|o| match o {
+                .map(|_| (0, String::new()))
+                .chain(executed.messages.iter().map(|o| match o {
                     Ok(_) => (0, String::new()),
                     Err(e) => (e.code(), e.to_string()),
-                })
+                }))
                 // The proposer's L2 block, when the proposal carries one.
                 .chain(proposal.block.iter().map(|_| (0, String::new())))
                 .collect()

@@ -206,7 +206,7 @@ fn step_without(net: &mut Net, dropped: &[B256]) {
         .collect();
     let txs = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), &pool, 4 << 20)
+        .prepare_proposal(h, net.time(h), &pool, 4 << 20, &net.last_commit())
         .expect("prepare");
     decide(net, txs);
 }
@@ -285,7 +285,13 @@ fn a_slot_is_won_selected_revealed_and_executed() {
     );
     match net.nodes[1]
         .app
-        .process_proposal(h, net.time(h), B256::ZERO, &[proposer_block])
+        .process_proposal(
+            h,
+            net.time(h),
+            B256::ZERO,
+            &[proposer_block],
+            &net.commit_info(),
+        )
         .expect("process")
     {
         Verdict::Reject(why) => assert!(why.contains("auctioned"), "{why}"),
@@ -294,7 +300,7 @@ fn a_slot_is_won_selected_revealed_and_executed() {
     // Honest proposers propose messages only.
     let honest = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20, &net.last_commit())
         .expect("prepare");
     assert!(honest.iter().all(|t| msg::is_signed_message(t)));
     net.step();
@@ -760,7 +766,7 @@ fn app_hash_snapshot_of_the_auction() {
     let (_, app_hash) = net.nodes[0].app.info().expect("info");
     assert_eq!(
         app_hash,
-        "0xcc13879af04ff8266abbe18e85393d2a32bac7609e1c2b29f66839cb6b5fdbe1"
+        "0xdb6307400255ca7e597d1a06b192b56f6fc89f8043c11e8936a578888349126a"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the auction moved: a breaking change"
@@ -860,7 +866,7 @@ proptest! {
             if let Some((k, a)) = raw {
                 // Included whatever CheckTx says, as a byzantine proposer could.
                 let m = Bytes::from(msg::sign(&keys[k], CHAIN_ID, nonces[k], &a));
-                let mut txs = net.nodes[0].app.prepare_proposal(h, net.time(h), &net.mempool, 4 << 20).expect("prepare");
+                let mut txs = net.nodes[0].app.prepare_proposal(h, net.time(h), &net.mempool, 4 << 20, &net.last_commit()).expect("prepare");
                 let block = txs.pop_if(|t| !msg::is_signed_message(t));
                 txs.push(m);
                 txs.extend(block);

@@ -10,6 +10,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use common::*;
 use parley_app::chain::block::Message;
 use parley_app::chain::rules::Verdict;
+use parley_app::chain::seed::LastCommit;
 use parley_app::devtx;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -59,7 +60,13 @@ fn check_tx_and_process_proposal_refuse_garbage_without_changing_anything() {
     let h = net.height + 1;
     let valid_block = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), std::slice::from_ref(&valid_tx), 1 << 20)
+        .prepare_proposal(
+            h,
+            net.time(h),
+            std::slice::from_ref(&valid_tx),
+            1 << 20,
+            &LastCommit::default(),
+        )
         .expect("prepare")
         .remove(0);
     let app = net.nodes[0].app.clone();
@@ -75,7 +82,13 @@ fn check_tx_and_process_proposal_refuse_garbage_without_changing_anything() {
                 }
                 let _ = Message::decode(&bytes);
                 let v = app
-                    .process_proposal(h, net.time(h), B256::ZERO, &[Bytes::from(bytes.clone())])
+                    .process_proposal(
+                        h,
+                        net.time(h),
+                        B256::ZERO,
+                        &[Bytes::from(bytes.clone())],
+                        &LastCommit::default(),
+                    )
                     .expect("no fatal error");
                 if bytes != valid_block.to_vec() {
                     prop_assert!(
@@ -126,7 +139,7 @@ fn mangled_protocol_messages_are_refused_without_changing_anything() {
     let app = net.nodes[0].app.clone();
     let h = net.height + 1;
     let block = app
-        .prepare_proposal(h, net.time(h), &[], 1 << 20)
+        .prepare_proposal(h, net.time(h), &[], 1 << 20, &LastCommit::default())
         .expect("prepare")
         .remove(0);
     runner(512)
@@ -149,6 +162,7 @@ fn mangled_protocol_messages_are_refused_without_changing_anything() {
                     net.time(h),
                     B256::ZERO,
                     &[Bytes::from(bytes.clone()), block.clone()],
+                    &LastCommit::default(),
                 )
                 .expect("no fatal error");
             if msg::decode(&bytes, CHAIN_ID).is_err() {

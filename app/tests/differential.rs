@@ -793,6 +793,7 @@ impl Parley {
                 b.timestamp,
                 cometbft_hash,
                 std::slice::from_ref(&msg),
+                &Default::default(),
             )
             .expect("process_proposal");
         assert_eq!(
@@ -802,7 +803,13 @@ impl Parley {
             b.number
         );
         self.app
-            .finalize_block(b.number, b.timestamp, cometbft_hash, &[msg])
+            .finalize_block(
+                b.number,
+                b.timestamp,
+                cometbft_hash,
+                &[msg],
+                &Default::default(),
+            )
             .expect("finalize_block");
         self.app.commit().expect("commit");
         base_fee

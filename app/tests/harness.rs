@@ -92,11 +92,17 @@ fn restart_and_crash_before_commit_replay_to_the_same_app_hash() {
     let h = net.height;
     let txs = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20, &net.last_commit())
         .expect("prepare");
     net.nodes[2]
         .app
-        .finalize_block(h, net.time(h), B256::with_last_byte(h as u8), &txs)
+        .finalize_block(
+            h,
+            net.time(h),
+            B256::with_last_byte(h as u8),
+            &txs,
+            &Default::default(),
+        )
         .expect("finalize");
     let crashed = net.nodes.remove(2).restart();
     assert_eq!(
@@ -119,17 +125,18 @@ fn process_proposal_enforces_the_rules() {
     net.submit(raw.clone()).expect("ok");
     let good = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20, &net.last_commit())
         .expect("prepare");
     let app = &net.nodes[1].app;
     let t = net.time(h);
     assert_eq!(
-        app.process_proposal(h, t, B256::ZERO, &good).expect("ok"),
+        app.process_proposal(h, t, B256::ZERO, &good, &Default::default())
+            .expect("ok"),
         Verdict::Accept
     );
 
     let reject = |txs: &[Bytes], t: u64, why: &str| match app
-        .process_proposal(h, t, B256::ZERO, txs)
+        .process_proposal(h, t, B256::ZERO, txs, &Default::default())
         .expect("ok")
     {
         Verdict::Reject(reason) => {
@@ -137,7 +144,9 @@ fn process_proposal_enforces_the_rules() {
         }
         Verdict::Accept => panic!("accepted a proposal that {why}"),
     };
-    let Message::ProposerBlock(block) = Message::decode(&good[0]).expect("decodes");
+    let Ok(Message::ProposerBlock(block)) = Message::decode(&good[0]) else {
+        panic!("the proposal is one L2 block");
+    };
     let with = |f: &dyn Fn(&mut L2Block)| {
         let mut b = block.clone();
         f(&mut b);
@@ -470,7 +479,7 @@ fn app_hash_snapshot() {
             "0xc18477c3f0c3674efa13873345e324c7cabea2724093dabba293d1b67641248c"
                 .parse()
                 .expect("hex"),
-            "0xadcd9b7bf002284104a943ef930ad33f4614cf9cc2c6ac9b3932cdee0dfce3f3"
+            "0xff8b70ed532a2e0a8335618d5d0f90855e5e0d46637412a3408cfa640d584e11"
                 .parse()
                 .expect("hex"),
         ),
@@ -503,7 +512,7 @@ fn app_hash_snapshot() {
     );
     assert_eq!(
         dependent,
-        "0xd027d0554fbb5fefd67cc55313fac04164620e408e397c52a27e103596ac4fc0"
+        "0x9b12620013576419e966245278a64af34b0f2e48c480c84cc622b1255418cc32"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the dependent block moved: a breaking change"
@@ -522,15 +531,20 @@ fn finalize_ignores_the_cached_proposal_of_another_block() {
     let t = net.time(h);
     let app = &net.nodes[0].app;
     let with_tx = app
-        .prepare_proposal(h, t, &net.mempool, 4 << 20)
+        .prepare_proposal(h, t, &net.mempool, 4 << 20, &net.last_commit())
         .expect("prepare");
-    let empty = app.prepare_proposal(h, t, &[], 4 << 20).expect("prepare");
+    let empty = app
+        .prepare_proposal(h, t, &[], 4 << 20, &net.last_commit())
+        .expect("prepare");
     let (round0, round1) = (B256::repeat_byte(0xa0), B256::repeat_byte(0xa1));
     assert_eq!(
-        app.process_proposal(h, t, round0, &with_tx).expect("ok"),
+        app.process_proposal(h, t, round0, &with_tx, &Default::default())
+            .expect("ok"),
         Verdict::Accept
     );
-    let f = app.finalize_block(h, t, round1, &empty).expect("finalize");
+    let f = app
+        .finalize_block(h, t, round1, &empty, &Default::default())
+        .expect("finalize");
     assert_eq!(
         f.block.2, 0,
         "the decided (empty) block ran, not the cached one"
@@ -947,9 +961,11 @@ fn a_decided_rule_breaking_block_executes_empty() {
     let h = net.height;
     let good = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20)
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20, &net.last_commit())
         .expect("prepare");
-    let Message::ProposerBlock(mut block) = Message::decode(&good[0]).expect("decodes");
+    let Ok(Message::ProposerBlock(mut block)) = Message::decode(&good[0]) else {
+        panic!("the proposal is one L2 block");
+    };
     block.header.base_fee += 1;
     let bad = vec![Bytes::from(Message::ProposerBlock(block).encode())];
     let mut hashes = vec![];
@@ -957,7 +973,13 @@ fn a_decided_rule_breaking_block_executes_empty() {
         // No ProcessProposal: CometBFT decided it anyway.
         let f = n
             .app
-            .finalize_block(h, net.time(h), B256::repeat_byte(0xee), &bad)
+            .finalize_block(
+                h,
+                net.time(h),
+                B256::repeat_byte(0xee),
+                &bad,
+                &Default::default(),
+            )
             .expect("finalize");
         assert_eq!(f.block.2, 0, "executed empty");
         n.app.commit().expect("commit");
@@ -1302,13 +1324,14 @@ fn max_block_txs_is_inclusive() {
         .map(|k| devtx::transfer(k, CHAIN_ID, 0, Address::repeat_byte(1), U256::from(1)))
         .collect();
     let block = |n: usize| {
-        let Message::ProposerBlock(mut b) = Message::decode(
+        let Ok(Message::ProposerBlock(mut b)) = Message::decode(
             &net.nodes[0]
                 .app
-                .prepare_proposal(h, t, &[], 1 << 20)
+                .prepare_proposal(h, t, &[], 1 << 20, &Default::default())
                 .expect("prepare")[0],
-        )
-        .expect("decodes");
+        ) else {
+            panic!("the proposal is one L2 block");
+        };
         b.txs = txs[..n].to_vec();
         let hashes: Vec<B256> = b.txs.iter().map(alloy_primitives::keccak256).collect();
         b.header.tx_root = parley_app::chain::block::tx_root(hashes);
@@ -1317,7 +1340,7 @@ fn max_block_txs_is_inclusive() {
     let verdict = |p: Vec<Bytes>| {
         net.nodes[1]
             .app
-            .process_proposal(h, t, B256::ZERO, &p)
+            .process_proposal(h, t, B256::ZERO, &p, &Default::default())
             .expect("no fatal error")
     };
     assert_eq!(verdict(block(2)), Verdict::Accept);

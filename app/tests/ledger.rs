@@ -9,6 +9,7 @@ mod common;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use common::{CHAIN_ID, Net, ledger, pot, total_value};
+use parley_app::app::TEST_CHAIN_ID;
 use parley_app::chain::genesis::{
     AppGenesis, GenesisBond, GenesisLedger, GenesisValidator, Params, ProtocolParams,
 };
@@ -94,7 +95,7 @@ fn force(net: &mut Net, messages: Vec<Vec<u8>>) -> Vec<u32> {
     let h = net.height;
     let mut txs = net.nodes[0]
         .app
-        .prepare_proposal(h, net.time(h), &[], 4 << 20)
+        .prepare_proposal(h, net.time(h), &[], 4 << 20, &net.last_commit())
         .expect("prepare");
     let block = txs.pop().expect("the L2 block");
     txs.extend(messages.into_iter().map(Bytes::from));
@@ -449,7 +450,10 @@ fn genesis_registers_all_three_and_must_agree_with_cometbft() {
     let fresh = || common::Node::open(tempfile::tempdir().expect("tmp"), Address::ZERO);
     let set: Vec<([u8; 32], u64)> = (1..=4u8).map(|i| ([i; 32], 10)).collect();
     let n = fresh();
-    let (_, answer) = n.app.init_chain_with(&app_state, 1, &[]).expect("ok");
+    let (_, answer) = n
+        .app
+        .init_chain_with(&app_state, 1, &[], TEST_CHAIN_ID, 1)
+        .expect("ok");
     assert_eq!(
         answer
             .iter()
@@ -461,7 +465,10 @@ fn genesis_registers_all_three_and_must_agree_with_cometbft() {
     let mut same = set.clone();
     same.reverse();
     assert_eq!(
-        n.app.init_chain_with(&app_state, 1, &same).expect("ok").1,
+        n.app
+            .init_chain_with(&app_state, 1, &same, TEST_CHAIN_ID, 1)
+            .expect("ok")
+            .1,
         vec![]
     );
     let n = fresh();
@@ -469,7 +476,7 @@ fn genesis_registers_all_three_and_must_agree_with_cometbft() {
     other[0].1 = 11;
     let err = n
         .app
-        .init_chain_with(&app_state, 1, &other)
+        .init_chain_with(&app_state, 1, &other, TEST_CHAIN_ID, 1)
         .expect_err("refused");
     assert!(
         err.to_string()
@@ -497,7 +504,7 @@ fn proposals_follow_the_message_rules() {
     let t = net.time(h);
     let block = net.nodes[0]
         .app
-        .prepare_proposal(h, t, &[], 4 << 20)
+        .prepare_proposal(h, t, &[], 4 << 20, &net.last_commit())
         .expect("prepare")
         .pop()
         .expect("block");
@@ -505,7 +512,7 @@ fn proposals_follow_the_message_rules() {
     let verdict = |txs: Vec<Bytes>| {
         net.nodes[1]
             .app
-            .process_proposal(h, t, B256::ZERO, &txs)
+            .process_proposal(h, t, B256::ZERO, &txs, &Default::default())
             .expect("no fatal error")
     };
     // Messages before the block: fine (even ones that will be refused at their turn).
@@ -722,7 +729,7 @@ fn app_hash_snapshot_of_every_message_kind() {
     assert_eq!(net.last_results.len(), 8, "seven messages and the L2 block");
     assert_eq!(
         hash,
-        "0x9b5ef244c9b732bee569092c64b6d823ec6bc90e7d14cef3f9a97f5136224677"
+        "0xd8d2c13d3c6dd0c74bddca25a541aad3baad42c403fcfd09ea41c4517b716c4d"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the message kinds moved: a breaking change"

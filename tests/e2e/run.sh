@@ -676,6 +676,37 @@ t_join_validator() {
   info "node4 bonded by operator ${op}: power ${power}, signing commits from height $((h + 2))"
 }
 
+# The prover draw's seed (ADR 0009) on real CometBFT: every validator's vote extension opens
+# its last commitment and commits anew at each reveal height, the proposer after it carries
+# them with their ed25519 signatures, and every node checks them. After node4 joined the set
+# (t_join_validator), wait for two more inclusion heights: each of the five validators then
+# has a commitment stored from one of them (a precommit that reached the proposer late is left
+# out of its last commit, and that validator's commitment then waits an epoch), a new
+# commitment is only stored once the previous one was opened, and the seed moved between the
+# two inclusion heights.
+t_seed() {
+  local e h r1 r2 s1 s2 least addr n got
+  e="$(rpc 0 parley_getProtocolParams '[]' | jq -r '.result.protocol.epoch_heights')"
+  [[ "${e}" =~ ^[0-9]+$ ]] || fail "no epoch_heights in parley_getProtocolParams"
+  h="$(cmt_height 0)"
+  r1=$(((h / e + 1) * e + 1))
+  wait_cmt_height $((r1 + 1)) 0
+  s1="$(rpc 0 parley_getSeed '[]' | jq -c .result)"
+  r2=$((r1 + e))
+  wait_cmt_height $((r2 + 1)) 0 1 2 3 4
+  s2="$(rpc 0 parley_getSeed '[]' | jq -c .result)"
+  [[ "$(jq -r .seed <<<"${s1}")" != "$(jq -r .seed <<<"${s2}")" ]] ||
+    fail "the seed did not move between inclusion heights ${r1} and ${r2}: ${s2}"
+  least=$(((r1 - 1) / e))
+  for ((n = 0; n <= 4; n++)); do
+    addr="$(jq -r .address "${PARLEY_LOCALNET_DIR}/node${n}/config/priv_validator_key.json" | tr 'A-F' 'a-f')"
+    got="$(jq -r --arg a "0x${addr}" '.commitments[] | select(.validator == $a) | .epoch' <<<"${s2}")"
+    [[ -n "${got}" && "$((got))" -ge "${least}" ]] ||
+      fail "node${n} (0x${addr}) holds commitment epoch '${got}', want at least ${least}: ${s2}"
+  done
+  info "seed moved at inclusion height ${r2}: $(jq -r .seed <<<"${s2}"); all 5 validators committed at epoch ${least} or later"
+}
+
 # slot_json N SLOT — parley_getSlot of SLOT from node N (the result object).
 slot_json() { rpc "$1" parley_getSlot "[\"0x$(printf %x "$2")\"]" | jq -c .result; }
 
@@ -823,6 +854,7 @@ main() {
   run_check "a fifth node joins as a full node and syncs to the same app hash" t_join
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
+  run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
   run_check "auction path (own localnet, 2 sequencers): cast and viem txs in sequencer-built blocks; a killed sequencer's slots are withheld, the chain goes on" t_auction
 
   echo "${PASSED} passed, ${FAILED} failed"

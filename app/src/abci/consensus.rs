@@ -1,7 +1,7 @@
-//! Consensus connection: InitChain, PrepareProposal, ProcessProposal, FinalizeBlock and
-//! Commit. Converts requests and results; every decision is the app's.
+//! Consensus connection: InitChain, PrepareProposal, ProcessProposal, ExtendVote,
+//! VerifyVoteExtension, FinalizeBlock and Commit. Converts requests and results; every decision is the app's.
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use tendermint_proto::v0_38::abci::{
     Event, EventAttribute, ExecTxResult, RequestFinalizeBlock, RequestInitChain,
     RequestPrepareProposal, RequestProcessProposal, ResponseCommit, ResponseFinalizeBlock,
@@ -15,6 +15,7 @@ use super::{fatal, height, secs, to_alloy};
 use crate::app::{App, AppError};
 use crate::chain::ledger::ValidatorUpdate;
 use crate::chain::rules::Verdict;
+use crate::chain::seed::{CommitVote, LastCommit};
 use crate::node::metrics as m;
 
 pub(super) fn init_chain(app: &App, req: RequestInitChain) -> ResponseInitChain {
@@ -39,7 +40,16 @@ pub(super) fn init_chain(app: &App, req: RequestInitChain) -> ResponseInitChain 
         })
         .collect();
     let (app_hash, validators) = app
-        .init_chain_with(&req.app_state_bytes, height(req.initial_height), &cometbft)
+        .init_chain_with(
+            &req.app_state_bytes,
+            height(req.initial_height),
+            &cometbft,
+            &req.chain_id,
+            req.consensus_params
+                .as_ref()
+                .and_then(|p| p.abci.as_ref())
+                .map_or(0, |a| height(a.vote_extensions_enable_height)),
+        )
         .unwrap_or_else(|e| fatal("init_chain", e));
     ResponseInitChain {
         app_hash: app_hash.to_vec().into(),
@@ -67,6 +77,7 @@ pub(super) fn prepare_proposal(app: &App, req: RequestPrepareProposal) -> Respon
             secs(req.time),
             &to_alloy(req.txs),
             u64::try_from(req.max_tx_bytes).unwrap_or(0),
+            &extended_commit(req.local_last_commit),
         )
         .unwrap_or_else(|e| fatal("prepare_proposal", e));
     t.record("prepare_proposal");
@@ -81,7 +92,13 @@ pub(super) fn process_proposal(app: &App, req: RequestProcessProposal) -> Respon
     let t = m::AbciTimer::start();
     let hash = B256::try_from(req.hash.as_ref()).unwrap_or_default();
     let verdict = app
-        .process_proposal(h, secs(req.time), hash, &to_alloy(req.txs))
+        .process_proposal(
+            h,
+            secs(req.time),
+            hash,
+            &to_alloy(req.txs),
+            &last_commit(req.proposed_last_commit),
+        )
         .unwrap_or_else(|e| fatal("process_proposal", e));
     t.record("process_proposal");
     let status = match verdict {
@@ -99,7 +116,13 @@ pub(super) fn finalize_block(app: &App, req: RequestFinalizeBlock) -> ResponseFi
     let t = m::AbciTimer::start();
     let block_hash = B256::try_from(req.hash.as_ref()).unwrap_or_default();
     let f = app
-        .finalize_block(h, secs(req.time), block_hash, &to_alloy(req.txs))
+        .finalize_block(
+            h,
+            secs(req.time),
+            block_hash,
+            &to_alloy(req.txs),
+            &last_commit(req.decided_last_commit),
+        )
         .unwrap_or_else(|e| fatal("finalize_block", e));
     t.record("finalize_block");
     let (number, hash, n, skipped) = f.block;
@@ -131,6 +154,96 @@ pub(super) fn finalize_block(app: &App, req: RequestFinalizeBlock) -> ResponseFi
         app_hash: f.app_hash.to_vec().into(),
         validator_updates: f.validator_updates.iter().map(to_update).collect(),
         ..Default::default()
+    }
+}
+
+/// A validator's consensus address from CometBFT (20 bytes; anything else maps to zero,
+/// which no registered validator has).
+fn address(v: Option<&abci::Validator>) -> (Address, u64) {
+    v.map_or((Address::ZERO, 0), |v| {
+        (
+            <[u8; 20]>::try_from(v.address.as_ref()).map_or(Address::ZERO, Address::from),
+            u64::try_from(v.power).unwrap_or(0),
+        )
+    })
+}
+
+const COMMIT_FLAG: i32 = tendermint_proto::v0_38::types::BlockIdFlag::Commit as i32;
+
+fn last_commit(c: Option<abci::CommitInfo>) -> LastCommit {
+    let c = c.unwrap_or_default();
+    LastCommit {
+        round: c.round,
+        votes: c
+            .votes
+            .iter()
+            .map(|v| {
+                let (address, power) = address(v.validator.as_ref());
+                CommitVote {
+                    address,
+                    power,
+                    signed: v.block_id_flag == COMMIT_FLAG,
+                    ..Default::default()
+                }
+            })
+            .collect(),
+    }
+}
+
+fn extended_commit(c: Option<abci::ExtendedCommitInfo>) -> LastCommit {
+    let c = c.unwrap_or_default();
+    LastCommit {
+        round: c.round,
+        votes: c
+            .votes
+            .into_iter()
+            .map(|v| {
+                let (address, power) = address(v.validator.as_ref());
+                CommitVote {
+                    address,
+                    power,
+                    signed: v.block_id_flag == COMMIT_FLAG,
+                    extension: v.vote_extension.to_vec(),
+                    signature: v.extension_signature.to_vec(),
+                }
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn extend_vote(app: &App, req: abci::RequestExtendVote) -> abci::ResponseExtendVote {
+    let h = height(req.height);
+    let _s = tracing::info_span!("extend_vote", height = h).entered();
+    let vote_extension = app
+        .extend_vote(h)
+        .unwrap_or_else(|e| fatal("extend_vote", e));
+    abci::ResponseExtendVote {
+        vote_extension: vote_extension.into(),
+    }
+}
+
+pub(super) fn verify_vote_extension(
+    app: &App,
+    req: abci::RequestVerifyVoteExtension,
+) -> abci::ResponseVerifyVoteExtension {
+    let h = height(req.height);
+    let _s = tracing::info_span!("verify_vote_extension", height = h).entered();
+    let (validator, _) = address(Some(&abci::Validator {
+        address: req.validator_address,
+        power: 0,
+    }));
+    let verdict = app
+        .verify_vote_extension(h, validator, &req.vote_extension)
+        .unwrap_or_else(|e| fatal("verify_vote_extension", e));
+    let status = match verdict {
+        Ok(()) => abci::response_verify_vote_extension::VerifyStatus::Accept,
+        Err(why) => {
+            tracing::warn!(height = h, %validator, reason = %why, "rejecting vote extension");
+            abci::response_verify_vote_extension::VerifyStatus::Reject
+        }
+    };
+    abci::ResponseVerifyVoteExtension {
+        status: status as i32,
     }
 }
 

@@ -85,6 +85,20 @@ impl Application for Abci {
         consensus::commit(&self.app)
     }
 
+    fn extend_vote(
+        &self,
+        req: tendermint_proto::v0_38::abci::RequestExtendVote,
+    ) -> tendermint_proto::v0_38::abci::ResponseExtendVote {
+        consensus::extend_vote(&self.app, req)
+    }
+
+    fn verify_vote_extension(
+        &self,
+        req: tendermint_proto::v0_38::abci::RequestVerifyVoteExtension,
+    ) -> tendermint_proto::v0_38::abci::ResponseVerifyVoteExtension {
+        consensus::verify_vote_extension(&self.app, req)
+    }
+
     fn query(&self, req: RequestQuery) -> ResponseQuery {
         info::query_response(&self.app, req)
     }

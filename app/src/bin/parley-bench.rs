@@ -141,6 +141,7 @@ fn ceiling(n: usize) -> Result<f64> {
         height: 1,
         time_secs: 1,
         proposer: Some((&header, &txs)),
+        seed: None,
     };
     let executed = parley_app::chain::evm::execute_block(
         &reader,

@@ -5,11 +5,10 @@
 //! - [`draw`]: the pure draw from a seed — the same inputs give the same provers on every
 //!   node; each pick lands on a prover with probability proportional to its weight among
 //!   those not yet picked.
-//! - [`advance_seed`] and [`end_block`]: every height mixes the CometBFT block hash into the
-//!   running seed and draws the slot `lookahead` heights ahead. The seed source and the
-//!   grinding power it leaves a proposer are ADR 0007's subject (a proposer of the draw
-//!   height can choose among many candidate blocks, so this is a stand-in for the
-//!   commit-reveal seed carried in vote extensions that the ADR plans).
+//! - [`end_block`]: every height draws the slot `lookahead` heights ahead with the current
+//!   seed, which only the validators' commit-reveal openings move ([`crate::chain::seed`],
+//!   ADR 0009: a proposer cannot grind it by trying blocks, as it could the block-hash seed
+//!   of ADR 0007).
 //!
 //! The draw for a slot is written once, when it is made; nothing rewrites it, so later stake
 //! or heartbeat changes affect later draws only.
@@ -19,10 +18,9 @@ use parley_types::{Assignment, ProverEntry, StateKey};
 
 use crate::chain::genesis::Params;
 use crate::chain::overlay::Overlay;
+use crate::chain::seed;
 use crate::chain::view::{StateView, StoreError};
 
-/// Domain tag of the seed chain.
-const SEED_DOMAIN: &[u8] = b"parley/seed/v1";
 /// Domain tag of one pick.
 const PICK_DOMAIN: &[u8] = b"parley/draw/v1";
 
@@ -65,7 +63,7 @@ pub fn draw(seed: B256, slot: u64, candidates: &[Candidate], k: usize) -> Vec<Ca
         if pool.is_empty() || total.is_zero() {
             break;
         }
-        let mut buf = Vec::with_capacity(SEED_DOMAIN.len() + 48);
+        let mut buf = Vec::with_capacity(PICK_DOMAIN.len() + 48);
         buf.extend_from_slice(PICK_DOMAIN);
         buf.extend_from_slice(seed.as_slice());
         buf.extend_from_slice(&slot.to_be_bytes());
@@ -87,26 +85,8 @@ pub fn draw(seed: B256, slot: u64, candidates: &[Candidate], k: usize) -> Vec<Ca
     out
 }
 
-/// The next running seed: `keccak256("parley/seed/v1" ‖ previous ‖ entropy)`.
-pub fn advance_seed(previous: B256, entropy: B256) -> B256 {
-    let mut buf = Vec::with_capacity(SEED_DOMAIN.len() + 64);
-    buf.extend_from_slice(SEED_DOMAIN);
-    buf.extend_from_slice(previous.as_slice());
-    buf.extend_from_slice(entropy.as_slice());
-    keccak256(buf)
-}
-
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-/// The running seed (zero before the first block).
-pub fn seed<V: StateView>(o: &mut Overlay<'_, V>) -> Result<B256, StoreError> {
-    match o.app(&StateKey::Seed)? {
-        None => Ok(B256::ZERO),
-        Some(b) if b.len() == 33 && b[0] == 1 => Ok(B256::from_slice(&b[1..])),
-        Some(b) => Err(corrupt("seed", format!("{} bytes", b.len()))),
-    }
 }
 
 /// The provers drawn for `slot`, if the draw was made.
@@ -143,21 +123,16 @@ pub fn active_provers<V: StateView>(
     Ok(out)
 }
 
-/// What every height does for assignment, after the ledger: mixes `entropy` (the CometBFT
-/// block hash) into the seed and draws slot `height + lookahead` from the provers active now.
-/// A slot with no active prover gets an empty assignment (the fallback opens for it).
+/// What every height does for assignment, after the ledger: draws slot `height +
+/// lookahead` from the provers active now, with the current seed ([`seed::current`]). A slot
+/// with no active prover gets an empty assignment (the fallback opens for it).
 pub fn end_block<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     height: u64,
-    entropy: B256,
 ) -> Result<(), StoreError> {
     let q = &params.protocol;
-    let seed = advance_seed(seed(o)?, entropy);
-    let mut v = Vec::with_capacity(33);
-    v.push(1);
-    v.extend_from_slice(seed.as_slice());
-    o.put_app(StateKey::Seed, Some(v));
+    let seed = seed::current(o)?;
     let slot = height.saturating_add(q.lookahead);
     if assigned(o, slot)?.is_some() {
         // Drawn already (never rewritten).
@@ -273,13 +248,5 @@ mod tests {
                 prop_assert!(cands.contains(x));
             }
         }
-    }
-
-    #[test]
-    fn the_seed_chain_moves_with_every_input() {
-        let s = advance_seed(B256::ZERO, B256::repeat_byte(1));
-        assert_ne!(s, advance_seed(B256::ZERO, B256::repeat_byte(2)));
-        assert_ne!(s, advance_seed(B256::repeat_byte(3), B256::repeat_byte(1)));
-        assert_eq!(s, advance_seed(B256::ZERO, B256::repeat_byte(1)));
     }
 }

@@ -4,7 +4,9 @@
 //! mempool: proposals never carry them raw) or a protocol message: `b"PRLY" ‖ version ‖ kind ‖
 //! body`. Kind 1 is [`Message::ProposerBlock`] (RLP), the L2 block the CometBFT proposer
 //! builds from its mempool (DESIGN §3.5); kind 2 is a signed protocol message (protobuf,
-//! [`crate::chain::msg`]), which users, sequencers, provers and validators send.
+//! [`crate::chain::msg`]), which users, sequencers, provers and validators send; kind 3 is
+//! [`Message::Seed`], the validators' seed openings a proposer carries from its last commit
+//! ([`crate::chain::seed`]).
 
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
@@ -14,6 +16,7 @@ pub const MAGIC: &[u8; 4] = b"PRLY";
 /// Envelope version.
 pub const VERSION: u8 = 1;
 const KIND_PROPOSER_BLOCK: u8 = 1;
+const KIND_SEED: u8 = 3;
 
 /// The header of an L2 block: everything the block commitment covers besides the txs.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
@@ -68,6 +71,9 @@ pub fn tx_root(tx_hashes: impl IntoIterator<Item = B256>) -> B256 {
 pub enum Message {
     /// An L2 block built by the CometBFT proposer from its mempool.
     ProposerBlock(L2Block),
+    /// The seed openings of the reveal height before (ADR 0009), first in the proposal of
+    /// an inclusion height; put there by the proposer from its last commit.
+    Seed(crate::chain::seed::SeedReveals),
 }
 
 /// Why bytes are not a protocol message.
@@ -103,6 +109,10 @@ impl Message {
                 out.push(KIND_PROPOSER_BLOCK);
                 b.encode(&mut out);
             }
+            Self::Seed(r) => {
+                out.push(KIND_SEED);
+                r.encode(&mut out);
+            }
         }
         out
     }
@@ -124,6 +134,9 @@ impl Message {
         let msg = match kind {
             KIND_PROPOSER_BLOCK => Self::ProposerBlock(
                 L2Block::decode(&mut body).map_err(|e| MessageError::Body(e.to_string()))?,
+            ),
+            KIND_SEED => Self::Seed(
+                crate::chain::seed::SeedReveals::decode(&mut body).map_err(MessageError::Body)?,
             ),
             k => return Err(MessageError::Kind(k)),
         };

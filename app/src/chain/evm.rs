@@ -33,6 +33,7 @@ use crate::chain::block::{L2Header, tx_root};
 use crate::chain::genesis::Params;
 use crate::chain::msg::SignedMsg;
 use crate::chain::overlay::Overlay;
+use crate::chain::seed::{self, SeedReveals};
 use crate::chain::tx::{SenderMemo, SignedTx};
 use crate::chain::view::{StateView, StoreError};
 use crate::chain::{assignment, ledger, rules};
@@ -223,6 +224,9 @@ pub struct BlockInput<'a> {
     pub time_secs: u64,
     /// The proposer-built block (header and decoded transactions), if the proposal has one.
     pub proposer: Option<(&'a L2Header, &'a [SignedTx])>,
+    /// The seed openings the proposal starts with, already checked against the rules
+    /// ([`seed::check_reveals`]); applied before anything else.
+    pub seed: Option<&'a SeedReveals>,
 }
 
 /// Executes one height on top of committed state `view`: the protocol `messages` in order
@@ -249,6 +253,9 @@ pub fn execute_block<V: StateView>(
         None => rules::empty_block(params, meta, height, input.time_secs),
     };
     let mut exec = BlockExecutor::new(view, params, &provisional, prevrandao);
+    if let Some(r) = input.seed {
+        seed::apply(exec.overlay(), r)?;
+    }
     let mut outcomes = Vec::with_capacity(messages.len());
     for m in messages {
         let outcome = ledger::apply(exec.overlay(), params, height, m)?;
@@ -374,7 +381,7 @@ pub fn execute_block<V: StateView>(
     ledger::credit_base_fees(exec.overlay(), params, base_fees)?;
     let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
     auction::end_block(exec.overlay(), params, header.number)?;
-    assignment::end_block(exec.overlay(), params, header.number, prevrandao)?;
+    assignment::end_block(exec.overlay(), params, header.number)?;
 
     let receipts_root = receipts_root(&executed);
     let (changes, next_proof_index) = exec.overlay().finish(meta.next_proof_index)?;

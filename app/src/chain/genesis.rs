@@ -59,7 +59,8 @@ pub struct ProtocolParams {
     pub message_fee: U256,
     /// Most messages of one kind in one CometBFT block (a proposal with more is refused).
     pub max_messages_per_kind: u64,
-    /// Heights per epoch: validator-set changes take effect only at a multiple of it.
+    /// Heights per epoch: validator-set changes take effect only at a multiple of it, and
+    /// the prover draw's seed moves once per epoch (ADR 0009). At least 2.
     pub epoch_heights: u64,
     /// Heights between leaving a role and the bond or stake reaching the ledger balance.
     pub unbonding_delay: u64,
@@ -359,7 +360,14 @@ impl AppGenesis {
             }
         };
         positive(q.max_messages_per_kind, "max_messages_per_kind")?;
-        positive(q.epoch_heights, "epoch_heights")?;
+        if q.epoch_heights < 2 {
+            // The seed's commitments change only at inclusion heights (reveal + 1), so the
+            // state a reveal height's extensions are checked on is the same at h − 1 and h.
+            return Err(bad(
+                "params.protocol.epoch_heights",
+                "must be at least 2 (ADR 0009)",
+            ));
+        }
         positive(q.unbonding_delay, "unbonding_delay")?;
         positive(q.heartbeat_grace, "heartbeat_grace")?;
         positive(q.lookahead, "lookahead")?;

@@ -18,8 +18,9 @@
 //!   boundaries;
 //! - [`auction`]: the slot auction — sealed bids, the prover's `Select`, the winner's
 //!   `Reveal`, the withhold rule, forced inclusion, and which block a height executes;
-//! - [`assignment`]: the per-slot prover draw (stake × reputation, without replacement) and
-//!   the running seed it uses;
+//! - [`assignment`]: the per-slot prover draw (stake × reputation, without replacement);
+//! - [`seed`]: the seed the draw uses, from validators' commit-reveal randomness carried in
+//!   vote extensions;
 //! - [`rules`]: what a proposal must be (ProcessProposal) and the fallback for a decided
 //!   block that breaks the rules;
 //! - [`genesis`] and [`predeploys`]: the genesis `app_state`, its validation and the genesis
@@ -44,5 +45,6 @@ pub mod msg;
 pub mod overlay;
 pub mod predeploys;
 pub mod rules;
+pub mod seed;
 pub mod tx;
 pub mod view;

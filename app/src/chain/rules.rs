@@ -1,7 +1,9 @@
 //! The block rules: what a proposal must be for every honest validator to accept it
 //! (ProcessProposal), and what FinalizeBlock executes when a decided block breaks them.
 //!
-//! A proposal carries signed protocol messages ([`crate::chain::msg`]) first, each valid
+//! A proposal may start with the seed openings of the reveal height before it
+//! ([`crate::chain::seed`]; whether it must is a rule on state, checked by the app). Then it
+//! carries signed protocol messages ([`crate::chain::msg`]) first, each valid
 //! statelessly, none twice, at most `max_messages_per_kind` of each kind; then, last, exactly
 //! one L2 block built by the proposer when nobody won the slot, and none when somebody did
 //! (the winner's revealed block executes instead); and no raw user transactions. Its header is bound to chain state ([`header`]: chain id, number = height,
@@ -21,6 +23,7 @@ use std::collections::BTreeMap;
 use crate::chain::block::{L2Block, L2Header, Message, tx_root};
 use crate::chain::genesis::Params;
 use crate::chain::msg::{self, Kind, SignedMsg};
+use crate::chain::seed::SeedReveals;
 use crate::chain::tx::{self, SenderMemo, SignedTx};
 
 /// Outcome of a ProcessProposal check.
@@ -71,6 +74,9 @@ pub struct Proposal {
     /// The proposer's L2 block (header and transactions): present exactly when slot `height`
     /// was not auctioned.
     pub block: Option<(L2Header, Vec<SignedTx>)>,
+    /// The seed openings the proposal starts with, if any (whether it must carry them is a
+    /// rule on state: [`crate::chain::seed::check_reveals`]).
+    pub seed: Option<SeedReveals>,
 }
 
 /// Checks a proposal's transactions at `height`: signed protocol messages first (each valid
@@ -86,7 +92,11 @@ pub fn check_proposal(
     senders: &impl SenderMemo,
     auctioned: bool,
 ) -> Result<Proposal, String> {
-    // Classify first, so the reason names what is really wrong.
+    // Seed openings, if any, come first; then classify, so the reason names what is wrong.
+    let (seed, txs) = match txs.first().map(|t| Message::decode(t)) {
+        Some(Ok(Message::Seed(r))) => (Some(r), &txs[1..]),
+        _ => (None, txs),
+    };
     let mut block = None;
     for (i, raw) in txs.iter().enumerate() {
         if msg::is_signed_message(raw) {
@@ -100,6 +110,9 @@ pub fn check_proposal(
         match Message::decode(raw) {
             Ok(Message::ProposerBlock(b)) if block.is_none() => block = Some(b),
             Ok(Message::ProposerBlock(_)) => return Err(format!("tx {i}: second L2 block")),
+            Ok(Message::Seed(_)) => {
+                return Err(format!("tx {i}: seed reveals anywhere but first"));
+            }
             Err(e) => {
                 return Err(format!(
                     "tx {i}: {e} (raw user transactions travel inside L2 blocks)"
@@ -116,6 +129,7 @@ pub fn check_proposal(
         return Ok(Proposal {
             messages: check_messages(txs, params)?,
             block: None,
+            seed,
         });
     }
     let block = block.ok_or_else(|| {
@@ -126,6 +140,7 @@ pub fn check_proposal(
     Ok(Proposal {
         messages,
         block: Some((block.header, signed)),
+        seed,
     })
 }
 
@@ -138,6 +153,7 @@ pub fn check_messages(raw: &[Bytes], params: &Params) -> Result<Vec<SignedMsg>, 
         if !msg::is_signed_message(tx) {
             return Err(match Message::decode(tx) {
                 Ok(Message::ProposerBlock(_)) => format!("tx {i}: second L2 block"),
+                Ok(Message::Seed(_)) => format!("tx {i}: seed reveals anywhere but first"),
                 Err(e) => format!("tx {i}: {e} (raw user transactions travel inside L2 blocks)"),
             });
         }

@@ -24,6 +24,10 @@ pub struct Config {
     pub db_dir: PathBuf,
     /// Receives the priority fees of L2 blocks this node proposes.
     pub fee_recipient: Address,
+    /// CometBFT's validator key file, relative to the home folder unless absolute (the home
+    /// is shared with CometBFT). A validator's parleyd derives its seed secrets from it
+    /// (ADR 0009); a node without the file sends empty vote extensions.
+    pub priv_validator_key_file: PathBuf,
     /// `tracing` filter (e.g. `info`, `parley_app=debug`).
     pub log_level: String,
     /// `text` or `json`.
@@ -100,6 +104,7 @@ impl Default for Config {
             metrics_addr: ([127, 0, 0, 1], 9100).into(),
             db_dir: "data/parley".into(),
             fee_recipient: Address::ZERO,
+            priv_validator_key_file: "config/priv_validator_key.json".into(),
             log_level: "info".into(),
             log_format: "text".into(),
             history_retention: 0,
@@ -130,6 +135,7 @@ const KEYS: &[(&str, bool)] = &[
     ("metrics_addr", false),
     ("db_dir", false),
     ("fee_recipient", false),
+    ("priv_validator_key_file", false),
     ("log_level", false),
     ("log_format", false),
     ("history_retention", true),
@@ -264,6 +270,9 @@ impl Config {
             .map_err(|e: toml::de::Error| eyre::eyre!("{}: {}", file.display(), e.message()))?;
         if cfg.db_dir.is_relative() {
             cfg.db_dir = home.join(&cfg.db_dir);
+        }
+        if cfg.priv_validator_key_file.is_relative() {
+            cfg.priv_validator_key_file = home.join(&cfg.priv_validator_key_file);
         }
         if !matches!(cfg.log_format.as_str(), "text" | "json") {
             eyre::bail!(

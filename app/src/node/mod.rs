@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod validator_key;
 
 use crate::abci::Abci;
 use crate::app::App;
@@ -30,6 +31,16 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
 
     let store = Store::open(&cfg.db_dir.join("parley.redb"))?.with_retention(cfg.history_retention);
     let app = App::new(store, cfg.fee_recipient)?;
+    let key = validator_key::load(&cfg.priv_validator_key_file)?;
+    match &key {
+        Some(_) => {
+            tracing::info!(file = %cfg.priv_validator_key_file.display(), "validator key loaded: vote extensions carry this node's seed commitments")
+        }
+        None => {
+            tracing::warn!(file = %cfg.priv_validator_key_file.display(), "no validator key: this node's vote extensions are empty (a registered validator's precommits are then refused at reveal heights)")
+        }
+    }
+    app.set_validator_key(key);
 
     let server = tendermint_abci::ServerBuilder::new(1 << 20)
         .bind(cfg.abci_addr, Abci::new(app.clone()))

@@ -137,6 +137,24 @@ struct PotJson {
     burned: U256,
 }
 
+/// `parley_getSeed`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedJson {
+    /// The seed the draws of coming heights use.
+    seed: B256,
+    /// Every stored commitment: whose (consensus address) and of which epoch.
+    commitments: Vec<CommitmentJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitmentJson {
+    validator: Address,
+    epoch: U64,
+    hash: B256,
+}
+
 fn height(r: &Reader) -> RpcResult<u64> {
     Ok(r.last_commit().map_err(internal)?.0)
 }
@@ -393,6 +411,34 @@ pub(super) fn register(
             bid_heights: [U64::from(*bids.start()), U64::from(*bids.end())],
             select_heights: [U64::from(*select.start()), U64::from(*select.end())],
         })
+    })?;
+    module.register_method("parley_getSeed", |_, ctx, _| {
+        m::rpc("parley_getSeed");
+        let r = ctx.reader()?;
+        let seed = r
+            .app_entry(&StateKey::Seed)
+            .map_err(internal)?
+            .map(|b| match b.as_slice() {
+                [1, rest @ ..] if rest.len() == 32 => Ok(B256::from_slice(rest)),
+                _ => Err(corrupt("seed entry")),
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let range =
+            StateKey::SeedCommit(Address::ZERO)..=StateKey::SeedCommit(Address::repeat_byte(0xff));
+        let mut commitments = Vec::new();
+        for (k, v) in r.app_entries(range).map_err(internal)? {
+            let StateKey::SeedCommit(validator) = k else {
+                return Err(corrupt(format!("{k:?} in the seed-commit range")));
+            };
+            let c = parley_types::SeedCommit::decode(&v).map_err(corrupt)?;
+            commitments.push(CommitmentJson {
+                validator,
+                epoch: U64::from(c.epoch),
+                hash: c.hash,
+            });
+        }
+        Ok::<_, ErrorObjectOwned>(SeedJson { seed, commitments })
     })?;
     module.register_method("parley_getProtocolParams", |_, ctx, _| {
         m::rpc("parley_getProtocolParams");

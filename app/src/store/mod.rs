@@ -37,10 +37,11 @@ const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
 const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
 /// INFO key of the database layout version (u32 big-endian).
 const SCHEMA_KEY: &str = "schema";
-/// Version of the database layout: 2 = binary block and tx records (ADR 0005). A node refuses
+/// Version of the database layout: 2 = binary block and tx records (ADR 0005); 3 = the
+/// CometBFT chain id in INFO and the seed commitments of ADR 0009. A node refuses
 /// a data directory of another version with a message saying to re-sync; bump it with any
 /// change to a table's key or value encoding.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Changesets (DESIGN §2 "History"): (height, state key) → the entry's value *before* that
 /// height's block, `0x00` if it did not exist, else `0x01 ‖ value`.
 const CHANGESETS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("changesets");
@@ -88,6 +89,8 @@ pub struct BlockWrites {
     pub block: Option<(BlockRecord, Vec<TxRecord>, StateDiff)>,
     /// Genesis parameters (InitChain only).
     pub params: Option<Params>,
+    /// The CometBFT chain id (InitChain only): vote-extension signatures cover it.
+    pub chain_id: Option<String>,
 }
 
 impl BlockWrites {
@@ -112,6 +115,7 @@ impl BlockWrites {
             code,
             block: Some((record, txs, diff)),
             params: None,
+            chain_id: None,
         }
     }
 }
@@ -253,6 +257,9 @@ impl Store {
             info.insert("app_hash", w.app_hash.as_slice())?;
             if let Some(p) = &w.params {
                 info.insert("params", serde_json::to_vec(p).map_err(corrupt)?.as_slice())?;
+            }
+            if let Some(id) = &w.chain_id {
+                info.insert("cometbft_chain_id", id.as_bytes())?;
             }
         }
         tx.commit()?;

@@ -142,6 +142,14 @@ impl Reader {
             .transpose()
     }
 
+    /// The CometBFT chain id recorded at InitChain (None before it).
+    pub fn cometbft_chain_id(&self) -> Result<Option<String>> {
+        let t = self.tx.open_table(INFO)?;
+        t.get("cometbft_chain_id")?
+            .map(|g| String::from_utf8(g.value().to_vec()).map_err(corrupt))
+            .transpose()
+    }
+
     /// An executed L2 block.
     pub fn block(&self, number: u64) -> Result<Option<BlockRecord>> {
         let t = self.tx.open_table(BLOCKS)?;

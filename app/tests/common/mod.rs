@@ -10,6 +10,7 @@ use alloy_signer_local::PrivateKeySigner;
 use parley_app::app::App;
 use parley_app::chain::genesis::{AppGenesis, Params};
 use parley_app::chain::rules::Verdict;
+use parley_app::chain::seed::{self, CommitVote, LastCommit};
 use parley_app::devtx::{self, Fees, Kind};
 use parley_app::store::Store;
 
@@ -69,6 +70,29 @@ pub struct Net {
     pub last_results: Vec<(u32, String)>,
     /// Node 0's validator updates of the last height.
     pub last_updates: Vec<parley_app::chain::ledger::ValidatorUpdate>,
+    /// Each node's CometBFT key seed, when it signs as a validator ([`Net::with_signers`]).
+    pub signers: Vec<Option<[u8; 32]>>,
+    /// The last height's precommit extensions: (consensus address, extension, signature),
+    /// each checked by every node's VerifyVoteExtension.
+    pub extensions: Vec<(Address, Vec<u8>, [u8; 64])>,
+    /// Signers whose precommit the next last commit leaves out (a proposer's choice).
+    pub absent: std::collections::BTreeSet<Address>,
+}
+
+/// The vote-extension signature of `seed`'s key, as CometBFT makes it (round 0).
+pub fn sign_extension(seed: &[u8; 32], height: u64, ext: &[u8]) -> [u8; 64] {
+    let msg = seed::sign_bytes(parley_app::app::TEST_CHAIN_ID, height, 0, ext);
+    ed25519_consensus::SigningKey::from(*seed)
+        .sign(&msg)
+        .to_bytes()
+}
+
+/// The CometBFT consensus address of `seed`'s key.
+pub fn signer_address(seed: &[u8; 32]) -> Address {
+    let public = ed25519_consensus::SigningKey::from(*seed)
+        .verification_key()
+        .to_bytes();
+    seed::consensus_address(&public)
 }
 
 pub fn genesis(keys: &[PrivateKeySigner]) -> Vec<u8> {
@@ -117,7 +141,50 @@ impl Net {
             keys,
             last_results: vec![],
             last_updates: vec![],
+            signers: vec![None; n],
+            extensions: vec![],
+            absent: Default::default(),
         }
+    }
+
+    /// Gives node `i` the CometBFT key `seeds[i]`: from now on its vote extensions are made
+    /// and carried like a real validator's.
+    pub fn with_signers(mut self, seeds: &[[u8; 32]]) -> Self {
+        for (i, s) in seeds.iter().enumerate() {
+            self.nodes[i].app.set_validator_key(Some(*s));
+            self.signers[i] = Some(*s);
+        }
+        self
+    }
+
+    /// The last commit the proposer sees in PrepareProposal: every signer's precommit of the
+    /// last height with its extension, except the `absent` ones.
+    pub fn last_commit(&self) -> LastCommit {
+        LastCommit {
+            round: 0,
+            votes: self
+                .extensions
+                .iter()
+                .filter(|(a, ..)| !self.absent.contains(a))
+                .map(|(a, e, sig)| CommitVote {
+                    address: *a,
+                    power: 10,
+                    signed: true,
+                    extension: e.clone(),
+                    signature: sig.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The same commit as ProcessProposal and FinalizeBlock get it (no extensions).
+    pub fn commit_info(&self) -> LastCommit {
+        let mut c = self.last_commit();
+        for v in &mut c.votes {
+            v.extension.clear();
+            v.signature.clear();
+        }
+        c
     }
 
     /// CheckTx on every node; the tx enters the mempool if node 0 accepts it.
@@ -161,27 +228,56 @@ impl Net {
         let proposer = (h as usize) % self.nodes.len();
         let txs = self.nodes[proposer]
             .app
-            .prepare_proposal(h, self.time(h), &self.mempool, 4 << 20)
+            .prepare_proposal(h, self.time(h), &self.mempool, 4 << 20, &self.last_commit())
             .expect("prepare");
         self.decide(txs)
     }
 
     pub fn decide(&mut self, txs: Vec<Bytes>) -> B256 {
         let h = self.height;
+        let commit = self.commit_info();
         for n in &self.nodes {
             assert_eq!(
                 n.app
-                    .process_proposal(h, self.time(h), B256::with_last_byte(h as u8), &txs)
+                    .process_proposal(
+                        h,
+                        self.time(h),
+                        B256::with_last_byte(h as u8),
+                        &txs,
+                        &commit
+                    )
                     .expect("process"),
                 Verdict::Accept
             );
+        }
+        // Precommits: each signer's extension, made on state committed at h − 1 and accepted
+        // by every node's VerifyVoteExtension, as CometBFT requires.
+        let mut extensions = Vec::new();
+        for (i, s) in self.signers.iter().enumerate() {
+            let Some(seed) = s else { continue };
+            let ext = self.nodes[i].app.extend_vote(h).expect("extend vote");
+            let address = signer_address(seed);
+            for n in &self.nodes {
+                n.app
+                    .verify_vote_extension(h, address, &ext)
+                    .expect("verify")
+                    .unwrap_or_else(|e| panic!("height {h}: node {i}'s extension refused: {e}"));
+            }
+            let sig = sign_extension(seed, h, &ext);
+            extensions.push((address, ext, sig));
         }
         let mut hashes = vec![];
         let mut results = vec![];
         for n in &self.nodes {
             let f = n
                 .app
-                .finalize_block(h, self.time(h), B256::with_last_byte(h as u8), &txs)
+                .finalize_block(
+                    h,
+                    self.time(h),
+                    B256::with_last_byte(h as u8),
+                    &txs,
+                    &commit,
+                )
                 .expect("finalize");
             n.app.commit().expect("commit");
             hashes.push(f.app_hash);
@@ -192,6 +288,7 @@ impl Net {
             "results or validator updates diverged at height {h}"
         );
         (self.last_results, self.last_updates) = results.swap_remove(0);
+        self.extensions = extensions;
         assert!(
             hashes.windows(2).all(|w| w[0] == w[1]),
             "app hashes diverged at height {h}"

@@ -64,18 +64,18 @@ impl Chain {
         let (h, time) = (self.height, 1_700_000_000 + self.height);
         let proposal = self
             .app
-            .prepare_proposal(h, time, txs, 4 << 20)
+            .prepare_proposal(h, time, txs, 4 << 20, &Default::default())
             .expect("prepare");
         let cometbft_hash = B256::with_last_byte(h as u8);
         assert_eq!(
             self.app
-                .process_proposal(h, time, cometbft_hash, &proposal)
+                .process_proposal(h, time, cometbft_hash, &proposal, &Default::default())
                 .expect("process"),
             Verdict::Accept
         );
         let f = self
             .app
-            .finalize_block(h, time, cometbft_hash, &proposal)
+            .finalize_block(h, time, cometbft_hash, &proposal, &Default::default())
             .expect("finalize");
         assert_eq!(f.block.2, txs.len(), "every tx executed");
         self.app.commit().expect("commit");

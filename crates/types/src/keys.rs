@@ -19,6 +19,7 @@ const TAG_ASSIGNMENT: u8 = 0x17;
 const TAG_SLOT: u8 = 0x18;
 const TAG_REVEAL: u8 = 0x19;
 const TAG_FORCED: u8 = 0x1a;
+const TAG_SEED_COMMIT: u8 = 0x1b;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -71,6 +72,9 @@ pub enum StateKey {
         /// The message's position among that block's transactions.
         index: u32,
     },
+    /// A validator's committed seed contribution ([`crate::SeedCommit`]), keyed by its
+    /// CometBFT consensus address (the first 20 bytes of SHA-256 of its ed25519 key).
+    SeedCommit(Address),
 }
 
 impl StateKey {
@@ -78,7 +82,8 @@ impl StateKey {
     /// protocol entries `0x10 ‖ address` (ledger), `0x11`/`0x12`/`0x13 ‖ address` (sequencer,
     /// prover, validator), `0x14` (pot), `0x15 ‖ release u64 ‖ owner ‖ role u8` (unbonding),
     /// `0x16` (seed), `0x17`/`0x18`/`0x19 ‖ slot u64` (assignment, slot auction, revealed
-    /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction).
+    /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction), `0x1b ‖ consensus
+    /// address` (a validator's seed commitment).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -127,6 +132,7 @@ impl StateKey {
                 v.extend_from_slice(&index.to_be_bytes());
                 v
             }
+            Self::SeedCommit(a) => tagged(TAG_SEED_COMMIT, a),
         }
     }
 
@@ -156,6 +162,7 @@ impl StateKey {
             TAG_PROVER => Ok(Self::Prover(take_address(buf)?)),
             TAG_VALIDATOR => Ok(Self::Validator(take_address(buf)?)),
             TAG_POT => Ok(Self::Pot),
+            TAG_SEED_COMMIT => Ok(Self::SeedCommit(take_address(buf)?)),
             TAG_SEED => Ok(Self::Seed),
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
@@ -278,6 +285,8 @@ mod tests {
                 StateKey::Reveal(h),
                 StateKey::Forced { height: h, index: (g >> 32) as u32 },
                 StateKey::Forced { height: g, index: h as u32 },
+                StateKey::SeedCommit(a),
+                StateKey::SeedCommit(b),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);

@@ -29,8 +29,8 @@ pub use keys::StateKey;
 pub use meta::ChainMeta;
 pub use protocol::{
     Assignment, BidEntry, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, RevealedBlock, Role,
-    Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount, decode_forced,
-    encode_amount, encode_forced,
+    SeedCommit, Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount,
+    decode_forced, encode_amount, encode_forced,
 };
 pub use records::{
     BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,

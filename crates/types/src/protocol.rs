@@ -267,6 +267,38 @@ impl Pot {
     }
 }
 
+/// A validator's commitment to its next seed contribution (ADR 0009): the epoch whose
+/// secret it committed to, and `keccak256("parley/seed-commit/v1" ‖ secret)`. Its next
+/// vote extension at a reveal height must open it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedCommit {
+    /// The epoch of the committed secret.
+    pub epoch: u64,
+    /// The commitment.
+    pub hash: B256,
+}
+
+impl SeedCommit {
+    /// `0x01 ‖ epoch u64 ‖ hash`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(41);
+        v.push(VERSION);
+        v.extend_from_slice(&self.epoch.to_be_bytes());
+        v.extend_from_slice(self.hash.as_slice());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "seed commit version")?;
+        let epoch = take_u64(b, "seed commit epoch")?;
+        let hash = B256::from_slice(take(b, 32, "seed commit hash")?);
+        end(b, "seed commit")?;
+        Ok(Self { epoch, hash })
+    }
+}
+
 /// The provers drawn for one slot, with the stake each had at the draw (rewards and slashes
 /// use this snapshot, DESIGN §3).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -604,6 +636,7 @@ mod tests {
                 Pot { proving_pot: bal, burned: U256::from(nonce) }.encode(),
                 encode_amount(bal),
                 Assignment { provers: vec![(Address::from(bridge), bal), (Address::ZERO, U256::from(since))] }.encode(),
+                SeedCommit { epoch: since, hash: B256::from(key) }.encode(),
             ];
             prop_assert_eq!(LedgerAccount::decode(&encodings[0]), Ok(LedgerAccount { balance: bal, nonce }));
             prop_assert_eq!(SequencerEntry::decode(&encodings[1]), Ok(SequencerEntry { bond: bal, since }));
@@ -618,7 +651,8 @@ mod tests {
                 Assignment::decode(&encodings[6]),
                 Ok(Assignment { provers: vec![(Address::from(bridge), bal), (Address::ZERO, U256::from(since))] })
             );
-            let decoders: [fn(&[u8]) -> bool; 7] = [
+            prop_assert_eq!(SeedCommit::decode(&encodings[7]), Ok(SeedCommit { epoch: since, hash: B256::from(key) }));
+            let decoders: [fn(&[u8]) -> bool; 8] = [
                 |b| LedgerAccount::decode(b).is_ok(),
                 |b| SequencerEntry::decode(b).is_ok(),
                 |b| ProverEntry::decode(b).is_ok(),
@@ -626,6 +660,7 @@ mod tests {
                 |b| Pot::decode(b).is_ok(),
                 |b| decode_amount(b).is_ok(),
                 |b| Assignment::decode(b).is_ok(),
+                |b| SeedCommit::decode(b).is_ok(),
             ];
             for (bytes, ok) in encodings.iter().zip(decoders) {
                 // Truncated, extended or of another version: refused.
