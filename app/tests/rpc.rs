@@ -342,3 +342,32 @@ async fn limits_are_enforced_and_cheap_calls_survive_a_flood() {
     let other = preflight("https://evil.example");
     assert!(!other.contains("access-control-allow-origin"), "{other}");
 }
+
+/// `parley_getTransactionStage`: unknown → pending (this node's mempool) → sequenced, with the
+/// executing block, its builder and how its slot was filled.
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_stages() {
+    let mut net = Net::new(1);
+    let (_, c) = serve(&net, RpcLimits::default()).await;
+    let k = net.keys[0].clone();
+    let stage = |v: &Value| v["stage"].as_str().expect("stage").to_string();
+    let unknown: Value = call(
+        &c,
+        "parley_getTransactionStage",
+        rpc_params![B256::repeat_byte(1)],
+    )
+    .await;
+    assert_eq!(stage(&unknown), "unknown");
+    assert!(unknown["blockNumber"].is_null());
+    let hash = net.transfer(&k, 0, Address::repeat_byte(0x31), 1);
+    let pending: Value = call(&c, "parley_getTransactionStage", rpc_params![hash]).await;
+    assert_eq!(stage(&pending), "pending");
+    net.step();
+    let done: Value = call(&c, "parley_getTransactionStage", rpc_params![hash]).await;
+    assert_eq!(stage(&done), "sequenced");
+    let record = net.reader().block(1).expect("read").expect("block");
+    assert_eq!(done["blockNumber"], json!("0x1"));
+    assert_eq!(done["blockHash"], json!(record.hash));
+    assert_eq!(done["builder"], json!(record.builder));
+    assert_eq!(done["slotState"], json!("proposer"));
+}

@@ -746,7 +746,13 @@ t_auction() {
   [[ "${miner,,}" == "${seq0}" || "${miner,,}" == "${seq1}" ]] || fail "block ${blk} built by ${miner}, not a sequencer: ${out}"
   [[ "${winner,,}" == "${miner,,}" && "$(jq -r .state <<<"${out}")" == executed ]] ||
     fail "slot ${blk} is not an executed auction won by its builder: ${out}"
-  info "cast tx in block ${blk}, built by sequencer ${miner} (bid $(jq -r .winner.amount <<<"${out}") wei, selected by $(jq -r .selectedBy <<<"${out}"))"
+  # Its stage, as a dApp or the web view asks for it, names the same block, builder and slot.
+  local stage
+  stage="$(rpc 2 parley_getTransactionStage "[\"$(jq -r .transactionHash <<<"${rcpt}")\"]" | jq -c .result)"
+  [[ "$(jq -r .stage <<<"${stage}")" == sequenced && "$(($(jq -r .blockNumber <<<"${stage}")))" == "${blk}" &&
+    "$(jq -r .builder <<<"${stage}" | tr A-F a-f)" == "${miner,,}" && "$(jq -r .slotState <<<"${stage}")" == executed ]] ||
+    fail "parley_getTransactionStage of the cast tx: ${stage}"
+  info "cast tx in block ${blk}, built by sequencer ${miner} (bid $(jq -r .winner.amount <<<"${out}") wei, selected by $(jq -r .selectedBy <<<"${out}")); stage ${stage}"
   # viem: the same through a dApp library.
   [[ -d "${REPO_ROOT}/tests/e2e/clients/node_modules/viem" ]] || fail "viem is not installed (the clients check runs npm ci)"
   viem="$(cd "${REPO_ROOT}/tests/e2e/clients" && timeout 150 node auction.mjs "$(eth_url 2)" "$(dev_key 4)" "${L2_CHAIN_ID}" 2>&1)" ||

@@ -30,6 +30,10 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
     );
     describe_histogram!("parley_block_txs", "Transactions per executed L2 block.");
     describe_histogram!(
+        "parley_block_txs_skipped",
+        "Transactions per executed L2 block skipped because an earlier slot executed them (a revealed block built before it knew)."
+    );
+    describe_histogram!(
         "parley_proposal_txs",
         "Transactions this node packed into its proposals."
     );
@@ -75,6 +79,7 @@ pub fn block_executed(txs: usize, skipped: usize, gas: u64) {
     counter!("parley_l2_txs_skipped_total").increment(skipped as u64);
     counter!("parley_l2_gas_used_total").increment(gas);
     histogram!("parley_block_txs").record(txs as f64);
+    histogram!("parley_block_txs_skipped").record(skipped as f64);
 }
 
 /// A protocol message executed (`ok`) or refused at its turn.

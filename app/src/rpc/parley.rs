@@ -137,6 +137,22 @@ struct PotJson {
     burned: U256,
 }
 
+/// `parley_getTransactionStage`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StageJson {
+    /// `unknown`, `pending` or `sequenced` (the later stages come with proving and the bridge).
+    stage: &'static str,
+    /// The L2 block (= slot) that executed it.
+    block_number: Option<U64>,
+    /// That block's hash.
+    block_hash: Option<B256>,
+    /// Who built that block.
+    builder: Option<Address>,
+    /// How the slot was filled: `proposer` (no bids) or the auction state of its slot.
+    slot_state: Option<&'static str>,
+}
+
 /// `parley_getSeed`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -410,6 +426,38 @@ pub(super) fn register(
             provers,
             bid_heights: [U64::from(*bids.start()), U64::from(*bids.end())],
             select_heights: [U64::from(*select.start()), U64::from(*select.end())],
+        })
+    })?;
+    module.register_method("parley_getTransactionStage", |p: Params, ctx, _| {
+        m::rpc("parley_getTransactionStage");
+        let hash: B256 = p.one()?;
+        let r = ctx.reader()?;
+        if let Some(t) = r.tx(&hash).map_err(internal)? {
+            let number = t.block_number;
+            let block = r.block(number).map_err(internal)?;
+            let slot_state = match r.app_entry(&StateKey::Slot(number)).map_err(internal)? {
+                Some(b) => SlotEntry::decode(&b).map_err(corrupt)?.state.name(),
+                None => "proposer",
+            };
+            return Ok::<_, ErrorObjectOwned>(StageJson {
+                stage: "sequenced",
+                block_number: Some(U64::from(number)),
+                block_hash: Some(t.block_hash),
+                builder: block.map(|b| b.builder),
+                slot_state: Some(slot_state),
+            });
+        }
+        let stage = if ctx.app.pending().get(&hash).is_some() {
+            "pending"
+        } else {
+            "unknown"
+        };
+        Ok(StageJson {
+            stage,
+            block_number: None,
+            block_hash: None,
+            builder: None,
+            slot_state: None,
         })
     })?;
     module.register_method("parley_getSeed", |_, ctx, _| {
