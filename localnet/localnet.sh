@@ -24,6 +24,9 @@
 #   PARLEY_LOCALNET_DIR          data + logs (default <repo>/localnet/.data)
 #   PARLEY_SKIP_BUILD=1          do not run `cargo build --release -p parley-app`
 #   PARLEYD_BIN                  parleyd binary (default <target dir>/release/parleyd)
+#   PARLEY_PROVER_BIN            parley-prover binary (default <target dir>/release/parley-prover)
+#   PARLEY_LOCALNET_PROVER_WORKERS  parley-prover workers for the genesis prover (default 1,
+#                                dialing node 0's ProverService; 0: none, the app selects)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -33,7 +36,8 @@
 #                                proposer-built
 #
 # The genesis also registers one prover (dev account 1200, 10 ETH stake), drawn for every slot;
-# without a parley-prover running, the app selects the highest bid at the select window's end.
+# a parley-prover worker with its key signs each slot's highest bid (Select) and keeps it
+# active with heartbeats; without one, the app selects the highest bid at the window's end.
 #
 # The genesis registers the CometBFT validators in the app's validator registry (operator of
 # validator i: dev account 1000+i of the test mnemonic, bond = power x 1 ETH), so validators
@@ -58,6 +62,8 @@ LOG_DIR="${DATA_DIR}/logs"
 PID_DIR="${DATA_DIR}/pids"
 META_FILE="${DATA_DIR}/localnet.env"
 PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
+PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-prover}"
+PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
 EPOCH_HEIGHTS="${PARLEY_LOCALNET_EPOCH:-8}"
@@ -184,11 +190,34 @@ build_parleyd() {
   if [[ "${PARLEY_SKIP_BUILD:-0}" == "1" ]]; then
     log "PARLEY_SKIP_BUILD=1: not building parleyd"
   else
-    log "building parleyd: cargo build --release -p parley-app"
-    (cd "${REPO_ROOT}" && cargo build --release -p parley-app) >&2 ||
-      die "cargo build --release -p parley-app failed (or set PARLEY_SKIP_BUILD=1 with PARLEYD_BIN)"
+    log "building parleyd and parley-prover: cargo build --release -p parley-app -p parley-prover"
+    (cd "${REPO_ROOT}" && cargo build --release -p parley-app -p parley-prover) >&2 ||
+      die "cargo build --release -p parley-app -p parley-prover failed (or set PARLEY_SKIP_BUILD=1 with PARLEYD_BIN)"
   fi
   [[ -x "${PARLEYD}" ]] || die "parleyd binary not found at ${PARLEYD} (build it, or set PARLEYD_BIN)"
+  if ((PROVER_WORKERS > 0)); then
+    [[ -x "${PROVER}" ]] || die "parley-prover binary not found at ${PROVER} (build it, set PARLEY_PROVER_BIN, or PARLEY_LOCALNET_PROVER_WORKERS=0)"
+  fi
+}
+
+# start_provers — PROVER_WORKERS parley-prover workers for the genesis prover (dev account
+# PROVER_BASE), worker w dialing node (w mod validators)'s ProverService.
+start_provers() {
+  local w key pidfile
+  ((PROVER_WORKERS > 0)) || return 0
+  key="$("${PARLEYD}" dev-key "${PROVER_BASE}")" || die "parleyd dev-key ${PROVER_BASE} failed"
+  for ((w = 0; w < PROVER_WORKERS; w++)); do
+    pidfile="${PID_DIR}/prover${w}.prover.pid"
+    if pid_alive "${pidfile}"; then
+      log "prover worker ${w} already running"
+      continue
+    fi
+    echo "=== $(date -u +%FT%TZ) localnet: starting parley-prover ===" >>"${LOG_DIR}/prover${w}.log"
+    spawn "prover${w}.prover" "${LOG_DIR}/prover${w}.log" \
+      env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
+      --node "http://127.0.0.1:$(prover_grpc_port $((w % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}"
+  done
+  log "started ${PROVER_WORKERS} parley-prover worker(s) for prover dev account ${PROVER_BASE}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -480,6 +509,7 @@ cmd_up() {
     done
     die "no blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR} (localnet left running: localnet/localnet.sh down)"
   fi
+  if [[ "${APP}" == parleyd ]]; then start_provers; fi
   print_summary
 }
 
@@ -522,8 +552,8 @@ cmd_down() {
     return 0
   fi
   local f pid stopped=0 kind
-  # CometBFT processes first (all at once, then wait), then the apps.
-  for kind in cometbft parleyd; do
+  # Prover workers first, then CometBFT processes (all at once, then wait), then the apps.
+  for kind in prover cometbft parleyd; do
     for f in "${PID_DIR}"/*."${kind}".pid; do
       [[ -e "${f}" ]] || continue
       if pid_alive "${f}"; then
@@ -560,6 +590,7 @@ cmd_start() {
     if [[ -n "${h}" ]] && ((h > last)); then last="${h}"; fi
   done
   wait_height $((last + 2)) "${WAIT_TIMEOUT}" || die "no new blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR}"
+  if [[ "${APP}" == parleyd ]]; then start_provers; fi
   print_summary
 }
 

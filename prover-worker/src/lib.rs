@@ -227,6 +227,34 @@ fn bid_of(t: &pb::SelectTask) -> eyre::Result<(Address, B256, U256)> {
     ))
 }
 
+/// Acts on a `HeartbeatTask`: signs `Heartbeat` with the current protocol nonce and submits
+/// it; on a nonce refusal (another worker of the key) refetches the nonce and retries once.
+/// Two workers of one key may both send one; the second costs only its fee.
+pub async fn heartbeat(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+) -> eyre::Result<Outcome> {
+    for attempt in 0..2 {
+        let acc = node.account(key.address()).await?;
+        if acc.chain_id != chain_id {
+            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
+        }
+        let raw = msg::sign(key, chain_id, acc.nonce, &Action::Heartbeat);
+        let r = node.submit(raw).await?;
+        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
+        match r.code {
+            0 => return Ok(Outcome::Submitted(hash)),
+            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
+                tracing::info!(target: "parley::prover", nonce = acc.nonce, log = %r.log,
+                    "nonce refused (another worker of this key?); refetching");
+            }
+            code => bail!("Heartbeat refused (code {code}): {}", r.log),
+        }
+    }
+    bail!("Heartbeat refused twice for its nonce")
+}
+
 /// Acts on a `SelectTask` after reconciling with the chain: skips a slot that is selected,
 /// whose window has passed or that is not assigned to `key`; signs the chain's highest bid
 /// with the current protocol nonce and submits it; on a nonce refusal refetches the nonce and
@@ -366,6 +394,14 @@ pub async fn session(
                 }
                 tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = t.deadline_height, "select task");
                 select(node, &cfg.key, cfg.chain_id, &t).await
+            }
+            Some(pb::task::Kind::Heartbeat(t)) => {
+                if !held.take(&id, task.deadline_height) {
+                    tracing::debug!(target: "parley::prover", task = %id, "already held");
+                    continue;
+                }
+                tracing::info!(target: "parley::prover", task = %id, last = t.last_heartbeat, "heartbeat task");
+                heartbeat(node, &cfg.key, cfg.chain_id).await
             }
             None => {
                 tracing::warn!(target: "parley::prover", task = %id, "task of a kind this worker does not know; ignored");

@@ -42,12 +42,16 @@ impl Broadcast for Sink {
 }
 
 fn net() -> Net {
+    net_with(Params {
+        chain_id: CHAIN_ID,
+        ..Params::default()
+    })
+}
+
+fn net_with(params: Params) -> Net {
     let keys = parley_app::dev_accounts(5).expect("dev keys");
     let mut g = AppGenesis::funded(
-        Params {
-            chain_id: CHAIN_ID,
-            ..Params::default()
-        },
+        params,
         keys.iter().map(|k| k.address()),
         U256::from(1_000 * ETH),
     );
@@ -361,4 +365,82 @@ async fn a_reconnecting_worker_gets_the_same_task_id_again() {
     assert!(acc.prover);
     assert_eq!(acc.chain_id, CHAIN_ID);
     assert_eq!(acc.nonce, 0);
+}
+
+/// The worker keeps its prover active: once half of `heartbeat_grace` has passed, the stream
+/// carries a `HeartbeatTask`; the worker signs and submits `Heartbeat`, the chain records it,
+/// and the next duty carries the new height in its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_keeps_its_prover_active_with_heartbeats() {
+    let mut params = Params {
+        chain_id: CHAIN_ID,
+        ..Params::default()
+    };
+    params.protocol.heartbeat_grace = 20;
+    let mut net = net_with(params);
+    let prover = net.keys[1].clone();
+    let sent = Arc::new(Collect::default());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let service = Service::new(
+        net.nodes[0].app.clone(),
+        Arc::new(Sink(sent.clone())),
+        stopped,
+        Settings::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(prover_service::serve(service, listener));
+    let cfg = parley_prover::Config::new(url.clone(), CHAIN_ID, prover.clone());
+    let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let node = parley_prover::Node::dial(&cfg.node, cfg.call_timeout).expect("dials");
+        let mut held = parley_prover::Held::default();
+        let mut report = move |id: &str, o: &eyre::Result<parley_prover::Outcome>| {
+            let _ = outcomes_tx.send((
+                id.to_string(),
+                o.as_ref().map_err(|e| e.to_string()).cloned(),
+            ));
+        };
+        parley_prover::session(&cfg, &node, &mut held, &mut report).await
+    });
+    let last = |net: &Net| {
+        net.reader()
+            .app_entry(&parley_types::StateKey::Prover(prover.address()))
+            .expect("read")
+            .map(|b| parley_types::ProverEntry::decode(&b).expect("decodes"))
+            .expect("registered")
+            .last_heartbeat
+    };
+    let genesis_beat = last(&net);
+    // Give the worker time to subscribe before the due height's commit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Due after the commit of height last + 9 (a Heartbeat then lands at last + 10).
+    while net.height + 2 < genesis_beat + 10 {
+        net.step();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sent.0.lock().expect("lock").is_empty(),
+        "nothing due before half the grace"
+    );
+    net.step();
+    let (id, outcome) = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
+        .await
+        .expect("the worker acts within 10 s")
+        .expect("an outcome");
+    assert_eq!(id, format!("heartbeat/{genesis_beat}"));
+    assert!(
+        matches!(outcome, Ok(parley_prover::Outcome::Submitted(_))),
+        "{outcome:?}"
+    );
+    let raws = std::mem::take(&mut *sent.0.lock().expect("lock"));
+    assert_eq!(raws.len(), 1);
+    let m = msg::decode(&raws[0], CHAIN_ID).expect("a valid signed message");
+    assert_eq!(m.action, Action::Heartbeat);
+    assert_eq!(m.sender, prover.address());
+    net.submit(Bytes::from(raws[0].clone())).expect("admitted");
+    net.step();
+    assert_eq!(last(&net), net.height, "the chain recorded the heartbeat");
 }

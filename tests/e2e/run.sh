@@ -712,10 +712,11 @@ slot_json() { rpc "$1" parley_getSlot "[\"0x$(printf %x "$2")\"]" | jq -c .resul
 
 # The auction path (DESIGN §3 steps 2-5) on a localnet of its own: nodes 0 and 1 run the
 # built-in sequencer (dev accounts 1100 and 1101, bidding 50 % and 80 % of their blocks' tips,
-# and min_bid for empty slots), the genesis prover is drawn for every slot and, with no
-# parley-prover running, the app selects. A cast and a viem transaction land in blocks built
-# by a sequencer; then node 1's parleyd is killed while it holds won slots: those slots are
-# withheld (executed empty, escrow split, bond fined) and the chain goes on.
+# and min_bid for empty slots), the genesis prover is drawn for every slot and the localnet's
+# parley-prover worker signs its Selects (the app selects when one misses the window). A cast
+# and a viem transaction land in blocks built by a sequencer; then node 1's parleyd is killed
+# while it holds won slots: those slots are withheld (executed empty, escrow split, bond
+# fined) and the chain goes on.
 t_auction() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-auction" PARLEY_LOCALNET_SEQUENCERS=2
@@ -753,6 +754,18 @@ t_auction() {
     "$(jq -r .builder <<<"${stage}" | tr A-F a-f)" == "${miner,,}" && "$(jq -r .slotState <<<"${stage}")" == executed ]] ||
     fail "parley_getTransactionStage of the cast tx: ${stage}"
   info "cast tx in block ${blk}, built by sequencer ${miner} (bid $(jq -r .winner.amount <<<"${out}") wei, selected by $(jq -r .selectedBy <<<"${out}")); stage ${stage}"
+  # The localnet's parley-prover worker (the genesis prover's key, drawn for every slot) signs
+  # the highest bids: slots around this one were selected by the prover, not the app.
+  local prover by_prover=0 by_app=0
+  prover="$(dev_addr 1200)"
+  for ((s = blk - 12; s <= blk; s++)); do
+    case "$(slot_json 2 "${s}" | jq -r '.selectedBy // empty' | tr A-F a-f)" in
+      "${prover,,}") by_prover=$((by_prover + 1)) ;;
+      app) by_app=$((by_app + 1)) ;;
+    esac
+  done
+  ((by_prover > 0)) || fail "no slot in $((blk - 12))..${blk} selected by the prover ${prover} (app: ${by_app}); see prover0.log"
+  info "slots $((blk - 12))..${blk}: ${by_prover} selected by the parley-prover worker, ${by_app} by the app"
   # viem: the same through a dApp library.
   [[ -d "${REPO_ROOT}/tests/e2e/clients/node_modules/viem" ]] || fail "viem is not installed (the clients check runs npm ci)"
   viem="$(cd "${REPO_ROOT}/tests/e2e/clients" && timeout 150 node auction.mjs "$(eth_url 2)" "$(dev_key 4)" "${L2_CHAIN_ID}" 2>&1)" ||

@@ -157,6 +157,9 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
             block_commitment: commitment.to_vec(),
             amount: amount.to_be_bytes::<32>().to_vec(),
         }),
+        tasks::TaskKind::Heartbeat { last } => pb::task::Kind::Heartbeat(pb::HeartbeatTask {
+            last_heartbeat: *last,
+        }),
     };
     pb::Task {
         task_id: t.id.clone(),

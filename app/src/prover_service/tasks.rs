@@ -30,6 +30,12 @@ pub enum TaskKind {
         /// Its amount (wei).
         amount: U256,
     },
+    /// Send `Heartbeat`: half the prover's `heartbeat_grace` has passed since its last one,
+    /// at height `last` (DESIGN §3.10: a prover that misses the grace is no longer drawn).
+    Heartbeat {
+        /// The height of the last heartbeat the chain recorded.
+        last: u64,
+    },
 }
 
 /// One duty of a prover.
@@ -48,6 +54,11 @@ pub fn select_task_id(slot: u64) -> String {
     format!("select/{slot}")
 }
 
+/// The id of the `Heartbeat` duty after the heartbeat recorded at `last`.
+pub fn heartbeat_task_id(last: u64) -> String {
+    format!("heartbeat/{last}")
+}
+
 /// The slots whose select window contains height `height + 1` (the first height a message
 /// sent after the commit of `height` can be included at): `Select` is due for them now.
 pub fn select_due(q: &ProtocolParams, height: u64) -> impl Iterator<Item = u64> + use<'_> {
@@ -61,7 +72,8 @@ pub fn select_due(q: &ProtocolParams, height: u64) -> impl Iterator<Item = u64> 
 
 /// The tasks `prover` has once `height` is committed, earliest deadline first. A `Select` is
 /// due when the slot's select window is open at the next height, `prover` is among the
-/// provers drawn for the slot, the slot has bids and no winner yet.
+/// provers drawn for the slot, the slot has bids and no winner yet. A `Heartbeat` is due
+/// once half of `heartbeat_grace` has passed since the registered prover's last one.
 pub fn tasks<V: StateView>(
     o: &mut Overlay<'_, V>,
     q: &ProtocolParams,
@@ -93,6 +105,32 @@ pub fn tasks<V: StateView>(
                 amount: top.amount,
             },
         });
+    }
+    let entry = o
+        .app(&parley_types::StateKey::Prover(prover))?
+        .map(|b| {
+            parley_types::ProverEntry::decode(&b)
+                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
+        })
+        .transpose()?;
+    if let Some(p) = entry {
+        let next = height.saturating_add(1);
+        if next.saturating_sub(p.last_heartbeat) >= (q.heartbeat_grace / 2).max(1) {
+            // Due by the end of the grace; a prover already past it (inactive) gets a fresh
+            // window to come back.
+            let end = p.last_heartbeat.saturating_add(q.heartbeat_grace);
+            out.push(Task {
+                id: heartbeat_task_id(p.last_heartbeat),
+                deadline_height: if end > next {
+                    end
+                } else {
+                    next.saturating_add(q.heartbeat_grace)
+                },
+                kind: TaskKind::Heartbeat {
+                    last: p.last_heartbeat,
+                },
+            });
+        }
     }
     out.sort_by(|a, b| {
         a.deadline_height
@@ -355,5 +393,56 @@ mod tests {
         let d = delta(&mut held, vec![task(100, 94)], 93, 1);
         assert_eq!(d.send, vec![task(100, 94)]);
         assert_eq!(d.cancel.len(), 1);
+    }
+
+    /// A registered prover is asked for a heartbeat once half its grace has passed (not
+    /// before), under an id naming the heartbeat it follows, due by the end of the grace; one
+    /// already past the grace gets a fresh window.
+    #[test]
+    fn heartbeat_is_due_from_half_the_grace() {
+        let q = ProtocolParams {
+            heartbeat_grace: 200,
+            ..q()
+        };
+        let mut view = AppOnly::default();
+        let entry = |last| parley_types::ProverEntry {
+            stake: U256::from(1),
+            reputation: parley_types::REPUTATION_ONE,
+            last_heartbeat: last,
+        };
+        view.0.insert(StateKey::Prover(ME), entry(50).encode());
+        let hb = |view: &AppOnly, h| -> Vec<Task> {
+            tasks(&mut Overlay::new(view), &q, h, ME)
+                .expect("reads")
+                .into_iter()
+                .filter(|t| matches!(t.kind, TaskKind::Heartbeat { .. }))
+                .collect()
+        };
+        assert!(hb(&view, 148).is_empty(), "99 heights after: not yet");
+        let due = hb(&view, 149);
+        assert_eq!(
+            due,
+            vec![Task {
+                id: "heartbeat/50".into(),
+                deadline_height: 250,
+                kind: TaskKind::Heartbeat { last: 50 },
+            }]
+        );
+        assert!(
+            hb(&view, 149).iter().all(|t| t.id == due[0].id),
+            "stable id"
+        );
+        assert!(
+            tasks(&mut Overlay::new(&view), &q, 149, OTHER)
+                .expect("reads")
+                .is_empty(),
+            "an unregistered address has no heartbeat duty"
+        );
+        view.0.insert(StateKey::Prover(ME), entry(10).encode());
+        assert_eq!(
+            hb(&view, 400)[0].deadline_height,
+            601,
+            "inactive: a fresh window"
+        );
     }
 }
