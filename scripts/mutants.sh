@@ -9,7 +9,7 @@
 #   scripts/mutants.sh core [ARGS...]    parley-app's deterministic core (execution, overlay,
 #                                        block rules, protocol messages, ledger, assignment,
 #                                        admission, builder) against the lib tests, the
-#                                        in-process harness, the ledger and auction tests; ~15 s per
+#                                        in-process harness, the ledger, auction and seed tests; ~15 s per
 #                                        mutant, the whole set in ~1.5 h on 2 cores; pass a
 #                                        shard to sample, e.g.
 #                                        `scripts/mutants.sh core --shard 1/8 --sharding round-robin`
@@ -61,7 +61,7 @@ case "${set_name}" in
       -C --config=profile.release.incremental=true \
       -C --config=profile.release.package.parley-app.opt-level=1 \
       --cargo-test-arg=--lib --cargo-test-arg=--test=harness --cargo-test-arg=--test=ledger \
-      --cargo-test-arg=--test=auction \
+      --cargo-test-arg=--test=auction --cargo-test-arg=--test=seed \
       --output "${MUTANTS_OUT:-mutants.out/core}" "$@"
     ;;
   list)

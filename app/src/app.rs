@@ -484,7 +484,14 @@ impl App {
         let meta = reader.meta()?;
         let auctioned = Self::auctioned(&reader, height)?;
         let mut out = Vec::new();
-        if let Some(r) = seed::collect(&mut Overlay::new(&reader), &params, height, last_commit)? {
+        let chain_id = self.chain_id_or_err()?;
+        if let Some(r) = seed::collect(
+            &mut Overlay::new(&reader),
+            &params,
+            height,
+            &chain_id,
+            last_commit,
+        )? {
             out.push(Bytes::from(Message::Seed(r).encode()));
         }
         let seed_bytes: u64 = out.iter().map(|m| m.len() as u64).sum();

@@ -217,9 +217,19 @@ fn the_seed_rule_refuses_what_a_byzantine_proposer_might_try() {
             .is_err()
     );
     refused(verdict(&honest[1..]), "must start with the seed reveals");
+    // Leaving out one of four (3/4 > 2/3 of the power) is the proposer's choice; two is not.
     let mut dropped = r.clone();
     dropped.entries.remove(1);
-    refused(verdict(&with(dropped)), "registered signers");
+    assert_eq!(verdict(&with(dropped.clone())), Verdict::Accept);
+    dropped.entries.remove(1);
+    refused(verdict(&with(dropped)), "more than 2/3");
+    // Twice, or out of address order.
+    let mut twice = r.clone();
+    twice.entries.insert(1, twice.entries[0].clone());
+    refused(verdict(&with(twice)), "out of address order or twice");
+    let mut swapped = r.clone();
+    swapped.entries.swap(0, 1);
+    refused(verdict(&with(swapped)), "out of address order or twice");
     // An extension altered under its signature.
     let mut altered = r.clone();
     altered.entries[0].extension[12] ^= 1;
@@ -317,6 +327,40 @@ fn vote_extensions_are_checked() {
     let stranger = Address::repeat_byte(0x77);
     assert_eq!(check(h, stranger, &own), Ok(()));
     assert_eq!(check(h, stranger, &[0; 74]), Err(SeedError::TooLarge(74)));
+}
+
+/// CometBFT lets a precommit that arrives after the commit into the last commit without the
+/// app verifying its extension (cometbft#2523). A validator that sends one with a bad
+/// extension (validly signed) must not stop the chain: the honest proposer leaves it out,
+/// the others accept, and the seed mixes the other openings.
+#[test]
+fn a_late_invalid_extension_is_left_out_not_fatal() {
+    let mut net = net();
+    run_to(&mut net, 2 * EPOCH);
+    let bad = signer_address(&key(2));
+    let (_, ext, _) = net
+        .extensions
+        .iter()
+        .find(|(a, ..)| *a == bad)
+        .cloned()
+        .expect("an extension");
+    let mut e = Extension::decode(&ext).expect("decodes");
+    e.reveal = Some(B256::repeat_byte(0xee));
+    let forged = e.encode();
+    let sig = sign_extension(&key(2), net.height, &forged);
+    for x in &mut net.extensions {
+        if x.0 == bad {
+            *x = (bad, forged.clone(), sig);
+        }
+    }
+    let s1 = current_seed(&net);
+    net.step(); // every node accepts the proposal without it
+    assert_eq!(current_seed(&net), seed::mix(s1, &openings(&[0, 1, 3], 1)));
+    assert_eq!(
+        stored(&net, 2).map(|c| c.epoch),
+        Some(1),
+        "its commitment waits"
+    );
 }
 
 /// A proposer may leave a signer's precommit out of its last commit (CometBFT needs only

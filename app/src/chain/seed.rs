@@ -10,18 +10,21 @@
 //! precommit at a reveal height counts only with a valid opening.
 //!
 //! The proposer of `h + 1` (the **inclusion height**) puts, first in its proposal, a
-//! [`SeedReveals`] with the extension and the extension signature of *every* registered
-//! validator whose precommit is in the block's last commit, in address order
-//! ([`collect`]). ProcessProposal and FinalizeBlock check exactly that set, each signature
-//! against the validator's registered ed25519 key over CometBFT's vote-extension sign bytes
-//! ([`check_reveals`]); then FinalizeBlock stores each new commitment and mixes the openings
-//! into the seed ([`apply`]). The draws of the following heights use that seed; nothing else
-//! moves it.
+//! [`SeedReveals`] with the extensions and extension signatures of the registered validators
+//! whose precommit is in the block's last commit, in address order ([`collect`]).
+//! ProcessProposal and FinalizeBlock check that the entries are such signers, each a valid
+//! extension signed with the validator's registered ed25519 key over CometBFT's
+//! vote-extension sign bytes, and that together they hold more than 2/3 of the registered
+//! power the commit lists ([`check_reveals`]); then FinalizeBlock stores each new commitment
+//! and mixes the openings into the seed ([`apply`]). The draws of the following heights use
+//! that seed; nothing else moves it.
 //!
-//! What is left to choose: the proposer of the inclusion height chooses which precommits
-//! (at least 2/3 of the voting power) its last commit carries, and so which openings are
-//! mixed; a validator may withhold its own opening by not precommitting. ADR 0009 counts the
-//! seeds this leaves. Validators that are not registered (a chain whose genesis does not
+//! What is left to choose: the proposer of the inclusion height chooses which openings to
+//! carry, as long as they hold more than 2/3 of the power; a validator may withhold its own
+//! opening by not precommitting. ADR 0009 counts the seeds this leaves. Carrying fewer than
+//! all is allowed because CometBFT lets precommits that arrive after the commit into the last
+//! commit without the app verifying their extensions (cometbft#2523): an honest proposer must
+//! be able to leave out an invalid one. Validators that are not registered (a chain whose genesis does not
 //! register its CometBFT validators) take no part; their extensions must only be small.
 
 use std::collections::BTreeMap;
@@ -347,59 +350,115 @@ pub fn own_extension<V: StateView>(
     .encode())
 }
 
-/// The registered validators whose precommit is in `commit`, in address order, with keys.
-fn expected<V: StateView>(
+/// A registered validator of a last commit: address, consensus key, power, and whether its
+/// precommit is in the commit.
+type RegisteredVote = (Address, [u8; 32], u64, bool);
+
+/// The registered validators of `commit`, in address order, each once.
+fn registered_votes<V: StateView>(
     o: &mut Overlay<'_, V>,
     commit: &LastCommit,
-) -> Result<Vec<(Address, [u8; 32])>, StoreError> {
+) -> Result<Vec<RegisteredVote>, StoreError> {
     let registered = registered(o)?;
-    let mut out: Vec<(Address, [u8; 32])> = commit
+    let mut out: Vec<RegisteredVote> = commit
         .votes
         .iter()
-        .filter(|v| v.signed)
-        .filter_map(|v| registered.get(&v.address).map(|k| (v.address, *k)))
+        .filter_map(|v| {
+            registered
+                .get(&v.address)
+                .map(|k| (v.address, *k, v.power, v.signed))
+        })
         .collect();
-    out.sort_by_key(|(a, _)| *a);
-    out.dedup_by_key(|(a, _)| *a);
+    out.sort_by_key(|(a, ..)| *a);
+    out.dedup_by_key(|(a, ..)| *a);
     Ok(out)
 }
 
-/// PrepareProposal: the [`SeedReveals`] the proposal at `height` must start with, from the
-/// extensions of its last commit; `None` away from inclusion heights or when no registered
-/// validator signed. An extension this node cannot verify is logged and carried anyway (the
-/// proposal is then refused by the others, as it would be without it).
+/// Whether `entry` is a valid extension of `reveal_height` signed by `key` in `round`.
+fn entry_ok<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    reveal_height: u64,
+    chain_id: &str,
+    round: i32,
+    key: &[u8; 32],
+    e: &Entry,
+) -> Result<Result<(), String>, StoreError> {
+    if let Err(why) = check_extension(o, params, reveal_height, e.validator, &e.extension)? {
+        return Ok(Err(format!("seed reveal of {}: {why}", e.validator)));
+    }
+    let msg = sign_bytes(chain_id, reveal_height, round, &e.extension);
+    let ok = ed25519_consensus::VerificationKey::try_from(*key)
+        .map(|k| {
+            k.verify(&ed25519_consensus::Signature::from(e.signature), &msg)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    Ok(if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "seed reveal of {}: the extension signature does not verify",
+            e.validator
+        ))
+    })
+}
+
+/// PrepareProposal: the [`SeedReveals`] the proposal at `height` must start with: the
+/// extension of every registered signer of its last commit that passes the rule of
+/// [`check_reveals`]; `None` away from inclusion heights or when the commit has no registered
+/// validator. A signer whose extension does not pass is left out and logged: CometBFT adds
+/// precommits that arrive after the commit without asking the app to verify their extensions
+/// (cometbft#2523), and carrying an invalid one would get every proposal refused. The
+/// precommits that made the commit were verified, so what is left carries more than 2/3 of
+/// the power.
 pub fn collect<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     height: u64,
+    chain_id: &str,
     commit: &LastCommit,
 ) -> Result<Option<SeedReveals>, StoreError> {
     if !is_inclusion_height(params, height) {
         return Ok(None);
     }
+    let votes = registered_votes(o, commit)?;
+    if votes.is_empty() {
+        return Ok(None);
+    }
     let mut entries = Vec::new();
-    for (address, _) in expected(o, commit)? {
+    for (address, key, _, signed) in votes {
+        if !signed {
+            continue;
+        }
         let Some(v) = commit.votes.iter().find(|v| v.address == address) else {
             continue;
         };
         let Ok(signature) = <[u8; 64]>::try_from(v.signature.as_slice()) else {
-            tracing::error!(validator = %address, "last commit: an extension signature is not 64 bytes");
+            tracing::warn!(validator = %address, "last commit: an extension signature is not 64 bytes; left out");
             continue;
         };
-        entries.push(Entry {
+        let e = Entry {
             validator: address,
             extension: v.extension.clone(),
             signature,
-        });
+        };
+        match entry_ok(o, params, height - 1, chain_id, commit.round, &key, &e)? {
+            Ok(()) => entries.push(e),
+            Err(why) => {
+                tracing::warn!(validator = %address, reason = %why, "last commit: an extension fails the seed rule; left out")
+            }
+        }
     }
-    Ok((!entries.is_empty()).then_some(SeedReveals { entries }))
+    Ok(Some(SeedReveals { entries }))
 }
 
-/// The rule for `got`, the [`SeedReveals`] a proposal at `height` carries: at an inclusion
-/// height, exactly one entry for each registered validator whose precommit is in `commit`,
-/// in address order, each a valid extension of the reveal height (on this state) signed by
-/// that validator's registered key; nothing at any other height, or when no registered
-/// validator signed. `Ok(Err(why))` is a refusal.
+/// The rule for `got`, the [`SeedReveals`] a proposal at `height` carries. At an inclusion
+/// height whose last commit lists registered validators: present, its entries registered
+/// signers of that commit (precommit in it), in address order, each once, each a valid
+/// extension of the reveal height (on this state) signed by that validator's registered key,
+/// together holding more than 2/3 of the registered voting power the commit lists. Nothing at
+/// any other height. `Ok(Err(why))` is a refusal.
 pub fn check_reveals<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
@@ -408,12 +467,12 @@ pub fn check_reveals<V: StateView>(
     commit: &LastCommit,
     got: Option<&SeedReveals>,
 ) -> Result<Result<(), String>, StoreError> {
-    let want = if is_inclusion_height(params, height) {
-        expected(o, commit)?
+    let votes = if is_inclusion_height(params, height) {
+        registered_votes(o, commit)?
     } else {
         Vec::new()
     };
-    let got = match (want.is_empty(), got) {
+    let got = match (votes.is_empty(), got) {
         (true, None) => return Ok(Ok(())),
         (true, Some(_)) => {
             return Ok(Err(format!(
@@ -428,31 +487,38 @@ pub fn check_reveals<V: StateView>(
         }
         (false, Some(g)) => g,
     };
-    let names: Vec<Address> = got.entries.iter().map(|e| e.validator).collect();
-    let wanted: Vec<Address> = want.iter().map(|(a, _)| *a).collect();
-    if names != wanted {
-        return Ok(Err(format!(
-            "seed reveals name {names:?}; the last commit's registered signers are {wanted:?}"
-        )));
-    }
-    let reveal_height = height - 1;
-    for (e, (_, key)) in got.entries.iter().zip(&want) {
-        if let Err(why) = check_extension(o, params, reveal_height, e.validator, &e.extension)? {
-            return Ok(Err(format!("seed reveal of {}: {why}", e.validator)));
-        }
-        let msg = sign_bytes(chain_id, reveal_height, commit.round, &e.extension);
-        let ok = ed25519_consensus::VerificationKey::try_from(*key)
-            .map(|k| {
-                k.verify(&ed25519_consensus::Signature::from(e.signature), &msg)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        if !ok {
+    let total: u128 = votes.iter().map(|(_, _, p, _)| u128::from(*p)).sum();
+    let mut carried: u128 = 0;
+    let mut last: Option<Address> = None;
+    for e in &got.entries {
+        if last.is_some_and(|l| l >= e.validator) {
             return Ok(Err(format!(
-                "seed reveal of {}: the extension signature does not verify",
+                "seed reveals: {} out of address order or twice",
                 e.validator
             )));
         }
+        last = Some(e.validator);
+        let Some((_, key, power, signed)) = votes.iter().find(|(a, ..)| *a == e.validator) else {
+            return Ok(Err(format!(
+                "seed reveals: {} is not a registered validator of the last commit",
+                e.validator
+            )));
+        };
+        if !signed {
+            return Ok(Err(format!(
+                "seed reveals: {}'s precommit is not in the last commit",
+                e.validator
+            )));
+        }
+        if let Err(why) = entry_ok(o, params, height - 1, chain_id, commit.round, key, e)? {
+            return Ok(Err(why));
+        }
+        carried += u128::from(*power);
+    }
+    if carried * 3 <= total * 2 {
+        return Ok(Err(format!(
+            "seed reveals carry {carried} of {total} registered voting power; more than 2/3 is needed"
+        )));
     }
     Ok(Ok(()))
 }
