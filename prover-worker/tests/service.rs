@@ -105,14 +105,16 @@ async fn challenge(
     .challenge
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
-    let mut net = net();
-    let seq = net.keys[0].clone();
-    let prover = net.keys[1].clone();
-    let stranger = net.keys[2].clone();
-
-    // The server, over node 0's app, on a port-0 listener.
+/// A ProverService over node 0's app on a port-0 listener: its URL, what it broadcast, the
+/// stop signal and the server task.
+async fn serve(
+    net: &Net,
+) -> (
+    String,
+    Arc<Collect>,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
     let sent = Arc::new(Collect::default());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let service = Service::new(
@@ -126,6 +128,43 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
         .expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let server = tokio::spawn(prover_service::serve(service, listener));
+    (url, sent, stop, server)
+}
+
+type Outcomes =
+    tokio::sync::mpsc::UnboundedReceiver<(String, Result<parley_prover::Outcome, String>)>;
+
+/// A real worker session for `key` against `url` (it authenticates on its own); each task's
+/// outcome arrives on the receiver.
+fn spawn_worker(
+    url: &str,
+    key: &alloy_signer_local::PrivateKeySigner,
+) -> (tokio::task::JoinHandle<eyre::Result<()>>, Outcomes) {
+    let cfg = parley_prover::Config::new(url.to_string(), CHAIN_ID, key.clone());
+    let (outcomes_tx, outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let worker = tokio::spawn(async move {
+        let node = parley_prover::Node::dial(&cfg.node, cfg.call_timeout).expect("dials");
+        let mut held = parley_prover::Held::default();
+        let mut report = move |id: &str, o: &eyre::Result<parley_prover::Outcome>| {
+            let _ = outcomes_tx.send((
+                id.to_string(),
+                o.as_ref().map_err(|e| e.to_string()).cloned(),
+            ));
+        };
+        parley_prover::session(&cfg, &node, &mut held, &mut report).await
+    });
+    (worker, outcomes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
+    let mut net = net();
+    let seq = net.keys[0].clone();
+    let prover = net.keys[1].clone();
+    let stranger = net.keys[2].clone();
+
+    // The server, over node 0's app, on a port-0 listener.
+    let (url, sent, stop, server) = serve(&net).await;
     let mut c = connect(&url).await;
 
     // Authentication: a wrong key, a reused challenge, an unregistered prover are refused.
@@ -216,19 +255,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
     }
 
     // Run a real worker alongside (it authenticates on its own and acts on the task).
-    let cfg = parley_prover::Config::new(url.clone(), CHAIN_ID, prover.clone());
-    let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
-    let worker = tokio::spawn(async move {
-        let node = parley_prover::Node::dial(&cfg.node, cfg.call_timeout).expect("dials");
-        let mut held = parley_prover::Held::default();
-        let mut report = move |id: &str, o: &eyre::Result<parley_prover::Outcome>| {
-            let _ = outcomes_tx.send((
-                id.to_string(),
-                o.as_ref().map_err(|e| e.to_string()).cloned(),
-            ));
-        };
-        parley_prover::session(&cfg, &node, &mut held, &mut report).await
-    });
+    let (worker, mut outcomes) = spawn_worker(&url, &prover);
 
     // Up to the close: no task yet. At the commit of the close height the window opens.
     let close = *bids.end();
@@ -302,18 +329,7 @@ async fn a_reconnecting_worker_gets_the_same_task_id_again() {
     let mut net = net();
     let seq = net.keys[0].clone();
     let prover = net.keys[1].clone();
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let service = Service::new(
-        net.nodes[0].app.clone(),
-        Arc::new(Sink(Arc::default())),
-        stopped,
-        Settings::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(prover_service::serve(service, listener));
+    let (url, _sent, _stop, _server) = serve(&net).await;
     let mut c = connect(&url).await;
 
     let q = net.nodes[0].app.params().expect("params").protocol;
@@ -379,32 +395,8 @@ async fn the_worker_keeps_its_prover_active_with_heartbeats() {
     params.protocol.heartbeat_grace = 20;
     let mut net = net_with(params);
     let prover = net.keys[1].clone();
-    let sent = Arc::new(Collect::default());
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let service = Service::new(
-        net.nodes[0].app.clone(),
-        Arc::new(Sink(sent.clone())),
-        stopped,
-        Settings::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(prover_service::serve(service, listener));
-    let cfg = parley_prover::Config::new(url.clone(), CHAIN_ID, prover.clone());
-    let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let node = parley_prover::Node::dial(&cfg.node, cfg.call_timeout).expect("dials");
-        let mut held = parley_prover::Held::default();
-        let mut report = move |id: &str, o: &eyre::Result<parley_prover::Outcome>| {
-            let _ = outcomes_tx.send((
-                id.to_string(),
-                o.as_ref().map_err(|e| e.to_string()).cloned(),
-            ));
-        };
-        parley_prover::session(&cfg, &node, &mut held, &mut report).await
-    });
+    let (url, sent, _stop, _server) = serve(&net).await;
+    let (_worker, mut outcomes) = spawn_worker(&url, &prover);
     let last = |net: &Net| {
         net.reader()
             .app_entry(&parley_types::StateKey::Prover(prover.address()))

@@ -170,6 +170,18 @@ fn address(v: Option<&abci::Validator>) -> (Address, u64) {
 
 const COMMIT_FLAG: i32 = tendermint_proto::v0_38::types::BlockIdFlag::Commit as i32;
 
+/// A vote of a last commit, without its extension.
+fn vote(v: Option<&abci::Validator>, flag: i32) -> CommitVote {
+    let (address, power) = address(v);
+    CommitVote {
+        address,
+        power,
+        signed: flag == COMMIT_FLAG,
+        ..Default::default()
+    }
+}
+
+/// The last commit as ProcessProposal and FinalizeBlock get it (no extensions).
 fn last_commit(c: Option<abci::CommitInfo>) -> LastCommit {
     let c = c.unwrap_or_default();
     LastCommit {
@@ -177,19 +189,12 @@ fn last_commit(c: Option<abci::CommitInfo>) -> LastCommit {
         votes: c
             .votes
             .iter()
-            .map(|v| {
-                let (address, power) = address(v.validator.as_ref());
-                CommitVote {
-                    address,
-                    power,
-                    signed: v.block_id_flag == COMMIT_FLAG,
-                    ..Default::default()
-                }
-            })
+            .map(|v| vote(v.validator.as_ref(), v.block_id_flag))
             .collect(),
     }
 }
 
+/// The last commit as PrepareProposal gets it, with each vote's extension and signature.
 fn extended_commit(c: Option<abci::ExtendedCommitInfo>) -> LastCommit {
     let c = c.unwrap_or_default();
     LastCommit {
@@ -197,15 +202,10 @@ fn extended_commit(c: Option<abci::ExtendedCommitInfo>) -> LastCommit {
         votes: c
             .votes
             .into_iter()
-            .map(|v| {
-                let (address, power) = address(v.validator.as_ref());
-                CommitVote {
-                    address,
-                    power,
-                    signed: v.block_id_flag == COMMIT_FLAG,
-                    extension: v.vote_extension.to_vec(),
-                    signature: v.extension_signature.to_vec(),
-                }
+            .map(|v| CommitVote {
+                extension: v.vote_extension.to_vec(),
+                signature: v.extension_signature.to_vec(),
+                ..vote(v.validator.as_ref(), v.block_id_flag)
             })
             .collect(),
     }

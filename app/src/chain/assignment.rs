@@ -60,7 +60,9 @@ pub fn draw(seed: B256, slot: u64, candidates: &[Candidate], k: usize) -> Vec<Ca
         .fold(U256::ZERO, |acc, c| acc.saturating_add(c.weight()));
     let mut out = Vec::with_capacity(k.min(pool.len()));
     for i in 0..k {
-        if pool.is_empty() || total.is_zero() {
+        // `total` never exceeds the weights left (it is their saturating sum less what was
+        // picked), so an empty pool has a zero total, and a zero total ends the draw.
+        if total.is_zero() {
             break;
         }
         let mut buf = Vec::with_capacity(PICK_DOMAIN.len() + 48);
@@ -69,15 +71,18 @@ pub fn draw(seed: B256, slot: u64, candidates: &[Candidate], k: usize) -> Vec<Ca
         buf.extend_from_slice(&slot.to_be_bytes());
         buf.extend_from_slice(&(i as u64).to_be_bytes());
         let mut r = U256::from_be_bytes(keccak256(buf).0) % total;
-        let mut at = pool.len() - 1;
-        for (j, c) in pool.iter().enumerate() {
-            let w = c.weight();
-            if r < w {
-                at = j;
-                break;
-            }
-            r -= w;
-        }
+        // Walk the cumulative weights: the pick is the first prover whose weight covers `r`.
+        let at = pool
+            .iter()
+            .position(|c| {
+                let w = c.weight();
+                if r < w {
+                    return true;
+                }
+                r -= w;
+                false
+            })
+            .expect("r < total ≤ the weights left, so some prover covers it");
         let picked = pool.remove(at);
         total = total.saturating_sub(picked.weight());
         out.push(picked);
@@ -198,6 +203,17 @@ mod tests {
                 .map(|s| draw(B256::repeat_byte(4), s, &cands, 1)[0].address)
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// The cumulative walk's edges: with two provers of weight 1 (r is 0 or 1), each is drawn
+    /// first for some slots; taking `r == w` as inside the first would never draw the second.
+    #[test]
+    fn the_last_unit_of_weight_belongs_to_the_next_prover() {
+        let cands = [c(1, 1, 1), c(2, 1, 1)];
+        let firsts: std::collections::BTreeSet<Address> = (0..64u64)
+            .map(|s| draw(B256::repeat_byte(5), s, &cands, 1)[0].address)
+            .collect();
+        assert_eq!(firsts.len(), 2, "{firsts:?}");
     }
 
     /// Selection frequencies converge to the weights: over 20,000 slots, each prover's share
