@@ -775,14 +775,31 @@ t_auction() {
   miner="$("${CAST}" block "${blk}" --field miner --rpc-url "$(eth_url 2)")"
   [[ "${miner,,}" == "${seq0}" || "${miner,,}" == "${seq1}" ]] || fail "viem tx's block ${blk} built by ${miner}"
   info "viem tx in block ${blk}, built by sequencer ${miner}"
-  # Kill sequencer 1 (the higher bidder for blocks with tips) right after it bid for slots with
-  # transactions: the slots it holds are withheld, and the chain goes on.
+  # Kill sequencer 1 while it holds the highest bid of a slot that is not selected yet: it has
+  # not revealed that block (the built-in sequencer reveals once selected, about a height after
+  # the bids close, and the worker selects at once), so the slot is withheld. Transactions with
+  # tips make sequencer 1 (80 % of tips against 50 %) the highest bidder for their slots; the
+  # slots ahead are polled for such a bid and node 1's parleyd is killed as soon as one shows.
   for j in 0 1 2; do
     "${CAST}" send --async --rpc-url "$(eth_url 2)" --private-key "$(dev_key 5)" --nonce "${j}" \
       --gas-limit 21000 --priority-gas-price 1gwei --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
   done
-  h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
-  wait_eth_height 2 "$((h + 2))"
+  local target="" until=$((SECONDS + 60))
+  while [[ -z "${target}" ]] && ((SECONDS < until)); do
+    h="$("${CAST}" block-number --rpc-url "$(eth_url 2)" 2>/dev/null || echo 0)"
+    for ((s = h + 1; s <= h + 10; s++)); do
+      if python3 -c '
+import json, sys
+e, me = json.load(sys.stdin), sys.argv[1]
+top = max(e["bids"], key=lambda b: (int(b["amount"], 16), -int(b["order"])), default=None)
+sys.exit(0 if e["state"] == "open" and e["selectedBy"] is None and top and top["sequencer"].lower() == me else 1)
+' "${seq1}" <<<"$(slot_json 2 "${s}")" 2>/dev/null; then
+        target="${s}"
+        break
+      fi
+    done
+  done
+  [[ -n "${target}" ]] || fail "sequencer 1 held no unselected highest bid within 60 s"
   "${LOCALNET}" stop-node 1 parleyd --kill >/dev/null 2>&1 || fail "stop-node 1 parleyd failed"
   local killed withheld=""
   killed="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
@@ -795,12 +812,14 @@ t_auction() {
     fi
   done
   [[ -n "${withheld}" ]] || fail "no slot withheld in ${killed}..$((killed + 16)) after killing sequencer 1"
+  [[ " ${withheld} " == *" ${target} "* ]] ||
+    fail "slot ${target}, whose highest bid sequencer 1 held when killed, was not withheld (withheld: ${withheld}): $(slot_json 2 "${target}")"
   for s in ${withheld}; do
     [[ "$("${CAST}" block "${s}" --json --rpc-url "$(eth_url 2)" | jq '.transactions | length')" == 0 ]] ||
       fail "withheld slot ${s} executed transactions"
   done
   out="$(rpc 2 parley_getRoles "[\"${seq1}\"]" | jq -c .result)"
-  info "withheld slots: ${withheld}; sequencer 1 now: ${out}"
+  info "killed while holding slot ${target}; withheld slots: ${withheld}; sequencer 1 now: ${out}"
   # The three remaining validators agree.
   h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
   wait_eth_height 3 "${h}"
