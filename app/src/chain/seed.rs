@@ -211,7 +211,10 @@ pub fn is_reveal_height(params: &Params, height: u64) -> bool {
 
 /// Whether `height` must carry the openings of the reveal height before it.
 pub fn is_inclusion_height(params: &Params, height: u64) -> bool {
-    height > 1 && is_reveal_height(params, height - 1)
+    // Height 0 is never a reveal height, so height 1 is never an inclusion height.
+    height
+        .checked_sub(1)
+        .is_some_and(|r| is_reveal_height(params, r))
 }
 
 /// A validator's secret of `epoch`: `keccak256("parley/seed-secret/v1" ‖ private key seed ‖
@@ -657,5 +660,34 @@ mod tests {
         assert_eq!(reveal, vec![4, 8, 12]);
         let incl: Vec<u64> = (0..13).filter(|h| is_inclusion_height(&p, *h)).collect();
         assert_eq!(incl, vec![5, 9]);
+    }
+
+    /// A seed entry that is not `0x01 ‖ 32 bytes` is corrupt state, an error (fatal to the
+    /// node), never read as some seed.
+    #[test]
+    fn a_damaged_seed_entry_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open(&dir.path().join("db")).expect("opens");
+        let mut good = vec![1u8];
+        good.extend_from_slice(&[7; 32]);
+        for (value, ok) in [
+            (good.clone(), true),
+            (vec![1u8; 32], false),
+            (vec![1u8; 34], false),
+            ([&[2u8][..], &good[1..]].concat(), false),
+        ] {
+            store
+                .commit(&crate::store::BlockWrites {
+                    state: vec![(StateKey::Seed, Some(value.clone()))],
+                    ..Default::default()
+                })
+                .expect("writes");
+            let reader = store.reader().expect("reader");
+            let got = current(&mut Overlay::new(&reader));
+            assert_eq!(got.is_ok(), ok, "{value:?}: {got:?}");
+            if ok {
+                assert_eq!(got.expect("ok"), B256::repeat_byte(7));
+            }
+        }
     }
 }
