@@ -526,7 +526,7 @@ pub fn check_reveals<V: StateView>(
     Ok(Ok(()))
 }
 
-/// The current seed (zero until the first openings).
+/// The current seed (zero before the first inclusion height).
 pub fn current<V: StateView>(o: &mut Overlay<'_, V>) -> Result<B256, StoreError> {
     match o.app(&StateKey::Seed)? {
         None => Ok(B256::ZERO),
