@@ -300,6 +300,21 @@ pub fn check_extension<V: StateView>(
     if !registered(o)?.contains_key(&validator) {
         return Ok(Ok(None));
     }
+    check_registered_extension(o, params, height, validator, bytes)
+}
+
+/// [`check_extension`] for a validator already known to be registered (the size checked
+/// too), so callers holding the registry do not rebuild it per entry.
+fn check_registered_extension<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    height: u64,
+    validator: Address,
+    bytes: &[u8],
+) -> Result<Result<Option<Extension>, SeedError>, StoreError> {
+    if bytes.len() > MAX_EXTENSION_BYTES {
+        return Ok(Err(SeedError::TooLarge(bytes.len())));
+    }
     if !is_reveal_height(params, height) {
         return Ok(if bytes.is_empty() {
             Ok(None)
@@ -387,7 +402,10 @@ fn entry_ok<V: StateView>(
     key: &[u8; 32],
     e: &Entry,
 ) -> Result<Result<(), String>, StoreError> {
-    if let Err(why) = check_extension(o, params, reveal_height, e.validator, &e.extension)? {
+    // Callers pass registered validators only (their key came from the registry).
+    if let Err(why) =
+        check_registered_extension(o, params, reveal_height, e.validator, &e.extension)?
+    {
         return Ok(Err(format!("seed reveal of {}: {why}", e.validator)));
     }
     let msg = sign_bytes(chain_id, reveal_height, round, &e.extension);
