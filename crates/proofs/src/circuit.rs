@@ -1,4 +1,6 @@
-//! The block circuit (halo2-base flex gate, KZG/BN254).
+//! The block circuit (KZG/BN254): halo2-base's flex gate for the glue, and every Poseidon
+//! permutation in the custom-gate chip of [`crate::poseidon_chip`] (ADR 0010; the flex-gate
+//! Poseidon of ADR 0003 remains as [`HashBackend::FlexGate`] for benchmarks).
 //!
 //! Statement, for public instances `[pre_root, post_root, pi_hash]`: there is a diff
 //! `e_1..e_n` (n ≤ capacity) and a header `(chain_id, slot, block_commitment, prover_address)`
@@ -11,29 +13,35 @@
 //!    block_commitment_lo, prover_address)`.
 //!
 //! Unused capacity slots carry `is_real = 0`: they neither move the root nor enter the diff
-//! hash. Every flag is constrained boolean; the index is decomposed into exactly 32 bits.
+//! hash. Every flag is constrained boolean; the index is decomposed into exactly 32 bits; a
+//! storage value's three unused value cells are zero.
 
 use crate::{
     diff_hash::diff_domain,
     encoding::{fr_address, fr_b256, fr_from_be_bytes, key_fields, value_fields},
     error::{ProofError, Result},
     poseidon::{RATE, SPEC, T},
+    poseidon_chip::{
+        BlockCircuitParams, COLUMNS_PER_LANE, FlexPoseidonCircuit, PoseidonTable, ROWS_PER_PERM,
+    },
     tree::{MerklePath, PROOF_TREE_DEPTH, ProofTree},
     types::StateDiff,
 };
 use alloy_primitives::{Address, B256};
 use halo2_base::{
-    AssignedValue, Context,
+    AssignedValue, Context, QuantumCell,
     gates::{
-        GateInstructions, RangeChip, RangeInstructions,
+        GateChip, GateInstructions, RangeChip, RangeInstructions,
         circuit::{BaseCircuitParams, CircuitBuilderStage, builder::BaseCircuitBuilder},
         flex_gate::MultiPhaseThreadBreakPoints,
     },
-    halo2_proofs::halo2curves::bn256::Fr,
+    halo2_proofs::halo2curves::{bn256::Fr, ff::PrimeField},
     poseidon::hasher::PoseidonHasher,
+    virtual_region::copy_constraints::SharedCopyConstraintManager,
 };
 
-/// Lookup table bits of the block circuit (only the Poseidon var-len hash uses a range check).
+/// Lookup table bits of the flex-gate block circuit (only its var-len Poseidon uses a range
+/// check; the chip backend has no lookup).
 pub const BLOCK_LOOKUP_BITS: usize = 8;
 /// Rows kept free for blinding.
 pub const MINIMUM_ROWS: usize = 20;
@@ -221,72 +229,254 @@ impl BlockWitness {
     }
 }
 
-struct Chips<'a> {
-    range: &'a RangeChip<Fr>,
-    hasher: &'a PoseidonHasher<Fr, T, RATE>,
+/// How the block circuit computes Poseidon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum HashBackend {
+    /// The dedicated chip with custom gates ([`crate::poseidon_chip`], ADR 0010): the circuit
+    /// every node and prover uses.
+    #[default]
+    Chip,
+    /// halo2-base's flex-gate `PoseidonHasher` (the circuit before ADR 0010), kept so the
+    /// benchmark can measure both in one run.
+    FlexGate,
 }
 
-impl Chips<'_> {
-    fn h(&self, ctx: &mut Context<Fr>, inputs: &[AssignedValue<Fr>]) -> AssignedValue<Fr> {
-        self.hasher
-            .hash_fix_len_array(ctx, self.range.gate(), inputs)
-    }
+/// Hashing for [`synthesize_block`], by backend.
+enum Hasher {
+    Flex {
+        range: RangeChip<Fr>,
+        poseidon: Box<PoseidonHasher<Fr, T, RATE>>,
+    },
+    Chip {
+        table: PoseidonTable,
+        /// Constants `2^64` (initial capacity), 1 (padding) and 0.
+        cap: AssignedValue<Fr>,
+        one: AssignedValue<Fr>,
+        zero: AssignedValue<Fr>,
+    },
+}
 
-    fn bit(&self, ctx: &mut Context<Fr>, b: bool) -> AssignedValue<Fr> {
-        let v = ctx.load_witness(Fr::from(u64::from(b)));
-        self.range.gate().assert_bit(ctx, v);
-        v
-    }
-
-    /// Leaf hash of a (possibly absent) value, uniform over both kinds: a var-len Poseidon of
-    /// `[kind, address, a2..a6]` with length 7 (account) or 6 (storage), selected to 0 if absent.
-    fn leaf(
-        &self,
+impl Hasher {
+    /// Poseidon of a fixed-length list (the sponge of [`crate::poseidon::hash`]).
+    fn hash(
+        &mut self,
         ctx: &mut Context<Fr>,
-        kind: AssignedValue<Fr>,
-        is_acc: AssignedValue<Fr>,
-        address: AssignedValue<Fr>,
-        slot: [AssignedValue<Fr>; 2],
-        value: &Option<[Fr; 5]>,
+        gate: &GateChip<Fr>,
+        inputs: &[AssignedValue<Fr>],
     ) -> AssignedValue<Fr> {
-        let gate = self.range.gate();
-        let exists = self.bit(ctx, value.is_some());
-        let v = ctx.assign_witnesses(value.unwrap_or([Fr::zero(); 5]));
-        let a2 = gate.select(ctx, v[0], slot[0], is_acc);
-        let a3 = gate.select(ctx, v[1], slot[1], is_acc);
-        let a4 = gate.select(ctx, v[2], v[0], is_acc);
-        let a5 = gate.select(ctx, v[3], v[1], is_acc);
-        let len = gate.add(ctx, is_acc, halo2_base::QuantumCell::Constant(Fr::from(6)));
-        let inputs = [kind, address, a2, a3, a4, a5, v[4]];
-        let h = self
-            .hasher
-            .hash_var_len_array(ctx, self.range, &inputs, len);
-        gate.mul(ctx, h, exists)
+        match self {
+            Self::Flex { range, poseidon } => {
+                poseidon.hash_fix_len_array(ctx, range.gate(), inputs)
+            }
+            Self::Chip {
+                table,
+                cap,
+                one,
+                zero,
+            } => {
+                let mut blocks: Vec<[Option<AssignedValue<Fr>>; RATE]> = inputs
+                    .chunks(RATE)
+                    .map(|c| std::array::from_fn(|i| c.get(i).copied()))
+                    .collect();
+                if inputs.len().is_multiple_of(RATE) {
+                    blocks.push([None; RATE]);
+                }
+                // padding: a 1 right after the last input
+                let last = blocks.last_mut().expect("at least one block");
+                if let Some(slot) = last.iter_mut().find(|x| x.is_none()) {
+                    *slot = Some(*one);
+                }
+                sponge(table, *cap, *zero, ctx, gate, &blocks)
+            }
+        }
+    }
+
+    /// Leaf hash input: Poseidon of `inputs[..7]` for an account (`is_acc = 1`) or of
+    /// `inputs[..6]` for a storage slot (`is_acc = 0`).
+    fn leaf(
+        &mut self,
+        ctx: &mut Context<Fr>,
+        gate: &GateChip<Fr>,
+        inputs: [AssignedValue<Fr>; 7],
+        is_acc: AssignedValue<Fr>,
+    ) -> AssignedValue<Fr> {
+        match self {
+            Self::Flex { range, poseidon } => {
+                let len = gate.add(ctx, is_acc, QuantumCell::Constant(Fr::from(6)));
+                poseidon.hash_var_len_array(ctx, range, &inputs, len)
+            }
+            Self::Chip {
+                table,
+                cap,
+                one,
+                zero,
+            } => {
+                // 7 inputs: [.. in6, 1, 0] in the third block; 6 inputs: a third block [1, 0, 0]
+                let p0 = gate.select(ctx, inputs[6], *one, is_acc);
+                let blocks = [
+                    [Some(inputs[0]), Some(inputs[1]), Some(inputs[2])],
+                    [Some(inputs[3]), Some(inputs[4]), Some(inputs[5])],
+                    [Some(p0), Some(is_acc), None],
+                ];
+                sponge(table, *cap, *zero, ctx, gate, &blocks)
+            }
+        }
     }
 }
 
-/// Add the block circuit's constraints for `w` to `builder` and set its public instances.
-pub fn synthesize_block(builder: &mut BaseCircuitBuilder<Fr>, w: &BlockWitness) {
-    let range = builder.range_chip();
-    let ctx = builder.main(0);
-    let gate = range.gate();
-    let mut hasher = PoseidonHasher::<Fr, T, RATE>::new(SPEC.clone());
-    hasher.initialize_consts(ctx, gate);
-    let chips = Chips {
-        range: &range,
-        hasher: &hasher,
+/// The chip backend's sponge: absorb each block (`None` = nothing added) into the state that
+/// starts at `(cap, 0, 0, 0)` and permute; output state[1].
+fn sponge(
+    table: &mut PoseidonTable,
+    cap: AssignedValue<Fr>,
+    zero: AssignedValue<Fr>,
+    ctx: &mut Context<Fr>,
+    gate: &GateChip<Fr>,
+    blocks: &[[Option<AssignedValue<Fr>>; RATE]],
+) -> AssignedValue<Fr> {
+    {
+        let mut state: Option<[AssignedValue<Fr>; T]> = None;
+        for block in blocks {
+            let input: [AssignedValue<Fr>; T] = match state {
+                // the initial state is (2^64, 0, 0, 0): absorbing is a copy
+                None => std::array::from_fn(|i| {
+                    if i == 0 {
+                        cap
+                    } else {
+                        block[i - 1].unwrap_or(zero)
+                    }
+                }),
+                Some(prev) => std::array::from_fn(|i| match (i, i.checked_sub(1)) {
+                    (0, _) => prev[0],
+                    (_, Some(j)) => match block[j] {
+                        Some(v) => gate.add(ctx, prev[i], v),
+                        None => prev[i],
+                    },
+                    _ => unreachable!("i > 0 here"),
+                }),
+            };
+            state = Some(table.permute(ctx, input));
+        }
+        state.expect("at least one block")[1]
+    }
+}
+
+/// A flag of one capacity slot, for [`RawFlag`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flag {
+    /// `is_real`.
+    IsReal,
+    /// `is_account`.
+    IsAccount,
+    /// The old value exists.
+    OldExists,
+    /// The new value exists.
+    NewExists,
+}
+
+/// An adversarial witness value for one flag of one slot, which the typed [`BlockWitness`]
+/// cannot express (soundness tests: a non-boolean flag must be refused by the circuit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawFlag {
+    /// Capacity slot.
+    pub entry: usize,
+    /// Which flag.
+    pub flag: Flag,
+    /// The value witnessed instead of 0/1.
+    pub value: Fr,
+}
+
+/// Witness a flag and constrain it boolean.
+fn bit(
+    ctx: &mut Context<Fr>,
+    gate: &GateChip<Fr>,
+    b: bool,
+    raw: Option<&RawFlag>,
+    at: (usize, Flag),
+) -> AssignedValue<Fr> {
+    let value = match raw {
+        Some(r) if (r.entry, r.flag) == at => r.value,
+        _ => Fr::from(u64::from(b)),
     };
+    let v = ctx.load_witness(value);
+    gate.assert_bit(ctx, v);
+    v
+}
+
+/// Leaf hash of a (possibly absent) value, uniform over both kinds: Poseidon of
+/// `[kind, address, a2..a6]` with length 7 (account) or 6 (storage), selected to 0 if absent.
+#[allow(clippy::too_many_arguments)]
+fn leaf(
+    ctx: &mut Context<Fr>,
+    gate: &GateChip<Fr>,
+    hasher: &mut Hasher,
+    kind: AssignedValue<Fr>,
+    is_acc: AssignedValue<Fr>,
+    address: AssignedValue<Fr>,
+    slot: [AssignedValue<Fr>; 2],
+    value: &Option<[Fr; 5]>,
+    raw: Option<&RawFlag>,
+    at: (usize, Flag),
+) -> AssignedValue<Fr> {
+    let exists = bit(ctx, gate, value.is_some(), raw, at);
+    let v = ctx.assign_witnesses(value.unwrap_or([Fr::zero(); 5]));
+    // a storage value has two fields: the other three are pinned to zero, so a storage leaf
+    // has exactly one witness per value
+    for x in [v[2], v[3], v[4]] {
+        let unused = gate.mul_not(ctx, is_acc, x);
+        gate.assert_is_const(ctx, &unused, &Fr::zero());
+    }
+    let a2 = gate.select(ctx, v[0], slot[0], is_acc);
+    let a3 = gate.select(ctx, v[1], slot[1], is_acc);
+    let a4 = gate.select(ctx, v[2], v[0], is_acc);
+    let a5 = gate.select(ctx, v[3], v[1], is_acc);
+    let h = hasher.leaf(ctx, gate, [kind, address, a2, a3, a4, a5, v[4]], is_acc);
+    gate.mul(ctx, h, exists)
+}
+
+/// Add the block circuit's constraints for `w` to `builder` (flex gate, and `table` for the
+/// chip backend) and set its public instances. Returns the chip's permutation table (empty for
+/// the flex-gate backend).
+pub fn synthesize_block(
+    builder: &mut BaseCircuitBuilder<Fr>,
+    backend: HashBackend,
+    w: &BlockWitness,
+    raw: Option<&RawFlag>,
+) -> PoseidonTable {
+    let gate = GateChip::<Fr>::default();
+    let mut hasher = match backend {
+        HashBackend::FlexGate => {
+            let range = builder.range_chip();
+            let ctx = builder.main(0);
+            let mut poseidon = PoseidonHasher::<Fr, T, RATE>::new(SPEC.clone());
+            poseidon.initialize_consts(ctx, range.gate());
+            Hasher::Flex {
+                range,
+                poseidon: Box::new(poseidon),
+            }
+        }
+        HashBackend::Chip => {
+            let ctx = builder.main(0);
+            Hasher::Chip {
+                table: PoseidonTable::default(),
+                cap: ctx.load_constant(Fr::from_u128(1u128 << 64)),
+                one: ctx.load_constant(Fr::one()),
+                zero: ctx.load_zero(),
+            }
+        }
+    };
+    let ctx = builder.main(0);
 
     let pre_root = ctx.load_witness(w.public.pre_root);
     let mut root = pre_root;
     let mut acc = ctx.load_constant(diff_domain());
     let mut count = ctx.load_zero();
 
-    for e in &w.entries {
-        let is_real = chips.bit(ctx, e.is_real);
-        let is_acc = chips.bit(ctx, e.is_account);
+    for (i, e) in w.entries.iter().enumerate() {
+        let is_real = bit(ctx, &gate, e.is_real, raw, (i, Flag::IsReal));
+        let is_acc = bit(ctx, &gate, e.is_account, raw, (i, Flag::IsAccount));
         // kind = 2 - is_account
-        let kind = gate.sub(ctx, halo2_base::QuantumCell::Constant(Fr::from(2)), is_acc);
+        let kind = gate.sub(ctx, QuantumCell::Constant(Fr::from(2)), is_acc);
         let address = ctx.load_witness(e.address);
         let slot = [ctx.load_witness(e.slot[0]), ctx.load_witness(e.slot[1])];
         // an account key has slot (0, 0)
@@ -297,8 +487,30 @@ pub fn synthesize_block(builder: &mut BaseCircuitBuilder<Fr>, w: &BlockWitness) 
         let index = ctx.load_witness(Fr::from(e.index));
         let bits = gate.num_to_bits(ctx, index, PROOF_TREE_DEPTH);
 
-        let old_leaf = chips.leaf(ctx, kind, is_acc, address, slot, &e.old);
-        let new_leaf = chips.leaf(ctx, kind, is_acc, address, slot, &e.new);
+        let old_leaf = leaf(
+            ctx,
+            &gate,
+            &mut hasher,
+            kind,
+            is_acc,
+            address,
+            slot,
+            &e.old,
+            raw,
+            (i, Flag::OldExists),
+        );
+        let new_leaf = leaf(
+            ctx,
+            &gate,
+            &mut hasher,
+            kind,
+            is_acc,
+            address,
+            slot,
+            &e.new,
+            raw,
+            (i, Flag::NewExists),
+        );
 
         let mut cur_old = old_leaf;
         let mut cur_new = new_leaf;
@@ -308,19 +520,20 @@ pub fn synthesize_block(builder: &mut BaseCircuitBuilder<Fr>, w: &BlockWitness) 
             let l_old = gate.select(ctx, sib, cur_old, *bit);
             let s_old = gate.add(ctx, sib, cur_old);
             let r_old = gate.sub(ctx, s_old, l_old);
-            cur_old = chips.h(ctx, &[l_old, r_old]);
+            cur_old = hasher.hash(ctx, &gate, &[l_old, r_old]);
             let l_new = gate.select(ctx, sib, cur_new, *bit);
             let s_new = gate.add(ctx, sib, cur_new);
             let r_new = gate.sub(ctx, s_new, l_new);
-            cur_new = chips.h(ctx, &[l_new, r_new]);
+            cur_new = hasher.hash(ctx, &gate, &[l_new, r_new]);
         }
         // the old leaf must open under the running root (only for real entries)
         let opened = gate.select(ctx, cur_old, root, is_real);
         ctx.constrain_equal(&opened, &root);
         root = gate.select(ctx, cur_new, root, is_real);
 
-        let step = chips.h(
+        let step = hasher.hash(
             ctx,
+            &gate,
             &[
                 acc, kind, address, slot[0], slot[1], index, old_leaf, new_leaf,
             ],
@@ -328,7 +541,7 @@ pub fn synthesize_block(builder: &mut BaseCircuitBuilder<Fr>, w: &BlockWitness) 
         acc = gate.select(ctx, step, acc, is_real);
         count = gate.add(ctx, count, is_real);
     }
-    let diff_hash = chips.h(ctx, &[acc, count]);
+    let diff_hash = hasher.hash(ctx, &gate, &[acc, count]);
 
     let (bc_hi, bc_lo) = fr_b256(&w.public.header.block_commitment);
     let header = [
@@ -340,79 +553,173 @@ pub fn synthesize_block(builder: &mut BaseCircuitBuilder<Fr>, w: &BlockWitness) 
     ];
     let header = ctx.assign_witnesses(header);
     let domain = ctx.load_constant(pi_domain_v1());
-    let pi_hash = chips.h(
+    let pi_hash = hasher.hash(
         ctx,
+        &gate,
         &[
             domain, header[0], header[1], diff_hash, header[2], header[3], header[4],
         ],
     );
 
     builder.assigned_instances = vec![vec![pre_root, root, pi_hash]];
+    match hasher {
+        Hasher::Chip { table, .. } => table,
+        Hasher::Flex { .. } => PoseidonTable::default(),
+    }
 }
+
+/// The block circuit: flex gate plus, for the chip backend, the Poseidon chip.
+pub type BlockCircuit = FlexPoseidonCircuit;
 
 /// Circuit shape of a capacity: degree and column counts.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BlockCircuitShape {
     /// Diff entries the circuit holds.
     pub capacity: usize,
-    /// halo2-base configuration (k, columns).
-    pub params: BaseCircuitParams,
-    /// Total advice cells (flex gate).
+    /// How Poseidon is computed.
+    pub backend: HashBackend,
+    /// Flex-gate parameters and chip lanes.
+    pub params: BlockCircuitParams,
+    /// Flex-gate advice cells.
+    pub flex_cells: usize,
+    /// Poseidon permutations in the chip (0 for the flex-gate backend).
+    pub permutations: usize,
+    /// Advice cells in all: flex gate plus the chip's rows × columns.
     pub advice_cells: usize,
 }
 
-/// Build a builder for a witness at a stage.
-pub fn block_builder(
+impl BlockCircuitShape {
+    /// Circuit degree.
+    pub fn k(&self) -> u32 {
+        self.params.base.k as u32
+    }
+}
+
+fn new_builder(
     stage: CircuitBuilderStage,
-    params: Option<(&BaseCircuitParams, MultiPhaseThreadBreakPoints)>,
-    w: &BlockWitness,
+    backend: HashBackend,
+    base: Option<(&BaseCircuitParams, MultiPhaseThreadBreakPoints)>,
+    k: u32,
+    copy: &SharedCopyConstraintManager<Fr>,
 ) -> BaseCircuitBuilder<Fr> {
-    let mut b = match (stage, params) {
+    let b = match (stage, base) {
         (CircuitBuilderStage::Prover, Some((p, bp))) => BaseCircuitBuilder::prover(p.clone(), bp),
         (stage, Some((p, _))) => BaseCircuitBuilder::from_stage(stage).use_params(p.clone()),
-        (stage, None) => BaseCircuitBuilder::from_stage(stage)
-            .use_k(MIN_K as usize)
-            .use_lookup_bits(BLOCK_LOOKUP_BITS)
-            .use_instance_columns(1),
+        (stage, None) => {
+            let b = BaseCircuitBuilder::from_stage(stage)
+                .use_k(k as usize)
+                .use_instance_columns(1);
+            match backend {
+                HashBackend::FlexGate => b.use_lookup_bits(BLOCK_LOOKUP_BITS),
+                HashBackend::Chip => b,
+            }
+        }
     };
-    synthesize_block(&mut b, w);
-    b
+    b.use_copy_manager(copy.clone())
+}
+
+/// Build the block circuit for a witness at a stage (`break_points` from keygen when proving).
+pub fn block_circuit(
+    stage: CircuitBuilderStage,
+    shape: &BlockCircuitShape,
+    break_points: MultiPhaseThreadBreakPoints,
+    w: &BlockWitness,
+) -> BlockCircuit {
+    block_circuit_raw(stage, shape, break_points, w, None)
+}
+
+fn block_circuit_raw(
+    stage: CircuitBuilderStage,
+    shape: &BlockCircuitShape,
+    break_points: MultiPhaseThreadBreakPoints,
+    w: &BlockWitness,
+    raw: Option<&RawFlag>,
+) -> BlockCircuit {
+    let copy = SharedCopyConstraintManager::default();
+    let mut builder = new_builder(
+        stage,
+        shape.backend,
+        Some((&shape.params.base, break_points)),
+        shape.k(),
+        &copy,
+    );
+    let table = synthesize_block(&mut builder, shape.backend, w, raw);
+    FlexPoseidonCircuit::new(builder, table, shape.params.clone(), copy)
+}
+
+/// Choose the circuit degree and columns for a capacity with the chip backend.
+pub fn block_shape(capacity: usize) -> Result<BlockCircuitShape> {
+    block_shape_with(capacity, HashBackend::Chip)
 }
 
 /// Choose the circuit degree and columns for a capacity: the smallest `k` in
 /// [`MIN_K`]..=[`MAX_K`] whose rows hold the circuit in at most [`TARGET_ADVICE_COLUMNS`]
-/// advice columns; at [`MAX_K`] the column count grows with the capacity.
-pub fn block_shape(capacity: usize) -> Result<BlockCircuitShape> {
+/// advice columns (flex gate plus chip lanes); at [`MAX_K`] the column count grows with the
+/// capacity.
+pub fn block_shape_with(capacity: usize, backend: HashBackend) -> Result<BlockCircuitShape> {
     let w = BlockWitness::dummy(capacity);
-    let b = block_builder(CircuitBuilderStage::Keygen, None, &w);
-    let cells: usize = b.statistics().gate.total_advice_per_phase.iter().sum();
+    let copy = SharedCopyConstraintManager::default();
+    let mut b = new_builder(CircuitBuilderStage::Keygen, backend, None, MIN_K, &copy);
+    let table = synthesize_block(&mut b, backend, &w, None);
+    let flex_cells: usize = b.statistics().gate.total_advice_per_phase.iter().sum();
+    let permutations = table.len();
+    let columns = |k: u32| {
+        let usable = (1usize << k) - MINIMUM_ROWS - 1;
+        let lanes = match backend {
+            HashBackend::FlexGate => 0,
+            HashBackend::Chip => permutations.div_ceil(usable / ROWS_PER_PERM).max(1),
+        };
+        (
+            flex_cells.div_ceil(usable) + lanes * COLUMNS_PER_LANE,
+            lanes,
+        )
+    };
     let mut k = MIN_K;
-    while k < MAX_K && (1usize << k).saturating_sub(MINIMUM_ROWS) * TARGET_ADVICE_COLUMNS < cells {
+    while k < MAX_K && columns(k).0 > TARGET_ADVICE_COLUMNS {
         k += 1;
     }
-    let mut b = BaseCircuitBuilder::from_stage(CircuitBuilderStage::Keygen)
-        .use_k(k as usize)
-        .use_lookup_bits(BLOCK_LOOKUP_BITS)
-        .use_instance_columns(1);
-    synthesize_block(&mut b, &w);
-    let params = b.calculate_params(Some(MINIMUM_ROWS));
+    let lanes = columns(k).1;
+    let copy = SharedCopyConstraintManager::default();
+    let mut b = new_builder(CircuitBuilderStage::Keygen, backend, None, k, &copy);
+    let table = synthesize_block(&mut b, backend, &w, None);
+    let base = b.calculate_params(Some(MINIMUM_ROWS));
+    let chip_cells = if lanes == 0 {
+        0
+    } else {
+        table.rows(lanes) * lanes * COLUMNS_PER_LANE
+    };
     Ok(BlockCircuitShape {
         capacity,
-        params,
-        advice_cells: cells,
+        backend,
+        params: BlockCircuitParams { base, lanes },
+        flex_cells,
+        permutations,
+        advice_cells: flex_cells + chip_cells,
     })
 }
 
 /// Run halo2's `MockProver` on a witness against claimed instances. `Err` lists the failed
 /// constraints (a test helper; the real verifier is [`crate::prover::BlockProver::verify`]).
 pub fn mock_check(shape: &BlockCircuitShape, w: &BlockWitness, instances: &[Fr]) -> Result<()> {
+    mock_check_raw(shape, w, instances, None)
+}
+
+/// [`mock_check`] with one flag witnessed as an arbitrary field element.
+pub fn mock_check_raw(
+    shape: &BlockCircuitShape,
+    w: &BlockWitness,
+    instances: &[Fr],
+    raw: Option<RawFlag>,
+) -> Result<()> {
     use halo2_base::halo2_proofs::dev::MockProver;
-    let circuit = block_builder(
+    let circuit = block_circuit_raw(
         CircuitBuilderStage::Mock,
-        Some((&shape.params, Default::default())),
+        shape,
+        Default::default(),
         w,
+        raw.as_ref(),
     );
-    let prover = MockProver::run(shape.params.k as u32, &circuit, vec![instances.to_vec()])
+    let prover = MockProver::run(shape.k(), &circuit, vec![instances.to_vec()])
         .map_err(|e| ProofError::Halo2(e.to_string()))?;
     prover.verify().map_err(|errs| {
         ProofError::Invalid(format!(

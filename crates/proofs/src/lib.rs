@@ -13,7 +13,11 @@
 //!   **not** prove: that the diff is what executing the block's transactions produces — that
 //!   is attested by the validators' BFT re-execution (see `docs/proofs.md`).
 //! - An epoch aggregation proof verifies only if every block proof verifies and the roots
-//!   chain (block k's post_root = block k+1's pre_root), enforced in the circuit.
+//!   chain (block k's post_root = block k+1's pre_root), enforced in the circuit; the
+//!   compression proof that L1 verifies verifies only if that aggregation proof does, and
+//!   carries its statement unchanged, in a shape that does not depend on the epoch size.
+//! - The Poseidon chip ([`poseidon_chip`]) computes exactly [`poseidon::hash`]'s permutation;
+//!   every permutation it proves is wired to the flex-gate cells that use it.
 //! - The SRS is deterministic (test/localnet only), cached on disk with a checksum; a damaged
 //!   cache is an error, never silently used.
 
@@ -26,6 +30,7 @@ pub mod error;
 pub mod evm;
 pub mod params;
 pub mod poseidon;
+pub mod poseidon_chip;
 pub mod prover;
 pub mod tree;
 pub mod types;

@@ -2,8 +2,8 @@
 
 use crate::{
     circuit::{
-        BLOCK_NUM_INSTANCES, BlockCircuitShape, BlockPublicInputs, BlockWitness, block_builder,
-        block_shape,
+        BLOCK_NUM_INSTANCES, BlockCircuitShape, BlockPublicInputs, BlockWitness, HashBackend,
+        block_circuit, block_shape_with,
     },
     error::{ProofError, Result},
     params::load_srs,
@@ -89,19 +89,21 @@ pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> B256 {
 impl Halo2BlockProver {
     /// Keys for `capacity` entries, with the SRS from the on-disk cache.
     pub fn setup(capacity: usize) -> Result<Self> {
-        let shape = block_shape(capacity)?;
-        let params = load_srs(shape.params.k as u32)?;
+        Self::setup_backend(capacity, HashBackend::Chip)
+    }
+
+    /// Keys for `capacity` entries of a given Poseidon backend (the flex-gate one is for
+    /// benchmarks).
+    pub fn setup_backend(capacity: usize, backend: HashBackend) -> Result<Self> {
+        let shape = block_shape_with(capacity, backend)?;
+        let params = load_srs(shape.k())?;
         Self::setup_with(shape, params)
     }
 
     /// Keys for a shape with given parameters (k must match).
     pub fn setup_with(shape: BlockCircuitShape, params: ParamsKZG<Bn256>) -> Result<Self> {
         let w = BlockWitness::dummy(shape.capacity);
-        let circuit = block_builder(
-            CircuitBuilderStage::Keygen,
-            Some((&shape.params, Default::default())),
-            &w,
-        );
+        let circuit = block_circuit(CircuitBuilderStage::Keygen, &shape, Default::default(), &w);
         let vk = keygen_vk(&params, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
         let pk = keygen_pk(&params, vk, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
         let break_points = circuit.break_points();
@@ -136,9 +138,10 @@ impl Halo2BlockProver {
                 capacity: self.shape.capacity,
             });
         }
-        let circuit = block_builder(
+        let circuit = block_circuit(
             CircuitBuilderStage::Prover,
-            Some((&self.shape.params, self.break_points.clone())),
+            &self.shape,
+            self.break_points.clone(),
             witness,
         );
         let instances = witness.public.instances();

@@ -241,3 +241,83 @@ fn stale_old_value_is_refused() {
     assert_eq!(t.root(), root, "a refused diff leaves the tree unchanged");
     witness(&mut t, 3, &d3, CAP);
 }
+
+/// Witnesses the typed API cannot express are refused by the constraints themselves: a flag
+/// that is not 0/1 (each of the four per-entry flags, on a real entry and on padding). The
+/// same hook with the honest values passes, so the failures come from the values.
+#[test]
+fn non_boolean_flags_fail() {
+    use parley_proofs::circuit::{Flag, RawFlag, mock_check_raw};
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    let inst = w.public.instances();
+    let honest = |entry: usize, flag: Flag| -> Fr {
+        let e = &w.entries[entry];
+        Fr::from(u64::from(match flag {
+            Flag::IsReal => e.is_real,
+            Flag::IsAccount => e.is_account,
+            Flag::OldExists => e.old.is_some(),
+            Flag::NewExists => e.new.is_some(),
+        }))
+    };
+    for entry in [0, CAP - 1] {
+        for flag in [
+            Flag::IsReal,
+            Flag::IsAccount,
+            Flag::OldExists,
+            Flag::NewExists,
+        ] {
+            let same = RawFlag {
+                entry,
+                flag,
+                value: honest(entry, flag),
+            };
+            mock_check_raw(&SHAPE, &w, &inst, Some(same))
+                .unwrap_or_else(|e| panic!("honest value through the hook: {e}"));
+            for value in [Fr::from(2), -Fr::one()] {
+                let raw = RawFlag { entry, flag, value };
+                let r = mock_check_raw(&SHAPE, &w, &inst, Some(raw));
+                assert!(
+                    matches!(r, Err(ProofError::Invalid(_))),
+                    "{flag:?} = {value:?} at entry {entry} accepted: {r:?}"
+                );
+            }
+        }
+    }
+}
+
+/// An index at or above 2^32 whose low 32 bits name the right leaf, with `diff_hash`
+/// recomputed natively for that index (the native hash takes any u64), fails: the circuit
+/// decomposes the index into exactly 32 bits.
+#[test]
+fn index_beyond_depth_with_matching_diff_hash_fails() {
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let mut w = witness(&mut t, 1, &d, CAP);
+    let mut far = d.clone();
+    far.0[0].index += 1 << 32;
+    w.entries[0].index = far.0[0].index;
+    w.public.diff_hash = diff_hash(&far).expect("native diff_hash takes any u64 index");
+    fails(&w, &w.public.instances());
+}
+
+/// A storage value's three unused value cells are pinned to zero: a witness that puts
+/// anything there (the leaf hash would not change) is refused.
+#[test]
+fn storage_value_unused_cells_are_pinned() {
+    let (mut m, mut t) = genesis();
+    let d = contract_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    mock_check(&SHAPE, &w, &w.public.instances()).expect("honest contract block passes");
+    let slot = w
+        .entries
+        .iter()
+        .position(|e| e.is_real && !e.is_account && e.new.is_some())
+        .expect("a storage write");
+    for cell in 2..5 {
+        let mut bad = w.clone();
+        bad.entries[slot].new.as_mut().expect("new value")[cell] = Fr::from(5);
+        fails(&bad, &bad.public.instances());
+    }
+}
