@@ -15,7 +15,7 @@ use crate::{
     error::{ProofError, Result},
     params::load_srs,
     poseidon::{RATE, SPEC, T},
-    prover::{Halo2BlockProver, vk_hash},
+    prover::{Halo2BlockProver, prove_poseidon, vk_hash},
 };
 use alloy_primitives::B256;
 use halo2_base::{
@@ -42,19 +42,24 @@ use snark_verifier_sdk::{
     CircuitExt, NativeLoader, PlonkVerifier, SHPLONK, Snark,
     evm::gen_evm_verifier_sol_code,
     halo2::{
+        POSEIDON_SPEC, PoseidonTranscript,
         aggregation::{AggregationCircuit, AggregationConfigParams, VerifierUniversality},
         gen_dummy_snark_from_vk,
     },
     snark_verifier::{
         system::halo2::{Config, compile, transcript::evm::EvmTranscript},
-        verifier::SnarkVerifier,
+        verifier::{SnarkVerifier, plonk::PlonkProtocol},
     },
 };
 
 /// Number of accumulator limbs at the start of the instances.
 pub const ACC_LIMBS: usize = 12;
-/// Default aggregation circuit degree.
+/// Instances of an epoch proof (either layer): accumulator limbs and the 3-element statement.
+pub const EPOCH_NUM_INSTANCES: usize = ACC_LIMBS + 3;
+/// Default aggregation circuit degree (layer 1).
 pub const DEFAULT_AGG_K: u32 = 20;
+/// Default compression circuit degree.
+pub const DEFAULT_COMPRESS_K: u32 = 21;
 
 /// Domain tag of the epoch commitment: ASCII `parley.epoch.v1`.
 pub fn epoch_domain() -> Fr {
@@ -133,22 +138,25 @@ impl EpochProof {
     }
 }
 
-/// The block circuit's verification protocol (its vk, compiled for snark-verifier), which every
-/// block proof handed to the aggregator must carry unchanged.
+/// The verification protocol (a vk compiled for snark-verifier) that every snark handed to an
+/// aggregation layer must carry unchanged: the block circuit's for layer 1, the layer-1
+/// circuit's for the compression layer.
 ///
-/// A `Snark` brings its own protocol; the aggregation circuit pins the block vk as constants, so
-/// a proof of another circuit (or the same circuit at another capacity) could never give a
-/// verifying epoch proof, but without this check it would cost a full aggregation (minutes) to
-/// find out, and the error would not say which block was at fault.
+/// A `Snark` brings its own protocol; the aggregation circuits pin the inner vk as constants,
+/// so a proof of another circuit (or the same circuit at another capacity) could never give a
+/// verifying proof, but without this check it would cost a full aggregation (minutes) to find
+/// out, and the error would not say which input was at fault.
 #[derive(Clone, Debug)]
-pub struct BlockVkCheck {
+pub struct ProtocolCheck {
     /// Canonical bytes (JSON) of the expected protocol: every field compared, not a subset.
     expected: Vec<u8>,
+    /// Instances of the one instance column.
+    width: usize,
 }
 
-impl BlockVkCheck {
+impl ProtocolCheck {
     /// The protocol of `block`'s verifying key.
-    pub fn new(block: &Halo2BlockProver) -> Self {
+    pub fn block(block: &Halo2BlockProver) -> Self {
         let protocol = compile(
             block.params(),
             block.vk(),
@@ -156,15 +164,24 @@ impl BlockVkCheck {
         );
         Self {
             expected: serde_json::to_vec(&protocol).expect("a protocol serializes"),
+            width: BLOCK_NUM_INSTANCES,
         }
     }
 
-    /// `Ok` when `snark` (block `index` of the epoch) was made with the expected vk and has
-    /// one instance column of the block circuit's width.
+    /// The protocol of a layer-1 aggregator's verifying key.
+    pub fn epoch(inner: &EpochAggregator) -> Self {
+        let protocol = aggregation_protocol(inner.params(), inner.vk());
+        Self {
+            expected: serde_json::to_vec(&protocol).expect("a protocol serializes"),
+            width: EPOCH_NUM_INSTANCES,
+        }
+    }
+
+    /// `Ok` when `snark` (input `index`) was made with the expected vk and has one instance
+    /// column of the expected width.
     pub fn check(&self, index: usize, snark: &Snark) -> Result<()> {
         let got = serde_json::to_vec(&snark.protocol).expect("a protocol serializes");
-        let shape_ok =
-            snark.instances.len() == 1 && snark.instances[0].len() == BLOCK_NUM_INSTANCES;
+        let shape_ok = snark.instances.len() == 1 && snark.instances[0].len() == self.width;
         if got == self.expected && shape_ok {
             Ok(())
         } else {
@@ -173,13 +190,15 @@ impl BlockVkCheck {
     }
 }
 
-/// Keys of the epoch aggregation circuit for `n_blocks` block proofs of one block circuit.
+/// Keys of the epoch aggregation circuit (layer 1) for `n_blocks` block proofs of one block
+/// circuit. Its proof uses a Poseidon transcript: it is the input of [`EpochCompressor`], whose
+/// proof is the one L1 verifies.
 pub struct EpochAggregator {
     n_blocks: usize,
     params: ParamsKZG<Bn256>,
     block_params: ParamsKZG<Bn256>,
     block_vk: VerifyingKey<G1Affine>,
-    block_vk_check: BlockVkCheck,
+    block_vk_check: ProtocolCheck,
     config: AggregationConfigParams,
     pk: ProvingKey<G1Affine>,
     break_points: MultiPhaseThreadBreakPoints,
@@ -214,6 +233,63 @@ fn build(
     agg
 }
 
+/// Keygen of an aggregation circuit built by `build` from dummy snarks.
+fn keygen(
+    params: &ParamsKZG<Bn256>,
+    k: u32,
+    build: impl Fn(AggregationConfigParams) -> AggregationCircuit,
+) -> Result<(
+    AggregationConfigParams,
+    ProvingKey<G1Affine>,
+    MultiPhaseThreadBreakPoints,
+)> {
+    let config = AggregationConfigParams {
+        degree: k,
+        lookup_bits: k as usize - 1,
+        ..Default::default()
+    };
+    let mut circuit = build(config);
+    let config = circuit.calculate_params(Some(20));
+    let vk = keygen_vk(params, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
+    let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
+    Ok((config, pk, circuit.break_points()))
+}
+
+/// The snark-verifier protocol of an aggregation vk (15 instances, accumulator first).
+fn aggregation_protocol(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+) -> PlonkProtocol<G1Affine> {
+    compile(
+        params,
+        vk,
+        Config::kzg()
+            .with_num_instance(vec![EPOCH_NUM_INSTANCES])
+            .with_accumulator_indices(AggregationCircuit::accumulator_indices()),
+    )
+}
+
+/// Full native verification of an aggregation proof (its own proof and the pairing on the
+/// accumulator its instances carry), with the transcript `T`.
+fn verify_aggregation<'a, TR>(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    instances: &[Fr],
+    transcript: &mut TR,
+) -> Result<()>
+where
+    TR: snark_verifier_sdk::snark_verifier::util::transcript::TranscriptRead<G1Affine, NativeLoader>,
+    'a: 'a,
+{
+    let protocol = aggregation_protocol(params, vk);
+    let dk = (params.get_g()[0], params.g2(), params.s_g2()).into();
+    let instances = vec![instances.to_vec()];
+    let inner = PlonkVerifier::<SHPLONK>::read_proof(&dk, &protocol, &instances, transcript)
+        .map_err(|e| ProofError::Invalid(format!("{e:?}")))?;
+    PlonkVerifier::<SHPLONK>::verify(&dk, &protocol, &instances, &inner)
+        .map_err(|e| ProofError::Invalid(format!("{e:?}")))
+}
+
 impl EpochAggregator {
     /// Keygen for epochs of `n_blocks` block proofs made by `block`, at degree `k`.
     pub fn setup(block: &Halo2BlockProver, n_blocks: usize, k: u32) -> Result<Self> {
@@ -230,27 +306,20 @@ impl EpochAggregator {
             vec![BLOCK_NUM_INSTANCES],
             None,
         );
-        let config = AggregationConfigParams {
-            degree: k,
-            lookup_bits: k as usize - 1,
-            ..Default::default()
-        };
-        let mut circuit = build(
-            CircuitBuilderStage::Keygen,
-            config,
-            &params,
-            vec![dummy; n_blocks],
-        );
-        let config = circuit.calculate_params(Some(20));
-        let vk = keygen_vk(&params, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
-        let pk = keygen_pk(&params, vk, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
-        let break_points = circuit.break_points();
+        let (config, pk, break_points) = keygen(&params, k, |config| {
+            build(
+                CircuitBuilderStage::Keygen,
+                config,
+                &params,
+                vec![dummy.clone(); n_blocks],
+            )
+        })?;
         Ok(Self {
             n_blocks,
             params,
             block_params,
             block_vk: block.vk().clone(),
-            block_vk_check: BlockVkCheck::new(block),
+            block_vk_check: ProtocolCheck::block(block),
             config,
             pk,
             break_points,
@@ -267,6 +336,11 @@ impl EpochAggregator {
         self.pk.get_vk()
     }
 
+    /// KZG parameters of the aggregation circuit.
+    pub fn params(&self) -> &ParamsKZG<Bn256> {
+        &self.params
+    }
+
     /// Stable hash of the aggregation vk.
     pub fn vk_hash(&self) -> B256 {
         vk_hash(self.pk.get_vk())
@@ -274,13 +348,13 @@ impl EpochAggregator {
 
     /// Number of instances of an epoch proof.
     pub fn num_instances(&self) -> usize {
-        ACC_LIMBS + 3
+        EPOCH_NUM_INSTANCES
     }
 
     /// Aggregate the epoch's block proofs (slot order). Refuses, before proving, a block proof
     /// made with another verifying key ([`ProofError::WrongVk`]) and a broken root chain (the
     /// circuit would not be satisfiable in either case: the block vk is a constant of it).
-    pub fn aggregate(&self, snarks: Vec<Snark>) -> Result<EpochProof> {
+    pub fn aggregate(&self, snarks: Vec<Snark>) -> Result<Snark> {
         if snarks.len() != self.n_blocks {
             return Err(ProofError::Invalid(format!(
                 "aggregator built for {} blocks, got {}",
@@ -300,12 +374,137 @@ impl EpochAggregator {
     }
 
     /// Aggregate without the native chain check (tests: the circuit must refuse).
-    pub fn aggregate_unchecked(&self, snarks: Vec<Snark>) -> Result<EpochProof> {
+    pub fn aggregate_unchecked(&self, snarks: Vec<Snark>) -> Result<Snark> {
         let mut circuit = build(
             CircuitBuilderStage::Prover,
             self.config,
             &self.params,
             snarks,
+        );
+        circuit.set_break_points(self.break_points.clone());
+        let instances = circuit.instances().pop().expect("one instance column");
+        let proof = prove_poseidon(&self.params, &self.pk, circuit, &instances)?;
+        Ok(Snark::new(
+            aggregation_protocol(&self.params, self.pk.get_vk()),
+            vec![instances],
+            proof,
+        ))
+    }
+
+    /// Native verification of a layer-1 epoch snark: its proof and the pairing on the
+    /// accumulator it carries.
+    pub fn verify(&self, snark: &Snark) -> Result<()> {
+        let instances = snark
+            .instances
+            .first()
+            .ok_or(ProofError::Empty("an epoch snark has one instance column"))?;
+        let mut transcript = PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(
+            snark.proof.as_slice(),
+            POSEIDON_SPEC.clone(),
+        );
+        verify_aggregation(&self.params, self.pk.get_vk(), instances, &mut transcript)
+    }
+
+    /// The block circuit's parameters (for checks by callers).
+    pub fn block_params(&self) -> &ParamsKZG<Bn256> {
+        &self.block_params
+    }
+
+    /// The block circuit's vk this aggregator accepts.
+    pub fn block_vk(&self) -> &VerifyingKey<G1Affine> {
+        &self.block_vk
+    }
+}
+
+/// The compression layer (ADR 0010): one aggregation circuit over exactly one layer-1 epoch
+/// snark, whose keccak-transcript proof L1 verifies. Its shape does not depend on how many
+/// blocks the epoch had (it always verifies one aggregation proof), so neither does the gas.
+///
+/// Public instances, the same 15 as a layer-1 proof: the accumulator limbs of the combined
+/// accumulator (layer 1's folded in), then layer 1's `first_pre_root`, `last_post_root`,
+/// `epoch_commitment`, copied from the verified snark's instances. The layer-1 vk is a
+/// constant of this circuit (`VerifierUniversality::None`): a snark of any other circuit
+/// cannot verify, and [`EpochCompressor::compress`] refuses it natively before proving.
+pub struct EpochCompressor {
+    params: ParamsKZG<Bn256>,
+    inner_check: ProtocolCheck,
+    config: AggregationConfigParams,
+    pk: ProvingKey<G1Affine>,
+    break_points: MultiPhaseThreadBreakPoints,
+}
+
+impl std::fmt::Debug for EpochCompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochCompressor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_compression(
+    stage: CircuitBuilderStage,
+    config: AggregationConfigParams,
+    params: &ParamsKZG<Bn256>,
+    snark: Snark,
+) -> AggregationCircuit {
+    let mut agg = AggregationCircuit::new::<SHPLONK>(
+        stage,
+        config,
+        params,
+        vec![snark],
+        VerifierUniversality::None,
+    );
+    let statement = agg.previous_instances()[0][ACC_LIMBS..EPOCH_NUM_INSTANCES].to_vec();
+    agg.builder.assigned_instances[0].extend(statement);
+    agg
+}
+
+impl EpochCompressor {
+    /// Keygen of the compression circuit for `inner`'s epoch snarks, at degree `k`.
+    pub fn setup(inner: &EpochAggregator, k: u32) -> Result<Self> {
+        let params = load_srs(k)?;
+        let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
+            inner.params(),
+            inner.vk(),
+            vec![EPOCH_NUM_INSTANCES],
+            AggregationCircuit::accumulator_indices(),
+        );
+        let (config, pk, break_points) = keygen(&params, k, |config| {
+            build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
+        })?;
+        Ok(Self {
+            params,
+            inner_check: ProtocolCheck::epoch(inner),
+            config,
+            pk,
+            break_points,
+        })
+    }
+
+    /// Circuit configuration (degree, columns).
+    pub fn config(&self) -> AggregationConfigParams {
+        self.config
+    }
+
+    /// Verifying key of the compression circuit (the one L1's verifier is generated from).
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        self.pk.get_vk()
+    }
+
+    /// Stable hash of the compression vk.
+    pub fn vk_hash(&self) -> B256 {
+        vk_hash(self.pk.get_vk())
+    }
+
+    /// Compress a layer-1 epoch snark into the proof L1 verifies. Refuses, before proving, a
+    /// snark of another circuit ([`ProofError::WrongVk`]).
+    pub fn compress(&self, snark: Snark) -> Result<EpochProof> {
+        self.inner_check.check(0, &snark)?;
+        let mut circuit = build_compression(
+            CircuitBuilderStage::Prover,
+            self.config,
+            &self.params,
+            snark,
         );
         circuit.set_break_points(self.break_points.clone());
         let instances = circuit.instances().pop().expect("one instance column");
@@ -330,25 +529,17 @@ impl EpochAggregator {
         })
     }
 
-    /// Native verification, exactly what the EVM verifier checks: the aggregation proof and
-    /// the pairing on the accumulator it carries.
+    /// Native verification, exactly what the EVM verifier checks: the proof and the pairing
+    /// on the accumulator it carries.
     pub fn verify(&self, proof: &EpochProof) -> Result<()> {
-        let protocol = compile(
-            &self.params,
-            self.pk.get_vk(),
-            Config::kzg()
-                .with_num_instance(vec![self.num_instances()])
-                .with_accumulator_indices(AggregationCircuit::accumulator_indices()),
-        );
-        let dk = (self.params.get_g()[0], self.params.g2(), self.params.s_g2()).into();
-        let instances = vec![proof.instances.clone()];
         let mut transcript =
             EvmTranscript::<G1Affine, NativeLoader, &[u8], Vec<u8>>::new(proof.proof.as_slice());
-        let inner =
-            PlonkVerifier::<SHPLONK>::read_proof(&dk, &protocol, &instances, &mut transcript)
-                .map_err(|e| ProofError::Invalid(format!("{e:?}")))?;
-        PlonkVerifier::<SHPLONK>::verify(&dk, &protocol, &instances, &inner)
-            .map_err(|e| ProofError::Invalid(format!("{e:?}")))
+        verify_aggregation(
+            &self.params,
+            self.pk.get_vk(),
+            &proof.instances,
+            &mut transcript,
+        )
     }
 
     /// Solidity source of the EVM verifier (pragma 0.8.19).
@@ -356,18 +547,8 @@ impl EpochAggregator {
         gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(
             &self.params,
             self.pk.get_vk(),
-            vec![self.num_instances()],
+            vec![EPOCH_NUM_INSTANCES],
         )
-    }
-
-    /// The block circuit's parameters (for checks by callers).
-    pub fn block_params(&self) -> &ParamsKZG<Bn256> {
-        &self.block_params
-    }
-
-    /// The block circuit's vk this aggregator accepts.
-    pub fn block_vk(&self) -> &VerifyingKey<G1Affine> {
-        &self.block_vk
     }
 }
 

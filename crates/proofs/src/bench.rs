@@ -7,7 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use crate::{
-    circuit::{BlockWitness, block_shape},
+    circuit::{BlockWitness, HashBackend, block_shape, block_shape_with},
     poseidon::{R_F, R_P, RATE, SPEC, T},
     prover::{BlockProver, Halo2BlockProver},
     tree::ProofTree,
@@ -88,15 +88,25 @@ pub fn cells() -> Result<(), BoxErr> {
     println!(
         "native 2->1 hash: t=4 (ours) {us4:.1} us | t=3 (snark-verifier, incl. spec clone) {us3:.1} us"
     );
-    let s1 = block_shape(1)?;
-    let s4 = block_shape(4)?;
-    let per_entry = (s4.advice_cells - s1.advice_cells) / 3;
+    for backend in [HashBackend::FlexGate, HashBackend::Chip] {
+        let s1 = block_shape_with(1, backend)?;
+        let s4 = block_shape_with(4, backend)?;
+        let per_entry = (s4.flex_cells - s1.flex_cells) / 3;
+        let perms = (s4.permutations - s1.permutations) / 3;
+        let chip_per_entry =
+            perms * crate::poseidon_chip::ROWS_PER_PERM * crate::poseidon_chip::COLUMNS_PER_LANE;
+        println!(
+            "block circuit ({backend:?}): flex-gate cells per entry = {per_entry}, chip permutations per entry = {perms} ({chip_per_entry} chip cells), cells per entry in all = {}",
+            per_entry + chip_per_entry
+        );
+    }
     println!(
-        "block circuit advice cells: capacity 1 = {}, capacity 4 = {}, per entry = {per_entry}, fixed overhead = {}",
-        s1.advice_cells,
-        s4.advice_cells,
-        s1.advice_cells - per_entry
+        "poseidon chip: {} rows x {} advice columns = {} cells per permutation, gate degree 4",
+        crate::poseidon_chip::ROWS_PER_PERM,
+        crate::poseidon_chip::COLUMNS_PER_LANE,
+        crate::poseidon_chip::ROWS_PER_PERM * crate::poseidon_chip::COLUMNS_PER_LANE
     );
+    let _ = block_shape;
     println!("poseidon params: t={T} rate={RATE} R_F={R_F} R_P={R_P}");
     Ok(())
 }
@@ -132,7 +142,7 @@ pub fn tree() -> Result<(), BoxErr> {
 }
 
 /// One block proof of `transfers` transfers: keygen, prove, verify, memory.
-pub fn block(transfers: u64) -> Result<(), BoxErr> {
+pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
     let pool = 64.max(transfers);
     let mut m = StateModel::new();
     let g = m.genesis(pool);
@@ -141,7 +151,7 @@ pub fn block(transfers: u64) -> Result<(), BoxErr> {
     let d = m.transfers(transfers, pool, 11, addr(999_999));
     let cap = d.0.len();
     let t0 = Instant::now();
-    let prover = Halo2BlockProver::setup(cap)?;
+    let prover = Halo2BlockProver::setup_backend(cap, backend)?;
     let keygen = t0.elapsed().as_secs_f64();
     let header = crate::circuit::BlockHeader {
         chain_id: 1,
@@ -160,21 +170,35 @@ pub fn block(transfers: u64) -> Result<(), BoxErr> {
     let verify = t0.elapsed().as_secs_f64();
     let s = prover.shape();
     println!(
-        "block of {transfers} transfers: {cap} touched leaves, k={} advice cols={} cells={} | keygen {keygen:.1}s witness {wit:.2}s prove {prove:.1}s ({:.3} s/leaf) verify {:.1}ms | proof {} B | peak RSS {:.0} MiB",
-        s.params.k,
-        s.params.num_advice_per_phase.iter().sum::<usize>(),
+        "block of {transfers} transfers ({backend:?}): {cap} touched leaves, k={} flex cols={} chip lanes={} cells={} | keygen {keygen:.1}s witness {wit:.2}s prove {prove:.1}s ({:.3} s/leaf) verify {:.1}ms | proof {} B | peak RSS {:.0} MiB",
+        s.k(),
+        s.params.base.num_advice_per_phase.iter().sum::<usize>(),
+        s.params.lanes,
         s.advice_cells,
         prove / cap as f64,
         verify * 1e3,
         p.bytes.len(),
         peak_rss_mib()
     );
+    println!(
+        "RESULT backend={backend:?} transfers={transfers} leaves={cap} prove_s={prove:.3} s_per_leaf={:.5} peak_mib={:.0}",
+        prove / cap as f64,
+        peak_rss_mib()
+    );
     Ok(())
 }
 
-/// Aggregation of `n` one-transfer block proofs: keygen, prove, verify, EVM gas on anvil.
+/// Aggregation of `n` one-transfer block proofs, then the compression layer: keygen, prove,
+/// verify, EVM gas on anvil, verifier size. `PARLEY_AGG_K` / `PARLEY_COMPRESS_K` override the
+/// degrees.
 pub fn agg(n: usize) -> Result<(), BoxErr> {
-    use crate::aggregation::{DEFAULT_AGG_K, EpochAggregator};
+    use crate::aggregation::{DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor};
+    let env_k = |name: &str, default: u32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
     let cap = 3;
     let prover = Halo2BlockProver::setup(cap)?;
     let mut m = StateModel::new();
@@ -182,6 +206,7 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
     let mut t = ProofTree::new();
     t.apply_diff_batch(&g)?;
     let mut snarks = Vec::new();
+    let t0 = Instant::now();
     for slot in 1..=n as u64 {
         let d = m.transfers(1, 8, slot, addr(999));
         let header = crate::circuit::BlockHeader {
@@ -194,28 +219,111 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
         let p = prover.prove(&w)?;
         snarks.push(prover.to_snark(&w.public, &p));
     }
+    let blocks = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let a = EpochAggregator::setup(&prover, n, DEFAULT_AGG_K)?;
+    let a = EpochAggregator::setup(&prover, n, env_k("PARLEY_AGG_K", DEFAULT_AGG_K))?;
     let keygen = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let e = a.aggregate(snarks)?;
     let prove = t0.elapsed().as_secs_f64();
-    let t0 = Instant::now();
-    a.verify(&e)?;
-    let verify = t0.elapsed().as_secs_f64();
-    let code = crate::evm::compile_solidity(&a.solidity_verifier())?;
-    let anvil = crate::evm::Anvil::spawn()?;
-    let addr = anvil.deploy(&code)?;
-    let gas = anvil.transact(&addr, &e.calldata())?;
+    let rss_layer1 = peak_rss_mib();
     println!(
-        "aggregation of {n} block proofs: k={} advice={} | keygen {keygen:.1}s prove {prove:.1}s verify {:.1}ms | proof {} B | EVM verify tx gas {gas} | creation code {} B | peak RSS {:.0} MiB",
+        "layer 1, {n} block proofs: k={} advice={} lookup={} | block proofs {blocks:.1}s keygen {keygen:.1}s prove {prove:.1}s | peak RSS so far {rss_layer1:.0} MiB",
         a.config().degree,
         a.config().num_advice,
+        a.config().num_lookup_advice,
+    );
+    let t0 = Instant::now();
+    let c = EpochCompressor::setup(&a, env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K))?;
+    let ckeygen = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let proof = c.compress(e)?;
+    let cprove = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    c.verify(&proof)?;
+    let verify = t0.elapsed().as_secs_f64();
+    let sol = c.solidity_verifier();
+    if let Some(dir) = std::env::var_os("PARLEY_BENCH_OUT") {
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("compression_verifier_{n}.sol")),
+            &sol,
+        )?;
+    }
+    let code = crate::evm::compile_solidity(&sol)?;
+    let anvil = crate::evm::Anvil::spawn_unlimited()?;
+    let vaddr = anvil.deploy(&code)?;
+    let runtime = anvil.code_size(&vaddr)?;
+    let gas = anvil.transact(&vaddr, &proof.calldata())?;
+    match crate::evm::compile_solidity_with(&sol, true) {
+        Ok(opt) => {
+            let oaddr = anvil.deploy(&opt)?;
+            println!(
+                "with the solc optimizer: runtime code {} B, EVM verify tx gas {}",
+                anvil.code_size(&oaddr)?,
+                anvil.transact(&oaddr, &proof.calldata())?
+            );
+        }
+        Err(e) => println!("solc optimizer failed on the verifier: {e}"),
+    }
+    println!(
+        "compression: k={} advice={} lookup={} | keygen {ckeygen:.1}s prove {cprove:.1}s verify {:.1}ms | proof {} B, calldata {} B | EVM verify tx gas {gas} | creation code {} B, runtime code {runtime} B | peak RSS {:.0} MiB",
+        c.config().degree,
+        c.config().num_advice,
+        c.config().num_lookup_advice,
         verify * 1e3,
-        e.proof.len(),
+        proof.proof.len(),
+        proof.calldata().len(),
         code.len(),
         peak_rss_mib()
     );
+    println!(
+        "RESULT epoch={n} layer1_prove_s={prove:.1} compress_prove_s={cprove:.1} gas={gas} runtime_bytes={runtime} peak_mib={:.0}",
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+/// The flex-gate and chip block circuits side by side, each size and backend in its own
+/// process (so peak memory is that proof's): `compare [transfers…]` (default 10 100).
+pub fn compare(sizes: &[String]) -> Result<(), BoxErr> {
+    let sizes: Vec<u64> = if sizes.is_empty() {
+        vec![10, 100]
+    } else {
+        sizes.iter().map(|s| s.parse()).collect::<Result<_, _>>()?
+    };
+    let exe = std::env::current_exe()?;
+    let run = |n: u64, backend: &str| -> Result<(f64, f64, f64), BoxErr> {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "block", &n.to_string(), backend])
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        print!("{text}");
+        if !out.status.success() {
+            return Err(format!("bench block {n} {backend} failed: {}", out.status).into());
+        }
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .ok_or("no RESULT line")?;
+        let field = |name: &str| -> Result<f64, BoxErr> {
+            let v = line
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+                .ok_or_else(|| format!("no {name} in {line}"))?;
+            Ok(v.parse()?)
+        };
+        Ok((field("prove_s")?, field("s_per_leaf")?, field("peak_mib")?))
+    };
+    for n in sizes {
+        let (flex_s, flex_leaf, flex_mib) = run(n, "flex")?;
+        let (chip_s, chip_leaf, chip_mib) = run(n, "chip")?;
+        println!(
+            "COMPARE transfers={n}: prove flex {flex_s:.1}s ({flex_leaf:.3} s/leaf, {flex_mib:.0} MiB) | chip {chip_s:.1}s ({chip_leaf:.3} s/leaf, {chip_mib:.0} MiB) | speed-up {:.2}x, memory ratio {:.2}",
+            flex_s / chip_s,
+            chip_mib / flex_mib
+        );
+    }
     Ok(())
 }
 
@@ -226,8 +334,14 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
         Some("tree") => tree(),
         Some("block") => {
             let n = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
-            block(n)
+            let backend = match what.get(2).map(String::as_str) {
+                None | Some("chip") => HashBackend::Chip,
+                Some("flex") => HashBackend::FlexGate,
+                Some(other) => return Err(format!("unknown backend {other} (chip|flex)").into()),
+            };
+            block(n, backend)
         }
+        Some("compare") => compare(&what[1..]),
         Some("agg") => {
             let n = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2);
             agg(n)
@@ -235,7 +349,7 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
         Some("all") | None => {
             cells()?;
             tree()?;
-            block(10)
+            block(10, HashBackend::Chip)
         }
         Some(other) => Err(format!("unknown bench {other}").into()),
     }

@@ -1,6 +1,7 @@
 //! Slow suite (run by `crates/proofs/ci.sh`): aggregate two real block proofs, verify natively,
-//! then compile the generated Solidity verifier with solcjs, deploy it to anvil and verify the
-//! epoch proof on chain; a corrupted proof and a changed public input revert.
+//! compress the aggregation proof into the fixed-shape proof L1 verifies, then compile the
+//! generated Solidity verifier with solcjs, deploy it to anvil and verify the epoch proof on
+//! chain; a corrupted proof and a changed public input revert.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
 
 mod common;
@@ -8,7 +9,10 @@ mod common;
 use common::*;
 use parley_proofs::{
     BlockProver, Fr, Halo2BlockProver, ProofError,
-    aggregation::{ACC_LIMBS, DEFAULT_AGG_K, EpochAggregator, epoch_commitment},
+    aggregation::{
+        ACC_LIMBS, DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor,
+        epoch_commitment,
+    },
     evm::{Anvil, compile_solidity},
 };
 use std::time::Instant;
@@ -30,10 +34,13 @@ fn epoch_aggregation_verifies_on_anvil() {
         publics.push(w.public);
     }
 
-    let k = std::env::var("PARLEY_AGG_K")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_AGG_K);
+    let env_k = |name: &str, default: u32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let k = env_k("PARLEY_AGG_K", DEFAULT_AGG_K);
     let t0 = Instant::now();
     let agg = EpochAggregator::setup(&prover, 2, k).expect("aggregation keygen");
     println!(
@@ -42,7 +49,7 @@ fn epoch_aggregation_verifies_on_anvil() {
         agg.config()
     );
 
-    // non-contiguous chain refused (natively; the in-circuit copy constraint is unit-tested)
+    // non-contiguous chain refused (natively; the in-circuit check is below)
     let broken = vec![snarks[1].clone(), snarks[0].clone()];
     assert!(matches!(
         agg.aggregate(broken),
@@ -56,30 +63,33 @@ fn epoch_aggregation_verifies_on_anvil() {
     let d = m2.transfers(1, 8, 1, coinbase());
     let w = witness(&mut t2, 1, &d, CAP + 1);
     let p = wider.prove(&w).expect("a valid proof under its own vk");
-    let foreign = vec![snarks[0].clone(), wider.to_snark(&w.public, &p)];
+    let foreign_block = wider.to_snark(&w.public, &p);
+    let foreign = vec![snarks[0].clone(), foreign_block.clone()];
     let r = agg.aggregate(foreign);
     assert!(matches!(r, Err(ProofError::WrongVk(1))), "{r:?}");
 
     let t0 = Instant::now();
-    let epoch = agg.aggregate(snarks.clone()).expect("aggregate");
+    let layer1 = agg.aggregate(snarks.clone()).expect("aggregate");
     println!(
         "aggregation proof (2 blocks): {:.1}s, {} bytes",
         t0.elapsed().as_secs_f64(),
-        epoch.proof.len()
+        layer1.proof.len()
     );
-    let t0 = Instant::now();
-    agg.verify(&epoch).expect("epoch proof verifies natively");
-    println!("native epoch verify: {:.3}s", t0.elapsed().as_secs_f64());
-    let public = epoch.public();
-    assert_eq!(public.first_pre_root, publics[0].pre_root);
-    assert_eq!(public.last_post_root, publics[1].post_root);
+    agg.verify(&layer1)
+        .expect("layer-1 epoch proof verifies natively");
+    let statement = |inst: &[Fr]| (inst[ACC_LIMBS], inst[ACC_LIMBS + 1], inst[ACC_LIMBS + 2]);
     let pis: Vec<Fr> = publics.iter().map(|p| p.pi_hash()).collect();
-    assert_eq!(public.epoch_commitment, epoch_commitment(&pis));
+    let expected = (
+        publics[0].pre_root,
+        publics[1].post_root,
+        epoch_commitment(&pis),
+    );
+    assert_eq!(statement(&layer1.instances[0]), expected);
 
     // a changed public input fails natively
-    let mut changed = epoch.clone();
-    changed.instances[ACC_LIMBS + 1] += Fr::one();
-    let r = agg.verify(&changed);
+    let mut changed1 = layer1.clone();
+    changed1.instances[0][ACC_LIMBS + 1] += Fr::one();
+    let r = agg.verify(&changed1);
     assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
 
     // the in-circuit chain check: without the native check, proving a broken chain succeeds
@@ -94,7 +104,47 @@ fn epoch_aggregation_verifies_on_anvil() {
         "a broken chain must not verify: {r:?}"
     );
 
-    let sol = agg.solidity_verifier();
+    // the compression layer: one fixed-shape proof over the layer-1 proof, verified on L1
+    let t0 = Instant::now();
+    let compressor = EpochCompressor::setup(&agg, env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K))
+        .expect("compression keygen");
+    println!(
+        "compression keygen: {:.1}s, config {:?}",
+        t0.elapsed().as_secs_f64(),
+        compressor.config()
+    );
+    // a snark of another circuit (a block proof) is refused before proving
+    let r = compressor.compress(foreign_block);
+    assert!(matches!(r, Err(ProofError::WrongVk(0))), "{r:?}");
+    let t0 = Instant::now();
+    let epoch = compressor.compress(layer1).expect("compress");
+    println!(
+        "compression proof: {:.1}s, {} bytes",
+        t0.elapsed().as_secs_f64(),
+        epoch.proof.len()
+    );
+    let t0 = Instant::now();
+    compressor
+        .verify(&epoch)
+        .expect("epoch proof verifies natively");
+    println!("native epoch verify: {:.3}s", t0.elapsed().as_secs_f64());
+    let public = epoch.public();
+    assert_eq!(
+        (
+            public.first_pre_root,
+            public.last_post_root,
+            public.epoch_commitment
+        ),
+        expected
+    );
+
+    // a changed public input fails natively
+    let mut changed = epoch.clone();
+    changed.instances[ACC_LIMBS + 1] += Fr::one();
+    let r = compressor.verify(&changed);
+    assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
+
+    let sol = compressor.solidity_verifier();
     let t0 = Instant::now();
     let code = compile_solidity(&sol).expect("solc compiles the verifier");
     println!(
@@ -102,18 +152,25 @@ fn epoch_aggregation_verifies_on_anvil() {
         t0.elapsed().as_secs_f64(),
         code.len()
     );
+    // anvil enforces EIP-170 here (24,576 bytes), as Ethereum does
     let anvil = Anvil::spawn().expect("anvil starts");
-    let addr = anvil.deploy(&code).expect("deploy");
+    let addr = anvil
+        .deploy(&code)
+        .expect("the verifier deploys under the EIP-170 code-size limit");
+    let runtime = anvil.code_size(&addr).expect("eth_getCode");
+    assert!(runtime <= 24_576, "runtime code {runtime} B");
     let calldata = epoch.calldata();
     anvil.call(&addr, &calldata).expect("eth_call verifies");
     let gas = anvil
         .transact(&addr, &calldata)
         .expect("verify tx succeeds");
     println!(
-        "EVM verify gas (tx total): {gas}, calldata {} bytes",
+        "EVM verify gas (tx total): {gas}, calldata {} bytes, runtime code {runtime} bytes",
         calldata.len()
     );
-    assert!(gas < 1_000_000, "gas {gas}");
+    // A regression pin of the CI configuration (compression k = 21 measured 442,345 gas), not
+    // the 400,000 target: see docs/proofs.md for the degree that reaches it.
+    assert!(gas < 460_000, "gas {gas}");
 
     // A revert, not any error (a dead anvil also gives `Err(Evm)`): anvil answers a failed
     // eth_call with "execution reverted", a mined failing tx gives "transaction reverted".
@@ -140,4 +197,23 @@ fn epoch_aggregation_verifies_on_anvil() {
     anvil
         .call(&addr, &calldata)
         .expect("honest proof still verifies");
+
+    // Pinned for the bridge (DESIGN §6): the generated verifier reads each public instance
+    // modulo the BN254 scalar modulus r, so the instance `first_pre_root + r` (a different
+    // 256-bit word naming the same field element) verifies too. The Rollup contract must
+    // therefore check every instance < r itself; if this assertion ever fails, the verifier
+    // started refusing non-canonical instances and that check becomes redundant, not wrong.
+    let r_modulus = alloy_primitives::U256::from_str_radix(
+        "30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001",
+        16,
+    )
+    .expect("r parses");
+    let at = ACC_LIMBS * 32;
+    let x = alloy_primitives::U256::from_be_slice(&calldata[at..at + 32]);
+    assert!(x < r_modulus);
+    let mut shifted = calldata.clone();
+    shifted[at..at + 32].copy_from_slice(&(x + r_modulus).to_be_bytes::<32>());
+    anvil
+        .call(&addr, &shifted)
+        .expect("the generated verifier accepts first_pre_root + r (it reduces modulo r)");
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use parley_proofs::{BlockProver, Fr, Halo2BlockProver, ProofError, aggregation::BlockVkCheck};
+use parley_proofs::{BlockProver, Fr, Halo2BlockProver, ProofError, aggregation::ProtocolCheck};
 
 const CAP: usize = 3;
 
@@ -75,7 +75,7 @@ fn real_block_proofs_are_sound() {
     // The aggregator's vk check (run by `EpochAggregator::aggregate` before proving): this
     // prover's snarks pass; a valid proof of the same diff made by a prover of another capacity
     // (another vk) is refused with `WrongVk` naming its position.
-    let check = BlockVkCheck::new(&prover);
+    let check = ProtocolCheck::block(&prover);
     let own = prover.to_snark(&w1.public, &p1);
     check.check(0, &own).expect("a proof of this vk passes");
     check

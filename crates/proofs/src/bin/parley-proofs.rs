@@ -3,7 +3,7 @@
 //! ```text
 //! parley-proofs srs <k>            generate / check the cached deterministic SRS for k
 //! parley-proofs bench [what...]    print benchmark figures (see docs/proofs.md)
-//! parley-proofs verifier <capacity> <blocks> <out.sol>   write the epoch EVM verifier
+//! parley-proofs verifier <capacity> <blocks> <out.sol>   write the L1 (compression) verifier
 //! ```
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
 
@@ -29,14 +29,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 n,
                 parley_proofs::aggregation::DEFAULT_AGG_K,
             )?;
-            std::fs::write(out, agg.solidity_verifier())?;
+            let compressor = parley_proofs::aggregation::EpochCompressor::setup(
+                &agg,
+                parley_proofs::aggregation::DEFAULT_COMPRESS_K,
+            )?;
+            std::fs::write(out, compressor.solidity_verifier())?;
             println!(
-                "block vk hash {} (capacity {cap}), epoch vk hash {} ({n} blocks): verifier written to {out}",
+                "block vk hash {} (capacity {cap}), epoch vk hash {} ({n} blocks), compression vk hash {}: verifier written to {out}",
                 parley_proofs::BlockProver::vk_hash(&block),
-                agg.vk_hash()
+                agg.vk_hash(),
+                compressor.vk_hash()
             );
             Ok(())
         }
-        _ => Err("usage: parley-proofs srs <k> | bench [cells|tree|block N|all] | verifier <capacity> <blocks> <out.sol>".into()),
+        _ => Err("usage: parley-proofs srs <k> | bench [cells|tree|block N [chip|flex]|compare N...|agg N|all] | verifier <capacity> <blocks> <out.sol>".into()),
     }
 }
