@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes};
-use parley_types::{MerkleProof, MerkleTree, StateKey};
+use parley_types::{MerkleProof, MerkleTree, PROOF_INDEX_CAPACITY, StateKey};
 
 use crate::chain::auction;
 use crate::chain::block::Message;
@@ -428,6 +428,9 @@ impl App {
         };
         let reader = self.inner.store.reader()?;
         let mut overlay = Overlay::new(&reader);
+        // The proof tree's room, as the next block has it (ADR 0011: a `Withdraw` that
+        // would create an account in a full tree is refused).
+        overlay.set_index_room(reader.meta()?.proof_index_room(PROOF_INDEX_CAPACITY));
         let next = Ledger::new(&mut overlay).account(m.sender)?.nonce;
         if m.nonce < next || m.nonce >= next.saturating_add(MAX_MESSAGE_NONCE_AHEAD) {
             let e = LedgerError::Nonce {
@@ -631,6 +634,7 @@ impl App {
         auctioned: bool,
     ) -> Result<Vec<Bytes>> {
         let mut overlay = Overlay::new(reader);
+        overlay.set_index_room(reader.meta()?.proof_index_room(PROOF_INDEX_CAPACITY));
         let mut per_kind = std::collections::BTreeMap::new();
         let budget = if auctioned {
             max_tx_bytes

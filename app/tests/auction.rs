@@ -766,7 +766,7 @@ fn app_hash_snapshot_of_the_auction() {
     let (_, app_hash) = net.nodes[0].app.info().expect("info");
     assert_eq!(
         app_hash,
-        "0xdb6307400255ca7e597d1a06b192b56f6fc89f8043c11e8936a578888349126a"
+        "0x3a2388b57a4c1ec75686206d3528573d1d04b9d221edd7ded24065481a5911bc"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the auction moved: a breaking change"

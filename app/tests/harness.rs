@@ -476,10 +476,10 @@ fn app_hash_snapshot() {
     assert_eq!(
         (genesis_hash, after),
         (
-            "0xc18477c3f0c3674efa13873345e324c7cabea2724093dabba293d1b67641248c"
+            "0xb42344a5e0d71d719d82ca52e0f8d661b491e81c86004b11311308e42bc19c8a"
                 .parse()
                 .expect("hex"),
-            "0xff8b70ed532a2e0a8335618d5d0f90855e5e0d46637412a3408cfa640d584e11"
+            "0xeae01dd6627ef4cc76d8bc8e848d757b7fff4c940da2e0658947506b658c35ba"
                 .parse()
                 .expect("hex"),
         ),
@@ -512,7 +512,7 @@ fn app_hash_snapshot() {
     );
     assert_eq!(
         dependent,
-        "0x9b12620013576419e966245278a64af34b0f2e48c480c84cc622b1255418cc32"
+        "0x1d93e724c8ccfab035c424e024eb4505d463f71e1cbe25bc3d70b178656fe2cb"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the dependent block moved: a breaking change"

@@ -729,7 +729,7 @@ fn app_hash_snapshot_of_every_message_kind() {
     assert_eq!(net.last_results.len(), 8, "seven messages and the L2 block");
     assert_eq!(
         hash,
-        "0xd8d2c13d3c6dd0c74bddca25a541aad3baad42c403fcfd09ea41c4517b716c4d"
+        "0x6e8f29bcf201d0c43135423b969ced4bbc815e600ddc9af49c0cbf639a338d59"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the message kinds moved: a breaking change"

@@ -433,7 +433,7 @@ fn app_hash_snapshot_of_the_seed() {
     let (_, app_hash) = net.nodes[0].app.info().expect("info");
     assert_eq!(
         app_hash,
-        "0x336cbf64991b4eb7cba596009af0280fd669b7997a8b5b3c9de9b9e4f5eba7af"
+        "0x5617738386a57ddaf1687e20a2ec207771f5b50a59ee7e3fe9969832851dd5e1"
             .parse::<B256>()
             .expect("hex"),
         "app-hash snapshot of the seed moved: a breaking change"

@@ -16,23 +16,30 @@
 //!   protocol's proving pot, less the burned share ([`ledger::credit_base_fees`]); the priority
 //!   fee goes to the block's builder; the next base fee follows EIP-1559 with elasticity 2 and
 //!   a floor;
-//! - the height's protocol messages run first, through the same overlay ([`ledger::apply`]).
+//! - the height's protocol messages run first, through the same overlay ([`ledger::apply`]);
+//! - the proof tree's capacity (ADR 0011): a block inserts at most
+//!   [`ChainMeta::proof_index_room`] entries; a transaction whose effects would take the
+//!   block's inserts past it is skipped ([`Skip::ProofTreeFull`]: no receipt, no state
+//!   change, it stays pending), the block stays valid.
 
 use alloy_consensus::Transaction as _;
 use alloy_eips::Typed2718 as _;
 use alloy_primitives::{B256, Bloom, Bytes, U256, keccak256};
-use parley_types::{BlockRecord, ChainMeta, RecordReceipt, StateDiff, StateKey, TxRecord};
+use parley_types::{
+    BlockRecord, ChainMeta, PROOF_INDEX_CAPACITY, RecordReceipt, StateDiff, StateKey, TxRecord,
+    encode_forced,
+};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr as _;
 use revm::context_interface::result::{EVMError, ExecutionResult};
-use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::chain::SPEC;
 use crate::chain::auction::{self, Source};
 use crate::chain::block::{L2Header, tx_root};
 use crate::chain::genesis::Params;
 use crate::chain::msg::SignedMsg;
-use crate::chain::overlay::Overlay;
+use crate::chain::overlay::{Overlay, ProofIndices, ProofTreeFull};
 use crate::chain::seed::{self, SeedReveals};
 use crate::chain::tx::{SenderMemo, SignedTx};
 use crate::chain::view::{StateView, StoreError};
@@ -136,6 +143,9 @@ pub enum Skip {
     },
     /// Invalid against the state at its turn (nonce, balance, fee cap below the base fee, …).
     Invalid(String),
+    /// Its effects would take the block's inserts past the proof tree's capacity (ADR 0011);
+    /// it may fit a later block, once deletions free indices.
+    ProofTreeFull(ProofTreeFull),
 }
 
 /// Executes one block's transactions in order over a block overlay, enforcing Ethereum's
@@ -158,10 +168,19 @@ impl<V: StateView> std::fmt::Debug for BlockExecutor<'_, V> {
 }
 
 impl<'a, V: StateView> BlockExecutor<'a, V> {
-    /// An executor for `header` over committed state `view`.
-    pub fn new(view: &'a V, params: &Params, header: &L2Header, prevrandao: B256) -> Self {
+    /// An executor for `header` over committed state `view`, whose block may insert
+    /// `index_room` entries into the proof tree ([`ChainMeta::proof_index_room`], ADR 0011).
+    pub fn new(
+        view: &'a V,
+        params: &Params,
+        header: &L2Header,
+        prevrandao: B256,
+        index_room: u64,
+    ) -> Self {
+        let mut overlay = Overlay::new(view);
+        overlay.set_index_room(index_room);
         let evm = Context::mainnet()
-            .with_db(Overlay::new(view))
+            .with_db(overlay)
             .with_cfg(cfg_env(params))
             .with_block(block_env(header, prevrandao))
             .build_mainnet();
@@ -180,14 +199,21 @@ impl<'a, V: StateView> BlockExecutor<'a, V> {
     /// Runs `tx` and commits it into the overlay, or says why it was skipped (state
     /// unchanged). A transaction fits while its gas limit is at most the gas left in the
     /// block (Ethereum's rule), so a large limit cannot reserve the block while paying for
-    /// little. `Err` is fatal (storage, or revm failing for a reason that is not the tx's).
+    /// little; and while the block's inserts with its effects stay within the proof tree's
+    /// capacity (ADR 0011). `Err` is fatal (storage, or revm failing for a reason that is not
+    /// the tx's).
     pub fn apply(&mut self, tx: &SignedTx) -> Result<Result<ExecutionResult, Skip>, ExecError> {
         let gas_left = self.gas_limit.saturating_sub(self.gas_used);
         if tx.envelope.gas_limit() > gas_left {
             return Ok(Err(Skip::NoRoom { gas_left }));
         }
-        match self.evm.transact_commit(tx_env(tx)) {
-            Ok(result) => {
+        // Executed without committing, so the capacity rule can still refuse its effects.
+        match self.evm.transact(tx_env(tx)) {
+            Ok(out) => {
+                if let Err(full) = self.evm.db_mut().commit_tx_within_room(out.state)? {
+                    return Ok(Err(Skip::ProofTreeFull(full)));
+                }
+                let result = out.result;
                 self.gas_used = self
                     .gas_used
                     .checked_add(result.tx_gas_used())
@@ -237,6 +263,7 @@ pub struct BlockInput<'a> {
 /// `max_diff_entries`; then the slot's settlement, the base fees to the pot,
 /// [`ledger::end_block`], the auction's and the assignment's end of block. The writes and the
 /// diff are derived from the overlay at the end, so the order of all effects is the block's.
+/// The proof tree has [`PROOF_INDEX_CAPACITY`] leaves (ADR 0011).
 #[allow(clippy::too_many_arguments)]
 pub fn execute_block<V: StateView>(
     view: &V,
@@ -247,12 +274,43 @@ pub fn execute_block<V: StateView>(
     prevrandao: B256,
     senders: &impl SenderMemo,
 ) -> Result<Executed, ExecError> {
+    execute_block_with_capacity(
+        view,
+        params,
+        meta,
+        input,
+        messages,
+        prevrandao,
+        senders,
+        PROOF_INDEX_CAPACITY,
+    )
+}
+
+/// [`execute_block`] with a proof tree of `capacity` leaves: the chain always uses
+/// [`PROOF_INDEX_CAPACITY`]; tests use a handful of leaves to reach the capacity rule.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_block_with_capacity<V: StateView>(
+    view: &V,
+    params: &Params,
+    meta: &ChainMeta,
+    input: BlockInput<'_>,
+    messages: &[SignedMsg],
+    prevrandao: B256,
+    senders: &impl SenderMemo,
+    capacity: u64,
+) -> Result<Executed, ExecError> {
     let height = input.height;
     let provisional = match input.proposer {
         Some((h, _)) => h.clone(),
         None => rules::empty_block(params, meta, height, input.time_secs),
     };
-    let mut exec = BlockExecutor::new(view, params, &provisional, prevrandao);
+    let mut exec = BlockExecutor::new(
+        view,
+        params,
+        &provisional,
+        prevrandao,
+        meta.proof_index_room(capacity),
+    );
     if let Some(r) = input.seed {
         seed::apply(exec.overlay(), r)?;
     }
@@ -299,8 +357,10 @@ pub fn execute_block<V: StateView>(
     let mut log_index = 0u64;
     let mut block_bloom = Bloom::default();
     // Forced transactions first, in queue order, within their gas budget; those that do not
-    // fit wait for the next block, the rest leave the queue (executed or skipped).
+    // fit wait for the next block, the rest leave the queue (executed or skipped; one skipped
+    // for the proof tree's capacity is put back, below).
     let mut forced = Vec::new();
+    let mut forced_keys = Vec::new();
     let mut forced_gas = 0u64;
     for (key, raw) in auction::forced_queue(exec.overlay())? {
         match auction::decode_for_execution(&raw, params, senders) {
@@ -311,6 +371,7 @@ pub fn execute_block<V: StateView>(
                 }
                 forced_gas += g;
                 forced.push(tx);
+                forced_keys.push(key);
             }
             Err(h) => skipped.push(h),
         }
@@ -328,6 +389,11 @@ pub fn execute_block<V: StateView>(
             Ok(r) => r,
             Err(why) => {
                 tracing::debug!(tx = %tx.hash, reason = ?why, "skipping transaction");
+                // A forced transaction refused only for the proof tree's capacity keeps its
+                // place in the queue (ADR 0011): it is not invalid, and it was paid for.
+                if let (Skip::ProofTreeFull(_), Some(key)) = (&why, forced_keys.get(i)) {
+                    exec.overlay().put_app(*key, Some(encode_forced(&tx.raw)));
+                }
                 skipped.push(tx.hash);
                 continue;
             }
@@ -384,7 +450,7 @@ pub fn execute_block<V: StateView>(
     assignment::end_block(exec.overlay(), params, header.number)?;
 
     let receipts_root = receipts_root(&executed);
-    let (changes, next_proof_index) = exec.overlay().finish(meta.next_proof_index)?;
+    let (changes, indices) = exec.overlay().finish(ProofIndices::of(meta), capacity)?;
     let new_meta = ChainMeta {
         next_base_fee: next_base_fee(
             header.base_fee,
@@ -396,7 +462,8 @@ pub fn execute_block<V: StateView>(
         last_block_hash: hash,
         last_receipts_root: receipts_root,
         last_timestamp: header.timestamp,
-        next_proof_index,
+        next_proof_index: indices.next,
+        free_proof_indices: indices.free,
     };
     let mut writes = changes.writes;
     // Meta sorts first (tag 0x00): keep `writes` in key order.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use parley_types::{
     AccountLeaf, BlockRecord, ChainMeta, DiffEntry, KECCAK_EMPTY, LeafValue, LedgerAccount,
-    MerkleTree, ProverEntry, REPUTATION_ONE, SequencerEntry, StateDiff, StateKey, StateValue,
-    ValidatorEntry,
+    MerkleTree, PROOF_INDEX_CAPACITY, ProverEntry, REPUTATION_ONE, SequencerEntry, StateDiff,
+    StateKey, StateValue, ValidatorEntry,
 };
 use serde::{Deserialize, Serialize};
 
@@ -347,6 +347,22 @@ impl AppGenesis {
                 "total of balances, bonds and stakes overflows 256 bits",
             ));
         }
+        // Every stored account and slot takes a proof-tree leaf (ADR 0011).
+        let entries = self.accounts.iter().fold(0u64, |n, a| {
+            let stored = !(a.nonce == 0 && a.balance.is_zero() && a.code.is_empty());
+            let slots = a.storage.values().filter(|v| !v.is_zero()).count();
+            n.saturating_add(u64::from(stored))
+                .saturating_add(u64::try_from(slots).unwrap_or(u64::MAX))
+        });
+        if entries > PROOF_INDEX_CAPACITY {
+            return Err(bad(
+                "accounts",
+                format!(
+                    "{entries} accounts and storage slots exceed the proof tree's \
+                     {PROOF_INDEX_CAPACITY} leaves"
+                ),
+            ));
+        }
         self.validate_protocol()
     }
 
@@ -558,6 +574,7 @@ impl AppGenesis {
             last_receipts_root: B256::ZERO,
             last_timestamp: 0,
             next_proof_index: diff.len() as u64,
+            free_proof_indices: 0,
         };
         writes.insert(0, (StateKey::Meta, Some(meta.encode())));
         // The protocol ledger and registries (non-EVM, after the EVM entries in key order).

@@ -176,6 +176,10 @@ pub enum LedgerError {
     /// A `ForceInclude` whose transaction fails the rules.
     #[error("forced transaction refused: {0}")]
     ForcedInvalid(String),
+    /// A `Withdraw` to an address without an EVM account would insert one, and the block's
+    /// inserts have reached the proof tree's capacity (ADR 0011).
+    #[error("proof tree full: no free proof index for a new EVM account (ADR 0011)")]
+    ProofTreeFull,
 }
 
 impl LedgerError {
@@ -207,6 +211,7 @@ impl LedgerError {
             LedgerError::RevealGasLimit { .. } => 62,
             LedgerError::RevealTooManyTxs { .. } => 63,
             LedgerError::ForcedInvalid(_) => 64,
+            LedgerError::ProofTreeFull => 65,
         }
     }
 }
@@ -480,6 +485,10 @@ pub fn apply<V: StateView>(
             });
             match evm.balance.checked_add(*a) {
                 None => Err(LedgerError::Overflow),
+                // Creating the account takes a proof index (ADR 0011).
+                Some(_) if !l.o.insert_fits(&StateKey::Account(who))? => {
+                    Err(LedgerError::ProofTreeFull)
+                }
                 Some(balance) => {
                     l.o.set_account(who, AccountLeaf { balance, ..evm });
                     Ok(())

@@ -11,7 +11,12 @@
 //!   effects is the order it defines.
 //! - [`Overlay::finish`] derives the block's writes, its canonical state diff and the new code
 //!   once, at the end, by comparing the overlay with committed state; proof-tree indices are
-//!   assigned to inserted entries in key order.
+//!   assigned to inserted entries in key order: freed indices first (top of the freed-index
+//!   stack), then fresh ones; indices the block frees are pushed at the end (ADR 0011).
+//! - The proof tree's capacity (ADR 0011): a block may insert at most its *index room*
+//!   ([`Overlay::set_index_room`]) entries. [`Overlay::commit_tx_within_room`] commits a
+//!   transaction only if the block's inserts stay within it, and [`Overlay::insert_fits`]
+//!   tells a protocol handler whether one more insert does.
 //!
 //! Invariants: reads of a key see the block's last write to it; a created or self-destructed
 //! account's committed storage reads as empty and is deleted at the end; EIP-161: an empty
@@ -21,7 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use parley_types::{
-    AccountLeaf, DiffEntry, KECCAK_EMPTY, LeafValue, StateDiff, StateKey, StateValue,
+    AccountLeaf, ChainMeta, DiffEntry, KECCAK_EMPTY, LeafValue, StateDiff, StateKey, StateValue,
+    decode_free_index, encode_free_index,
 };
 use revm::state::{AccountInfo, Bytecode};
 
@@ -36,6 +42,38 @@ pub struct Changes {
     pub writes: Vec<(StateKey, Option<Vec<u8>>)>,
     /// Code first deployed by this block.
     pub code: Vec<(B256, Bytes)>,
+}
+
+/// The proof-index allocator's state at the start of a block (ADR 0011): from chain meta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProofIndices {
+    /// The next fresh index ([`ChainMeta::next_proof_index`]).
+    pub next: u64,
+    /// Depth of the freed-index stack ([`ChainMeta::free_proof_indices`]).
+    pub free: u64,
+}
+
+impl ProofIndices {
+    /// The allocator's state recorded in `meta`.
+    pub fn of(meta: &ChainMeta) -> Self {
+        Self {
+            next: meta.next_proof_index,
+            free: meta.free_proof_indices,
+        }
+    }
+}
+
+/// A transaction (or protocol action) refused because the block's inserts would exceed the
+/// proof tree's capacity (ADR 0011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "proof tree full: this block may insert {room} entries, this would make {inserts} (ADR 0011)"
+)]
+pub struct ProofTreeFull {
+    /// Inserts the block may make (freed indices plus fresh ones left).
+    pub room: u64,
+    /// The block's inserts had it been committed.
+    pub inserts: u64,
 }
 
 /// One block's writes over committed state `V`.
@@ -53,6 +91,8 @@ pub struct Overlay<'a, V> {
     code: BTreeMap<B256, Bytes>,
     /// Analysed bytecode, so a contract is analysed once per block.
     analysed: BTreeMap<B256, Bytecode>,
+    /// How many entries this block may insert (ADR 0011); unbounded unless set.
+    index_room: u64,
 }
 
 // Mutation testing: a Debug body that prints nothing is an equivalent mutant (diagnostics only).
@@ -62,6 +102,7 @@ impl<V> std::fmt::Debug for Overlay<'_, V> {
             .field("evm_writes", &self.evm.len())
             .field("app_writes", &self.app.len())
             .field("wiped", &self.wiped.len())
+            .field("index_room", &self.index_room)
             .finish()
     }
 }
@@ -81,7 +122,15 @@ impl<'a, V: StateView> Overlay<'a, V> {
             app: BTreeMap::new(),
             code: BTreeMap::new(),
             analysed: BTreeMap::new(),
+            index_room: u64::MAX,
         }
+    }
+
+    /// Bounds the entries this block may insert (ADR 0011): [`ChainMeta::proof_index_room`]
+    /// of the committed meta. An overlay that is not a block's (queries, simulations) leaves
+    /// it unbounded.
+    pub fn set_index_room(&mut self, room: u64) {
+        self.index_room = room;
     }
 
     fn committed(&mut self, key: &StateKey) -> Result<Option<StateValue>, StoreError> {
@@ -197,6 +246,81 @@ impl<'a, V: StateView> Overlay<'a, V> {
         self.code.entry(hash).or_insert(code);
     }
 
+    /// The entries this block inserts so far: written with a value, absent from committed
+    /// state (what [`Self::finish`] gives an index). Exact, and linear in the block's writes:
+    /// the capacity checks call it only when the cheap bound `evm_writes()` is above the room.
+    pub fn inserts(&mut self) -> Result<u64, StoreError> {
+        let written: Vec<StateKey> = self
+            .evm
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        let mut n = 0u64;
+        for k in written {
+            if self.committed(&k)?.is_none() {
+                n = n.saturating_add(1);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Whether writing a value to the EVM entry `key` now keeps the block's inserts within
+    /// its index room (ADR 0011). Writing to an entry that exists, or that the block already
+    /// inserted, always fits.
+    pub fn insert_fits(&mut self, key: &StateKey) -> Result<bool, StoreError> {
+        if self.committed(key)?.is_some() || self.evm.get(key).is_some_and(Option::is_some) {
+            return Ok(true);
+        }
+        // Every insert is a written key, so `evm_writes() + 1` bounds the inserts after it.
+        let bound = u64::try_from(self.evm.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        if bound <= self.index_room {
+            return Ok(true);
+        }
+        Ok(self.inserts()?.saturating_add(1) <= self.index_room)
+    }
+
+    /// Commits one finished transaction's state if the block's inserts stay within its index
+    /// room (ADR 0011); otherwise leaves the overlay as it was and says why. Cheap while the
+    /// block's writes plus the transaction's cannot exceed the room (always, but within a
+    /// block's writes of the capacity): only then are the inserts counted exactly, on a copy.
+    pub fn commit_tx_within_room(
+        &mut self,
+        state: revm::state::EvmState,
+    ) -> Result<Result<(), ProofTreeFull>, StoreError> {
+        // Entries the transaction can write: each account and each of its slots. (A sum, so
+        // the hash map's order does not matter.)
+        let touched = state.values().fold(0u64, |n, a| {
+            let slots = u64::try_from(a.storage.len()).unwrap_or(u64::MAX);
+            n.saturating_add(1).saturating_add(slots)
+        });
+        let bound = u64::try_from(self.evm.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(touched);
+        if bound <= self.index_room {
+            self.commit_tx(state);
+            return Ok(Ok(()));
+        }
+        let saved = (
+            self.evm.clone(),
+            self.wiped.clone(),
+            self.code.clone(),
+            self.analysed.clone(),
+        );
+        self.commit_tx(state);
+        let inserts = self.inserts()?;
+        if inserts <= self.index_room {
+            return Ok(Ok(()));
+        }
+        (self.evm, self.wiped, self.code, self.analysed) = saved;
+        Ok(Err(ProofTreeFull {
+            room: self.index_room,
+            inserts,
+        }))
+    }
+
     /// Commits one finished transaction's state (revm's per-transaction flags).
     pub fn commit_tx(&mut self, state: revm::state::EvmState) {
         // revm hands a hash map: sort it so the order of effects is canonical.
@@ -263,10 +387,39 @@ impl<'a, V: StateView> Overlay<'a, V> {
         Ok(false)
     }
 
+    /// Position `pos` of the committed freed-index stack; each is below `next`.
+    fn free_index_at(&mut self, pos: u64, next: u64) -> Result<u64, StoreError> {
+        let bytes = self.app(&StateKey::FreeProofIndex(pos))?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "freed proof-index stack: position {pos} is missing"
+            ))
+        })?;
+        let i = decode_free_index(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("freed proof index {pos}: {e}")))?;
+        if i >= next {
+            return Err(StoreError::Corrupt(format!(
+                "freed proof index {pos} is {i}, never handed out (next is {next})"
+            )));
+        }
+        Ok(i)
+    }
+
     /// Derives the block's writes, canonical diff and new code by comparing the overlay with
-    /// committed state. `next_proof_index` is the first free proof-tree index; the returned
-    /// value is the next free one after this block's inserts.
-    pub fn finish(&mut self, next_proof_index: u64) -> Result<(Changes, u64), StoreError> {
+    /// committed state, and assigns proof-tree indices (ADR 0011). `indices` is the allocator
+    /// at the start of the block; each inserted entry, in key order, takes the top of the
+    /// freed-index stack while it has one, then the next fresh index, which must stay below
+    /// `capacity`; the indices of deleted entries are pushed afterwards, so they are reused
+    /// from the next block on. Returns the allocator after the block; the stack's entries are
+    /// among the writes.
+    ///
+    /// An insert beyond `capacity` is an error: the capacity checks during the block
+    /// ([`Self::commit_tx_within_room`], [`Self::insert_fits`] with the room of `indices`)
+    /// refuse it before it gets here.
+    pub fn finish(
+        &mut self,
+        indices: ProofIndices,
+        capacity: u64,
+    ) -> Result<(Changes, ProofIndices), StoreError> {
         let mut finals: BTreeMap<StateKey, Option<LeafValue>> = BTreeMap::new();
         for a in std::mem::take(&mut self.wiped) {
             for slot in self.base.storage_slots(a)? {
@@ -275,7 +428,9 @@ impl<'a, V: StateView> Overlay<'a, V> {
         }
         finals.extend(std::mem::take(&mut self.evm));
 
-        let mut next = next_proof_index;
+        let mut next = indices.next;
+        let mut popped = 0u64;
+        let mut freed: Vec<u64> = Vec::new();
         let mut diff = Vec::with_capacity(finals.len());
         let mut evm_writes = Vec::with_capacity(finals.len());
         for (key, new) in finals {
@@ -284,10 +439,27 @@ impl<'a, V: StateView> Overlay<'a, V> {
                 continue;
             }
             let index = match old {
-                Some(o) => o.proof_index,
+                Some(o) => {
+                    if new.is_none() {
+                        freed.push(o.proof_index);
+                    }
+                    o.proof_index
+                }
+                None if popped < indices.free => {
+                    // Positions free-1, free-2, …: the top of the stack first.
+                    let pos = indices.free - 1 - popped;
+                    popped += 1;
+                    self.free_index_at(pos, indices.next)?
+                }
                 None => {
+                    if next >= capacity {
+                        return Err(StoreError::Corrupt(format!(
+                            "insert of {key:?} past the proof tree's capacity {capacity}: the \
+                             capacity rule should have refused it (ADR 0011)"
+                        )));
+                    }
                     let i = next;
-                    next = next.checked_add(1).expect("proof index space is 2^64");
+                    next += 1;
                     i
                 }
             };
@@ -307,6 +479,20 @@ impl<'a, V: StateView> Overlay<'a, V> {
                     .encode()
                 }),
             ));
+        }
+        // The freed-index stack: the popped positions are replaced by this block's freed
+        // indices (in key order), and what is left above them is deleted.
+        let base = indices.free - popped;
+        let mut top = base;
+        for i in freed {
+            self.app
+                .insert(StateKey::FreeProofIndex(top), Some(encode_free_index(i)));
+            top = top
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Corrupt("freed proof-index stack overflows".into()))?;
+        }
+        for pos in top..indices.free {
+            self.app.insert(StateKey::FreeProofIndex(pos), None);
         }
         // Merge the app entries in: both lists are in key order. (`<=` below is an equivalent
         // mutant: an app key never equals an EVM key.)
@@ -331,7 +517,10 @@ impl<'a, V: StateView> Overlay<'a, V> {
                 "the overlay produced a non-canonical diff: {e}"
             )));
         }
-        Ok((Changes { diff, writes, code }, next))
+        Ok((
+            Changes { diff, writes, code },
+            ProofIndices { next, free: top },
+        ))
     }
 }
 
@@ -474,7 +663,9 @@ mod tests {
         o.put_app(StateKey::Ledger(b), Some(vec![8]));
         o.set_storage(a, U256::from(3), U256::from(31));
         o.put_app(StateKey::Meta, Some(vec![9]));
-        let (changes, next) = o.finish(3).expect("finish");
+        let (changes, after) = o
+            .finish(ProofIndices { next: 3, free: 0 }, 8)
+            .expect("finish");
         let keys: Vec<StateKey> = changes.writes.iter().map(|(k, _)| *k).collect();
         let mut sorted = keys.clone();
         sorted.sort();
@@ -491,7 +682,7 @@ mod tests {
         );
         // The diff holds the EVM entries only; the inserted account takes the next index.
         assert_eq!(changes.diff.0.len(), 2);
-        assert_eq!(next, 4);
+        assert_eq!(after, ProofIndices { next: 4, free: 0 });
     }
 
     /// Wiping an account's storage hides every committed slot from reads in the block and
@@ -507,7 +698,9 @@ mod tests {
         for s in [3u64, 4, 9] {
             assert_eq!(o.storage(a, U256::from(s)).expect("read"), U256::ZERO);
         }
-        let (changes, _) = o.finish(3).expect("finish");
+        let (changes, after) = o
+            .finish(ProofIndices { next: 3, free: 0 }, 8)
+            .expect("finish");
         let deleted: Vec<StateKey> = changes
             .writes
             .iter()
@@ -522,6 +715,21 @@ mod tests {
             ]
         );
         assert!(changes.diff.0.iter().all(|e| e.new.is_none()));
+        // Their indices 1 and 2 go on the freed-index stack, in key order.
+        assert_eq!(after, ProofIndices { next: 3, free: 2 });
+        let stack: Vec<_> = changes
+            .writes
+            .iter()
+            .filter(|(k, _)| matches!(k, StateKey::FreeProofIndex(_)))
+            .cloned()
+            .collect();
+        assert_eq!(
+            stack,
+            vec![
+                (StateKey::FreeProofIndex(0), Some(encode_free_index(1))),
+                (StateKey::FreeProofIndex(1), Some(encode_free_index(2))),
+            ]
+        );
     }
 
     /// App entries read through the overlay: the block's write, else the committed value;
@@ -547,5 +755,347 @@ mod tests {
             ledgers,
             vec![(StateKey::Ledger(Address::repeat_byte(2)), vec![4])]
         );
+    }
+
+    /// Writes a block's changes into the in-memory committed state, as Commit would.
+    fn apply(m: &mut Mem, c: &Changes) {
+        for (k, v) in &c.writes {
+            match (k.is_evm(), v) {
+                (true, Some(b)) => {
+                    let v =
+                        StateValue::decode(b, matches!(k, StateKey::Account(_))).expect("decodes");
+                    m.evm.insert(*k, v);
+                }
+                (true, None) => {
+                    m.evm.remove(k);
+                }
+                (false, Some(b)) => {
+                    m.app.insert(*k, b.clone());
+                }
+                (false, None) => {
+                    m.app.remove(k);
+                }
+            }
+        }
+    }
+
+    /// The committed freed-index stack, bottom first.
+    fn stack(m: &Mem, depth: u64) -> Vec<u64> {
+        (0..depth)
+            .map(|p| {
+                let b = m
+                    .app
+                    .get(&StateKey::FreeProofIndex(p))
+                    .expect("every position below the depth exists");
+                decode_free_index(b).expect("decodes")
+            })
+            .collect()
+    }
+
+    fn index_of(c: &Changes, key: StateKey) -> u64 {
+        c.diff
+            .0
+            .iter()
+            .find(|e| e.key == key)
+            .expect("in the diff")
+            .index
+    }
+
+    /// ADR 0011's same-block rule: the circuit opens a block's entries in key order under the
+    /// running root, and an insert expects an empty leaf; so an index freed by a deletion is
+    /// not handed to an insert of the same block (here one sorted *before* the deletion,
+    /// whose leaf would still be occupied), only to one of the next block.
+    #[test]
+    fn an_index_freed_in_a_block_is_reused_only_from_the_next_block() {
+        let mut m = committed(); // account a: 0, slot 3: 1, slot 9: 2
+        let a = Address::repeat_byte(1);
+        let (s4, s9) = (
+            StateKey::Storage(a, U256::from(4)),
+            StateKey::Storage(a, U256::from(9)),
+        );
+        let mut o = Overlay::new(&m);
+        o.set_storage(a, U256::from(9), U256::ZERO);
+        o.set_storage(a, U256::from(4), U256::from(44));
+        let (c, after) = o
+            .finish(ProofIndices { next: 3, free: 0 }, 8)
+            .expect("finish");
+        assert_eq!(index_of(&c, s9), 2, "the deletion frees index 2");
+        assert_eq!(index_of(&c, s4), 3, "not index 2: a fresh one");
+        assert_eq!(after, ProofIndices { next: 4, free: 1 });
+        apply(&mut m, &c);
+        assert_eq!(stack(&m, 1), vec![2]);
+
+        // The next block's insert takes it; the stack empties.
+        let mut o = Overlay::new(&m);
+        let b = Address::repeat_byte(7);
+        o.set_account(b, acct(1));
+        let (c, after) = o.finish(after, 8).expect("finish");
+        assert_eq!(index_of(&c, StateKey::Account(b)), 2);
+        assert_eq!(after, ProofIndices { next: 4, free: 0 });
+        assert!(c.writes.contains(&(StateKey::FreeProofIndex(0), None)));
+        apply(&mut m, &c);
+        assert!(
+            m.app
+                .keys()
+                .all(|k| !matches!(k, StateKey::FreeProofIndex(_)))
+        );
+    }
+
+    /// At capacity, an index the block itself frees does not make room for an insert of the
+    /// same block: the room is fixed at the block's start.
+    #[test]
+    fn a_same_block_deletion_makes_no_room() {
+        let m = committed();
+        let a = Address::repeat_byte(1);
+        let mut o = Overlay::new(&m);
+        o.set_index_room(0);
+        o.set_storage(a, U256::from(9), U256::ZERO);
+        assert!(
+            !o.insert_fits(&StateKey::Storage(a, U256::from(4)))
+                .expect("read")
+        );
+        // Rewriting an existing entry, or the deleted one (an update: it keeps its index),
+        // always fits.
+        assert!(
+            o.insert_fits(&StateKey::Storage(a, U256::from(3)))
+                .expect("read")
+        );
+        assert!(
+            o.insert_fits(&StateKey::Storage(a, U256::from(9)))
+                .expect("read")
+        );
+        o.set_storage(a, U256::from(9), U256::from(5));
+        let (c, after) = o
+            .finish(ProofIndices { next: 3, free: 0 }, 3)
+            .expect("finish");
+        assert_eq!(index_of(&c, StateKey::Storage(a, U256::from(9))), 2);
+        assert_eq!(after, ProofIndices { next: 3, free: 0 });
+    }
+
+    /// Inserts take the top of the stack first (in key order), then fresh indices; the
+    /// indices a block frees go on top after its pops.
+    #[test]
+    fn inserts_pop_the_stack_top_first_then_take_fresh_indices() {
+        let mut m = Mem::default();
+        // Occupied 0..=3 by accounts 0x10..=0x13; freed 7, 5 (top 5); next 8.
+        for i in 0..4u8 {
+            m.evm.insert(
+                StateKey::Account(Address::repeat_byte(0x10 + i)),
+                StateValue {
+                    leaf: LeafValue::Account(acct(1)),
+                    proof_index: u64::from(i),
+                },
+            );
+        }
+        m.app
+            .insert(StateKey::FreeProofIndex(0), encode_free_index(7));
+        m.app
+            .insert(StateKey::FreeProofIndex(1), encode_free_index(5));
+        let mut o = Overlay::new(&m);
+        for b in [0x31u8, 0x32, 0x33] {
+            o.set_account(Address::repeat_byte(b), acct(2));
+        }
+        o.set_account(
+            Address::repeat_byte(0x11),
+            AccountLeaf {
+                nonce: 0,
+                balance: U256::ZERO,
+                code_hash: KECCAK_EMPTY,
+            },
+        );
+        let (c, after) = o
+            .finish(ProofIndices { next: 8, free: 2 }, 16)
+            .expect("finish");
+        let idx = |b: u8| index_of(&c, StateKey::Account(Address::repeat_byte(b)));
+        assert_eq!((idx(0x31), idx(0x32), idx(0x33)), (5, 7, 8));
+        assert_eq!(idx(0x11), 1);
+        assert_eq!(after, ProofIndices { next: 9, free: 1 });
+        apply(&mut m, &c);
+        assert_eq!(stack(&m, 1), vec![1]);
+        assert!(!m.app.contains_key(&StateKey::FreeProofIndex(1)));
+    }
+
+    /// The backstop: `finish` never hands out an index at or past the capacity, and a damaged
+    /// stack is an error, not a silent duplicate.
+    #[test]
+    fn finish_refuses_an_index_past_capacity_or_a_damaged_stack() {
+        let m = committed();
+        let mut o = Overlay::new(&m);
+        o.set_account(Address::repeat_byte(7), acct(1));
+        assert!(matches!(
+            o.finish(ProofIndices { next: 3, free: 0 }, 3),
+            Err(StoreError::Corrupt(_))
+        ));
+        // A stack depth with no entry behind it.
+        let mut o = Overlay::new(&m);
+        o.set_account(Address::repeat_byte(7), acct(1));
+        assert!(matches!(
+            o.finish(ProofIndices { next: 3, free: 1 }, 8),
+            Err(StoreError::Corrupt(_))
+        ));
+        // A stacked index never handed out.
+        let mut m = committed();
+        m.app
+            .insert(StateKey::FreeProofIndex(0), encode_free_index(3));
+        let mut o = Overlay::new(&m);
+        o.set_account(Address::repeat_byte(7), acct(1));
+        assert!(matches!(
+            o.finish(ProofIndices { next: 3, free: 1 }, 8),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    /// One transaction's finished state: each account touched (nonce 1, balance 1) with the
+    /// given slots changed from zero to the given values.
+    fn tx_state(writes: &[(Address, &[(u64, u64)])]) -> revm::state::EvmState {
+        let mut st = revm::state::EvmState::default();
+        for (addr, slots) in writes {
+            let mut acc = revm::state::Account::from(AccountInfo {
+                balance: U256::from(1),
+                nonce: 1,
+                code_hash: KECCAK_EMPTY,
+                ..Default::default()
+            });
+            acc.mark_touch();
+            for (s, v) in *slots {
+                acc.storage.insert(
+                    U256::from(*s),
+                    revm::state::EvmStorageSlot::new_changed(
+                        U256::ZERO,
+                        U256::from(*v),
+                        revm::state::TransactionId::ZERO,
+                    ),
+                );
+            }
+            st.insert(*addr, acc);
+        }
+        st
+    }
+
+    /// A transaction is committed only if the block's inserts stay within the room; a refused
+    /// one leaves the overlay exactly as it was, and later ones that fit still commit.
+    #[test]
+    fn commit_within_room_refuses_whole_transactions() {
+        let m = committed(); // account a with slots 3 and 9
+        let (a, b, c, d) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+            Address::repeat_byte(4),
+        );
+        let mut o = Overlay::new(&m);
+        o.set_index_room(2);
+        // Three inserts (account b and two slots): refused, nothing written.
+        assert_eq!(
+            o.commit_tx_within_room(tx_state(&[(b, &[(1, 1), (2, 2)])]))
+                .expect("store"),
+            Err(ProofTreeFull {
+                room: 2,
+                inserts: 3
+            })
+        );
+        assert_eq!(o.evm_writes(), 0);
+        assert_eq!(o.account(b).expect("read"), None);
+        // Account a and slot 3 exist: one insert (slot 5).
+        o.commit_tx_within_room(tx_state(&[(a, &[(3, 7), (5, 8)])]))
+            .expect("store")
+            .expect("fits");
+        o.commit_tx_within_room(tx_state(&[(c, &[])]))
+            .expect("store")
+            .expect("fits: two inserts, the room");
+        assert_eq!(o.inserts().expect("read"), 2);
+        let before = o.evm_writes();
+        assert!(
+            o.commit_tx_within_room(tx_state(&[(d, &[])]))
+                .expect("store")
+                .is_err()
+        );
+        assert_eq!(o.evm_writes(), before);
+        // Updates still fit.
+        o.commit_tx_within_room(tx_state(&[(a, &[(9, 1)])]))
+            .expect("store")
+            .expect("fits");
+        let (changes, after) = o
+            .finish(ProofIndices { next: 3, free: 0 }, 5)
+            .expect("finish within the capacity");
+        assert_eq!(after, ProofIndices { next: 5, free: 0 });
+        assert_eq!(changes.diff.0.iter().filter(|e| e.old.is_none()).count(), 2);
+    }
+
+    proptest::proptest! {
+        /// Random blocks of inserts, updates and deletions (through `insert_fits` as protocol
+        /// handlers do, and through `commit_tx_within_room` as transactions do) against a tiny
+        /// capacity: an insert never gets an index that is occupied, freed in the same block,
+        /// given twice, or at or past the capacity; every index below `next` is either
+        /// occupied or on the stack, exactly once (none leaks); a refusal happens only when
+        /// the block's inserts have reached its room.
+        #[test]
+        fn indices_are_never_shared_never_leak_and_stay_below_capacity(
+            capacity in 1u64..10,
+            blocks in proptest::collection::vec(
+                proptest::collection::vec((0u64..12, 0u8..3), 0..10),
+                1..14,
+            ),
+        ) {
+            let a = Address::repeat_byte(1);
+            let mut m = Mem::default();
+            let mut ix = ProofIndices::default();
+            for (n, ops) in blocks.into_iter().enumerate() {
+                let meta = ChainMeta {
+                    next_proof_index: ix.next,
+                    free_proof_indices: ix.free,
+                    ..ChainMeta::default()
+                };
+                let room = meta.proof_index_room(capacity);
+                let occupied: BTreeSet<u64> = m.evm.values().map(|v| v.proof_index).collect();
+                let mut o = Overlay::new(&m);
+                o.set_index_room(room);
+                let value = U256::from(n as u64 + 1);
+                for (slot, op) in ops {
+                    let key = StateKey::Storage(a, U256::from(slot));
+                    match op {
+                        0 => o.set_storage(a, U256::from(slot), U256::ZERO),
+                        1 => {
+                            if o.insert_fits(&key).expect("read") {
+                                o.set_storage(a, U256::from(slot), value);
+                            } else {
+                                proptest::prop_assert_eq!(o.inserts().expect("read"), room);
+                            }
+                        }
+                        _ => {
+                            let before = (o.evm_writes(), o.inserts().expect("read"));
+                            let st = tx_state(&[(a, &[(slot, n as u64 + 1)])]);
+                            if let Err(full) = o.commit_tx_within_room(st).expect("store") {
+                                proptest::prop_assert!(full.inserts > room);
+                                proptest::prop_assert_eq!(
+                                    (o.evm_writes(), o.inserts().expect("read")),
+                                    before
+                                );
+                            }
+                        }
+                    }
+                    proptest::prop_assert!(o.inserts().expect("read") <= room);
+                }
+                let (c, after) = o.finish(ix, capacity).expect("within the room, finish succeeds");
+                let mut seen = BTreeSet::new();
+                for e in &c.diff.0 {
+                    proptest::prop_assert!(seen.insert(e.index), "index {} twice in a diff", e.index);
+                    if e.old.is_none() {
+                        proptest::prop_assert!(e.index < capacity);
+                        proptest::prop_assert!(!occupied.contains(&e.index), "insert at occupied {}", e.index);
+                    }
+                }
+                apply(&mut m, &c);
+                ix = after;
+                // Occupied and stacked indices partition 0..next.
+                let mut all: Vec<u64> = m.evm.values().map(|v| v.proof_index).collect();
+                all.extend(stack(&m, ix.free));
+                all.sort_unstable();
+                proptest::prop_assert_eq!(all, (0..ix.next).collect::<Vec<u64>>());
+                proptest::prop_assert!(ix.next <= capacity);
+                let stacked = m.app.keys().filter(|k| matches!(k, StateKey::FreeProofIndex(_))).count();
+                proptest::prop_assert_eq!(stacked as u64, ix.free);
+            }
+        }
     }
 }

@@ -8,14 +8,14 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256};
-use parley_types::{ChainMeta, LeafValue, StateKey, StateValue};
+use parley_types::{ChainMeta, LeafValue, PROOF_INDEX_CAPACITY, StateKey, StateValue};
 
 use crate::chain::block::{L2Block, L2Header, tx_root};
 use crate::chain::evm::{BlockExecutor, ExecError};
 use crate::chain::genesis::Params;
 use crate::chain::rules;
 use crate::chain::tx::SignedTx;
-use crate::chain::view::StateView;
+use crate::chain::view::{StateView, StoreError};
 
 /// The least gas any transaction needs: the builder stops once less than this is left.
 const MIN_TX_GAS: u64 = 21_000;
@@ -117,9 +117,23 @@ pub fn select<V: StateView>(
             })
         })
         .collect();
+    // The proof tree's room for inserts (ADR 0011), from the committed chain meta, so a
+    // transaction that execution would skip for the capacity is left out here too.
+    let meta = match view.app_entry(&StateKey::Meta)? {
+        Some(b) => {
+            ChainMeta::decode(&b).map_err(|e| StoreError::Corrupt(format!("chain meta: {e}")))?
+        }
+        None => ChainMeta::default(),
+    };
     // The proposal's CometBFT hash (prevrandao) is not known yet: simulate with zero. A
     // transaction whose gas depends on it may still be skipped at execution.
-    let mut exec = BlockExecutor::new(view, params, header, B256::ZERO);
+    let mut exec = BlockExecutor::new(
+        view,
+        params,
+        header,
+        B256::ZERO,
+        meta.proof_index_room(PROOF_INDEX_CAPACITY),
+    );
     let mut out = Vec::new();
     let mut bytes = 0u64;
     while let Some(head) = heap.pop() {

@@ -16,8 +16,9 @@ use crate::{
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Depth of the proof tree (ADR 0001).
-pub const PROOF_TREE_DEPTH: usize = 32;
+/// Depth of the proof tree (ADR 0001): the consensus constant of `parley-types`, which also
+/// bounds the indices the chain hands out (ADR 0011).
+pub const PROOF_TREE_DEPTH: usize = parley_types::PROOF_TREE_DEPTH;
 
 /// The Merkle path of one leaf: sibling hashes from the leaf level (0) to just below the root.
 pub type MerklePath = [Fr; PROOF_TREE_DEPTH];

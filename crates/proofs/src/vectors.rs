@@ -1,9 +1,12 @@
 //! Deterministic state model and realistic diffs (transfers, contract storage writes,
 //! inserts and deletions) for test vectors, tests and benchmarks.
 //!
-//! [`StateModel`] follows ADR 0001's index rules: an inserted entry takes the next free
-//! `proof_index` in the diff's key order, a deleted entry's index is never reused, updates keep
-//! their index. Diffs are sorted by key bytes with no key twice.
+//! [`StateModel`] hands out indices the simple way: an inserted entry takes the next fresh
+//! `proof_index` in the diff's key order, a deleted entry's index is not reused, updates keep
+//! their index. That is one valid assignment, not the chain's rule (ADR 0011 reuses freed
+//! indices from the next block on); the circuit and the tree accept any index below 2^32
+//! whose leaf is empty on insert, so the vectors hold either way. Diffs are sorted by key
+//! bytes with no key twice.
 
 use crate::types::{AccountLeaf, DiffEntry, KECCAK_EMPTY, LeafValue, StateDiff, StateKey};
 use alloy_primitives::{Address, B256, U256, keccak256};

@@ -20,6 +20,7 @@ const TAG_SLOT: u8 = 0x18;
 const TAG_REVEAL: u8 = 0x19;
 const TAG_FORCED: u8 = 0x1a;
 const TAG_SEED_COMMIT: u8 = 0x1b;
+const TAG_FREE_PROOF_INDEX: u8 = 0x1c;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -75,6 +76,10 @@ pub enum StateKey {
     /// A validator's committed seed contribution ([`crate::SeedCommit`]), keyed by its
     /// CometBFT consensus address (the first 20 bytes of SHA-256 of its ed25519 key).
     SeedCommit(Address),
+    /// Position `p` of the freed proof-index stack: a proof-tree index freed by a deletion
+    /// in an earlier block, waiting to be reused (versioned u64, ADR 0011). Positions
+    /// `0 .. ChainMeta::free_proof_indices` exist; the top is the highest.
+    FreeProofIndex(u64),
 }
 
 impl StateKey {
@@ -83,7 +88,7 @@ impl StateKey {
     /// prover, validator), `0x14` (pot), `0x15 ‖ release u64 ‖ owner ‖ role u8` (unbonding),
     /// `0x16` (seed), `0x17`/`0x18`/`0x19 ‖ slot u64` (assignment, slot auction, revealed
     /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction), `0x1b ‖ consensus
-    /// address` (a validator's seed commitment).
+    /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -133,6 +138,7 @@ impl StateKey {
                 v
             }
             Self::SeedCommit(a) => tagged(TAG_SEED_COMMIT, a),
+            Self::FreeProofIndex(p) => tagged_u64(TAG_FREE_PROOF_INDEX, *p),
         }
     }
 
@@ -167,6 +173,10 @@ impl StateKey {
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
             TAG_REVEAL => Ok(Self::Reveal(crate::take_u64(buf, "slot")?)),
+            TAG_FREE_PROOF_INDEX => Ok(Self::FreeProofIndex(crate::take_u64(
+                buf,
+                "free index position",
+            )?)),
             TAG_FORCED => {
                 let height = crate::take_u64(buf, "forced height")?;
                 let index = take(buf, 4, "forced index")?;
@@ -287,6 +297,8 @@ mod tests {
                 StateKey::Forced { height: g, index: h as u32 },
                 StateKey::SeedCommit(a),
                 StateKey::SeedCommit(b),
+                StateKey::FreeProofIndex(h),
+                StateKey::FreeProofIndex(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
@@ -386,6 +398,7 @@ mod tests {
                 owner: a,
                 role: crate::Role::Prover,
             },
+            StateKey::FreeProofIndex(0),
         ] {
             assert!(!k.is_evm(), "{k:?}");
         }

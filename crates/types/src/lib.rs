@@ -6,7 +6,8 @@
 //! - [`StateDiff`]: the per-block list of changed entries, in canonical (key) order, that links
 //!   the fast app hash to the Poseidon proof tree;
 //! - [`MerkleTree`]: the keccak256 compact sparse Merkle tree whose root is the app hash;
-//! - [`ChainMeta`]: the chain bookkeeping entry (base fee, last block, proof-index counter);
+//! - [`ChainMeta`]: the chain bookkeeping entry (base fee, last block, proof-index counter and
+//!   freed-index stack depth; the capacity rule of ADR 0011 is [`PROOF_INDEX_CAPACITY`]);
 //! - [`LedgerAccount`], [`SequencerEntry`], [`ProverEntry`], [`ValidatorEntry`], [`Pot`]: the
 //!   protocol ledger and registries (DESIGN §3), in the app hash but outside the EVM state;
 //! - [`BlockRecord`] / [`TxRecord`]: what a node stores about executed blocks and transactions
@@ -19,6 +20,7 @@
 mod diff;
 mod keys;
 mod meta;
+mod proof_index;
 mod protocol;
 mod records;
 mod smt;
@@ -27,6 +29,9 @@ mod values;
 pub use diff::{DiffEntry, StateDiff};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
+pub use proof_index::{
+    PROOF_INDEX_CAPACITY, PROOF_TREE_DEPTH, decode_free_index, encode_free_index,
+};
 pub use protocol::{
     Assignment, BidEntry, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, RevealedBlock, Role,
     SeedCommit, Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount,
