@@ -213,19 +213,23 @@ impl std::fmt::Debug for EpochAggregator {
     }
 }
 
+/// An SHPLONK aggregation circuit over `snarks` whose verifying keys are constants.
+fn pinned_aggregation(
+    stage: CircuitBuilderStage,
+    config: AggregationConfigParams,
+    params: &ParamsKZG<Bn256>,
+    snarks: Vec<Snark>,
+) -> AggregationCircuit {
+    AggregationCircuit::new::<SHPLONK>(stage, config, params, snarks, VerifierUniversality::None)
+}
+
 fn build(
     stage: CircuitBuilderStage,
     config: AggregationConfigParams,
     params: &ParamsKZG<Bn256>,
     snarks: Vec<Snark>,
 ) -> AggregationCircuit {
-    let mut agg = AggregationCircuit::new::<SHPLONK>(
-        stage,
-        config,
-        params,
-        snarks,
-        VerifierUniversality::None,
-    );
+    let mut agg = pinned_aggregation(stage, config, params, snarks);
     let blocks = agg.previous_instances().clone();
     let range = agg.builder.range_chip();
     let out = epoch_constraints(agg.builder.main(0), range.gate(), &blocks);
@@ -447,13 +451,7 @@ fn build_compression(
     params: &ParamsKZG<Bn256>,
     snark: Snark,
 ) -> AggregationCircuit {
-    let mut agg = AggregationCircuit::new::<SHPLONK>(
-        stage,
-        config,
-        params,
-        vec![snark],
-        VerifierUniversality::None,
-    );
+    let mut agg = pinned_aggregation(stage, config, params, vec![snark]);
     let statement = agg.previous_instances()[0][ACC_LIMBS..EPOCH_NUM_INSTANCES].to_vec();
     agg.builder.assigned_instances[0].extend(statement);
     agg

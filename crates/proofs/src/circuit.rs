@@ -487,30 +487,21 @@ pub fn synthesize_block(
         let index = ctx.load_witness(Fr::from(e.index));
         let bits = gate.num_to_bits(ctx, index, PROOF_TREE_DEPTH);
 
-        let old_leaf = leaf(
-            ctx,
-            &gate,
-            &mut hasher,
-            kind,
-            is_acc,
-            address,
-            slot,
-            &e.old,
-            raw,
-            (i, Flag::OldExists),
-        );
-        let new_leaf = leaf(
-            ctx,
-            &gate,
-            &mut hasher,
-            kind,
-            is_acc,
-            address,
-            slot,
-            &e.new,
-            raw,
-            (i, Flag::NewExists),
-        );
+        let [old_leaf, new_leaf] =
+            [(&e.old, Flag::OldExists), (&e.new, Flag::NewExists)].map(|(value, flag)| {
+                leaf(
+                    ctx,
+                    &gate,
+                    &mut hasher,
+                    kind,
+                    is_acc,
+                    address,
+                    slot,
+                    value,
+                    raw,
+                    (i, flag),
+                )
+            });
 
         let mut cur_old = old_leaf;
         let mut cur_new = new_leaf;
