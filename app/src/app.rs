@@ -792,10 +792,25 @@ impl App {
             &self.inner.senders,
         )?;
         let mut c = self.inner.consensus.lock().expect("consensus lock");
-        if c.staged.is_some() {
-            return Err(AppError::Protocol(
-                "FinalizeBlock twice without Commit".into(),
-            ));
+        if let Some(old) = c.staged.take() {
+            // CometBFT runs FinalizeBlock of an uncommitted height again when its consensus
+            // connection restarts (it crashed between FinalizeBlock and Commit while this
+            // process lived on): the handshake reported the last committed height, so the
+            // staged block is dropped and the height executed afresh. Any other height is a
+            // protocol violation, and the staged block stays.
+            if old.height != height {
+                let msg = format!(
+                    "FinalizeBlock at height {height} while height {} waits for Commit",
+                    old.height
+                );
+                c.staged = Some(old);
+                return Err(AppError::Protocol(msg));
+            }
+            self.unstage(&mut c, &reader, &old)?;
+            tracing::warn!(
+                height,
+                "FinalizeBlock again without Commit (consensus connection restarted): the staged block is dropped"
+            );
         }
         let app_hash = c.tree.update(
             executed
@@ -876,6 +891,35 @@ impl App {
         if !executed_here {
             m::slot("proposer");
         }
+    }
+
+    /// Takes a staged, uncommitted block's writes back out of the app-hash tree, which then
+    /// again hashes to the committed state read by `reader`.
+    fn unstage(
+        &self,
+        c: &mut Consensus,
+        reader: &crate::store::Reader,
+        staged: &BlockWrites,
+    ) -> Result<()> {
+        let committed = staged
+            .state
+            .iter()
+            .map(|(k, _)| {
+                Ok((
+                    k.path(),
+                    reader.app_entry(k)?.map(alloy_primitives::keccak256),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let root = c.tree.update(committed);
+        let (height, app_hash) = reader.last_commit()?;
+        if root != app_hash {
+            return Err(StoreError::Corrupt(format!(
+                "dropping the staged block left the tree at {root}, not height {height}'s {app_hash}"
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// Commit: persists the staged block.

@@ -553,6 +553,68 @@ fn finalize_ignores_the_cached_proposal_of_another_block() {
     assert_eq!(net.balance(Address::repeat_byte(1)), U256::ZERO);
 }
 
+/// CometBFT crashes between FinalizeBlock and Commit while parleyd lives on: on restart its
+/// handshake learns the last committed height and runs FinalizeBlock of the next one again.
+/// The staged block is dropped and the height executes afresh (same block, same app hash); a
+/// FinalizeBlock of any other height is still refused. The committed tree matches the store,
+/// which the restart below checks.
+#[test]
+fn finalize_block_again_after_a_consensus_restart_replaces_the_staged_block() {
+    let mut net = Net::new(1);
+    net.step();
+    let k = net.keys[0].clone();
+    let to = Address::repeat_byte(1);
+    net.transfer(&k, 0, to, 1);
+    let h = net.height + 1;
+    let t = net.time(h);
+    let (with_tx, empty) = {
+        let app = &net.nodes[0].app;
+        (
+            app.prepare_proposal(h, t, &net.mempool, 4 << 20, &net.last_commit())
+                .expect("prepare"),
+            app.prepare_proposal(h, t, &[], 4 << 20, &net.last_commit())
+                .expect("prepare"),
+        )
+    };
+    let (block_a, block_b) = (B256::repeat_byte(0xa0), B256::repeat_byte(0xb0));
+    let app = &net.nodes[0].app;
+    let first = app
+        .finalize_block(h, t, block_a, &with_tx, &Default::default())
+        .expect("finalize");
+    assert_eq!(first.block.2, 1, "the transfer ran");
+    let err = app
+        .finalize_block(h + 1, t + 1, block_b, &empty, &Default::default())
+        .expect_err("another height while one is staged");
+    assert!(
+        err.to_string()
+            .contains(&format!("height {h} waits for Commit")),
+        "{err}"
+    );
+    let again = app
+        .finalize_block(h, t, block_a, &with_tx, &Default::default())
+        .expect("the same height again");
+    assert_eq!(again.app_hash, first.app_hash, "same block, same app hash");
+    // Had the first run's writes stayed in the tree, this block's hash would carry them.
+    let other = app
+        .finalize_block(h, t, block_b, &empty, &Default::default())
+        .expect("the same height, another block");
+    assert_ne!(other.app_hash, first.app_hash);
+    assert_eq!(other.block.2, 0);
+    assert_eq!(app.commit().expect("commit"), h);
+    assert_eq!(
+        net.balance(to),
+        U256::ZERO,
+        "the dropped block left nothing"
+    );
+    let node = net.nodes.remove(0).restart();
+    let reader = node.app.store().reader().expect("reader");
+    assert_eq!(
+        reader.last_commit().expect("read"),
+        (h, other.app_hash),
+        "the tree the restart rebuilt from the store hashes to the committed app hash"
+    );
+}
+
 /// CometBFT repeats InitChain after a crash before the first block: the same genesis is
 /// accepted with the same app hash, a different one is refused.
 #[test]
