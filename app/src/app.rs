@@ -15,7 +15,7 @@
 //! [`App::commit`] (persisted in one redb transaction). CheckTx, PrepareProposal and
 //! ProcessProposal only read the last committed snapshot.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes};
@@ -35,6 +35,7 @@ use crate::chain::view::{BlockHashes, StoreError, WithHashes};
 use crate::mempool::{PendingNonces, SenderCache, admission, builder};
 use crate::node::metrics as m;
 use crate::store::{BlockWrites, Store};
+use crate::verifier::Verifier;
 
 /// Fatal errors: the node stops rather than diverge.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +93,8 @@ struct Inner {
     hashes: Mutex<BlockHashes>,
     /// Committed blocks and admitted transactions, for subscriptions and filters.
     events: tokio::sync::broadcast::Sender<Event>,
+    /// Block-proof checking, once the genesis says proving is on (set at startup or InitChain).
+    verifier: OnceLock<Arc<Verifier>>,
 }
 
 /// What the node tells JSON-RPC subscribers and filters. Not consensus: a slow listener
@@ -203,7 +206,7 @@ impl App {
             }
         }
         tracing::info!(height, %app_hash, entries = tree.len(), "state loaded");
-        Ok(Self {
+        let app = Self {
             inner: Arc::new(Inner {
                 store,
                 validated: Mutex::new(None),
@@ -216,8 +219,26 @@ impl App {
                 fee_recipient,
                 hashes: Mutex::new(hashes),
                 events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
+                verifier: OnceLock::new(),
             }),
-        })
+        };
+        app.start_verifier();
+        Ok(app)
+    }
+
+    /// Sets up block-proof checking when the genesis enables proving.
+    fn start_verifier(&self) {
+        if let Some(p) = self.params().and_then(|p| p.protocol.proving) {
+            let store = self.inner.store.clone();
+            self.inner
+                .verifier
+                .get_or_init(|| Arc::new(Verifier::new(store, p)));
+        }
+    }
+
+    /// The block-proof checker, when proving is on.
+    pub fn verifier(&self) -> Option<&Arc<Verifier>> {
+        self.inner.verifier.get()
     }
 
     /// The database.
@@ -391,6 +412,11 @@ impl App {
         })?;
         *self.inner.params.lock().expect("params lock") = Some(genesis.params.clone());
         *self.inner.chain_id.lock().expect("chain id lock") = Some(chain_id.to_string());
+        self.start_verifier();
+        // A genesis whose pinned block circuit this node cannot build stops the node now.
+        if let Some(v) = self.verifier() {
+            v.warm()?;
+        }
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         c.tree = state.tree;
         c.staged = None;
@@ -441,7 +467,7 @@ impl App {
         }
         if m.nonce == next {
             let height = reader.last_commit()?.0.saturating_add(1);
-            if let Err(e) = ledger::apply(&mut overlay, &params, height, &m)? {
+            if let Err(e) = ledger::apply(&mut overlay, &params, height, &m, None)? {
                 return Ok(Err(Refusal::new(e.code(), e)));
             }
         }
@@ -659,7 +685,7 @@ impl App {
                 if *n >= params.protocol.max_messages_per_kind || used + raw.len() as u64 > budget {
                     continue;
                 }
-                match ledger::apply(&mut overlay, params, height, &m)? {
+                match ledger::apply(&mut overlay, params, height, &m, None)? {
                     Ok(_) => {
                         *n += 1;
                         used += raw.len() as u64;
@@ -781,6 +807,9 @@ impl App {
             time_secs,
             proposer: proposal.block.as_ref().map(|(h, txs)| (h, txs.as_slice())),
             seed: proposal.seed.as_ref(),
+            proofs: self
+                .verifier()
+                .map(|v| v.as_ref() as &dyn crate::chain::proving::ProofCheck),
         };
         let executed = evm::execute_block(
             &view,
@@ -836,6 +865,9 @@ impl App {
                 .iter()
                 .map(|_| (0, String::new()))
                 .chain(executed.messages.iter().map(|o| match o {
+                    Ok(ledger::Applied {
+                        rejected: Some(e), ..
+                    }) => (e.code(), e.to_string()),
                     Ok(_) => (0, String::new()),
                     Err(e) => (e.code(), e.to_string()),
                 }))
@@ -931,6 +963,11 @@ impl App {
             .ok_or_else(|| AppError::Protocol("Commit without FinalizeBlock".into()))?;
         self.inner.store.commit(&staged)?;
         drop(c);
+        if let (Some((block, _, diff)), Some(v)) = (&staged.block, self.verifier())
+            && !diff.0.is_empty()
+        {
+            v.committed(block.number);
+        }
         if let Some((block, _, _)) = &staged.block {
             self.inner
                 .hashes

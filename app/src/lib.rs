@@ -31,6 +31,7 @@ pub mod prover_service;
 pub mod rpc;
 pub mod sequencer;
 pub mod store;
+pub mod verifier;
 
 /// The standard test mnemonic of Foundry/Hardhat, used for localnet dev accounts.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";

@@ -93,7 +93,8 @@ pub fn slot<V: StateView>(o: &mut Overlay<'_, V>, s: u64) -> Result<Option<SlotE
         .transpose()
 }
 
-fn set_slot<V: StateView>(o: &mut Overlay<'_, V>, s: u64, e: &SlotEntry) {
+/// Writes slot `s`'s auction entry.
+pub fn set_slot<V: StateView>(o: &mut Overlay<'_, V>, s: u64, e: &SlotEntry) {
     o.put_app(StateKey::Slot(s), Some(e.encode()));
 }
 

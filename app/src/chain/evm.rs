@@ -43,7 +43,7 @@ use crate::chain::overlay::{Overlay, ProofIndices, ProofTreeFull};
 use crate::chain::seed::{self, SeedReveals};
 use crate::chain::tx::{SenderMemo, SignedTx};
 use crate::chain::view::{StateView, StoreError};
-use crate::chain::{assignment, ledger, rules};
+use crate::chain::{assignment, ledger, proving, rules};
 
 /// The outcome of executing one block, before commit.
 #[derive(Debug)]
@@ -253,6 +253,9 @@ pub struct BlockInput<'a> {
     /// The seed openings the proposal starts with, already checked against the rules
     /// ([`seed::check_reveals`]); applied before anything else.
     pub seed: Option<&'a SeedReveals>,
+    /// Checks `Proof` messages (FinalizeBlock passes the node's verifier; `None` takes every
+    /// proof as valid, which only block building and benchmarks may do).
+    pub proofs: Option<&'a dyn proving::ProofCheck>,
 }
 
 /// Executes one height on top of committed state `view`: the protocol `messages` in order
@@ -316,7 +319,7 @@ pub fn execute_block_with_capacity<V: StateView>(
     }
     let mut outcomes = Vec::with_capacity(messages.len());
     for m in messages {
-        let outcome = ledger::apply(exec.overlay(), params, height, m)?;
+        let outcome = ledger::apply(exec.overlay(), params, height, m, input.proofs)?;
         if let Err(why) = &outcome {
             tracing::debug!(msg = %m.hash, reason = %why, "protocol message refused");
         }
@@ -440,11 +443,28 @@ pub fn execute_block_with_capacity<V: StateView>(
         log_index += n_logs;
     }
     let empty_diff = !exec.overlay().evm_changed()?;
+    // What a proof of this slot binds: the winning bid's commitment, or the block hash of a
+    // block no bid committed to.
+    let commitment = match &source {
+        Source::Revealed { .. } => auction::slot(exec.overlay(), height)?
+            .and_then(|e| e.winner().map(|w| w.commitment))
+            .unwrap_or(hash),
+        Source::Proposer | Source::Withheld => hash,
+    };
     auction::settle(exec.overlay(), params, height, &source, empty_diff)?;
     let cumulative = exec.gas_used();
     // The EVM burns the base fee; the protocol pays it into the proving pot.
     let base_fees = U256::from(header.base_fee) * U256::from(cumulative);
-    ledger::credit_base_fees(exec.overlay(), params, base_fees)?;
+    let to_pot = ledger::credit_base_fees(exec.overlay(), params, base_fees)?;
+    proving::on_executed(
+        exec.overlay(),
+        params,
+        height,
+        header.number,
+        commitment,
+        empty_diff,
+        to_pot,
+    )?;
     let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
     auction::end_block(exec.overlay(), params, header.number)?;
     assignment::end_block(exec.overlay(), params, header.number)?;

@@ -107,6 +107,33 @@ pub struct ProtocolParams {
     /// A block stops taking transactions once its state writes reach this many entries, so
     /// every block stays provable (DESIGN §3.7).
     pub max_diff_entries: u64,
+    /// Block proofs (DESIGN §3.8, §3.11). Absent: the chain never asks for proofs (a
+    /// development chain; the auction still runs, and a slot's escrow waits for a proof that
+    /// never comes). Present: every slot with a non-empty diff awaits a verified proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proving: Option<ProvingParams>,
+}
+
+/// Parameters of block proving (DESIGN §3.8 and §3.11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvingParams {
+    /// Diff entries one block proof holds (the block circuit's capacity). Until chunks land it
+    /// must be at least `max_diff_entries`, so every block fits one proof.
+    pub block_capacity: u64,
+    /// `vk_hash` of the block circuit of that capacity. A node whose own circuit hashes to
+    /// anything else refuses to verify (and stops): the circuit is consensus.
+    pub block_vk_hash: B256,
+    /// A slot's assigned prover is on time when its proof is included at most this many
+    /// heights after the slot executed; at least `min_penalty_window`.
+    pub proof_window: u64,
+    /// Share of a slot's base fees (what reached the proving pot) that the pot pays the slot's
+    /// on-time prover(s), in basis points.
+    pub prover_fee_share_bps: u64,
+    /// Taken from the stake of a prover whose `Proof` does not verify (wei, burned).
+    pub invalid_proof_fine: U256,
+    /// Reputation (millionths) an on-time prover gains when its transition chains, up to 1.0.
+    pub rep_up: u64,
 }
 
 const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -135,6 +162,7 @@ impl Default for ProtocolParams {
             withhold_fine: ETHER / U256::from(10u64),
             forced_gas: 10_000_000,
             max_diff_entries: 20_000,
+            proving: None,
         }
     }
 }
@@ -452,6 +480,32 @@ impl AppGenesis {
                 "must be at most 10000 (100 %)",
             ));
         }
+        if let Some(p) = &q.proving {
+            if p.block_capacity < q.max_diff_entries {
+                return Err(bad(
+                    "params.protocol.proving.block_capacity",
+                    "must be at least max_diff_entries (every block fits one proof)",
+                ));
+            }
+            if p.proof_window < q.min_penalty_window {
+                return Err(bad(
+                    "params.protocol.proving.proof_window",
+                    "must be at least min_penalty_window (a missed proof is penalized)",
+                ));
+            }
+            if p.prover_fee_share_bps > 10_000 {
+                return Err(bad(
+                    "params.protocol.proving.prover_fee_share_bps",
+                    "must be at most 10000 (100 %)",
+                ));
+            }
+            if p.rep_up > REPUTATION_ONE {
+                return Err(bad(
+                    "params.protocol.proving.rep_up",
+                    "must be at most 1000000 (1.0)",
+                ));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, l) in self.ledger.iter().enumerate() {
             if !seen.insert(l.address) {
@@ -579,6 +633,17 @@ impl AppGenesis {
         writes.insert(0, (StateKey::Meta, Some(meta.encode())));
         // The protocol ledger and registries (non-EVM, after the EVM entries in key order).
         writes.extend(self.registry_writes(number));
+        // Proven state starts at the Poseidon root of the genesis state (DESIGN §3.11).
+        if self.params.protocol.proving.is_some() {
+            let root = crate::chain::proving::genesis_proof_root(&StateDiff(diff.clone()));
+            let chain = parley_types::ProofChain {
+                proven_root: root,
+                ..Default::default()
+            };
+            // Its key sorts after every other genesis entry: `writes` stays in key order.
+            debug_assert!(writes.last().is_none_or(|(k, _)| *k < StateKey::ProofChain));
+            writes.push((StateKey::ProofChain, Some(chain.encode())));
+        }
         let mut tree = MerkleTree::new();
         let app_hash = tree.update(
             writes

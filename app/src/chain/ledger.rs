@@ -28,6 +28,7 @@ use crate::chain::auction;
 use crate::chain::genesis::{Params, ProtocolParams};
 use crate::chain::msg::{Action, SignedMsg};
 use crate::chain::overlay::Overlay;
+use crate::chain::proving;
 use crate::chain::view::{StateView, StoreError};
 
 /// Why a message is refused at its turn. Each has its own result code.
@@ -180,6 +181,29 @@ pub enum LedgerError {
     /// inserts have reached the proof tree's capacity (ADR 0011).
     #[error("proof tree full: no free proof index for a new EVM account (ADR 0011)")]
     ProofTreeFull,
+    /// A `Proof` on a chain whose genesis does not enable proving.
+    #[error("this chain takes no block proofs (genesis has no params.protocol.proving)")]
+    ProvingDisabled,
+    /// A `Proof` for a slot that did not execute, or whose diff was empty.
+    #[error("slot {0} awaits no proof (not executed yet, or its diff was empty)")]
+    NoProofDue(u64),
+    /// A `Proof` for a slot already proven.
+    #[error("slot {0} is already proven")]
+    AlreadyProven(u64),
+    /// A second `Proof` of the same prover for the same slot.
+    #[error("sender already has a transition for slot {0}")]
+    DuplicateTransition(u64),
+    /// A `Proof` that does not verify: applied (fee paid, nonce used) and its sender fined
+    /// `invalid_proof_fine` from its stake, but no transition is recorded.
+    #[error("invalid proof for slot {slot}, sender fined {fined} wei: {reason}")]
+    InvalidProof {
+        /// The slot.
+        slot: u64,
+        /// What was taken from the sender's stake (burned).
+        fined: U256,
+        /// Why it does not verify.
+        reason: String,
+    },
 }
 
 impl LedgerError {
@@ -212,6 +236,11 @@ impl LedgerError {
             LedgerError::RevealTooManyTxs { .. } => 63,
             LedgerError::ForcedInvalid(_) => 64,
             LedgerError::ProofTreeFull => 65,
+            LedgerError::ProvingDisabled => 66,
+            LedgerError::NoProofDue(_) => 67,
+            LedgerError::AlreadyProven(_) => 68,
+            LedgerError::DuplicateTransition(_) => 69,
+            LedgerError::InvalidProof { .. } => 70,
         }
     }
 }
@@ -275,6 +304,38 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
                 .put_app(StateKey::Sequencer(who), Some(entry.encode()));
             return Ok(taken);
         }
+        self.fine_unbonding(who, Role::Sequencer, fine, height)
+    }
+
+    /// Takes up to `fine` from a prover's stake, or, if it has left, from its stake on the way
+    /// out (stake stays slashable while it unbonds); returns what was taken (the caller burns
+    /// or pays it).
+    pub fn fine_prover(
+        &mut self,
+        who: Address,
+        fine: U256,
+        height: u64,
+    ) -> Result<U256, StoreError> {
+        if let Some(e) = self.prover(who)? {
+            let taken = fine.min(e.stake);
+            let entry = ProverEntry {
+                stake: e.stake - taken,
+                ..e
+            };
+            self.o.put_app(StateKey::Prover(who), Some(entry.encode()));
+            return Ok(taken);
+        }
+        self.fine_unbonding(who, Role::Prover, fine, height)
+    }
+
+    /// Takes up to `fine` from `who`'s first `role` amount still unbonding after `height`.
+    fn fine_unbonding(
+        &mut self,
+        who: Address,
+        role: Role,
+        fine: U256,
+        height: u64,
+    ) -> Result<U256, StoreError> {
         let later = StateKey::Unbonding {
             release: height.saturating_add(1),
             owner: Address::ZERO,
@@ -285,10 +346,10 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
             role: Role::Validator,
         };
         for (key, bytes) in self.o.app_range(later)? {
-            let StateKey::Unbonding { owner, role, .. } = key else {
+            let StateKey::Unbonding { owner, role: r, .. } = key else {
                 return Err(corrupt("unbonding range", format!("{key:?}")));
             };
-            if owner != who || role != Role::Sequencer {
+            if owner != who || r != role {
                 continue;
             }
             let have = decode_amount(&bytes).map_err(|e| corrupt("unbonding", e))?;
@@ -402,6 +463,9 @@ impl crate::chain::tx::SenderMemo for NoMemo {
 pub struct Applied {
     /// The fee it paid into the proving pot.
     pub fee: U256,
+    /// Set when the message took effect as a penalty rather than as asked (a `Proof` that
+    /// does not verify: fee paid, sender fined, nothing recorded); its result code reports it.
+    pub rejected: Option<LedgerError>,
 }
 
 fn add(a: U256, b: U256) -> Result<U256, LedgerError> {
@@ -410,11 +474,15 @@ fn add(a: U256, b: U256) -> Result<U256, LedgerError> {
 
 /// Applies `msg` at `height` through the overlay: all of it, or nothing (see the module docs).
 /// The inner `Err` is the message's refusal; the outer one a storage failure (fatal).
+///
+/// `proofs` checks a `Proof`'s statement; `None` (block building, mempool admission: both on
+/// throwaway state) takes every proof as valid, so only FinalizeBlock decides on fines.
 pub fn apply<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     height: u64,
     msg: &SignedMsg,
+    proofs: Option<&dyn proving::ProofCheck>,
 ) -> Result<Result<Applied, LedgerError>, StoreError> {
     let q = &params.protocol;
     let fee = q.message_fee;
@@ -441,7 +509,8 @@ pub fn apply<V: StateView>(
         | Action::Bid { .. }
         | Action::Select { .. }
         | Action::Reveal { .. }
-        | Action::ForceInclude(_) => U256::ZERO,
+        | Action::ForceInclude(_)
+        | Action::Proof { .. } => U256::ZERO,
     };
     let funded = match &msg.action {
         Action::Fund(a) => *a,
@@ -458,13 +527,13 @@ pub fn apply<V: StateView>(
     if have < need {
         return Ok(Err(LedgerError::LedgerFunds { have, need }));
     }
-    let mut pot = l.pot()?;
-    let Some(new_pot) = pot.proving_pot.checked_add(fee) else {
+    if l.pot()?.proving_pot.checked_add(fee).is_none() {
         return Ok(Err(LedgerError::Overflow));
-    };
+    }
 
     // The action's own checks and its writes (each arm checks everything before writing).
     let mut escrowed = U256::ZERO;
+    let mut rejected = None;
     let done = match &msg.action {
         Action::Fund(a) => match l.o.account(who)? {
             Some(e) if e.balance >= *a => {
@@ -604,21 +673,59 @@ pub fn apply<V: StateView>(
             txs,
         } => auction::reveal(&mut l, params, height, who, *slot, *gas_limit, txs)?,
         Action::ForceInclude(raw) => auction::force_include(&mut l, params, height, raw, &NoMemo)?,
+        Action::Proof {
+            slot,
+            pre_root,
+            post_root,
+            proof,
+        } => match proving::apply_proof(
+            &mut l,
+            params,
+            height,
+            who,
+            proving::Claim {
+                slot: *slot,
+                pre_root: *pre_root,
+                post_root: *post_root,
+                proof,
+            },
+            proofs,
+        )? {
+            Ok(None) => Ok(()),
+            Ok(Some(invalid)) => {
+                rejected = Some(invalid);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
     };
     if let Err(e) = done {
         return Ok(Err(e));
     }
     // The fee and the fixed spend were checked against `have`; a bid's escrow against what
     // they left.
-    acc.balance = have - need - escrowed;
+    // What the action itself paid the sender (a proof's reward) stays its own.
+    let credited = l
+        .account(who)?
+        .balance
+        .checked_sub(acc.balance)
+        .ok_or_else(|| corrupt("ledger", "an action took from its sender's ledger balance"))?;
+    acc.balance = (have - need - escrowed)
+        .checked_add(credited)
+        .ok_or_else(|| corrupt("ledger", "balance overflows"))?;
     acc.nonce = acc
         .nonce
         .checked_add(1)
         .ok_or_else(|| corrupt("ledger", "protocol nonce overflows"))?;
     l.set_account(who, acc);
-    pot.proving_pot = new_pot;
+    // Read again: the action may have moved the pot (a proof's rewards and fine).
+    let mut pot = l.pot()?;
+    pot.proving_pot = pot
+        .proving_pot
+        .checked_add(fee)
+        .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
     l.set_pot(pot);
-    Ok(Ok(Applied { fee }))
+    Ok(Ok(Applied { fee, rejected }))
 }
 
 fn bond_validator<V: StateView>(
@@ -714,13 +821,14 @@ fn unbond<V: StateView>(
 
 /// Credits a block's base fees (`base_fee × gas used`, burned by the EVM) to the proving pot,
 /// less the burned share.
+/// Returns what reached the pot.
 pub fn credit_base_fees<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     base_fees: U256,
-) -> Result<(), StoreError> {
+) -> Result<U256, StoreError> {
     if base_fees.is_zero() {
-        return Ok(());
+        return Ok(U256::ZERO);
     }
     let mut l = Ledger::new(o);
     let mut pot = l.pot()?;
@@ -734,7 +842,7 @@ pub fn credit_base_fees<V: StateView>(
         .checked_add(base_fees - burn)
         .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
     l.set_pot(pot);
-    Ok(())
+    Ok(base_fees - burn)
 }
 
 /// A change of one validator's CometBFT voting power (0 removes it).

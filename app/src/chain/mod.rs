@@ -44,6 +44,7 @@ pub mod ledger;
 pub mod msg;
 pub mod overlay;
 pub mod predeploys;
+pub mod proving;
 pub mod rules;
 pub mod seed;
 pub mod tx;

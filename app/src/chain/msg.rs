@@ -39,6 +39,11 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// transaction (`mempool.max_tx_bytes`, 1 MiB).
 pub const MAX_LARGE_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// Largest `Proof` accepted: a block proof is a few KiB (its size depends on the circuit's
+/// columns, not on the block), so this leaves room and still bounds what every validator
+/// reads.
+pub const MAX_PROOF_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// Half the secp256k1 group order: a signature's `s` must not exceed it (EIP-2).
 const SECP256K1N_HALF: U256 = alloy_primitives::uint!(
     0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256
@@ -99,6 +104,17 @@ pub enum Action {
     },
     /// A transaction the next executed L2 block must start with (DESIGN §3.6).
     ForceInclude(Bytes),
+    /// A block proof of a slot (DESIGN §3.8).
+    Proof {
+        /// The slot.
+        slot: u64,
+        /// Proof-tree root before the slot's diff (a canonical BN254 field element).
+        pre_root: B256,
+        /// Root after it.
+        post_root: B256,
+        /// halo2 proof bytes.
+        proof: Bytes,
+    },
 }
 
 /// The kind of a message: the protobuf field number of its `kind`, which the digest carries.
@@ -127,11 +143,13 @@ pub enum Kind {
     Reveal = 22,
     /// [`Action::ForceInclude`].
     ForceInclude = 23,
+    /// [`Action::Proof`].
+    Proof = 24,
 }
 
 impl Kind {
     /// Every kind, in number order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Fund,
         Kind::Withdraw,
         Kind::BondSequencer,
@@ -143,6 +161,7 @@ impl Kind {
         Kind::Select,
         Kind::Reveal,
         Kind::ForceInclude,
+        Kind::Proof,
     ];
 
     /// Lower-case name (metrics, logs, RPC).
@@ -159,6 +178,7 @@ impl Kind {
             Kind::Select => "select",
             Kind::Reveal => "reveal",
             Kind::ForceInclude => "force_include",
+            Kind::Proof => "proof",
         }
     }
 }
@@ -178,6 +198,7 @@ impl Action {
             Action::Select { .. } => Kind::Select,
             Action::Reveal { .. } => Kind::Reveal,
             Action::ForceInclude(_) => Kind::ForceInclude,
+            Action::Proof { .. } => Kind::Proof,
         }
     }
 
@@ -186,7 +207,8 @@ impl Action {
         match self {
             Action::Bid { slot, .. }
             | Action::Select { slot, .. }
-            | Action::Reveal { slot, .. } => Some(*slot),
+            | Action::Reveal { slot, .. }
+            | Action::Proof { slot, .. } => Some(*slot),
             _ => None,
         }
     }
@@ -246,6 +268,17 @@ impl Action {
                 txs: txs.iter().map(|t| t.to_vec()).collect(),
             }),
             Action::ForceInclude(tx) => K::ForceInclude(pb::ForceInclude { tx: tx.to_vec() }),
+            Action::Proof {
+                slot,
+                pre_root,
+                post_root,
+                proof,
+            } => K::Proof(pb::Proof {
+                slot: *slot,
+                pre_root: pre_root.to_vec(),
+                post_root: post_root.to_vec(),
+                proof: proof.to_vec(),
+            }),
         }
     }
 
@@ -307,6 +340,25 @@ impl Action {
                 }
                 Action::ForceInclude(Bytes::from(m.tx))
             }
+            K::Proof(m) => {
+                let root = |b: &[u8], what| {
+                    let r = hash32(b, what)?;
+                    parley_proofs::encoding::fr_from_b256(&r)
+                        .map(|_| r)
+                        .ok_or(MsgError::Field(
+                            "proof roots must be below the BN254 scalar modulus",
+                        ))
+                };
+                if m.proof.is_empty() {
+                    return Err(MsgError::Field("proof.proof must hold the proof bytes"));
+                }
+                Action::Proof {
+                    slot: m.slot,
+                    pre_root: root(&m.pre_root, "proof.pre_root must be 32 bytes")?,
+                    post_root: root(&m.post_root, "proof.post_root must be 32 bytes")?,
+                    proof: Bytes::from(m.proof),
+                }
+            }
         })
     }
 }
@@ -342,7 +394,8 @@ pub struct SignedMsg {
 /// Why bytes are not a valid signed message. Each has its own CheckTx code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MsgError {
-    /// Over its kind's limit ([`MAX_MESSAGE_BYTES`], or [`MAX_LARGE_MESSAGE_BYTES`] for the
+    /// Over its kind's limit ([`MAX_MESSAGE_BYTES`], [`MAX_PROOF_MESSAGE_BYTES`] for a proof,
+    /// or [`MAX_LARGE_MESSAGE_BYTES`] for the
     /// kinds that carry transactions).
     #[error("protocol message of {0} bytes exceeds its {1}-byte limit")]
     TooLarge(usize, usize),
@@ -476,10 +529,13 @@ pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
         });
     }
     let action = Action::from_proto(msg.kind.ok_or(MsgError::Field("no message kind set"))?)?;
-    if tx.len() > MAX_MESSAGE_BYTES
-        && !matches!(action, Action::Reveal { .. } | Action::ForceInclude(_))
-    {
-        return Err(MsgError::TooLarge(tx.len(), MAX_MESSAGE_BYTES));
+    let limit = match action {
+        Action::Reveal { .. } | Action::ForceInclude(_) => MAX_LARGE_MESSAGE_BYTES,
+        Action::Proof { .. } => MAX_PROOF_MESSAGE_BYTES,
+        _ => MAX_MESSAGE_BYTES,
+    };
+    if tx.len() > limit {
+        return Err(MsgError::TooLarge(tx.len(), limit));
     }
     let sig: [u8; 65] = signed
         .signature
@@ -559,7 +615,53 @@ mod tests {
                 txs: vec![],
             },
             Action::ForceInclude(Bytes::from(vec![0xf8, 1, 2])),
+            Action::Proof {
+                slot: 14,
+                pre_root: B256::ZERO,
+                post_root: B256::with_last_byte(9),
+                proof: Bytes::from(vec![7; 3000]),
+            },
         ]
+    }
+
+    /// A proof's roots must be canonical field elements, its bytes non-empty, and the whole
+    /// message within [`MAX_PROOF_MESSAGE_BYTES`] (more than other small kinds, less than a
+    /// block).
+    #[test]
+    fn proof_fields_and_size_are_checked() {
+        let k = key(4);
+        // The BN254 scalar modulus r: the smallest non-canonical root.
+        let r = B256::from(alloy_primitives::uint!(
+            0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001_U256
+        ));
+        let below = B256::from(U256::from_be_bytes(r.0) - U256::from(1));
+        let proof = |pre_root, post_root, n: usize| Action::Proof {
+            slot: 1,
+            pre_root,
+            post_root,
+            proof: Bytes::from(vec![1; n]),
+        };
+        assert!(decode(&sign(&k, CHAIN, 0, &proof(below, below, 10)), CHAIN).is_ok());
+        for bad in [proof(r, below, 10), proof(below, r, 10)] {
+            assert_eq!(
+                decode(&sign(&k, CHAIN, 0, &bad), CHAIN),
+                Err(MsgError::Field(
+                    "proof roots must be below the BN254 scalar modulus"
+                ))
+            );
+        }
+        assert_eq!(
+            decode(&sign(&k, CHAIN, 0, &proof(below, below, 0)), CHAIN),
+            Err(MsgError::Field("proof.proof must hold the proof bytes"))
+        );
+        let fits = sign(&k, CHAIN, 0, &proof(below, below, 60 * 1024));
+        assert!(fits.len() > MAX_MESSAGE_BYTES);
+        assert!(decode(&fits, CHAIN).is_ok());
+        let big = sign(&k, CHAIN, 0, &proof(below, below, MAX_PROOF_MESSAGE_BYTES));
+        assert_eq!(
+            decode(&big, CHAIN),
+            Err(MsgError::TooLarge(big.len(), MAX_PROOF_MESSAGE_BYTES))
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// Bytes in the database do not decode.
     #[error("database is corrupt: {0}")]
     Corrupt(String),
+    /// The node cannot check block proofs as genesis pins them (no SRS, another circuit):
+    /// fatal, never a verdict on the proof.
+    #[error("proof verifier: {0}")]
+    Verifier(String),
 }
 
 /// Committed state as the executor sees it. Implemented by the database snapshot

@@ -31,6 +31,13 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
 
     let store = Store::open(&cfg.db_dir.join("parley.redb"))?.with_retention(cfg.history_retention);
     let app = App::new(store, cfg.fee_recipient)?;
+    // A chain that proves: build the block verifier now, so a node whose circuit does not
+    // match the vk genesis pins stops here rather than at the first proof.
+    if let Some(v) = app.verifier() {
+        v.warm()
+            .map_err(|e| eyre::eyre!("cannot verify this chain's block proofs: {e}"))?;
+        tracing::info!("block-proof verifier ready");
+    }
     let key = validator_key::load(&cfg.priv_validator_key_file)?;
     match &key {
         Some(_) => {

@@ -25,6 +25,21 @@ pub fn fr_from_be_bytes(bytes: &[u8]) -> Fr {
     Fr::from_repr(le).expect("value below 2^248 is canonical")
 }
 
+/// A field element as a 32-byte big-endian integer (how consensus state stores proof roots).
+pub fn fr_to_b256(x: &Fr) -> B256 {
+    let mut be = x.to_repr();
+    be.reverse();
+    B256::from(be)
+}
+
+/// The field element a 32-byte big-endian integer stands for; `None` unless it is below the
+/// BN254 scalar modulus (one element, one encoding).
+pub fn fr_from_b256(b: &B256) -> Option<Fr> {
+    let mut le = b.0;
+    le.reverse();
+    Option::from(Fr::from_repr(le))
+}
+
 /// An address as a 160-bit integer.
 pub fn fr_address(a: &Address) -> Fr {
     fr_from_be_bytes(a.as_slice())

@@ -39,5 +39,5 @@ pub mod vectors;
 pub use circuit::{BlockHeader, BlockPublicInputs, BlockWitness};
 pub use error::{ProofError, Result};
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
-pub use prover::{BlockProof, BlockProver, Halo2BlockProver, vk_hash};
+pub use prover::{BlockProof, BlockProver, BlockVerifier, Halo2BlockProver, vk_hash};
 pub use tree::{PROOF_TREE_DEPTH, ProofTree};

@@ -59,7 +59,11 @@ pub fn write_srs(path: &Path, params: &ParamsKZG<Bn256>) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
-    let tmp = path.with_extension("tmp");
+    // One temp file per writer: processes that generate the same SRS at once (test binaries,
+    // localnet nodes) must not write into each other's file before the rename.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(MAGIC).map_err(io_err(&tmp))?;
     f.write_all(&params.k().to_be_bytes())

@@ -194,6 +194,56 @@ impl BlockProver for Halo2BlockProver {
     }
 }
 
+/// What a validator needs to check block proofs of one capacity: the verifying key (built
+/// from the circuit, never read from a peer) and the SRS it was built with. Cheaper than
+/// [`Halo2BlockProver`]: no proving key.
+pub struct BlockVerifier {
+    capacity: usize,
+    params: ParamsKZG<Bn256>,
+    vk: VerifyingKey<G1Affine>,
+}
+
+impl std::fmt::Debug for BlockVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockVerifier")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockVerifier {
+    /// The verifier of the chip circuit of `capacity` entries, with the SRS from the on-disk
+    /// cache.
+    pub fn setup(capacity: usize) -> Result<Self> {
+        let shape = block_shape_with(capacity, HashBackend::Chip)?;
+        let params = load_srs(shape.k())?;
+        let w = BlockWitness::dummy(shape.capacity);
+        let circuit = block_circuit(CircuitBuilderStage::Keygen, &shape, Default::default(), &w);
+        let vk = keygen_vk(&params, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
+        Ok(Self {
+            capacity,
+            params,
+            vk,
+        })
+    }
+
+    /// Entries per proof.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// [`vk_hash`] of its key (what genesis pins).
+    pub fn vk_hash(&self) -> B256 {
+        vk_hash(&self.vk)
+    }
+
+    /// Checks `proof` (the bytes of a [`BlockProof`] of this capacity) against public inputs
+    /// the caller computed itself.
+    pub fn verify(&self, public: &BlockPublicInputs, proof: &[u8]) -> Result<()> {
+        verify_poseidon(&self.params, &self.vk, &public.instances(), proof)
+    }
+}
+
 /// SHPLONK proof with the Poseidon transcript of snark-verifier-sdk (one instance column).
 pub fn prove_poseidon<C: Circuit<Fr>>(
     params: &ParamsKZG<Bn256>,

@@ -21,6 +21,8 @@ const TAG_REVEAL: u8 = 0x19;
 const TAG_FORCED: u8 = 0x1a;
 const TAG_SEED_COMMIT: u8 = 0x1b;
 const TAG_FREE_PROOF_INDEX: u8 = 0x1c;
+const TAG_PROOF_CHAIN: u8 = 0x1d;
+const TAG_PROOF_SLOT: u8 = 0x1e;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -80,6 +82,11 @@ pub enum StateKey {
     /// in an earlier block, waiting to be reused (versioned u64, ADR 0011). Positions
     /// `0 .. ChainMeta::free_proof_indices` exist; the top is the highest.
     FreeProofIndex(u64),
+    /// Where proven state stands ([`crate::ProofChain`]); written only on a chain whose
+    /// genesis enables proving.
+    ProofChain,
+    /// A slot that needs a block proof ([`crate::ProofSlot`]): kept from its execution on.
+    ProofSlot(u64),
 }
 
 impl StateKey {
@@ -88,7 +95,8 @@ impl StateKey {
     /// prover, validator), `0x14` (pot), `0x15 ‖ release u64 ‖ owner ‖ role u8` (unbonding),
     /// `0x16` (seed), `0x17`/`0x18`/`0x19 ‖ slot u64` (assignment, slot auction, revealed
     /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction), `0x1b ‖ consensus
-    /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index).
+    /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index),
+    /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -139,6 +147,8 @@ impl StateKey {
             }
             Self::SeedCommit(a) => tagged(TAG_SEED_COMMIT, a),
             Self::FreeProofIndex(p) => tagged_u64(TAG_FREE_PROOF_INDEX, *p),
+            Self::ProofChain => vec![TAG_PROOF_CHAIN],
+            Self::ProofSlot(slot) => tagged_u64(TAG_PROOF_SLOT, *slot),
         }
     }
 
@@ -170,6 +180,8 @@ impl StateKey {
             TAG_POT => Ok(Self::Pot),
             TAG_SEED_COMMIT => Ok(Self::SeedCommit(take_address(buf)?)),
             TAG_SEED => Ok(Self::Seed),
+            TAG_PROOF_CHAIN => Ok(Self::ProofChain),
+            TAG_PROOF_SLOT => Ok(Self::ProofSlot(crate::take_u64(buf, "slot")?)),
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
             TAG_REVEAL => Ok(Self::Reveal(crate::take_u64(buf, "slot")?)),
@@ -299,6 +311,9 @@ mod tests {
                 StateKey::SeedCommit(b),
                 StateKey::FreeProofIndex(h),
                 StateKey::FreeProofIndex(g),
+                StateKey::ProofChain,
+                StateKey::ProofSlot(h),
+                StateKey::ProofSlot(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
@@ -399,6 +414,8 @@ mod tests {
                 role: crate::Role::Prover,
             },
             StateKey::FreeProofIndex(0),
+            StateKey::ProofChain,
+            StateKey::ProofSlot(1),
         ] {
             assert!(!k.is_evm(), "{k:?}");
         }

@@ -22,6 +22,7 @@ mod keys;
 mod meta;
 mod proof_index;
 mod protocol;
+mod proving;
 mod records;
 mod smt;
 mod values;
@@ -37,6 +38,7 @@ pub use protocol::{
     SeedCommit, Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount,
     decode_forced, encode_amount, encode_forced,
 };
+pub use proving::{ProofChain, ProofSlot, Transition};
 pub use records::{
     BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,
 };

@@ -1,0 +1,224 @@
+//! The node's block-proof checking ([`crate::chain::proving::ProofCheck`]): the block
+//! circuit's verifying key, built from the circuit on first use and checked against the hash
+//! genesis pins, and the `diff_hash` of every executed slot, computed by a background thread
+//! right after Commit (DESIGN §2) and, when a proof arrives before that thread got to it,
+//! synchronously in FinalizeBlock. Nothing here computes a Poseidon *tree*.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use alloy_primitives::B256;
+use parley_proofs::encoding::{fr_from_b256, fr_to_b256};
+use parley_proofs::{BlockHeader, BlockPublicInputs, BlockVerifier};
+
+use crate::chain::genesis::ProvingParams;
+use crate::chain::proving::{ProofCheck, Statement};
+use crate::chain::view::StoreError;
+use crate::store::Store;
+
+/// How many computed `diff_hash`es are kept (a proof for an older slot computes it again).
+const CACHE: usize = 4096;
+
+/// Blocks queued for the background thread at most; past it, FinalizeBlock computes.
+const QUEUE: usize = 1024;
+
+/// `diff_hash` of a stored block's diff.
+pub fn diff_hash_of(store: &Store, number: u64) -> Result<B256, StoreError> {
+    let diff = store
+        .reader()?
+        .diff(number)?
+        .ok_or_else(|| StoreError::Corrupt(format!("no diff stored for L2 block {number}")))?;
+    let h = parley_proofs::diff_hash::diff_hash(&diff)
+        .map_err(|e| StoreError::Corrupt(format!("diff of L2 block {number}: {e}")))?;
+    Ok(fr_to_b256(&h))
+}
+
+#[derive(Default)]
+struct Cache {
+    by_block: BTreeMap<u64, B256>,
+}
+
+impl Cache {
+    fn put(&mut self, number: u64, h: B256) {
+        self.by_block.insert(number, h);
+        while self.by_block.len() > CACHE {
+            self.by_block.pop_first();
+        }
+    }
+}
+
+/// Shared between the consensus path and the background thread.
+struct Shared {
+    cache: Mutex<Cache>,
+    /// Tests hold the thread back to show that FinalizeBlock does not wait for it.
+    paused: AtomicBool,
+    resumed: Condvar,
+    pause_lock: Mutex<()>,
+}
+
+/// The node's [`ProofCheck`].
+pub struct Verifier {
+    store: Store,
+    params: ProvingParams,
+    key: OnceLock<Result<BlockVerifier, String>>,
+    shared: Arc<Shared>,
+    queue: SyncSender<u64>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `params` reading diffs from `store`, with its background thread.
+    pub fn new(store: Store, params: ProvingParams) -> Self {
+        let shared = Arc::new(Shared {
+            cache: Mutex::new(Cache::default()),
+            paused: AtomicBool::new(false),
+            resumed: Condvar::new(),
+            pause_lock: Mutex::new(()),
+        });
+        let (queue, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (s, st) = (shared.clone(), store.clone());
+        std::thread::Builder::new()
+            .name("diff-hash".into())
+            .spawn(move || background(&st, &s, &rx))
+            .expect("spawning the diff_hash thread");
+        Self {
+            store,
+            params,
+            key: OnceLock::new(),
+            shared,
+            queue,
+        }
+    }
+
+    /// After Commit of L2 block `number` with a non-empty diff: hash it in the background.
+    pub fn committed(&self, number: u64) {
+        match self.queue.try_send(number) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!(
+                    number,
+                    "diff_hash queue full: a proof will hash it in FinalizeBlock"
+                );
+            }
+        }
+    }
+
+    /// Holds (true) or releases (false) the background thread.
+    #[doc(hidden)]
+    pub fn pause_background(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
+        let _g = self.shared.pause_lock.lock().expect("pause lock");
+        self.shared.resumed.notify_all();
+    }
+
+    /// Whether the background thread has hashed block `number` (tests, metrics).
+    pub fn has_diff_hash(&self, number: u64) -> bool {
+        self.shared
+            .cache
+            .lock()
+            .expect("diff_hash cache")
+            .by_block
+            .contains_key(&number)
+    }
+
+    /// Builds the block verifier now (startup), so the first proof does not wait for keygen.
+    pub fn warm(&self) -> Result<(), StoreError> {
+        self.key().map(|_| ())
+    }
+
+    fn key(&self) -> Result<&BlockVerifier, StoreError> {
+        let built = self.key.get_or_init(|| {
+            let capacity = usize::try_from(self.params.block_capacity)
+                .map_err(|_| "block_capacity does not fit usize".to_string())?;
+            let v = BlockVerifier::setup(capacity).map_err(|e| e.to_string())?;
+            if v.vk_hash() != self.params.block_vk_hash {
+                return Err(format!(
+                    "this node's block circuit of capacity {capacity} hashes to {}, genesis pins {}",
+                    v.vk_hash(),
+                    self.params.block_vk_hash
+                ));
+            }
+            Ok(v)
+        });
+        built.as_ref().map_err(|e| StoreError::Verifier(e.clone()))
+    }
+}
+
+fn background(store: &Store, shared: &Shared, rx: &Receiver<u64>) {
+    while let Ok(number) = rx.recv() {
+        {
+            let mut g = shared.pause_lock.lock().expect("pause lock");
+            while shared.paused.load(Ordering::SeqCst) {
+                g = shared.resumed.wait(g).expect("pause lock");
+            }
+        }
+        match diff_hash_of(store, number) {
+            Ok(h) => shared.cache.lock().expect("diff_hash cache").put(number, h),
+            Err(e) => tracing::warn!(number, error = %e, "diff_hash in the background failed"),
+        }
+    }
+}
+
+impl ProofCheck for Verifier {
+    fn diff_hash(&self, number: u64) -> Result<B256, StoreError> {
+        if let Some(h) = self
+            .shared
+            .cache
+            .lock()
+            .expect("diff_hash cache")
+            .by_block
+            .get(&number)
+        {
+            return Ok(*h);
+        }
+        let h = diff_hash_of(&self.store, number)?;
+        self.shared
+            .cache
+            .lock()
+            .expect("diff_hash cache")
+            .put(number, h);
+        Ok(h)
+    }
+
+    fn verify(&self, st: &Statement, proof: &[u8]) -> Result<Result<(), String>, StoreError> {
+        let key = self.key()?;
+        let fr = |b: &B256, what: &str| {
+            fr_from_b256(b).ok_or_else(|| format!("{what} is not below the BN254 modulus"))
+        };
+        let public = match (
+            fr(&st.pre_root, "pre_root"),
+            fr(&st.post_root, "post_root"),
+            fr(&st.diff_hash, "diff_hash"),
+        ) {
+            (Ok(pre_root), Ok(post_root), Ok(diff_hash)) => BlockPublicInputs {
+                header: BlockHeader {
+                    chain_id: st.chain_id,
+                    slot: st.slot,
+                    block_commitment: st.commitment,
+                    prover_address: st.prover,
+                },
+                pre_root,
+                post_root,
+                diff_hash,
+            },
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(Err(e)),
+        };
+        // Malformed bytes are the sender's problem, never a crash of every validator.
+        let verdict =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| key.verify(&public, proof)));
+        Ok(match verdict {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the verifier panicked on these bytes".into()),
+        })
+    }
+}

@@ -1,0 +1,443 @@
+//! Block proofs in consensus (DESIGN §3.8, §3.11) on the in-process harness, with real halo2
+//! proofs of the diffs the nodes executed: proofs verified in FinalizeBlock against the
+//! statement the chain computes (the submitter's address included), transitions recorded in
+//! any order and chained from the genesis proof root, empty slots needing none, payment of
+//! on-time provers, the fine for a proof that does not verify or was made for someone else,
+//! and the `diff_hash` computed synchronously when the background task has not run.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::PrivateKeySigner;
+use common::{CHAIN_ID, Net, ledger, pot, total_value};
+use parley_app::chain::genesis::{
+    AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams, ProvingParams,
+};
+use parley_app::chain::msg::{self, Action};
+use parley_proofs::encoding::fr_to_b256;
+use parley_proofs::{BlockHeader, BlockProver, BlockWitness, Halo2BlockProver, ProofTree};
+use parley_types::{ProofChain, ProofSlot, ProverEntry, StateKey};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+/// Entries one block proof holds (and `max_diff_entries`): a transfer's block writes 3.
+const CAPACITY: usize = 6;
+const WINDOW: u64 = 6;
+const FINE: u128 = ETH / 10;
+
+fn eth(n: u128) -> U256 {
+    U256::from(n * ETH)
+}
+
+/// Keys for the block circuit of [`CAPACITY`], made once per test binary.
+fn prover_keys() -> &'static Halo2BlockProver {
+    static KEYS: OnceLock<Halo2BlockProver> = OnceLock::new();
+    KEYS.get_or_init(|| Halo2BlockProver::setup(CAPACITY).expect("block circuit keys"))
+}
+
+fn proving() -> ProvingParams {
+    ProvingParams {
+        block_capacity: CAPACITY as u64,
+        block_vk_hash: prover_keys().vk_hash(),
+        proof_window: WINDOW,
+        prover_fee_share_bps: 5_000,
+        invalid_proof_fine: U256::from(FINE),
+        rep_up: 10_000,
+    }
+}
+
+/// Two nodes; keys 2 and 3 are provers (key 2 with a much larger stake, so it is drawn for
+/// nearly every slot), with 1 ETH each in the ledger for message fees.
+fn net() -> Net {
+    let keys = parley_app::dev_accounts(6).expect("dev keys");
+    let params = Params {
+        chain_id: CHAIN_ID,
+        protocol: ProtocolParams {
+            max_diff_entries: CAPACITY as u64,
+            proving: Some(proving()),
+            ..ProtocolParams::default()
+        },
+        ..Params::default()
+    };
+    let mut g = AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1_000));
+    let at = |i: usize| keys[i].address();
+    g.ledger = [2, 3]
+        .map(|i| GenesisLedger {
+            address: at(i),
+            balance: eth(1),
+        })
+        .to_vec();
+    g.provers = vec![
+        GenesisBond {
+            address: at(2),
+            amount: eth(1_000_000),
+        },
+        GenesisBond {
+            address: at(3),
+            amount: eth(1),
+        },
+    ];
+    let app_state = serde_json::to_vec(&g).expect("json");
+    Net::with_genesis(2, keys, &app_state)
+}
+
+fn chain(net: &Net) -> ProofChain {
+    let b = net
+        .reader()
+        .app_entry(&StateKey::ProofChain)
+        .expect("read")
+        .expect("proving is on");
+    ProofChain::decode(&b).expect("decodes")
+}
+
+fn proof_slot(net: &Net, s: u64) -> Option<ProofSlot> {
+    net.reader()
+        .app_entry(&StateKey::ProofSlot(s))
+        .expect("read")
+        .map(|b| ProofSlot::decode(&b).expect("decodes"))
+}
+
+fn prover_entry(net: &Net, a: Address) -> ProverEntry {
+    let b = net
+        .reader()
+        .app_entry(&StateKey::Prover(a))
+        .expect("read")
+        .expect("registered");
+    ProverEntry::decode(&b).expect("decodes")
+}
+
+fn assigned(net: &Net, s: u64) -> Vec<Address> {
+    net.reader()
+        .app_entry(&StateKey::Assignment(s))
+        .expect("read")
+        .map(|b| {
+            parley_types::Assignment::decode(&b)
+                .expect("decodes")
+                .provers
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a prover keeps: its own proof tree, replayed from the genesis diff through every
+/// block's diff in order (what a node serving provers will maintain in the background).
+struct Witnesses {
+    tree: ProofTree,
+    next_block: u64,
+}
+
+impl Witnesses {
+    fn new(net: &Net) -> Self {
+        let mut tree = ProofTree::new();
+        let genesis = net.reader().diff(0).expect("read").expect("genesis diff");
+        tree.apply_diff_batch(&genesis).expect("genesis applies");
+        Self {
+            tree,
+            next_block: 1,
+        }
+    }
+
+    /// The witness of slot `s` for `prover`; the tree catches up to block `s − 1` first.
+    fn witness(&mut self, net: &Net, s: u64, prover: Address) -> BlockWitness {
+        let r = net.reader();
+        while self.next_block < s {
+            let d = r.diff(self.next_block).expect("read").expect("diff");
+            self.tree.apply_diff_batch(&d).expect("applies");
+            self.next_block += 1;
+        }
+        let entry = proof_slot(net, s).expect("slot awaits a proof");
+        let diff = r.diff(entry.block_number).expect("read").expect("diff");
+        let header = BlockHeader {
+            chain_id: CHAIN_ID,
+            slot: s,
+            block_commitment: entry.commitment,
+            prover_address: prover,
+        };
+        let w = BlockWitness::build(&mut self.tree, header, &diff, CAPACITY).expect("witness");
+        self.next_block = s + 1;
+        w
+    }
+}
+
+fn proof_action(w: &BlockWitness) -> Action {
+    let proof = prover_keys().prove(w).expect("proves");
+    Action::Proof {
+        slot: w.public.header.slot,
+        pre_root: fr_to_b256(&w.public.pre_root),
+        post_root: fr_to_b256(&w.public.post_root),
+        proof: Bytes::from(proof.bytes),
+    }
+}
+
+fn send(net: &mut Net, key: &PrivateKeySigner, nonce: u64, a: &Action) {
+    net.submit(Bytes::from(msg::sign(key, CHAIN_ID, nonce, a)))
+        .unwrap_or_else(|e| panic!("refused at CheckTx: {e}"));
+}
+
+/// The FinalizeBlock result of the only message of the last height.
+fn only_result(net: &Net) -> (u32, String) {
+    assert_eq!(net.last_results.len(), 2, "one message and the L2 block");
+    net.last_results[0].clone()
+}
+
+/// Proofs of two slots arrive in reverse order: the later one is recorded and waits; the
+/// earlier one chains from the genesis proof root and both are proven in the same height,
+/// the proven root being the prover's own tree root. An empty slot needs no proof. The
+/// on-time assigned prover is paid its fee share, value is conserved, and the nodes agree.
+#[test]
+fn proofs_chain_in_any_order_from_the_genesis_root() {
+    let mut net = net();
+    let [user, p] = [0, 2].map(|i| net.keys[i].clone());
+    let everyone: Vec<Address> = net.keys.iter().map(|k| k.address()).collect();
+    let holders: Vec<Address> = everyone
+        .iter()
+        .copied()
+        .chain([0xf0, 0xf1].map(Address::repeat_byte))
+        .chain([Address::repeat_byte(0x51), Address::repeat_byte(0x52)])
+        .collect();
+    let total = total_value(&net, &holders);
+    let genesis_root = chain(&net).proven_root;
+    // Slots 10 and 12 carry a transfer each (after the first draws, so both are assigned);
+    // the heights between execute empty blocks.
+    while net.height < 9 {
+        net.step();
+    }
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 7);
+    net.step();
+    net.step();
+    net.transfer(&user, 1, Address::repeat_byte(0x52), 8);
+    net.step();
+    let (s1, s2) = (10, 12);
+    assert!(
+        proof_slot(&net, 11).is_none(),
+        "an empty slot needs no proof"
+    );
+    let c = chain(&net);
+    assert_eq!((c.head, c.tail, c.unproven), (s1, s2, 2));
+    assert_eq!(c.proven_root, genesis_root);
+    for s in [s1, s2] {
+        assert_eq!(assigned(&net, s), vec![p.address()], "slot {s}'s draw");
+    }
+
+    let mut w = Witnesses::new(&net);
+    assert_eq!(
+        w.tree.root(),
+        parley_proofs::encoding::fr_from_b256(&genesis_root).expect("fr")
+    );
+    let w1 = w.witness(&net, s1, p.address());
+    let w2 = w.witness(&net, s2, p.address());
+    let (a1, a2) = (proof_action(&w1), proof_action(&w2));
+
+    // A proof for the empty slot is refused before anything changes.
+    let Action::Proof {
+        pre_root,
+        post_root,
+        proof,
+        ..
+    } = a1.clone()
+    else {
+        unreachable!()
+    };
+    let empty = Action::Proof {
+        slot: 11,
+        pre_root,
+        post_root,
+        proof,
+    };
+    let refused = net.nodes[0]
+        .app
+        .check(&msg::sign(&p, CHAIN_ID, 0, &empty), false)
+        .expect("check");
+    assert_eq!(refused.expect_err("no proof due").code, 67);
+
+    let before = ledger(&net, p.address()).balance;
+    send(&mut net, &p, 0, &a2);
+    net.step();
+    assert_eq!(only_result(&net), (0, String::new()));
+    let c = chain(&net);
+    assert_eq!(
+        (c.head, c.unproven),
+        (s1, 2),
+        "the later slot waits for the earlier"
+    );
+    assert_eq!(proof_slot(&net, s2).expect("slot").transitions.len(), 1);
+
+    send(&mut net, &p, 1, &a1);
+    net.step();
+    assert_eq!(only_result(&net), (0, String::new()));
+    let c = chain(&net);
+    assert_eq!(
+        c,
+        ProofChain {
+            proven_slot: s2,
+            proven_root: fr_to_b256(&w.tree.root()),
+            head: 0,
+            tail: 0,
+            unproven: 0,
+        }
+    );
+    assert!(proof_slot(&net, s1).expect("slot").proven);
+    // Paid: the fee shares of both slots, less the two message fees.
+    let shares = proof_slot(&net, s1).expect("slot").fee_share
+        + proof_slot(&net, s2).expect("slot").fee_share;
+    assert!(!shares.is_zero(), "transfers pay base fees");
+    let fee = ProtocolParams::default().message_fee;
+    assert_eq!(
+        ledger(&net, p.address()).balance,
+        before + shares - fee - fee
+    );
+    assert_eq!(total_value(&net, &holders), total, "value is conserved");
+
+    // A second proof of a proven slot is refused.
+    let again = net.nodes[0]
+        .app
+        .check(&msg::sign(&p, CHAIN_ID, 2, &a1), false)
+        .expect("check");
+    assert_eq!(again.expect_err("already proven").code, 68);
+}
+
+/// A proof claiming another post-root, a valid proof made for one prover but sent by another
+/// (copied from the mempool), and bytes that are no proof at all fail verification (without
+/// stopping the nodes): each sender is
+/// fined `invalid_proof_fine` from its stake (burned), pays the message fee, and no transition
+/// is recorded. The honest proof still proves the slot afterwards.
+#[test]
+fn proofs_that_do_not_verify_fine_their_sender() {
+    let mut net = net();
+    let [user, p, q] = [0, 2, 3].map(|i| net.keys[i].clone());
+    // Slot 3: before the first draw lands, so nobody is assigned and any prover may prove.
+    net.step();
+    net.step();
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 7);
+    net.step();
+    let s = 3;
+    assert!(assigned(&net, s).is_empty(), "slot {s} was not drawn");
+    let mut w = Witnesses::new(&net);
+    let honest = proof_action(&w.witness(&net, s, p.address()));
+
+    let Action::Proof {
+        slot,
+        pre_root,
+        proof,
+        ..
+    } = honest.clone()
+    else {
+        unreachable!()
+    };
+    let lying = Action::Proof {
+        slot,
+        pre_root,
+        post_root: B256::with_last_byte(1),
+        proof,
+    };
+    let garbage = Action::Proof {
+        slot,
+        pre_root,
+        post_root: pre_root,
+        proof: Bytes::from(vec![0xab; 2000]),
+    };
+    let burned = pot(&net).burned;
+    for (key, nonce, action) in [(&p, 0, &lying), (&q, 0, &honest), (&p, 1, &garbage)] {
+        let stake = prover_entry(&net, key.address()).stake;
+        send(&mut net, key, nonce, action);
+        net.step();
+        let (code, log) = only_result(&net);
+        assert_eq!(code, 70, "{log}");
+        assert!(log.contains("invalid proof"), "{log}");
+        assert_eq!(
+            prover_entry(&net, key.address()).stake,
+            stake - U256::from(FINE)
+        );
+        assert!(proof_slot(&net, s).expect("slot").transitions.is_empty());
+        assert_eq!(
+            ledger(&net, key.address()).nonce,
+            nonce + 1,
+            "the message was applied"
+        );
+    }
+    assert_eq!(pot(&net).burned, burned + U256::from(3 * FINE));
+    send(&mut net, &p, 2, &honest);
+    net.step();
+    assert_eq!(only_result(&net), (0, String::new()));
+    assert_eq!(chain(&net).proven_slot, s);
+}
+
+/// A `Proof` included in the height right after its slot executed, while the background
+/// `diff_hash` task is held back: FinalizeBlock computes the hash itself and verifies.
+#[test]
+fn a_proof_right_after_execution_does_not_wait_for_the_background_hash() {
+    let mut net = net();
+    let [user, p] = [0, 2].map(|i| net.keys[i].clone());
+    for n in &net.nodes {
+        n.app
+            .verifier()
+            .expect("proving is on")
+            .pause_background(true);
+    }
+    net.step();
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 7);
+    net.step();
+    let s = 2;
+    let number = proof_slot(&net, s).expect("awaits a proof").block_number;
+    for n in &net.nodes {
+        assert!(!n.app.verifier().expect("on").has_diff_hash(number));
+    }
+    let mut w = Witnesses::new(&net);
+    let action = proof_action(&w.witness(&net, s, p.address()));
+    send(&mut net, &p, 0, &action);
+    net.step();
+    assert_eq!(only_result(&net), (0, String::new()));
+    assert_eq!(chain(&net).proven_slot, s);
+    for n in &net.nodes {
+        n.app.verifier().expect("on").pause_background(false);
+    }
+}
+
+/// The circuit is consensus: a genesis pinning a vk this node's circuit does not hash to stops
+/// InitChain (and so the node), and the proving parameters are validated like the others.
+#[test]
+fn a_genesis_pinning_another_circuit_or_bad_proving_params_is_refused() {
+    let keys = parley_app::dev_accounts(1).expect("keys");
+    let with = |p: ProvingParams, max_diff_entries: u64| {
+        let params = Params {
+            chain_id: CHAIN_ID,
+            protocol: ProtocolParams {
+                max_diff_entries,
+                proving: Some(p),
+                ..ProtocolParams::default()
+            },
+            ..Params::default()
+        };
+        let g = AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1));
+        let node = common::Node::open(tempfile::tempdir().expect("tempdir"), Address::ZERO);
+        node.app
+            .init_chain(&serde_json::to_vec(&g).expect("json"), 1)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let cap = CAPACITY as u64;
+    assert_eq!(with(proving(), cap), Ok(()));
+    let other = ProvingParams {
+        block_vk_hash: B256::repeat_byte(7),
+        ..proving()
+    };
+    let err = with(other, cap).expect_err("another circuit");
+    assert!(err.contains("genesis pins"), "{err}");
+    let err = with(proving(), cap + 1).expect_err("capacity below max_diff_entries");
+    assert!(
+        err.contains("params.protocol.proving.block_capacity"),
+        "{err}"
+    );
+    let short = ProvingParams {
+        proof_window: 1,
+        ..proving()
+    };
+    let err = with(short, cap).expect_err("window below min_penalty_window");
+    assert!(
+        err.contains("params.protocol.proving.proof_window"),
+        "{err}"
+    );
+}
