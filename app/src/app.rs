@@ -877,6 +877,26 @@ impl App {
         };
         for (o, msg) in executed.messages.iter().zip(&proposal.messages) {
             m::message(msg.action.kind().name(), o.is_ok());
+            if let (Ok(a), msg::Kind::Proof) = (o, msg.action.kind()) {
+                m::proof(if a.rejected.is_some() {
+                    "invalid"
+                } else {
+                    "verified"
+                });
+            }
+        }
+        if let Some(p) = &params.protocol.proving
+            && let Some((_, Some(v))) = executed
+                .writes
+                .iter()
+                .find(|(k, _)| *k == StateKey::ProofChain)
+            && let Ok(c) = parley_types::ProofChain::decode(v)
+        {
+            m::proof_chain(
+                c.unproven,
+                c.proven_slot,
+                c.unproven >= p.max_unproven_slots,
+            );
         }
         Self::slot_metrics(&params, height, &executed.writes);
         let validator_updates = executed.validator_updates.clone();

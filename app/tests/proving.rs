@@ -44,6 +44,7 @@ fn proving() -> ProvingParams {
         prover_fee_share_bps: 5_000,
         invalid_proof_fine: U256::from(FINE),
         rep_up: 10_000,
+        max_unproven_slots: 2,
     }
 }
 
@@ -96,6 +97,14 @@ fn proof_slot(net: &Net, s: u64) -> Option<ProofSlot> {
         .app_entry(&StateKey::ProofSlot(s))
         .expect("read")
         .map(|b| ProofSlot::decode(&b).expect("decodes"))
+}
+
+fn safe(net: &Net) -> u64 {
+    let r = net.reader();
+    let latest = r.meta().expect("meta").last_block_number;
+    parley_app::chain::proving::proven_block(&r, latest)
+        .expect("read")
+        .expect("proving is on")
 }
 
 fn prover_entry(net: &Net, a: Address) -> ProverEntry {
@@ -264,6 +273,11 @@ fn proofs_chain_in_any_order_from_the_genesis_root() {
         "the later slot waits for the earlier"
     );
     assert_eq!(proof_slot(&net, s2).expect("slot").transitions.len(), 1);
+    assert_eq!(
+        safe(&net),
+        s1 - 1,
+        "JSON-RPC `safe`: the block before the oldest unproven"
+    );
 
     send(&mut net, &p, 1, &a1);
     net.step();
@@ -280,6 +294,11 @@ fn proofs_chain_in_any_order_from_the_genesis_root() {
         }
     );
     assert!(proof_slot(&net, s1).expect("slot").proven);
+    assert_eq!(
+        safe(&net),
+        net.height,
+        "nothing awaits a proof: `safe` is the latest"
+    );
     // Paid: the fee shares of both slots, less the two message fees.
     let shares = proof_slot(&net, s1).expect("slot").fee_share
         + proof_slot(&net, s2).expect("slot").fee_share;
@@ -440,4 +459,128 @@ fn a_genesis_pinning_another_circuit_or_bad_proving_params_is_refused() {
         err.contains("params.protocol.proving.proof_window"),
         "{err}"
     );
+}
+
+/// Backpressure (DESIGN §3.13): with `max_unproven_slots = 2` and two transfer slots
+/// unproven, the next slots execute no transactions and `Fund` is refused; the transfer stays
+/// pending (no receipt) and executes in the first slot after a proof releases the hold.
+#[test]
+fn backpressure_holds_transactions_until_proofs_catch_up() {
+    let mut net = net();
+    let [user, p] = [0, 2].map(|i| net.keys[i].clone());
+    while net.height < 9 {
+        net.step();
+    }
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 1);
+    net.step();
+    net.transfer(&user, 1, Address::repeat_byte(0x52), 2);
+    net.step();
+    assert_eq!(chain(&net).unproven, 2);
+    let held = net.transfer(&user, 2, Address::repeat_byte(0x53), 3);
+    for _ in 0..3 {
+        net.step();
+        assert!(
+            net.receipt(held).is_none(),
+            "held while two slots await proofs"
+        );
+        assert!(
+            proof_slot(&net, net.height).is_none(),
+            "a held slot needs no proof"
+        );
+    }
+    assert_eq!(
+        chain(&net).unproven,
+        2,
+        "the hold keeps the count at the limit"
+    );
+    let fund = net.nodes[0]
+        .app
+        .check(
+            &msg::sign(&p, CHAIN_ID, 0, &Action::Fund(U256::from(1))),
+            false,
+        )
+        .expect("check");
+    assert_eq!(fund.expect_err("EVM state is frozen").code, 71);
+    // The oldest slot's proof releases the hold in its own height: the pending transfer
+    // executes in the block of the height that includes the proof.
+    let mut w = Witnesses::new(&net);
+    let a = proof_action(&w.witness(&net, 10, p.address()));
+    send(&mut net, &p, 0, &a);
+    net.step();
+    assert_eq!(chain(&net).proven_slot, 10);
+    let receipt = net.receipt(held).expect("executed once released");
+    assert!(receipt.success);
+    assert_eq!(net.balance(Address::repeat_byte(0x53)), U256::from(3));
+    assert_eq!(chain(&net).unproven, 2, "slot 11 and the released slot");
+}
+
+async fn rpc<T: serde::de::DeserializeOwned>(
+    c: &jsonrpsee::http_client::HttpClient,
+    method: &str,
+    params: jsonrpsee::core::params::ArrayParams,
+) -> T {
+    use jsonrpsee::core::client::ClientT;
+    c.request(method, params)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+/// What JSON-RPC says about proving, over a real HTTP server: `parley_getProofChain`,
+/// `parley_getProofSlot`, the `safe` block tag, and a transaction's stage moving from
+/// `sequenced` to `proven` once its slot's proof chains.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_rpc_reports_proving() {
+    use jsonrpsee::rpc_params;
+    use serde_json::Value;
+    let mut net = net();
+    let [user, p] = [0, 2].map(|i| net.keys[i].clone());
+    while net.height < 9 {
+        net.step();
+    }
+    let tx = net.transfer(&user, 0, Address::repeat_byte(0x51), 1);
+    net.step();
+    net.step();
+    let (addr, handle) = parley_app::rpc::serve(
+        net.nodes[0].app.clone(),
+        ([127, 0, 0, 1], 0).into(),
+        "http://127.0.0.1:9",
+        Default::default(),
+    )
+    .await
+    .expect("serves");
+    let c = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(format!("http://{addr}"))
+        .expect("client");
+    let pc: Value = rpc(&c, "parley_getProofChain", rpc_params![]).await;
+    assert_eq!(pc["oldestUnproven"], "0xa", "{pc}");
+    assert_eq!(pc["unproven"], "0x1", "{pc}");
+    assert_eq!(pc["provenBlock"], "0x9", "{pc}");
+    assert_eq!(pc["backpressure"], false, "{pc}");
+    let safe: Value = rpc(&c, "eth_getBlockByNumber", rpc_params!["safe", false]).await;
+    assert_eq!(
+        safe["number"], "0x9",
+        "`safe` stops before the unproven slot"
+    );
+    let stage: Value = rpc(&c, "parley_getTransactionStage", rpc_params![tx]).await;
+    assert_eq!(stage["stage"], "sequenced", "{stage}");
+
+    let mut w = Witnesses::new(&net);
+    let a = proof_action(&w.witness(&net, 10, p.address()));
+    send(&mut net, &p, 0, &a);
+    net.step();
+    let stage: Value = rpc(&c, "parley_getTransactionStage", rpc_params![tx]).await;
+    assert_eq!(stage["stage"], "proven", "{stage}");
+    let slot: Value = rpc(&c, "parley_getProofSlot", rpc_params!["0xa"]).await;
+    assert_eq!(slot["proven"], true, "{slot}");
+    assert_eq!(
+        slot["transitions"][0]["prover"]
+            .as_str()
+            .map(str::to_lowercase),
+        Some(p.address().to_string().to_lowercase()),
+        "{slot}"
+    );
+    let safe: Value = rpc(&c, "eth_getBlockByNumber", rpc_params!["safe", false]).await;
+    let latest: Value = rpc(&c, "eth_getBlockByNumber", rpc_params!["latest", false]).await;
+    assert_eq!(safe["number"], latest["number"]);
+    handle.stop().expect("stops");
 }

@@ -365,7 +365,19 @@ pub fn execute_block_with_capacity<V: StateView>(
     let mut forced = Vec::new();
     let mut forced_keys = Vec::new();
     let mut forced_gas = 0u64;
-    for (key, raw) in auction::forced_queue(exec.overlay())? {
+    // Backpressure (DESIGN §3.13): too many slots await their proof, so this one executes no
+    // transactions; forced ones keep their place in the queue, the rest stay pending.
+    let held = proving::backpressure(exec.overlay(), params)?;
+    if held {
+        skipped.extend(txs.iter().map(|t| t.hash));
+    }
+    let txs = if held { Vec::new() } else { txs };
+    let queue = if held {
+        Vec::new()
+    } else {
+        auction::forced_queue(exec.overlay())?
+    };
+    for (key, raw) in queue {
         match auction::decode_for_execution(&raw, params, senders) {
             Ok(tx) => {
                 let g = tx.envelope.gas_limit();

@@ -134,6 +134,10 @@ pub struct ProvingParams {
     pub invalid_proof_fine: U256,
     /// Reputation (millionths) an on-time prover gains when its transition chains, up to 1.0.
     pub rep_up: u64,
+    /// Backpressure (DESIGN §3.13): while this many slots with a non-empty diff await their
+    /// proof, new slots execute no L2 transactions and `Fund`/`Withdraw` are refused; the
+    /// transactions stay pending until proofs catch up.
+    pub max_unproven_slots: u64,
 }
 
 const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -497,6 +501,12 @@ impl AppGenesis {
                 return Err(bad(
                     "params.protocol.proving.prover_fee_share_bps",
                     "must be at most 10000 (100 %)",
+                ));
+            }
+            if p.max_unproven_slots == 0 {
+                return Err(bad(
+                    "params.protocol.proving.max_unproven_slots",
+                    "must be at least 1",
                 ));
             }
             if p.rep_up > REPUTATION_ONE {

@@ -181,6 +181,11 @@ pub enum LedgerError {
     /// inserts have reached the proof tree's capacity (ADR 0011).
     #[error("proof tree full: no free proof index for a new EVM account (ADR 0011)")]
     ProofTreeFull,
+    /// A `Fund` or `Withdraw` (both change EVM state) while backpressure holds.
+    #[error(
+        "backpressure: max_unproven_slots slots await their proof; EVM state is frozen until proofs catch up"
+    )]
+    Backpressure,
     /// A `Proof` on a chain whose genesis does not enable proving.
     #[error("this chain takes no block proofs (genesis has no params.protocol.proving)")]
     ProvingDisabled,
@@ -241,6 +246,7 @@ impl LedgerError {
             LedgerError::AlreadyProven(_) => 68,
             LedgerError::DuplicateTransition(_) => 69,
             LedgerError::InvalidProof { .. } => 70,
+            LedgerError::Backpressure => 71,
         }
     }
 }
@@ -534,7 +540,10 @@ pub fn apply<V: StateView>(
     // The action's own checks and its writes (each arm checks everything before writing).
     let mut escrowed = U256::ZERO;
     let mut rejected = None;
+    let frozen = matches!(msg.action, Action::Fund(_) | Action::Withdraw(_))
+        && proving::backpressure(l.o, params)?;
     let done = match &msg.action {
+        _ if frozen => Err(LedgerError::Backpressure),
         Action::Fund(a) => match l.o.account(who)? {
             Some(e) if e.balance >= *a => {
                 let balance = e.balance - *a;

@@ -113,6 +113,41 @@ pub fn proof_slot<V: StateView>(
         .transpose()
 }
 
+/// Whether backpressure holds (DESIGN §3.13): proving is on and `max_unproven_slots` slots
+/// with a non-empty diff await their proof. Then the height's L2 block executes no
+/// transactions, and no message may change EVM state, so no further slot needs a proof.
+pub fn backpressure<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+) -> Result<bool, StoreError> {
+    let Some(p) = &params.protocol.proving else {
+        return Ok(false);
+    };
+    Ok(chain(o)?.is_some_and(|c| c.unproven >= p.max_unproven_slots))
+}
+
+/// The newest L2 block whose state is proven (what JSON-RPC calls `safe`): the block before
+/// the oldest slot awaiting its proof, or `latest` when none awaits one. `None` on a chain
+/// without proving.
+pub fn proven_block<V: StateView>(view: &V, latest: u64) -> Result<Option<u64>, StoreError> {
+    let Some(c) = view
+        .app_entry(&StateKey::ProofChain)?
+        .map(|b| ProofChain::decode(&b).map_err(|e| corrupt("proof chain", e)))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    if c.head == 0 {
+        return Ok(Some(latest));
+    }
+    let head = view
+        .app_entry(&StateKey::ProofSlot(c.head))?
+        .map(|b| ProofSlot::decode(&b).map_err(|e| corrupt("proof slot", e)))
+        .transpose()?
+        .ok_or_else(|| corrupt("proof slot", format!("head {} missing", c.head)))?;
+    Ok(Some(head.block_number.saturating_sub(1)))
+}
+
 fn set_proof_slot<V: StateView>(o: &mut Overlay<'_, V>, s: u64, e: &ProofSlot) {
     o.put_app(StateKey::ProofSlot(s), Some(e.encode()));
 }

@@ -70,6 +70,22 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "parley_rpc_requests_total",
         "Ethereum JSON-RPC requests by method."
     );
+    describe_counter!(
+        "parley_proofs_total",
+        "Block proofs in executed blocks by outcome: verified (a transition recorded) or invalid (the sender fined)."
+    );
+    describe_gauge!(
+        "parley_unproven_slots",
+        "Slots with a non-empty diff awaiting their block proof (backpressure holds at max_unproven_slots)."
+    );
+    describe_gauge!(
+        "parley_proven_slot",
+        "The last slot proven on the app-chain (0 before the first)."
+    );
+    describe_gauge!(
+        "parley_backpressure",
+        "1 while backpressure holds (unproven slots at max_unproven_slots: no L2 transactions execute), else 0."
+    );
     Ok(())
 }
 
@@ -107,6 +123,18 @@ pub fn winning_bid(wei: f64) {
 /// Validator power changes returned from FinalizeBlock.
 pub fn validator_updates(n: usize) {
     counter!("parley_validator_updates_total").increment(n as u64);
+}
+
+/// A block proof executed: `verified` or `invalid`.
+pub fn proof(outcome: &'static str) {
+    counter!("parley_proofs_total", "outcome" => outcome).increment(1);
+}
+
+/// Where proving stands after a height that changed it.
+pub fn proof_chain(unproven: u64, proven_slot: u64, held: bool) {
+    gauge!("parley_unproven_slots").set(unproven as f64);
+    gauge!("parley_proven_slot").set(proven_slot as f64);
+    gauge!("parley_backpressure").set(if held { 1.0 } else { 0.0 });
 }
 
 /// After Commit.

@@ -233,6 +233,11 @@ impl Ctx {
         Ok(match tag {
             BlockNumberOrTag::Number(n) => n,
             BlockNumberOrTag::Earliest => 0,
+            // Proven on the app-chain (DESIGN §3.11); every block is on a chain that does not
+            // prove.
+            BlockNumberOrTag::Safe => crate::chain::proving::proven_block(reader, latest)
+                .map_err(internal)?
+                .unwrap_or(latest),
             _ => latest,
         })
     }

@@ -7,8 +7,8 @@ use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parley_types::{
-    BidEntry, LedgerAccount, Pot, ProverEntry, Role, Selection, SequencerEntry, SlotEntry,
-    StateKey, ValidatorEntry, decode_amount,
+    BidEntry, LedgerAccount, Pot, ProofChain, ProofSlot, ProverEntry, Role, Selection,
+    SequencerEntry, SlotEntry, StateKey, ValidatorEntry, decode_amount,
 };
 use serde::Serialize;
 
@@ -137,11 +137,57 @@ struct PotJson {
     burned: U256,
 }
 
+/// `parley_getProofChain`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofChainJson {
+    /// The last proven slot (0: none yet).
+    proven_slot: U64,
+    /// The proof-tree root after it (at first the genesis root).
+    proven_root: B256,
+    /// The newest L2 block whose state is proven (`safe`).
+    proven_block: U64,
+    /// The oldest slot awaiting its proof, if any.
+    oldest_unproven: Option<U64>,
+    /// Slots awaiting their proof.
+    unproven: U64,
+    /// `max_unproven_slots`.
+    max_unproven: U64,
+    /// Whether backpressure holds: new slots execute no L2 transactions.
+    backpressure: bool,
+}
+
+/// `parley_getProofSlot`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofSlotJson {
+    slot: U64,
+    block_number: U64,
+    commitment: B256,
+    /// Last height at which the assigned prover's proof is on time.
+    window_end: U64,
+    /// Wei of base fees the pot pays its on-time prover(s).
+    fee_share: U256,
+    proven: bool,
+    transitions: Vec<TransitionJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TransitionJson {
+    prover: Address,
+    pre_root: B256,
+    post_root: B256,
+    height: U64,
+}
+
 /// `parley_getTransactionStage`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StageJson {
-    /// `unknown`, `pending` or `sequenced` (the later stages come with proving and the bridge).
+    /// `unknown`, `pending`, `sequenced` (executed in a block), or `proven` (its block's state
+    /// is proven on the app-chain; only on a chain that proves). Aggregated and finalized on
+    /// L1 come with aggregation and the bridge.
     stage: &'static str,
     /// The L2 block (= slot) that executed it.
     block_number: Option<U64>,
@@ -375,6 +421,69 @@ pub(super) fn register(
             burned: pot.burned,
         })
     })?;
+    module.register_method("parley_getProofChain", |_, ctx, _| {
+        m::rpc("parley_getProofChain");
+        let r = ctx.reader()?;
+        let Some(c) = r
+            .app_entry(&StateKey::ProofChain)
+            .map_err(internal)?
+            .map(|b| ProofChain::decode(&b).map_err(corrupt))
+            .transpose()?
+        else {
+            return Err(invalid(
+                "this chain takes no block proofs (no params.protocol.proving)",
+            ));
+        };
+        let max = ctx
+            .app
+            .params()
+            .and_then(|p| p.protocol.proving)
+            .map_or(0, |p| p.max_unproven_slots);
+        let latest = r.meta().map_err(internal)?.last_block_number;
+        let proven_block = crate::chain::proving::proven_block(&r, latest)
+            .map_err(internal)?
+            .unwrap_or(latest);
+        Ok::<_, ErrorObjectOwned>(ProofChainJson {
+            proven_slot: U64::from(c.proven_slot),
+            proven_root: c.proven_root,
+            proven_block: U64::from(proven_block),
+            oldest_unproven: (c.head != 0).then(|| U64::from(c.head)),
+            unproven: U64::from(c.unproven),
+            max_unproven: U64::from(max),
+            backpressure: max != 0 && c.unproven >= max,
+        })
+    })?;
+    module.register_method("parley_getProofSlot", |p: Params, ctx, _| {
+        m::rpc("parley_getProofSlot");
+        let (slot,): (U64,) = args(&p, 1)?;
+        let s = slot.to::<u64>();
+        let r = ctx.reader()?;
+        let e = r
+            .app_entry(&StateKey::ProofSlot(s))
+            .map_err(internal)?
+            .map(|b| ProofSlot::decode(&b).map_err(corrupt))
+            .transpose()?;
+        Ok::<_, ErrorObjectOwned>(e.map(|e| {
+            ProofSlotJson {
+                slot,
+                block_number: U64::from(e.block_number),
+                commitment: e.commitment,
+                window_end: U64::from(e.window_end),
+                fee_share: e.fee_share,
+                proven: e.proven,
+                transitions: e
+                    .transitions
+                    .iter()
+                    .map(|t| TransitionJson {
+                        prover: t.prover,
+                        pre_root: t.pre_root,
+                        post_root: t.post_root,
+                        height: U64::from(t.height),
+                    })
+                    .collect(),
+            }
+        }))
+    })?;
     module.register_method("parley_getSlot", |p: Params, ctx, _| {
         m::rpc("parley_getSlot");
         let (slot,): (U64,) = args(&p, 1)?;
@@ -439,8 +548,12 @@ pub(super) fn register(
                 Some(b) => SlotEntry::decode(&b).map_err(corrupt)?.state.name(),
                 None => "proposer",
             };
+            let latest = r.meta().map_err(internal)?.last_block_number;
+            let proven = crate::chain::proving::proven_block(&r, latest)
+                .map_err(internal)?
+                .is_some_and(|p| number <= p);
             return Ok::<_, ErrorObjectOwned>(StageJson {
-                stage: "sequenced",
+                stage: if proven { "proven" } else { "sequenced" },
                 block_number: Some(U64::from(number)),
                 block_hash: Some(t.block_hash),
                 builder: block.map(|b| b.builder),
