@@ -19,6 +19,7 @@ use parley_app::chain::msg::{self, Action};
 use parley_proofs::encoding::fr_to_b256;
 use parley_proofs::{BlockHeader, BlockProver, BlockWitness, Halo2BlockProver, ProofTree};
 use parley_types::{ProofChain, ProofSlot, ProverEntry, StateKey};
+use proptest::prelude::*;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 /// Entries one block proof holds (and `max_diff_entries`): a transfer's block writes 3.
@@ -51,12 +52,16 @@ fn proving() -> ProvingParams {
 /// Two nodes; keys 2 and 3 are provers (key 2 with a much larger stake, so it is drawn for
 /// nearly every slot), with 1 ETH each in the ledger for message fees.
 fn net() -> Net {
+    net_with(proving())
+}
+
+fn net_with(proving: ProvingParams) -> Net {
     let keys = parley_app::dev_accounts(6).expect("dev keys");
     let params = Params {
         chain_id: CHAIN_ID,
         protocol: ProtocolParams {
             max_diff_entries: CAPACITY as u64,
-            proving: Some(proving()),
+            proving: Some(proving),
             ..ProtocolParams::default()
         },
         ..Params::default()
@@ -583,4 +588,186 @@ async fn json_rpc_reports_proving() {
     let latest: Value = rpc(&c, "eth_getBlockByNumber", rpc_params!["latest", false]).await;
     assert_eq!(safe["number"], latest["number"]);
     handle.stop().expect("stops");
+}
+
+/// Slots 10, 11 and 13 carry a transfer each (12 is empty); the same history on every fresh
+/// net, so proofs made once are valid on each.
+const HISTORY: [u64; 3] = [10, 11, 13];
+
+fn history() -> Net {
+    let mut net = net_with(ProvingParams {
+        max_unproven_slots: 8,
+        ..proving()
+    });
+    let user = net.keys[0].clone();
+    let mut nonce = 0;
+    while net.height < 13 {
+        if HISTORY.contains(&(net.height + 1)) {
+            net.transfer(&user, nonce, Address::repeat_byte(0x60 + nonce as u8), 1);
+            nonce += 1;
+        }
+        net.step();
+    }
+    net
+}
+
+/// The three slots' proofs by key 2, and the proof root after each slot.
+fn history_proofs() -> &'static (Vec<Action>, Vec<B256>) {
+    static PROOFS: OnceLock<(Vec<Action>, Vec<B256>)> = OnceLock::new();
+    PROOFS.get_or_init(|| {
+        let net = history();
+        let p = net.keys[2].address();
+        let mut w = Witnesses::new(&net);
+        let mut actions = Vec::new();
+        let mut roots = Vec::new();
+        for s in HISTORY {
+            assert_eq!(assigned(&net, s), vec![p], "slot {s}'s draw");
+            let wit = w.witness(&net, s, p);
+            roots.push(fr_to_b256(&wit.public.post_root));
+            actions.push(proof_action(&wit));
+        }
+        (actions, roots)
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Key 2 sends slot `i`'s valid proof.
+    Valid(usize),
+    /// Key 2 (`false`) or key 3 (`true`) sends slot `i`'s proof with its bytes damaged.
+    Damaged(usize, bool),
+    /// Key 3 sends key 2's proof of slot `i` as its own.
+    Copied(usize),
+    /// A height with no message.
+    Step,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..3usize).prop_map(Op::Valid),
+        1 => (0..3usize, any::<bool>()).prop_map(|(i, q)| Op::Damaged(i, q)),
+        1 => (0..3usize).prop_map(Op::Copied),
+        1 => Just(Op::Step),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Proofs in random order, mixed with damaged and copied ones: value is conserved after
+    /// every height; proven state only moves forward, through a prefix of the slots, to the
+    /// root its prover computed; the unproven count matches; a damaged or copied proof always
+    /// fines its sender and records nothing; and once every valid proof is in, every slot is
+    /// proven and the prover was paid each slot's fee share exactly once.
+    #[test]
+    fn proving_keeps_value_and_moves_forward_in_any_order(ops in proptest::collection::vec(op(), 1..10)) {
+        let (proofs, roots) = history_proofs();
+        let mut net = history();
+        let [p, q] = [2, 3].map(|i| net.keys[i].clone());
+        let holders: Vec<Address> = net
+            .keys
+            .iter()
+            .map(|k| k.address())
+            .chain([0xf0, 0xf1, 0x60, 0x61, 0x62].map(Address::repeat_byte))
+            .collect();
+        let total = total_value(&net, &holders);
+        let shares: U256 = HISTORY
+            .iter()
+            .map(|s| proof_slot(&net, *s).expect("awaits").fee_share)
+            .sum();
+        let mut paid_fees = U256::ZERO;
+        let p_start = ledger(&net, p.address()).balance;
+        let mut sent = [false; 3];
+        let all = ops.iter().cloned().chain((0..3).map(Op::Valid));
+        for o in all {
+            let (key, action, valid) = match &o {
+                Op::Valid(i) => (&p, proofs[*i].clone(), true),
+                Op::Damaged(i, by_q) => {
+                    let Action::Proof { slot, pre_root, post_root, proof } = proofs[*i].clone() else {
+                        unreachable!()
+                    };
+                    let mut bytes = proof.to_vec();
+                    bytes[100] ^= 1;
+                    let a = Action::Proof { slot, pre_root, post_root, proof: bytes.into() };
+                    (if *by_q { &q } else { &p }, a, false)
+                }
+                Op::Copied(i) => (&q, proofs[*i].clone(), false),
+                Op::Step => {
+                    net.step();
+                    continue;
+                }
+            };
+            let before = chain(&net);
+            let stake = prover_entry(&net, key.address()).stake;
+            let nonce = ledger(&net, key.address()).nonce;
+            let raw = Bytes::from(msg::sign(key, CHAIN_ID, nonce, &action));
+            let slot = match &action { Action::Proof { slot, .. } => *slot, _ => unreachable!() };
+            let i = HISTORY.iter().position(|s| *s == slot).expect("a history slot");
+            match net.submit(raw) {
+                Ok(_) => {}
+                Err(e) => {
+                    // Refused at CheckTx only for a slot already proven, a second transition
+                    // of the same prover, or key 3 within a window key 2 was drawn for;
+                    // nothing else may refuse it.
+                    let entry = proof_slot(&net, slot).expect("slot");
+                    let in_window = net.height < entry.window_end;
+                    prop_assert!(
+                        (entry.proven && e.contains("already proven"))
+                            || (!entry.proven && e.contains("already has a transition"))
+                            || (!entry.proven
+                                && key.address() == q.address()
+                                && in_window
+                                && e.contains("not a prover assigned")),
+                        "{o:?}: {e}"
+                    );
+                    continue;
+                }
+            }
+            let fee = ProtocolParams::default().message_fee;
+            let balance = ledger(&net, key.address()).balance;
+            net.step();
+            let (code, log) = only_result(&net);
+            let after = chain(&net);
+            if valid {
+                prop_assert_eq!(code, 0, "{:?}: {}", o, log);
+                sent[i] = true;
+                // Paid for every slot this proof proved (its own and the waiting ones) whose
+                // transition was included within the slot's window; late ones earn nothing.
+                let newly: U256 = HISTORY
+                    .iter()
+                    .filter(|s| **s > before.proven_slot && **s <= after.proven_slot)
+                    .map(|s| proof_slot(&net, *s).expect("slot"))
+                    .filter(|e| e.transitions.iter().any(|t| t.prover == p.address() && t.height <= e.window_end))
+                    .map(|e| e.fee_share)
+                    .sum();
+                paid_fees += newly;
+                prop_assert_eq!(ledger(&net, key.address()).balance, balance - fee + newly);
+            } else {
+                prop_assert_eq!(code, 70, "{:?}: {}", o, log);
+                prop_assert_eq!(prover_entry(&net, key.address()).stake, stake - U256::from(FINE));
+                prop_assert_eq!(after, before, "an invalid proof moves nothing");
+            }
+            prop_assert_eq!(total_value(&net, &holders), total, "value conserved after {:?}", o);
+            // Proven state: a prefix of the slots, in order, at the prover's own root.
+            let proven = sent.iter().take_while(|x| **x).count();
+            prop_assert_eq!(after.unproven, (3 - proven) as u64);
+            if proven == 0 {
+                prop_assert_eq!(after.proven_slot, 0);
+            } else {
+                prop_assert_eq!(after.proven_slot, HISTORY[proven - 1]);
+                prop_assert_eq!(after.proven_root, roots[proven - 1]);
+            }
+        }
+        prop_assert_eq!(chain(&net).unproven, 0);
+        prop_assert!(paid_fees <= shares, "no fee share paid twice");
+        let on_time = HISTORY.iter().all(|s| {
+            let e = proof_slot(&net, *s).expect("slot");
+            e.transitions.iter().all(|t| t.height <= e.window_end)
+        });
+        if on_time {
+            prop_assert_eq!(paid_fees, shares, "every on-time slot's fee share paid");
+        }
+        let fees_paid = U256::from(ledger(&net, p.address()).nonce) * ProtocolParams::default().message_fee;
+        prop_assert_eq!(ledger(&net, p.address()).balance, p_start + paid_fees - fees_paid);
+    }
 }
