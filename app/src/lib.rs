@@ -32,6 +32,7 @@ pub mod rpc;
 pub mod sequencer;
 pub mod store;
 pub mod verifier;
+pub mod witness;
 
 /// The standard test mnemonic of Foundry/Hardhat, used for localnet dev accounts.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";

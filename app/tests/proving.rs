@@ -771,3 +771,76 @@ proptest! {
         prop_assert_eq!(ledger(&net, p.address()).balance, p_start + paid_fees - fees_paid);
     }
 }
+
+/// The witness service of a node that serves provers: its background proof tree follows the
+/// committed blocks, its witness of each slot awaiting a proof is byte for byte the one a
+/// prover's own tree gives, a proof made from it chains on the nodes, and the witnesses of
+/// proven slots are dropped.
+#[test]
+fn the_witness_service_serves_what_a_prover_needs() {
+    let mut net = net_with(ProvingParams {
+        max_unproven_slots: 8,
+        ..proving()
+    });
+    let p = net.keys[2].clone();
+    let service = parley_app::witness::WitnessService::start(
+        net.nodes[0].app.store().clone(),
+        CHAIN_ID,
+        proving(),
+        net.nodes[0].app.subscribe(),
+    );
+    let user = net.keys[0].clone();
+    let mut nonce = 0;
+    while net.height < 13 {
+        if HISTORY.contains(&(net.height + 1)) {
+            net.transfer(&user, nonce, Address::repeat_byte(0x60 + nonce as u8), 1);
+            nonce += 1;
+        }
+        net.step();
+    }
+    let wait = |service: &parley_app::witness::WitnessService, n: u64| {
+        for _ in 0..200 {
+            if service.progress().applied_through >= Some(n) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "witness service stuck at {:?} ({:?})",
+            service.progress(),
+            service.failed()
+        );
+    };
+    wait(&service, net.height);
+    let mut own = Witnesses::new(&net);
+    for s in HISTORY {
+        let served = service
+            .witness(s)
+            .expect("a witness for every unproven slot");
+        assert_eq!(
+            served,
+            own.witness(&net, s, Address::ZERO).encode(),
+            "slot {s}: the served witness is the prover's own"
+        );
+    }
+    assert!(
+        service.witness(12).is_none(),
+        "an empty slot needs no witness"
+    );
+    let progress = service.progress();
+    assert!(progress.leaves > 0 && progress.seconds > 0.0);
+
+    let w = BlockWitness::decode(&service.witness(10).expect("served"))
+        .expect("decodes")
+        .for_prover(p.address());
+    send(&mut net, &p, 0, &proof_action(&w));
+    net.step();
+    assert_eq!(only_result(&net), (0, String::new()));
+    assert_eq!(chain(&net).proven_slot, 10);
+    wait(&service, net.height);
+    assert!(
+        service.witness(10).is_none(),
+        "a proven slot's witness is dropped"
+    );
+    assert!(service.witness(11).is_some());
+}

@@ -1,8 +1,9 @@
 //! parley-prover, the prover operator's worker (DESIGN §5): dials a node's gRPC
 //! ProverService, authenticates by signing the node's challenge with the prover key, and acts
-//! on the tasks the node streams. Today's task is `Select` (DESIGN §3.3): sign the slot's
-//! highest bid and submit it through the node; proof, fallback and aggregation tasks join with
-//! the prover-network issue.
+//! on the tasks the node streams: `Select` (DESIGN §3.3: sign the slot's highest bid),
+//! `Heartbeat`, and `Prove` (§3.8: fetch the slot's witness, prove it with the block circuit —
+//! at most `jobs` proofs at once, beside the stream — and submit a signed `Proof`). Fallback
+//! and aggregation tasks join with their issues.
 //!
 //! Invariants:
 //! - the worker reconciles with chain state before acting: it never submits for a slot that is
@@ -20,6 +21,8 @@ use alloy_signer_local::PrivateKeySigner;
 use eyre::{WrapErr as _, bail, eyre};
 use parley_app::chain::msg::{self, Action};
 use parley_app::prover_service::{SESSION_HEADER, auth};
+use parley_proofs::encoding::fr_to_b256;
+use parley_proofs::{BlockProver as _, BlockWitness, Halo2BlockProver};
 use parley_proto::prover::v1 as pb;
 use pb::prover_service_client::ProverServiceClient;
 use tonic::transport::{Channel, Endpoint};
@@ -30,6 +33,16 @@ pub const CODE_NONCE_STALE: u32 = 40;
 pub const CODE_NONCE_AHEAD: u32 = 41;
 /// CheckTx code of a `Select` for a slot already selected.
 pub const CODE_ALREADY_SELECTED: u32 = 57;
+/// How often, and how long apart, a `ProveTask` asks for a witness the node does not have yet.
+const WITNESS_TRIES: u32 = 60;
+const WITNESS_RETRY: Duration = Duration::from_millis(500);
+
+/// CheckTx code of a `Proof` for a slot that awaits none.
+pub const CODE_NO_PROOF_DUE: u32 = 67;
+/// CheckTx code of a `Proof` for a slot already proven.
+pub const CODE_ALREADY_PROVEN: u32 = 68;
+/// CheckTx code of a second `Proof` of this prover for a slot.
+pub const CODE_DUPLICATE_TRANSITION: u32 = 69;
 
 /// What the worker needs.
 #[derive(Debug, Clone)]
@@ -48,6 +61,9 @@ pub struct Config {
     pub backoff_min: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// Block proofs computed at once (each uses every core halo2 is given; several processes
+    /// may share one key instead).
+    pub jobs: usize,
 }
 
 impl Config {
@@ -61,6 +77,7 @@ impl Config {
             call_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            jobs: 1,
         }
     }
 }
@@ -209,6 +226,17 @@ impl Node {
         Ok((resp.into_inner(), session))
     }
 
+    /// The witness of a slot awaiting its proof.
+    pub async fn witness(&self, slot: u64) -> eyre::Result<pb::GetWitnessResponse> {
+        let mut c = self.client.clone();
+        call(
+            self.timeout,
+            "GetWitness",
+            c.get_witness(req(pb::GetWitnessRequest { slot }, self.timeout)),
+        )
+        .await
+    }
+
     /// Tells the node what this worker holds (best effort).
     pub async fn report(&self, r: pb::ReportRequest) -> eyre::Result<()> {
         let mut c = self.client.clone();
@@ -327,6 +355,129 @@ pub async fn select(
     bail!("Select for slot {} refused twice for its nonce", task.slot)
 }
 
+/// The block prover of a worker: keys for one circuit capacity, made on first use (keygen
+/// takes seconds to minutes) and shared by the worker's concurrent jobs, which a semaphore
+/// bounds to [`Config::jobs`].
+#[derive(Clone)]
+pub struct Proving {
+    keys: std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<Halo2BlockProver>>>>,
+    jobs: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Proving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proving").finish_non_exhaustive()
+    }
+}
+
+impl Proving {
+    /// At most `jobs` proofs at once.
+    pub fn new(jobs: usize) -> Self {
+        Self {
+            keys: std::sync::Arc::default(),
+            jobs: std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1))),
+        }
+    }
+
+    async fn keys(&self, capacity: usize) -> eyre::Result<std::sync::Arc<Halo2BlockProver>> {
+        let mut k = self.keys.lock().await;
+        if let Some(p) = k.as_ref()
+            && p.capacity() == capacity
+        {
+            return Ok(p.clone());
+        }
+        tracing::info!(target: "parley::prover", capacity, "making block-circuit keys");
+        let p = tokio::task::spawn_blocking(move || Halo2BlockProver::setup(capacity))
+            .await
+            .map_err(|e| eyre!("keygen task: {e}"))?
+            .map_err(|e| eyre!("keygen: {e}"))?;
+        let p = std::sync::Arc::new(p);
+        *k = Some(p.clone());
+        Ok(p)
+    }
+}
+
+/// Acts on a `ProveTask`: fetches the slot's witness from the node (none: the slot is proven
+/// or no longer awaits a proof), binds it to `key`'s address, proves it on a blocking thread
+/// (at most [`Config::jobs`] at once), and submits a signed `Proof`; a slot proven meanwhile
+/// or already holding this prover's transition is skipped, a nonce refusal retried once.
+pub async fn prove(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    task: &pb::ProveTask,
+    proving: &Proving,
+) -> eyre::Result<Outcome> {
+    let me = key.address();
+    // The node's witness service may still be catching up with the slot's block (it just
+    // started, or blocks come faster than it): ask again for a while.
+    let mut tries = 0;
+    let w = loop {
+        match node.witness(task.slot).await {
+            Ok(w) => break w,
+            Err(e) if tries < WITNESS_TRIES => {
+                tries += 1;
+                tracing::debug!(target: "parley::prover", slot = task.slot, error = %e, "no witness yet");
+                tokio::time::sleep(WITNESS_RETRY).await;
+            }
+            Err(e) => return Ok(Outcome::Skipped(format!("no witness: {e}"))),
+        }
+    };
+    let witness = BlockWitness::decode(&w.witness)
+        .map_err(|e| eyre!("witness of slot {}: {e}", task.slot))?
+        .for_prover(me);
+    if witness.public.header.slot != task.slot || witness.public.header.chain_id != chain_id {
+        bail!("the node's witness is for another slot or chain");
+    }
+    let capacity = usize::try_from(w.capacity).map_err(|_| eyre!("capacity over usize"))?;
+    let keys = proving.keys(capacity).await?;
+    let permit = proving
+        .jobs
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| eyre!("job slots closed: {e}"))?;
+    let public = witness.public;
+    let proof = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        keys.prove(&witness)
+    })
+    .await
+    .map_err(|e| eyre!("proving task: {e}"))?
+    .map_err(|e| eyre!("proving slot {}: {e}", task.slot))?;
+    let action = Action::Proof {
+        slot: task.slot,
+        pre_root: fr_to_b256(&public.pre_root),
+        post_root: fr_to_b256(&public.post_root),
+        proof: proof.bytes.into(),
+    };
+    for attempt in 0..2 {
+        let acc = node.account(me).await?;
+        if acc.chain_id != chain_id {
+            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
+        }
+        let raw = msg::sign(key, chain_id, acc.nonce, &action);
+        let r = node.submit(raw).await?;
+        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
+        match r.code {
+            0 => return Ok(Outcome::Submitted(hash)),
+            CODE_NO_PROOF_DUE | CODE_ALREADY_PROVEN | CODE_DUPLICATE_TRANSITION => {
+                return Ok(Outcome::Skipped(r.log));
+            }
+            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
+                tracing::info!(target: "parley::prover", slot = task.slot, nonce = acc.nonce,
+                    log = %r.log, "nonce refused (another worker of this key?); refetching");
+            }
+            code => bail!(
+                "Proof for slot {} refused (code {code}): {}",
+                task.slot,
+                r.log
+            ),
+        }
+    }
+    bail!("Proof for slot {} refused twice for its nonce", task.slot)
+}
+
 /// The tasks a worker holds or finished (id → deadline height), so that a re-delivered task is
 /// ignored; entries are dropped once their deadline is behind the chain.
 #[derive(Debug, Default)]
@@ -360,18 +511,49 @@ impl Held {
     }
 }
 
+fn finished(
+    id: &str,
+    outcome: &eyre::Result<Outcome>,
+    on_outcome: &mut (dyn FnMut(&str, &eyre::Result<Outcome>) + Send),
+) {
+    match outcome {
+        Ok(Outcome::Submitted(h)) => {
+            tracing::info!(target: "parley::prover", task = %id, tx = %h, "submitted")
+        }
+        Ok(Outcome::Skipped(why)) => {
+            tracing::info!(target: "parley::prover", task = %id, reason = %why, "skipped")
+        }
+        Err(e) => {
+            tracing::warn!(target: "parley::prover", task = %id, error = %e, "task failed")
+        }
+    }
+    on_outcome(id, outcome);
+}
+
 /// One session: authenticate, then act on tasks until the stream ends (Ok) or fails (Err).
 /// `on_outcome` sees each task's result (tests, metrics).
 pub async fn session(
     cfg: &Config,
     node: &Node,
     held: &mut Held,
+    proving: &Proving,
     on_outcome: &mut (dyn FnMut(&str, &eyre::Result<Outcome>) + Send),
 ) -> eyre::Result<()> {
     let (mut stream, session) = node.subscribe(&cfg.key, cfg.chain_id, cfg.capacity).await?;
     tracing::info!(target: "parley::prover", node = %cfg.node, prover = %cfg.key.address(), %session, "subscribed");
+    // Proofs run beside the stream (a proof takes seconds; a Select must not wait for it) and
+    // report here when done.
+    let (done_tx, mut done_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(String, eyre::Result<Outcome>)>();
     loop {
-        let task = match stream.message().await {
+        let message = tokio::select! {
+            m = stream.message() => m,
+            Some((id, outcome)) = done_rx.recv() => {
+                finished(&id, &outcome, on_outcome);
+                continue;
+            }
+        };
+        let task = match message {
             Ok(Some(t)) => t,
             Ok(None) => {
                 tracing::info!(target: "parley::prover", "the node closed the task stream");
@@ -403,23 +585,31 @@ pub async fn session(
                 tracing::info!(target: "parley::prover", task = %id, last = t.last_heartbeat, "heartbeat task");
                 heartbeat(node, &cfg.key, cfg.chain_id).await
             }
+            Some(pb::task::Kind::Prove(t)) => {
+                if !held.take(&id, task.deadline_height) {
+                    tracing::debug!(target: "parley::prover", task = %id, "already held");
+                    continue;
+                }
+                tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = task.deadline_height, "prove task");
+                let (node, key, chain_id, proving, done) = (
+                    node.clone(),
+                    cfg.key.clone(),
+                    cfg.chain_id,
+                    proving.clone(),
+                    done_tx.clone(),
+                );
+                tokio::spawn(async move {
+                    let outcome = prove(&node, &key, chain_id, &t, &proving).await;
+                    let _ = done.send((id, outcome));
+                });
+                continue;
+            }
             None => {
                 tracing::warn!(target: "parley::prover", task = %id, "task of a kind this worker does not know; ignored");
                 continue;
             }
         };
-        match &outcome {
-            Ok(Outcome::Submitted(h)) => {
-                tracing::info!(target: "parley::prover", task = %id, tx = %h, "submitted")
-            }
-            Ok(Outcome::Skipped(why)) => {
-                tracing::info!(target: "parley::prover", task = %id, reason = %why, "skipped")
-            }
-            Err(e) => {
-                tracing::warn!(target: "parley::prover", task = %id, error = %e, "task failed")
-            }
-        }
-        on_outcome(&id, &outcome);
+        finished(&id, &outcome, on_outcome);
         if !session.is_empty() {
             let r = pb::ReportRequest {
                 session: session.clone(),
@@ -439,13 +629,14 @@ pub async fn session(
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
     let node = Node::dial(&cfg.node, cfg.call_timeout)?;
     let mut held = Held::default();
+    let proving = Proving::new(cfg.jobs);
     let mut backoff = cfg.backoff_min;
     let mut ignore = |_: &str, _: &eyre::Result<Outcome>| {};
     tokio::pin!(shutdown);
     loop {
         let r = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            r = session(&cfg, &node, &mut held, &mut ignore) => r,
+            r = session(&cfg, &node, &mut held, &proving, &mut ignore) => r,
         };
         match r {
             Ok(()) => backoff = cfg.backoff_min,

@@ -28,6 +28,9 @@ struct Args {
     /// Most tasks held at once (0: no limit).
     #[arg(long, env = "PARLEY_PROVER_CAPACITY", default_value_t = 0)]
     capacity: u32,
+    /// Block proofs computed at once by this process.
+    #[arg(long, env = "PARLEY_PROVER_JOBS", default_value_t = 1)]
+    jobs: usize,
     /// Limit of every call to the node, in milliseconds.
     #[arg(long, env = "PARLEY_PROVER_CALL_TIMEOUT_MS", default_value_t = 10_000)]
     call_timeout_ms: u64,
@@ -62,6 +65,7 @@ fn main() -> eyre::Result<()> {
     let key = parley_prover::parse_key(&key_text)?;
     let mut cfg = parley_prover::Config::new(args.node, args.chain_id, key);
     cfg.capacity = args.capacity;
+    cfg.jobs = args.jobs;
     cfg.call_timeout = Duration::from_millis(args.call_timeout_ms.max(1));
     cfg.backoff_max = Duration::from_millis(args.backoff_max_ms.max(1));
     tracing::info!(prover = %cfg.key.address(), node = %cfg.node, chain_id = cfg.chain_id, "parley-prover starting");

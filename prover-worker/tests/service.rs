@@ -151,7 +151,14 @@ fn spawn_worker(
                 o.as_ref().map_err(|e| e.to_string()).cloned(),
             ));
         };
-        parley_prover::session(&cfg, &node, &mut held, &mut report).await
+        parley_prover::session(
+            &cfg,
+            &node,
+            &mut held,
+            &parley_prover::Proving::new(1),
+            &mut report,
+        )
+        .await
     });
     (worker, outcomes)
 }
@@ -435,4 +442,86 @@ async fn the_worker_keeps_its_prover_active_with_heartbeats() {
     net.submit(Bytes::from(raws[0].clone())).expect("admitted");
     net.step();
     assert_eq!(last(&net), net.height, "the chain recorded the heartbeat");
+}
+
+/// The proving path end to end, in process: a slot whose diff needs a proof is streamed to
+/// the assigned prover as a `ProveTask`; the worker fetches the witness from the node's
+/// witness service over gRPC, binds it to its own address, proves it with real halo2 keys and
+/// submits a signed `Proof`; the chain verifies it and the slot is proven.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_proves_its_slot_from_the_nodes_witness() {
+    const CAPACITY: usize = 6;
+    let vk_hash = tokio::task::spawn_blocking(|| {
+        parley_proofs::BlockVerifier::setup(CAPACITY)
+            .expect("verifier")
+            .vk_hash()
+    })
+    .await
+    .expect("keygen");
+    let mut net = net_with(Params {
+        chain_id: CHAIN_ID,
+        protocol: parley_app::chain::genesis::ProtocolParams {
+            max_diff_entries: CAPACITY as u64,
+            proving: Some(parley_app::chain::genesis::ProvingParams {
+                block_capacity: CAPACITY as u64,
+                block_vk_hash: vk_hash,
+                proof_window: 40,
+                prover_fee_share_bps: 5_000,
+                invalid_proof_fine: U256::from(ETH / 10),
+                rep_up: 10_000,
+                max_unproven_slots: 8,
+            }),
+            ..Default::default()
+        },
+        ..Params::default()
+    });
+    let user = net.keys[3].clone();
+    let prover = net.keys[1].clone();
+    // Slot 10 (drawn at height 2: the only prover) carries a transfer.
+    while net.height < 9 {
+        net.step();
+    }
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 5);
+    net.step();
+    let slot = 10;
+    let (url, sent, stop, server) = serve(&net).await;
+    let (worker, mut outcomes) = spawn_worker(&url, &prover);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    net.step();
+    // Keygen and one proof at capacity 6 take seconds; heartbeats may come first.
+    let outcome = loop {
+        let (id, outcome) = tokio::time::timeout(Duration::from_secs(120), outcomes.recv())
+            .await
+            .expect("the worker proves within 120 s")
+            .expect("an outcome");
+        if id == format!("prove/{slot}") {
+            break outcome;
+        }
+    };
+    assert!(
+        matches!(outcome, Ok(parley_prover::Outcome::Submitted(_))),
+        "{outcome:?}"
+    );
+    let raws = std::mem::take(&mut *sent.0.lock().expect("lock"));
+    let proof = raws
+        .iter()
+        .find(|r| {
+            matches!(
+                msg::decode(r, CHAIN_ID).map(|m| m.action),
+                Ok(Action::Proof { slot: s, .. }) if s == slot
+            )
+        })
+        .expect("the worker's Proof was broadcast");
+    net.submit(Bytes::from(proof.clone())).expect("admitted");
+    net.step();
+    let chain = net
+        .reader()
+        .app_entry(&parley_types::StateKey::ProofChain)
+        .expect("read")
+        .map(|b| parley_types::ProofChain::decode(&b).expect("decodes"))
+        .expect("proving on");
+    assert_eq!(chain.proven_slot, slot, "the worker's proof chained");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    worker.abort();
 }

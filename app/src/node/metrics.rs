@@ -82,6 +82,14 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "parley_proven_slot",
         "The last slot proven on the app-chain (0 before the first)."
     );
+    describe_histogram!(
+        "parley_witness_seconds_per_leaf",
+        "Witness service: seconds of proof-tree update and witness building per touched leaf, per block."
+    );
+    describe_counter!(
+        "parley_witness_leaves_total",
+        "Witness service: proof-tree leaves updated."
+    );
     describe_gauge!(
         "parley_backpressure",
         "1 while backpressure holds (unproven slots at max_unproven_slots: no L2 transactions execute), else 0."
@@ -135,6 +143,12 @@ pub fn proof_chain(unproven: u64, proven_slot: u64, held: bool) {
     gauge!("parley_unproven_slots").set(unproven as f64);
     gauge!("parley_proven_slot").set(proven_slot as f64);
     gauge!("parley_backpressure").set(if held { 1.0 } else { 0.0 });
+}
+
+/// The witness service applied a block of `leaves` touched leaves in `secs`.
+pub fn witness_block(leaves: usize, secs: f64) {
+    counter!("parley_witness_leaves_total").increment(leaves as u64);
+    histogram!("parley_witness_seconds_per_leaf").record(secs / leaves.max(1) as f64);
 }
 
 /// After Commit.

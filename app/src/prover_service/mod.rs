@@ -103,6 +103,8 @@ pub struct Service {
     sessions: Arc<Mutex<BTreeMap<String, Session>>>,
     shutdown: watch::Receiver<bool>,
     settings: Settings,
+    /// The witness service, started on first use (or by [`spawn`] when genesis is known).
+    witnesses: Arc<std::sync::OnceLock<Arc<crate::witness::WitnessService>>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -157,6 +159,10 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
             block_commitment: commitment.to_vec(),
             amount: amount.to_be_bytes::<32>().to_vec(),
         }),
+        tasks::TaskKind::Prove { slot, block_number } => pb::task::Kind::Prove(pb::ProveTask {
+            slot: *slot,
+            block_number: *block_number,
+        }),
         tasks::TaskKind::Heartbeat { last } => pb::task::Kind::Heartbeat(pb::HeartbeatTask {
             last_heartbeat: *last,
         }),
@@ -200,6 +206,24 @@ impl Service {
             sessions: Arc::default(),
             shutdown,
             settings,
+            witnesses: Arc::default(),
+        }
+    }
+
+    /// Starts the witness service now if the chain proves (a node that serves provers keeps
+    /// its proof tree current from start-up).
+    pub fn start_witnesses(&self) {
+        if let Some(params) = self.app.params()
+            && let Some(proving) = params.protocol.proving
+        {
+            self.witnesses.get_or_init(|| {
+                Arc::new(crate::witness::WitnessService::start(
+                    self.app.store().clone(),
+                    params.chain_id,
+                    proving,
+                    self.app.subscribe(),
+                ))
+            });
         }
     }
 
@@ -466,6 +490,42 @@ impl ProverService for Service {
         }))
     }
 
+    async fn get_witness(
+        &self,
+        req: Request<pb::GetWitnessRequest>,
+    ) -> Result<Response<pb::GetWitnessResponse>, Status> {
+        let slot = req.get_ref().slot;
+        let params = self.params()?;
+        let Some(proving) = params.protocol.proving.clone() else {
+            return Err(Status::failed_precondition(
+                "this chain takes no block proofs",
+            ));
+        };
+        let service = self.witnesses.get_or_init(|| {
+            Arc::new(crate::witness::WitnessService::start(
+                self.app.store().clone(),
+                params.chain_id,
+                proving.clone(),
+                self.app.subscribe(),
+            ))
+        });
+        if let Some(why) = service.failed() {
+            return Err(Status::internal(format!("witness service stopped: {why}")));
+        }
+        let height = self.reader()?.last_commit().map_err(internal)?.0;
+        match service.witness(slot) {
+            Some(witness) => Ok(Response::new(pb::GetWitnessResponse {
+                height,
+                witness,
+                capacity: proving.block_capacity,
+            })),
+            None => Err(Status::unavailable(format!(
+                "no witness for slot {slot}: not awaiting a proof, or the witness service is at block {:?}",
+                service.progress().applied_through
+            ))),
+        }
+    }
+
     async fn get_account(
         &self,
         req: Request<pb::GetAccountRequest>,
@@ -533,6 +593,7 @@ pub async fn spawn(
         shutdown,
         Settings::default(),
     );
+    service.start_witnesses();
     let handle = tokio::spawn(async move {
         if let Err(e) = serve(service, listener).await {
             tracing::error!(target: "parley::prover_service", error = %e, "ProverService stopped");

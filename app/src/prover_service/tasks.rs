@@ -14,6 +14,7 @@ use crate::chain::assignment;
 use crate::chain::auction;
 use crate::chain::genesis::ProtocolParams;
 use crate::chain::overlay::Overlay;
+use crate::chain::proving;
 use crate::chain::view::{StateView, StoreError};
 
 /// What a task asks the worker to do.
@@ -29,6 +30,13 @@ pub enum TaskKind {
         commitment: B256,
         /// Its amount (wei).
         amount: U256,
+    },
+    /// Prove the slot's block (DESIGN §3.8) with the witness from `GetWitness`.
+    Prove {
+        /// The slot.
+        slot: u64,
+        /// The L2 block whose diff the proof covers.
+        block_number: u64,
     },
     /// Send `Heartbeat`: half the prover's `heartbeat_grace` has passed since its last one,
     /// at height `last` (DESIGN §3.10: a prover that misses the grace is no longer drawn).
@@ -52,6 +60,11 @@ pub struct Task {
 /// The id of the `Select` duty of `slot`.
 pub fn select_task_id(slot: u64) -> String {
     format!("select/{slot}")
+}
+
+/// The id of the `Proof` duty of `slot`.
+pub fn prove_task_id(slot: u64) -> String {
+    format!("prove/{slot}")
 }
 
 /// The id of the `Heartbeat` duty after the heartbeat recorded at `last`.
@@ -106,6 +119,7 @@ pub fn tasks<V: StateView>(
             },
         });
     }
+    out.extend(prove_tasks(o, q, height, prover)?);
     let entry = o
         .app(&parley_types::StateKey::Prover(prover))?
         .map(|b| {
@@ -140,10 +154,60 @@ pub fn tasks<V: StateView>(
     Ok(out)
 }
 
+/// The `Proof` duties of `prover` after `height`: every slot awaiting its proof (oldest
+/// first, along the proof chain) that it may prove at the next height — one it was drawn for,
+/// within the window; one nobody was drawn for; or one past its window — and has no transition
+/// for yet. The deadline is the window's end, or for a slot past it `proof_window` heights
+/// from the next height.
+fn prove_tasks<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    q: &ProtocolParams,
+    height: u64,
+    prover: Address,
+) -> Result<Vec<Task>, StoreError> {
+    let Some(p) = &q.proving else {
+        return Ok(Vec::new());
+    };
+    let Some(chain) = proving::chain(o)? else {
+        return Ok(Vec::new());
+    };
+    let next = height.saturating_add(1);
+    let mut out = Vec::new();
+    let mut s = chain.head;
+    // The chain holds at most `unproven` slots; the bound guards against a corrupt link.
+    for _ in 0..chain.unproven {
+        if s == 0 {
+            break;
+        }
+        let Some(e) = proving::proof_slot(o, s)? else {
+            break;
+        };
+        let drawn = assignment::assigned(o, s)?.unwrap_or_default().provers;
+        let open = drawn.is_empty() || next > e.window_end;
+        let mine = drawn.iter().any(|(a, _)| *a == prover);
+        if !e.proven && !e.transitions.iter().any(|t| t.prover == prover) && (mine || open) {
+            out.push(Task {
+                id: prove_task_id(s),
+                deadline_height: if next > e.window_end {
+                    next.saturating_add(p.proof_window)
+                } else {
+                    e.window_end
+                },
+                kind: TaskKind::Prove {
+                    slot: s,
+                    block_number: e.block_number,
+                },
+            });
+        }
+        s = e.next;
+    }
+    Ok(out)
+}
+
 /// Why a delivered task is withdrawn.
 pub const CANCEL_DEADLINE: &str = "deadline passed";
 /// Why a delivered task is withdrawn while its deadline is still ahead.
-pub const CANCEL_DONE: &str = "slot selected or no longer assigned";
+pub const CANCEL_DONE: &str = "slot selected or proven, or no longer assigned";
 
 /// What a stream sends after a commit, given the tasks it `held` (id → deadline height), the
 /// tasks `due` now and the worker's `capacity` (most tasks held at once, 0 = no limit).

@@ -35,6 +35,7 @@ pub mod prover;
 pub mod tree;
 pub mod types;
 pub mod vectors;
+pub mod witness_codec;
 
 pub use circuit::{BlockHeader, BlockPublicInputs, BlockWitness};
 pub use error::{ProofError, Result};
