@@ -27,6 +27,13 @@
 #   PARLEY_PROVER_BIN            parley-prover binary (default <target dir>/release/parley-prover)
 #   PARLEY_LOCALNET_PROVER_WORKERS  parley-prover workers for the genesis prover (default 1,
 #                                dialing node 0's ProverService; 0: none, the app selects)
+#   PARLEY_LOCALNET_PROVING      block proving (DESIGN §3.8): the block circuit's capacity in
+#                                diff entries (also the chain's max_diff_entries); default 0,
+#                                off. With it the genesis pins the circuit's vk hash (computed
+#                                by `parleyd genesis-app-state`, with the SRS cache), every slot
+#                                with a non-empty diff awaits a proof, and the prover workers
+#                                prove them (PARLEY_LOCALNET_PROVER_JOBS proofs at once each,
+#                                default 1)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -64,6 +71,8 @@ META_FILE="${DATA_DIR}/localnet.env"
 PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
 PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-prover}"
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
+PROVING="${PARLEY_LOCALNET_PROVING:-0}"
+PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
 EPOCH_HEIGHTS="${PARLEY_LOCALNET_EPOCH:-8}"
@@ -215,7 +224,8 @@ start_provers() {
     echo "=== $(date -u +%FT%TZ) localnet: starting parley-prover ===" >>"${LOG_DIR}/prover${w}.log"
     spawn "prover${w}.prover" "${LOG_DIR}/prover${w}.log" \
       env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
-      --node "http://127.0.0.1:$(prover_grpc_port $((w % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}"
+      --node "http://127.0.0.1:$(prover_grpc_port $((w % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
+      --jobs "${PROVER_JOBS}"
   done
   log "started ${PROVER_WORKERS} parley-prover worker(s) for prover dev account ${PROVER_BASE}"
 }
@@ -472,11 +482,17 @@ cmd_up() {
 
   # One genesis for all: CometBFT chain id + parleyd's app_state (dev accounts prefunded).
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
+  local proving_args=()
+  if ((PROVING > 0)); then
+    proving_args=(--proving-capacity "${PROVING}")
+    log "block proving on: circuit capacity ${PROVING} (computing its vk hash; the first run makes the SRS)"
+  fi
   if [[ "${APP}" == parleyd ]]; then
     app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" \
       --validators-from "$(node_home 0)/config/genesis.json" --operator-base "${OPERATOR_BASE}" \
       --epoch-heights "${EPOCH_HEIGHTS}" --sequencers "${SEQUENCERS}" --sequencer-base "${SEQUENCER_BASE}" \
-      --provers 1 --prover-base "${PROVER_BASE}" 2>"${LOG_DIR}/genesis-app-state.log")" ||
+      --provers 1 --prover-base "${PROVER_BASE}" ${proving_args[@]+"${proving_args[@]}"} \
+      2>"${LOG_DIR}/genesis-app-state.log")" ||
       die "parleyd genesis-app-state failed: $(cat "${LOG_DIR}/genesis-app-state.log")"
     jq -e . >/dev/null <<<"${app_state}" || die "parleyd genesis-app-state did not print JSON: ${app_state:0:200}"
   fi

@@ -122,6 +122,17 @@ enum Cmd {
         /// First dev-account index of the registered provers.
         #[arg(long, default_value_t = 1200)]
         prover_base: u32,
+        /// Turn block proving on (DESIGN §3.8) with a block circuit of this many diff entries:
+        /// `max_diff_entries` becomes the same, and the circuit's vk hash is computed here
+        /// (keygen of the verifying key, with the SRS from the parameter cache) and pinned.
+        #[arg(long)]
+        proving_capacity: Option<u64>,
+        /// With --proving-capacity: heights an assigned prover has for its proof.
+        #[arg(long, default_value_t = 30)]
+        proof_window: u64,
+        /// With --proving-capacity: unproven slots at which backpressure holds.
+        #[arg(long, default_value_t = 64)]
+        max_unproven_slots: u64,
     },
     /// Print dev account N's private key (hex): localnet only, for the built-in sequencer's
     /// `sequencer_key` and the prover's key.
@@ -280,11 +291,31 @@ fn main() -> eyre::Result<()> {
             sequencer_base,
             provers,
             prover_base,
+            proving_capacity,
+            proof_window,
+            max_unproven_slots,
         } => {
             let mut params = Params {
                 chain_id,
                 ..Params::default()
             };
+            if let Some(cap) = proving_capacity {
+                let verifier = parley_proofs::BlockVerifier::setup(
+                    usize::try_from(cap)
+                        .map_err(|_| eyre::eyre!("--proving-capacity too large"))?,
+                )
+                .map_err(|e| eyre::eyre!("block circuit of capacity {cap}: {e}"))?;
+                params.protocol.max_diff_entries = cap;
+                params.protocol.proving = Some(parley_app::chain::genesis::ProvingParams {
+                    block_capacity: cap,
+                    block_vk_hash: verifier.vk_hash(),
+                    proof_window,
+                    prover_fee_share_bps: 5_000,
+                    invalid_proof_fine: U256::from(100_000_000_000_000_000u128),
+                    rep_up: 10_000,
+                    max_unproven_slots,
+                });
+            }
             if let Some(e) = epoch_heights {
                 params.protocol.epoch_heights = e;
             }

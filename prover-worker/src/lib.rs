@@ -11,7 +11,9 @@
 //! - a task it already holds (same `task_id`) is ignored when delivered again;
 //! - every call to the node has a timeout; a lost connection is retried with exponential
 //!   backoff, and the node re-delivers the tasks still due;
-//! - many workers may share one key: a nonce refusal makes it refetch the nonce and retry once.
+//! - one process numbers its own messages ([`Nonces`]), so tasks acting at once never sign the
+//!   same nonce; many processes may share one key: a nonce refusal makes one refetch the
+//!   nonce and retry once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +38,9 @@ pub const CODE_ALREADY_SELECTED: u32 = 57;
 /// How often, and how long apart, a `ProveTask` asks for a witness the node does not have yet.
 const WITNESS_TRIES: u32 = 60;
 const WITNESS_RETRY: Duration = Duration::from_millis(500);
+
+/// Submissions of one proof before the task is given up.
+const SUBMIT_ATTEMPTS: u32 = 3;
 
 /// CheckTx code of a `Proof` for a slot that awaits none.
 pub const CODE_NO_PROOF_DUE: u32 = 67;
@@ -237,12 +242,78 @@ impl Node {
         .await
     }
 
+    /// Where a slot's proving stands.
+    pub async fn proof_slot(&self, slot: u64) -> eyre::Result<pb::GetProofSlotResponse> {
+        let mut c = self.client.clone();
+        call(
+            self.timeout,
+            "GetProofSlot",
+            c.get_proof_slot(req(pb::GetProofSlotRequest { slot }, self.timeout)),
+        )
+        .await
+    }
+
     /// Tells the node what this worker holds (best effort).
     pub async fn report(&self, r: pb::ReportRequest) -> eyre::Result<()> {
         let mut c = self.client.clone();
         call(self.timeout, "Report", c.report(req(r, self.timeout))).await?;
         Ok(())
     }
+}
+
+/// The protocol nonces of one worker process. A message the worker submitted waits in the
+/// mempool while the chain's (committed) nonce still says its nonce is next, so a second
+/// message signed with the chain's nonce would take the same one and one of them would be
+/// dropped. Submissions are therefore serialized and numbered locally: the next nonce is the
+/// chain's, or one past the last this worker submitted if that is ahead. If the chain does
+/// not catch up within [`NONCE_RESYNC_HEIGHTS`] heights (a message was dropped), the worker
+/// starts again from the chain's nonce.
+#[derive(Debug, Clone, Default)]
+pub struct Nonces(std::sync::Arc<tokio::sync::Mutex<Option<(u64, u64)>>>);
+
+/// Heights after which a local nonce ahead of the chain's is given up.
+pub const NONCE_RESYNC_HEIGHTS: u64 = 8;
+
+/// Signs `action` with the next protocol nonce and submits it (see [`Nonces`]); on a nonce
+/// refusal (another process of the same key) refetches and retries once.
+pub async fn send(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    action: &Action,
+    nonces: &Nonces,
+) -> eyre::Result<(pb::SubmitResponse, B256)> {
+    let mut local = nonces.0.lock().await;
+    for attempt in 0..2 {
+        let acc = node.account(key.address()).await?;
+        if acc.chain_id != chain_id {
+            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
+        }
+        let nonce = match *local {
+            Some((next, since))
+                if next > acc.nonce && acc.height <= since.saturating_add(NONCE_RESYNC_HEIGHTS) =>
+            {
+                next
+            }
+            _ => acc.nonce,
+        };
+        let raw = msg::sign(key, chain_id, nonce, action);
+        let r = node.submit(raw).await?;
+        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
+        match r.code {
+            0 => {
+                *local = Some((nonce + 1, acc.height));
+                return Ok((r, hash));
+            }
+            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
+                tracing::info!(target: "parley::prover", nonce, log = %r.log,
+                    "nonce refused (another process of this key?); refetching");
+                *local = None;
+            }
+            _ => return Ok((r, hash)),
+        }
+    }
+    bail!("refused twice for its nonce")
 }
 
 fn bid_of(t: &pb::SelectTask) -> eyre::Result<(Address, B256, U256)> {
@@ -255,32 +326,19 @@ fn bid_of(t: &pb::SelectTask) -> eyre::Result<(Address, B256, U256)> {
     ))
 }
 
-/// Acts on a `HeartbeatTask`: signs `Heartbeat` with the current protocol nonce and submits
-/// it; on a nonce refusal (another worker of the key) refetches the nonce and retries once.
-/// Two workers of one key may both send one; the second costs only its fee.
+/// Acts on a `HeartbeatTask`: signs `Heartbeat` and submits it with the next nonce
+/// ([`send`]). Two workers of one key may both send one; the second costs only its fee.
 pub async fn heartbeat(
     node: &Node,
     key: &PrivateKeySigner,
     chain_id: u64,
+    nonces: &Nonces,
 ) -> eyre::Result<Outcome> {
-    for attempt in 0..2 {
-        let acc = node.account(key.address()).await?;
-        if acc.chain_id != chain_id {
-            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
-        }
-        let raw = msg::sign(key, chain_id, acc.nonce, &Action::Heartbeat);
-        let r = node.submit(raw).await?;
-        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
-        match r.code {
-            0 => return Ok(Outcome::Submitted(hash)),
-            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
-                tracing::info!(target: "parley::prover", nonce = acc.nonce, log = %r.log,
-                    "nonce refused (another worker of this key?); refetching");
-            }
-            code => bail!("Heartbeat refused (code {code}): {}", r.log),
-        }
+    let (r, hash) = send(node, key, chain_id, &Action::Heartbeat, nonces).await?;
+    match r.code {
+        0 => Ok(Outcome::Submitted(hash)),
+        code => bail!("Heartbeat refused (code {code}): {}", r.log),
     }
-    bail!("Heartbeat refused twice for its nonce")
 }
 
 /// Acts on a `SelectTask` after reconciling with the chain: skips a slot that is selected,
@@ -292,6 +350,7 @@ pub async fn select(
     key: &PrivateKeySigner,
     chain_id: u64,
     task: &pb::SelectTask,
+    nonces: &Nonces,
 ) -> eyre::Result<Outcome> {
     let me = key.address();
     let s = node.slot(task.slot).await?;
@@ -328,31 +387,16 @@ pub async fn select(
         commitment,
         amount,
     };
-    for attempt in 0..2 {
-        let acc = node.account(me).await?;
-        if acc.chain_id != chain_id {
-            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
-        }
-        let raw = msg::sign(key, chain_id, acc.nonce, &action);
-        let r = node.submit(raw).await?;
-        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
-        match r.code {
-            0 => return Ok(Outcome::Submitted(hash)),
-            CODE_ALREADY_SELECTED => {
-                return Ok(Outcome::Skipped("slot already selected".into()));
-            }
-            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
-                tracing::info!(target: "parley::prover", slot = task.slot, nonce = acc.nonce,
-                    log = %r.log, "nonce refused (another worker of this key?); refetching");
-            }
-            code => bail!(
-                "Select for slot {} refused (code {code}): {}",
-                task.slot,
-                r.log
-            ),
-        }
+    let (r, hash) = send(node, key, chain_id, &action, nonces).await?;
+    match r.code {
+        0 => Ok(Outcome::Submitted(hash)),
+        CODE_ALREADY_SELECTED => Ok(Outcome::Skipped("slot already selected".into())),
+        code => bail!(
+            "Select for slot {} refused (code {code}): {}",
+            task.slot,
+            r.log
+        ),
     }
-    bail!("Select for slot {} refused twice for its nonce", task.slot)
 }
 
 /// The block prover of a worker: keys for one circuit capacity, made on first use (keygen
@@ -407,8 +451,18 @@ pub async fn prove(
     chain_id: u64,
     task: &pb::ProveTask,
     proving: &Proving,
+    nonces: &Nonces,
 ) -> eyre::Result<Outcome> {
     let me = key.address();
+    let done = |s: &pb::GetProofSlotResponse| {
+        s.proven || s.transitions.iter().any(|p| p.as_slice() == me.as_slice())
+    };
+    let state = node.proof_slot(task.slot).await?;
+    if !state.needs_proof || done(&state) {
+        return Ok(Outcome::Skipped(
+            "slot proven, holding this prover's transition, or needing no proof".into(),
+        ));
+    }
     // The node's witness service may still be catching up with the slot's block (it just
     // started, or blocks come faster than it): ask again for a while.
     let mut tries = 0;
@@ -451,22 +505,15 @@ pub async fn prove(
         post_root: fr_to_b256(&public.post_root),
         proof: proof.bytes.into(),
     };
-    for attempt in 0..2 {
-        let acc = node.account(me).await?;
-        if acc.chain_id != chain_id {
-            bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
-        }
-        let raw = msg::sign(key, chain_id, acc.nonce, &action);
-        let r = node.submit(raw).await?;
-        let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
+    // A submitted message can still be dropped before a block takes it (a nonce race with
+    // another process of this key): watch for the transition, and submit again if it does not
+    // appear within NONCE_RESYNC_HEIGHTS heights.
+    for _attempt in 0..SUBMIT_ATTEMPTS {
+        let (r, hash) = send(node, key, chain_id, &action, nonces).await?;
         match r.code {
-            0 => return Ok(Outcome::Submitted(hash)),
+            0 => {}
             CODE_NO_PROOF_DUE | CODE_ALREADY_PROVEN | CODE_DUPLICATE_TRANSITION => {
                 return Ok(Outcome::Skipped(r.log));
-            }
-            CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
-                tracing::info!(target: "parley::prover", slot = task.slot, nonce = acc.nonce,
-                    log = %r.log, "nonce refused (another worker of this key?); refetching");
             }
             code => bail!(
                 "Proof for slot {} refused (code {code}): {}",
@@ -474,8 +521,24 @@ pub async fn prove(
                 r.log
             ),
         }
+        let sent_at = node.proof_slot(task.slot).await?.height;
+        loop {
+            tokio::time::sleep(WITNESS_RETRY).await;
+            let s = node.proof_slot(task.slot).await?;
+            if done(&s) {
+                return Ok(Outcome::Submitted(hash));
+            }
+            if s.height > sent_at.saturating_add(NONCE_RESYNC_HEIGHTS + 1) {
+                tracing::warn!(target: "parley::prover", slot = task.slot, tx = %hash,
+                    "the proof was not included; submitting again");
+                break;
+            }
+        }
     }
-    bail!("Proof for slot {} refused twice for its nonce", task.slot)
+    bail!(
+        "Proof for slot {} was not included after {SUBMIT_ATTEMPTS} submissions",
+        task.slot
+    )
 }
 
 /// The tasks a worker holds or finished (id → deadline height), so that a re-delivered task is
@@ -545,6 +608,7 @@ pub async fn session(
     // report here when done.
     let (done_tx, mut done_rx) =
         tokio::sync::mpsc::unbounded_channel::<(String, eyre::Result<Outcome>)>();
+    let nonces = Nonces::default();
     loop {
         let message = tokio::select! {
             m = stream.message() => m,
@@ -575,7 +639,7 @@ pub async fn session(
                     continue;
                 }
                 tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = t.deadline_height, "select task");
-                select(node, &cfg.key, cfg.chain_id, &t).await
+                select(node, &cfg.key, cfg.chain_id, &t, &nonces).await
             }
             Some(pb::task::Kind::Heartbeat(t)) => {
                 if !held.take(&id, task.deadline_height) {
@@ -583,7 +647,7 @@ pub async fn session(
                     continue;
                 }
                 tracing::info!(target: "parley::prover", task = %id, last = t.last_heartbeat, "heartbeat task");
-                heartbeat(node, &cfg.key, cfg.chain_id).await
+                heartbeat(node, &cfg.key, cfg.chain_id, &nonces).await
             }
             Some(pb::task::Kind::Prove(t)) => {
                 if !held.take(&id, task.deadline_height) {
@@ -591,15 +655,16 @@ pub async fn session(
                     continue;
                 }
                 tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = task.deadline_height, "prove task");
-                let (node, key, chain_id, proving, done) = (
+                let (node, key, chain_id, proving, nonces, done) = (
                     node.clone(),
                     cfg.key.clone(),
                     cfg.chain_id,
                     proving.clone(),
+                    nonces.clone(),
                     done_tx.clone(),
                 );
                 tokio::spawn(async move {
-                    let outcome = prove(&node, &key, chain_id, &t, &proving).await;
+                    let outcome = prove(&node, &key, chain_id, &t, &proving, &nonces).await;
                     let _ = done.send((id, outcome));
                 });
                 continue;

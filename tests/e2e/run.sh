@@ -719,7 +719,9 @@ slot_json() { rpc "$1" parley_getSlot "[\"0x$(printf %x "$2")\"]" | jq -c .resul
 # fined) and the chain goes on.
 t_auction() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
-  export PARLEY_LOCALNET_DIR="${WORK}/localnet-auction" PARLEY_LOCALNET_SEQUENCERS=2
+  # This localnet also proves (DESIGN §3.8): a block circuit of 16 entries, the genesis prover's
+  # parley-prover worker proving every slot with a non-empty diff.
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-auction" PARLEY_LOCALNET_SEQUENCERS=2 PARLEY_LOCALNET_PROVING=16
   trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/auction-up.log" 2>&1 ||
     fail "auction localnet up: $(grep -m1 ERROR "${WORK}/auction-up.log" || tail -n 1 "${WORK}/auction-up.log")"
@@ -745,13 +747,14 @@ t_auction() {
   out="$(slot_json 2 "${blk}")"
   winner="$(jq -r '.winner.sequencer // empty' <<<"${out}")"
   [[ "${miner,,}" == "${seq0}" || "${miner,,}" == "${seq1}" ]] || fail "block ${blk} built by ${miner}, not a sequencer: ${out}"
-  [[ "${winner,,}" == "${miner,,}" && "$(jq -r .state <<<"${out}")" == executed ]] ||
+  # `executed` until its proof chains, then `settled`.
+  [[ "${winner,,}" == "${miner,,}" && "$(jq -r .state <<<"${out}")" =~ ^(executed|settled)$ ]] ||
     fail "slot ${blk} is not an executed auction won by its builder: ${out}"
   # Its stage, as a dApp or the web view asks for it, names the same block, builder and slot.
   local stage
   stage="$(rpc 2 parley_getTransactionStage "[\"$(jq -r .transactionHash <<<"${rcpt}")\"]" | jq -c .result)"
-  [[ "$(jq -r .stage <<<"${stage}")" == sequenced && "$(($(jq -r .blockNumber <<<"${stage}")))" == "${blk}" &&
-    "$(jq -r .builder <<<"${stage}" | tr A-F a-f)" == "${miner,,}" && "$(jq -r .slotState <<<"${stage}")" == executed ]] ||
+  [[ "$(jq -r .stage <<<"${stage}")" =~ ^(sequenced|proven)$ && "$(($(jq -r .blockNumber <<<"${stage}")))" == "${blk}" &&
+    "$(jq -r .builder <<<"${stage}" | tr A-F a-f)" == "${miner,,}" && "$(jq -r .slotState <<<"${stage}")" =~ ^(executed|settled)$ ]] ||
     fail "parley_getTransactionStage of the cast tx: ${stage}"
   info "cast tx in block ${blk}, built by sequencer ${miner} (bid $(jq -r .winner.amount <<<"${out}") wei, selected by $(jq -r .selectedBy <<<"${out}")); stage ${stage}"
   # The localnet's parley-prover worker (the genesis prover's key, drawn for every slot) signs
@@ -766,6 +769,29 @@ t_auction() {
   done
   ((by_prover > 0)) || fail "no slot in $((blk - 12))..${blk} selected by the prover ${prover} (app: ${by_app}); see prover0.log"
   info "slots $((blk - 12))..${blk}: ${by_prover} selected by the parley-prover worker, ${by_app} by the app"
+  # Proving: the worker fetches the slot's witness from node 0's witness service, proves it and
+  # submits a Proof; every validator verifies it; the transaction's stage becomes `proven`, the
+  # slot `settled` (the winning bid paid to the prover), and `safe` reaches the block.
+  local tx_hash t0=${SECONDS} proof_slot chain_json safe
+  tx_hash="$(jq -r .transactionHash <<<"${rcpt}")"
+  deadline=$((SECONDS + WAIT))
+  until [[ "$(rpc 2 parley_getTransactionStage "[\"${tx_hash}\"]" | jq -r .result.stage)" == proven ]]; do
+    ((SECONDS < deadline)) || fail "the cast tx's block ${blk} was not proven within ${WAIT}s: $(rpc 2 parley_getProofChain '[]' | jq -c .result); see prover0.log"
+    sleep 1
+  done
+  proof_slot="$(rpc 2 parley_getProofSlot "[\"$(printf '0x%x' "${blk}")\"]" | jq -c .result)"
+  [[ "$(jq -r .proven <<<"${proof_slot}")" == true &&
+    "$(jq -r '.transitions[0].prover' <<<"${proof_slot}" | tr A-F a-f)" == "${prover,,}" ]] ||
+    fail "slot ${blk}'s proof: ${proof_slot}"
+  [[ "$(slot_json 2 "${blk}" | jq -r .state)" == settled ]] || fail "slot ${blk} not settled once proven: $(slot_json 2 "${blk}")"
+  safe="$("${CAST}" block safe --field number --rpc-url "$(eth_url 2)")"
+  ((safe >= blk)) || fail "the safe block ${safe} is below the proven block ${blk}"
+  for i in 0 1 2 3; do
+    curl -fsS "http://127.0.0.1:$((9100 + i))/metrics" | grep -q '^parley_proofs_total{outcome="verified"}' ||
+      fail "node${i} counted no verified proof"
+  done
+  chain_json="$(rpc 2 parley_getProofChain '[]' | jq -c .result)"
+  info "block ${blk} proven $((SECONDS - t0))s after its receipt by ${prover}; proof chain ${chain_json}"
   # viem: the same through a dApp library.
   [[ -d "${REPO_ROOT}/tests/e2e/clients/node_modules/viem" ]] || fail "viem is not installed (the clients check runs npm ci)"
   viem="$(cd "${REPO_ROOT}/tests/e2e/clients" && timeout 150 node auction.mjs "$(eth_url 2)" "$(dev_key 4)" "${L2_CHAIN_ID}" 2>&1)" ||
@@ -893,7 +919,7 @@ main() {
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
-  run_check "auction path (own localnet, 2 sequencers): cast and viem txs in sequencer-built blocks; a killed sequencer's slots are withheld, the chain goes on" t_auction
+  run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on" t_auction
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))

@@ -526,6 +526,30 @@ impl ProverService for Service {
         }
     }
 
+    async fn get_proof_slot(
+        &self,
+        req: Request<pb::GetProofSlotRequest>,
+    ) -> Result<Response<pb::GetProofSlotResponse>, Status> {
+        let slot = req.get_ref().slot;
+        let reader = self.reader()?;
+        let height = reader.last_commit().map_err(internal)?.0;
+        let entry = crate::chain::proving::proof_slot(&mut Overlay::new(&reader), slot)
+            .map_err(internal)?;
+        Ok(Response::new(match entry {
+            None => pb::GetProofSlotResponse {
+                height,
+                ..Default::default()
+            },
+            Some(e) => pb::GetProofSlotResponse {
+                height,
+                needs_proof: true,
+                proven: e.proven,
+                window_end: e.window_end,
+                transitions: e.transitions.iter().map(|t| t.prover.to_vec()).collect(),
+            },
+        }))
+    }
+
     async fn get_account(
         &self,
         req: Request<pb::GetAccountRequest>,
