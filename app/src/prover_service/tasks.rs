@@ -338,6 +338,122 @@ mod tests {
         v
     }
 
+    /// A proof chain awaiting slots `20` (drawn: ME), `25` (drawn: OTHER) and `30` (nobody
+    /// drawn), windows ending at 26, 31 and 36; slot 25 already holds ME's transition in
+    /// `with_mine`.
+    fn proving_state(with_mine: bool) -> (AppOnly, ProtocolParams) {
+        let mut v = AppOnly::default();
+        let q = ProtocolParams {
+            proving: Some(crate::chain::genesis::ProvingParams {
+                block_capacity: 8,
+                block_vk_hash: B256::ZERO,
+                proof_window: 6,
+                prover_fee_share_bps: 0,
+                invalid_proof_fine: U256::ZERO,
+                rep_up: 0,
+                max_unproven_slots: 8,
+            }),
+            ..q()
+        };
+        v.0.insert(
+            StateKey::ProofChain,
+            parley_types::ProofChain {
+                proven_slot: 0,
+                proven_root: B256::ZERO,
+                head: 20,
+                tail: 30,
+                unproven: 3,
+            }
+            .encode(),
+        );
+        for (s, next, drawn) in [(20, 25, Some(ME)), (25, 30, Some(OTHER)), (30, 0, None)] {
+            let transitions = if with_mine && s == 25 {
+                vec![parley_types::Transition {
+                    prover: ME,
+                    pre_root: B256::ZERO,
+                    post_root: B256::ZERO,
+                    height: 27,
+                }]
+            } else {
+                vec![]
+            };
+            v.0.insert(
+                StateKey::ProofSlot(s),
+                parley_types::ProofSlot {
+                    block_number: s,
+                    commitment: B256::ZERO,
+                    window_end: s + 6,
+                    fee_share: U256::ZERO,
+                    next,
+                    proven: false,
+                    transitions,
+                }
+                .encode(),
+            );
+            if let Some(p) = drawn {
+                v.0.insert(
+                    StateKey::Assignment(s),
+                    Assignment {
+                        provers: vec![(p, U256::from(1))],
+                    }
+                    .encode(),
+                );
+            }
+        }
+        (v, q)
+    }
+
+    fn prove_ids(
+        o: &mut Overlay<'_, AppOnly>,
+        q: &ProtocolParams,
+        h: u64,
+        who: Address,
+    ) -> Vec<(String, u64)> {
+        tasks(o, q, h, who)
+            .expect("reads")
+            .into_iter()
+            .filter(|t| matches!(t.kind, TaskKind::Prove { .. }))
+            .map(|t| (t.id, t.deadline_height))
+            .collect()
+    }
+
+    /// A prover is asked to prove the slots it was drawn for (until the window's end) and the
+    /// open ones (nobody drawn, or past the window, with a deadline that moves with the
+    /// height), never one it already holds a transition for, nor another prover's within its
+    /// window; none at all on a chain without proving.
+    #[test]
+    fn prove_tasks_follow_the_draw_the_windows_and_the_transitions() {
+        let (view, q) = proving_state(false);
+        let mut o = Overlay::new(&view);
+        assert_eq!(
+            prove_ids(&mut o, &q, 21, ME),
+            vec![("prove/20".into(), 26), ("prove/30".into(), 36)]
+        );
+        assert_eq!(
+            prove_ids(&mut o, &q, 21, OTHER),
+            vec![("prove/25".into(), 31), ("prove/30".into(), 36)]
+        );
+        // Past slot 25's window (the next height is 32), it is open to ME too.
+        assert_eq!(
+            prove_ids(&mut o, &q, 31, ME),
+            vec![
+                ("prove/30".into(), 36),
+                ("prove/20".into(), 38),
+                ("prove/25".into(), 38)
+            ],
+            "earliest deadline first"
+        );
+        let (view, q) = proving_state(true);
+        let mut o = Overlay::new(&view);
+        assert_eq!(
+            prove_ids(&mut o, &q, 31, ME),
+            vec![("prove/30".into(), 36), ("prove/20".into(), 38)],
+            "no task for a slot holding ME's transition"
+        );
+        let off = ProtocolParams { proving: None, ..q };
+        assert!(prove_ids(&mut o, &off, 21, ME).is_empty());
+    }
+
     #[test]
     fn select_is_due_exactly_while_the_window_is_open_at_the_next_height() {
         let q = q();
