@@ -45,7 +45,8 @@ impl Role {
     }
 }
 
-fn version(buf: &mut &[u8], what: &'static str) -> Result<()> {
+/// Reads the version byte of a protocol value (shared with [`crate::proving`]).
+pub(crate) fn version(buf: &mut &[u8], what: &'static str) -> Result<()> {
     let v = take(buf, 1, what)?[0];
     if v != VERSION {
         return Err(DecodeError::Tag { what, tag: v });
@@ -53,7 +54,8 @@ fn version(buf: &mut &[u8], what: &'static str) -> Result<()> {
     Ok(())
 }
 
-fn end(buf: &[u8], what: &'static str) -> Result<()> {
+/// Refuses bytes left after a protocol value.
+pub(crate) fn end(buf: &[u8], what: &'static str) -> Result<()> {
     if buf.is_empty() {
         Ok(())
     } else {

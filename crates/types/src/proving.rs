@@ -13,29 +13,10 @@
 use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::{end, version};
 use crate::{DecodeError, Result, take, take_u64, take_u256};
 
 const VERSION: u8 = 0x01;
-
-fn version(buf: &mut &[u8], what: &'static str) -> Result<()> {
-    let v = take(buf, 1, what)?[0];
-    if v != VERSION {
-        return Err(DecodeError::Tag { what, tag: v });
-    }
-    Ok(())
-}
-
-fn end(buf: &[u8], what: &'static str) -> Result<()> {
-    if buf.is_empty() {
-        Ok(())
-    } else {
-        Err(DecodeError::Length {
-            what,
-            expected: 0,
-            got: buf.len(),
-        })
-    }
-}
 
 fn take_b256(buf: &mut &[u8], what: &'static str) -> Result<B256> {
     Ok(B256::from_slice(take(buf, 32, what)?))
