@@ -8,14 +8,14 @@ mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, ledger, pot, total_value};
+use common::{CHAIN_ID, Net, ledger, pot, prover_entry, total_value};
 use parley_app::chain::auction;
 use parley_app::chain::block::{L2Block, Message, tx_root};
 use parley_app::chain::genesis::{AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams};
 use parley_app::chain::msg::{self, Action};
 use parley_app::chain::rules::{self, Verdict};
 use parley_app::devtx;
-use parley_types::{ProverEntry, Selection, SequencerEntry, SlotEntry, SlotState, StateKey};
+use parley_types::{Selection, SequencerEntry, SlotEntry, SlotState, StateKey};
 use proptest::prelude::*;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -169,15 +169,6 @@ fn bond(net: &Net, a: Address) -> U256 {
         .expect("read")
         .map(|b| SequencerEntry::decode(&b).expect("decodes").bond)
         .unwrap_or_default()
-}
-
-fn prover(net: &Net, a: Address) -> ProverEntry {
-    let b = net
-        .reader()
-        .app_entry(&StateKey::Prover(a))
-        .expect("read")
-        .expect("registered");
-    ProverEntry::decode(&b).expect("decodes")
 }
 
 fn block_txs(net: &Net, n: u64) -> Vec<B256> {
@@ -338,7 +329,7 @@ fn a_withheld_slot_executes_empty_splits_the_escrow_and_fines_the_bond() {
     let (bid, _) = offer(&a, SLOT, &[t1], 8 * MIN_BID);
     send(&mut net, &a, 0, &bid);
     net.step();
-    let rep = prover(&net, p.address()).reputation;
+    let rep = prover_entry(&net, p.address()).reputation;
     let prover_balance = ledger(&net, p.address()).balance;
     run_to(&mut net, 6);
     let e = slot(&net, SLOT).expect("slot");
@@ -368,7 +359,7 @@ fn a_withheld_slot_executes_empty_splits_the_escrow_and_fines_the_bond() {
         U256::ZERO,
         "an empty block burns no base fee"
     );
-    assert_eq!(prover(&net, p.address()).reputation, rep);
+    assert_eq!(prover_entry(&net, p.address()).reputation, rep);
 }
 
 /// DESIGN §3.2: the bid rules and their codes; a replacement must be higher and escrows only
@@ -637,14 +628,14 @@ fn a_proposer_that_drops_select_or_reveal_costs_nobody_anything() {
     send(&mut net, &a, 0, &bid);
     net.step();
     run_to(&mut net, 4);
-    let rep = prover(&net, p.address()).reputation;
+    let rep = prover_entry(&net, p.address()).reputation;
     let select = send(&mut net, &p, 0, &select_of(&bid, a.address()));
     step_without(&mut net, &[select]);
     step_without(&mut net, &[select]);
     let e = slot(&net, SLOT).expect("slot");
     assert_eq!(e.selected, Some(Selection::App));
     assert_eq!(e.winner().expect("winner").sequencer, a.address());
-    assert_eq!(prover(&net, p.address()).reputation, rep);
+    assert_eq!(prover_entry(&net, p.address()).reputation, rep);
     let reveal = send(&mut net, &a, 1, &reveal);
     step_without(&mut net, &[reveal]);
     assert_eq!(slot(&net, SLOT).expect("slot").state, SlotState::Open);
@@ -653,7 +644,7 @@ fn a_proposer_that_drops_select_or_reveal_costs_nobody_anything() {
     run_to(&mut net, SLOT);
     assert_eq!(block_txs(&net, SLOT), vec![keccak256(&t1)]);
     assert_eq!(bond(&net, a.address()), eth(2));
-    assert_eq!(prover(&net, p.address()).reputation, rep);
+    assert_eq!(prover_entry(&net, p.address()).reputation, rep);
 }
 
 /// DESIGN §3.6: a transaction every builder ignores is forced in: the block after the

@@ -11,14 +11,14 @@ use std::sync::OnceLock;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, ledger, pot, total_value};
+use common::{CHAIN_ID, Net, ledger, pot, prover_entry, total_value};
 use parley_app::chain::genesis::{
     AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams, ProvingParams,
 };
 use parley_app::chain::msg::{self, Action};
 use parley_proofs::encoding::fr_to_b256;
 use parley_proofs::{BlockHeader, BlockProver, BlockWitness, Halo2BlockProver, ProofTree};
-use parley_types::{ProofChain, ProofSlot, ProverEntry, StateKey};
+use parley_types::{ProofChain, ProofSlot, StateKey};
 use proptest::prelude::*;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -110,15 +110,6 @@ fn safe(net: &Net) -> u64 {
     parley_app::chain::proving::proven_block(&r, latest)
         .expect("read")
         .expect("proving is on")
-}
-
-fn prover_entry(net: &Net, a: Address) -> ProverEntry {
-    let b = net
-        .reader()
-        .app_entry(&StateKey::Prover(a))
-        .expect("read")
-        .expect("registered");
-    ProverEntry::decode(&b).expect("decodes")
 }
 
 fn assigned(net: &Net, s: u64) -> Vec<Address> {

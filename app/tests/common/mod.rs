@@ -432,6 +432,16 @@ pub fn ledger(net: &Net, a: Address) -> parley_types::LedgerAccount {
         .unwrap_or_default()
 }
 
+/// A registered prover's entry, committed state of node 0; panics if it is not registered.
+pub fn prover_entry(net: &Net, a: Address) -> parley_types::ProverEntry {
+    let b = net
+        .reader()
+        .app_entry(&parley_types::StateKey::Prover(a))
+        .expect("read")
+        .expect("registered");
+    parley_types::ProverEntry::decode(&b).expect("decodes")
+}
+
 /// The protocol's pot and burned total, committed state of node 0.
 pub fn pot(net: &Net) -> parley_types::Pot {
     net.reader()
