@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use alloy_primitives::Address;
 use parley_proofs::{BlockHeader, BlockWitness, ProofTree};
-use parley_types::{ProofChain, ProofSlot, StateKey};
+use parley_types::{ProofSlot, StateKey};
 
 use crate::chain::genesis::ProvingParams;
 use crate::chain::view::StoreError;
@@ -207,9 +207,7 @@ fn catch_up(
 
 /// The oldest slot awaiting its proof (`u64::MAX` when none does).
 fn proof_head(r: &crate::store::Reader) -> Result<u64, String> {
-    Ok(r.app_entry(&StateKey::ProofChain)
-        .map_err(|e| e.to_string())?
-        .map(|b| ProofChain::decode(&b).map_err(|e| e.to_string()))
-        .transpose()?
-        .map_or(u64::MAX, |c| if c.head == 0 { u64::MAX } else { c.head }))
+    let c = crate::chain::proving::chain(&mut crate::chain::overlay::Overlay::new(r))
+        .map_err(|e| e.to_string())?;
+    Ok(c.map_or(u64::MAX, |c| if c.head == 0 { u64::MAX } else { c.head }))
 }

@@ -130,20 +130,14 @@ pub fn backpressure<V: StateView>(
 /// the oldest slot awaiting its proof, or `latest` when none awaits one. `None` on a chain
 /// without proving.
 pub fn proven_block<V: StateView>(view: &V, latest: u64) -> Result<Option<u64>, StoreError> {
-    let Some(c) = view
-        .app_entry(&StateKey::ProofChain)?
-        .map(|b| ProofChain::decode(&b).map_err(|e| corrupt("proof chain", e)))
-        .transpose()?
-    else {
+    let mut o = Overlay::new(view);
+    let Some(c) = chain(&mut o)? else {
         return Ok(None);
     };
     if c.head == 0 {
         return Ok(Some(latest));
     }
-    let head = view
-        .app_entry(&StateKey::ProofSlot(c.head))?
-        .map(|b| ProofSlot::decode(&b).map_err(|e| corrupt("proof slot", e)))
-        .transpose()?
+    let head = proof_slot(&mut o, c.head)?
         .ok_or_else(|| corrupt("proof slot", format!("head {} missing", c.head)))?;
     Ok(Some(head.block_number.saturating_sub(1)))
 }
