@@ -787,7 +787,10 @@ t_auction() {
   safe="$("${CAST}" block safe --field number --rpc-url "$(eth_url 2)")"
   ((safe >= blk)) || fail "the safe block ${safe} is below the proven block ${blk}"
   for i in 0 1 2 3; do
-    curl -fsS "http://127.0.0.1:$((9100 + i))/metrics" | grep -q '^parley_proofs_total{outcome="verified"}' ||
+    # Read the whole page first: `curl | grep -q` fails under pipefail when grep stops
+    # reading early and curl gets EPIPE (curl exit 23).
+    metrics="$(curl -fsS "http://127.0.0.1:$((9100 + i))/metrics")" || fail "node${i}'s metrics did not answer"
+    grep -q '^parley_proofs_total{outcome="verified"}' <<<"${metrics}" ||
       fail "node${i} counted no verified proof"
   done
   chain_json="$(rpc 2 parley_getProofChain '[]' | jq -c .result)"
