@@ -314,6 +314,7 @@ fn main() -> eyre::Result<()> {
                     invalid_proof_fine: U256::from(100_000_000_000_000_000u128),
                     rep_up: 10_000,
                     max_unproven_slots,
+                    fallback: Default::default(),
                 });
             }
             if let Some(e) = epoch_heights {

@@ -13,7 +13,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use common::{CHAIN_ID, Net, ledger, pot, prover_entry, total_value};
 use parley_app::chain::genesis::{
-    AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams, ProvingParams,
+    AppGenesis, FallbackParams, GenesisBond, GenesisLedger, Params, ProtocolParams, ProvingParams,
 };
 use parley_app::chain::msg::{self, Action};
 use parley_proofs::encoding::fr_to_b256;
@@ -46,6 +46,27 @@ fn proving() -> ProvingParams {
         invalid_proof_fine: U256::from(FINE),
         rep_up: 10_000,
         max_unproven_slots: 2,
+        fallback: fallback(),
+    }
+}
+
+/// Taken from an assigned prover that missed.
+const SLASH: u128 = ETH;
+
+/// Fallback rounds open at the end of the window's last height `W`: commits at `W + 1 ..=
+/// W + 2`, reveals at `W + 3 ..= W + 8`.
+fn fallback() -> FallbackParams {
+    FallbackParams {
+        commit_window: 2,
+        reveal_proof_window: 6,
+        min_fallback_stake: eth(1),
+        slash_missed: U256::from(SLASH),
+        slash_burn_bps: 5_000,
+        rep_decay: 500_000,
+        rep_min: 10_000,
+        bounty_step: U256::from(1_000_000_000_000u64),
+        bounty_interval: 1_000,
+        max_commits: 4,
     }
 }
 
@@ -56,11 +77,17 @@ fn net() -> Net {
 }
 
 fn net_with(proving: ProvingParams) -> Net {
+    net_of(proving, 1, &[(2, 1_000_000), (3, 1)])
+}
+
+/// `provers`: (key index, stake in ETH), each with 1 ETH in the ledger for message fees.
+fn net_of(proving: ProvingParams, provers_per_slot: u64, provers: &[(usize, u128)]) -> Net {
     let keys = parley_app::dev_accounts(6).expect("dev keys");
     let params = Params {
         chain_id: CHAIN_ID,
         protocol: ProtocolParams {
             max_diff_entries: CAPACITY as u64,
+            provers_per_slot,
             proving: Some(proving),
             ..ProtocolParams::default()
         },
@@ -68,22 +95,20 @@ fn net_with(proving: ProvingParams) -> Net {
     };
     let mut g = AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1_000));
     let at = |i: usize| keys[i].address();
-    g.ledger = [2, 3]
-        .map(|i| GenesisLedger {
-            address: at(i),
+    g.ledger = provers
+        .iter()
+        .map(|(i, _)| GenesisLedger {
+            address: at(*i),
             balance: eth(1),
         })
-        .to_vec();
-    g.provers = vec![
-        GenesisBond {
-            address: at(2),
-            amount: eth(1_000_000),
-        },
-        GenesisBond {
-            address: at(3),
-            amount: eth(1),
-        },
-    ];
+        .collect();
+    g.provers = provers
+        .iter()
+        .map(|(i, stake)| GenesisBond {
+            address: at(*i),
+            amount: eth(*stake),
+        })
+        .collect();
     let app_state = serde_json::to_vec(&g).expect("json");
     Net::with_genesis(2, keys, &app_state)
 }
@@ -582,12 +607,14 @@ async fn json_rpc_reports_proving() {
 }
 
 /// Slots 10, 11 and 13 carry a transfer each (12 is empty); the same history on every fresh
-/// net, so proofs made once are valid on each.
+/// net, so proofs made once are valid on each. The proof window outlasts every run of the
+/// property test (the fallback after it has tests of its own).
 const HISTORY: [u64; 3] = [10, 11, 13];
 
 fn history() -> Net {
     let mut net = net_with(ProvingParams {
         max_unproven_slots: 8,
+        proof_window: 64,
         ..proving()
     });
     let user = net.keys[0].clone();
@@ -701,13 +728,12 @@ proptest! {
                     // of the same prover, or key 3 within a window key 2 was drawn for;
                     // nothing else may refuse it.
                     let entry = proof_slot(&net, slot).expect("slot");
-                    let in_window = net.height < entry.window_end;
+                    prop_assert!(net.height < entry.window_end, "the window outlasts the run");
                     prop_assert!(
                         (entry.proven && e.contains("already proven"))
                             || (!entry.proven && e.contains("already has a transition"))
                             || (!entry.proven
                                 && key.address() == q.address()
-                                && in_window
                                 && e.contains("not a prover assigned")),
                         "{o:?}: {e}"
                     );
@@ -722,14 +748,11 @@ proptest! {
             if valid {
                 prop_assert_eq!(code, 0, "{:?}: {}", o, log);
                 sent[i] = true;
-                // Paid for every slot this proof proved (its own and the waiting ones) whose
-                // transition was included within the slot's window; late ones earn nothing.
+                // Paid for every slot this proof proved (its own and the waiting ones).
                 let newly: U256 = HISTORY
                     .iter()
                     .filter(|s| **s > before.proven_slot && **s <= after.proven_slot)
-                    .map(|s| proof_slot(&net, *s).expect("slot"))
-                    .filter(|e| e.transitions.iter().any(|t| t.prover == p.address() && t.height <= e.window_end))
-                    .map(|e| e.fee_share)
+                    .map(|s| proof_slot(&net, *s).expect("slot").fee_share)
                     .sum();
                 paid_fees += newly;
                 prop_assert_eq!(ledger(&net, key.address()).balance, balance - fee + newly);
@@ -750,14 +773,7 @@ proptest! {
             }
         }
         prop_assert_eq!(chain(&net).unproven, 0);
-        prop_assert!(paid_fees <= shares, "no fee share paid twice");
-        let on_time = HISTORY.iter().all(|s| {
-            let e = proof_slot(&net, *s).expect("slot");
-            e.transitions.iter().all(|t| t.height <= e.window_end)
-        });
-        if on_time {
-            prop_assert_eq!(paid_fees, shares, "every on-time slot's fee share paid");
-        }
+        prop_assert_eq!(paid_fees, shares, "every slot's fee share paid, once");
         let fees_paid = U256::from(ledger(&net, p.address()).nonce) * ProtocolParams::default().message_fee;
         prop_assert_eq!(ledger(&net, p.address()).balance, p_start + paid_fees - fees_paid);
     }
@@ -834,4 +850,352 @@ fn the_witness_service_serves_what_a_prover_needs() {
         "a proven slot's witness is dropped"
     );
     assert!(service.witness(11).is_some());
+}
+
+// ---- The permissionless fallback (DESIGN §3.9) ----
+
+/// Keys 2 (1,000,000 ETH: drawn for nearly every slot), 3 (1 ETH) and 4 (3 ETH) are provers.
+fn fallback_net(provers_per_slot: u64, fallback: FallbackParams) -> Net {
+    net_of(
+        ProvingParams {
+            fallback,
+            ..proving()
+        },
+        provers_per_slot,
+        &[(2, 1_000_000), (3, 1), (4, 3)],
+    )
+}
+
+/// Everyone who can hold value in these tests' EVM state.
+fn holders(net: &Net) -> Vec<Address> {
+    net.keys
+        .iter()
+        .map(|k| k.address())
+        .chain([0xf0, 0xf1, 0x51].map(Address::repeat_byte))
+        .collect()
+}
+
+fn step_to(net: &mut Net, h: u64) {
+    while net.height < h {
+        net.step();
+    }
+}
+
+/// A transfer executes in slot 10; its window ends at 16, so the first fallback round
+/// takes commits at 17 and 18 and reveals at 19 ..= 24.
+fn slot_10_with_a_transfer(net: &mut Net) -> u64 {
+    let user = net.keys[0].clone();
+    step_to(net, 9);
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 7);
+    net.step();
+    assert!(proof_slot(net, 10).is_some(), "slot 10 awaits a proof");
+    10
+}
+
+fn proof_parts(a: &Action) -> (u64, B256, B256, Bytes) {
+    let Action::Proof {
+        slot,
+        pre_root,
+        post_root,
+        proof,
+    } = a.clone()
+    else {
+        unreachable!("a Proof")
+    };
+    (slot, pre_root, post_root, proof)
+}
+
+fn commit(a: &Action, who: Address) -> Action {
+    let (slot, _, _, proof) = proof_parts(a);
+    Action::CommitProof {
+        slot,
+        hash: parley_app::chain::proving::commit_hash(&proof, who),
+    }
+}
+
+fn reveal(a: &Action) -> Action {
+    let (slot, pre_root, post_root, proof) = proof_parts(a);
+    Action::RevealProof {
+        slot,
+        pre_root,
+        post_root,
+        proof,
+    }
+}
+
+/// CheckTx's verdict on `a` from `key` at `nonce`: 0 or the refusal's code.
+fn check_code(net: &Net, key: &PrivateKeySigner, nonce: u64, a: &Action) -> u32 {
+    net.nodes[0]
+        .app
+        .check(&msg::sign(key, CHAIN_ID, nonce, a), false)
+        .expect("check")
+        .map_or_else(|e| e.code, |_| 0)
+}
+
+/// The FinalizeBlock results of the last height's messages (the L2 block's left out).
+fn message_results(net: &Net) -> Vec<(u32, String)> {
+    let r = &net.last_results;
+    r[..r.len() - 1].to_vec()
+}
+
+/// The assigned prover (key 2) sends nothing. Its window ends and a fallback round opens;
+/// before that a commit is refused, after it its own late `Proof` is. Keys 3 (1 ETH) and 4
+/// (3 ETH) commit, a reveal in the commit phase is refused, both reveal valid proofs made for
+/// their own addresses, and the slot is proven when the round closes: the fee share, the
+/// unburned half of key 2's `slash_missed` and the bounty go 1 : 3 to keys 3 and 4; key 2
+/// loses `slash_missed` and half its reputation; value is conserved.
+#[test]
+fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
+    let mut net = fallback_net(1, fallback());
+    let [a, q3, q4] = [2, 3, 4].map(|i| net.keys[i].clone());
+    let everyone = holders(&net);
+    let total = total_value(&net, &everyone);
+    let s = slot_10_with_a_transfer(&mut net);
+    assert_eq!(assigned(&net, s), vec![a.address()]);
+    let p3 = proof_action(&Witnesses::new(&net).witness(&net, s, q3.address()));
+    let p4 = proof_action(&Witnesses::new(&net).witness(&net, s, q4.address()));
+
+    step_to(&mut net, 15);
+    assert_eq!(
+        check_code(&net, &q3, 0, &commit(&p3, q3.address())),
+        73,
+        "no round before the window's end"
+    );
+    step_to(&mut net, 16);
+    let e = proof_slot(&net, s).expect("slot");
+    assert_eq!((e.round, e.round_end), (1, 24));
+    let (_, pre, post, bytes) = proof_parts(&p3);
+    let late = Action::Proof {
+        slot: s,
+        pre_root: pre,
+        post_root: post,
+        proof: bytes,
+    };
+    assert_eq!(check_code(&net, &a, 0, &late), 72, "the window is over");
+
+    send(&mut net, &q3, 0, &commit(&p3, q3.address()));
+    send(&mut net, &q4, 0, &commit(&p4, q4.address()));
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new()); 2]);
+    assert_eq!(
+        check_code(&net, &q3, 1, &reveal(&p3)),
+        73,
+        "still the commit phase"
+    );
+    net.step();
+    send(&mut net, &q3, 1, &reveal(&p3));
+    send(&mut net, &q4, 1, &reveal(&p4));
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new()); 2]);
+    let e = proof_slot(&net, s).expect("slot");
+    assert_eq!(e.transitions.len(), 2);
+    assert!(
+        !e.proven,
+        "the round's reveals are all in before it settles"
+    );
+
+    let (b3, b4) = (
+        ledger(&net, q3.address()).balance,
+        ledger(&net, q4.address()).balance,
+    );
+    let (stake, burned) = (prover_entry(&net, a.address()).stake, pot(&net).burned);
+    step_to(&mut net, 23);
+    assert!(!proof_slot(&net, s).expect("slot").proven);
+    net.step();
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(e.proven, "proven when the round closes at its end");
+    assert_eq!(e.round_end, 0);
+    assert_eq!(chain(&net).proven_slot, s);
+    let kept = U256::from(SLASH / 2);
+    let pool = e.fee_share + kept;
+    assert!(!e.fee_share.is_zero());
+    assert_eq!(
+        ledger(&net, q3.address()).balance,
+        b3 + pool / U256::from(4)
+    );
+    assert_eq!(
+        ledger(&net, q4.address()).balance,
+        b4 + pool * U256::from(3) / U256::from(4)
+    );
+    let missed = prover_entry(&net, a.address());
+    assert_eq!(missed.stake, stake - U256::from(SLASH));
+    assert_eq!(missed.reputation, 500_000);
+    assert_eq!(pot(&net).burned, burned + U256::from(SLASH / 2));
+    assert_eq!(total_value(&net, &everyone), total, "value is conserved");
+}
+
+/// Anti-theft in the fallback: key 4 commits to key 3's proof bytes under its own address (it
+/// saw them earlier) and reveals them: the proof binds key 3's address, so it does not
+/// verify and key 4 is fined. The absent assigned prover joins the round like anyone, commits
+/// to nothing it can reveal, and its copy of key 3's reveal is refused for not matching; its
+/// commit is fined when the round closes. Key 3 alone is paid.
+#[test]
+fn copied_fallback_proofs_earn_nothing_and_are_fined() {
+    let mut net = fallback_net(1, fallback());
+    let [a, q3, q4] = [2, 3, 4].map(|i| net.keys[i].clone());
+    let everyone = holders(&net);
+    let total = total_value(&net, &everyone);
+    let s = slot_10_with_a_transfer(&mut net);
+    let p3 = proof_action(&Witnesses::new(&net).witness(&net, s, q3.address()));
+    step_to(&mut net, 16);
+    send(&mut net, &q3, 0, &commit(&p3, q3.address()));
+    send(&mut net, &q4, 0, &commit(&p3, q4.address()));
+    let blind = Action::CommitProof {
+        slot: s,
+        hash: B256::repeat_byte(9),
+    };
+    send(&mut net, &a, 0, &blind);
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new()); 3]);
+    net.step();
+    let stakes = [&a, &q4].map(|k| prover_entry(&net, k.address()).stake);
+    let burned = pot(&net).burned;
+    send(&mut net, &q3, 1, &reveal(&p3));
+    send(&mut net, &q4, 1, &reveal(&p3));
+    assert_eq!(
+        check_code(&net, &a, 1, &reveal(&p3)),
+        76,
+        "not what it committed to"
+    );
+    net.step();
+    let r = message_results(&net);
+    assert_eq!(r[0], (0, String::new()));
+    assert_eq!(r[1].0, 70, "{}", r[1].1);
+    assert_eq!(
+        prover_entry(&net, q4.address()).stake,
+        stakes[1] - U256::from(FINE)
+    );
+    let b3 = ledger(&net, q3.address()).balance;
+    step_to(&mut net, 24);
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(e.proven);
+    assert_eq!(
+        e.transitions.iter().map(|t| t.prover).collect::<Vec<_>>(),
+        vec![q3.address()]
+    );
+    assert_eq!(
+        prover_entry(&net, a.address()).stake,
+        stakes[0] - U256::from(SLASH + FINE),
+        "slashed for the miss and fined for the unrevealed commit"
+    );
+    assert_eq!(
+        ledger(&net, q3.address()).balance,
+        b3 + e.fee_share + U256::from(SLASH / 2)
+    );
+    assert_eq!(
+        pot(&net).burned,
+        burned + U256::from(2 * FINE + SLASH / 2),
+        "two fines and half the slash"
+    );
+    assert_eq!(total_value(&net, &everyone), total, "value is conserved");
+}
+
+/// A round in which nothing verifies (key 3 reveals bytes that are no proof) reopens at its
+/// end with the bounty raised by `bounty_step`; the bounty also grows every
+/// `bounty_interval` heights past the window. Key 4 proves the slot in round 2 and is paid
+/// the fee share, the kept slash and the whole bounty from the pot.
+#[test]
+fn a_round_that_proves_nothing_reopens_with_a_higher_bounty() {
+    let f = FallbackParams {
+        bounty_interval: 4,
+        ..fallback()
+    };
+    let step = f.bounty_step;
+    let mut net = fallback_net(1, f);
+    let [q3, q4] = [3, 4].map(|i| net.keys[i].clone());
+    let everyone = holders(&net);
+    let total = total_value(&net, &everyone);
+    let s = slot_10_with_a_transfer(&mut net);
+    let p4 = proof_action(&Witnesses::new(&net).witness(&net, s, q4.address()));
+    let garbage = Bytes::from(vec![0xab; 2000]);
+    step_to(&mut net, 16);
+    let junk = Action::CommitProof {
+        slot: s,
+        hash: parley_app::chain::proving::commit_hash(&garbage, q3.address()),
+    };
+    send(&mut net, &q3, 0, &junk);
+    step_to(&mut net, 18);
+    let (_, pre, post, _) = proof_parts(&p4);
+    let bad = Action::RevealProof {
+        slot: s,
+        pre_root: pre,
+        post_root: post,
+        proof: garbage,
+    };
+    send(&mut net, &q3, 1, &bad);
+    net.step();
+    assert_eq!(message_results(&net)[0].0, 70);
+    step_to(&mut net, 24);
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(!e.proven);
+    assert_eq!((e.round, e.round_end, e.bounty), (2, 32, step));
+
+    send(&mut net, &q4, 0, &commit(&p4, q4.address()));
+    step_to(&mut net, 27);
+    send(&mut net, &q4, 1, &reveal(&p4));
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new())]);
+    let b4 = ledger(&net, q4.address()).balance;
+    step_to(&mut net, 31);
+    let pot_before = pot(&net).proving_pot;
+    net.step();
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(e.proven);
+    // One step for round 2, four for the 16 heights past the window at height 32.
+    let bounty = step * U256::from(5);
+    assert!(
+        pot_before >= e.fee_share + bounty,
+        "the pot can pay the bounty here"
+    );
+    assert_eq!(
+        ledger(&net, q4.address()).balance,
+        b4 + e.fee_share + U256::from(SLASH / 2) + bounty
+    );
+    assert_eq!(total_value(&net, &everyone), total, "value is conserved");
+}
+
+/// `provers_per_slot = 2`: the slot waits for its window's end while one drawn prover has no
+/// transition; then the one that proved gets exactly half the fee share, and the other is
+/// penalized (`slash_missed`, reputation halved) although the slot was proven, with
+/// no fallback round.
+#[test]
+fn with_two_drawn_provers_one_that_misses_is_penalized_though_the_other_proved() {
+    let mut net = fallback_net(2, fallback());
+    let everyone = holders(&net);
+    let total = total_value(&net, &everyone);
+    let s = slot_10_with_a_transfer(&mut net);
+    let drawn = assigned(&net, s);
+    assert_eq!(drawn.len(), 2, "two provers drawn for slot {s}");
+    let key = |a: Address| {
+        net.keys
+            .iter()
+            .find(|k| k.address() == a)
+            .expect("a dev key")
+            .clone()
+    };
+    let (p, other) = (key(drawn[0]), key(drawn[1]));
+    let proof = proof_action(&Witnesses::new(&net).witness(&net, s, p.address()));
+    send(&mut net, &p, 0, &proof);
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new())]);
+    assert!(
+        !proof_slot(&net, s).expect("slot").proven,
+        "waits for the other drawn prover until the window's end"
+    );
+    let (bp, stake) = (
+        ledger(&net, p.address()).balance,
+        prover_entry(&net, other.address()).stake,
+    );
+    step_to(&mut net, 16);
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(e.proven, "proven at the window's end");
+    assert_eq!(e.round, 0, "no fallback: the slot is proven");
+    assert_eq!(
+        ledger(&net, p.address()).balance,
+        bp + e.fee_share / U256::from(2)
+    );
+    let missed = prover_entry(&net, other.address());
+    assert_eq!(missed.stake, stake - U256::from(SLASH));
+    assert_eq!(missed.reputation, 500_000);
+    assert_eq!(total_value(&net, &everyone), total, "value is conserved");
 }

@@ -48,6 +48,10 @@ pub const CODE_NO_PROOF_DUE: u32 = 67;
 pub const CODE_ALREADY_PROVEN: u32 = 68;
 /// CheckTx code of a second `Proof` of this prover for a slot.
 pub const CODE_DUPLICATE_TRANSITION: u32 = 69;
+/// CheckTx code of a `Proof` after the slot's window (the fallback takes it from there).
+pub const CODE_WINDOW_OVER: u32 = 72;
+/// CheckTx code of a `CommitProof` or `RevealProof` outside its phase.
+pub const CODE_FALLBACK_PHASE: u32 = 73;
 
 /// What the worker needs.
 #[derive(Debug, Clone)]
@@ -441,46 +445,33 @@ impl Proving {
     }
 }
 
-/// Acts on a `ProveTask`: fetches the slot's witness from the node (none: the slot is proven
-/// or no longer awaits a proof), binds it to `key`'s address, proves it on a blocking thread
-/// (at most [`Config::jobs`] at once), and submits a signed `Proof`; a slot proven meanwhile
-/// or already holding this prover's transition is skipped, a nonce refusal retried once.
-pub async fn prove(
+/// A proof of slot `slot` for `key`'s address: the node's witness (asked again for a while
+/// when the node's witness service has not reached the slot yet), bound to the address and
+/// proved on a blocking thread (at most [`Config::jobs`] at once). `Err(reason)` inside when
+/// there is nothing to prove.
+async fn make_proof(
     node: &Node,
-    key: &PrivateKeySigner,
+    me: Address,
     chain_id: u64,
-    task: &pb::ProveTask,
+    slot: u64,
     proving: &Proving,
-    nonces: &Nonces,
-) -> eyre::Result<Outcome> {
-    let me = key.address();
-    let done = |s: &pb::GetProofSlotResponse| {
-        s.proven || s.transitions.iter().any(|p| p.as_slice() == me.as_slice())
-    };
-    let state = node.proof_slot(task.slot).await?;
-    if !state.needs_proof || done(&state) {
-        return Ok(Outcome::Skipped(
-            "slot proven, holding this prover's transition, or needing no proof".into(),
-        ));
-    }
-    // The node's witness service may still be catching up with the slot's block (it just
-    // started, or blocks come faster than it): ask again for a while.
+) -> eyre::Result<Result<(B256, B256, Vec<u8>), String>> {
     let mut tries = 0;
     let w = loop {
-        match node.witness(task.slot).await {
+        match node.witness(slot).await {
             Ok(w) => break w,
             Err(e) if tries < WITNESS_TRIES => {
                 tries += 1;
-                tracing::debug!(target: "parley::prover", slot = task.slot, error = %e, "no witness yet");
+                tracing::debug!(target: "parley::prover", slot, error = %e, "no witness yet");
                 tokio::time::sleep(WITNESS_RETRY).await;
             }
-            Err(e) => return Ok(Outcome::Skipped(format!("no witness: {e}"))),
+            Err(e) => return Ok(Err(format!("no witness: {e}"))),
         }
     };
     let witness = BlockWitness::decode(&w.witness)
-        .map_err(|e| eyre!("witness of slot {}: {e}", task.slot))?
+        .map_err(|e| eyre!("witness of slot {slot}: {e}"))?
         .for_prover(me);
-    if witness.public.header.slot != task.slot || witness.public.header.chain_id != chain_id {
+    if witness.public.header.slot != slot || witness.public.header.chain_id != chain_id {
         bail!("the node's witness is for another slot or chain");
     }
     let capacity = usize::try_from(w.capacity).map_err(|_| eyre!("capacity over usize"))?;
@@ -498,46 +489,194 @@ pub async fn prove(
     })
     .await
     .map_err(|e| eyre!("proving task: {e}"))?
-    .map_err(|e| eyre!("proving slot {}: {e}", task.slot))?;
-    let action = Action::Proof {
-        slot: task.slot,
-        pre_root: fr_to_b256(&public.pre_root),
-        post_root: fr_to_b256(&public.post_root),
-        proof: proof.bytes.into(),
-    };
-    // A submitted message can still be dropped before a block takes it (a nonce race with
-    // another process of this key): watch for the transition, and submit again if it does not
-    // appear within NONCE_RESYNC_HEIGHTS heights.
+    .map_err(|e| eyre!("proving slot {slot}: {e}"))?;
+    Ok(Ok((
+        fr_to_b256(&public.pre_root),
+        fr_to_b256(&public.post_root),
+        proof.bytes,
+    )))
+}
+
+fn has(list: &[Vec<u8>], a: Address) -> bool {
+    list.iter().any(|p| p.as_slice() == a.as_slice())
+}
+
+/// Submits `action` and waits until `landed` holds for the slot's state; submits again (up to
+/// [`SUBMIT_ATTEMPTS`] times) when it does not within [`NONCE_RESYNC_HEIGHTS`] heights (a
+/// message dropped in a nonce race). `Ok(Err(log))`: refused with one of `benign`.
+#[allow(clippy::too_many_arguments)]
+async fn submit_until(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    slot: u64,
+    action: &Action,
+    nonces: &Nonces,
+    benign: &[u32],
+    landed: impl Fn(&pb::GetProofSlotResponse) -> bool,
+) -> eyre::Result<Result<B256, String>> {
+    let kind = action.kind().name();
     for _attempt in 0..SUBMIT_ATTEMPTS {
-        let (r, hash) = send(node, key, chain_id, &action, nonces).await?;
+        let (r, hash) = send(node, key, chain_id, action, nonces).await?;
         match r.code {
             0 => {}
-            CODE_NO_PROOF_DUE | CODE_ALREADY_PROVEN | CODE_DUPLICATE_TRANSITION => {
-                return Ok(Outcome::Skipped(r.log));
-            }
-            code => bail!(
-                "Proof for slot {} refused (code {code}): {}",
-                task.slot,
-                r.log
-            ),
+            code if benign.contains(&code) => return Ok(Err(r.log)),
+            code => bail!("{kind} for slot {slot} refused (code {code}): {}", r.log),
         }
-        let sent_at = node.proof_slot(task.slot).await?.height;
+        let sent_at = node.proof_slot(slot).await?.height;
         loop {
             tokio::time::sleep(WITNESS_RETRY).await;
-            let s = node.proof_slot(task.slot).await?;
-            if done(&s) {
-                return Ok(Outcome::Submitted(hash));
+            let s = node.proof_slot(slot).await?;
+            if landed(&s) {
+                return Ok(Ok(hash));
             }
             if s.height > sent_at.saturating_add(NONCE_RESYNC_HEIGHTS + 1) {
-                tracing::warn!(target: "parley::prover", slot = task.slot, tx = %hash,
-                    "the proof was not included; submitting again");
+                tracing::warn!(target: "parley::prover", slot, tx = %hash, kind,
+                    "not included; submitting again");
                 break;
             }
         }
     }
-    bail!(
-        "Proof for slot {} was not included after {SUBMIT_ATTEMPTS} submissions",
-        task.slot
+    bail!("{kind} for slot {slot} was not included after {SUBMIT_ATTEMPTS} submissions")
+}
+
+/// Acts on a `ProveTask`: fetches the slot's witness from the node (none: the slot is proven
+/// or no longer awaits a proof), proves it for `key`'s address ([`make_proof`]) and submits a
+/// signed `Proof`, again if it is not included; a slot proven meanwhile, already holding this
+/// prover's transition, or whose window closed is skipped.
+pub async fn prove(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    task: &pb::ProveTask,
+    proving: &Proving,
+    nonces: &Nonces,
+) -> eyre::Result<Outcome> {
+    let me = key.address();
+    let done = move |s: &pb::GetProofSlotResponse| s.proven || has(&s.transitions, me);
+    let state = node.proof_slot(task.slot).await?;
+    if !state.needs_proof || done(&state) {
+        return Ok(Outcome::Skipped(
+            "slot proven, holding this prover's transition, or needing no proof".into(),
+        ));
+    }
+    let (pre_root, post_root, proof) =
+        match make_proof(node, me, chain_id, task.slot, proving).await? {
+            Ok(p) => p,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+    let action = Action::Proof {
+        slot: task.slot,
+        pre_root,
+        post_root,
+        proof: proof.into(),
+    };
+    let benign = [
+        CODE_NO_PROOF_DUE,
+        CODE_ALREADY_PROVEN,
+        CODE_DUPLICATE_TRANSITION,
+        CODE_WINDOW_OVER,
+    ];
+    Ok(
+        match submit_until(
+            node, key, chain_id, task.slot, &action, nonces, &benign, done,
+        )
+        .await?
+        {
+            Ok(hash) => Outcome::Submitted(hash),
+            Err(log) => Outcome::Skipped(log),
+        },
+    )
+}
+
+/// Waits until the node has committed height `h`.
+async fn wait_height(node: &Node, slot: u64, h: u64) -> eyre::Result<pb::GetProofSlotResponse> {
+    loop {
+        let s = node.proof_slot(slot).await?;
+        if s.height >= h {
+            return Ok(s);
+        }
+        tokio::time::sleep(WITNESS_RETRY).await;
+    }
+}
+
+/// Acts on a `FallbackTask` (DESIGN §3.9): proves the slot for `key`'s address, sends
+/// `CommitProof{slot, keccak256(proof ‖ address)}` while the round's commit phase lasts, waits
+/// for the reveal phase and sends the matching `RevealProof`. Skips a slot proven meanwhile,
+/// a round that is over or other than the task's, and a commit this process did not make
+/// (another process of the same key committed: it holds the proof; halo2 proofs are
+/// randomized, so this one could not match the hash). A process that dies between its
+/// commit and its reveal leaves the commit to be fined.
+pub async fn fallback(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    task: &pb::FallbackTask,
+    proving: &Proving,
+    nonces: &Nonces,
+) -> eyre::Result<Outcome> {
+    let me = key.address();
+    let slot = task.slot;
+    let state = node.proof_slot(slot).await?;
+    let over = |s: &pb::GetProofSlotResponse| {
+        !s.needs_proof || s.proven || has(&s.transitions, me) || s.round != task.round
+    };
+    if over(&state) {
+        return Ok(Outcome::Skipped(
+            "slot proven, holding this prover's transition, or the round is over".into(),
+        ));
+    }
+    if has(&state.committed, me) {
+        return Ok(Outcome::Skipped(
+            "this key committed from another process, which holds the proof".into(),
+        ));
+    }
+    let (pre_root, post_root, proof) = match make_proof(node, me, chain_id, slot, proving).await? {
+        Ok(p) => p,
+        Err(why) => return Ok(Outcome::Skipped(why)),
+    };
+    let hash = parley_app::chain::proving::commit_hash(&proof, me);
+    let commit = Action::CommitProof { slot, hash };
+    let benign = [
+        CODE_NO_PROOF_DUE,
+        CODE_ALREADY_PROVEN,
+        CODE_DUPLICATE_TRANSITION,
+        CODE_FALLBACK_PHASE,
+    ];
+    let committed = move |s: &pb::GetProofSlotResponse| has(&s.committed, me) || s.proven;
+    if let Err(log) = submit_until(
+        node, key, chain_id, slot, &commit, nonces, &benign, committed,
+    )
+    .await?
+    {
+        return Ok(Outcome::Skipped(format!("commit not taken: {log}")));
+    }
+    tracing::info!(target: "parley::prover", slot, round = task.round, commit_end = task.commit_end, "committed; waiting for the reveal phase");
+    // Reveals are taken from height commit_end + 1: the next block after commit_end commits.
+    let state = wait_height(node, slot, task.commit_end).await?;
+    if over(&state) {
+        return Ok(Outcome::Skipped(
+            "slot proven or round over before the reveal".into(),
+        ));
+    }
+    let reveal = Action::RevealProof {
+        slot,
+        pre_root,
+        post_root,
+        proof: proof.into(),
+    };
+    let revealed = move |s: &pb::GetProofSlotResponse| {
+        s.proven || has(&s.transitions, me) || has(&s.revealed, me) || s.round != task.round
+    };
+    Ok(
+        match submit_until(
+            node, key, chain_id, slot, &reveal, nonces, &benign, revealed,
+        )
+        .await?
+        {
+            Ok(hash) => Outcome::Submitted(hash),
+            Err(log) => Outcome::Skipped(format!("reveal not taken: {log}")),
+        },
     )
 }
 
@@ -665,6 +804,26 @@ pub async fn session(
                 );
                 tokio::spawn(async move {
                     let outcome = prove(&node, &key, chain_id, &t, &proving, &nonces).await;
+                    let _ = done.send((id, outcome));
+                });
+                continue;
+            }
+            Some(pb::task::Kind::Fallback(t)) => {
+                if !held.take(&id, task.deadline_height) {
+                    tracing::debug!(target: "parley::prover", task = %id, "already held");
+                    continue;
+                }
+                tracing::info!(target: "parley::prover", task = %id, slot = t.slot, round = t.round, commit_end = t.commit_end, "fallback task");
+                let (node, key, chain_id, proving, nonces, done) = (
+                    node.clone(),
+                    cfg.key.clone(),
+                    cfg.chain_id,
+                    proving.clone(),
+                    nonces.clone(),
+                    done_tx.clone(),
+                );
+                tokio::spawn(async move {
+                    let outcome = fallback(&node, &key, chain_id, &t, &proving, &nonces).await;
                     let _ = done.send((id, outcome));
                 });
                 continue;

@@ -49,6 +49,11 @@ fn net() -> Net {
 }
 
 fn net_with(params: Params) -> Net {
+    net_of(params, &[1])
+}
+
+/// `provers`: key indices registered as provers with 1 ETH each (and 10 ETH in the ledger).
+fn net_of(params: Params, provers: &[usize]) -> Net {
     let keys = parley_app::dev_accounts(5).expect("dev keys");
     let mut g = AppGenesis::funded(
         params,
@@ -61,17 +66,20 @@ fn net_with(params: Params) -> Net {
         amount: U256::from(ETH),
     }];
     // Both pay message fees from their ledger balance.
-    g.ledger = [&keys[0], &keys[1]]
-        .iter()
-        .map(|k| GenesisLedger {
-            address: k.address(),
+    g.ledger = std::iter::once(0)
+        .chain(provers.iter().copied())
+        .map(|i| GenesisLedger {
+            address: keys[i].address(),
             balance: U256::from(10 * ETH),
         })
         .collect();
-    g.provers = vec![GenesisBond {
-        address: keys[1].address(),
-        amount: U256::from(ETH),
-    }];
+    g.provers = provers
+        .iter()
+        .map(|i| GenesisBond {
+            address: keys[*i].address(),
+            amount: U256::from(ETH),
+        })
+        .collect();
     let app_state = serde_json::to_vec(&g).expect("json");
     Net::with_genesis(1, keys, &app_state)
 }
@@ -470,6 +478,7 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
                 invalid_proof_fine: U256::from(ETH / 10),
                 rep_up: 10_000,
                 max_unproven_slots: 8,
+                fallback: Default::default(),
             }),
             ..Default::default()
         },
@@ -529,4 +538,159 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     worker.abort();
+}
+
+/// The fallback path end to end, in process: the prover drawn for a slot sends nothing; when
+/// its window ends, a worker of the other prover gets a `FallbackTask`, proves the slot from
+/// the node's witness, commits `keccak256(proof ‖ address)` in the commit phase, waits for the
+/// reveal phase and reveals; the slot is proven when the round closes, the worker's prover is
+/// paid and the absent one slashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_proves_a_missed_slot_through_the_fallback() {
+    const CAPACITY: usize = 6;
+    let vk_hash = tokio::task::spawn_blocking(|| {
+        parley_proofs::BlockVerifier::setup(CAPACITY)
+            .expect("verifier")
+            .vk_hash()
+    })
+    .await
+    .expect("keygen");
+    let fallback = parley_app::chain::genesis::FallbackParams::default();
+    let mut net = net_of(
+        Params {
+            chain_id: CHAIN_ID,
+            protocol: parley_app::chain::genesis::ProtocolParams {
+                max_diff_entries: CAPACITY as u64,
+                proving: Some(parley_app::chain::genesis::ProvingParams {
+                    block_capacity: CAPACITY as u64,
+                    block_vk_hash: vk_hash,
+                    proof_window: 6,
+                    prover_fee_share_bps: 5_000,
+                    invalid_proof_fine: U256::from(ETH / 10),
+                    rep_up: 10_000,
+                    max_unproven_slots: 8,
+                    fallback: fallback.clone(),
+                }),
+                ..Default::default()
+            },
+            ..Params::default()
+        },
+        &[1, 2],
+    );
+    let user = net.keys[3].clone();
+    while net.height < 9 {
+        net.step();
+    }
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 5);
+    net.step();
+    let slot = 10;
+    let drawn = net
+        .reader()
+        .app_entry(&parley_types::StateKey::Assignment(slot))
+        .expect("read")
+        .map(|b| {
+            parley_types::Assignment::decode(&b)
+                .expect("decodes")
+                .provers
+        })
+        .expect("slot 10 was drawn");
+    assert_eq!(drawn.len(), 1);
+    let absent = drawn[0].0;
+    let worker_key = [1, 2]
+        .map(|i| net.keys[i].clone())
+        .into_iter()
+        .find(|k| k.address() != absent)
+        .expect("the other prover");
+    let ledger = |net: &Net, a: Address| {
+        net.reader()
+            .app_entry(&parley_types::StateKey::Ledger(a))
+            .expect("read")
+            .map(|b| {
+                parley_types::LedgerAccount::decode(&b)
+                    .expect("decodes")
+                    .balance
+            })
+            .unwrap_or_default()
+    };
+    let before = ledger(&net, worker_key.address());
+    let (url, sent, stop, server) = serve(&net).await;
+    let (worker, mut outcomes) = spawn_worker(&url, &worker_key);
+    // The window ends at 16; the round takes commits at 17 ..= 24 and reveals at 25 ..= 32.
+    let commit_end = 16 + fallback.commit_window;
+    let round_end = commit_end + fallback.reveal_proof_window;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let (mut commits, mut reveals) = (0, 0);
+    let mut outcome = None;
+    while net.height < round_end || outcome.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fallback completes within 240 s"
+        );
+        for raw in std::mem::take(&mut *sent.0.lock().expect("lock")) {
+            match msg::decode(&raw, CHAIN_ID).map(|m| m.action) {
+                Ok(Action::CommitProof { slot: s, .. }) if s == slot => commits += 1,
+                Ok(Action::RevealProof { slot: s, .. }) if s == slot => reveals += 1,
+                Ok(Action::Proof { slot: s, .. }) if s == slot => {
+                    panic!("a Proof after the window instead of the fallback")
+                }
+                _ => {}
+            }
+            net.submit(Bytes::from(raw)).expect("admitted");
+        }
+        // Keygen and the proof take seconds: hold the chain in the commit phase until the
+        // worker's commit is in (a real chain's commit phase is sized for proving time).
+        let waiting_for_commit = net.height > 16 && commits == 0;
+        if !waiting_for_commit && net.height < round_end + 2 {
+            net.step();
+        }
+        if let Ok((id, o)) = outcomes.try_recv()
+            && id == format!("fallback/{slot}/1")
+        {
+            outcome = Some(o);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let outcome = outcome.expect("finished");
+    assert!(
+        matches!(outcome, Ok(parley_prover::Outcome::Submitted(_))),
+        "{outcome:?}"
+    );
+    assert_eq!((commits, reveals), (1, 1));
+    step_until_proven(&mut net, slot, round_end);
+    let e = net
+        .reader()
+        .app_entry(&parley_types::StateKey::ProofSlot(slot))
+        .expect("read")
+        .map(|b| parley_types::ProofSlot::decode(&b).expect("decodes"))
+        .expect("slot");
+    assert!(e.proven);
+    assert_eq!(e.transitions[0].prover, worker_key.address());
+    assert!(e.transitions[0].is_fallback());
+    let fee = parley_app::chain::genesis::ProtocolParams::default().message_fee;
+    let kept = fallback.slash_missed
+        - fallback.slash_missed * U256::from(fallback.slash_burn_bps) / U256::from(10_000u64);
+    assert_eq!(
+        ledger(&net, worker_key.address()),
+        before - fee - fee + e.fee_share + kept,
+        "two message fees paid; the fee share and the kept slash earned"
+    );
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    worker.abort();
+}
+
+fn step_until_proven(net: &mut Net, slot: u64, by: u64) {
+    while net.height < by {
+        net.step();
+    }
+    let proven = net
+        .reader()
+        .app_entry(&parley_types::StateKey::ProofChain)
+        .expect("read")
+        .map(|b| {
+            parley_types::ProofChain::decode(&b)
+                .expect("decodes")
+                .proven_slot
+        });
+    assert_eq!(proven, Some(slot), "proven when the round closed");
 }

@@ -480,6 +480,7 @@ pub fn execute_block_with_capacity<V: StateView>(
     let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
     auction::end_block(exec.overlay(), params, header.number)?;
     assignment::end_block(exec.overlay(), params, header.number)?;
+    proving::end_block(exec.overlay(), params, header.number)?;
 
     let receipts_root = receipts_root(&executed);
     let (changes, indices) = exec.overlay().finish(ProofIndices::of(meta), capacity)?;

@@ -138,6 +138,61 @@ pub struct ProvingParams {
     /// proof, new slots execute no L2 transactions and `Fund`/`Withdraw` are refused; the
     /// transactions stay pending until proofs catch up.
     pub max_unproven_slots: u64,
+    /// The permissionless fallback for slots whose assigned prover missed (DESIGN §3.9).
+    #[serde(default)]
+    pub fallback: FallbackParams,
+}
+
+/// The two-step permissionless fallback (DESIGN §3.9), penalties for a missed proof, and
+/// bounties. A fallback round opens at the end of a slot's proof window when it has no
+/// transition, or as soon as it is the oldest unproven slot and none of its transitions
+/// chains (once every assigned prover has used its one transition, or the window is over).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FallbackParams {
+    /// Heights after a round opens during which provers send `CommitProof`.
+    pub commit_window: u64,
+    /// Heights after the commit phase during which they send `RevealProof`; at least
+    /// `min_penalty_window` (a commit left unrevealed is fined).
+    pub reveal_proof_window: u64,
+    /// Stake (wei) a prover needs to commit.
+    pub min_fallback_stake: U256,
+    /// Taken (wei) from an assigned prover's stake (or unbonding stake) when the slot is
+    /// proven without its on-time transition.
+    pub slash_missed: U256,
+    /// Share of `slash_missed` that is burned, in basis points; the rest goes to the fallback
+    /// provers whose reveals proved the slot (to the proving pot when there are none).
+    pub slash_burn_bps: u64,
+    /// A prover that missed keeps this fraction of its reputation (millionths).
+    pub rep_decay: u64,
+    /// Reputation never decays below this (millionths, > 0: stake, not reputation, bounds a
+    /// prover's weight).
+    pub rep_min: u64,
+    /// Wei the slot's bounty grows by each round that proves nothing, and every
+    /// `bounty_interval` heights past the window the slot stays unproven. Paid from the
+    /// proving pot to the fallback provers.
+    pub bounty_step: U256,
+    /// See `bounty_step`.
+    pub bounty_interval: u64,
+    /// Commits one round takes (a `RevealProof` costs every validator a verification).
+    pub max_commits: u64,
+}
+
+impl Default for FallbackParams {
+    fn default() -> Self {
+        Self {
+            commit_window: 8,
+            reveal_proof_window: 8,
+            min_fallback_stake: ETHER,
+            slash_missed: ETHER / U256::from(10u64),
+            slash_burn_bps: 5_000,
+            rep_decay: 500_000,
+            rep_min: 10_000,
+            bounty_step: ETHER / U256::from(100u64),
+            bounty_interval: 32,
+            max_commits: 16,
+        }
+    }
 }
 
 const ETHER: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -513,6 +568,46 @@ impl AppGenesis {
                 return Err(bad(
                     "params.protocol.proving.rep_up",
                     "must be at most 1000000 (1.0)",
+                ));
+            }
+            let f = &p.fallback;
+            let field = |name: &str| format!("params.protocol.proving.fallback.{name}");
+            positive(f.commit_window, "proving.fallback.commit_window")?;
+            positive(f.bounty_interval, "proving.fallback.bounty_interval")?;
+            if f.reveal_proof_window < q.min_penalty_window {
+                return Err(bad(
+                    field("reveal_proof_window"),
+                    "must be at least min_penalty_window (an unrevealed commit is fined)",
+                ));
+            }
+            if f.min_fallback_stake.is_zero() {
+                return Err(bad(field("min_fallback_stake"), "must be non-zero"));
+            }
+            if f.slash_burn_bps > 10_000 {
+                return Err(bad(
+                    field("slash_burn_bps"),
+                    "must be at most 10000 (100 %)",
+                ));
+            }
+            if f.rep_decay > REPUTATION_ONE {
+                return Err(bad(field("rep_decay"), "must be at most 1000000 (1.0)"));
+            }
+            if f.rep_min == 0 || f.rep_min > REPUTATION_ONE {
+                return Err(bad(field("rep_min"), "must be in 1..=1000000"));
+            }
+            if !(1..=1024).contains(&f.max_commits) {
+                return Err(bad(field("max_commits"), "must be in 1..=1024"));
+            }
+            let duty = q
+                .lookahead
+                .saturating_add(p.proof_window)
+                .saturating_add(f.commit_window)
+                .saturating_add(f.reveal_proof_window);
+            if q.unbonding_delay <= duty {
+                return Err(bad(
+                    "params.protocol.unbonding_delay",
+                    "must exceed lookahead + proof_window + commit_window + reveal_proof_window \
+                     (a stake stays slashable through the first fallback round of its duties)",
                 ));
             }
         }

@@ -209,6 +209,47 @@ pub enum LedgerError {
         /// Why it does not verify.
         reason: String,
     },
+    /// A `Proof` after the slot's window (or once its fallback opened): late proofs go
+    /// through `CommitProof`/`RevealProof` like anyone's.
+    #[error(
+        "slot {0}'s proof window is over: prove it through the fallback (CommitProof, then RevealProof)"
+    )]
+    WindowOver(u64),
+    /// A `CommitProof` or `RevealProof` outside its phase of an open fallback round.
+    #[error("slot {slot} is not in a fallback {phase} phase{}", next.map_or(String::new(), |h| format!(" (the next starts after height {h})")))]
+    FallbackPhase {
+        /// The slot.
+        slot: u64,
+        /// `commit` or `reveal`.
+        phase: &'static str,
+        /// When the round is open but the phase is not yet: the height it follows.
+        next: Option<u64>,
+    },
+    /// A `CommitProof` from a prover whose stake is below `min_fallback_stake`.
+    #[error("stake {have} wei is below min_fallback_stake {need} wei")]
+    FallbackStake {
+        /// The sender's stake.
+        have: U256,
+        /// The minimum.
+        need: U256,
+    },
+    /// A second `CommitProof` in the same round, or the round's commits are full.
+    #[error("slot {slot}'s fallback round takes no more commits from this sender: {why}")]
+    CommitRefused {
+        /// The slot.
+        slot: u64,
+        /// Already committed, or the round is full.
+        why: &'static str,
+    },
+    /// A `RevealProof` without a commit of the sender in this round, already revealed, or
+    /// whose `keccak256(proof ‖ sender)` is not the committed hash.
+    #[error("slot {slot}: {why}")]
+    RevealRefused {
+        /// The slot.
+        slot: u64,
+        /// What does not match.
+        why: &'static str,
+    },
 }
 
 impl LedgerError {
@@ -247,6 +288,11 @@ impl LedgerError {
             LedgerError::DuplicateTransition(_) => 69,
             LedgerError::InvalidProof { .. } => 70,
             LedgerError::Backpressure => 71,
+            LedgerError::WindowOver(_) => 72,
+            LedgerError::FallbackPhase { .. } => 73,
+            LedgerError::FallbackStake { .. } => 74,
+            LedgerError::CommitRefused { .. } => 75,
+            LedgerError::RevealRefused { .. } => 76,
         }
     }
 }
@@ -516,7 +562,9 @@ pub fn apply<V: StateView>(
         | Action::Select { .. }
         | Action::Reveal { .. }
         | Action::ForceInclude(_)
-        | Action::Proof { .. } => U256::ZERO,
+        | Action::Proof { .. }
+        | Action::CommitProof { .. }
+        | Action::RevealProof { .. } => U256::ZERO,
     };
     let funded = match &msg.action {
         Action::Fund(a) => *a,
@@ -687,26 +735,36 @@ pub fn apply<V: StateView>(
             pre_root,
             post_root,
             proof,
-        } => match proving::apply_proof(
-            &mut l,
-            params,
-            height,
-            who,
-            proving::Claim {
+        }
+        | Action::RevealProof {
+            slot,
+            pre_root,
+            post_root,
+            proof,
+        } => {
+            let claim = proving::Claim {
                 slot: *slot,
                 pre_root: *pre_root,
                 post_root: *post_root,
                 proof,
-            },
-            proofs,
-        )? {
-            Ok(None) => Ok(()),
-            Ok(Some(invalid)) => {
-                rejected = Some(invalid);
-                Ok(())
+            };
+            let outcome = if matches!(msg.action, Action::Proof { .. }) {
+                proving::apply_proof(&mut l, params, height, who, claim, proofs)?
+            } else {
+                proving::reveal_proof(&mut l, params, height, who, claim, proofs)?
+            };
+            match outcome {
+                Ok(None) => Ok(()),
+                Ok(Some(invalid)) => {
+                    rejected = Some(invalid);
+                    Ok(())
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
+        Action::CommitProof { slot, hash } => {
+            proving::commit_proof(&mut l, params, height, who, *slot, *hash)?
+        }
     };
     if let Err(e) = done {
         return Ok(Err(e));

@@ -115,6 +115,25 @@ pub enum Action {
         /// halo2 proof bytes.
         proof: Bytes,
     },
+    /// A fallback prover's commitment to a proof of a slot (DESIGN §3.9), in the commit phase.
+    CommitProof {
+        /// The slot.
+        slot: u64,
+        /// `keccak256(proof ‖ sender address)`.
+        hash: B256,
+    },
+    /// The proof a fallback prover committed to, in the reveal phase; the same content as
+    /// [`Action::Proof`].
+    RevealProof {
+        /// The slot.
+        slot: u64,
+        /// Proof-tree root before the slot's diff (a canonical BN254 field element).
+        pre_root: B256,
+        /// Root after it.
+        post_root: B256,
+        /// halo2 proof bytes.
+        proof: Bytes,
+    },
 }
 
 /// The kind of a message: the protobuf field number of its `kind`, which the digest carries.
@@ -145,11 +164,15 @@ pub enum Kind {
     ForceInclude = 23,
     /// [`Action::Proof`].
     Proof = 24,
+    /// [`Action::CommitProof`].
+    CommitProof = 25,
+    /// [`Action::RevealProof`].
+    RevealProof = 26,
 }
 
 impl Kind {
     /// Every kind, in number order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Fund,
         Kind::Withdraw,
         Kind::BondSequencer,
@@ -162,6 +185,8 @@ impl Kind {
         Kind::Reveal,
         Kind::ForceInclude,
         Kind::Proof,
+        Kind::CommitProof,
+        Kind::RevealProof,
     ];
 
     /// Lower-case name (metrics, logs, RPC).
@@ -179,6 +204,8 @@ impl Kind {
             Kind::Reveal => "reveal",
             Kind::ForceInclude => "force_include",
             Kind::Proof => "proof",
+            Kind::CommitProof => "commit_proof",
+            Kind::RevealProof => "reveal_proof",
         }
     }
 }
@@ -199,6 +226,8 @@ impl Action {
             Action::Reveal { .. } => Kind::Reveal,
             Action::ForceInclude(_) => Kind::ForceInclude,
             Action::Proof { .. } => Kind::Proof,
+            Action::CommitProof { .. } => Kind::CommitProof,
+            Action::RevealProof { .. } => Kind::RevealProof,
         }
     }
 
@@ -208,7 +237,9 @@ impl Action {
             Action::Bid { slot, .. }
             | Action::Select { slot, .. }
             | Action::Reveal { slot, .. }
-            | Action::Proof { slot, .. } => Some(*slot),
+            | Action::Proof { slot, .. }
+            | Action::CommitProof { slot, .. }
+            | Action::RevealProof { slot, .. } => Some(*slot),
             _ => None,
         }
     }
@@ -279,6 +310,21 @@ impl Action {
                 post_root: post_root.to_vec(),
                 proof: proof.to_vec(),
             }),
+            Action::CommitProof { slot, hash } => K::CommitProof(pb::CommitProof {
+                slot: *slot,
+                hash: hash.to_vec(),
+            }),
+            Action::RevealProof {
+                slot,
+                pre_root,
+                post_root,
+                proof,
+            } => K::RevealProof(pb::Proof {
+                slot: *slot,
+                pre_root: pre_root.to_vec(),
+                post_root: post_root.to_vec(),
+                proof: proof.to_vec(),
+            }),
         }
     }
 
@@ -341,26 +387,50 @@ impl Action {
                 Action::ForceInclude(Bytes::from(m.tx))
             }
             K::Proof(m) => {
-                let root = |b: &[u8], what| {
-                    let r = hash32(b, what)?;
-                    parley_proofs::encoding::fr_from_b256(&r)
-                        .map(|_| r)
-                        .ok_or(MsgError::Field(
-                            "proof roots must be below the BN254 scalar modulus",
-                        ))
-                };
-                if m.proof.is_empty() {
-                    return Err(MsgError::Field("proof.proof must hold the proof bytes"));
-                }
+                let (slot, pre_root, post_root, proof) = proof_fields(m)?;
                 Action::Proof {
-                    slot: m.slot,
-                    pre_root: root(&m.pre_root, "proof.pre_root must be 32 bytes")?,
-                    post_root: root(&m.post_root, "proof.post_root must be 32 bytes")?,
-                    proof: Bytes::from(m.proof),
+                    slot,
+                    pre_root,
+                    post_root,
+                    proof,
                 }
             }
+            K::RevealProof(m) => {
+                let (slot, pre_root, post_root, proof) = proof_fields(m)?;
+                Action::RevealProof {
+                    slot,
+                    pre_root,
+                    post_root,
+                    proof,
+                }
+            }
+            K::CommitProof(m) => Action::CommitProof {
+                slot: m.slot,
+                hash: hash32(&m.hash, "commit_proof.hash must be 32 bytes")?,
+            },
         })
     }
+}
+
+/// A `Proof`'s or `RevealProof`'s fields: roots canonical field elements, proof bytes present.
+fn proof_fields(m: pb::Proof) -> Result<(u64, B256, B256, Bytes), MsgError> {
+    let root = |b: &[u8], what| {
+        let r = hash32(b, what)?;
+        parley_proofs::encoding::fr_from_b256(&r)
+            .map(|_| r)
+            .ok_or(MsgError::Field(
+                "proof roots must be below the BN254 scalar modulus",
+            ))
+    };
+    if m.proof.is_empty() {
+        return Err(MsgError::Field("proof.proof must hold the proof bytes"));
+    }
+    Ok((
+        m.slot,
+        root(&m.pre_root, "proof.pre_root must be 32 bytes")?,
+        root(&m.post_root, "proof.post_root must be 32 bytes")?,
+        Bytes::from(m.proof),
+    ))
 }
 
 fn hash32(b: &[u8], what: &'static str) -> Result<B256, MsgError> {
@@ -531,7 +601,7 @@ pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
     let action = Action::from_proto(msg.kind.ok_or(MsgError::Field("no message kind set"))?)?;
     let limit = match action {
         Action::Reveal { .. } | Action::ForceInclude(_) => MAX_LARGE_MESSAGE_BYTES,
-        Action::Proof { .. } => MAX_PROOF_MESSAGE_BYTES,
+        Action::Proof { .. } | Action::RevealProof { .. } => MAX_PROOF_MESSAGE_BYTES,
         _ => MAX_MESSAGE_BYTES,
     };
     if tx.len() > limit {

@@ -5,36 +5,46 @@
 //! - [`on_executed`]: a slot whose L2 block changed EVM state (a non-empty diff) starts to
 //!   await its proof; it is linked after the previous such slot, in slot order.
 //! - [`apply_proof`]: a `Proof{slot, pre_root, post_root, proof}` from a registered prover —
-//!   within the slot's window one of its assigned provers; a slot nobody was drawn for, or one
-//!   past its window, is open to all — is verified against the statement the chain computes itself — `chain_id`, slot, the slot's
-//!   block commitment, the slot's `diff_hash`, the **sender's address**, and the two roots the
-//!   message claims — and recorded as a [`Transition`]. A proof that does not verify fines its
-//!   sender. Proofs arrive in any order.
+//!   within the slot's window, one of its assigned provers, or anyone for a slot nobody was
+//!   drawn for — is verified against the statement the chain computes itself (`chain_id`,
+//!   slot, the slot's block commitment, its `diff_hash`, the **sender's address**, and the
+//!   two roots the message claims) and recorded as a [`Transition`]. A proof that does not
+//!   verify fines its sender. Proofs arrive in any order. After the window a `Proof` is
+//!   refused: the fallback takes over.
 //! - [`advance`]: the oldest unproven slot is proven once one of its transitions starts at the
 //!   proven root; proving moves on through later slots whose transitions were already there.
-//!   A transition from another root never chains and earns nothing.
+//!   A transition from another root never chains and earns nothing. A slot waits while its
+//!   fallback round is open, and, with several drawn provers, until its window ends unless
+//!   all of them have a transition.
+//! - The two-step permissionless fallback (DESIGN §3.9, [`end_block`], [`commit_proof`],
+//!   [`reveal_proof`]): a round opens at the end of the window when the slot has no
+//!   transition, or as soon as it is the oldest unproven slot and none of its transitions
+//!   chains (the window over, or every drawn prover's one transition used). Staked provers
+//!   send `CommitProof{slot, keccak256(proof ‖ address)}` during `commit_window`, then the
+//!   matching `RevealProof` during `reveal_proof_window`. When the round closes, unrevealed
+//!   commits are fined, the slot is settled if a reveal chains, and otherwise a new round
+//!   opens with the bounty raised.
 //!
 //! Validators never compute a Poseidon *tree* here: the genesis proof root is computed once at
 //! InitChain, and a proof's `diff_hash` is a Poseidon chain over the slot's diff, which the
 //! node computes in the background ([`ProofCheck::diff_hash`]).
 //!
-//! Money (DESIGN §3 "Money"): the winning bid stays in escrow from execution until the slot is
-//! proven; then each assigned prover whose transition chains and was included within
-//! `proof_window` gets 1/k of the bid plus 1/k of the slot's `prover_fee_share_bps` of base
-//! fees from the pot, and `rep_up` reputation (a slot nobody was drawn for pays the prover
-//! whose transition chained, if on time). Shares of provers that were late or absent go to
-//! the proving pot. Not yet here (the fallback issue): the two-step permissionless fallback at
-//! the window's end, `slash_missed`, bounties. Until then a slot past its window is open to
-//! any registered prover in one step, unpaid, so that proving never stalls.
+//! Money (`settle`; DESIGN §3 "Money"): the winning bid stays in escrow from execution until
+//! the slot is proven. Then the bid and the slot's `prover_fee_share_bps` of base fees (owed
+//! by the pot) are cut into one share per drawn prover: an on-time prover gets its share and
+//! `rep_up`; one that missed is slashed `slash_missed` (part burned) and its reputation
+//! decays, even if another proved, and its share goes to the fallback provers whose reveals
+//! chained, with the unburned slash and the bounty, pro rata by their committed stake. What
+//! nobody earned stays in the pot. Fines for invalid proofs and unrevealed commits are burned.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use parley_types::{
-    ProofChain, ProofSlot, REPUTATION_ONE, SlotState, StateDiff, StateKey, Transition,
+    Commit, ProofChain, ProofSlot, REPUTATION_ONE, SlotState, StateDiff, StateKey, Transition,
 };
 
 use crate::chain::assignment;
 use crate::chain::auction;
-use crate::chain::genesis::Params;
+use crate::chain::genesis::{FallbackParams, Params};
 use crate::chain::ledger::{Ledger, LedgerError};
 use crate::chain::overlay::Overlay;
 use crate::chain::view::{StateView, StoreError};
@@ -187,6 +197,10 @@ pub fn on_executed<V: StateView>(
             next: 0,
             proven: false,
             transitions: Vec::new(),
+            round: 0,
+            round_end: 0,
+            bounty: U256::ZERO,
+            commits: Vec::new(),
         },
     );
     c.tail = height;
@@ -199,6 +213,131 @@ pub fn on_executed<V: StateView>(
         .ok_or_else(|| corrupt("proof chain", "unproven count overflows"))?;
     set_chain(o, &c);
     Ok(())
+}
+
+/// Where a slot's fallback round stands at a height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No round is open.
+    Closed,
+    /// Provers send `CommitProof`.
+    Commit,
+    /// Provers send `RevealProof`.
+    Reveal,
+}
+
+/// The phase of `entry`'s fallback round at `height`: a round opened at the end of height
+/// `o` takes commits at `o + 1 ..= o + commit_window` and reveals after that up to
+/// `round_end`.
+pub fn phase(f: &FallbackParams, entry: &ProofSlot, height: u64) -> Phase {
+    if entry.round_end == 0 || height > entry.round_end {
+        Phase::Closed
+    } else if height > entry.round_end.saturating_sub(f.reveal_proof_window) {
+        Phase::Reveal
+    } else {
+        Phase::Commit
+    }
+}
+
+/// The slot's bounty at `height`: `bounty_step` per round that proved nothing, and per
+/// `bounty_interval` heights past the proof window.
+pub fn bounty_at(f: &FallbackParams, entry: &ProofSlot, height: u64) -> U256 {
+    let intervals = height.saturating_sub(entry.window_end) / f.bounty_interval;
+    entry
+        .bounty
+        .saturating_add(f.bounty_step.saturating_mul(U256::from(intervals)))
+}
+
+/// Verifies `claim` from `who` for slot `entry`; `Some` when it does not verify, after fining
+/// `who` `invalid_proof_fine` (burned).
+fn verify_or_fine<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+    who: Address,
+    entry: &ProofSlot,
+    claim: &Claim<'_>,
+    check: Option<&dyn ProofCheck>,
+) -> Result<Option<LedgerError>, StoreError> {
+    let Some(check) = check else {
+        return Ok(None);
+    };
+    let statement = Statement {
+        chain_id: params.chain_id,
+        slot: claim.slot,
+        commitment: entry.commitment,
+        diff_hash: check.diff_hash(entry.block_number)?,
+        prover: who,
+        pre_root: claim.pre_root,
+        post_root: claim.post_root,
+    };
+    let Err(reason) = check.verify(&statement, claim.proof)? else {
+        return Ok(None);
+    };
+    let fine = params
+        .protocol
+        .proving
+        .as_ref()
+        .expect("only a chain with proving verifies proofs")
+        .invalid_proof_fine;
+    let fined = burn_fine(l, who, fine, height)?;
+    Ok(Some(LedgerError::InvalidProof {
+        slot: claim.slot,
+        fined,
+        reason,
+    }))
+}
+
+/// Takes up to `fine` from `who`'s stake (or unbonding stake) and burns it.
+fn burn_fine<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    who: Address,
+    fine: U256,
+    height: u64,
+) -> Result<U256, StoreError> {
+    let fined = l.fine_prover(who, fine, height)?;
+    let mut pot = l.pot()?;
+    pot.burned = pot
+        .burned
+        .checked_add(fined)
+        .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
+    l.set_pot(pot);
+    Ok(fined)
+}
+
+/// A slot that awaits a proof and can take one at all: `Err` the refusal.
+fn open_slot<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    s: u64,
+    who: Address,
+) -> Result<Result<ProofSlot, LedgerError>, StoreError> {
+    if l.prover(who)?.is_none() {
+        return Ok(Err(LedgerError::NotRegistered("prover")));
+    }
+    let Some(entry) = proof_slot(l.overlay(), s)? else {
+        return Ok(Err(LedgerError::NoProofDue(s)));
+    };
+    if entry.proven {
+        return Ok(Err(LedgerError::AlreadyProven(s)));
+    }
+    if entry.transitions.iter().any(|t| t.prover == who) {
+        return Ok(Err(LedgerError::DuplicateTransition(s)));
+    }
+    Ok(Ok(entry))
+}
+
+/// Records a verified transition and proves as far as it chains.
+fn record<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+    mut entry: ProofSlot,
+    t: Transition,
+    s: u64,
+) -> Result<(), StoreError> {
+    entry.transitions.push(t);
+    set_proof_slot(l.overlay(), s, &entry);
+    advance(l, params, height)
 }
 
 /// A `Proof` from `who` at `height`. `Err`: refused, nothing changed. `Ok(Some(e))`: the
@@ -214,70 +353,262 @@ pub fn apply_proof<V: StateView>(
     claim: Claim<'_>,
     check: Option<&dyn ProofCheck>,
 ) -> Result<Result<Option<LedgerError>, LedgerError>, StoreError> {
-    let Some(p) = &params.protocol.proving else {
+    if params.protocol.proving.is_none() {
         return Ok(Err(LedgerError::ProvingDisabled));
-    };
+    }
     let s = claim.slot;
-    if l.prover(who)?.is_none() {
-        return Ok(Err(LedgerError::NotRegistered("prover")));
-    }
-    let Some(mut entry) = proof_slot(l.overlay(), s)? else {
-        return Ok(Err(LedgerError::NoProofDue(s)));
+    let entry = match open_slot(l, s, who)? {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
     };
-    if entry.proven {
-        return Ok(Err(LedgerError::AlreadyProven(s)));
-    }
-    if entry.transitions.iter().any(|t| t.prover == who) {
-        return Ok(Err(LedgerError::DuplicateTransition(s)));
+    // A `Proof` belongs to the window; after it (or once a fallback round opened early) the
+    // slot is proven through the two-step fallback, the late assigned prover included.
+    if height > entry.window_end || entry.round > 0 {
+        return Ok(Err(LedgerError::WindowOver(s)));
     }
     // Within the window only the slot's assigned provers may prove it; a slot nobody was
-    // drawn for, or one past its window, is open to every registered prover.
+    // drawn for is open to every registered prover.
     let assigned = assignment::assigned(l.overlay(), s)?.unwrap_or_default();
-    if height <= entry.window_end
-        && !assigned.provers.is_empty()
-        && !assigned.provers.iter().any(|(a, _)| *a == who)
-    {
+    if !assigned.provers.is_empty() && !assigned.provers.iter().any(|(a, _)| *a == who) {
         return Ok(Err(LedgerError::NotAssigned(s)));
     }
-    if let Some(check) = check {
-        let statement = Statement {
-            chain_id: params.chain_id,
-            slot: s,
-            commitment: entry.commitment,
-            diff_hash: check.diff_hash(entry.block_number)?,
-            prover: who,
-            pre_root: claim.pre_root,
-            post_root: claim.post_root,
-        };
-        if let Err(reason) = check.verify(&statement, claim.proof)? {
-            let fined = l.fine_prover(who, p.invalid_proof_fine, height)?;
-            let mut pot = l.pot()?;
-            pot.burned = pot
-                .burned
-                .checked_add(fined)
-                .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
-            l.set_pot(pot);
-            return Ok(Ok(Some(LedgerError::InvalidProof {
-                slot: s,
-                fined,
-                reason,
-            })));
-        }
+    if let Some(invalid) = verify_or_fine(l, params, height, who, &entry, &claim, check)? {
+        return Ok(Ok(Some(invalid)));
     }
-    entry.transitions.push(Transition {
+    let t = Transition {
         prover: who,
         pre_root: claim.pre_root,
         post_root: claim.post_root,
         height,
-    });
-    set_proof_slot(l.overlay(), s, &entry);
-    advance(l, params)?;
+        stake: U256::ZERO,
+    };
+    record(l, params, height, entry, t, s)?;
     Ok(Ok(None))
 }
 
+/// What a fallback prover commits to: `keccak256(proof ‖ prover)`.
+pub fn commit_hash(proof: &[u8], prover: Address) -> B256 {
+    let mut buf = Vec::with_capacity(proof.len() + 20);
+    buf.extend_from_slice(proof);
+    buf.extend_from_slice(prover.as_slice());
+    keccak256(buf)
+}
+
+/// A `CommitProof{slot, hash}` from `who` at `height` (DESIGN §3.9): during the commit phase
+/// of the slot's open fallback round, from a registered prover with at least
+/// `min_fallback_stake` and no transition for the slot yet, once per round, up to
+/// `max_commits`. Its stake is snapshotted now; it weighs the prover's share.
+pub fn commit_proof<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+    who: Address,
+    s: u64,
+    hash: B256,
+) -> Result<Result<(), LedgerError>, StoreError> {
+    let Some(p) = &params.protocol.proving else {
+        return Ok(Err(LedgerError::ProvingDisabled));
+    };
+    let f = &p.fallback;
+    let mut entry = match open_slot(l, s, who)? {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
+    };
+    if phase(f, &entry, height) != Phase::Commit {
+        return Ok(Err(LedgerError::FallbackPhase {
+            slot: s,
+            phase: "commit",
+            next: None,
+        }));
+    }
+    let stake = l.prover(who)?.map_or(U256::ZERO, |e| e.stake);
+    if stake < f.min_fallback_stake {
+        return Ok(Err(LedgerError::FallbackStake {
+            have: stake,
+            need: f.min_fallback_stake,
+        }));
+    }
+    if entry.commits.iter().any(|c| c.prover == who) {
+        return Ok(Err(LedgerError::CommitRefused {
+            slot: s,
+            why: "it already committed in this round",
+        }));
+    }
+    if entry.commits.len() as u64 >= f.max_commits {
+        return Ok(Err(LedgerError::CommitRefused {
+            slot: s,
+            why: "the round holds max_commits commits",
+        }));
+    }
+    entry.commits.push(Commit {
+        prover: who,
+        hash,
+        stake,
+        revealed: false,
+    });
+    set_proof_slot(l.overlay(), s, &entry);
+    Ok(Ok(()))
+}
+
+/// A `RevealProof` from `who` at `height`: during the reveal phase, the proof whose
+/// `keccak256(proof ‖ who)` `who` committed in this round. Verified like a `Proof`; a valid
+/// one is recorded as a fallback transition weighted by the committed stake, an invalid one
+/// fines `who` (`Ok(Some(_))`). A reveal that does not match its commit is refused, so the
+/// commit stays unrevealed and is fined when the round closes.
+pub fn reveal_proof<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+    who: Address,
+    claim: Claim<'_>,
+    check: Option<&dyn ProofCheck>,
+) -> Result<Result<Option<LedgerError>, LedgerError>, StoreError> {
+    let Some(p) = &params.protocol.proving else {
+        return Ok(Err(LedgerError::ProvingDisabled));
+    };
+    let f = &p.fallback;
+    let s = claim.slot;
+    let mut entry = match open_slot(l, s, who)? {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
+    };
+    if phase(f, &entry, height) != Phase::Reveal {
+        let next = (phase(f, &entry, height) == Phase::Commit)
+            .then(|| entry.round_end.saturating_sub(f.reveal_proof_window));
+        return Ok(Err(LedgerError::FallbackPhase {
+            slot: s,
+            phase: "reveal",
+            next,
+        }));
+    }
+    let refuse = |why| Ok(Err(LedgerError::RevealRefused { slot: s, why }));
+    let Some(i) = entry.commits.iter().position(|c| c.prover == who) else {
+        return refuse("the sender has no commit in this fallback round");
+    };
+    if entry.commits[i].revealed {
+        return refuse("the sender already revealed in this round");
+    }
+    if commit_hash(claim.proof, who) != entry.commits[i].hash {
+        return refuse("keccak256(proof ‖ sender) is not the committed hash");
+    }
+    entry.commits[i].revealed = true;
+    let stake = entry.commits[i].stake;
+    if let Some(invalid) = verify_or_fine(l, params, height, who, &entry, &claim, check)? {
+        set_proof_slot(l.overlay(), s, &entry);
+        return Ok(Ok(Some(invalid)));
+    }
+    let t = Transition {
+        prover: who,
+        pre_root: claim.pre_root,
+        post_root: claim.post_root,
+        height,
+        stake,
+    };
+    record(l, params, height, entry, t, s)?;
+    Ok(Ok(None))
+}
+
+/// What proving does at the end of every height (DESIGN §3.9), over the unproven slots in
+/// slot order (at most `max_unproven_slots`):
+/// 1. a fallback round whose reveal phase ends now closes: commits left unrevealed are fined
+///    `invalid_proof_fine` (burned);
+/// 2. proving advances through what now chains: a slot proven in the fallback is settled
+///    once, with every reveal of the round, and one waiting for its window's end is settled
+///    when the window ends;
+/// 3. a round opens where one is due ([`FallbackParams`]); a round after the first raises the
+///    slot's bounty by `bounty_step`.
+pub fn end_block<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    height: u64,
+) -> Result<(), StoreError> {
+    let Some(p) = &params.protocol.proving else {
+        return Ok(());
+    };
+    let f = &p.fallback;
+    let mut l = Ledger::new(o);
+    let unproven = |l: &mut Ledger<'_, '_, V>| -> Result<Vec<(u64, ProofSlot)>, StoreError> {
+        let Some(c) = chain(l.overlay())? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut s = c.head;
+        while s != 0 {
+            let e = proof_slot(l.overlay(), s)?
+                .ok_or_else(|| corrupt("proof slot", format!("unproven slot {s} missing")))?;
+            let next = e.next;
+            out.push((s, e));
+            s = next;
+        }
+        Ok(out)
+    };
+    for (s, mut entry) in unproven(&mut l)? {
+        if entry.round_end != 0 && height >= entry.round_end {
+            for cm in entry.commits.iter().filter(|c| !c.revealed) {
+                burn_fine(&mut l, cm.prover, p.invalid_proof_fine, height)?;
+            }
+            entry.round_end = 0;
+            entry.commits.clear();
+            set_proof_slot(l.overlay(), s, &entry);
+        }
+    }
+    advance(&mut l, params, height)?;
+    let slots = unproven(&mut l)?;
+    let head = slots.first().map_or(0, |(s, _)| *s);
+    for (s, mut entry) in slots {
+        if entry.round_end == 0 && round_due(&mut l, &entry, s, s == head, height)? {
+            if entry.round > 0 {
+                entry.bounty = entry.bounty.saturating_add(f.bounty_step);
+            }
+            entry.round = entry
+                .round
+                .checked_add(1)
+                .ok_or_else(|| corrupt("proof slot", "fallback round overflows"))?;
+            entry.round_end = height
+                .saturating_add(f.commit_window)
+                .saturating_add(f.reveal_proof_window);
+            set_proof_slot(l.overlay(), s, &entry);
+        }
+    }
+    Ok(())
+}
+
+/// Whether unproven slot `s` (no round open) needs a fallback round at the end of `height`:
+/// its window is over and it has no transition, or it is the oldest unproven slot (so none
+/// of its transitions chains) and either its window is over or every assigned prover has
+/// used its one transition.
+fn round_due<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    entry: &ProofSlot,
+    s: u64,
+    is_head: bool,
+    height: u64,
+) -> Result<bool, StoreError> {
+    let over = height >= entry.window_end;
+    if over && (entry.transitions.is_empty() || is_head) {
+        return Ok(true);
+    }
+    if !is_head || entry.transitions.is_empty() {
+        return Ok(false);
+    }
+    let provers = assignment::assigned(l.overlay(), s)?
+        .unwrap_or_default()
+        .provers;
+    Ok(!provers.is_empty()
+        && provers
+            .iter()
+            .all(|(a, _)| entry.transitions.iter().any(|t| t.prover == *a)))
+}
+
 /// Proves slots from the oldest unproven one on while one of its transitions starts at the
-/// proven root, settling each.
-pub fn advance<V: StateView>(l: &mut Ledger<'_, '_, V>, params: &Params) -> Result<(), StoreError> {
+/// proven root, settling each at `height`. A slot whose fallback round is open waits for the
+/// round to close ([`end_block`]), so that every reveal of the round shares its reward; a
+/// slot some drawn prover has no transition for yet waits for its window's end.
+pub fn advance<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+) -> Result<(), StoreError> {
     let Some(mut c) = chain(l.overlay())? else {
         return Ok(());
     };
@@ -285,6 +616,22 @@ pub fn advance<V: StateView>(l: &mut Ledger<'_, '_, V>, params: &Params) -> Resu
         let s = c.head;
         let mut entry = proof_slot(l.overlay(), s)?
             .ok_or_else(|| corrupt("proof slot", format!("head {s} missing")))?;
+        if entry.round_end != 0 {
+            break;
+        }
+        // With several drawn provers, a slot waits for the window's end unless every one of
+        // them has a transition: each is judged on time or missed only then.
+        if height < entry.window_end {
+            let drawn = assignment::assigned(l.overlay(), s)?
+                .unwrap_or_default()
+                .provers;
+            if !drawn
+                .iter()
+                .all(|(a, _)| entry.transitions.iter().any(|t| t.prover == *a))
+            {
+                break;
+            }
+        }
         let Some(t) = entry
             .transitions
             .iter()
@@ -295,7 +642,7 @@ pub fn advance<V: StateView>(l: &mut Ledger<'_, '_, V>, params: &Params) -> Resu
         };
         entry.proven = true;
         set_proof_slot(l.overlay(), s, &entry);
-        settle(l, params, s, &entry, &t)?;
+        settle(l, params, s, &entry, &t, height)?;
         c.proven_slot = s;
         c.proven_root = t.post_root;
         c.head = entry.next;
@@ -311,69 +658,142 @@ pub fn advance<V: StateView>(l: &mut Ledger<'_, '_, V>, params: &Params) -> Resu
     Ok(())
 }
 
-/// Pays a proven slot: each assigned prover whose transition matches the chaining one and was
-/// included within the window gets its 1/k share of the bid and of the fee share, and
-/// reputation; the rest of the bid goes to the pot (the fee share not paid stays there).
+/// Pays a proven slot at `height` (DESIGN §3 "Money", §3.9).
+///
+/// The bid and the fee share are cut into k shares (k drawn provers; one share when nobody
+/// was drawn, owed to the prover whose in-window transition chained). Each drawn prover
+/// whose own in-window `Proof` matches the chaining transition gets its share and `rep_up`.
+/// One that did not is penalized even if another proved: `slash_missed` from its stake
+/// (`slash_burn_bps` of it burned) and reputation `× rep_decay` (not below `rep_min`); its
+/// share goes to the fallback provers whose reveals match the chaining transition, with the
+/// kept slash and the bounty, pro rata by their committed stake (they gain `rep_up` too).
+/// Whatever nobody earned goes to the proving pot; the fee share and the bounty are paid
+/// from the pot and never exceed it. Commits left unrevealed were fined when their round
+/// closed.
 fn settle<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     params: &Params,
     s: u64,
     entry: &ProofSlot,
     chained: &Transition,
+    height: u64,
 ) -> Result<(), StoreError> {
     let p = params
         .protocol
         .proving
         .as_ref()
         .expect("only a chain with proving has proof slots");
-    let provers = assignment::assigned(l.overlay(), s)?
+    let f = &p.fallback;
+    let drawn: Vec<Address> = assignment::assigned(l.overlay(), s)?
         .unwrap_or_default()
-        .provers;
+        .provers
+        .iter()
+        .map(|(a, _)| *a)
+        .collect();
     let mut slot_entry = auction::slot(l.overlay(), s)?;
     let bid = match &slot_entry {
         Some(e) if e.state == SlotState::Executed => e.winner().map_or(U256::ZERO, |w| w.amount),
         _ => U256::ZERO,
     };
-    let mut pot = l.pot()?;
-    // The fee share is owed from the pot; never more than the pot holds.
-    let fees = entry.fee_share.min(pot.proving_pot);
-    // A slot nobody was drawn for pays the prover whose transition chained, if on time.
-    let payees: Vec<Address> = if provers.is_empty() {
+    let pot_before = l.pot()?;
+    let fees = entry.fee_share.min(pot_before.proving_pot);
+    let bounty = bounty_at(f, entry, height).min(pot_before.proving_pot - fees);
+    let matches =
+        |t: &Transition| t.pre_root == chained.pre_root && t.post_root == chained.post_root;
+    let on_time = |a: Address| {
+        entry.transitions.iter().any(|t| {
+            t.prover == a && !t.is_fallback() && matches(t) && t.height <= entry.window_end
+        })
+    };
+    // Who is owed a share: the drawn provers, or, for a slot nobody was drawn for, the
+    // prover of the chaining transition when it came within the window.
+    let owed: Vec<Address> = if drawn.is_empty() {
         vec![chained.prover]
     } else {
-        provers.iter().map(|(a, _)| *a).collect()
+        drawn.clone()
     };
-    let k = U256::from(payees.len());
-    let (bid_each, fee_each) = (bid / k, fees / k);
-    let mut paid_bid = U256::ZERO;
-    let mut paid_fees = U256::ZERO;
-    for a in &payees {
-        let on_time = entry.transitions.iter().any(|t| {
-            t.prover == *a
-                && t.pre_root == chained.pre_root
-                && t.post_root == chained.post_root
-                && t.height <= entry.window_end
-        });
-        if !on_time {
+    let k = U256::from(owed.len());
+    let share = bid / k + fees / k;
+    let mut credited = U256::ZERO;
+    let mut pool = U256::ZERO;
+    let mut kept_slash = U256::ZERO;
+    let mut burned = U256::ZERO;
+    for a in &owed {
+        if on_time(*a) {
+            l.credit(*a, share)?;
+            credited += share;
+            reputation(l, *a, |r| r.saturating_add(p.rep_up).min(REPUTATION_ONE))?;
             continue;
         }
-        l.credit(*a, bid_each + fee_each)?;
-        paid_bid += bid_each;
-        paid_fees += fee_each;
-        if let Some(mut e) = l.prover(*a)? {
-            e.reputation = e.reputation.saturating_add(p.rep_up).min(REPUTATION_ONE);
-            l.overlay().put_app(StateKey::Prover(*a), Some(e.encode()));
+        pool += share;
+        if drawn.contains(a) {
+            let slashed = l.fine_prover(*a, f.slash_missed, height)?;
+            let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
+            burned += burn;
+            kept_slash += slashed - burn;
+            reputation(l, *a, |r| {
+                let decayed = u128::from(r) * u128::from(f.rep_decay) / u128::from(REPUTATION_ONE);
+                u64::try_from(decayed).unwrap_or(u64::MAX).max(f.rep_min)
+            })?;
         }
     }
-    pot.proving_pot = (pot.proving_pot - paid_fees)
-        .checked_add(bid - paid_bid)
-        .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
+    // The fallback provers whose reveals match the chaining transition share the pool, the
+    // kept slash and the bounty by committed stake; without any, the pool and the slash stay
+    // in the pot and the bounty is not paid.
+    let fallback: Vec<&Transition> = entry
+        .transitions
+        .iter()
+        .filter(|t| t.is_fallback() && matches(t))
+        .collect();
+    let weight = fallback
+        .iter()
+        .try_fold(U256::ZERO, |acc, t| acc.checked_add(t.stake))
+        .ok_or_else(|| corrupt("proof slot", "fallback stakes overflow"))?;
+    if !weight.is_zero() {
+        let total = pool + kept_slash + bounty;
+        for t in &fallback {
+            let part = total
+                .checked_mul(t.stake)
+                .map(|x| x / weight)
+                .ok_or_else(|| corrupt("proof slot", "fallback share overflows"))?;
+            l.credit(t.prover, part)?;
+            credited += part;
+            reputation(l, t.prover, |r| {
+                r.saturating_add(p.rep_up).min(REPUTATION_ONE)
+            })?;
+        }
+    }
+    // Read again: fining stake does not move the pot, but crediting reads it.
+    let mut pot = l.pot()?;
+    pot.proving_pot = pot
+        .proving_pot
+        .checked_add(bid)
+        .and_then(|x| x.checked_add(kept_slash))
+        .and_then(|x| x.checked_sub(credited))
+        .ok_or_else(|| corrupt("pot", "proving pot out of range when settling a slot"))?;
+    pot.burned = pot
+        .burned
+        .checked_add(burned)
+        .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
     l.set_pot(pot);
     if let Some(e) = slot_entry.as_mut()
         && e.state == SlotState::Executed
     {
         e.state = SlotState::Settled;
         auction::set_slot(l.overlay(), s, e);
+    }
+    Ok(())
+}
+
+/// Sets a registered prover's reputation to `f(reputation)`; a prover that left has none.
+fn reputation<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    a: Address,
+    f: impl FnOnce(u64) -> u64,
+) -> Result<(), StoreError> {
+    if let Some(mut e) = l.prover(a)? {
+        e.reputation = f(e.reputation);
+        l.overlay().put_app(StateKey::Prover(a), Some(e.encode()));
     }
     Ok(())
 }

@@ -163,6 +163,19 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
             slot: *slot,
             block_number: *block_number,
         }),
+        tasks::TaskKind::Fallback {
+            slot,
+            block_number,
+            round,
+            commit_end,
+            committed,
+        } => pb::task::Kind::Fallback(pb::FallbackTask {
+            slot: *slot,
+            block_number: *block_number,
+            round: *round,
+            commit_end: *commit_end,
+            committed: *committed,
+        }),
         tasks::TaskKind::Heartbeat { last } => pb::task::Kind::Heartbeat(pb::HeartbeatTask {
             last_heartbeat: *last,
         }),
@@ -546,6 +559,15 @@ impl ProverService for Service {
                 proven: e.proven,
                 window_end: e.window_end,
                 transitions: e.transitions.iter().map(|t| t.prover.to_vec()).collect(),
+                round: if e.round_end == 0 { 0 } else { e.round },
+                round_end: e.round_end,
+                committed: e.commits.iter().map(|c| c.prover.to_vec()).collect(),
+                revealed: e
+                    .commits
+                    .iter()
+                    .filter(|c| c.revealed)
+                    .map(|c| c.prover.to_vec())
+                    .collect(),
             },
         }))
     }

@@ -38,6 +38,21 @@ pub enum TaskKind {
         /// The L2 block whose diff the proof covers.
         block_number: u64,
     },
+    /// Prove the slot through its open fallback round (DESIGN §3.9): `CommitProof` with
+    /// `keccak256(proof ‖ prover)` by `commit_end`, then `RevealProof` after it, by the
+    /// task's deadline (the round's end).
+    Fallback {
+        /// The slot.
+        slot: u64,
+        /// The L2 block whose diff the proof covers.
+        block_number: u64,
+        /// The round (its number is in the task id, so a new round is a new task).
+        round: u32,
+        /// The last height of the commit phase; reveals are taken after it.
+        commit_end: u64,
+        /// Whether the chain holds this prover's commit of the round already.
+        committed: bool,
+    },
     /// Send `Heartbeat`: half the prover's `heartbeat_grace` has passed since its last one,
     /// at height `last` (DESIGN §3.10: a prover that misses the grace is no longer drawn).
     Heartbeat {
@@ -65,6 +80,11 @@ pub fn select_task_id(slot: u64) -> String {
 /// The id of the `Proof` duty of `slot`.
 pub fn prove_task_id(slot: u64) -> String {
     format!("prove/{slot}")
+}
+
+/// The id of the fallback duty of `slot` in fallback round `round`.
+pub fn fallback_task_id(slot: u64, round: u32) -> String {
+    format!("fallback/{slot}/{round}")
 }
 
 /// The id of the `Heartbeat` duty after the heartbeat recorded at `last`.
@@ -154,11 +174,11 @@ pub fn tasks<V: StateView>(
     Ok(out)
 }
 
-/// The `Proof` duties of `prover` after `height`: every slot awaiting its proof (oldest
-/// first, along the proof chain) that it may prove at the next height — one it was drawn for,
-/// within the window; one nobody was drawn for; or one past its window — and has no transition
-/// for yet. The deadline is the window's end, or for a slot past it `proof_window` heights
-/// from the next height.
+/// The proving duties of `prover` after `height`, oldest slot first along the proof chain.
+/// `Proof`: a slot it was drawn for, or one nobody was drawn for, while the window is open
+/// at the next height and no fallback round has opened. Fallback: a slot whose fallback
+/// round takes commits at the next height, when the prover has the stake to commit, and,
+/// once it committed, until it revealed. Never a slot it already holds a transition for.
 fn prove_tasks<V: StateView>(
     o: &mut Overlay<'_, V>,
     q: &ProtocolParams,
@@ -168,9 +188,18 @@ fn prove_tasks<V: StateView>(
     let Some(p) = &q.proving else {
         return Ok(Vec::new());
     };
+    let f = &p.fallback;
     let Some(chain) = proving::chain(o)? else {
         return Ok(Vec::new());
     };
+    let stake = o
+        .app(&parley_types::StateKey::Prover(prover))?
+        .map(|b| {
+            parley_types::ProverEntry::decode(&b)
+                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
+        })
+        .transpose()?
+        .map_or(U256::ZERO, |e| e.stake);
     let next = height.saturating_add(1);
     let mut out = Vec::new();
     let mut s = chain.head;
@@ -182,24 +211,45 @@ fn prove_tasks<V: StateView>(
         let Some(e) = proving::proof_slot(o, s)? else {
             break;
         };
-        let drawn = assignment::assigned(o, s)?.unwrap_or_default().provers;
-        let open = drawn.is_empty() || next > e.window_end;
-        let mine = drawn.iter().any(|(a, _)| *a == prover);
-        if !e.proven && !e.transitions.iter().any(|t| t.prover == prover) && (mine || open) {
+        let here = s;
+        s = e.next;
+        if e.proven || e.transitions.iter().any(|t| t.prover == prover) {
+            continue;
+        }
+        let drawn = assignment::assigned(o, here)?.unwrap_or_default().provers;
+        let mine = drawn.is_empty() || drawn.iter().any(|(a, _)| *a == prover);
+        if e.round == 0 && next <= e.window_end && mine {
             out.push(Task {
-                id: prove_task_id(s),
-                deadline_height: if next > e.window_end {
-                    next.saturating_add(p.proof_window)
-                } else {
-                    e.window_end
-                },
+                id: prove_task_id(here),
+                deadline_height: e.window_end,
                 kind: TaskKind::Prove {
-                    slot: s,
+                    slot: here,
                     block_number: e.block_number,
                 },
             });
+            continue;
         }
-        s = e.next;
+        let commit = e.commits.iter().find(|c| c.prover == prover);
+        // Held from the commit to the reveal, so that one job does both.
+        let due = match (proving::phase(f, &e, next), commit) {
+            (proving::Phase::Closed, _) => false,
+            (_, Some(c)) => !c.revealed,
+            (proving::Phase::Commit, None) => stake >= f.min_fallback_stake,
+            (proving::Phase::Reveal, None) => false,
+        };
+        if due {
+            out.push(Task {
+                id: fallback_task_id(here, e.round),
+                deadline_height: e.round_end,
+                kind: TaskKind::Fallback {
+                    slot: here,
+                    block_number: e.block_number,
+                    round: e.round,
+                    commit_end: e.round_end.saturating_sub(f.reveal_proof_window),
+                    committed: commit.is_some(),
+                },
+            });
+        }
     }
     Ok(out)
 }
@@ -262,7 +312,7 @@ mod tests {
     };
 
     /// Committed protocol entries only.
-    #[derive(Default)]
+    #[derive(Default, Clone)]
     struct AppOnly(BTreeMap<StateKey, Vec<u8>>);
 
     impl StateView for AppOnly {
@@ -352,6 +402,7 @@ mod tests {
                 invalid_proof_fine: U256::ZERO,
                 rep_up: 0,
                 max_unproven_slots: 8,
+                fallback: Default::default(),
             }),
             ..q()
         };
@@ -373,6 +424,7 @@ mod tests {
                     pre_root: B256::ZERO,
                     post_root: B256::ZERO,
                     height: 27,
+                    stake: U256::ZERO,
                 }]
             } else {
                 vec![]
@@ -387,6 +439,10 @@ mod tests {
                     next,
                     proven: false,
                     transitions,
+                    round: 0,
+                    round_end: 0,
+                    bounty: U256::ZERO,
+                    commits: vec![],
                 }
                 .encode(),
             );
@@ -412,15 +468,15 @@ mod tests {
         tasks(o, q, h, who)
             .expect("reads")
             .into_iter()
-            .filter(|t| matches!(t.kind, TaskKind::Prove { .. }))
+            .filter(|t| matches!(t.kind, TaskKind::Prove { .. } | TaskKind::Fallback { .. }))
             .map(|t| (t.id, t.deadline_height))
             .collect()
     }
 
-    /// A prover is asked to prove the slots it was drawn for (until the window's end) and the
-    /// open ones (nobody drawn, or past the window, with a deadline that moves with the
-    /// height), never one it already holds a transition for, nor another prover's within its
-    /// window; none at all on a chain without proving.
+    /// A prover is asked to prove the slots it was drawn for and the ones nobody was drawn
+    /// for, until the window's end; never one it already holds a transition for, nor another
+    /// prover's; past the window only through a fallback round; none at all on a chain
+    /// without proving.
     #[test]
     fn prove_tasks_follow_the_draw_the_windows_and_the_transitions() {
         let (view, q) = proving_state(false);
@@ -433,25 +489,99 @@ mod tests {
             prove_ids(&mut o, &q, 21, OTHER),
             vec![("prove/25".into(), 31), ("prove/30".into(), 36)]
         );
-        // Past slot 25's window (the next height is 32), it is open to ME too.
-        assert_eq!(
-            prove_ids(&mut o, &q, 31, ME),
-            vec![
-                ("prove/30".into(), 36),
-                ("prove/20".into(), 38),
-                ("prove/25".into(), 38)
-            ],
-            "earliest deadline first"
-        );
+        // Past the windows of slots 20 and 25 (the next height is 32) without a fallback
+        // round open: no `Proof` duty for them.
+        assert_eq!(prove_ids(&mut o, &q, 31, ME), vec![("prove/30".into(), 36)]);
         let (view, q) = proving_state(true);
         let mut o = Overlay::new(&view);
         assert_eq!(
-            prove_ids(&mut o, &q, 31, ME),
-            vec![("prove/30".into(), 36), ("prove/20".into(), 38)],
-            "no task for a slot holding ME's transition"
+            prove_ids(&mut o, &q, 21, ME),
+            vec![("prove/20".into(), 26), ("prove/30".into(), 36)],
+            "slot 25 holds ME's transition"
         );
         let off = ProtocolParams { proving: None, ..q };
         assert!(prove_ids(&mut o, &off, 21, ME).is_empty());
+    }
+
+    /// A fallback round of slot 20 opened at height 26 (commits at 27..=34, reveals at
+    /// 35..=42): a prover with `min_fallback_stake` gets `fallback/20/1` during the commit
+    /// phase and holds it until it revealed; one without the stake, or one that did not
+    /// commit by the reveal phase, gets nothing.
+    #[test]
+    fn fallback_tasks_run_from_the_commit_to_the_reveal() {
+        let (mut view, q) = proving_state(false);
+        let f = q.proving.as_ref().expect("proving").fallback.clone();
+        let staked = |stake| parley_types::ProverEntry {
+            stake,
+            reputation: parley_types::REPUTATION_ONE,
+            last_heartbeat: 30,
+        };
+        view.0
+            .insert(StateKey::Prover(ME), staked(f.min_fallback_stake).encode());
+        view.0.insert(
+            StateKey::Prover(OTHER),
+            staked(f.min_fallback_stake - U256::from(1)).encode(),
+        );
+        let round = |commits: Vec<parley_types::Commit>| {
+            let mut v = view.clone();
+            let key = StateKey::ProofSlot(20);
+            let mut e = parley_types::ProofSlot::decode(&v.0[&key]).expect("decodes");
+            e.round = 1;
+            e.round_end = 26 + f.commit_window + f.reveal_proof_window;
+            e.commits = commits;
+            v.0.insert(key, e.encode());
+            v
+        };
+        let mine = |revealed| parley_types::Commit {
+            prover: ME,
+            hash: B256::repeat_byte(1),
+            stake: f.min_fallback_stake,
+            revealed,
+        };
+        let end = 26 + f.commit_window + f.reveal_proof_window;
+        let fb = ("fallback/20/1".to_string(), end);
+        let v = round(vec![]);
+        let mut o = Overlay::new(&v);
+        assert_eq!(
+            prove_ids(&mut o, &q, 31, ME),
+            vec![("prove/30".into(), 36), fb.clone()]
+        );
+        assert_eq!(
+            prove_ids(&mut o, &q, 31, OTHER),
+            vec![("prove/30".into(), 36)],
+            "no fallback task: stake below the minimum"
+        );
+        assert_eq!(
+            prove_ids(&mut o, &q, 26 + f.commit_window, ME),
+            vec![("prove/30".into(), 36)],
+            "the reveal phase without a commit"
+        );
+        let v = round(vec![mine(false)]);
+        let mut o = Overlay::new(&v);
+        assert_eq!(
+            prove_ids(&mut o, &q, 31, ME),
+            vec![("prove/30".into(), 36), fb.clone()]
+        );
+        let held = tasks(&mut o, &q, 26 + f.commit_window, ME).expect("reads");
+        assert!(held.iter().any(|t| t.kind
+            == TaskKind::Fallback {
+                slot: 20,
+                block_number: 20,
+                round: 1,
+                commit_end: 26 + f.commit_window,
+                committed: true,
+            }));
+        assert!(
+            prove_ids(&mut o, &q, end, ME).is_empty(),
+            "the round is over"
+        );
+        let v = round(vec![mine(true)]);
+        let mut o = Overlay::new(&v);
+        assert_eq!(
+            prove_ids(&mut o, &q, 26 + f.commit_window, ME),
+            vec![("prove/30".into(), 36)],
+            "revealed"
+        );
     }
 
     #[test]

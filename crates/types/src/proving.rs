@@ -22,6 +22,19 @@ fn take_b256(buf: &mut &[u8], what: &'static str) -> Result<B256> {
     Ok(B256::from_slice(take(buf, 32, what)?))
 }
 
+fn take_u16(buf: &mut &[u8], what: &'static str) -> Result<u16> {
+    let n = take(buf, 2, what)?;
+    Ok(u16::from_be_bytes([n[0], n[1]]))
+}
+
+fn take_flag(buf: &mut &[u8], what: &'static str) -> Result<bool> {
+    match take(buf, 1, what)?[0] {
+        0 => Ok(false),
+        1 => Ok(true),
+        tag => Err(DecodeError::Tag { what, tag }),
+    }
+}
+
 /// Where proven state stands (the singleton [`crate::StateKey::ProofChain`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ProofChain {
@@ -77,6 +90,31 @@ pub struct Transition {
     pub post_root: B256,
     /// Height of the block that included the proof.
     pub height: u64,
+    /// Zero for a `Proof` sent within the window; for a fallback `RevealProof`, the sender's
+    /// stake snapshotted at its commit (at least `min_fallback_stake`, so never zero), which
+    /// weighs its share of the fallback reward.
+    pub stake: U256,
+}
+
+impl Transition {
+    /// Whether it came through the permissionless fallback (DESIGN §3.9).
+    pub fn is_fallback(&self) -> bool {
+        !self.stake.is_zero()
+    }
+}
+
+/// A fallback prover's `CommitProof` in the slot's current fallback round (DESIGN §3.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// The committing prover.
+    pub prover: Address,
+    /// `keccak256(proof ‖ prover)`: the reveal must match it.
+    pub hash: B256,
+    /// The prover's stake when it committed (its weight in the reward).
+    pub stake: U256,
+    /// Set once it revealed a proof matching `hash` (valid or not); a commit still unset when
+    /// the round closes is fined.
+    pub revealed: bool,
 }
 
 /// A slot whose L2 block changed EVM state, so that its diff needs a block proof
@@ -98,13 +136,26 @@ pub struct ProofSlot {
     pub proven: bool,
     /// Verified transitions, one per prover, in inclusion order.
     pub transitions: Vec<Transition>,
+    /// Fallback rounds opened so far (0: none).
+    pub round: u32,
+    /// Last height of the open fallback round's reveal phase; 0 when no round is open. The
+    /// round's commit phase is the `commit_window` heights after the height that opened it,
+    /// its reveal phase the `reveal_proof_window` heights after that.
+    pub round_end: u64,
+    /// Bounty (wei, owed by the proving pot to the fallback provers) from rounds that proved
+    /// nothing; the part that grows with time is computed from the height.
+    pub bounty: U256,
+    /// The open round's commits, in inclusion order.
+    pub commits: Vec<Commit>,
 }
 
 impl ProofSlot {
     /// `0x01 ‖ block_number ‖ commitment ‖ window_end ‖ fee_share ‖ next ‖ proven u8 ‖
-    /// count u16 ‖ (prover ‖ pre_root ‖ post_root ‖ height)*`.
+    /// count u16 ‖ (prover ‖ pre_root ‖ post_root ‖ height ‖ stake)* ‖ round u32 ‖
+    /// round_end u64 ‖ bounty ‖ count u16 ‖ (prover ‖ hash ‖ stake ‖ revealed u8)*`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(94 + 92 * self.transitions.len());
+        let mut v =
+            Vec::with_capacity(142 + 124 * self.transitions.len() + 85 * self.commits.len());
         v.push(VERSION);
         v.extend_from_slice(&self.block_number.to_be_bytes());
         v.extend_from_slice(self.commitment.as_slice());
@@ -119,6 +170,18 @@ impl ProofSlot {
             v.extend_from_slice(t.pre_root.as_slice());
             v.extend_from_slice(t.post_root.as_slice());
             v.extend_from_slice(&t.height.to_be_bytes());
+            v.extend_from_slice(&t.stake.to_be_bytes::<32>());
+        }
+        v.extend_from_slice(&self.round.to_be_bytes());
+        v.extend_from_slice(&self.round_end.to_be_bytes());
+        v.extend_from_slice(&self.bounty.to_be_bytes::<32>());
+        let n = u16::try_from(self.commits.len()).expect("commits are capped far below u16");
+        v.extend_from_slice(&n.to_be_bytes());
+        for c in &self.commits {
+            v.extend_from_slice(c.prover.as_slice());
+            v.extend_from_slice(c.hash.as_slice());
+            v.extend_from_slice(&c.stake.to_be_bytes::<32>());
+            v.push(u8::from(c.revealed));
         }
         v
     }
@@ -132,18 +195,8 @@ impl ProofSlot {
         let window_end = take_u64(b, "proof window end")?;
         let fee_share = take_u256(b, "proof fee share")?;
         let next = take_u64(b, "next proof slot")?;
-        let proven = match take(b, 1, "proven flag")?[0] {
-            0 => false,
-            1 => true,
-            tag => {
-                return Err(DecodeError::Tag {
-                    what: "proven flag",
-                    tag,
-                });
-            }
-        };
-        let n = take(b, 2, "transition count")?;
-        let n = u16::from_be_bytes([n[0], n[1]]);
+        let proven = take_flag(b, "proven flag")?;
+        let n = take_u16(b, "transition count")?;
         let mut transitions = Vec::with_capacity(usize::from(n).min(1024));
         for _ in 0..n {
             transitions.push(Transition {
@@ -151,6 +204,21 @@ impl ProofSlot {
                 pre_root: take_b256(b, "transition pre_root")?,
                 post_root: take_b256(b, "transition post_root")?,
                 height: take_u64(b, "transition height")?,
+                stake: take_u256(b, "transition stake")?,
+            });
+        }
+        let round = take(b, 4, "fallback round")?;
+        let round = u32::from_be_bytes([round[0], round[1], round[2], round[3]]);
+        let round_end = take_u64(b, "fallback round end")?;
+        let bounty = take_u256(b, "bounty")?;
+        let n = take_u16(b, "commit count")?;
+        let mut commits = Vec::with_capacity(usize::from(n).min(1024));
+        for _ in 0..n {
+            commits.push(Commit {
+                prover: Address::from_slice(take(b, 20, "commit prover")?),
+                hash: take_b256(b, "commit hash")?,
+                stake: take_u256(b, "commit stake")?,
+                revealed: take_flag(b, "commit revealed flag")?,
             });
         }
         end(b, "proof slot")?;
@@ -162,6 +230,10 @@ impl ProofSlot {
             next,
             proven,
             transitions,
+            round,
+            round_end,
+            bounty,
+            commits,
         })
     }
 }
@@ -180,7 +252,9 @@ mod tests {
         fn proving_values_roundtrip_and_refuse_damage(
             chain in (any::<u64>(), b256(), any::<u64>(), any::<u64>(), any::<u64>()),
             slot in (any::<u64>(), b256(), any::<u64>(), any::<[u8; 32]>(), any::<u64>(), any::<bool>()),
-            ts in proptest::collection::vec((any::<[u8; 20]>(), b256(), b256(), any::<u64>()), 0..4),
+            ts in proptest::collection::vec((any::<[u8; 20]>(), b256(), b256(), any::<u64>(), any::<[u8; 32]>()), 0..4),
+            fb in (any::<u32>(), any::<u64>(), any::<[u8; 32]>()),
+            cs in proptest::collection::vec((any::<[u8; 20]>(), b256(), any::<[u8; 32]>(), any::<bool>()), 0..4),
             cut in any::<prop::sample::Index>(),
         ) {
             let c = ProofChain {
@@ -199,11 +273,24 @@ mod tests {
                 proven: slot.5,
                 transitions: ts
                     .iter()
-                    .map(|(p, a, b, h)| Transition {
+                    .map(|(p, a, b, h, st)| Transition {
                         prover: Address::from(*p),
                         pre_root: *a,
                         post_root: *b,
                         height: *h,
+                        stake: U256::from_be_bytes(*st),
+                    })
+                    .collect(),
+                round: fb.0,
+                round_end: fb.1,
+                bounty: U256::from_be_bytes(fb.2),
+                commits: cs
+                    .iter()
+                    .map(|(p, h, st, r)| Commit {
+                        prover: Address::from(*p),
+                        hash: *h,
+                        stake: U256::from_be_bytes(*st),
+                        revealed: *r,
                     })
                     .collect(),
             };
@@ -222,6 +309,12 @@ mod tests {
             let mut flag = se.clone();
             flag[1 + 8 + 32 + 8 + 32 + 8] = 2;
             prop_assert!(ProofSlot::decode(&flag).is_err());
+            if !cs.is_empty() {
+                // The last byte is the last commit's revealed flag.
+                let mut revealed = se.clone();
+                *revealed.last_mut().expect("non-empty") = 2;
+                prop_assert!(ProofSlot::decode(&revealed).is_err());
+            }
         }
     }
 }
