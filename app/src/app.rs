@@ -877,14 +877,20 @@ impl App {
         };
         for (o, msg) in executed.messages.iter().zip(&proposal.messages) {
             m::message(msg.action.kind().name(), o.is_ok());
-            if let (Ok(a), msg::Kind::Proof) = (o, msg.action.kind()) {
-                m::proof(if a.rejected.is_some() {
+            if let Ok(a) = o {
+                let outcome = if a.rejected.is_some() {
                     "invalid"
                 } else {
                     "verified"
-                });
+                };
+                match msg.action.kind() {
+                    msg::Kind::Proof => m::proof(outcome),
+                    msg::Kind::RevealProof => m::fallback_reveal(outcome),
+                    _ => {}
+                }
             }
         }
+        Self::proof_slot_metrics(&reader, &executed.writes);
         if let Some(p) = &params.protocol.proving
             && let Some((_, Some(v))) = executed
                 .writes
@@ -908,6 +914,35 @@ impl App {
             block: (number, hash, n_txs, n_skipped),
             validator_updates,
         })
+    }
+
+    /// Metrics of proving from a height's writes, against the committed values before them:
+    /// fallback rounds opened, and slots proven within the window or through the fallback.
+    fn proof_slot_metrics(reader: &crate::store::Reader, writes: &[(StateKey, Option<Vec<u8>>)]) {
+        for (k, v) in writes {
+            let (StateKey::ProofSlot(_), Some(v)) = (k, v) else {
+                continue;
+            };
+            let Ok(new) = parley_types::ProofSlot::decode(v) else {
+                continue;
+            };
+            let old = reader
+                .app_entry(k)
+                .ok()
+                .flatten()
+                .and_then(|b| parley_types::ProofSlot::decode(&b).ok());
+            let (round, proven) = old.map_or((0, false), |o| (o.round, o.proven));
+            if new.round > round {
+                m::fallback_round();
+            }
+            if new.proven && !proven {
+                m::slot_proven(if new.transitions.iter().any(|t| t.is_fallback()) {
+                    "fallback"
+                } else {
+                    "window"
+                });
+            }
+        }
     }
 
     /// Metrics of the auction from a height's writes: what slot `height` became and the

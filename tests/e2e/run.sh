@@ -858,6 +858,60 @@ sys.exit(0 if e["state"] == "open" and e["selectedBy"] is None and top and top["
   b="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 2)")"
   c="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 3)")"
   [[ "${a}" == "${b}" && "${b}" == "${c}" ]] || fail "nodes disagree at ${h}: ${a} ${b} ${c}"
+  auction_fallback
+}
+
+# The permissionless fallback (DESIGN §3.9) on the auction localnet: a second prover (dev
+# account 7) stakes through `parleyd msg` and runs a parley-prover worker of its own; the
+# genesis prover's worker is killed. A transaction lands in a slot drawn for the genesis
+# prover, whose window (30 heights) passes without a proof; a fallback round opens, the second
+# worker commits and reveals, and the slot is proven through the fallback at the round's end;
+# the absent prover is slashed.
+auction_fallback() {
+  local parleyd prover2 key2 addr2 pid1 worker2 rcpt blk drawn genesis_prover deadline ps tries=0
+  parleyd="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
+  prover2="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-prover}"
+  key2="$(dev_key 7)"
+  addr2="$(dev_addr 7)"
+  genesis_prover="$(dev_addr 1200)"
+  "${parleyd}" msg --rpc "$(eth_url 2)" --dev-account 7 fund 3eth >"${WORK}/fallback-fund.log" 2>&1 ||
+    fail "parleyd msg fund: $(tail -n 3 "${WORK}/fallback-fund.log")"
+  "${parleyd}" msg --rpc "$(eth_url 2)" --dev-account 7 stake-prover 2eth >"${WORK}/fallback-stake.log" 2>&1 ||
+    fail "parleyd msg stake-prover: $(tail -n 3 "${WORK}/fallback-stake.log")"
+  PARLEY_PROVER_KEY="${key2}" "${prover2}" --node "http://127.0.0.1:9202" --chain-id "${L2_CHAIN_ID}" \
+    >"${WORK}/prover-fallback.log" 2>&1 &
+  worker2=$!
+  trap 'kill '"${worker2}"' 2>/dev/null || true; "${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  pid1="$(cat "${PARLEY_LOCALNET_DIR}/pids/prover0.prover.pid")"
+  kill "${pid1}" || fail "could not stop the genesis prover's worker (pid ${pid1})"
+  # A transfer in a slot drawn for the genesis prover alone.
+  while :; do
+    tries=$((tries + 1))
+    ((tries <= 8)) || fail "8 transfers, none in a slot drawn for ${genesis_prover} alone"
+    rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 2)" --private-key "$(dev_key 8)" \
+      --value 3 0x000000000000000000000000000000000000cafE --json 2>&1)" || fail "cast send: ${rcpt}"
+    blk="$(($(jq -r .blockNumber <<<"${rcpt}")))"
+    drawn="$(slot_json 2 "${blk}" | jq -r '[.provers[].address] | join(",")' | tr A-F a-f)"
+    [[ "${drawn}" == "${genesis_prover,,}" ]] && break
+  done
+  deadline=$((SECONDS + 240))
+  while :; do
+    ps="$(rpc 2 parley_getProofSlot "[\"$(printf '0x%x' "${blk}")\"]" | jq -c .result)"
+    [[ "$(jq -r .proven <<<"${ps}")" == true ]] && break
+    ((SECONDS < deadline)) || fail "slot ${blk} not proven through the fallback within 240 s: ${ps}; see prover-fallback.log"
+    sleep 2
+  done
+  [[ "$(jq -r '.transitions[0].prover' <<<"${ps}" | tr A-F a-f)" == "${addr2,,}" &&
+    "$(jq -r '.transitions[0].fallback' <<<"${ps}")" == true && "$(jq -r .fallbackRounds <<<"${ps}")" -ge 1 ]] ||
+    fail "slot ${blk} was not proven by ${addr2}'s fallback reveal: ${ps}"
+  local stake metrics
+  stake="$(rpc 2 parley_getRoles "[\"${genesis_prover}\"]" | jq -r .result.prover.stake)"
+  [[ "$(big "${stake} < 10 * 10**18")" == True ]] || fail "the absent prover was not slashed: stake ${stake}"
+  metrics="$(curl -fsS "http://127.0.0.1:9100/metrics")" || fail "node0's metrics did not answer"
+  grep -q '^parley_slots_proven_total{path="fallback"}' <<<"${metrics}" ||
+    fail "node0 counted no slot proven through the fallback"
+  info "slot ${blk} (drawn for ${genesis_prover}, whose worker was stopped) proven through the fallback by ${addr2}; absent prover's stake now ${stake} wei; $(jq -c '{fallbackRounds, transitions: [.transitions[] | {height, fallback}]}' <<<"${ps}")"
+  kill "${worker2}" 2>/dev/null || true
 }
 
 main() {
@@ -922,7 +976,7 @@ main() {
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
-  run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on" t_auction
+  run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))

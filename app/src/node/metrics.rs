@@ -74,6 +74,18 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "parley_proofs_total",
         "Block proofs in executed blocks by outcome: verified (a transition recorded) or invalid (the sender fined)."
     );
+    describe_counter!(
+        "parley_fallback_reveals_total",
+        "RevealProof messages in executed blocks by outcome: verified (a fallback transition recorded) or invalid (the sender fined)."
+    );
+    describe_counter!(
+        "parley_fallback_rounds_total",
+        "Fallback rounds opened: a slot's assigned prover missed its window, or no transition chained (DESIGN 3.9)."
+    );
+    describe_counter!(
+        "parley_slots_proven_total",
+        "Slots proven, by path: window (the drawn prover's Proof) or fallback (a RevealProof)."
+    );
     describe_gauge!(
         "parley_unproven_slots",
         "Slots with a non-empty diff awaiting their block proof (backpressure holds at max_unproven_slots)."
@@ -136,6 +148,21 @@ pub fn validator_updates(n: usize) {
 /// A block proof executed: `verified` or `invalid`.
 pub fn proof(outcome: &'static str) {
     counter!("parley_proofs_total", "outcome" => outcome).increment(1);
+}
+
+/// A fallback `RevealProof` executed: `verified` or `invalid`.
+pub fn fallback_reveal(outcome: &'static str) {
+    counter!("parley_fallback_reveals_total", "outcome" => outcome).increment(1);
+}
+
+/// A fallback round opened.
+pub fn fallback_round() {
+    counter!("parley_fallback_rounds_total").increment(1);
+}
+
+/// A slot was proven, within its window or through the fallback.
+pub fn slot_proven(path: &'static str) {
+    counter!("parley_slots_proven_total", "path" => path).increment(1);
 }
 
 /// Where proving stands after a height that changed it.

@@ -13,7 +13,7 @@ use parley_types::{
 use serde::Serialize;
 
 use super::{Ctx, RpcResult, args, err, internal, invalid};
-use crate::chain::auction;
+use crate::chain::{auction, proving};
 use crate::node::metrics as m;
 use crate::store::Reader;
 
@@ -170,6 +170,21 @@ struct ProofSlotJson {
     fee_share: U256,
     proven: bool,
     transitions: Vec<TransitionJson>,
+    /// Fallback rounds opened so far (DESIGN §3.9).
+    fallback_rounds: u32,
+    /// The open round at the next height: `closed`, `commit` or `reveal`.
+    fallback_phase: &'static str,
+    /// Last height of the open round (absent when none is open).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    round_end: Option<U64>,
+    /// Last height of its commit phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit_end: Option<U64>,
+    /// Wei the fallback provers would share on top of the missed shares and the slash, if the
+    /// slot were proven at the next height (capped by the pot when paid).
+    bounty: U256,
+    /// The open round's commits.
+    commits: Vec<CommitJson>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,6 +194,17 @@ struct TransitionJson {
     pre_root: B256,
     post_root: B256,
     height: U64,
+    /// Whether it came through the fallback (a `RevealProof`).
+    fallback: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitJson {
+    prover: Address,
+    hash: B256,
+    stake: U256,
+    revealed: bool,
 }
 
 /// `parley_getTransactionStage`.
@@ -458,13 +484,45 @@ pub(super) fn register(
         let (slot,): (U64,) = args(&p, 1)?;
         let s = slot.to::<u64>();
         let r = ctx.reader()?;
+        let next = r.last_commit().map_err(internal)?.0.saturating_add(1);
+        let fallback = ctx
+            .params()?
+            .protocol
+            .proving
+            .map(|p| p.fallback)
+            .unwrap_or_default();
         let e = r
             .app_entry(&StateKey::ProofSlot(s))
             .map_err(internal)?
             .map(|b| ProofSlot::decode(&b).map_err(corrupt))
             .transpose()?;
         Ok::<_, ErrorObjectOwned>(e.map(|e| {
+            let open = e.round_end != 0;
             ProofSlotJson {
+                fallback_rounds: e.round,
+                fallback_phase: match proving::phase(&fallback, &e, next) {
+                    proving::Phase::Closed => "closed",
+                    proving::Phase::Commit => "commit",
+                    proving::Phase::Reveal => "reveal",
+                },
+                round_end: open.then(|| U64::from(e.round_end)),
+                commit_end: open
+                    .then(|| U64::from(e.round_end.saturating_sub(fallback.reveal_proof_window))),
+                bounty: if e.proven {
+                    U256::ZERO
+                } else {
+                    proving::bounty_at(&fallback, &e, next)
+                },
+                commits: e
+                    .commits
+                    .iter()
+                    .map(|c| CommitJson {
+                        prover: c.prover,
+                        hash: c.hash,
+                        stake: c.stake,
+                        revealed: c.revealed,
+                    })
+                    .collect(),
                 slot,
                 block_number: U64::from(e.block_number),
                 commitment: e.commitment,
@@ -479,6 +537,7 @@ pub(super) fn register(
                         pre_root: t.pre_root,
                         post_root: t.post_root,
                         height: U64::from(t.height),
+                        fallback: t.is_fallback(),
                     })
                     .collect(),
             }
