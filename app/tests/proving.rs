@@ -1199,3 +1199,137 @@ fn with_two_drawn_provers_one_that_misses_is_penalized_though_the_other_proved()
     assert_eq!(missed.reputation, 500_000);
     assert_eq!(total_value(&net, &everyone), total, "value is conserved");
 }
+
+/// Slot 10's honest proofs for keys 3 and 4 on the fallback net (the same history on every
+/// fresh net, so they verify on each).
+fn fallback_proofs() -> &'static [Action; 2] {
+    static PROOFS: OnceLock<[Action; 2]> = OnceLock::new();
+    PROOFS.get_or_init(|| {
+        let mut net = fallback_net(1, fallback());
+        let s = slot_10_with_a_transfer(&mut net);
+        [3, 4].map(|i| {
+            let who = net.keys[i].address();
+            proof_action(&Witnesses::new(&net).witness(&net, s, who))
+        })
+    })
+}
+
+/// What a fallback prover does in round 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Play {
+    /// Nothing.
+    Idle,
+    /// Commits to its own proof; reveals it or not.
+    Honest(bool),
+    /// Commits to a hash it cannot open; tries to reveal the other's proof or not.
+    Blind(bool),
+    /// Commits to the other's proof bytes under its own address; reveals them or not.
+    Copy(bool),
+}
+
+/// Honest reveals weighted up, so that both fallback provers sharing a round is common.
+fn play() -> impl Strategy<Value = Play> {
+    prop_oneof![
+        1 => Just(Play::Idle),
+        4 => Just(Play::Honest(true)),
+        1 => Just(Play::Honest(false)),
+        1 => any::<bool>().prop_map(Play::Blind),
+        1 => any::<bool>().prop_map(Play::Copy),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Random plays of keys 3 (1 ETH) and 4 (3 ETH) in slot 10's first fallback round, after
+    /// the drawn prover (key 2) proved in its window or not: value is conserved after every
+    /// height; without an in-window proof the slot is proven at the round's end exactly when
+    /// some honest commit was revealed, the honest revealers share the fee share and the kept
+    /// slash by stake, key 2 is slashed and its reputation halved; every commit without a
+    /// valid reveal of its own is fined once; a round that proves nothing reopens with the
+    /// bounty raised; with the in-window proof, no round opens and only key 2 is paid.
+    #[test]
+    fn fallback_rounds_conserve_value_and_pay_exactly_the_honest_revealers(
+        direct in prop::bool::weighted(0.25),
+        plays in (play(), play()),
+    ) {
+        let [p3, p4] = fallback_proofs().clone();
+        let mut net = fallback_net(1, fallback());
+        let [a, q3, q4] = [2, 3, 4].map(|i| net.keys[i].clone());
+        let everyone = holders(&net);
+        let total = total_value(&net, &everyone);
+        let s = slot_10_with_a_transfer(&mut net);
+        prop_assert_eq!(assigned(&net, s), vec![a.address()]);
+        let start = |k: &PrivateKeySigner| (ledger(&net, k.address()).balance, prover_entry(&net, k.address()));
+        let (a0, q30, q40) = (start(&a), start(&q3), start(&q4));
+        let burned0 = pot(&net).burned;
+        let fee = ProtocolParams::default().message_fee;
+        if direct {
+            let own = proof_action(&Witnesses::new(&net).witness(&net, s, a.address()));
+            send(&mut net, &a, 0, &own);
+        }
+        let players = [(&q3, &p3, &p4, plays.0), (&q4, &p4, &p3, plays.1)];
+        let mut sent = [0u64; 2];
+        while net.height < 26 {
+            let next = net.height + 1;
+            for (i, (k, own, other, play)) in players.iter().enumerate() {
+                let c = match (next, play) {
+                    (17, Play::Honest(_)) => Some(commit(own, k.address())),
+                    (17, Play::Blind(_)) => Some(Action::CommitProof { slot: s, hash: B256::repeat_byte(7) }),
+                    (17, Play::Copy(_)) => Some(commit(other, k.address())),
+                    (19, Play::Honest(true)) => Some(reveal(own)),
+                    (19, Play::Blind(true) | Play::Copy(true)) => Some(reveal(other)),
+                    _ => None,
+                };
+                if let Some(c) = c {
+                    // Refused at CheckTx: the fallback is closed (a direct proof came first),
+                    // or a blind reveal does not match its commit.
+                    if net.submit(Bytes::from(msg::sign(k, CHAIN_ID, sent[i], &c))).is_ok() {
+                        sent[i] += 1;
+                    }
+                }
+            }
+            net.step();
+            prop_assert_eq!(total_value(&net, &everyone), total, "value conserved at {}", net.height);
+        }
+        let e = proof_slot(&net, s).expect("slot");
+        let after = |k: &PrivateKeySigner| (ledger(&net, k.address()).balance, prover_entry(&net, k.address()));
+        if direct {
+            prop_assert!(e.proven && e.round == 0, "{e:?}");
+            prop_assert_eq!(after(&a).0, a0.0 - fee + e.fee_share);
+            prop_assert_eq!(sent, [0, 0], "no round to commit to");
+            prop_assert_eq!(pot(&net).burned, burned0);
+            return Ok(());
+        }
+        let honest: Vec<(usize, u128)> = [(0, 1), (1, 3)]
+            .into_iter()
+            .filter(|(i, _)| players[*i].3 == Play::Honest(true))
+            .collect();
+        let fined: Vec<bool> = players.iter().map(|p| !matches!(p.3, Play::Idle | Play::Honest(true))).collect();
+        let burned = fined.iter().filter(|f| **f).count() as u128 * FINE;
+        if honest.is_empty() {
+            prop_assert!(!e.proven);
+            prop_assert_eq!((e.round, e.bounty), (2, fallback().bounty_step), "reopened");
+            prop_assert_eq!(pot(&net).burned, burned0 + U256::from(burned));
+            prop_assert_eq!(after(&a).1.stake, a0.1.stake, "no slash before the slot is proven");
+        } else {
+            prop_assert!(e.proven);
+            let weight: u128 = honest.iter().map(|(_, w)| w).sum();
+            let pool = e.fee_share + U256::from(SLASH / 2);
+            for (i, (k, start)) in [(&q3, &q30), (&q4, &q40)].into_iter().enumerate() {
+                let share = honest
+                    .iter()
+                    .find(|(j, _)| *j == i)
+                    .map_or(U256::ZERO, |(_, w)| pool * U256::from(*w) / U256::from(weight));
+                prop_assert_eq!(after(k).0, start.0 - U256::from(sent[i]) * fee + share, "key {}'s ledger", i + 3);
+            }
+            prop_assert_eq!(after(&a).1.stake, a0.1.stake - U256::from(SLASH));
+            prop_assert_eq!(after(&a).1.reputation, a0.1.reputation / 2);
+            prop_assert_eq!(pot(&net).burned, burned0 + U256::from(burned + SLASH / 2));
+        }
+        for (i, (k, start)) in [(&q3, &q30), (&q4, &q40)].into_iter().enumerate() {
+            let fine = if fined[i] { U256::from(FINE) } else { U256::ZERO };
+            prop_assert_eq!(after(k).1.stake, start.1.stake - fine, "key {}'s stake", i + 3);
+        }
+    }
+}
