@@ -890,7 +890,7 @@ impl App {
                 }
             }
         }
-        Self::proof_slot_metrics(&reader, &executed.writes);
+        Self::proof_slot_metrics(&reader, height, &executed.writes);
         if let Some(p) = &params.protocol.proving
             && let Some((_, Some(v))) = executed
                 .writes
@@ -918,9 +918,13 @@ impl App {
 
     /// Metrics of proving from a height's writes, against the committed values before them:
     /// fallback rounds opened, and slots proven within the window or through the fallback.
-    fn proof_slot_metrics(reader: &crate::store::Reader, writes: &[(StateKey, Option<Vec<u8>>)]) {
+    fn proof_slot_metrics(
+        reader: &crate::store::Reader,
+        height: u64,
+        writes: &[(StateKey, Option<Vec<u8>>)],
+    ) {
         for (k, v) in writes {
-            let (StateKey::ProofSlot(_), Some(v)) = (k, v) else {
+            let (StateKey::ProofSlot(slot), Some(v)) = (k, v) else {
                 continue;
             };
             let Ok(new) = parley_types::ProofSlot::decode(v) else {
@@ -936,11 +940,13 @@ impl App {
                 m::fallback_round();
             }
             if new.proven && !proven {
-                m::slot_proven(if new.transitions.iter().any(|t| t.is_fallback()) {
+                let path = if new.transitions.iter().any(|t| t.is_fallback()) {
                     "fallback"
                 } else {
                     "window"
-                });
+                };
+                // Slot s executes at height s (slot_heights = 1).
+                m::slot_proven(path, height.saturating_sub(*slot));
             }
         }
     }

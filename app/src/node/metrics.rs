@@ -82,6 +82,10 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "parley_fallback_rounds_total",
         "Fallback rounds opened: a slot's assigned prover missed its window, or no transition chained (DESIGN 3.9)."
     );
+    describe_histogram!(
+        "parley_proof_latency_heights",
+        "Heights from a slot's execution to the height that proved it (its transition chained)."
+    );
     describe_counter!(
         "parley_slots_proven_total",
         "Slots proven, by path: window (the drawn prover's Proof) or fallback (a RevealProof)."
@@ -160,9 +164,10 @@ pub fn fallback_round() {
     counter!("parley_fallback_rounds_total").increment(1);
 }
 
-/// A slot was proven, within its window or through the fallback.
-pub fn slot_proven(path: &'static str) {
+/// A slot was proven, within its window or through the fallback, `heights` after it executed.
+pub fn slot_proven(path: &'static str, heights: u64) {
     counter!("parley_slots_proven_total", "path" => path).increment(1);
+    histogram!("parley_proof_latency_heights").record(heights as f64);
 }
 
 /// Where proving stands after a height that changed it.
