@@ -34,6 +34,8 @@
 #                                with a non-empty diff awaits a proof, and the prover workers
 #                                prove them (PARLEY_LOCALNET_PROVER_JOBS proofs at once each,
 #                                default 1)
+#   PARLEY_LOCALNET_MAX_UNPROVEN with proving: max_unproven_slots, where backpressure holds
+#                                (default 64)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -72,6 +74,7 @@ PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd
 PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-prover}"
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 PROVING="${PARLEY_LOCALNET_PROVING:-0}"
+MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
 PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
@@ -484,7 +487,7 @@ cmd_up() {
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
   local proving_args=()
   if ((PROVING > 0)); then
-    proving_args=(--proving-capacity "${PROVING}")
+    proving_args=(--proving-capacity "${PROVING}" --max-unproven-slots "${MAX_UNPROVEN}")
     log "block proving on: circuit capacity ${PROVING} (computing its vk hash; the first run makes the SRS)"
   fi
   if [[ "${APP}" == parleyd ]]; then

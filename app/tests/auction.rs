@@ -705,6 +705,58 @@ fn forced_transactions_start_the_next_block() {
     assert_eq!(check(&net, &u, 3, &Action::ForceInclude(big)), Err(64));
 }
 
+fn diff_len(net: &Net, n: u64) -> usize {
+    net.reader().diff(n).expect("read").map_or(0, |d| d.0.len())
+}
+
+/// DESIGN §3.7: no block's diff exceeds `max_diff_entries` (the block circuit's capacity), even
+/// when the next transaction writes several entries: transfers from distinct senders add two
+/// each (sender, recipient), so the third of a block (3 + 2 + 2 = 7 > 6 entries) waits for the
+/// next, and every transfer executes. Likewise `Fund` messages past the room are refused
+/// (code 77: send again).
+#[test]
+fn no_block_diff_exceeds_max_diff_entries() {
+    let mut q = protocol();
+    q.max_diff_entries = 6;
+    let mut net = net_with(2, q);
+    let senders: Vec<_> = [1, 2, 3, 5].map(|i| net.keys[i].clone()).to_vec();
+    for (i, k) in senders.iter().enumerate() {
+        net.transfer(k, 0, Address::repeat_byte(0x70 + i as u8), 1);
+    }
+    let mut done = 0;
+    while done < senders.len() {
+        net.step();
+        let n = block_txs(&net, net.height).len();
+        let d = diff_len(&net, net.height);
+        assert!(d <= 6, "block {} has {d} diff entries", net.height);
+        assert!(
+            n <= 2,
+            "block {} executed {n} (a third would make 7 entries)",
+            net.height
+        );
+        done += n;
+        assert!(net.height < 10, "every transfer executes");
+    }
+    // Six accounts Fund in one height with room for three entries.
+    let mut q = protocol();
+    q.max_diff_entries = 3;
+    let mut net = net_with(1, q);
+    let keys: Vec<_> = net.keys.clone();
+    for k in &keys {
+        let nonce = ledger(&net, k.address()).nonce;
+        send(&mut net, k, nonce, &Action::Fund(eth(1)));
+    }
+    net.step();
+    assert_eq!(diff_len(&net, net.height), 3);
+    let codes: Vec<u32> = net.last_results.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        codes,
+        vec![0, 0, 0, 77, 77, 77, 0],
+        "three fit, three refused, the L2 block"
+    );
+    assert!(net.last_results[3].1.contains("diff is full"));
+}
+
 /// DESIGN §3.7: a block stops taking transactions once its writes reach `max_diff_entries`;
 /// the rest stay pending and execute in later blocks.
 #[test]

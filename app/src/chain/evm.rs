@@ -20,7 +20,10 @@
 //! - the proof tree's capacity (ADR 0011): a block inserts at most
 //!   [`ChainMeta::proof_index_room`] entries; a transaction whose effects would take the
 //!   block's inserts past it is skipped ([`Skip::ProofTreeFull`]: no receipt, no state
-//!   change, it stays pending), the block stays valid.
+//!   change, it stays pending), the block stays valid;
+//! - the block circuit's capacity (DESIGN §3.7): a transaction whose effects would take the
+//!   block's diff past `max_diff_entries` is skipped the same way ([`Skip::DiffFull`]), so
+//!   every executed block fits one block proof.
 
 use alloy_consensus::Transaction as _;
 use alloy_eips::Typed2718 as _;
@@ -39,7 +42,7 @@ use crate::chain::auction::{self, Source};
 use crate::chain::block::{L2Header, tx_root};
 use crate::chain::genesis::Params;
 use crate::chain::msg::SignedMsg;
-use crate::chain::overlay::{Overlay, ProofIndices, ProofTreeFull};
+use crate::chain::overlay::{DiffFull, Full, Overlay, ProofIndices, ProofTreeFull};
 use crate::chain::seed::{self, SeedReveals};
 use crate::chain::tx::{SenderMemo, SignedTx};
 use crate::chain::view::{StateView, StoreError};
@@ -146,6 +149,9 @@ pub enum Skip {
     /// Its effects would take the block's inserts past the proof tree's capacity (ADR 0011);
     /// it may fit a later block, once deletions free indices.
     ProofTreeFull(ProofTreeFull),
+    /// Its effects would take the block's diff past `max_diff_entries` (the block circuit's
+    /// capacity): it may fit a later block.
+    DiffFull(DiffFull),
 }
 
 /// Executes one block's transactions in order over a block overlay, enforcing Ethereum's
@@ -179,6 +185,7 @@ impl<'a, V: StateView> BlockExecutor<'a, V> {
     ) -> Self {
         let mut overlay = Overlay::new(view);
         overlay.set_index_room(index_room);
+        overlay.set_diff_room(params.protocol.max_diff_entries);
         let evm = Context::mainnet()
             .with_db(overlay)
             .with_cfg(cfg_env(params))
@@ -210,8 +217,10 @@ impl<'a, V: StateView> BlockExecutor<'a, V> {
         // Executed without committing, so the capacity rule can still refuse its effects.
         match self.evm.transact(tx_env(tx)) {
             Ok(out) => {
-                if let Err(full) = self.evm.db_mut().commit_tx_within_room(out.state)? {
-                    return Ok(Err(Skip::ProofTreeFull(full)));
+                match self.evm.db_mut().commit_tx_within_room(out.state)? {
+                    Ok(()) => {}
+                    Err(Full::ProofTree(full)) => return Ok(Err(Skip::ProofTreeFull(full))),
+                    Err(Full::Diff(full)) => return Ok(Err(Skip::DiffFull(full))),
                 }
                 let result = out.result;
                 self.gas_used = self
@@ -394,8 +403,9 @@ pub fn execute_block_with_capacity<V: StateView>(
     }
     let max_writes = usize::try_from(params.protocol.max_diff_entries).unwrap_or(usize::MAX);
     for (i, tx) in forced.iter().chain(txs.iter()).enumerate() {
-        // The block stops taking transactions once its writes reach `max_diff_entries`
-        // (forced ones always run: their gas is bounded separately).
+        // A full block takes no more transactions (a cheap early skip; the exact rule is the
+        // executor's: a transaction whose effects would take the diff past
+        // `max_diff_entries` is skipped and stays pending).
         if i >= forced.len() && exec.overlay().evm_writes() >= max_writes {
             skipped.push(tx.hash);
             continue;
@@ -404,9 +414,15 @@ pub fn execute_block_with_capacity<V: StateView>(
             Ok(r) => r,
             Err(why) => {
                 tracing::debug!(tx = %tx.hash, reason = ?why, "skipping transaction");
-                // A forced transaction refused only for the proof tree's capacity keeps its
-                // place in the queue (ADR 0011): it is not invalid, and it was paid for.
-                if let (Skip::ProofTreeFull(_), Some(key)) = (&why, forced_keys.get(i)) {
+                // A forced transaction refused only for a capacity keeps its place in the
+                // queue (ADR 0011): it is not invalid, and it was paid for — unless its
+                // effects alone exceed `max_diff_entries`: no block could ever hold it.
+                let retry = match &why {
+                    Skip::ProofTreeFull(_) => true,
+                    Skip::DiffFull(full) => full.before > 0,
+                    Skip::NoRoom { .. } | Skip::Invalid(_) => false,
+                };
+                if let (true, Some(key)) = (retry, forced_keys.get(i)) {
                     exec.overlay().put_app(*key, Some(encode_forced(&tx.raw)));
                 }
                 skipped.push(tx.hash);

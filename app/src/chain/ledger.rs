@@ -209,6 +209,10 @@ pub enum LedgerError {
         /// Why it does not verify.
         reason: String,
     },
+    /// A `Fund` or `Withdraw` in a block whose diff already holds `max_diff_entries` entries
+    /// (the block circuit's capacity): it may go into a later block.
+    #[error("this block's diff is full (max_diff_entries); send it again for a later block")]
+    DiffFull,
     /// A `Proof` after the slot's window (or once its fallback opened): late proofs go
     /// through `CommitProof`/`RevealProof` like anyone's.
     #[error(
@@ -293,6 +297,7 @@ impl LedgerError {
             LedgerError::FallbackStake { .. } => 74,
             LedgerError::CommitRefused { .. } => 75,
             LedgerError::RevealRefused { .. } => 76,
+            LedgerError::DiffFull => 77,
         }
     }
 }
@@ -590,8 +595,12 @@ pub fn apply<V: StateView>(
     let mut rejected = None;
     let frozen = matches!(msg.action, Action::Fund(_) | Action::Withdraw(_))
         && proving::backpressure(l.o, params)?;
+    // `Fund` and `Withdraw` each write the sender's EVM account: one diff entry.
+    let diff_full = matches!(msg.action, Action::Fund(_) | Action::Withdraw(_))
+        && !l.o.write_fits(&StateKey::Account(who))?;
     let done = match &msg.action {
         _ if frozen => Err(LedgerError::Backpressure),
+        _ if diff_full => Err(LedgerError::DiffFull),
         Action::Fund(a) => match l.o.account(who)? {
             Some(e) if e.balance >= *a => {
                 let balance = e.balance - *a;

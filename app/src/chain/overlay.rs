@@ -17,6 +17,10 @@
 //!   ([`Overlay::set_index_room`]) entries. [`Overlay::commit_tx_within_room`] commits a
 //!   transaction only if the block's inserts stay within it, and [`Overlay::insert_fits`]
 //!   tells a protocol handler whether one more insert does.
+//! - The block circuit's capacity (DESIGN §3.7): a block's diff may hold at most its *diff
+//!   room* (`max_diff_entries`, [`Overlay::set_diff_room`]) entries, so that every block can
+//!   be proven; [`Overlay::commit_tx_within_room`] refuses a transaction that would take
+//!   [`Overlay::diff_bound`] past it.
 //!
 //! Invariants: reads of a key see the block's last write to it; a created or self-destructed
 //! account's committed storage reads as empty and is deleted at the end; EIP-161: an empty
@@ -76,6 +80,30 @@ pub struct ProofTreeFull {
     pub inserts: u64,
 }
 
+/// A transaction's effects would take the block's diff past `max_diff_entries`, the block
+/// circuit's capacity: the block could not be proven (DESIGN §3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "block diff full: a block holds {room} diff entries (max_diff_entries), this would make up to {entries}"
+)]
+pub struct DiffFull {
+    /// Entries the block's diff may hold.
+    pub room: u64,
+    /// The bound on the block's entries had it been committed.
+    pub entries: u64,
+    /// The bound before it: 0 means the transaction alone does not fit any block.
+    pub before: u64,
+}
+
+/// Why a transaction's effects were not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The proof tree's index room (ADR 0011).
+    ProofTree(ProofTreeFull),
+    /// The block's diff room (`max_diff_entries`).
+    Diff(DiffFull),
+}
+
 /// One block's writes over committed state `V`.
 pub struct Overlay<'a, V> {
     base: &'a V,
@@ -93,6 +121,8 @@ pub struct Overlay<'a, V> {
     analysed: BTreeMap<B256, Bytecode>,
     /// How many entries this block may insert (ADR 0011); unbounded unless set.
     index_room: u64,
+    /// Entries the block's diff may hold ([`Self::set_diff_room`]).
+    diff_room: u64,
 }
 
 // Mutation testing: a Debug body that prints nothing is an equivalent mutant (diagnostics only).
@@ -103,6 +133,7 @@ impl<V> std::fmt::Debug for Overlay<'_, V> {
             .field("app_writes", &self.app.len())
             .field("wiped", &self.wiped.len())
             .field("index_room", &self.index_room)
+            .field("diff_room", &self.diff_room)
             .finish()
     }
 }
@@ -123,7 +154,34 @@ impl<'a, V: StateView> Overlay<'a, V> {
             code: BTreeMap::new(),
             analysed: BTreeMap::new(),
             index_room: u64::MAX,
+            diff_room: u64::MAX,
         }
+    }
+
+    /// Bounds the entries this block's diff may hold: `max_diff_entries`, the block circuit's
+    /// capacity. An overlay that is not a block's leaves it unbounded.
+    pub fn set_diff_room(&mut self, room: u64) {
+        self.diff_room = room;
+    }
+
+    /// Whether a protocol handler may write EVM entry `key` without taking the block's diff
+    /// past its diff room: a key the block already wrote adds no entry.
+    pub fn write_fits(&mut self, key: &StateKey) -> Result<bool, StoreError> {
+        if self.evm.contains_key(key) {
+            return Ok(true);
+        }
+        Ok(self.diff_bound()?.saturating_add(1) <= self.diff_room)
+    }
+
+    /// An upper bound on the entries of the block's diff so far: every EVM key written, plus
+    /// the committed storage of every account the block wiped (deleted at the end).
+    pub fn diff_bound(&mut self) -> Result<u64, StoreError> {
+        let mut n = u64::try_from(self.evm.len()).unwrap_or(u64::MAX);
+        for a in &self.wiped {
+            let slots = self.base.storage_slots(*a)?.len();
+            n = n.saturating_add(u64::try_from(slots).unwrap_or(u64::MAX));
+        }
+        Ok(n)
     }
 
     /// Bounds the entries this block may insert (ADR 0011): [`ChainMeta::proof_index_room`]
@@ -283,13 +341,14 @@ impl<'a, V: StateView> Overlay<'a, V> {
     }
 
     /// Commits one finished transaction's state if the block's inserts stay within its index
-    /// room (ADR 0011); otherwise leaves the overlay as it was and says why. Cheap while the
-    /// block's writes plus the transaction's cannot exceed the room (always, but within a
-    /// block's writes of the capacity): only then are the inserts counted exactly, on a copy.
+    /// room (ADR 0011) and its diff within its diff room (`max_diff_entries`); otherwise leaves
+    /// the overlay as it was and says why. Cheap while the block's writes plus the
+    /// transaction's cannot exceed either room and nothing was wiped: only then are the
+    /// inserts and the diff bound counted exactly, on a copy.
     pub fn commit_tx_within_room(
         &mut self,
         state: revm::state::EvmState,
-    ) -> Result<Result<(), ProofTreeFull>, StoreError> {
+    ) -> Result<Result<(), Full>, StoreError> {
         // Entries the transaction can write: each account and each of its slots. (A sum, so
         // the hash map's order does not matter.)
         let touched = state.values().fold(0u64, |n, a| {
@@ -299,10 +358,11 @@ impl<'a, V: StateView> Overlay<'a, V> {
         let bound = u64::try_from(self.evm.len())
             .unwrap_or(u64::MAX)
             .saturating_add(touched);
-        if bound <= self.index_room {
+        if bound <= self.index_room && bound <= self.diff_room && self.wiped.is_empty() {
             self.commit_tx(state);
             return Ok(Ok(()));
         }
+        let before = self.diff_bound()?;
         let saved = (
             self.evm.clone(),
             self.wiped.clone(),
@@ -311,14 +371,26 @@ impl<'a, V: StateView> Overlay<'a, V> {
         );
         self.commit_tx(state);
         let inserts = self.inserts()?;
-        if inserts <= self.index_room {
-            return Ok(Ok(()));
+        let full = if inserts > self.index_room {
+            Some(Full::ProofTree(ProofTreeFull {
+                room: self.index_room,
+                inserts,
+            }))
+        } else {
+            let entries = self.diff_bound()?;
+            (entries > self.diff_room).then_some(Full::Diff(DiffFull {
+                room: self.diff_room,
+                entries,
+                before,
+            }))
+        };
+        match full {
+            None => Ok(Ok(())),
+            Some(full) => {
+                (self.evm, self.wiped, self.code, self.analysed) = saved;
+                Ok(Err(full))
+            }
         }
-        (self.evm, self.wiped, self.code, self.analysed) = saved;
-        Ok(Err(ProofTreeFull {
-            room: self.index_room,
-            inserts,
-        }))
     }
 
     /// Commits one finished transaction's state (revm's per-transaction flags).
@@ -989,13 +1061,42 @@ mod tests {
         assert_eq!(
             o.commit_tx_within_room(tx_state(&[(b, &[(1, 1), (2, 2)])]))
                 .expect("store"),
-            Err(ProofTreeFull {
+            Err(Full::ProofTree(ProofTreeFull {
                 room: 2,
                 inserts: 3
-            })
+            }))
         );
         assert_eq!(o.evm_writes(), 0);
         assert_eq!(o.account(b).expect("read"), None);
+        // The diff room (max_diff_entries) the same way: three entries do not fit two.
+        let mut dr = Overlay::new(&m);
+        dr.set_diff_room(2);
+        assert_eq!(
+            dr.commit_tx_within_room(tx_state(&[(b, &[(1, 1), (2, 2)])]))
+                .expect("store"),
+            Err(Full::Diff(DiffFull {
+                room: 2,
+                entries: 3,
+                before: 0
+            }))
+        );
+        assert_eq!(dr.evm_writes(), 0);
+        dr.set_diff_room(3);
+        assert_eq!(
+            dr.commit_tx_within_room(tx_state(&[(b, &[(1, 1), (2, 2)])]))
+                .expect("store"),
+            Ok(())
+        );
+        assert_eq!(dr.diff_bound().expect("read"), 3);
+        assert!(
+            dr.write_fits(&StateKey::Account(b)).expect("read"),
+            "a key already written adds no entry"
+        );
+        assert!(
+            !dr.write_fits(&StateKey::Account(Address::repeat_byte(0x99)))
+                .expect("read"),
+            "a fourth entry does not fit"
+        );
         // Account a and slot 3 exist: one insert (slot 5).
         o.commit_tx_within_room(tx_state(&[(a, &[(3, 7), (5, 8)])]))
             .expect("store")
@@ -1066,6 +1167,9 @@ mod tests {
                             let before = (o.evm_writes(), o.inserts().expect("read"));
                             let st = tx_state(&[(a, &[(slot, n as u64 + 1)])]);
                             if let Err(full) = o.commit_tx_within_room(st).expect("store") {
+                                let Full::ProofTree(full) = full else {
+                                    panic!("no diff room is set here: {full:?}")
+                                };
                                 proptest::prop_assert!(full.inserts > room);
                                 proptest::prop_assert_eq!(
                                     (o.evm_writes(), o.inserts().expect("read")),

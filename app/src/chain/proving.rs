@@ -534,6 +534,9 @@ pub fn end_block<V: StateView>(
         let mut out = Vec::new();
         let mut s = c.head;
         while s != 0 {
+            if out.len() as u64 >= c.unproven {
+                return Err(corrupt("proof chain", "more linked slots than unproven"));
+            }
             let e = proof_slot(l.overlay(), s)?
                 .ok_or_else(|| corrupt("proof slot", format!("unproven slot {s} missing")))?;
             let next = e.next;
