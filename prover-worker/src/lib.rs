@@ -410,7 +410,17 @@ pub async fn select(
 pub struct Proving {
     keys: std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<Halo2BlockProver>>>>,
     jobs: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Proofs this process made whose `Proof` came too late for the window, by slot: the
+    /// slot's fallback round takes the same proof (it is bound to this prover's address), so
+    /// the worker can commit at once instead of proving again.
+    made: std::sync::Arc<std::sync::Mutex<BTreeMap<u64, MadeProof>>>,
 }
+
+/// A proof of a slot for this worker's address: pre-root, post-root, proof bytes.
+type MadeProof = (B256, B256, Vec<u8>);
+
+/// Proofs kept for a later fallback round (the oldest slots are dropped first).
+const MADE_PROOFS_KEPT: usize = 64;
 
 impl std::fmt::Debug for Proving {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -424,7 +434,20 @@ impl Proving {
         Self {
             keys: std::sync::Arc::default(),
             jobs: std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1))),
+            made: std::sync::Arc::default(),
         }
+    }
+
+    fn keep(&self, slot: u64, proof: MadeProof) {
+        let mut m = self.made.lock().expect("made proofs lock");
+        m.insert(slot, proof);
+        while m.len() > MADE_PROOFS_KEPT {
+            m.pop_first();
+        }
+    }
+
+    fn take_made(&self, slot: u64) -> Option<MadeProof> {
+        self.made.lock().expect("made proofs lock").remove(&slot)
     }
 
     async fn keys(&self, capacity: usize) -> eyre::Result<std::sync::Arc<Halo2BlockProver>> {
@@ -569,7 +592,7 @@ pub async fn prove(
         slot: task.slot,
         pre_root,
         post_root,
-        proof: proof.into(),
+        proof: proof.clone().into(),
     };
     let benign = [
         CODE_NO_PROOF_DUE,
@@ -584,7 +607,13 @@ pub async fn prove(
         .await?
         {
             Ok(hash) => Outcome::Submitted(hash),
-            Err(log) => Outcome::Skipped(log),
+            Err(log) => {
+                // Too late for the window: the slot's fallback round can use this proof.
+                if node.proof_slot(task.slot).await.is_ok_and(|s| !done(&s)) {
+                    proving.keep(task.slot, (pre_root, post_root, proof));
+                }
+                Outcome::Skipped(log)
+            }
         },
     )
 }
@@ -631,10 +660,24 @@ pub async fn fallback(
             "this key committed from another process, which holds the proof".into(),
         ));
     }
-    let (pre_root, post_root, proof) = match make_proof(node, me, chain_id, slot, proving).await? {
-        Ok(p) => p,
-        Err(why) => return Ok(Outcome::Skipped(why)),
+    // A proof made for the window and sent too late serves the fallback as it is.
+    let (pre_root, post_root, proof) = match proving.take_made(slot) {
+        Some(p) => p,
+        None => match make_proof(node, me, chain_id, slot, proving).await? {
+            Ok(p) => p,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        },
     };
+    // Proving may outlast the commit phase: then the proof waits for the next round.
+    let now = node.proof_slot(slot).await?;
+    if over(&now) || now.height.saturating_add(1) > task.commit_end {
+        if !now.proven {
+            proving.keep(slot, (pre_root, post_root, proof));
+        }
+        return Ok(Outcome::Skipped(
+            "the commit phase ended while proving; the proof is kept for the next round".into(),
+        ));
+    }
     let hash = parley_app::chain::proving::commit_hash(&proof, me);
     let commit = Action::CommitProof { slot, hash };
     let benign = [
