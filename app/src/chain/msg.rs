@@ -691,7 +691,68 @@ mod tests {
                 post_root: B256::with_last_byte(9),
                 proof: Bytes::from(vec![7; 3000]),
             },
+            Action::CommitProof {
+                slot: 15,
+                hash: B256::repeat_byte(8),
+            },
+            Action::RevealProof {
+                slot: 15,
+                pre_root: B256::with_last_byte(1),
+                post_root: B256::with_last_byte(2),
+                proof: Bytes::from(vec![6; 3000]),
+            },
         ]
+    }
+
+    #[test]
+    fn the_test_actions_cover_every_kind() {
+        let kinds: std::collections::BTreeSet<Kind> = actions().iter().map(Action::kind).collect();
+        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), Kind::ALL.to_vec());
+    }
+
+    /// A `RevealProof` is held to a `Proof`'s field checks and size limit; a `CommitProof`'s
+    /// hash is exactly 32 bytes.
+    #[test]
+    fn reveal_and_commit_fields_are_checked() {
+        let k = key(5);
+        let r = B256::from(alloy_primitives::uint!(
+            0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001_U256
+        ));
+        let reveal = |pre_root, n: usize| Action::RevealProof {
+            slot: 1,
+            pre_root,
+            post_root: B256::ZERO,
+            proof: Bytes::from(vec![1; n]),
+        };
+        assert!(decode(&sign(&k, CHAIN, 0, &reveal(B256::ZERO, 60 * 1024)), CHAIN).is_ok());
+        assert_eq!(
+            decode(&sign(&k, CHAIN, 0, &reveal(r, 10)), CHAIN),
+            Err(MsgError::Field(
+                "proof roots must be below the BN254 scalar modulus"
+            ))
+        );
+        assert_eq!(
+            decode(&sign(&k, CHAIN, 0, &reveal(B256::ZERO, 0)), CHAIN),
+            Err(MsgError::Field("proof.proof must hold the proof bytes"))
+        );
+        let big = sign(&k, CHAIN, 0, &reveal(B256::ZERO, MAX_PROOF_MESSAGE_BYTES));
+        assert_eq!(
+            decode(&big, CHAIN),
+            Err(MsgError::TooLarge(big.len(), MAX_PROOF_MESSAGE_BYTES))
+        );
+        // A 31-byte hash, encoded by hand and signed like any message.
+        let m = pb::Message {
+            chain_id: CHAIN,
+            nonce: 0,
+            kind: Some(pb::message::Kind::CommitProof(pb::CommitProof {
+                slot: 1,
+                hash: vec![1; 31],
+            })),
+        };
+        assert_eq!(
+            Action::from_proto(m.kind.expect("set")),
+            Err(MsgError::Field("commit_proof.hash must be 32 bytes"))
+        );
     }
 
     /// A proof's roots must be canonical field elements, its bytes non-empty, and the whole
