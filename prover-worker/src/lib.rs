@@ -775,6 +775,55 @@ fn finished(
     on_outcome(id, outcome);
 }
 
+/// A proving task, run beside the stream.
+enum Job {
+    Prove(pb::ProveTask),
+    Fallback(pb::FallbackTask),
+}
+
+/// Takes a proving task (unless already held) and runs it on its own tokio task; its outcome
+/// comes back on `done`.
+#[allow(clippy::too_many_arguments)]
+fn spawn_job(
+    cfg: &Config,
+    node: &Node,
+    held: &mut Held,
+    proving: &Proving,
+    nonces: &Nonces,
+    done: &tokio::sync::mpsc::UnboundedSender<(String, eyre::Result<Outcome>)>,
+    id: String,
+    deadline: u64,
+    job: Job,
+) {
+    if !held.take(&id, deadline) {
+        tracing::debug!(target: "parley::prover", task = %id, "already held");
+        return;
+    }
+    match &job {
+        Job::Prove(t) => {
+            tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline, "prove task")
+        }
+        Job::Fallback(t) => {
+            tracing::info!(target: "parley::prover", task = %id, slot = t.slot, round = t.round, commit_end = t.commit_end, "fallback task")
+        }
+    }
+    let (node, key, chain_id, proving, nonces, done) = (
+        node.clone(),
+        cfg.key.clone(),
+        cfg.chain_id,
+        proving.clone(),
+        nonces.clone(),
+        done.clone(),
+    );
+    tokio::spawn(async move {
+        let outcome = match &job {
+            Job::Prove(t) => prove(&node, &key, chain_id, t, &proving, &nonces).await,
+            Job::Fallback(t) => fallback(&node, &key, chain_id, t, &proving, &nonces).await,
+        };
+        let _ = done.send((id, outcome));
+    });
+}
+
 /// One session: authenticate, then act on tasks until the stream ends (Ok) or fails (Err).
 /// `on_outcome` sees each task's result (tests, metrics).
 pub async fn session(
@@ -832,43 +881,31 @@ pub async fn session(
                 heartbeat(node, &cfg.key, cfg.chain_id, &nonces).await
             }
             Some(pb::task::Kind::Prove(t)) => {
-                if !held.take(&id, task.deadline_height) {
-                    tracing::debug!(target: "parley::prover", task = %id, "already held");
-                    continue;
-                }
-                tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = task.deadline_height, "prove task");
-                let (node, key, chain_id, proving, nonces, done) = (
-                    node.clone(),
-                    cfg.key.clone(),
-                    cfg.chain_id,
-                    proving.clone(),
-                    nonces.clone(),
-                    done_tx.clone(),
+                spawn_job(
+                    cfg,
+                    node,
+                    held,
+                    proving,
+                    &nonces,
+                    &done_tx,
+                    id,
+                    task.deadline_height,
+                    Job::Prove(t),
                 );
-                tokio::spawn(async move {
-                    let outcome = prove(&node, &key, chain_id, &t, &proving, &nonces).await;
-                    let _ = done.send((id, outcome));
-                });
                 continue;
             }
             Some(pb::task::Kind::Fallback(t)) => {
-                if !held.take(&id, task.deadline_height) {
-                    tracing::debug!(target: "parley::prover", task = %id, "already held");
-                    continue;
-                }
-                tracing::info!(target: "parley::prover", task = %id, slot = t.slot, round = t.round, commit_end = t.commit_end, "fallback task");
-                let (node, key, chain_id, proving, nonces, done) = (
-                    node.clone(),
-                    cfg.key.clone(),
-                    cfg.chain_id,
-                    proving.clone(),
-                    nonces.clone(),
-                    done_tx.clone(),
+                spawn_job(
+                    cfg,
+                    node,
+                    held,
+                    proving,
+                    &nonces,
+                    &done_tx,
+                    id,
+                    task.deadline_height,
+                    Job::Fallback(t),
                 );
-                tokio::spawn(async move {
-                    let outcome = fallback(&node, &key, chain_id, &t, &proving, &nonces).await;
-                    let _ = done.send((id, outcome));
-                });
                 continue;
             }
             None => {

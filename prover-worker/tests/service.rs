@@ -452,6 +452,36 @@ async fn the_worker_keeps_its_prover_active_with_heartbeats() {
     assert_eq!(last(&net), net.height, "the chain recorded the heartbeat");
 }
 
+/// The vk hash of the block circuit of `capacity` entries (keygen on a blocking thread).
+async fn vk_hash_of(capacity: usize) -> B256 {
+    tokio::task::spawn_blocking(move || {
+        parley_proofs::BlockVerifier::setup(capacity)
+            .expect("verifier")
+            .vk_hash()
+    })
+    .await
+    .expect("keygen")
+}
+
+/// Proving for a block circuit of `capacity` entries whose vk hashes to `vk_hash`.
+fn proving_params(
+    capacity: usize,
+    vk_hash: B256,
+    proof_window: u64,
+    fallback: parley_app::chain::genesis::FallbackParams,
+) -> parley_app::chain::genesis::ProvingParams {
+    parley_app::chain::genesis::ProvingParams {
+        block_capacity: capacity as u64,
+        block_vk_hash: vk_hash,
+        proof_window,
+        prover_fee_share_bps: 5_000,
+        invalid_proof_fine: U256::from(ETH / 10),
+        rep_up: 10_000,
+        max_unproven_slots: 8,
+        fallback,
+    }
+}
+
 /// The proving path end to end, in process: a slot whose diff needs a proof is streamed to
 /// the assigned prover as a `ProveTask`; the worker fetches the witness from the node's
 /// witness service over gRPC, binds it to its own address, proves it with real halo2 keys and
@@ -459,27 +489,12 @@ async fn the_worker_keeps_its_prover_active_with_heartbeats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_proves_its_slot_from_the_nodes_witness() {
     const CAPACITY: usize = 6;
-    let vk_hash = tokio::task::spawn_blocking(|| {
-        parley_proofs::BlockVerifier::setup(CAPACITY)
-            .expect("verifier")
-            .vk_hash()
-    })
-    .await
-    .expect("keygen");
+    let vk_hash = vk_hash_of(CAPACITY).await;
     let mut net = net_with(Params {
         chain_id: CHAIN_ID,
         protocol: parley_app::chain::genesis::ProtocolParams {
             max_diff_entries: CAPACITY as u64,
-            proving: Some(parley_app::chain::genesis::ProvingParams {
-                block_capacity: CAPACITY as u64,
-                block_vk_hash: vk_hash,
-                proof_window: 40,
-                prover_fee_share_bps: 5_000,
-                invalid_proof_fine: U256::from(ETH / 10),
-                rep_up: 10_000,
-                max_unproven_slots: 8,
-                fallback: Default::default(),
-            }),
+            proving: Some(proving_params(CAPACITY, vk_hash, 40, Default::default())),
             ..Default::default()
         },
         ..Params::default()
@@ -498,7 +513,9 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Keygen and one proof at capacity 6 take seconds. The worker reports the task done only
     // once its transition is on chain, so the chain goes on meanwhile: every message the
-    // service broadcast enters the next block.
+    // service broadcast enters the next block. On a loaded machine the proof can take longer
+    // than the window's 40 steps, so the chain holds two heights before the window's end
+    // until the proof is in (a real chain sizes its window for proving time).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     let mut proofs = 0;
     let outcome = loop {
@@ -515,7 +532,9 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
             }
             net.submit(Bytes::from(raw)).expect("admitted");
         }
-        net.step();
+        if proofs > 0 || net.height + 2 < slot + 40 {
+            net.step();
+        }
         if let Ok((id, outcome)) = outcomes.try_recv()
             && id == format!("prove/{slot}")
         {
@@ -548,29 +567,14 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_proves_a_missed_slot_through_the_fallback() {
     const CAPACITY: usize = 6;
-    let vk_hash = tokio::task::spawn_blocking(|| {
-        parley_proofs::BlockVerifier::setup(CAPACITY)
-            .expect("verifier")
-            .vk_hash()
-    })
-    .await
-    .expect("keygen");
+    let vk_hash = vk_hash_of(CAPACITY).await;
     let fallback = parley_app::chain::genesis::FallbackParams::default();
     let mut net = net_of(
         Params {
             chain_id: CHAIN_ID,
             protocol: parley_app::chain::genesis::ProtocolParams {
                 max_diff_entries: CAPACITY as u64,
-                proving: Some(parley_app::chain::genesis::ProvingParams {
-                    block_capacity: CAPACITY as u64,
-                    block_vk_hash: vk_hash,
-                    proof_window: 6,
-                    prover_fee_share_bps: 5_000,
-                    invalid_proof_fine: U256::from(ETH / 10),
-                    rep_up: 10_000,
-                    max_unproven_slots: 8,
-                    fallback: fallback.clone(),
-                }),
+                proving: Some(proving_params(CAPACITY, vk_hash, 6, fallback.clone())),
                 ..Default::default()
             },
             ..Params::default()
