@@ -766,7 +766,8 @@ fn settle<V: StateView>(
             })?;
         }
     }
-    // Read again: fining stake does not move the pot, but crediting reads it.
+    // The pot receives the bid and the kept slash and pays every credit above (the fee share
+    // and the bounty were capped by what it held).
     let mut pot = l.pot()?;
     pot.proving_pot = pot
         .proving_pot
