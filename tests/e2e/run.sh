@@ -809,19 +809,27 @@ t_auction() {
   # the bids close, and the worker selects at once), so the slot is withheld. Transactions with
   # tips make sequencer 1 (80 % of tips against 50 %) the highest bidder for their slots; the
   # slots ahead are polled for such a bid and node 1's parleyd is killed as soon as one shows.
-  for j in 0 1 2; do
-    "${CAST}" send --async --rpc-url "$(eth_url 2)" --private-key "$(dev_key 5)" --nonce "${j}" \
-      --gas-limit 21000 --priority-gas-price 1gwei --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
-  done
+  # A fresh tipped transaction every round keeps sequencer 1 ahead: with no tips both bid the
+  # minimum, and a tie goes to whichever bid was included first, which a later bid carrying
+  # tips can still beat. The max fee is set: cast's default (from the tiny base fee) is below
+  # a 1 gwei tip, and such a transaction is refused.
+  local tip_nonce
+  tip_nonce="$("${CAST}" nonce --rpc-url "$(eth_url 2)" "$(dev_addr 5)")"
   local target="" until=$((SECONDS + 60))
   while [[ -z "${target}" ]] && ((SECONDS < until)); do
+    "${CAST}" send --async --rpc-url "$(eth_url 2)" --private-key "$(dev_key 5)" --nonce "${tip_nonce}" \
+      --gas-limit 21000 --gas-price 2gwei --priority-gas-price 1gwei --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
+    tip_nonce=$((tip_nonce + 1))
     h="$("${CAST}" block-number --rpc-url "$(eth_url 2)" 2>/dev/null || echo 0)"
     for ((s = h + 1; s <= h + 10; s++)); do
+      # Sequencer 1's bid strictly above every other: no tie for a later bid to win.
       if python3 -c '
 import json, sys
 e, me = json.load(sys.stdin), sys.argv[1]
-top = max(e["bids"], key=lambda b: (int(b["amount"], 16), -int(b["order"])), default=None)
-sys.exit(0 if e["state"] == "open" and e["selectedBy"] is None and top and top["sequencer"].lower() == me else 1)
+mine = [int(b["amount"], 16) for b in e["bids"] if b["sequencer"].lower() == me]
+others = [int(b["amount"], 16) for b in e["bids"] if b["sequencer"].lower() != me]
+ok = e["state"] == "open" and e["selectedBy"] is None and mine and max(mine) > max(others, default=0)
+sys.exit(0 if ok else 1)
 ' "${seq1}" <<<"$(slot_json 2 "${s}")" 2>/dev/null; then
         target="${s}"
         break
