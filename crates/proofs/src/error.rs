@@ -53,6 +53,10 @@ pub enum ProofError {
         /// what is wrong
         reason: String,
     },
+    /// The trusted setup this process was told to use is missing, damaged, not the pinned
+    /// one, or was never chosen (ADR 0014).
+    #[error("trusted setup: {0}")]
+    Setup(String),
     /// halo2 synthesis / keygen / proving failed.
     #[error("halo2: {0}")]
     Halo2(String),

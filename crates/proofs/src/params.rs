@@ -1,6 +1,10 @@
-//! Deterministic KZG parameters (SRS), cached on disk.
+//! The KZG parameters (SRS) every proof and verifying key is made with: the deterministic
+//! development setup, cached on disk, or a ceremony's powers of tau read from a file whose
+//! hash a chain pins (ADR 0014). A process chooses once with [`select`]; `parleyd` and
+//! `parley-prover` always choose from their configuration. A process that never chooses (the
+//! crate's tests and benches) uses the development setup.
 //!
-//! The SRS is `ParamsKZG::setup(k, ChaCha20Rng::from_seed(SRS_SEED))`. `setup` draws the
+//! The development SRS is `ParamsKZG::setup(k, ChaCha20Rng::from_seed(SRS_SEED))`. `setup` draws the
 //! toxic secret first, so every `k` shares the same secret: the parameters for a small `k` are
 //! exactly the downsized parameters of a larger one, and block proofs and their aggregation
 //! verify against one pairing. This is a **test/localnet** setup: anyone can recompute the
@@ -12,10 +16,19 @@
 //! is never silently regenerated over, so an operator notices a damaged disk.
 
 use crate::error::{ProofError, Result, io_err};
+use alloy_primitives::B256;
 use halo2_base::halo2_proofs::{
     SerdeFormat,
     halo2curves::bn256::Bn256,
     poly::{commitment::Params, kzg::commitment::ParamsKZG},
+};
+use halo2_base::halo2_proofs::{
+    halo2curves::{
+        CurveAffine,
+        bn256::{G1Affine, G2Affine},
+        pairing::Engine,
+    },
+    poly::commitment::ParamsProver,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -24,6 +37,7 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
 };
 
 /// Seed of the deterministic SRS (ASCII, zero padded).
@@ -46,7 +60,13 @@ fn srs_path(dir: &Path, k: u32) -> PathBuf {
 
 /// Generate the deterministic SRS for `k` (no cache).
 pub fn generate_srs(k: u32) -> ParamsKZG<Bn256> {
-    ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(SRS_SEED))
+    generate_srs_seeded(k, SRS_SEED)
+}
+
+/// A setup for `k` whose secret is drawn from `seed`: a stand-in for another ceremony in
+/// tests and rehearsals (its secret is as public as the seed).
+pub fn generate_srs_seeded(k: u32, seed: [u8; 32]) -> ParamsKZG<Bn256> {
+    ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(seed))
 }
 
 /// Write parameters in the cache format (atomically: temp file + rename).
@@ -108,9 +128,197 @@ pub fn read_srs(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
     Ok(params)
 }
 
+/// Largest `k` a ceremony file may hold (2^28 points: 34 GiB, beyond any machine here).
+const MAX_CEREMONY_K: u32 = 28;
+
+/// A ceremony's powers of tau, as halo2 writes parameters (`Params::write`: k as u32 little
+/// endian, the 2^k powers on G1, their Lagrange basis, then g2 and s·g2, uncompressed). This
+/// is the format of the published halo2 conversions of the Perpetual Powers of Tau.
+pub struct Ceremony {
+    params: ParamsKZG<Bn256>,
+    hash: B256,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Ceremony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceremony")
+            .field("path", &self.path)
+            .field("k", &self.params.k())
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ceremony {
+    /// Reads a ceremony file. With `pinned`, a file whose keccak256 differs is refused before
+    /// anything is decoded. Without it the caller must compare [`Self::hash`] with its pin
+    /// before trusting a proof checked with it (a node learns the pin from genesis). Refused:
+    /// a missing or unreadable file, a length that is not the one its `k` implies, a point
+    /// that does not decode, and powers whose g·s on G1 and s·g2 do not pair.
+    pub fn load(path: &Path, pinned: Option<B256>) -> Result<Self> {
+        let bad = |reason: String| ProofError::Setup(format!("{}: {reason}", path.display()));
+        let bytes =
+            fs::read(path).map_err(|e| bad(format!("cannot read the ceremony file: {e}")))?;
+        let hash = B256::from_slice(&Keccak256::digest(&bytes));
+        if let Some(pin) = pinned
+            && pin != hash
+        {
+            return Err(bad(format!(
+                "keccak256 is {hash}, the pinned hash is {pin}: damaged, or another ceremony"
+            )));
+        }
+        let k = bytes
+            .get(..4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .ok_or_else(|| bad("shorter than its header".into()))?;
+        if k == 0 || k > MAX_CEREMONY_K {
+            return Err(bad(format!(
+                "header says k = {k}, outside 1..={MAX_CEREMONY_K}"
+            )));
+        }
+        // k, 2 * 2^k G1 points of 64 bytes, 2 G2 points of 128 bytes.
+        let expected = 4 + (2usize << k) * 64 + 2 * 128;
+        if bytes.len() != expected {
+            return Err(bad(format!(
+                "{} bytes, but a k = {k} file has {expected}: truncated or damaged",
+                bytes.len()
+            )));
+        }
+        // The length is checked, so the unchecked reader cannot run short (it would panic).
+        // A point off the curve is caught by the pin or by the pairing check below.
+        let params =
+            ParamsKZG::<Bn256>::read_custom(&mut &bytes[..], SerdeFormat::RawBytesUnchecked)
+                .map_err(|e| bad(format!("undecodable: {e}")))?;
+        if !powers_pair(&params) {
+            return Err(bad(
+                "its first power on G1 does not pair with s·g2: not a powers-of-tau file".into(),
+            ));
+        }
+        Ok(Self {
+            params,
+            hash,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// keccak256 of the file's bytes: what a chain pins.
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    /// Its `k` (the file holds 2^k powers).
+    pub fn k(&self) -> u32 {
+        self.params.k()
+    }
+
+    /// Where it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The parameters for a circuit of size `k`, downsized from the file's. Downsizing
+    /// recomputes the Lagrange basis (an FFT over G1: about half a minute at k = 16 on two
+    /// cores), so the result is cached in `<dir>/ceremony-<hash>/` in the checksummed cache
+    /// format, and a restarted process reads it back.
+    pub fn params_for_in(&self, dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
+        if k > self.k() {
+            return Err(ProofError::Setup(format!(
+                "{} holds 2^{} powers; a circuit needs k = {k}",
+                self.path.display(),
+                self.k()
+            )));
+        }
+        if k == self.k() {
+            return Ok(self.params.clone());
+        }
+        let path = srs_path(&dir.join(format!("ceremony-{:x}", self.hash)), k);
+        if path.exists() {
+            return read_srs(&path, k);
+        }
+        let mut p = self.params.clone();
+        p.downsize(k);
+        write_srs(&path, &p)?;
+        Ok(p)
+    }
+
+    /// [`Self::params_for_in`] with the cache in [`params_dir`].
+    pub fn params_for(&self, k: u32) -> Result<ParamsKZG<Bn256>> {
+        self.params_for_in(&params_dir(), k)
+    }
+}
+
+/// e(g1·s, g2) = e(g1, g2·s): the file's second power and its s·g2 come from one secret, and
+/// its points lie on the curves (a point off them does not pair like this).
+fn powers_pair(p: &ParamsKZG<Bn256>) -> bool {
+    let g = p.get_g();
+    let (Some(g0), Some(g1)) = (g.first(), g.get(1)) else {
+        return false;
+    };
+    let on_curve = |a: &G1Affine| bool::from(a.is_on_curve());
+    let on_curve2 = |a: &G2Affine| bool::from(a.is_on_curve());
+    on_curve(g0)
+        && on_curve(g1)
+        && on_curve2(&p.g2())
+        && on_curve2(&p.s_g2())
+        && Bn256::pairing(g1, &p.g2()) == Bn256::pairing(g0, &p.s_g2())
+}
+
+/// Writes `params` as a ceremony file (halo2's `Params::write` layout). Used to rehearse the
+/// ceremony path with the development setup; a real chain's file comes from a ceremony.
+pub fn write_ceremony_file(path: &Path, params: &ParamsKZG<Bn256>) -> Result<B256> {
+    let mut body = Vec::new();
+    params
+        .write_custom(&mut body, SerdeFormat::RawBytes)
+        .map_err(io_err(path))?;
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    fs::write(path, &body).map_err(io_err(path))?;
+    Ok(B256::from_slice(&Keccak256::digest(&body)))
+}
+
+/// The trusted setup a process uses.
+#[derive(Debug, Clone)]
+pub enum Srs {
+    /// The seeded development setup: anyone can recompute its secret and forge proofs.
+    Dev,
+    /// A ceremony's powers of tau.
+    Ceremony(Arc<Ceremony>),
+    /// None was configured: every proof, key and verifier is refused, naming the setting.
+    Unset(String),
+}
+
+static SELECTED: OnceLock<Srs> = OnceLock::new();
+
+/// Chooses this process's setup, once (a second call with another choice is refused).
+pub fn select(srs: Srs) -> Result<()> {
+    let same = |a: &Srs, b: &Srs| match (a, b) {
+        (Srs::Dev, Srs::Dev) => true,
+        (Srs::Ceremony(x), Srs::Ceremony(y)) => x.hash == y.hash,
+        (Srs::Unset(_), Srs::Unset(_)) => true,
+        _ => false,
+    };
+    let chosen = SELECTED.get_or_init(|| srs.clone());
+    if same(chosen, &srs) {
+        Ok(())
+    } else {
+        Err(ProofError::Setup(format!(
+            "this process already uses {chosen:?}, it cannot switch to {srs:?}"
+        )))
+    }
+}
+
+/// The setup this process uses: the one [`select`]ed, else the development setup.
+pub fn selected() -> Srs {
+    SELECTED.get().cloned().unwrap_or(Srs::Dev)
+}
+
 /// The SRS for `k` from the cache in `dir`, generating (and caching) it when absent. A
 /// larger cached SRS is downsized instead of generating anew.
-pub fn load_srs_in(dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
+pub fn load_dev_srs_in(dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
     let path = srs_path(dir, k);
     if path.exists() {
         return read_srs(&path, k);
@@ -129,6 +337,16 @@ pub fn load_srs_in(dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
     Ok(params)
 }
 
+/// The SRS for a circuit of size `k` from the [`selected`] setup (the development one from
+/// the cache in `dir`).
+pub fn load_srs_in(dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
+    match selected() {
+        Srs::Dev => load_dev_srs_in(dir, k),
+        Srs::Ceremony(c) => c.params_for_in(dir, k),
+        Srs::Unset(why) => Err(ProofError::Setup(why)),
+    }
+}
+
 /// [`load_srs_in`] on [`params_dir`].
 pub fn load_srs(k: u32) -> Result<ParamsKZG<Bn256>> {
     load_srs_in(&params_dir(), k)
@@ -137,7 +355,6 @@ pub fn load_srs(k: u32) -> Result<ParamsKZG<Bn256>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halo2_base::halo2_proofs::poly::commitment::ParamsProver;
 
     #[test]
     fn srs_is_deterministic_and_downsizes() {
@@ -168,5 +385,85 @@ mod tests {
             Err(ProofError::DamagedCache { .. })
         ));
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("parley-ceremony-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn a_ceremony_file_loads_under_its_pin_and_downsizes() {
+        let path = temp("good.srs");
+        let hash = write_ceremony_file(&path, &generate_srs(8)).expect("write");
+        assert_eq!(
+            hash,
+            B256::from_slice(&Keccak256::digest(fs::read(&path).expect("read")))
+        );
+        let c = Ceremony::load(&path, Some(hash)).expect("load under its pin");
+        assert_eq!((c.k(), c.hash()), (8, hash));
+        let cache = temp("cache");
+        let small = c.params_for_in(&cache, 6).expect("downsize");
+        let dev = generate_srs(6);
+        assert_eq!(small.get_g(), dev.get_g());
+        assert_eq!(small.s_g2(), dev.s_g2());
+        // Read back from the cache: the same parameters, Lagrange basis included.
+        let cached = c.params_for_in(&cache, 6).expect("cached");
+        let bytes = |p: &ParamsKZG<Bn256>| {
+            let mut v = Vec::new();
+            p.write_custom(&mut v, SerdeFormat::RawBytes)
+                .expect("serialize");
+            v
+        };
+        assert_eq!(bytes(&cached), bytes(&dev));
+        let _ = fs::remove_dir_all(&cache);
+        let err = c
+            .params_for_in(&cache, 9)
+            .expect_err("larger than the file");
+        assert!(err.to_string().contains("needs k = 9"), "{err}");
+        let _ = fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_missing_damaged_or_foreign_ceremony_file_is_refused() {
+        let path = temp("bad.srs");
+        let hash = write_ceremony_file(&path, &generate_srs(6)).expect("write");
+        let good = fs::read(&path).expect("read");
+        let refused = |bytes: Option<&[u8]>, pin: Option<B256>, says: &str| {
+            match bytes {
+                Some(b) => fs::write(&path, b).expect("write"),
+                None => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+            let err = Ceremony::load(&path, pin).expect_err(says);
+            assert!(matches!(err, ProofError::Setup(_)), "{err}");
+            assert!(err.to_string().contains(says), "{err} should say {says}");
+        };
+        // One flipped bit anywhere (here deep in the Lagrange basis) fails the pin.
+        let mut flipped = good.clone();
+        let mid = flipped.len() / 2 + 3;
+        flipped[mid] ^= 1;
+        refused(Some(&flipped), Some(hash), "the pinned hash is");
+        // Without a pin, a damaged second power no longer pairs with s·g2.
+        let mut g1 = good.clone();
+        g1[4 + 64 + 7] ^= 1;
+        refused(Some(&g1), None, "does not pair");
+        refused(Some(&good[..good.len() - 1]), None, "truncated or damaged");
+        refused(Some(&good[..2]), None, "shorter than its header");
+        let mut huge = good.clone();
+        huge[..4].copy_from_slice(&40u32.to_le_bytes());
+        refused(Some(&huge), None, "outside 1..=28");
+        // Another ceremony (another secret) is well formed, and not the pinned one.
+        let other = generate_srs_seeded(6, [9; 32]);
+        write_ceremony_file(&path, &other).expect("write");
+        assert!(Ceremony::load(&path, None).is_ok(), "well formed");
+        refused(None, Some(hash), "cannot read");
+        write_ceremony_file(&path, &other).expect("write");
+        refused(
+            Some(&fs::read(&path).expect("read")),
+            Some(hash),
+            "the pinned hash is",
+        );
+        let _ = fs::remove_file(&path);
     }
 }

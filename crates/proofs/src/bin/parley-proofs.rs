@@ -2,6 +2,10 @@
 //!
 //! ```text
 //! parley-proofs srs <k>            generate / check the cached deterministic SRS for k
+//! parley-proofs srs hash <file>    check a ceremony file, print its k and keccak256 (the pin)
+//! parley-proofs srs export <k> <file> [seed]   write the development SRS (or, with a seed
+//!                                  text, a setup whose secret comes from it) as a ceremony
+//!                                  file: rehearses the ceremony path; anyone can forge with it
 //! parley-proofs bench [what...]    print benchmark figures (see docs/proofs.md)
 //! parley-proofs verifier <capacity> <blocks> <out.sol>   write the L1 (compression) verifier
 //! ```
@@ -10,6 +14,28 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("srs") if args.get(1).map(String::as_str) == Some("hash") => {
+            let path = args.get(2).ok_or("usage: srs hash <file>")?;
+            let c = parley_proofs::params::Ceremony::load(std::path::Path::new(path), None)?;
+            println!("k {} keccak256 {}", c.k(), c.hash());
+            Ok(())
+        }
+        Some("srs") if args.get(1).map(String::as_str) == Some("export") => {
+            let usage = "usage: srs export <k> <file> [seed]";
+            let k: u32 = args.get(2).ok_or(usage)?.parse()?;
+            let path = args.get(3).ok_or(usage)?;
+            let params = match args.get(4) {
+                None => parley_proofs::params::load_dev_srs_in(&parley_proofs::params::params_dir(), k)?,
+                Some(seed) => {
+                    use sha3::Digest as _;
+                    let seed: [u8; 32] = sha3::Keccak256::digest(seed.as_bytes()).into();
+                    parley_proofs::params::generate_srs_seeded(k, seed)
+                }
+            };
+            let hash = parley_proofs::params::write_ceremony_file(std::path::Path::new(path), &params)?;
+            println!("k {k} keccak256 {hash}: written to {path} (a rehearsal setup: its secret is public)");
+            Ok(())
+        }
         Some("srs") => {
             let k: u32 = args.get(1).ok_or("usage: srs <k>")?.parse()?;
             let t = std::time::Instant::now();
@@ -42,6 +68,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
-        _ => Err("usage: parley-proofs srs <k> | bench [cells|tree|block N [chip|flex]|compare N...|agg N|all] | verifier <capacity> <blocks> <out.sol>".into()),
+        _ => Err("usage: parley-proofs srs <k> | srs hash <file> | srs export <k> <file> [seed] | bench [cells|tree|block N [chip|flex]|compare N...|agg N|all] | verifier <capacity> <blocks> <out.sol>".into()),
     }
 }
