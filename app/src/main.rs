@@ -133,6 +133,18 @@ enum Cmd {
         /// With --proving-capacity: unproven slots at which backpressure holds.
         #[arg(long, default_value_t = 64)]
         max_unproven_slots: u64,
+        /// With --proving-capacity: heights a fallback round takes commits (0: the default).
+        #[arg(long, default_value_t = 0)]
+        commit_window: u64,
+        /// With --proving-capacity: heights a fallback round takes reveals after its commits
+        /// (0: the default).
+        #[arg(long, default_value_t = 0)]
+        reveal_proof_window: u64,
+        /// With --proving-capacity: pin this ceremony powers-of-tau file (its keccak256 and k)
+        /// and compute the block circuit's vk with it. Without it genesis pins the seeded
+        /// development setup (`srs = "dev"`), with which anyone can forge proofs.
+        #[arg(long)]
+        srs_file: Option<PathBuf>,
     },
     /// Print dev account N's private key (hex): localnet only, for the built-in sequencer's
     /// `sequencer_key` and the prover's key.
@@ -294,12 +306,38 @@ fn main() -> eyre::Result<()> {
             proving_capacity,
             proof_window,
             max_unproven_slots,
+            commit_window,
+            reveal_proof_window,
+            srs_file,
         } => {
             let mut params = Params {
                 chain_id,
                 ..Params::default()
             };
             if let Some(cap) = proving_capacity {
+                let srs = match &srs_file {
+                    None => parley_app::chain::genesis::SrsPin::Dev,
+                    Some(path) => {
+                        let c = parley_proofs::params::Ceremony::load(path, None)
+                            .map_err(|e| eyre::eyre!("--srs-file: {e}"))?;
+                        let pin = parley_app::chain::genesis::SrsPin::Ceremony {
+                            hash: c.hash(),
+                            k: c.k(),
+                        };
+                        parley_proofs::params::select(parley_proofs::params::Srs::Ceremony(
+                            std::sync::Arc::new(c),
+                        ))
+                        .map_err(|e| eyre::eyre!("--srs-file: {e}"))?;
+                        pin
+                    }
+                };
+                let mut fallback = parley_app::chain::genesis::FallbackParams::default();
+                if commit_window > 0 {
+                    fallback.commit_window = commit_window;
+                }
+                if reveal_proof_window > 0 {
+                    fallback.reveal_proof_window = reveal_proof_window;
+                }
                 let verifier = parley_proofs::BlockVerifier::setup(
                     usize::try_from(cap)
                         .map_err(|_| eyre::eyre!("--proving-capacity too large"))?,
@@ -309,12 +347,13 @@ fn main() -> eyre::Result<()> {
                 params.protocol.proving = Some(parley_app::chain::genesis::ProvingParams {
                     block_capacity: cap,
                     block_vk_hash: verifier.vk_hash(),
+                    srs,
                     proof_window,
                     prover_fee_share_bps: 5_000,
                     invalid_proof_fine: U256::from(100_000_000_000_000_000u128),
                     rep_up: 10_000,
                     max_unproven_slots,
-                    fallback: Default::default(),
+                    fallback,
                 });
             }
             if let Some(e) = epoch_heights {

@@ -13,7 +13,7 @@ use alloy_primitives::B256;
 use parley_proofs::encoding::{fr_from_b256, fr_to_b256};
 use parley_proofs::{BlockHeader, BlockPublicInputs, BlockVerifier};
 
-use crate::chain::genesis::ProvingParams;
+use crate::chain::genesis::{ProvingParams, SrsPin};
 use crate::chain::proving::{ProofCheck, Statement};
 use crate::chain::view::StoreError;
 use crate::store::Store;
@@ -139,6 +139,7 @@ impl Verifier {
         let built = self.key.get_or_init(|| {
             let capacity = usize::try_from(self.params.block_capacity)
                 .map_err(|_| "block_capacity does not fit usize".to_string())?;
+            check_srs(&parley_proofs::params::selected(), &self.params.srs)?;
             let v = BlockVerifier::setup(capacity).map_err(|e| e.to_string())?;
             if v.vk_hash() != self.params.block_vk_hash {
                 return Err(format!(
@@ -150,6 +151,33 @@ impl Verifier {
             Ok(v)
         });
         built.as_ref().map_err(|e| StoreError::Verifier(e.clone()))
+    }
+}
+
+/// Whether this process's trusted setup is the one genesis pins (ADR 0014). A node checking
+/// proofs with another setup than its peers would disagree with them on which proofs verify.
+pub fn check_srs(selected: &parley_proofs::params::Srs, pin: &SrsPin) -> Result<(), String> {
+    use parley_proofs::params::Srs;
+    match (selected, pin) {
+        (Srs::Unset(why), _) => Err(why.clone()),
+        (Srs::Dev, SrsPin::Dev) => Ok(()),
+        (Srs::Ceremony(c), SrsPin::Ceremony { hash, .. }) if c.hash() == *hash => Ok(()),
+        (Srs::Ceremony(c), SrsPin::Ceremony { hash, k }) => Err(format!(
+            "the ceremony file {} (k = {}) hashes to {}; genesis pins {hash} (k = {k}): \
+             damaged, or another ceremony's",
+            c.path().display(),
+            c.k(),
+            c.hash()
+        )),
+        (Srs::Dev, SrsPin::Ceremony { hash, k }) => Err(format!(
+            "this node is configured with srs = \"dev\", but genesis pins the ceremony file \
+             with keccak256 {hash} (k = {k}): set `srs` to that file"
+        )),
+        (Srs::Ceremony(c), SrsPin::Dev) => Err(format!(
+            "genesis uses the development setup, but this node is configured with the \
+             ceremony file {}: set srs = \"dev\" (this chain's proofs are forgeable)",
+            c.path().display()
+        )),
     }
 }
 
@@ -220,5 +248,38 @@ impl ProofCheck for Verifier {
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("the verifier panicked on these bytes".into()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parley_proofs::params::{Ceremony, Srs, generate_srs, write_ceremony_file};
+
+    #[test]
+    fn a_node_checks_proofs_only_with_the_setup_genesis_pins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ceremony.srs");
+        let hash = write_ceremony_file(&path, &generate_srs(4)).expect("write");
+        let c = Srs::Ceremony(Arc::new(Ceremony::load(&path, None).expect("load")));
+        let pinned = SrsPin::Ceremony { hash, k: 4 };
+        let other = SrsPin::Ceremony {
+            hash: B256::repeat_byte(1),
+            k: 4,
+        };
+        assert_eq!(check_srs(&Srs::Dev, &SrsPin::Dev), Ok(()));
+        assert_eq!(check_srs(&c, &pinned), Ok(()));
+        let refused = |s: &Srs, p: &SrsPin, says: &str| {
+            let e = check_srs(s, p).expect_err(says);
+            assert!(e.contains(says), "{e} should say {says}");
+        };
+        refused(&c, &other, "damaged, or another ceremony's");
+        refused(&Srs::Dev, &pinned, "configured with srs = \"dev\"");
+        refused(&c, &SrsPin::Dev, "genesis uses the development setup");
+        refused(
+            &Srs::Unset("key `srs` is not set".into()),
+            &SrsPin::Dev,
+            "is not set",
+        );
     }
 }

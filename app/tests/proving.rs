@@ -14,6 +14,7 @@ use alloy_signer_local::PrivateKeySigner;
 use common::{CHAIN_ID, Net, ledger, pot, prover_entry, total_value};
 use parley_app::chain::genesis::{
     AppGenesis, FallbackParams, GenesisBond, GenesisLedger, Params, ProtocolParams, ProvingParams,
+    SrsPin,
 };
 use parley_app::chain::msg::{self, Action};
 use parley_proofs::encoding::fr_to_b256;
@@ -41,6 +42,7 @@ fn proving() -> ProvingParams {
     ProvingParams {
         block_capacity: CAPACITY as u64,
         block_vk_hash: prover_keys().vk_hash(),
+        srs: SrsPin::Dev,
         proof_window: WINDOW,
         prover_fee_share_bps: 5_000,
         invalid_proof_fine: U256::from(FINE),
@@ -436,7 +438,7 @@ fn a_proof_right_after_execution_does_not_wait_for_the_background_hash() {
     }
 }
 
-/// The circuit is consensus: a genesis pinning a vk this node's circuit does not hash to stops
+/// The circuit and its trusted setup are consensus: a genesis pinning a vk this node's circuit does not hash to, or a setup it is not configured with, stops
 /// InitChain (and so the node), and the proving parameters are validated like the others.
 #[test]
 fn a_genesis_pinning_another_circuit_or_bad_proving_params_is_refused() {
@@ -466,6 +468,29 @@ fn a_genesis_pinning_another_circuit_or_bad_proving_params_is_refused() {
     };
     let err = with(other, cap).expect_err("another circuit");
     assert!(err.contains("genesis pins"), "{err}");
+    // This process checks with the development setup: a genesis pinning a ceremony stops it
+    // before any proof is taken as valid, and a ceremony outside 1..=28 is malformed.
+    let ceremony = ProvingParams {
+        srs: SrsPin::Ceremony {
+            hash: B256::repeat_byte(3),
+            k: 22,
+        },
+        ..proving()
+    };
+    let err = with(ceremony, cap).expect_err("a ceremony this node does not have");
+    assert!(err.contains("configured with srs = \"dev\""), "{err}");
+    let huge = ProvingParams {
+        srs: SrsPin::Ceremony {
+            hash: B256::repeat_byte(3),
+            k: 40,
+        },
+        ..proving()
+    };
+    let err = with(huge, cap).expect_err("k past 28");
+    assert!(
+        err.contains("params.protocol.proving.srs.ceremony.k"),
+        "{err}"
+    );
     let err = with(proving(), cap + 1).expect_err("capacity below max_diff_entries");
     assert!(
         err.contains("params.protocol.proving.block_capacity"),

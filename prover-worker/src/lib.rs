@@ -91,6 +91,30 @@ impl Config {
     }
 }
 
+/// The trusted setup `--srs` names (ADR 0014): `dev` (the seeded setup, localnets only), or a
+/// ceremony's powers-of-tau file that must hash to `pinned` (`--srs-hash`, the hash the
+/// chain's genesis pins). Anything missing, damaged or unpinned is refused, so the worker
+/// never starts with a setup it was not explicitly given.
+pub fn trusted_setup(srs: &str, pinned: Option<B256>) -> eyre::Result<parley_proofs::params::Srs> {
+    use parley_proofs::params::{Ceremony, Srs};
+    match (srs.trim(), pinned) {
+        ("", _) => bail!(
+            "no trusted setup: pass --srs dev (localnet) or --srs <ceremony file> with \
+             --srs-hash <the hash genesis pins>"
+        ),
+        ("dev", None) => Ok(Srs::Dev),
+        ("dev", Some(_)) => bail!("--srs-hash pins a ceremony file; --srs dev takes none"),
+        (path, None) => bail!(
+            "--srs {path}: a ceremony file needs --srs-hash (the keccak256 genesis pins: `srs` in \
+             the RPC `parley_getProtocolParams`), so a damaged or foreign file is refused"
+        ),
+        (path, Some(pin)) => Ok(Srs::Ceremony(std::sync::Arc::new(
+            Ceremony::load(std::path::Path::new(path), Some(pin))
+                .map_err(|e| eyre!("--srs: {e}"))?,
+        ))),
+    }
+}
+
 /// Reads a hex private key (`0x` optional, surrounding whitespace ignored).
 pub fn parse_key(text: &str) -> eyre::Result<PrivateKeySigner> {
     let t = text.trim();
@@ -959,6 +983,30 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trusted_setup_is_explicit_and_pinned() {
+        use parley_proofs::params::{Srs, generate_srs, write_ceremony_file};
+        let said = |r: eyre::Result<Srs>, what: &str| {
+            let e = r.expect_err(what).to_string();
+            assert!(e.contains(what), "{e} should say {what}");
+        };
+        said(trusted_setup("", None), "no trusted setup");
+        assert!(matches!(trusted_setup("dev", None), Ok(Srs::Dev)));
+        said(trusted_setup("dev", Some(B256::ZERO)), "takes none");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.srs");
+        let hash = write_ceremony_file(&path, &generate_srs(4)).expect("write");
+        let p = path.to_str().expect("utf-8 path");
+        said(trusted_setup(p, None), "needs --srs-hash");
+        assert!(matches!(trusted_setup(p, Some(hash)), Ok(Srs::Ceremony(_))));
+        said(trusted_setup(p, Some(B256::ZERO)), "the pinned hash is");
+        let missing = dir.path().join("none.srs");
+        said(
+            trusted_setup(missing.to_str().expect("utf-8"), Some(hash)),
+            "cannot read",
+        );
+    }
 
     #[test]
     fn keys_parse_with_or_without_0x() {

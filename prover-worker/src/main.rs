@@ -37,6 +37,15 @@ struct Args {
     /// Longest delay between reconnects, in milliseconds.
     #[arg(long, env = "PARLEY_PROVER_BACKOFF_MAX_MS", default_value_t = 30_000)]
     backoff_max_ms: u64,
+    /// The trusted setup (ADR 0014): `dev` for the seeded development setup (localnets only:
+    /// anyone can forge proofs with it), or the path of the ceremony's powers-of-tau file the
+    /// chain pins. Required.
+    #[arg(long, env = "PARLEY_PROVER_SRS", default_value = "")]
+    srs: String,
+    /// With a ceremony file: the keccak256 the chain's genesis pins (`srs` in
+    /// `parley_getProtocolParams`). A file that hashes otherwise is refused.
+    #[arg(long, env = "PARLEY_PROVER_SRS_HASH")]
+    srs_hash: Option<alloy_primitives::B256>,
     /// tracing filter.
     #[arg(long, env = "PARLEY_PROVER_LOG", default_value = "info")]
     log_level: String,
@@ -55,6 +64,13 @@ fn main() -> eyre::Result<()> {
         "text" => builder.with_ansi(false).init(),
         other => eyre::bail!("--log-format: expected `text` or `json`, got {other:?}"),
     }
+    let srs = parley_prover::trusted_setup(&args.srs, args.srs_hash)?;
+    if matches!(srs, parley_proofs::params::Srs::Dev) {
+        tracing::warn!(
+            "--srs dev: proving with the seeded development setup, whose secret is public"
+        );
+    }
+    parley_proofs::params::select(srs).map_err(|e| eyre!("--srs: {e}"))?;
     let key_text = match &args.key_file {
         Some(p) => {
             std::fs::read_to_string(p).wrap_err_with(|| format!("--key-file {}", p.display()))?

@@ -473,6 +473,7 @@ fn proving_params(
     parley_app::chain::genesis::ProvingParams {
         block_capacity: capacity as u64,
         block_vk_hash: vk_hash,
+        srs: parley_app::chain::genesis::SrsPin::Dev,
         proof_window,
         prover_fee_share_bps: 5_000,
         invalid_proof_fine: U256::from(ETH / 10),

@@ -124,6 +124,9 @@ pub struct ProvingParams {
     /// `vk_hash` of the block circuit of that capacity. A node whose own circuit hashes to
     /// anything else refuses to verify (and stops): the circuit is consensus.
     pub block_vk_hash: B256,
+    /// The trusted setup proofs are made and checked with (DESIGN §4, ADR 0014). Every node
+    /// must be configured with this very setup, or it stops at InitChain or start-up.
+    pub srs: SrsPin,
     /// A slot's assigned prover is on time when its proof is included at most this many
     /// heights after the slot executed; at least `min_penalty_window`.
     pub proof_window: u64,
@@ -141,6 +144,24 @@ pub struct ProvingParams {
     /// The permissionless fallback for slots whose assigned prover missed (DESIGN §3.9).
     #[serde(default)]
     pub fallback: FallbackParams,
+}
+
+/// Which trusted setup a proving chain uses (ADR 0014). In JSON: `"dev"`, or
+/// `{"ceremony": {"hash": "0x…", "k": 22}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SrsPin {
+    /// The seeded development setup: its secret is public, so anyone can forge proofs. For
+    /// localnets and tests only; a node also needs `srs = "dev"` in its own configuration.
+    Dev,
+    /// A ceremony's powers-of-tau file (halo2's parameter layout), pinned by the keccak256 of
+    /// its bytes; it holds 2^`k` powers.
+    Ceremony {
+        /// keccak256 of the file.
+        hash: B256,
+        /// Its size: circuits up to 2^k rows.
+        k: u32,
+    },
 }
 
 /// The two-step permissionless fallback (DESIGN §3.9), penalties for a missed proof, and
@@ -544,6 +565,14 @@ impl AppGenesis {
                 return Err(bad(
                     "params.protocol.proving.block_capacity",
                     "must be at least max_diff_entries (every block fits one proof)",
+                ));
+            }
+            if let SrsPin::Ceremony { k, .. } = p.srs
+                && !(1..=28).contains(&k)
+            {
+                return Err(bad(
+                    "params.protocol.proving.srs.ceremony.k",
+                    "must be within 1..=28",
                 ));
             }
             if p.proof_window < q.min_penalty_window {

@@ -68,6 +68,12 @@ pub struct Config {
     /// empty string turns the service off.
     #[serde(with = "optional_addr")]
     pub prover_grpc_addr: Option<SocketAddr>,
+    /// The trusted setup block proofs are checked with (DESIGN §4, ADR 0014): `dev` for the
+    /// seeded development setup (anyone can forge proofs with it: localnets only), or the path
+    /// of a ceremony's powers-of-tau file (relative to the home folder unless absolute), which
+    /// must hash to what genesis pins. Empty: not chosen, and a chain that proves stops the
+    /// node, naming this key. A missing or damaged file stops the node at start-up.
+    pub srs: String,
 }
 
 /// An optional listen address written as a string, `""` for none (TOML has no null).
@@ -122,6 +128,7 @@ impl Default for Config {
             sequencer_bid_share_bps: 5_000,
             sequencer_bid_empty: false,
             prover_grpc_addr: Some(([127, 0, 0, 1], 9090).into()),
+            srs: String::new(),
         }
     }
 }
@@ -153,6 +160,7 @@ const KEYS: &[(&str, bool)] = &[
     ("sequencer_bid_share_bps", true),
     ("sequencer_bid_empty", false),
     ("prover_grpc_addr", false),
+    ("srs", false),
 ];
 
 /// Keys whose environment override is `true` or `false` (anything else stays a string and is
@@ -273,6 +281,10 @@ impl Config {
         }
         if cfg.priv_validator_key_file.is_relative() {
             cfg.priv_validator_key_file = home.join(&cfg.priv_validator_key_file);
+        }
+        let srs = cfg.srs.trim();
+        if !srs.is_empty() && srs != "dev" && Path::new(srs).is_relative() {
+            cfg.srs = home.join(srs).to_string_lossy().into_owned();
         }
         if !matches!(cfg.log_format.as_str(), "text" | "json") {
             eyre::bail!(

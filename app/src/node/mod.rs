@@ -15,6 +15,34 @@ use crate::app::App;
 use crate::store::Store;
 use config::Config;
 
+/// The trusted setup the config key `srs` names. A ceremony file is read (and hashed) now,
+/// so a missing or damaged one stops the node before it opens anything; genesis's pin is
+/// compared when the chain's parameters are known ([`crate::verifier::check_srs`]).
+fn trusted_setup(srs: &str) -> eyre::Result<parley_proofs::params::Srs> {
+    use parley_proofs::params::{Ceremony, Srs};
+    Ok(match srs.trim() {
+        "" => Srs::Unset(
+            "config key `srs` is not set: this chain proves blocks, so the node must be told \
+             which trusted setup to use (`dev` on a localnet, else the ceremony file genesis \
+             pins)"
+                .into(),
+        ),
+        "dev" => {
+            tracing::warn!(
+                "srs = \"dev\": block proofs are checked with the seeded development setup, \
+                 whose secret is public (localnets only)"
+            );
+            Srs::Dev
+        }
+        path => {
+            let c = Ceremony::load(std::path::Path::new(path), None)
+                .map_err(|e| eyre::eyre!("key `srs`: {e}"))?;
+            tracing::info!(path, k = c.k(), hash = %c.hash(), "trusted setup: ceremony file read");
+            Srs::Ceremony(std::sync::Arc::new(c))
+        }
+    })
+}
+
 /// Runs the node until SIGINT/SIGTERM.
 pub fn run(cfg: Config) -> eyre::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
@@ -28,6 +56,8 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         builder.with_ansi(false).init();
     }
     metrics::install(cfg.metrics_addr)?;
+    parley_proofs::params::select(trusted_setup(&cfg.srs)?)
+        .map_err(|e| eyre::eyre!("key `srs`: {e}"))?;
 
     let store = Store::open(&cfg.db_dir.join("parley.redb"))?.with_retention(cfg.history_retention);
     let app = App::new(store, cfg.fee_recipient)?;

@@ -397,6 +397,7 @@ mod tests {
             proving: Some(crate::chain::genesis::ProvingParams {
                 block_capacity: 8,
                 block_vk_hash: B256::ZERO,
+                srs: crate::chain::genesis::SrsPin::Dev,
                 proof_window: 6,
                 prover_fee_share_bps: 0,
                 invalid_proof_fine: U256::ZERO,
