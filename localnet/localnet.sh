@@ -36,6 +36,12 @@
 #                                default 1)
 #   PARLEY_LOCALNET_MAX_UNPROVEN with proving: max_unproven_slots, where backpressure holds
 #                                (default 64)
+#   PARLEY_LOCALNET_PROOF_WINDOW with proving: proof_window in heights (default 30)
+#   PARLEY_LOCALNET_COMMIT_WINDOW with proving: the fallback's commit_window (default 8)
+#   PARLEY_LOCALNET_SRS_FILE     with proving: a ceremony powers-of-tau file (ADR 0014) that the
+#                                genesis pins and every node and worker uses; default: the
+#                                seeded development setup (srs = "dev"), with which anyone can
+#                                forge proofs
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -75,6 +81,9 @@ PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/pa
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 PROVING="${PARLEY_LOCALNET_PROVING:-0}"
 MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
+PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
+COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
+SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
 PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
@@ -191,6 +200,7 @@ write_meta() {
 VALIDATORS=${VALIDATORS}
 NODES=${NODES}
 APP=${APP}
+SRS_FILE=$(printf '%q' "${SRS_FILE}")
 EOF
 }
 
@@ -212,6 +222,16 @@ build_parleyd() {
   fi
 }
 
+# srs_flags — the trusted-setup flags of parley-prover: `--srs dev`, or the ceremony file with
+# the hash the genesis pins.
+srs_flags() {
+  if [[ -z "${SRS_FILE}" ]]; then
+    echo "--srs dev"
+  else
+    echo "--srs ${SRS_FILE} --srs-hash $(jq -r .app_state.params.protocol.proving.srs.ceremony.hash "${DATA_DIR}/genesis.json")"
+  fi
+}
+
 # start_provers — PROVER_WORKERS parley-prover workers for the genesis prover (dev account
 # PROVER_BASE), worker w dialing node (w mod validators)'s ProverService.
 start_provers() {
@@ -228,7 +248,7 @@ start_provers() {
     spawn "prover${w}.prover" "${LOG_DIR}/prover${w}.log" \
       env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
       --node "http://127.0.0.1:$(prover_grpc_port $((w % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
-      --jobs "${PROVER_JOBS}"
+      --jobs "${PROVER_JOBS}" $(srs_flags)
   done
   log "started ${PROVER_WORKERS} parley-prover worker(s) for prover dev account ${PROVER_BASE}"
 }
@@ -282,6 +302,8 @@ configure_parleyd() {
   toml_set "${cfg}" "" cometbft_rpc "\"http://127.0.0.1:$(rpc_port "${i}")\""
   toml_set "${cfg}" "" metrics_addr "\"127.0.0.1:$(metrics_port "${i}")\""
   toml_set "${cfg}" "" prover_grpc_addr "\"127.0.0.1:$(prover_grpc_port "${i}")\""
+  # The trusted setup block proofs are checked with (ADR 0014); it must be what genesis pins.
+  toml_set "${cfg}" "" srs "\"${SRS_FILE:-dev}\""
   # Each node's own fee recipient (the tips of the blocks it proposes): 0xfee0…0<i>.
   toml_set "${cfg}" "" fee_recipient "\"$(fee_recipient "${i}")\""
   # The first SEQUENCERS nodes run the built-in sequencer, with different bid strategies.
@@ -487,7 +509,9 @@ cmd_up() {
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
   local proving_args=()
   if ((PROVING > 0)); then
-    proving_args=(--proving-capacity "${PROVING}" --max-unproven-slots "${MAX_UNPROVEN}")
+    proving_args=(--proving-capacity "${PROVING}" --max-unproven-slots "${MAX_UNPROVEN}"
+      --proof-window "${PROOF_WINDOW}" --commit-window "${COMMIT_WINDOW}")
+    [[ -n "${SRS_FILE}" ]] && proving_args+=(--srs-file "${SRS_FILE}")
     log "block proving on: circuit capacity ${PROVING} (computing its vk hash; the first run makes the SRS)"
   fi
   if [[ "${APP}" == parleyd ]]; then

@@ -33,7 +33,7 @@ stage "predeploys: committed bytecode matches contracts/predeploys"
 bash contracts/predeploys/check.sh
 
 stage "end-to-end: 4-validator CometBFT localnet driven by cast, viem, ethers and forge"
-cargo build --release --locked -p parley-app -p parley-prover
+cargo build --release --locked -p parley-app -p parley-prover -p parley-proofs --bins
 PARLEY_SKIP_BUILD=1 bash tests/e2e/run.sh
 
 if [[ "${PARLEY_TEST_FAST:-0}" != 1 && -f crates/proofs/ci.sh ]]; then

@@ -875,7 +875,31 @@ sys.exit(0 if ok else 1)
   b="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 2)")"
   c="$("${CAST}" block "${h}" --field stateRoot --rpc-url "$(eth_url 3)")"
   [[ "${a}" == "${b}" && "${b}" == "${c}" ]] || fail "nodes disagree at ${h}: ${a} ${b} ${c}"
+  auction_srs
   auction_fallback
+}
+
+# The trusted setup (ADR 0014) on the proving localnet: node 1's parleyd (killed above) is
+# started on its own home with no `srs`, with a missing ceremony file and with a damaged one;
+# each time it refuses to start, saying why, and the chain goes on without it.
+auction_srs() {
+  local parleyd home out rc h
+  parleyd="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
+  home="${PARLEY_LOCALNET_DIR}/node1"
+  head -c 4096 /dev/urandom >"${WORK}/damaged.srs"
+  h="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+  for srs in "" "${WORK}/no-such.srs" "${WORK}/damaged.srs"; do
+    rc=0
+    out="$(PARLEY_SRS="${srs}" timeout 60 "${parleyd}" start --home "${home}" 2>&1)" || rc=$?
+    ((rc != 0 && rc != 124)) || fail "parleyd with srs=\"${srs}\" did not refuse to start (exit ${rc}): ${out: -300}"
+    case "${srs}" in
+    "") grep -q 'config key `srs` is not set' <<<"${out}" || fail "srs unset, but: ${out: -300}" ;;
+    *no-such*) grep -q 'cannot read the ceremony file' <<<"${out}" || fail "missing file, but: ${out: -300}" ;;
+    *) grep -Eq 'truncated or damaged|outside 1..=28' <<<"${out}" || fail "damaged file, but: ${out: -300}" ;;
+    esac
+  done
+  wait_eth_height 2 $((h + 2))
+  info "node 1's parleyd refused to start with srs unset, missing and damaged (exit codes non-zero, reasons named); the chain went on past height $((h + 2))"
 }
 
 # The permissionless fallback (DESIGN §3.9) on the auction localnet: a second prover (dev
@@ -896,7 +920,7 @@ auction_fallback() {
   "${parleyd}" msg --rpc "$(eth_url 2)" --dev-account 7 stake-prover 2eth >"${WORK}/fallback-stake.log" 2>&1 ||
     fail "parleyd msg stake-prover: $(tail -n 3 "${WORK}/fallback-stake.log")"
   PARLEY_PROVER_KEY="${key2}" "${prover2}" --node "http://127.0.0.1:9202" --chain-id "${L2_CHAIN_ID}" \
-    >"${WORK}/prover-fallback.log" 2>&1 &
+    --srs dev >"${WORK}/prover-fallback.log" 2>&1 &
   worker2=$!
   trap 'kill '"${worker2}"' 2>/dev/null || true; "${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   pid1="$(cat "${PARLEY_LOCALNET_DIR}/pids/prover0.prover.pid")"
@@ -929,6 +953,41 @@ auction_fallback() {
     fail "node0 counted no slot proven through the fallback"
   info "slot ${blk} (drawn for ${genesis_prover}, whose worker was stopped) proven through the fallback by ${addr2}; absent prover's stake now ${stake} wei; $(jq -c '{fallbackRounds, transitions: [.transitions[] | {height, fallback}]}' <<<"${ps}")"
   kill "${worker2}" 2>/dev/null || true
+}
+
+# A chain on a ceremony file (ADR 0014), rehearsed: `parley-proofs srs export` writes a setup
+# whose secret comes from a seed text (not the development seed) as a ceremony file; the
+# localnet's genesis pins its hash, every node and the prover worker load it, and a cast
+# transfer's slot is proven and verified by the validators. Had any part used the development
+# setup instead, its vk or its proofs would not match and nothing would be proven.
+t_ceremony() {
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  local proofs out hash pin rcpt blk deadline ps
+  proofs="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-proofs"
+  [[ -x "${proofs}" ]] || fail "no ${proofs} (cargo build --release -p parley-proofs)"
+  out="$("${proofs}" srs export 17 "${WORK}/rehearsal.srs" "parley e2e rehearsal" 2>&1)" ||
+    fail "parley-proofs srs export: ${out}"
+  hash="$(awk '{sub(/:$/, "", $4); print $4}' <<<"${out}")"
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-ceremony" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=16 \
+    PARLEY_LOCALNET_SRS_FILE="${WORK}/rehearsal.srs"
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/ceremony-up.log" 2>&1 ||
+    fail "ceremony localnet up: $(grep -m1 ERROR "${WORK}/ceremony-up.log" || tail -n 1 "${WORK}/ceremony-up.log")"
+  pin="$(rpc 0 parley_getProtocolParams '[]' | jq -c .result.protocol.proving.srs)"
+  [[ "$(jq -r .ceremony.hash <<<"${pin}")" == "${hash}" && "$(jq -r .ceremony.k <<<"${pin}")" == 17 ]] ||
+    fail "the chain pins ${pin}, not the exported file ${hash}"
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 1)" --private-key "$(dev_key 4)" \
+    --value 9 0x000000000000000000000000000000000000bEEF --json 2>&1)" || fail "cast send: ${rcpt}"
+  blk="$(($(jq -r .blockNumber <<<"${rcpt}")))"
+  deadline=$((SECONDS + 180))
+  while :; do
+    ps="$(rpc 2 parley_getProofSlot "[\"$(printf '0x%x' "${blk}")\"]" | jq -c .result)"
+    [[ "$(jq -r .proven <<<"${ps}")" == true ]] && break
+    ((SECONDS < deadline)) || fail "slot ${blk} not proven within 180 s on the ceremony chain: ${ps}"
+    sleep 2
+  done
+  info "ceremony ${hash} (k 17) pinned; slot ${blk} proven by $(jq -r '.transitions[0].prover' <<<"${ps}"), its proof verified in FinalizeBlock with the ceremony's setup"
+  "${LOCALNET}" down >/dev/null 2>&1 || true
 }
 
 main() {
@@ -994,6 +1053,7 @@ main() {
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
+  run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover worker load it, a slot is proven" t_ceremony
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))
