@@ -27,7 +27,7 @@ use crate::chain::evm::{self, ExecError};
 use crate::chain::genesis::{AppGenesis, Params};
 use crate::chain::ledger::{self, Ledger, LedgerError, ValidatorUpdate};
 use crate::chain::msg::{self, SignedMsg};
-use crate::chain::overlay::Overlay;
+use crate::chain::overlay::{Notice, Overlay};
 use crate::chain::rules::{self, Proposal, Verdict};
 use crate::chain::seed::{self, LastCommit};
 use crate::chain::tx::{self, SignedTx, TxError};
@@ -887,6 +887,17 @@ impl App {
                     msg::Kind::Proof => m::proof(outcome),
                     msg::Kind::RevealProof => m::fallback_reveal(outcome),
                     _ => {}
+                }
+                if let Some(LedgerError::InvalidProof { fined, .. }) = &a.rejected {
+                    m::prover_penalty("invalid_proof", *fined);
+                }
+            }
+        }
+        for n in &executed.notices {
+            match n {
+                Notice::ProverSlashed { amount, .. } => m::prover_penalty("missed_window", *amount),
+                Notice::CommitFined { amount, .. } => {
+                    m::prover_penalty("unrevealed_commit", *amount)
                 }
             }
         }

@@ -818,10 +818,10 @@ fn spawn_job(
     id: String,
     deadline: u64,
     job: Job,
-) {
+) -> bool {
     if !held.take(&id, deadline) {
         tracing::debug!(target: "parley::prover", task = %id, "already held");
-        return;
+        return false;
     }
     match &job {
         Job::Prove(t) => {
@@ -846,6 +846,35 @@ fn spawn_job(
         };
         let _ = done.send((id, outcome));
     });
+    true
+}
+
+/// Tells the node what this worker is busy with (DESIGN §5: workers report progress and
+/// capacity): the proofs running now, and the other tasks it holds (handled, kept until
+/// their deadline so a re-delivery is not run twice). Best effort: a failed report is logged.
+async fn report_progress(
+    cfg: &Config,
+    node: &Node,
+    session: &str,
+    held: &Held,
+    running: &std::collections::BTreeSet<String>,
+) {
+    if session.is_empty() {
+        return;
+    }
+    let r = pb::ReportRequest {
+        session: session.to_string(),
+        capacity: cfg.capacity,
+        in_progress: running.iter().cloned().collect(),
+        done: held
+            .ids()
+            .into_iter()
+            .filter(|id| !running.contains(id))
+            .collect(),
+    };
+    if let Err(e) = node.report(r).await {
+        tracing::debug!(target: "parley::prover", error = %e, "report failed");
+    }
 }
 
 /// One session: authenticate, then act on tasks until the stream ends (Ok) or fails (Err).
@@ -864,11 +893,14 @@ pub async fn session(
     let (done_tx, mut done_rx) =
         tokio::sync::mpsc::unbounded_channel::<(String, eyre::Result<Outcome>)>();
     let nonces = Nonces::default();
+    let mut running = std::collections::BTreeSet::new();
     loop {
         let message = tokio::select! {
             m = stream.message() => m,
             Some((id, outcome)) = done_rx.recv() => {
                 finished(&id, &outcome, on_outcome);
+                running.remove(&id);
+                report_progress(cfg, node, &session, held, &running).await;
                 continue;
             }
         };
@@ -905,31 +937,37 @@ pub async fn session(
                 heartbeat(node, &cfg.key, cfg.chain_id, &nonces).await
             }
             Some(pb::task::Kind::Prove(t)) => {
-                spawn_job(
+                if spawn_job(
                     cfg,
                     node,
                     held,
                     proving,
                     &nonces,
                     &done_tx,
-                    id,
+                    id.clone(),
                     task.deadline_height,
                     Job::Prove(t),
-                );
+                ) {
+                    running.insert(id);
+                    report_progress(cfg, node, &session, held, &running).await;
+                }
                 continue;
             }
             Some(pb::task::Kind::Fallback(t)) => {
-                spawn_job(
+                if spawn_job(
                     cfg,
                     node,
                     held,
                     proving,
                     &nonces,
                     &done_tx,
-                    id,
+                    id.clone(),
                     task.deadline_height,
                     Job::Fallback(t),
-                );
+                ) {
+                    running.insert(id);
+                    report_progress(cfg, node, &session, held, &running).await;
+                }
                 continue;
             }
             None => {
@@ -938,17 +976,7 @@ pub async fn session(
             }
         };
         finished(&id, &outcome, on_outcome);
-        if !session.is_empty() {
-            let r = pb::ReportRequest {
-                session: session.clone(),
-                capacity: cfg.capacity,
-                in_progress: Vec::new(),
-                done: held.ids(),
-            };
-            if let Err(e) = node.report(r).await {
-                tracing::debug!(target: "parley::prover", error = %e, "report failed");
-            }
-        }
+        report_progress(cfg, node, &session, held, &running).await;
     }
 }
 

@@ -951,6 +951,12 @@ auction_fallback() {
   metrics="$(curl -fsS "http://127.0.0.1:9100/metrics")" || fail "node0's metrics did not answer"
   grep -q '^parley_slots_proven_total{path="fallback"}' <<<"${metrics}" ||
     fail "node0 counted no slot proven through the fallback"
+  grep -q '^parley_prover_penalties_total{reason="missed_window"} [1-9]' <<<"${metrics}" ||
+    fail "node0 counted no missed-window slash: $(grep '^parley_prover_penalties' <<<"${metrics}")"
+  # The second prover's worker dials node 2's ProverService.
+  metrics="$(curl -fsS "http://127.0.0.1:9102/metrics")" || fail "node2's metrics did not answer"
+  grep -q '^parley_prover_workers 1$' <<<"${metrics}" ||
+    fail "node2 does not count the fallback worker's task stream: $(grep '^parley_prover_workers' <<<"${metrics}")"
   info "slot ${blk} (drawn for ${genesis_prover}, whose worker was stopped) proven through the fallback by ${addr2}; absent prover's stake now ${stake} wei; $(jq -c '{fallbackRounds, transitions: [.transitions[] | {height, fallback}]}' <<<"${ps}")"
   kill "${worker2}" 2>/dev/null || true
 }

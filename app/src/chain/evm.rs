@@ -67,6 +67,8 @@ pub struct Executed {
     pub messages: Vec<Result<ledger::Applied, ledger::LedgerError>>,
     /// Validator-set changes for CometBFT (only at epoch boundaries).
     pub validator_updates: Vec<ledger::ValidatorUpdate>,
+    /// What the protocol handlers noted (penalties), for metrics.
+    pub notices: Vec<crate::chain::overlay::Notice>,
 }
 
 /// The revm transaction environment of a signed tx.
@@ -547,6 +549,7 @@ pub fn execute_block_with_capacity<V: StateView>(
         skipped,
         messages: outcomes,
         validator_updates,
+        notices: changes.notices,
     })
 }
 

@@ -46,6 +46,35 @@ pub struct Changes {
     pub writes: Vec<(StateKey, Option<Vec<u8>>)>,
     /// Code first deployed by this block.
     pub code: Vec<(B256, Bytes)>,
+    /// What the protocol handlers noted, in order ([`Notice`]).
+    pub notices: Vec<Notice>,
+}
+
+/// Something a protocol handler reports about a block besides its writes, for the node's
+/// metrics: not state, not part of any hash. (A penalty's effect on stake is in the writes;
+/// its reason is not.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A prover drawn for `slot` had no on-time proof when the slot settled: `amount` of its
+    /// stake was taken (`slash_missed`).
+    ProverSlashed {
+        /// The prover.
+        prover: Address,
+        /// The slot it missed.
+        slot: u64,
+        /// Wei taken.
+        amount: U256,
+    },
+    /// A fallback commit for `slot` had no valid matching reveal when its round closed:
+    /// `amount` of the committer's stake was burned.
+    CommitFined {
+        /// The committer.
+        prover: Address,
+        /// The slot.
+        slot: u64,
+        /// Wei taken.
+        amount: U256,
+    },
 }
 
 /// The proof-index allocator's state at the start of a block (ADR 0011): from chain meta.
@@ -123,6 +152,8 @@ pub struct Overlay<'a, V> {
     index_room: u64,
     /// Entries the block's diff may hold ([`Self::set_diff_room`]).
     diff_room: u64,
+    /// Noted by protocol handlers ([`Notice`]).
+    notices: Vec<Notice>,
 }
 
 // Mutation testing: a Debug body that prints nothing is an equivalent mutant (diagnostics only).
@@ -155,6 +186,7 @@ impl<'a, V: StateView> Overlay<'a, V> {
             analysed: BTreeMap::new(),
             index_room: u64::MAX,
             diff_room: u64::MAX,
+            notices: Vec::new(),
         }
     }
 
@@ -476,6 +508,11 @@ impl<'a, V: StateView> Overlay<'a, V> {
         Ok(i)
     }
 
+    /// Notes `n` for the node (metrics); it changes no state.
+    pub fn notice(&mut self, n: Notice) {
+        self.notices.push(n);
+    }
+
     /// Derives the block's writes, canonical diff and new code by comparing the overlay with
     /// committed state, and assigns proof-tree indices (ADR 0011). `indices` is the allocator
     /// at the start of the block; each inserted entry, in key order, takes the top of the
@@ -590,7 +627,12 @@ impl<'a, V: StateView> Overlay<'a, V> {
             )));
         }
         Ok((
-            Changes { diff, writes, code },
+            Changes {
+                diff,
+                writes,
+                code,
+                notices: std::mem::take(&mut self.notices),
+            },
             ProofIndices { next, free: top },
         ))
     }

@@ -46,7 +46,7 @@ use crate::chain::assignment;
 use crate::chain::auction;
 use crate::chain::genesis::{FallbackParams, Params};
 use crate::chain::ledger::{Ledger, LedgerError};
-use crate::chain::overlay::Overlay;
+use crate::chain::overlay::{Notice, Overlay};
 use crate::chain::view::{StateView, StoreError};
 
 /// What a block proof is checked against: everything but the roots comes from the chain.
@@ -548,7 +548,12 @@ pub fn end_block<V: StateView>(
     for (s, mut entry) in unproven(&mut l)? {
         if entry.round_end != 0 && height >= entry.round_end {
             for cm in entry.commits.iter().filter(|c| !c.revealed) {
-                burn_fine(&mut l, cm.prover, p.invalid_proof_fine, height)?;
+                let amount = burn_fine(&mut l, cm.prover, p.invalid_proof_fine, height)?;
+                l.overlay().notice(Notice::CommitFined {
+                    prover: cm.prover,
+                    slot: s,
+                    amount,
+                });
             }
             entry.round_end = 0;
             entry.commits.clear();
@@ -731,6 +736,11 @@ fn settle<V: StateView>(
         pool += share;
         if drawn.contains(a) {
             let slashed = l.fine_prover(*a, f.slash_missed, height)?;
+            l.overlay().notice(Notice::ProverSlashed {
+                prover: *a,
+                slot: s,
+                amount: slashed,
+            });
             let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
             burned += burn;
             kept_slash += slashed - burn;

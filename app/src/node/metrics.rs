@@ -107,6 +107,26 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "Witness service: proof-tree leaves updated."
     );
     describe_gauge!(
+        "parley_prover_workers",
+        "Prover workers with an open task stream to this node's ProverService."
+    );
+    describe_gauge!(
+        "parley_prover_workers_busy",
+        "Connected prover workers whose last report lists a task in progress (a proof running)."
+    );
+    describe_gauge!(
+        "parley_prover_tasks_in_progress",
+        "Tasks the connected prover workers last reported in progress."
+    );
+    describe_counter!(
+        "parley_prover_penalties_total",
+        "Prover penalties in executed blocks, by reason: missed_window (a drawn prover's slot settled without its on-time proof: slash_missed), invalid_proof (a Proof or RevealProof that did not verify), unrevealed_commit (a fallback commit without a valid matching reveal when its round closed)."
+    );
+    describe_counter!(
+        "parley_prover_penalties_gwei_total",
+        "Stake taken from provers by those penalties, by reason, in gwei (whole wei amounts would overflow a counter)."
+    );
+    describe_gauge!(
         "parley_backpressure",
         "1 while backpressure holds (unproven slots at max_unproven_slots: no L2 transactions execute), else 0."
     );
@@ -175,6 +195,22 @@ pub fn proof_chain(unproven: u64, proven_slot: u64, held: bool) {
     gauge!("parley_unproven_slots").set(unproven as f64);
     gauge!("parley_proven_slot").set(proven_slot as f64);
     gauge!("parley_backpressure").set(if held { 1.0 } else { 0.0 });
+}
+
+/// The ProverService's task streams: open, busy (a task in progress), tasks in progress.
+pub fn prover_workers(connected: usize, busy: usize, in_progress: usize) {
+    gauge!("parley_prover_workers").set(connected as f64);
+    gauge!("parley_prover_workers_busy").set(busy as f64);
+    gauge!("parley_prover_tasks_in_progress").set(in_progress as f64);
+}
+
+/// A prover penalized in an executed block (`reason` as described at registration), losing
+/// `wei` of stake.
+pub fn prover_penalty(reason: &'static str, wei: alloy_primitives::U256) {
+    counter!("parley_prover_penalties_total", "reason" => reason).increment(1);
+    let gwei = wei / alloy_primitives::U256::from(1_000_000_000u64);
+    counter!("parley_prover_penalties_gwei_total", "reason" => reason)
+        .increment(u64::try_from(gwei).unwrap_or(u64::MAX));
 }
 
 /// The witness service applied a block of `leaves` touched leaves in `secs`.

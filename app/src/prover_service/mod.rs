@@ -94,6 +94,16 @@ struct Session {
     done: Vec<String>,
 }
 
+/// Publishes the task streams' gauges (`parley_prover_workers*`).
+fn session_metrics(sessions: &BTreeMap<String, Session>) {
+    let busy = sessions
+        .values()
+        .filter(|s| !s.in_progress.is_empty())
+        .count();
+    let in_progress = sessions.values().map(|s| s.in_progress.len()).sum();
+    crate::node::metrics::prover_workers(sessions.len(), busy, in_progress);
+}
+
 /// The service (cheap to clone: shared state behind `Arc`s).
 #[derive(Clone)]
 pub struct Service {
@@ -330,10 +340,11 @@ impl Service {
                 break;
             }
         }
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .remove(&session);
+        {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            sessions.remove(&session);
+            session_metrics(&sessions);
+        }
         tracing::info!(target: "parley::prover_service", %prover, %session, "task stream closed");
     }
 }
@@ -404,6 +415,7 @@ impl ProverService for Service {
                     ..Session::default()
                 },
             );
+            session_metrics(&s);
         }
         // Subscribe before the first computation so that no commit falls between.
         let events = self.app.subscribe();
@@ -467,6 +479,7 @@ impl ProverService for Service {
         s.done = r.done.into_iter().take(1024).collect();
         tracing::debug!(target: "parley::prover_service", prover = %s.prover, session = %r.session,
             capacity = s.capacity, in_progress = s.in_progress.len(), done = s.done.len(), "report");
+        session_metrics(&sessions);
         Ok(Response::new(pb::ReportResponse {}))
     }
 

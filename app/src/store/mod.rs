@@ -106,6 +106,7 @@ impl BlockWrites {
             skipped: _,
             messages: _,
             validator_updates: _,
+            notices: _,
         } = executed;
         record.state_root = app_hash;
         Self {
