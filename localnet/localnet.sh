@@ -25,8 +25,11 @@
 #   PARLEY_SKIP_BUILD=1          do not run `cargo build --release -p parley-app`
 #   PARLEYD_BIN                  parleyd binary (default <target dir>/release/parleyd)
 #   PARLEY_PROVER_BIN            parley-prover binary (default <target dir>/release/parley-prover)
-#   PARLEY_LOCALNET_PROVER_WORKERS  parley-prover workers for the genesis prover (default 1,
-#                                dialing node 0's ProverService; 0: none, the app selects)
+#   PARLEY_LOCALNET_PROVERS      provers registered at genesis (default 1): dev accounts 1200,
+#                                1201, …, 10 ETH stake each, drawn by stake × reputation
+#   PARLEY_LOCALNET_PROVER_WORKERS  parley-prover workers per genesis prover (default 1,
+#                                worker i dialing node (i mod validators)'s ProverService;
+#                                0: none, the app selects)
 #   PARLEY_LOCALNET_PROVING      block proving (DESIGN §3.8): the block circuit's capacity in
 #                                diff entries (also the chain's max_diff_entries); default 0,
 #                                off. With it the genesis pins the circuit's vk hash (computed
@@ -50,9 +53,10 @@
 #                                and 80 % (node 1) of its block's tips; 0: every slot is
 #                                proposer-built
 #
-# The genesis also registers one prover (dev account 1200, 10 ETH stake), drawn for every slot;
-# a parley-prover worker with its key signs each slot's highest bid (Select) and keeps it
-# active with heartbeats; without one, the app selects the highest bid at the window's end.
+# The genesis also registers one prover (dev account 1200, 10 ETH stake; more with
+# PARLEY_LOCALNET_PROVERS), drawn for every slot; its parley-prover workers sign each slot's
+# highest bid (Select), prove its slots and keep it active with heartbeats; without one, the
+# app selects the highest bid at the window's end.
 #
 # The genesis registers the CometBFT validators in the app's validator registry (operator of
 # validator i: dev account 1000+i of the test mnemonic, bond = power x 1 ETH), so validators
@@ -79,6 +83,7 @@ META_FILE="${DATA_DIR}/localnet.env"
 PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
 PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-prover}"
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
+PROVERS="${PARLEY_LOCALNET_PROVERS:-1}"
 PROVING="${PARLEY_LOCALNET_PROVING:-0}"
 MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
 PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
@@ -232,25 +237,29 @@ srs_flags() {
   fi
 }
 
-# start_provers — PROVER_WORKERS parley-prover workers for the genesis prover (dev account
-# PROVER_BASE), worker w dialing node (w mod validators)'s ProverService.
+# start_provers — for each of the PROVERS genesis provers (dev accounts PROVER_BASE + p),
+# PROVER_WORKERS parley-prover workers; worker i (= p × PROVER_WORKERS + w) logs to prover<i>.log
+# and dials node (i mod validators)'s ProverService.
 start_provers() {
-  local w key pidfile
+  local p w i key pidfile
   ((PROVER_WORKERS > 0)) || return 0
-  key="$("${PARLEYD}" dev-key "${PROVER_BASE}")" || die "parleyd dev-key ${PROVER_BASE} failed"
-  for ((w = 0; w < PROVER_WORKERS; w++)); do
-    pidfile="${PID_DIR}/prover${w}.prover.pid"
-    if pid_alive "${pidfile}"; then
-      log "prover worker ${w} already running"
-      continue
-    fi
-    echo "=== $(date -u +%FT%TZ) localnet: starting parley-prover ===" >>"${LOG_DIR}/prover${w}.log"
-    spawn "prover${w}.prover" "${LOG_DIR}/prover${w}.log" \
-      env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
-      --node "http://127.0.0.1:$(prover_grpc_port $((w % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
-      --jobs "${PROVER_JOBS}" $(srs_flags)
+  for ((p = 0; p < PROVERS; p++)); do
+    key="$("${PARLEYD}" dev-key $((PROVER_BASE + p)))" || die "parleyd dev-key $((PROVER_BASE + p)) failed"
+    for ((w = 0; w < PROVER_WORKERS; w++)); do
+      i=$((p * PROVER_WORKERS + w))
+      pidfile="${PID_DIR}/prover${i}.prover.pid"
+      if pid_alive "${pidfile}"; then
+        log "prover worker ${i} already running"
+        continue
+      fi
+      echo "=== $(date -u +%FT%TZ) localnet: starting parley-prover ===" >>"${LOG_DIR}/prover${i}.log"
+      spawn "prover${i}.prover" "${LOG_DIR}/prover${i}.log" \
+        env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
+        --node "http://127.0.0.1:$(prover_grpc_port $((i % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
+        --jobs "${PROVER_JOBS}" $(srs_flags)
+    done
   done
-  log "started ${PROVER_WORKERS} parley-prover worker(s) for prover dev account ${PROVER_BASE}"
+  log "started ${PROVER_WORKERS} parley-prover worker(s) for each of ${PROVERS} prover(s) (dev accounts ${PROVER_BASE}..$((PROVER_BASE + PROVERS - 1)))"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +527,7 @@ cmd_up() {
     app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" \
       --validators-from "$(node_home 0)/config/genesis.json" --operator-base "${OPERATOR_BASE}" \
       --epoch-heights "${EPOCH_HEIGHTS}" --sequencers "${SEQUENCERS}" --sequencer-base "${SEQUENCER_BASE}" \
-      --provers 1 --prover-base "${PROVER_BASE}" ${proving_args[@]+"${proving_args[@]}"} \
+      --provers "${PROVERS}" --prover-base "${PROVER_BASE}" ${proving_args[@]+"${proving_args[@]}"} \
       2>"${LOG_DIR}/genesis-app-state.log")" ||
       die "parleyd genesis-app-state failed: $(cat "${LOG_DIR}/genesis-app-state.log")"
     jq -e . >/dev/null <<<"${app_state}" || die "parleyd genesis-app-state did not print JSON: ${app_state:0:200}"

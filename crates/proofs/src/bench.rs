@@ -188,6 +188,53 @@ pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
     Ok(())
 }
 
+/// A worker's proving loop: the block circuit of `capacity` entries (keys made first, not
+/// timed), one block of `transfers` transfers padded to it, proven again and again for
+/// `seconds`. `scripts/bench-workers.sh` runs it pinned to one core, once alone and twice side
+/// by side, for proofs per minute with one and two workers.
+pub fn prove_loop(capacity: usize, transfers: u64, seconds: f64) -> Result<(), BoxErr> {
+    let pool = 64.max(transfers);
+    let mut m = StateModel::new();
+    let g = m.genesis(pool);
+    let mut t = ProofTree::new();
+    t.apply_diff_batch(&g)?;
+    let d = m.transfers(transfers, pool, 11, addr(999_999));
+    if d.0.len() > capacity {
+        return Err(format!(
+            "{transfers} transfers touch {} leaves, over the capacity {capacity}",
+            d.0.len()
+        )
+        .into());
+    }
+    let prover = Halo2BlockProver::setup(capacity)?;
+    let header = crate::circuit::BlockHeader {
+        chain_id: 1,
+        slot: 1,
+        block_commitment: alloy_primitives::B256::repeat_byte(1),
+        prover_address: addr(77),
+    };
+    let w = BlockWitness::build(&mut t, header, &d, capacity)?;
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    let t0 = Instant::now();
+    let mut proofs = 0u64;
+    while t0.elapsed().as_secs_f64() < seconds {
+        let p = prover.prove_unchecked(&w)?;
+        if proofs == 0 {
+            prover.verify(&w.public, &p)?;
+        }
+        proofs += 1;
+    }
+    let el = t0.elapsed().as_secs_f64();
+    println!(
+        "RESULT prove_loop capacity={capacity} leaves={} rayon_threads={threads} proofs={proofs} seconds={el:.1} per_min={:.2} s_per_proof={:.2} peak_mib={:.0}",
+        d.0.len(),
+        proofs as f64 * 60.0 / el,
+        el / proofs.max(1) as f64,
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
 /// Aggregation of `n` one-transfer block proofs, then the compression layer: keygen, prove,
 /// verify, EVM gas on anvil, verifier size. `PARLEY_AGG_K` / `PARLEY_COMPRESS_K` override the
 /// degrees.
@@ -342,6 +389,12 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
             block(n, backend)
         }
         Some("compare") => compare(&what[1..]),
+        Some("prove-loop") => {
+            let cap = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(16);
+            let transfers = what.get(2).map(|s| s.parse()).transpose()?.unwrap_or(4);
+            let seconds = what.get(3).map(|s| s.parse()).transpose()?.unwrap_or(60.0);
+            prove_loop(cap, transfers, seconds)
+        }
         Some("agg") => {
             let n = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2);
             agg(n)
