@@ -565,6 +565,90 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
 /// the node's witness, commits `keccak256(proof ‖ address)` in the commit phase, waits for the
 /// reveal phase and reveals; the slot is proven when the round closes, the worker's prover is
 /// paid and the absent one slashed.
+/// The proving task ids a stream delivers until it has been quiet for `quiet`.
+async fn proving_tasks(stream: &mut tonic::Streaming<pb::Task>, quiet: Duration) -> Vec<String> {
+    let mut ids = Vec::new();
+    while let Ok(Ok(Some(t))) = tokio::time::timeout(quiet, stream.message()).await {
+        if matches!(t.kind, Some(pb::task::Kind::Prove(_))) {
+            ids.push(t.task_id);
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// A prover's workers share its proofs (DESIGN §5: many workers per prover key): with two
+/// task streams open for one prover, each `prove/<slot>` task goes to exactly one of them —
+/// a new one to the stream holding fewer — and when a stream closes, the tasks it held go to
+/// the other stream at the next height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provers_workers_share_its_proof_tasks() {
+    const CAPACITY: usize = 6;
+    let vk_hash = vk_hash_of(CAPACITY).await;
+    let mut net = net_with(Params {
+        chain_id: CHAIN_ID,
+        protocol: parley_app::chain::genesis::ProtocolParams {
+            max_diff_entries: CAPACITY as u64,
+            proving: Some(proving_params(CAPACITY, vk_hash, 60, Default::default())),
+            ..Default::default()
+        },
+        ..Params::default()
+    });
+    let user = net.keys[3].clone();
+    let prover = net.keys[1].clone();
+    while net.height < 9 {
+        net.step();
+    }
+    for nonce in 0..2 {
+        net.transfer(&user, nonce, Address::repeat_byte(0x51), 5);
+        net.step();
+    }
+    let (url, _sent, _stop, _server) = serve(&net).await;
+    let mut c = connect(&url).await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let ch = challenge(&mut c, prover.address()).await;
+        streams.push(
+            c.subscribe(pb::SubscribeRequest {
+                prover: prover.address().to_vec(),
+                signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
+                challenge: ch,
+                capacity: 0,
+            })
+            .await
+            .expect("authenticated")
+            .into_inner(),
+        );
+    }
+    let quiet = Duration::from_millis(1500);
+    let first = proving_tasks(&mut streams[0], quiet).await;
+    let second = proving_tasks(&mut streams[1], quiet).await;
+    assert_eq!(
+        first,
+        vec!["prove/10", "prove/11"],
+        "the first stream took both"
+    );
+    assert!(second.is_empty(), "and the second none of them: {second:?}");
+
+    net.transfer(&user, 2, Address::repeat_byte(0x51), 5);
+    net.step();
+    assert_eq!(
+        proving_tasks(&mut streams[1], quiet).await,
+        vec!["prove/12"],
+        "a new task goes to the stream holding fewer"
+    );
+    assert!(proving_tasks(&mut streams[0], quiet).await.is_empty());
+
+    drop(streams.remove(0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    net.step();
+    assert_eq!(
+        proving_tasks(&mut streams[0], quiet).await,
+        vec!["prove/10", "prove/11"],
+        "the closed stream's tasks go to the other one"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_proves_a_missed_slot_through_the_fallback() {
     const CAPACITY: usize = 6;

@@ -111,6 +111,9 @@ pub struct Service {
     broadcaster: Arc<dyn Broadcast>,
     challenges: Arc<auth::Challenges>,
     sessions: Arc<Mutex<BTreeMap<String, Session>>>,
+    /// Which of a prover's task streams holds each of its proving tasks: a prover's workers
+    /// share its proofs instead of each proving every one ([`Self::share`]).
+    claims: Arc<Mutex<BTreeMap<(Address, String), String>>>,
     shutdown: watch::Receiver<bool>,
     settings: Settings,
     /// The witness service, started on first use (or by [`spawn`] when genesis is known).
@@ -227,6 +230,7 @@ impl Service {
                 settings.max_challenges,
             )),
             sessions: Arc::default(),
+            claims: Arc::default(),
             shutdown,
             settings,
             witnesses: Arc::default(),
@@ -281,6 +285,78 @@ impl Service {
 
     /// Feeds one stream: the due tasks now, then on every commit the new ones and the
     /// cancellations, until the client leaves, stalls, or the node shuts down.
+    /// The due tasks `session` of `prover` should hold. Proving tasks (`Prove`, `Fallback`)
+    /// take seconds of CPU each, so each goes to one of the prover's open streams: the one
+    /// that already holds it, else the stream with the fewest proving tasks (ties: whichever
+    /// asks first). Other streams leave it out; when its stream closes it goes to another
+    /// one at the next height. `Select` and `Heartbeat` go to every stream (cheap, and the
+    /// chain takes one of each).
+    fn share(
+        &self,
+        prover: Address,
+        session: &str,
+        held: &BTreeMap<String, u64>,
+        due: Vec<tasks::Task>,
+    ) -> Vec<tasks::Task> {
+        let mut claims = self.claims.lock().expect("claims lock");
+        let live: Vec<String> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .iter()
+            .filter(|(_, s)| s.prover == prover)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let load = |claims: &BTreeMap<(Address, String), String>, who: &str| {
+            claims
+                .iter()
+                .filter(|((p, _), holder)| *p == prover && holder.as_str() == who)
+                .count()
+        };
+        due.into_iter()
+            .filter(|t| {
+                if !matches!(
+                    t.kind,
+                    tasks::TaskKind::Prove { .. } | tasks::TaskKind::Fallback { .. }
+                ) {
+                    return true;
+                }
+                let key = (prover, t.id.clone());
+                match claims.get(&key) {
+                    Some(holder) if holder == session => return true,
+                    Some(holder) if live.contains(holder) => return false,
+                    _ => {}
+                }
+                if held.contains_key(&t.id) {
+                    // Held before another stream of the prover opened: keep it.
+                    claims.insert(key, session.to_string());
+                    return true;
+                }
+                let mine = load(&claims, session);
+                if live
+                    .iter()
+                    .filter(|other| other.as_str() != session)
+                    .any(|other| load(&claims, other) < mine)
+                {
+                    return false;
+                }
+                claims.insert(key, session.to_string());
+                true
+            })
+            .collect()
+    }
+
+    /// Forgets `session`'s claims on tasks it no longer holds (done, cancelled, or not
+    /// delivered for lack of capacity), so they count against nobody.
+    fn release(&self, prover: Address, session: &str, held: &BTreeMap<String, u64>) {
+        self.claims
+            .lock()
+            .expect("claims lock")
+            .retain(|(p, id), holder| {
+                *p != prover || holder.as_str() != session || held.contains_key(id)
+            });
+    }
+
     async fn feed(
         self,
         session: String,
@@ -298,7 +374,9 @@ impl Service {
                     break;
                 }
             };
+            let due = self.share(prover, &session, &held, due);
             let d = tasks::delta(&mut held, due, height, self.capacity(&session));
+            self.release(prover, &session, &held);
             let out = d
                 .cancel
                 .into_iter()
@@ -345,6 +423,11 @@ impl Service {
             sessions.remove(&session);
             session_metrics(&sessions);
         }
+        // Its proving tasks go to the prover's other streams at their next height.
+        self.claims
+            .lock()
+            .expect("claims lock")
+            .retain(|_, holder| *holder != session);
         tracing::info!(target: "parley::prover_service", %prover, %session, "task stream closed");
     }
 }
