@@ -28,7 +28,7 @@
 #   PARLEY_LOCALNET_PROVERS      provers registered at genesis (default 1): dev accounts 1200,
 #                                1201, …, 10 ETH stake each, drawn by stake × reputation
 #   PARLEY_LOCALNET_PROVER_WORKERS  parley-prover workers per genesis prover (default 1,
-#                                worker i dialing node (i mod validators)'s ProverService;
+#                                prover p's workers dialing node (p mod validators);
 #                                0: none, the app selects)
 #   PARLEY_LOCALNET_PROVING      block proving (DESIGN §3.8): the block circuit's capacity in
 #                                diff entries (also the chain's max_diff_entries); default 0,
@@ -238,8 +238,9 @@ srs_flags() {
 }
 
 # start_provers — for each of the PROVERS genesis provers (dev accounts PROVER_BASE + p),
-# PROVER_WORKERS parley-prover workers; worker i (= p × PROVER_WORKERS + w) logs to prover<i>.log
-# and dials node (i mod validators)'s ProverService.
+# PROVER_WORKERS parley-prover workers; worker i (= p × PROVER_WORKERS + w) logs to prover<i>.log.
+# A prover's workers all dial node (p mod validators)'s ProverService, which shares the
+# prover's proving tasks among them (workers on different nodes would each prove every one).
 start_provers() {
   local p w i key pidfile
   ((PROVER_WORKERS > 0)) || return 0
@@ -255,7 +256,7 @@ start_provers() {
       echo "=== $(date -u +%FT%TZ) localnet: starting parley-prover ===" >>"${LOG_DIR}/prover${i}.log"
       spawn "prover${i}.prover" "${LOG_DIR}/prover${i}.log" \
         env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
-        --node "http://127.0.0.1:$(prover_grpc_port $((i % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
+        --node "http://127.0.0.1:$(prover_grpc_port $((p % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
         --jobs "${PROVER_JOBS}" $(srs_flags)
     done
   done
