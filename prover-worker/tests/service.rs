@@ -464,6 +464,24 @@ async fn vk_hash_of(capacity: usize) -> B256 {
 }
 
 /// Proving for a block circuit of `capacity` entries whose vk hashes to `vk_hash`.
+/// A chain proving with a block circuit of `capacity` entries ([`proving_params`]).
+fn proving_chain(
+    capacity: usize,
+    vk_hash: B256,
+    proof_window: u64,
+    fallback: parley_app::chain::genesis::FallbackParams,
+) -> Params {
+    Params {
+        chain_id: CHAIN_ID,
+        protocol: parley_app::chain::genesis::ProtocolParams {
+            max_diff_entries: capacity as u64,
+            proving: Some(proving_params(capacity, vk_hash, proof_window, fallback)),
+            ..Default::default()
+        },
+        ..Params::default()
+    }
+}
+
 fn proving_params(
     capacity: usize,
     vk_hash: B256,
@@ -491,15 +509,7 @@ fn proving_params(
 async fn a_worker_proves_its_slot_from_the_nodes_witness() {
     const CAPACITY: usize = 6;
     let vk_hash = vk_hash_of(CAPACITY).await;
-    let mut net = net_with(Params {
-        chain_id: CHAIN_ID,
-        protocol: parley_app::chain::genesis::ProtocolParams {
-            max_diff_entries: CAPACITY as u64,
-            proving: Some(proving_params(CAPACITY, vk_hash, 40, Default::default())),
-            ..Default::default()
-        },
-        ..Params::default()
-    });
+    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 40, Default::default()));
     let user = net.keys[3].clone();
     let prover = net.keys[1].clone();
     // Slot 10 (drawn at height 2: the only prover) carries a transfer.
@@ -585,15 +595,7 @@ async fn proving_tasks(stream: &mut tonic::Streaming<pb::Task>, quiet: Duration)
 async fn a_provers_workers_share_its_proof_tasks() {
     const CAPACITY: usize = 6;
     let vk_hash = vk_hash_of(CAPACITY).await;
-    let mut net = net_with(Params {
-        chain_id: CHAIN_ID,
-        protocol: parley_app::chain::genesis::ProtocolParams {
-            max_diff_entries: CAPACITY as u64,
-            proving: Some(proving_params(CAPACITY, vk_hash, 60, Default::default())),
-            ..Default::default()
-        },
-        ..Params::default()
-    });
+    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 60, Default::default()));
     let user = net.keys[3].clone();
     let prover = net.keys[1].clone();
     while net.height < 9 {
@@ -655,15 +657,7 @@ async fn a_worker_proves_a_missed_slot_through_the_fallback() {
     let vk_hash = vk_hash_of(CAPACITY).await;
     let fallback = parley_app::chain::genesis::FallbackParams::default();
     let mut net = net_of(
-        Params {
-            chain_id: CHAIN_ID,
-            protocol: parley_app::chain::genesis::ProtocolParams {
-                max_diff_entries: CAPACITY as u64,
-                proving: Some(proving_params(CAPACITY, vk_hash, 6, fallback.clone())),
-                ..Default::default()
-            },
-            ..Params::default()
-        },
+        proving_chain(CAPACITY, vk_hash, 6, fallback.clone()),
         &[1, 2],
     );
     let user = net.keys[3].clone();

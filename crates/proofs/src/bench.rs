@@ -141,26 +141,37 @@ pub fn tree() -> Result<(), BoxErr> {
     Ok(())
 }
 
-/// One block proof of `transfers` transfers: keygen, prove, verify, memory.
-pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
+/// A proof tree over a funded genesis (at least 64 accounts) and the diff of one block of
+/// `transfers` transfers on it.
+fn transfer_block(transfers: u64) -> Result<(ProofTree, crate::types::StateDiff), BoxErr> {
     let pool = 64.max(transfers);
     let mut m = StateModel::new();
     let g = m.genesis(pool);
     let mut t = ProofTree::new();
     t.apply_diff_batch(&g)?;
     let d = m.transfers(transfers, pool, 11, addr(999_999));
-    let cap = d.0.len();
-    let t0 = Instant::now();
-    let prover = Halo2BlockProver::setup_backend(cap, backend)?;
-    let keygen = t0.elapsed().as_secs_f64();
-    let header = crate::circuit::BlockHeader {
+    Ok((t, d))
+}
+
+/// The header the benchmarks prove blocks under.
+fn bench_header() -> crate::circuit::BlockHeader {
+    crate::circuit::BlockHeader {
         chain_id: 1,
         slot: 1,
         block_commitment: alloy_primitives::B256::repeat_byte(1),
         prover_address: addr(77),
-    };
+    }
+}
+
+/// One block proof of `transfers` transfers: keygen, prove, verify, memory.
+pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
+    let (mut t, d) = transfer_block(transfers)?;
+    let cap = d.0.len();
     let t0 = Instant::now();
-    let w = BlockWitness::build(&mut t, header, &d, cap)?;
+    let prover = Halo2BlockProver::setup_backend(cap, backend)?;
+    let keygen = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let w = BlockWitness::build(&mut t, bench_header(), &d, cap)?;
     let wit = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let p = prover.prove_unchecked(&w)?;
@@ -193,12 +204,7 @@ pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
 /// `seconds`. `scripts/bench-workers.sh` runs it pinned to one core, once alone and twice side
 /// by side, for proofs per minute with one and two workers.
 pub fn prove_loop(capacity: usize, transfers: u64, seconds: f64) -> Result<(), BoxErr> {
-    let pool = 64.max(transfers);
-    let mut m = StateModel::new();
-    let g = m.genesis(pool);
-    let mut t = ProofTree::new();
-    t.apply_diff_batch(&g)?;
-    let d = m.transfers(transfers, pool, 11, addr(999_999));
+    let (mut t, d) = transfer_block(transfers)?;
     if d.0.len() > capacity {
         return Err(format!(
             "{transfers} transfers touch {} leaves, over the capacity {capacity}",
@@ -207,13 +213,7 @@ pub fn prove_loop(capacity: usize, transfers: u64, seconds: f64) -> Result<(), B
         .into());
     }
     let prover = Halo2BlockProver::setup(capacity)?;
-    let header = crate::circuit::BlockHeader {
-        chain_id: 1,
-        slot: 1,
-        block_commitment: alloy_primitives::B256::repeat_byte(1),
-        prover_address: addr(77),
-    };
-    let w = BlockWitness::build(&mut t, header, &d, capacity)?;
+    let w = BlockWitness::build(&mut t, bench_header(), &d, capacity)?;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     let t0 = Instant::now();
     let mut proofs = 0u64;
