@@ -4,8 +4,9 @@
 # (aggregation of two real block proofs, k=20, solcjs-compiled EVM verifier on anvil).
 #
 # Budget on the 2-core machine from a clean build (measured pieces, shared machine): clippy +
-# release build ~5 min, SRS k=20 ~4-7 min on first run (cached in $PARLEY_PARAMS_DIR
-# afterwards), fast tests ~2-4 min, aggregation + EVM ~10 min: ~25 min in all.
+# release build ~5 min, SRS k=21 ~1 min on first run (cached in $PARLEY_PARAMS_DIR
+# afterwards; 6-8 min before the table-based generator), fast tests ~2-4 min, aggregation +
+# EVM ~10 min: ~20 min in all.
 #
 # Tools: anvil via $ANVIL_BIN or <repo>/.tools/bin/anvil or PATH; solc via $SOLC (an executable
 # accepting --standard-json, e.g. .tools/bin/solc), $SOLCJS (npm solc module dir) or PATH.

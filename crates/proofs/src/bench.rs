@@ -1,6 +1,6 @@
 //! Benchmark figures (release build), printed as plain lines:
 //! `cargo run --release -p parley-proofs --bin parley-proofs -- bench <what>` with `<what>` one
-//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `all`. Peak memory is the process's VmHWM, so run
+//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `srs [k...]`, `all`. Peak memory is the process's VmHWM, so run
 //! one block size per process for a clean figure.
 #![allow(clippy::print_stdout)]
 // Benchmarks measure wall-clock time by definition; nothing here reaches consensus code.
@@ -374,6 +374,46 @@ pub fn compare(sizes: &[String]) -> Result<(), BoxErr> {
     Ok(())
 }
 
+/// Generating the development SRS for each `k`: [`crate::params::generate_srs_seeded`] against
+/// halo2's `ParamsKZG::setup` with the same seed, in this run, checking that both give the same
+/// bytes, with the ratio.
+pub fn srs(ks: &[String]) -> Result<(), BoxErr> {
+    use halo2_base::halo2_proofs::{
+        SerdeFormat, halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG,
+    };
+    use rand::SeedableRng;
+    let bytes = |p: &ParamsKZG<Bn256>| -> Result<Vec<u8>, BoxErr> {
+        let mut v = Vec::new();
+        p.write_custom(&mut v, SerdeFormat::RawBytes)?;
+        Ok(v)
+    };
+    let ks: Vec<u32> = if ks.is_empty() {
+        vec![14, 16, 18]
+    } else {
+        ks.iter().map(|k| k.parse()).collect::<Result<_, _>>()?
+    };
+    for k in ks {
+        let t = Instant::now();
+        let ours = crate::params::generate_srs(k);
+        let ours_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let halo2 = ParamsKZG::<Bn256>::setup(
+            k,
+            rand_chacha::ChaCha20Rng::from_seed(crate::params::SRS_SEED),
+        );
+        let halo2_s = t.elapsed().as_secs_f64();
+        let same = bytes(&ours)? == bytes(&halo2)?;
+        println!(
+            "srs k={k}: table {ours_s:.2} s, halo2 setup {halo2_s:.2} s, ratio {:.1}x, same bytes: {same}",
+            halo2_s / ours_s
+        );
+        if !same {
+            return Err(format!("k = {k}: the two setups differ").into());
+        }
+    }
+    Ok(())
+}
+
 /// Run the named benchmarks.
 pub fn run(what: &[String]) -> Result<(), BoxErr> {
     match what.first().map(String::as_str) {
@@ -389,6 +429,7 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
             block(n, backend)
         }
         Some("compare") => compare(&what[1..]),
+        Some("srs") => srs(&what[1..]),
         Some("prove-loop") => {
             let cap = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(16);
             let transfers = what.get(2).map(|s| s.parse()).transpose()?.unwrap_or(4);
