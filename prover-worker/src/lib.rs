@@ -11,6 +11,11 @@
 //! - a task it already holds (same `task_id`) is ignored when delivered again;
 //! - every call to the node has a timeout; a lost connection is retried with exponential
 //!   backoff, and the node re-delivers the tasks still due;
+//! - a proof in progress keeps running when its stream closes (a node restart): the next
+//!   stream names it as running, so the node gives it to no other worker of the key; a job
+//!   that fails (its submission found the node gone) is tried again in place, submitting the
+//!   proof already made, and after its last attempt stays named until its re-delivery
+//!   ([`Jobs`]);
 //! - one process numbers its own messages ([`Nonces`]), so tasks acting at once never sign the
 //!   same nonce; many processes may share one key: a nonce refusal makes one refetch the
 //!   nonce and retry once.
@@ -213,12 +218,14 @@ impl Node {
         .await
     }
 
-    /// Authenticates as `key` and opens the task stream. Returns the stream and the session id.
+    /// Authenticates as `key` and opens the task stream, naming the tasks this process still
+    /// runs from an earlier stream. Returns the stream and the session id.
     pub async fn subscribe(
         &self,
         key: &PrivateKeySigner,
         chain_id: u64,
         capacity: u32,
+        running: Vec<String>,
     ) -> eyre::Result<(tonic::Streaming<pb::Task>, String)> {
         let mut c = self.client.clone();
         let ch = call(
@@ -244,6 +251,7 @@ impl Node {
             challenge: ch.challenge,
             signature,
             capacity,
+            running,
         };
         // No grpc-timeout on the stream itself: only opening it is bounded.
         let resp = tokio::time::timeout(self.timeout, c.subscribe(tonic::Request::new(r)))
@@ -434,9 +442,10 @@ pub async fn select(
 pub struct Proving {
     keys: std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<Halo2BlockProver>>>>,
     jobs: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Proofs this process made whose `Proof` came too late for the window, by slot: the
-    /// slot's fallback round takes the same proof (it is bound to this prover's address), so
-    /// the worker can commit at once instead of proving again.
+    /// Proofs this process made and could not use yet, by slot: a `Proof` that came too late
+    /// for the window (the slot's fallback round takes the same proof: it is bound to this
+    /// prover's address, so the worker commits at once instead of proving again), or one
+    /// whose submission failed (the node went away: the re-delivered task submits it).
     made: std::sync::Arc<std::sync::Mutex<BTreeMap<u64, MadeProof>>>,
 }
 
@@ -530,13 +539,18 @@ async fn make_proof(
         .await
         .map_err(|e| eyre!("job slots closed: {e}"))?;
     let public = witness.public;
+    tracing::info!(target: "parley::prover", slot, capacity, "proving");
     let proof = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        keys.prove(&witness)
+        #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+        let started = std::time::Instant::now();
+        keys.prove(&witness).map(|p| (p, started.elapsed()))
     })
     .await
     .map_err(|e| eyre!("proving task: {e}"))?
     .map_err(|e| eyre!("proving slot {slot}: {e}"))?;
+    let (proof, took) = proof;
+    tracing::info!(target: "parley::prover", slot, ms = took.as_millis() as u64, "proved");
     Ok(Ok((
         fr_to_b256(&public.pre_root),
         fr_to_b256(&public.post_root),
@@ -607,11 +621,14 @@ pub async fn prove(
             "slot proven, holding this prover's transition, or needing no proof".into(),
         ));
     }
-    let (pre_root, post_root, proof) =
-        match make_proof(node, me, chain_id, task.slot, proving).await? {
+    // A proof made before and not submitted (the node went away) is submitted as it is.
+    let (pre_root, post_root, proof) = match proving.take_made(task.slot) {
+        Some(p) => p,
+        None => match make_proof(node, me, chain_id, task.slot, proving).await? {
             Ok(p) => p,
             Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        },
+    };
     let action = Action::Proof {
         slot: task.slot,
         pre_root,
@@ -624,22 +641,28 @@ pub async fn prove(
         CODE_DUPLICATE_TRANSITION,
         CODE_WINDOW_OVER,
     ];
-    Ok(
-        match submit_until(
-            node, key, chain_id, task.slot, &action, nonces, &benign, done,
-        )
-        .await?
-        {
-            Ok(hash) => Outcome::Submitted(hash),
-            Err(log) => {
-                // Too late for the window: the slot's fallback round can use this proof.
-                if node.proof_slot(task.slot).await.is_ok_and(|s| !done(&s)) {
-                    proving.keep(task.slot, (pre_root, post_root, proof));
-                }
-                Outcome::Skipped(log)
-            }
-        },
+    let submitted = match submit_until(
+        node, key, chain_id, task.slot, &action, nonces, &benign, done,
     )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // Kept for the task's next delivery (a new stream after a reconnect).
+            proving.keep(task.slot, (pre_root, post_root, proof));
+            return Err(e);
+        }
+    };
+    Ok(match submitted {
+        Ok(hash) => Outcome::Submitted(hash),
+        Err(log) => {
+            // Too late for the window: the slot's fallback round can use this proof.
+            if node.proof_slot(task.slot).await.is_ok_and(|s| !done(&s)) {
+                proving.keep(task.slot, (pre_root, post_root, proof));
+            }
+            Outcome::Skipped(log)
+        }
+    })
 }
 
 /// Waits until the node has committed height `h`.
@@ -764,6 +787,11 @@ impl Held {
         true
     }
 
+    /// The deadline of a held task.
+    pub fn deadline(&self, id: &str) -> Option<u64> {
+        self.tasks.get(id).copied()
+    }
+
     /// Forgets `id` (cancelled).
     pub fn cancel(&mut self, id: &str) {
         self.tasks.remove(id);
@@ -799,6 +827,70 @@ fn finished(
     on_outcome(id, outcome);
 }
 
+/// The proving jobs of a worker process. They outlive the stream that delivered them: a proof
+/// keeps running when its stream closes (a node restart), the next stream names it as running
+/// (`SubscribeRequest.running`), and whichever stream is open when it ends takes its outcome.
+/// A job that fails is tried again in place ([`JOB_ATTEMPTS`]: the node may be restarting);
+/// one that failed every attempt is named too, until its deadline, so that its re-delivery
+/// comes back to this process, which may hold its proof already.
+#[derive(Debug)]
+pub struct Jobs {
+    done_tx: tokio::sync::mpsc::UnboundedSender<(String, eyre::Result<Outcome>)>,
+    done_rx: tokio::sync::mpsc::UnboundedReceiver<(String, eyre::Result<Outcome>)>,
+    running: std::collections::BTreeSet<String>,
+    /// Failed jobs, by id: their deadline height.
+    failed: BTreeMap<String, u64>,
+}
+
+/// Attempts of one proving job before it is reported failed, the first retry after
+/// [`JOB_RETRY`], each next one after twice as long (2 + 4 + 8 + 16 s: a node restart).
+pub const JOB_ATTEMPTS: u32 = 5;
+const JOB_RETRY: Duration = Duration::from_secs(2);
+
+impl Default for Jobs {
+    fn default() -> Self {
+        let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            done_tx,
+            done_rx,
+            running: std::collections::BTreeSet::new(),
+            failed: BTreeMap::new(),
+        }
+    }
+}
+
+impl Jobs {
+    /// What a new stream names as this process's: the jobs running now and the failed ones
+    /// whose deadline has not passed.
+    pub fn running(&self) -> Vec<String> {
+        self.running
+            .iter()
+            .chain(self.failed.keys())
+            .cloned()
+            .collect()
+    }
+}
+
+/// Takes a task's outcome: logged and shown to `on_outcome`. A failed task is let go, so that
+/// its next delivery (the node re-delivers what is still due on a new stream) runs it again;
+/// a proof that was made but not submitted waits in [`Proving`] for that run.
+fn settle(
+    held: &mut Held,
+    jobs: &mut Jobs,
+    id: &str,
+    outcome: &eyre::Result<Outcome>,
+    on_outcome: &mut (dyn FnMut(&str, &eyre::Result<Outcome>) + Send),
+) {
+    finished(id, outcome, on_outcome);
+    jobs.running.remove(id);
+    if outcome.is_err() {
+        if let Some(deadline) = held.deadline(id) {
+            jobs.failed.insert(id.to_string(), deadline);
+        }
+        held.cancel(id);
+    }
+}
+
 /// A proving task, run beside the stream.
 enum Job {
     Prove(pb::ProveTask),
@@ -814,7 +906,7 @@ fn spawn_job(
     held: &mut Held,
     proving: &Proving,
     nonces: &Nonces,
-    done: &tokio::sync::mpsc::UnboundedSender<(String, eyre::Result<Outcome>)>,
+    jobs: &mut Jobs,
     id: String,
     deadline: u64,
     job: Job,
@@ -823,6 +915,7 @@ fn spawn_job(
         tracing::debug!(target: "parley::prover", task = %id, "already held");
         return false;
     }
+    jobs.failed.remove(&id);
     match &job {
         Job::Prove(t) => {
             tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline, "prove task")
@@ -837,12 +930,28 @@ fn spawn_job(
         cfg.chain_id,
         proving.clone(),
         nonces.clone(),
-        done.clone(),
+        jobs.done_tx.clone(),
     );
+    jobs.running.insert(id.clone());
     tokio::spawn(async move {
-        let outcome = match &job {
-            Job::Prove(t) => prove(&node, &key, chain_id, t, &proving, &nonces).await,
-            Job::Fallback(t) => fallback(&node, &key, chain_id, t, &proving, &nonces).await,
+        let mut attempt = 1;
+        let outcome = loop {
+            let outcome = match &job {
+                Job::Prove(t) => prove(&node, &key, chain_id, t, &proving, &nonces).await,
+                Job::Fallback(t) => fallback(&node, &key, chain_id, t, &proving, &nonces).await,
+            };
+            match outcome {
+                // Each attempt reconciles with the chain first, and a proof already made is
+                // kept in `proving` and submitted as it is.
+                Err(e) if attempt < JOB_ATTEMPTS => {
+                    let wait = JOB_RETRY * 2u32.pow(attempt - 1);
+                    tracing::warn!(target: "parley::prover", task = %id, attempt, error = %e,
+                        retry_in_ms = wait.as_millis() as u64, "task failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                outcome => break outcome,
+            }
         };
         let _ = done.send((id, outcome));
     });
@@ -878,29 +987,32 @@ async fn report_progress(
 }
 
 /// One session: authenticate, then act on tasks until the stream ends (Ok) or fails (Err).
-/// `on_outcome` sees each task's result (tests, metrics).
+/// Proofs run beside the stream (a proof takes seconds; a Select must not wait for it) as
+/// `jobs`, which outlive the session. `on_outcome` sees each task's result (tests, metrics).
 pub async fn session(
     cfg: &Config,
     node: &Node,
     held: &mut Held,
     proving: &Proving,
+    jobs: &mut Jobs,
     on_outcome: &mut (dyn FnMut(&str, &eyre::Result<Outcome>) + Send),
 ) -> eyre::Result<()> {
-    let (mut stream, session) = node.subscribe(&cfg.key, cfg.chain_id, cfg.capacity).await?;
-    tracing::info!(target: "parley::prover", node = %cfg.node, prover = %cfg.key.address(), %session, "subscribed");
-    // Proofs run beside the stream (a proof takes seconds; a Select must not wait for it) and
-    // report here when done.
-    let (done_tx, mut done_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(String, eyre::Result<Outcome>)>();
+    // Jobs that ended between streams: a failed one must be let go before its re-delivery.
+    while let Ok((id, outcome)) = jobs.done_rx.try_recv() {
+        settle(held, jobs, &id, &outcome, on_outcome);
+    }
+    let (mut stream, session) = node
+        .subscribe(&cfg.key, cfg.chain_id, cfg.capacity, jobs.running())
+        .await?;
+    tracing::info!(target: "parley::prover", node = %cfg.node, prover = %cfg.key.address(), %session,
+        running = jobs.running.len(), "subscribed");
     let nonces = Nonces::default();
-    let mut running = std::collections::BTreeSet::new();
     loop {
         let message = tokio::select! {
             m = stream.message() => m,
-            Some((id, outcome)) = done_rx.recv() => {
-                finished(&id, &outcome, on_outcome);
-                running.remove(&id);
-                report_progress(cfg, node, &session, held, &running).await;
+            Some((id, outcome)) = jobs.done_rx.recv() => {
+                settle(held, jobs, &id, &outcome, on_outcome);
+                report_progress(cfg, node, &session, held, &jobs.running).await;
                 continue;
             }
         };
@@ -913,11 +1025,13 @@ pub async fn session(
             Err(s) => bail!("task stream: {} ({:?})", s.message(), s.code()),
         };
         held.prune(task.height.saturating_add(1));
+        jobs.failed.retain(|_, d| *d > task.height);
         let id = task.task_id.clone();
         let outcome = match task.kind {
             Some(pb::task::Kind::Cancel(c)) => {
                 tracing::info!(target: "parley::prover", task = %c.task_id, reason = %c.reason, "cancelled");
                 held.cancel(&c.task_id);
+                jobs.failed.remove(&c.task_id);
                 continue;
             }
             Some(pb::task::Kind::Select(t)) => {
@@ -943,13 +1057,12 @@ pub async fn session(
                     held,
                     proving,
                     &nonces,
-                    &done_tx,
+                    jobs,
                     id.clone(),
                     task.deadline_height,
                     Job::Prove(t),
                 ) {
-                    running.insert(id);
-                    report_progress(cfg, node, &session, held, &running).await;
+                    report_progress(cfg, node, &session, held, &jobs.running).await;
                 }
                 continue;
             }
@@ -960,13 +1073,12 @@ pub async fn session(
                     held,
                     proving,
                     &nonces,
-                    &done_tx,
+                    jobs,
                     id.clone(),
                     task.deadline_height,
                     Job::Fallback(t),
                 ) {
-                    running.insert(id);
-                    report_progress(cfg, node, &session, held, &running).await;
+                    report_progress(cfg, node, &session, held, &jobs.running).await;
                 }
                 continue;
             }
@@ -975,8 +1087,8 @@ pub async fn session(
                 continue;
             }
         };
-        finished(&id, &outcome, on_outcome);
-        report_progress(cfg, node, &session, held, &running).await;
+        settle(held, jobs, &id, &outcome, on_outcome);
+        report_progress(cfg, node, &session, held, &jobs.running).await;
     }
 }
 
@@ -985,6 +1097,7 @@ pub async fn session(
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
     let node = Node::dial(&cfg.node, cfg.call_timeout)?;
     let mut held = Held::default();
+    let mut jobs = Jobs::default();
     let proving = Proving::new(cfg.jobs);
     let mut backoff = cfg.backoff_min;
     let mut ignore = |_: &str, _: &eyre::Result<Outcome>| {};
@@ -992,7 +1105,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Resul
     loop {
         let r = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            r = session(&cfg, &node, &mut held, &proving, &mut ignore) => r,
+            r = session(&cfg, &node, &mut held, &proving, &mut jobs, &mut ignore) => r,
         };
         match r {
             Ok(()) => backoff = cfg.backoff_min,

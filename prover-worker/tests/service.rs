@@ -115,8 +115,29 @@ async fn challenge(
 
 /// A ProverService over node 0's app on a port-0 listener: its URL, what it broadcast, the
 /// stop signal and the server task.
+/// The node's ProverService on a local port, with the default settings except that a new
+/// stream shares proving tasks at once (see [`serve_with`]).
 async fn serve(
     net: &Net,
+) -> (
+    String,
+    Arc<Collect>,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    serve_with(
+        net,
+        Settings {
+            share_after: Duration::ZERO,
+            ..Settings::default()
+        },
+    )
+    .await
+}
+
+async fn serve_with(
+    net: &Net,
+    settings: Settings,
 ) -> (
     String,
     Arc<Collect>,
@@ -129,7 +150,7 @@ async fn serve(
         net.nodes[0].app.clone(),
         Arc::new(Sink(sent.clone())),
         stopped,
-        Settings::default(),
+        settings,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -164,6 +185,7 @@ fn spawn_worker(
             &node,
             &mut held,
             &parley_prover::Proving::new(1),
+            &mut parley_prover::Jobs::default(),
             &mut report,
         )
         .await
@@ -190,6 +212,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             signature: auth::sign(&stranger, CHAIN_ID, &ch).to_vec(),
             challenge: ch.clone(),
             capacity: 0,
+            running: vec![],
         })
         .await
         .expect_err("wrong key");
@@ -200,6 +223,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
             challenge: ch,
             capacity: 0,
+            running: vec![],
         })
         .await
         .expect_err("reused challenge");
@@ -211,6 +235,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             signature: auth::sign(&stranger, CHAIN_ID, &ch).to_vec(),
             challenge: ch,
             capacity: 0,
+            running: vec![],
         })
         .await
         .expect_err("not a prover");
@@ -232,6 +257,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
             challenge: ch,
             capacity: 4,
+            running: vec![],
         })
         .await
         .expect("authenticated");
@@ -370,6 +396,7 @@ async fn a_reconnecting_worker_gets_the_same_task_id_again() {
                 signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
                 challenge: ch,
                 capacity: 0,
+                running: vec![],
             })
             .await
             .expect("authenticated")
@@ -616,6 +643,7 @@ async fn a_provers_workers_share_its_proof_tasks() {
                 signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
                 challenge: ch,
                 capacity: 0,
+                running: vec![],
             })
             .await
             .expect("authenticated")
@@ -649,6 +677,108 @@ async fn a_provers_workers_share_its_proof_tasks() {
         vec!["prove/10", "prove/11"],
         "the closed stream's tasks go to the other one"
     );
+}
+
+/// Tasks read from a stream until it is quiet: the proving tasks' ids and the cancelled ids.
+async fn proving_and_cancelled(
+    stream: &mut tonic::Streaming<pb::Task>,
+    quiet: Duration,
+) -> (Vec<String>, Vec<String>) {
+    let (mut prove, mut cancel) = (Vec::new(), Vec::new());
+    while let Ok(Ok(Some(t))) = tokio::time::timeout(quiet, stream.message()).await {
+        match t.kind {
+            Some(pb::task::Kind::Prove(_)) => prove.push(t.task_id),
+            Some(pb::task::Kind::Cancel(c)) => cancel.push(c.task_id),
+            _ => {}
+        }
+    }
+    prove.sort();
+    cancel.sort();
+    (prove, cancel)
+}
+
+/// Opens a task stream for `key`, naming the tasks it still runs.
+async fn subscribe_as(
+    c: &mut ProverServiceClient<tonic::transport::Channel>,
+    key: &alloy_signer_local::PrivateKeySigner,
+    running: Vec<String>,
+) -> tonic::Streaming<pb::Task> {
+    let ch = challenge(c, key.address()).await;
+    c.subscribe(pb::SubscribeRequest {
+        prover: key.address().to_vec(),
+        signature: auth::sign(key, CHAIN_ID, &ch).to_vec(),
+        challenge: ch,
+        capacity: 0,
+        running,
+    })
+    .await
+    .expect("authenticated")
+    .into_inner()
+}
+
+/// A node restart closes every stream of a prover's workers at once, and they reconnect
+/// within moments of each other. The one still running a proof names it when it subscribes
+/// (`SubscribeRequest.running`) and keeps it: a stream that was given that task meanwhile is
+/// told it is no longer its, and a stream too new to share (`Settings::share_after`) is given
+/// no task that no stream holds, so the idle worker does not start the same proof again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_worker_keeps_the_proof_it_still_runs() {
+    const CAPACITY: usize = 6;
+    let grace = Duration::from_millis(1500);
+    let vk_hash = vk_hash_of(CAPACITY).await;
+    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 60, Default::default()));
+    let user = net.keys[3].clone();
+    let prover = net.keys[1].clone();
+    while net.height < 9 {
+        net.step();
+    }
+    for nonce in 0..2 {
+        net.transfer(&user, nonce, Address::repeat_byte(0x51), 5);
+        net.step();
+    }
+    let (url, _sent, _stop, _server) = serve_with(
+        &net,
+        Settings {
+            share_after: grace,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let mut c = connect(&url).await;
+    let quiet = Duration::from_millis(700);
+    // A new stream takes no unheld proving task until it is `grace` old.
+    let mut first = subscribe_as(&mut c, &prover, vec![]).await;
+    let (got, _) = proving_and_cancelled(&mut first, quiet).await;
+    assert!(got.is_empty(), "a new stream shares nothing yet: {got:?}");
+    tokio::time::sleep(grace).await;
+    net.step();
+    let (got, _) = proving_and_cancelled(&mut first, quiet).await;
+    assert_eq!(got, vec!["prove/10", "prove/11"], "then it takes both");
+    // A worker reconnecting while it still runs prove/10 keeps it, at once.
+    let mut second = subscribe_as(&mut c, &prover, vec!["prove/10".to_string()]).await;
+    let (got, _) = proving_and_cancelled(&mut second, quiet).await;
+    assert_eq!(got, vec!["prove/10"], "the task it runs is its own again");
+    net.step();
+    let (got, cancelled) = proving_and_cancelled(&mut first, quiet).await;
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(
+        cancelled,
+        vec!["prove/10"],
+        "the stream given prove/10 meanwhile is told it is no longer its"
+    );
+    // A third stream, too new to share, is given none of the tasks; a new task goes to one
+    // of the two older streams at once.
+    let mut third = subscribe_as(&mut c, &prover, vec![]).await;
+    net.transfer(&user, 2, Address::repeat_byte(0x51), 5);
+    net.step();
+    let slot = format!("prove/{}", net.height);
+    let (a, _) = proving_and_cancelled(&mut first, quiet).await;
+    let (b, _) = proving_and_cancelled(&mut second, quiet).await;
+    let (young, _) = proving_and_cancelled(&mut third, quiet).await;
+    assert!(young.is_empty(), "the new stream took {young:?}");
+    let mut new: Vec<String> = a.into_iter().chain(b).collect();
+    new.sort();
+    assert_eq!(new, vec![slot], "one older stream takes the new task");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -996,6 +996,136 @@ t_ceremony() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
 }
 
+# Worker and node faults on a proving localnet (DESIGN §5): the genesis prover runs two
+# parley-prover workers, both dialing node 0's ProverService (localnet logs prover0.log and
+# prover1.log). Each part sends a cast transfer and follows its slot's task in the logs
+# ("prove task", "proving", "proved"):
+# 1. two transfers in a row: the two workers share the slots, each proving one;
+# 2. kill -9 the worker proving a slot: its task goes to the other worker, which proves it
+#    within the window, with no fallback round;
+# 3. kill -9 node 0's parleyd while a worker proves, then restart it: the workers reconnect,
+#    the slot is proven by the prover within its window, its proof computed once, and the
+#    prover is not fined.
+faults_logs() { echo "${PARLEY_LOCALNET_DIR}/logs/prover$1.log"; }
+
+# faults_transfer FROM — a cast transfer from dev account FROM; prints its block number.
+faults_transfer() {
+  local rcpt
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 1)" --private-key "$(dev_key "$1")" \
+    --value 5 0x000000000000000000000000000000000000fAb1 --json 2>&1)" || fail "cast send: ${rcpt}"
+  echo "$(($(jq -r .blockNumber <<<"${rcpt}")))"
+}
+
+# faults_holder SLOT — the worker (0 or 1) whose log shows slot SLOT's prove task first.
+faults_holder() {
+  local deadline=$((SECONDS + 60)) w
+  while ((SECONDS < deadline)); do
+    for w in 0 1; do
+      grep -q "prove task task=prove/$1 " "$(faults_logs "${w}")" 2>/dev/null && { echo "${w}"; return 0; }
+    done
+    sleep 0.2
+  done
+  fail "no worker was given prove/$1 within 60 s"
+}
+
+# faults_proven SLOT — waits for SLOT to be proven; fails unless the genesis prover proved it
+# within its window (a transition that is not a fallback reveal, no fallback round).
+faults_proven() {
+  local deadline=$((SECONDS + 180)) ps
+  while :; do
+    ps="$(rpc 1 parley_getProofSlot "[\"$(printf '0x%x' "$1")\"]" | jq -c .result)"
+    [[ "$(jq -r .proven <<<"${ps}")" == true ]] && break
+    ((SECONDS < deadline)) || fail "slot $1 not proven within 180 s: ${ps}"
+    sleep 1
+  done
+  [[ "$(jq -r '.transitions[0].prover' <<<"${ps}" | tr A-F a-f)" == "${FAULTS_PROVER,,}" &&
+    "$(jq -r '.transitions[0].fallback' <<<"${ps}")" == false && "$(jq -r .fallbackRounds <<<"${ps}")" == 0 ]] ||
+    fail "slot $1 was not proven by ${FAULTS_PROVER} within its window: ${ps}"
+}
+
+# faults_proofs SLOT — how many proofs of SLOT the two workers computed.
+faults_proofs() { cat "$(faults_logs 0)" "$(faults_logs 1)" | grep -c "proved slot=$1 " || true; }
+
+t_prover_faults() {
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-faults" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=16 \
+    PARLEY_LOCALNET_PROVER_WORKERS=2 PARLEY_LOCALNET_PROOF_WINDOW=90
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/faults-up.log" 2>&1 ||
+    fail "faults localnet up: $(grep -m1 ERROR "${WORK}/faults-up.log" || tail -n 1 "${WORK}/faults-up.log")"
+  FAULTS_PROVER="$(dev_addr 1200)"
+  local a b wa wb blk w other pid stake0 stake1 metrics n
+  stake0="$(rpc 1 parley_getRoles "[\"${FAULTS_PROVER}\"]" | jq -r .result.prover.stake)"
+  # 1. Two slots in a row: a worker proves one (its first proof makes the keys, seconds), so
+  # the second goes to the other worker.
+  a="$(faults_transfer 3)"
+  b="$(faults_transfer 4)"
+  ((b > a)) || fail "the two transfers share block ${a}"
+  wa="$(faults_holder "${a}")"
+  wb="$(faults_holder "${b}")"
+  faults_proven "${a}"
+  faults_proven "${b}"
+  ((wa != wb)) || fail "worker ${wa} was given both prove/${a} and prove/${b}; the other none"
+  [[ "$(faults_proofs "${a}")" == 1 && "$(faults_proofs "${b}")" == 1 ]] ||
+    fail "slots ${a} and ${b} proven $(faults_proofs "${a}") and $(faults_proofs "${b}") times"
+  info "slots ${a} and ${b} proven by workers ${wa} and ${wb}, once each"
+  # 2. kill -9 the worker while it proves.
+  blk="$(faults_transfer 5)"
+  w="$(faults_holder "${blk}")"
+  other=$((1 - w))
+  local deadline=$((SECONDS + 60))
+  until grep -q "proving slot=${blk} " "$(faults_logs "${w}")"; do
+    ((SECONDS < deadline)) || fail "worker ${w} did not start proving slot ${blk}"
+    sleep 0.1
+  done
+  pid="$(cat "${PARLEY_LOCALNET_DIR}/pids/prover${w}.prover.pid")"
+  kill -9 "${pid}" || fail "could not kill worker ${w} (pid ${pid})"
+  ! grep -q "proved slot=${blk} " "$(faults_logs "${w}")" ||
+    fail "worker ${w} finished slot ${blk}'s proof before it was killed; nothing was tested"
+  faults_proven "${blk}"
+  grep -q "proved slot=${blk} " "$(faults_logs "${other}")" ||
+    fail "slot ${blk} proven, but not by worker ${other}'s proof: $(grep "slot=${blk} " "$(faults_logs "${other}")")"
+  info "worker ${w} killed while proving slot ${blk}; the task went to worker ${other}, which proved it in the window"
+  # Back to two workers (`localnet start` starts what is not running).
+  "${LOCALNET}" start >"${WORK}/faults-start.log" 2>&1 || fail "localnet start: $(tail -n 3 "${WORK}/faults-start.log")"
+  # 3. kill -9 the node both workers dial while one proves; restart it.
+  blk="$(faults_transfer 6)"
+  w="$(faults_holder "${blk}")"
+  deadline=$((SECONDS + 60))
+  until grep -q "proving slot=${blk} " "$(faults_logs "${w}")"; do
+    ((SECONDS < deadline)) || fail "worker ${w} did not start proving slot ${blk}"
+    sleep 0.1
+  done
+  local h subs=()
+  for i in 0 1; do subs[i]="$(grep -c "subscribed" "$(faults_logs "${i}")" || true)"; done
+  "${LOCALNET}" stop-node 0 parleyd --kill >/dev/null 2>&1 || fail "stop-node 0 parleyd --kill failed"
+  h="$(cmt_height 1)"
+  wait_cmt_height $((h + 3)) 1 2 3
+  "${LOCALNET}" stop-node 0 cometbft >/dev/null 2>&1 || true
+  "${LOCALNET}" start-node 0 all >"${WORK}/faults-node.log" 2>&1 ||
+    fail "restarting node 0: $(tail -n 3 "${WORK}/faults-node.log")"
+  faults_proven "${blk}"
+  n="$(faults_proofs "${blk}")"
+  ((n == 1)) || fail "slot ${blk}'s proof was computed ${n} times across the node restart"
+  # Both reconnect (their backoff doubles while the node is away: up to 30 s).
+  deadline=$((SECONDS + 60))
+  for i in 0 1; do
+    until (($(grep -c "subscribed" "$(faults_logs "${i}")") > subs[i])); do
+      ((SECONDS < deadline)) || fail "worker ${i} did not reconnect to the restarted node within 60 s"
+      sleep 1
+    done
+  done
+  n="$(faults_proofs "${blk}")"
+  ((n == 1)) || fail "slot ${blk}'s proof was computed ${n} times after the workers reconnected"
+  stake1="$(rpc 1 parley_getRoles "[\"${FAULTS_PROVER}\"]" | jq -r .result.prover.stake)"
+  [[ "$(big "${stake1} >= ${stake0}")" == True ]] || fail "the prover lost stake: ${stake0} -> ${stake1}"
+  metrics="$(curl -fsS "http://127.0.0.1:9101/metrics")" || fail "node1's metrics did not answer"
+  ! grep -q '^parley_prover_penalties_total{.*} [1-9]' <<<"${metrics}" ||
+    fail "a penalty was counted: $(grep '^parley_prover_penalties_total' <<<"${metrics}")"
+  info "node 0 killed and restarted while worker ${w} proved slot ${blk}: proven in its window, computed once; workers reconnected; prover stake ${stake0} -> ${stake1}, no penalty"
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+}
+
 main() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
   STATE="${WORK}/state"
@@ -1060,6 +1190,7 @@ main() {
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
   run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover worker load it, a slot is proven" t_ceremony
+  run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))

@@ -52,6 +52,12 @@ pub struct Settings {
     pub stream_buffer: usize,
     /// A stream whose client takes no task for this long is closed.
     pub stall_timeout: Duration,
+    /// A new stream is given proving tasks no other stream holds only once it has been open
+    /// this long. A prover's workers that lost their streams together (a node restart)
+    /// reconnect within moments of each other, each naming the proofs it still runs
+    /// (`SubscribeRequest.running`); the wait lets the one still running a proof claim it
+    /// before an idle one is given it and computes it a second time.
+    pub share_after: Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +69,7 @@ impl Default for Settings {
             max_sessions: 1024,
             stream_buffer: 64,
             stall_timeout: Duration::from_secs(30),
+            share_after: Duration::from_secs(2),
         }
     }
 }
@@ -92,6 +99,8 @@ struct Session {
     capacity: u32,
     in_progress: Vec<String>,
     done: Vec<String>,
+    /// When the stream opened ([`Settings::share_after`]).
+    opened: Option<Instant>,
 }
 
 /// Publishes the task streams' gauges (`parley_prover_workers*`).
@@ -128,7 +137,8 @@ impl std::fmt::Debug for Service {
     }
 }
 
-// The clock is read for challenge expiry and the expiry shown to workers: never consensus.
+// The clock is read for challenge expiry, the expiry shown to workers and a new stream's
+// wait before it shares proving tasks: never consensus.
 #[allow(clippy::disallowed_methods)]
 fn now() -> Instant {
     Instant::now()
@@ -289,8 +299,9 @@ impl Service {
     /// take seconds of CPU each, so each goes to one of the prover's open streams: the one
     /// that already holds it, else the stream with the fewest proving tasks (ties: whichever
     /// asks first). Other streams leave it out; when its stream closes it goes to another
-    /// one at the next height. `Select` and `Heartbeat` go to every stream (cheap, and the
-    /// chain takes one of each).
+    /// one at the next height. A stream open for less than [`Settings::share_after`] takes
+    /// only the tasks it holds or declared running when it subscribed. `Select` and
+    /// `Heartbeat` go to every stream (cheap, and the chain takes one of each).
     fn share(
         &self,
         prover: Address,
@@ -299,14 +310,23 @@ impl Service {
         due: Vec<tasks::Task>,
     ) -> Vec<tasks::Task> {
         let mut claims = self.claims.lock().expect("claims lock");
-        let live: Vec<String> = self
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .iter()
-            .filter(|(_, s)| s.prover == prover)
-            .map(|(id, _)| id.clone())
-            .collect();
+        // The prover's open streams, and whether each is still too new to share.
+        let live: Vec<(String, bool)> = {
+            let t = now();
+            self.sessions
+                .lock()
+                .expect("sessions lock")
+                .iter()
+                .filter(|(_, s)| s.prover == prover)
+                .map(|(id, s)| {
+                    let young = s.opened.is_some_and(|o| {
+                        t.saturating_duration_since(o) < self.settings.share_after
+                    });
+                    (id.clone(), young)
+                })
+                .collect()
+        };
+        let young = live.iter().any(|(id, y)| *y && id == session);
         let load = |claims: &BTreeMap<(Address, String), String>, who: &str| {
             claims
                 .iter()
@@ -324,7 +344,7 @@ impl Service {
                 let key = (prover, t.id.clone());
                 match claims.get(&key) {
                     Some(holder) if holder == session => return true,
-                    Some(holder) if live.contains(holder) => return false,
+                    Some(holder) if live.iter().any(|(id, _)| id == holder) => return false,
                     _ => {}
                 }
                 if held.contains_key(&t.id) {
@@ -332,11 +352,15 @@ impl Service {
                     claims.insert(key, session.to_string());
                     return true;
                 }
+                if young {
+                    return false;
+                }
                 let mine = load(&claims, session);
+                // Streams too new to share do not count: they take nothing yet.
                 if live
                     .iter()
-                    .filter(|other| other.as_str() != session)
-                    .any(|other| load(&claims, other) < mine)
+                    .filter(|(other, young)| !young && other.as_str() != session)
+                    .any(|(other, _)| load(&claims, other) < mine)
                 {
                     return false;
                 }
@@ -374,8 +398,16 @@ impl Service {
                     break;
                 }
             };
+            let all: std::collections::BTreeSet<String> =
+                due.iter().map(|t| t.id.clone()).collect();
             let due = self.share(prover, &session, &held, due);
-            let d = tasks::delta(&mut held, due, height, self.capacity(&session));
+            let mut d = tasks::delta(&mut held, due, height, self.capacity(&session));
+            // Still due, but no longer this stream's: another worker holds it.
+            for (id, why) in &mut d.cancel {
+                if all.contains(id) {
+                    *why = tasks::CANCEL_MOVED;
+                }
+            }
             self.release(prover, &session, &held);
             let out = d
                 .cancel
@@ -485,6 +517,15 @@ impl ProverService for Service {
             }
         }
         let session = hex::encode(random::<16>()?);
+        // What the worker still runs from an earlier stream stays its own: its claims move
+        // here, also from another stream that was given them meanwhile (that one is told at
+        // its next height that the task is no longer its).
+        let running: Vec<String> = r
+            .running
+            .into_iter()
+            .filter(|id| id.len() <= 128)
+            .take(1024)
+            .collect();
         {
             let mut s = self.sessions.lock().expect("sessions lock");
             if s.len() >= self.settings.max_sessions {
@@ -495,10 +536,18 @@ impl ProverService for Service {
                 Session {
                     prover,
                     capacity: r.capacity,
+                    in_progress: running.clone(),
+                    opened: Some(now()),
                     ..Session::default()
                 },
             );
             session_metrics(&s);
+        }
+        {
+            let mut claims = self.claims.lock().expect("claims lock");
+            for id in &running {
+                claims.insert((prover, id.clone()), session.clone());
+            }
         }
         // Subscribe before the first computation so that no commit falls between.
         let events = self.app.subscribe();

@@ -258,6 +258,9 @@ fn prove_tasks<V: StateView>(
 pub const CANCEL_DEADLINE: &str = "deadline passed";
 /// Why a delivered task is withdrawn while its deadline is still ahead.
 pub const CANCEL_DONE: &str = "slot selected or proven, or no longer assigned";
+/// Cancel reason: another stream of the same prover holds the proving task (it named the task
+/// as running when it reconnected).
+pub const CANCEL_MOVED: &str = "another worker of this prover holds it";
 
 /// What a stream sends after a commit, given the tasks it `held` (id → deadline height), the
 /// tasks `due` now and the worker's `capacity` (most tasks held at once, 0 = no limit).
