@@ -146,6 +146,24 @@ pub struct Node {
     timeout: Duration,
 }
 
+/// A call that did not reach the node or got no answer in time (the node is down or
+/// restarting): the one kind of failure a job is tried again for.
+#[derive(Debug)]
+pub struct Unreachable(String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Whether `e` (or what it wraps) is [`Unreachable`].
+pub fn unreachable(e: &eyre::Report) -> bool {
+    e.chain().any(|c| c.is::<Unreachable>())
+}
+
 async fn call<T>(
     timeout: Duration,
     what: &str,
@@ -153,8 +171,14 @@ async fn call<T>(
 ) -> eyre::Result<T> {
     match tokio::time::timeout(timeout, f).await {
         Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) if s.code() == tonic::Code::Unavailable => Err(eyre::Report::new(Unreachable(
+            format!("{what}: {} ({:?})", s.message(), s.code()),
+        ))),
         Ok(Err(s)) => Err(eyre!("{what}: {} ({:?})", s.message(), s.code())),
-        Err(_) => Err(eyre!("{what}: timed out after {}s", timeout.as_secs())),
+        Err(_) => Err(eyre::Report::new(Unreachable(format!(
+            "{what}: timed out after {}s",
+            timeout.as_secs()
+        )))),
     }
 }
 
@@ -532,6 +556,8 @@ async fn make_proof(
     }
     let capacity = usize::try_from(w.capacity).map_err(|_| eyre!("capacity over usize"))?;
     let keys = proving.keys(capacity).await?;
+    // A proof under other keys would be refused and fined: do not make it.
+    same_keys(keys.vk_hash(), &w.vk_hash)?;
     let permit = proving
         .jobs
         .clone()
@@ -556,6 +582,19 @@ async fn make_proof(
         fr_to_b256(&public.post_root),
         proof.bytes,
     )))
+}
+
+/// Refuses to prove with a block-circuit key (`ours`) other than the one the chain pins
+/// (`pinned`, from `GetWitness`): the chain would refuse every such proof and fine its sender.
+pub fn same_keys(ours: B256, pinned: &[u8]) -> eyre::Result<()> {
+    if ours.as_slice() == pinned {
+        return Ok(());
+    }
+    bail!(
+        "this worker's block-circuit key hashes to {ours}, the chain pins {}: another trusted \
+         setup (--srs) or another parley-prover version; not proving",
+        format!("0x{}", hex::encode(pinned))
+    )
 }
 
 fn has(list: &[Vec<u8>], a: Address) -> bool {
@@ -830,9 +869,10 @@ fn finished(
 /// The proving jobs of a worker process. They outlive the stream that delivered them: a proof
 /// keeps running when its stream closes (a node restart), the next stream names it as running
 /// (`SubscribeRequest.running`), and whichever stream is open when it ends takes its outcome.
-/// A job that fails is tried again in place ([`JOB_ATTEMPTS`]: the node may be restarting);
-/// one that failed every attempt is named too, until its deadline, so that its re-delivery
-/// comes back to this process, which may hold its proof already.
+/// A job that fails because the node could not be reached ([`Unreachable`]: it may be
+/// restarting) is tried again in place ([`JOB_ATTEMPTS`]); a failed one is named too, until
+/// its deadline, so that its re-delivery comes back to this process, which may hold its proof
+/// already.
 #[derive(Debug)]
 pub struct Jobs {
     done_tx: tokio::sync::mpsc::UnboundedSender<(String, eyre::Result<Outcome>)>,
@@ -941,9 +981,10 @@ fn spawn_job(
                 Job::Fallback(t) => fallback(&node, &key, chain_id, t, &proving, &nonces).await,
             };
             match outcome {
-                // Each attempt reconciles with the chain first, and a proof already made is
-                // kept in `proving` and submitted as it is.
-                Err(e) if attempt < JOB_ATTEMPTS => {
+                // Only when the node could not be reached (it may be restarting). Each attempt
+                // reconciles with the chain first, and a proof already made is kept in
+                // `proving` and submitted as it is.
+                Err(e) if attempt < JOB_ATTEMPTS && unreachable(&e) => {
                     let wait = JOB_RETRY * 2u32.pow(attempt - 1);
                     tracing::warn!(target: "parley::prover", task = %id, attempt, error = %e,
                         retry_in_ms = wait.as_millis() as u64, "task failed; trying again");
@@ -1147,6 +1188,48 @@ mod tests {
             trusted_setup(missing.to_str().expect("utf-8"), Some(hash)),
             "cannot read",
         );
+    }
+
+    #[tokio::test]
+    async fn only_an_unreachable_node_makes_a_job_try_again() {
+        let t = Duration::from_millis(50);
+        let down = call::<()>(t, "GetAccount", async {
+            Err(tonic::Status::unavailable("tcp connect error"))
+        })
+        .await
+        .expect_err("unavailable");
+        assert!(
+            unreachable(&down.wrap_err("proving slot 6")),
+            "wrapped or not"
+        );
+        let slow = call::<()>(t, "GetAccount", std::future::pending())
+            .await
+            .expect_err("times out");
+        assert!(unreachable(&slow));
+        let refused = call::<()>(t, "Submit", async {
+            Err(tonic::Status::invalid_argument("not a signed message"))
+        })
+        .await
+        .expect_err("refused");
+        assert!(!unreachable(&refused));
+        assert!(!unreachable(&eyre!(
+            "Proof for slot 6 was not included after 3 submissions"
+        )));
+    }
+
+    #[test]
+    fn a_worker_proves_only_with_the_keys_the_chain_pins() {
+        let ours = B256::repeat_byte(0xa4);
+        assert!(same_keys(ours, ours.as_slice()).is_ok());
+        let e = same_keys(ours, B256::repeat_byte(0x82).as_slice())
+            .expect_err("another setup's key")
+            .to_string();
+        assert!(
+            e.contains("0x8282") && e.contains("--srs") && e.contains("not proving"),
+            "{e}"
+        );
+        // A node that sends no pin (an older node) is not trusted blindly either.
+        assert!(same_keys(ours, &[]).is_err());
     }
 
     #[test]

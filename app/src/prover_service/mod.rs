@@ -676,6 +676,7 @@ impl ProverService for Service {
                 height,
                 witness,
                 capacity: proving.block_capacity,
+                vk_hash: proving.block_vk_hash.to_vec(),
             })),
             None => Err(Status::unavailable(format!(
                 "no witness for slot {slot}: not awaiting a proof, or the witness service is at block {:?}",
