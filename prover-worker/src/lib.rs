@@ -590,10 +590,10 @@ pub fn same_keys(ours: B256, pinned: &[u8]) -> eyre::Result<()> {
     if ours.as_slice() == pinned {
         return Ok(());
     }
+    let pinned = hex::encode(pinned);
     bail!(
-        "this worker's block-circuit key hashes to {ours}, the chain pins {}: another trusted \
-         setup (--srs) or another parley-prover version; not proving",
-        format!("0x{}", hex::encode(pinned))
+        "this worker's block-circuit key hashes to {ours}, the chain pins 0x{pinned}: another \
+         trusted setup (--srs) or another parley-prover version; not proving"
     )
 }
 
@@ -687,8 +687,10 @@ pub async fn prove(
     {
         Ok(r) => r,
         Err(e) => {
-            // Kept for the task's next delivery (a new stream after a reconnect).
-            proving.keep(task.slot, (pre_root, post_root, proof));
+            // The node went away: kept for the next attempt or delivery of the task.
+            if unreachable(&e) {
+                proving.keep(task.slot, (pre_root, post_root, proof));
+            }
             return Err(e);
         }
     };

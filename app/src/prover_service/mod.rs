@@ -103,6 +103,19 @@ struct Session {
     opened: Option<Instant>,
 }
 
+/// What a proving task's stream claims: its slot (`prove/<slot>` and every
+/// `fallback/<slot>/<round>` claim `slot/<slot>`), so one worker of a prover gets all of a
+/// slot's proving tasks: a proof it made too late for the window, or too late for a round's
+/// commit phase, is kept by that worker process and committed in the next round instead of
+/// being proved again by another one. `None`: not a proving task.
+pub fn slot_claim(task_id: &str) -> Option<String> {
+    let mut parts = task_id.split('/');
+    match (parts.next(), parts.next()) {
+        (Some("prove" | "fallback"), Some(slot)) => Some(format!("slot/{slot}")),
+        _ => None,
+    }
+}
+
 /// Publishes the task streams' gauges (`parley_prover_workers*`).
 fn session_metrics(sessions: &BTreeMap<String, Session>) {
     let busy = sessions
@@ -120,8 +133,9 @@ pub struct Service {
     broadcaster: Arc<dyn Broadcast>,
     challenges: Arc<auth::Challenges>,
     sessions: Arc<Mutex<BTreeMap<String, Session>>>,
-    /// Which of a prover's task streams holds each of its proving tasks: a prover's workers
-    /// share its proofs instead of each proving every one ([`Self::share`]).
+    /// Which of a prover's task streams holds each slot it has proving tasks for
+    /// ([`slot_claim`]): a prover's workers share its proofs instead of each proving every
+    /// one ([`Self::share`]).
     claims: Arc<Mutex<BTreeMap<(Address, String), String>>>,
     shutdown: watch::Receiver<bool>,
     settings: Settings,
@@ -296,9 +310,9 @@ impl Service {
     /// Feeds one stream: the due tasks now, then on every commit the new ones and the
     /// cancellations, until the client leaves, stalls, or the node shuts down.
     /// The due tasks `session` of `prover` should hold. Proving tasks (`Prove`, `Fallback`)
-    /// take seconds of CPU each, so each goes to one of the prover's open streams: the one
-    /// that already holds it, else the stream with the fewest proving tasks (ties: whichever
-    /// asks first). Other streams leave it out; when its stream closes it goes to another
+    /// take seconds of CPU each, so each slot's go to one of the prover's open streams: the
+    /// one that already holds one of them, else the stream holding the fewest slots (ties:
+    /// whichever asks first). Other streams leave it out; when its stream closes it goes to another
     /// one at the next height. A stream open for less than [`Settings::share_after`] takes
     /// only the tasks it holds or declared running when it subscribed. `Select` and
     /// `Heartbeat` go to every stream (cheap, and the chain takes one of each).
@@ -335,13 +349,10 @@ impl Service {
         };
         due.into_iter()
             .filter(|t| {
-                if !matches!(
-                    t.kind,
-                    tasks::TaskKind::Prove { .. } | tasks::TaskKind::Fallback { .. }
-                ) {
+                let Some(claim) = slot_claim(&t.id) else {
                     return true;
-                }
-                let key = (prover, t.id.clone());
+                };
+                let key = (prover, claim);
                 match claims.get(&key) {
                     Some(holder) if holder == session => return true,
                     Some(holder) if live.iter().any(|(id, _)| id == holder) => return false,
@@ -370,14 +381,16 @@ impl Service {
             .collect()
     }
 
-    /// Forgets `session`'s claims on tasks it no longer holds (done, cancelled, or not
-    /// delivered for lack of capacity), so they count against nobody.
+    /// Forgets `session`'s claims on slots it holds no task of any more (done, cancelled, or
+    /// not delivered for lack of capacity), so they count against nobody.
     fn release(&self, prover: Address, session: &str, held: &BTreeMap<String, u64>) {
+        let kept: std::collections::BTreeSet<String> =
+            held.keys().filter_map(|id| slot_claim(id)).collect();
         self.claims
             .lock()
             .expect("claims lock")
-            .retain(|(p, id), holder| {
-                *p != prover || holder.as_str() != session || held.contains_key(id)
+            .retain(|(p, claim), holder| {
+                *p != prover || holder.as_str() != session || kept.contains(claim)
             });
     }
 
@@ -545,8 +558,8 @@ impl ProverService for Service {
         }
         {
             let mut claims = self.claims.lock().expect("claims lock");
-            for id in &running {
-                claims.insert((prover, id.clone()), session.clone());
+            for claim in running.iter().filter_map(|id| slot_claim(id)) {
+                claims.insert((prover, claim), session.clone());
             }
         }
         // Subscribe before the first computation so that no commit falls between.
@@ -792,4 +805,19 @@ pub async fn spawn(
         }
     });
     Ok((local, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_claim;
+
+    #[test]
+    fn a_slots_proving_tasks_share_one_claim() {
+        assert_eq!(slot_claim("prove/12").as_deref(), Some("slot/12"));
+        assert_eq!(slot_claim("fallback/12/3").as_deref(), Some("slot/12"));
+        assert_eq!(slot_claim("fallback/13/1").as_deref(), Some("slot/13"));
+        assert_eq!(slot_claim("select/12"), None);
+        assert_eq!(slot_claim("heartbeat/12"), None);
+        assert_eq!(slot_claim("prove"), None);
+    }
 }
