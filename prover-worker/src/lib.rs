@@ -325,11 +325,51 @@ impl Node {
 /// mempool while the chain's (committed) nonce still says its nonce is next, so a second
 /// message signed with the chain's nonce would take the same one and one of them would be
 /// dropped. Submissions are therefore serialized and numbered locally: the next nonce is the
-/// chain's, or one past the last this worker submitted if that is ahead. If the chain does
-/// not catch up within [`NONCE_RESYNC_HEIGHTS`] heights (a message was dropped), the worker
-/// starts again from the chain's nonce.
+/// chain's, or one past the last this worker submitted if that is ahead. If the chain's nonce
+/// stays where it is for [`NONCE_RESYNC_HEIGHTS`] heights while the worker is ahead of it (a
+/// message was dropped, e.g. a `Proof` evicted from the mempool when its window closed), the
+/// worker starts again from the chain's nonce. The clock is the chain's nonce not moving,
+/// not the worker's last submission: a worker sending a `Select` every height would
+/// otherwise never resync, and every later message would wait behind the gap.
 #[derive(Debug, Clone, Default)]
-pub struct Nonces(std::sync::Arc<tokio::sync::Mutex<Option<(u64, u64)>>>);
+pub struct Nonces(std::sync::Arc<tokio::sync::Mutex<Option<LocalNonce>>>);
+
+/// The next nonce this process signs, the chain's nonce when last seen, and the height since
+/// which the chain's nonce has been that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalNonce {
+    next: u64,
+    chain: u64,
+    since: u64,
+}
+
+/// The nonce to sign with, given what this process numbered (`local`) and the chain's
+/// account nonce at `height` (see [`Nonces`]).
+pub fn next_nonce(local: Option<LocalNonce>, chain: u64, height: u64) -> u64 {
+    match local {
+        Some(l) if l.next > chain => {
+            let stalled = chain == l.chain && height > l.since.saturating_add(NONCE_RESYNC_HEIGHTS);
+            if stalled { chain } else { l.next }
+        }
+        _ => chain,
+    }
+}
+
+/// What this process remembers after a message signed with `nonce` was accepted, the chain's
+/// nonce being `chain` at `height`.
+pub fn after_submit(local: Option<LocalNonce>, nonce: u64, chain: u64, height: u64) -> LocalNonce {
+    // The clock restarts when the chain's nonce moved, or when this message starts a new run
+    // from the chain's nonce.
+    let since = match local {
+        Some(l) if l.chain == chain && nonce != chain => l.since,
+        _ => height,
+    };
+    LocalNonce {
+        next: nonce + 1,
+        chain,
+        since,
+    }
+}
 
 /// Heights after which a local nonce ahead of the chain's is given up.
 pub const NONCE_RESYNC_HEIGHTS: u64 = 8;
@@ -349,20 +389,13 @@ pub async fn send(
         if acc.chain_id != chain_id {
             bail!("the node serves chain {}, not {chain_id}", acc.chain_id);
         }
-        let nonce = match *local {
-            Some((next, since))
-                if next > acc.nonce && acc.height <= since.saturating_add(NONCE_RESYNC_HEIGHTS) =>
-            {
-                next
-            }
-            _ => acc.nonce,
-        };
+        let nonce = next_nonce(*local, acc.nonce, acc.height);
         let raw = msg::sign(key, chain_id, nonce, action);
         let r = node.submit(raw).await?;
         let hash = B256::try_from(r.tx_hash.as_slice()).unwrap_or_default();
         match r.code {
             0 => {
-                *local = Some((nonce + 1, acc.height));
+                *local = Some(after_submit(*local, nonce, acc.nonce, acc.height));
                 return Ok((r, hash));
             }
             CODE_NONCE_STALE | CODE_NONCE_AHEAD if attempt == 0 => {
@@ -1190,6 +1223,37 @@ mod tests {
             trusted_setup(missing.to_str().expect("utf-8"), Some(hash)),
             "cannot read",
         );
+    }
+
+    #[test]
+    fn a_dropped_message_stops_blocking_the_nonces_after_the_chain_stalls() {
+        // Messages 5, 6, 7 accepted at heights 100..102 while the chain says 5.
+        let mut l = None;
+        for (h, n) in [(100, 5), (101, 6), (102, 7)] {
+            assert_eq!(next_nonce(l, 5, h), n);
+            l = Some(after_submit(l, n, 5, h));
+        }
+        // Message 5 was dropped. A Select every height keeps being numbered ahead (8, 9, ...)
+        // until the chain has sat at 5 for NONCE_RESYNC_HEIGHTS heights; then it fills the gap.
+        let mut h = 103;
+        let mut n = 8;
+        while h <= 100 + NONCE_RESYNC_HEIGHTS {
+            assert_eq!(next_nonce(l, 5, h), n, "height {h}");
+            l = Some(after_submit(l, n, 5, h));
+            h += 1;
+            n += 1;
+        }
+        assert_eq!(next_nonce(l, 5, h), 5, "resynced at height {h}");
+        l = Some(after_submit(l, 5, 5, h));
+        assert_eq!(next_nonce(l, 5, h + 1), 6);
+        // A chain that moves (messages landing) restarts the clock: no resync while it moves.
+        let mut l = None;
+        for h in 0..3 * NONCE_RESYNC_HEIGHTS {
+            let chain = h / 2;
+            let n = next_nonce(l, chain, h);
+            assert_eq!(n, h, "height {h}: numbered on, never reset");
+            l = Some(after_submit(l, n, chain, h));
+        }
     }
 
     #[tokio::test]

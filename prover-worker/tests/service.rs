@@ -614,15 +614,17 @@ async fn proving_tasks(stream: &mut tonic::Streaming<pb::Task>, quiet: Duration)
     ids
 }
 
-/// A prover's workers share its proofs (DESIGN §5: many workers per prover key): with two
-/// task streams open for one prover, each `prove/<slot>` task goes to exactly one of them —
-/// a new one to the stream holding fewer — and when a stream closes, the tasks it held go to
-/// the other stream at the next height.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_provers_workers_share_its_proof_tasks() {
-    const CAPACITY: usize = 6;
-    let vk_hash = vk_hash_of(CAPACITY).await;
-    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 60, Default::default()));
+/// A proving chain (window 60) at height 11 whose slots 10 and 11 each hold a transfer from
+/// the returned user, awaiting proofs by the returned prover.
+fn two_slots_to_prove(
+    capacity: usize,
+    vk_hash: B256,
+) -> (
+    Net,
+    alloy_signer_local::PrivateKeySigner,
+    alloy_signer_local::PrivateKeySigner,
+) {
+    let mut net = net_with(proving_chain(capacity, vk_hash, 60, Default::default()));
     let user = net.keys[3].clone();
     let prover = net.keys[1].clone();
     while net.height < 9 {
@@ -632,23 +634,23 @@ async fn a_provers_workers_share_its_proof_tasks() {
         net.transfer(&user, nonce, Address::repeat_byte(0x51), 5);
         net.step();
     }
+    (net, user, prover)
+}
+
+/// A prover's workers share its proofs (DESIGN §5: many workers per prover key): with two
+/// task streams open for one prover, each `prove/<slot>` task goes to exactly one of them —
+/// a new one to the stream holding fewer — and when a stream closes, the tasks it held go to
+/// the other stream at the next height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provers_workers_share_its_proof_tasks() {
+    const CAPACITY: usize = 6;
+    let vk_hash = vk_hash_of(CAPACITY).await;
+    let (mut net, user, prover) = two_slots_to_prove(CAPACITY, vk_hash);
     let (url, _sent, _stop, _server) = serve(&net).await;
     let mut c = connect(&url).await;
     let mut streams = Vec::new();
     for _ in 0..2 {
-        let ch = challenge(&mut c, prover.address()).await;
-        streams.push(
-            c.subscribe(pb::SubscribeRequest {
-                prover: prover.address().to_vec(),
-                signature: auth::sign(&prover, CHAIN_ID, &ch).to_vec(),
-                challenge: ch,
-                capacity: 0,
-                running: vec![],
-            })
-            .await
-            .expect("authenticated")
-            .into_inner(),
-        );
+        streams.push(subscribe_as(&mut c, &prover, vec![]).await);
     }
     let quiet = Duration::from_millis(1500);
     let first = proving_tasks(&mut streams[0], quiet).await;
@@ -783,16 +785,7 @@ async fn a_reconnecting_worker_keeps_the_proof_it_still_runs() {
     const CAPACITY: usize = 6;
     let grace = Duration::from_millis(1500);
     let vk_hash = vk_hash_of(CAPACITY).await;
-    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 60, Default::default()));
-    let user = net.keys[3].clone();
-    let prover = net.keys[1].clone();
-    while net.height < 9 {
-        net.step();
-    }
-    for nonce in 0..2 {
-        net.transfer(&user, nonce, Address::repeat_byte(0x51), 5);
-        net.step();
-    }
+    let (mut net, user, prover) = two_slots_to_prove(CAPACITY, vk_hash);
     let (url, _sent, _stop, _server) = serve_with(
         &net,
         Settings {
