@@ -27,7 +27,7 @@ if [[ "${PARLEY_PROOFS_LINT:-1}" == 1 ]]; then
   step "clippy"
   cargo clippy -p parley-proofs --all-targets --release --locked -- -D warnings
 fi
-step "SRS k=21 (generated once, cached; smaller k are downsized from it)"
+step "SRS k=21 (generated once, cached; each smaller k is generated, and cached, when first used)"
 cargo run -q --release --locked -p parley-proofs --bin parley-proofs -- srs 21
 step "fast tests (native, vectors, MockProver soundness, real prove/verify)"
 cargo test --release --locked -p parley-proofs
