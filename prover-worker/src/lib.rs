@@ -16,11 +16,17 @@
 //!   that fails (its submission found the node gone) is tried again in place, submitting the
 //!   proof already made, and after its last attempt stays named until its re-delivery
 //!   ([`Jobs`]);
+//! - one process proves a slot once: the slot's jobs (its window task, its fallback rounds, a
+//!   retry) take turns on the slot's proof cell, and a proof not used is left there for the
+//!   next ([`Proving::hold`]);
+//! - the block-circuit keys are made as soon as the first stream names the chain's capacity,
+//!   and a worker whose keys are not the ones genesis pins stops ([`Refused`]);
 //! - one process numbers its own messages ([`Nonces`]), so tasks acting at once never sign the
 //!   same nonce; many processes may share one key: a nonce refusal makes one refetch the
 //!   nonce and retry once.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
@@ -146,6 +152,18 @@ pub struct Node {
     timeout: Duration,
 }
 
+/// An open task stream.
+#[derive(Debug)]
+pub struct Subscribed {
+    pub stream: tonic::Streaming<pb::Task>,
+    /// The session id that Report names.
+    pub session: String,
+    /// The chain's block-circuit capacity (0: it takes no block proofs) and the hash of the
+    /// verifying key genesis pins for it.
+    pub block_capacity: u64,
+    pub block_vk_hash: Vec<u8>,
+}
+
 /// A call that did not reach the node or got no answer in time (the node is down or
 /// restarting): the one kind of failure a job is tried again for.
 #[derive(Debug)]
@@ -158,6 +176,19 @@ impl std::fmt::Display for Unreachable {
 }
 
 impl std::error::Error for Unreachable {}
+
+/// This worker must not prove on this chain: its block-circuit keys are not the ones genesis
+/// pins (another trusted setup or another version). [`run`] stops with it.
+#[derive(Debug)]
+pub struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Whether `e` (or what it wraps) is [`Unreachable`].
 pub fn unreachable(e: &eyre::Report) -> bool {
@@ -243,14 +274,14 @@ impl Node {
     }
 
     /// Authenticates as `key` and opens the task stream, naming the tasks this process still
-    /// runs from an earlier stream. Returns the stream and the session id.
+    /// runs from an earlier stream.
     pub async fn subscribe(
         &self,
         key: &PrivateKeySigner,
         chain_id: u64,
         capacity: u32,
         running: Vec<String>,
-    ) -> eyre::Result<(tonic::Streaming<pb::Task>, String)> {
+    ) -> eyre::Result<Subscribed> {
         let mut c = self.client.clone();
         let ch = call(
             self.timeout,
@@ -288,7 +319,12 @@ impl Node {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        Ok((resp.into_inner(), session))
+        Ok(Subscribed {
+            stream: resp.into_inner(),
+            session,
+            block_capacity: ch.block_capacity,
+            block_vk_hash: ch.block_vk_hash,
+        })
     }
 
     /// The witness of a slot awaiting its proof.
@@ -492,24 +528,38 @@ pub async fn select(
     }
 }
 
-/// The block prover of a worker: keys for one circuit capacity, made on first use (keygen
-/// takes seconds to minutes) and shared by the worker's concurrent jobs, which a semaphore
-/// bounds to [`Config::jobs`].
+/// The block prover of a worker: keys for one circuit capacity, made in the background as
+/// soon as a stream tells the chain's capacity ([`Proving::warm`]; keygen takes seconds to
+/// minutes) and shared by the worker's concurrent jobs, which a semaphore bounds to
+/// [`Config::jobs`].
 #[derive(Clone)]
 pub struct Proving {
-    keys: std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<Halo2BlockProver>>>>,
-    jobs: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Proofs this process made and could not use yet, by slot: a `Proof` that came too late
-    /// for the window (the slot's fallback round takes the same proof: it is bound to this
-    /// prover's address, so the worker commits at once instead of proving again), or one
-    /// whose submission failed (the node went away: the re-delivered task submits it).
-    made: std::sync::Arc<std::sync::Mutex<BTreeMap<u64, MadeProof>>>,
+    keys: Arc<tokio::sync::Mutex<Option<Arc<Halo2BlockProver>>>>,
+    jobs: Arc<tokio::sync::Semaphore>,
+    /// Per slot, the proof this process made and has not used yet, behind a lock that a job
+    /// holds while it proves, submits, commits or reveals the slot ([`Proving::hold`]). A
+    /// second job of the slot (its fallback round while the window's job still submits, or
+    /// the next round) waits for the first and takes its proof instead of proving again. A
+    /// proof is put back when it came too late for the window (the fallback takes the same
+    /// proof: it is bound to this prover's address), when its round ended before it was
+    /// revealed, or when the node went away (the re-delivered task submits it).
+    slots: Arc<std::sync::Mutex<BTreeMap<u64, SlotCell>>>,
+    /// Why this worker must not prove at all (its keys are not the ones the chain pins).
+    refused: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// Block proofs this process computed.
+    made: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A proof of a slot for this worker's address: pre-root, post-root, proof bytes.
 type MadeProof = (B256, B256, Vec<u8>);
 
-/// Proofs kept for a later fallback round (the oldest slots are dropped first).
+/// A slot's lock and the proof it keeps.
+type SlotCell = Arc<tokio::sync::Mutex<Option<MadeProof>>>;
+
+/// A slot's proof, held by one job at a time: take it, or put one back for the next job.
+pub type HeldProof = tokio::sync::OwnedMutexGuard<Option<MadeProof>>;
+
+/// Slots whose cells are kept when no job uses them (the oldest are dropped first).
 const MADE_PROOFS_KEPT: usize = 64;
 
 impl std::fmt::Debug for Proving {
@@ -522,25 +572,83 @@ impl Proving {
     /// At most `jobs` proofs at once.
     pub fn new(jobs: usize) -> Self {
         Self {
-            keys: std::sync::Arc::default(),
-            jobs: std::sync::Arc::new(tokio::sync::Semaphore::new(jobs.max(1))),
-            made: std::sync::Arc::default(),
+            keys: Arc::default(),
+            jobs: Arc::new(tokio::sync::Semaphore::new(jobs.max(1))),
+            slots: Arc::default(),
+            refused: Arc::new(tokio::sync::watch::Sender::new(None)),
+            made: Arc::default(),
         }
     }
 
-    fn keep(&self, slot: u64, proof: MadeProof) {
-        let mut m = self.made.lock().expect("made proofs lock");
-        m.insert(slot, proof);
-        while m.len() > MADE_PROOFS_KEPT {
-            m.pop_first();
-        }
+    /// Block proofs this process computed so far (a proof reused for another submission is
+    /// counted once).
+    pub fn proofs_made(&self) -> u64 {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn take_made(&self, slot: u64) -> Option<MadeProof> {
-        self.made.lock().expect("made proofs lock").remove(&slot)
+    /// Whether a job holds the slot's proof cell now.
+    pub fn holds(&self, slot: u64) -> bool {
+        let m = self.slots.lock().expect("proof cells lock");
+        m.get(&slot).is_some_and(|c| c.try_lock().is_err())
     }
 
-    async fn keys(&self, capacity: usize) -> eyre::Result<std::sync::Arc<Halo2BlockProver>> {
+    /// Whether the block-circuit keys are made.
+    pub fn keys_ready(&self) -> bool {
+        self.keys.try_lock().is_ok_and(|k| k.is_some())
+    }
+
+    /// The slot's proof cell, locked for the caller: waits while another job of this process
+    /// proves or submits the slot. The cells no job uses are dropped, oldest first, past
+    /// [`MADE_PROOFS_KEPT`].
+    pub async fn hold(&self, slot: u64) -> HeldProof {
+        let cell = {
+            let mut m = self.slots.lock().expect("proof cells lock");
+            let cell = m.entry(slot).or_default().clone();
+            if m.len() > MADE_PROOFS_KEPT {
+                let idle: Vec<u64> = m
+                    .iter()
+                    .filter(|(s, c)| **s != slot && Arc::strong_count(c) == 1)
+                    .map(|(s, _)| *s)
+                    .take(m.len() - MADE_PROOFS_KEPT)
+                    .collect();
+                for s in idle {
+                    m.remove(&s);
+                }
+            }
+            cell
+        };
+        cell.lock_owned().await
+    }
+
+    /// Starts making the keys for `capacity` on a blocking thread, unless made or being made,
+    /// so the first task does not wait for keygen; then compares them with the chain's pin
+    /// (`pinned`), recording a mismatch for [`Proving::refused`]. Jobs that need the keys
+    /// meanwhile wait for this keygen.
+    pub fn warm(&self, capacity: usize, pinned: Vec<u8>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.keys(capacity).await {
+                Ok(keys) => {
+                    if let Err(e) = same_keys(keys.vk_hash(), &pinned) {
+                        tracing::error!(target: "parley::prover", error = %e, "refusing to prove");
+                        this.refused.send_replace(Some(e.to_string()));
+                    } else {
+                        tracing::info!(target: "parley::prover", capacity, vk = %keys.vk_hash(), "block-circuit keys ready; they match the chain's");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: "parley::prover", error = %e, "keygen failed; retried at the first task")
+                }
+            }
+        });
+    }
+
+    /// Why this worker must not prove (its keys differ from the chain's pin), once known.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.borrow().clone()
+    }
+
+    async fn keys(&self, capacity: usize) -> eyre::Result<Arc<Halo2BlockProver>> {
         let mut k = self.keys.lock().await;
         if let Some(p) = k.as_ref()
             && p.capacity() == capacity
@@ -552,7 +660,7 @@ impl Proving {
             .await
             .map_err(|e| eyre!("keygen task: {e}"))?
             .map_err(|e| eyre!("keygen: {e}"))?;
-        let p = std::sync::Arc::new(p);
+        let p = Arc::new(p);
         *k = Some(p.clone());
         Ok(p)
     }
@@ -609,6 +717,9 @@ async fn make_proof(
     .map_err(|e| eyre!("proving task: {e}"))?
     .map_err(|e| eyre!("proving slot {slot}: {e}"))?;
     let (proof, took) = proof;
+    proving
+        .made
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(target: "parley::prover", slot, ms = took.as_millis() as u64, "proved");
     Ok(Ok((
         fr_to_b256(&public.pre_root),
@@ -636,7 +747,8 @@ fn has(list: &[Vec<u8>], a: Address) -> bool {
 
 /// Submits `action` and waits until `landed` holds for the slot's state; submits again (up to
 /// [`SUBMIT_ATTEMPTS`] times) when it does not within [`NONCE_RESYNC_HEIGHTS`] heights (a
-/// message dropped in a nonce race). `Ok(Err(log))`: refused with one of `benign`.
+/// message dropped in a nonce race). `Ok(Err(log))`: refused with one of `benign`, or the
+/// phase that takes it is over (`closed`: the next block cannot include it).
 #[allow(clippy::too_many_arguments)]
 async fn submit_until(
     node: &Node,
@@ -647,6 +759,7 @@ async fn submit_until(
     nonces: &Nonces,
     benign: &[u32],
     landed: impl Fn(&pb::GetProofSlotResponse) -> bool,
+    closed: impl Fn(&pb::GetProofSlotResponse) -> bool,
 ) -> eyre::Result<Result<B256, String>> {
     let kind = action.kind().name();
     for _attempt in 0..SUBMIT_ATTEMPTS {
@@ -663,6 +776,12 @@ async fn submit_until(
             if landed(&s) {
                 return Ok(Ok(hash));
             }
+            if closed(&s) {
+                return Ok(Err(format!(
+                    "{kind} not included before its phase closed at height {}",
+                    s.height
+                )));
+            }
             if s.height > sent_at.saturating_add(NONCE_RESYNC_HEIGHTS + 1) {
                 tracing::warn!(target: "parley::prover", slot, tx = %hash, kind,
                     "not included; submitting again");
@@ -676,7 +795,8 @@ async fn submit_until(
 /// Acts on a `ProveTask`: fetches the slot's witness from the node (none: the slot is proven
 /// or no longer awaits a proof), proves it for `key`'s address ([`make_proof`]) and submits a
 /// signed `Proof`, again if it is not included; a slot proven meanwhile, already holding this
-/// prover's transition, or whose window closed is skipped.
+/// prover's transition, or whose window closed is skipped. The job holds the slot's proof
+/// cell ([`Proving::hold`]) throughout, and puts the proof back when it was not used.
 pub async fn prove(
     node: &Node,
     key: &PrivateKeySigner,
@@ -687,14 +807,23 @@ pub async fn prove(
 ) -> eyre::Result<Outcome> {
     let me = key.address();
     let done = move |s: &pb::GetProofSlotResponse| s.proven || has(&s.transitions, me);
-    let state = node.proof_slot(task.slot).await?;
-    if !state.needs_proof || done(&state) {
+    // The next block cannot include a `Proof` in the window any more.
+    let window_over = |s: &pb::GetProofSlotResponse| s.round > 0 || s.height >= s.window_end;
+    let skip = |s: &pb::GetProofSlotResponse| !s.needs_proof || done(s);
+    if skip(&node.proof_slot(task.slot).await?) {
         return Ok(Outcome::Skipped(
             "slot proven, holding this prover's transition, or needing no proof".into(),
         ));
     }
-    // A proof made before and not submitted (the node went away) is submitted as it is.
-    let (pre_root, post_root, proof) = match proving.take_made(task.slot) {
+    let mut cell = proving.hold(task.slot).await;
+    // Another job of this process may have had the slot meanwhile.
+    if skip(&node.proof_slot(task.slot).await?) {
+        return Ok(Outcome::Skipped(
+            "slot proven, holding this prover's transition, or needing no proof".into(),
+        ));
+    }
+    // A proof made before and not used (the node went away) is submitted as it is.
+    let (pre_root, post_root, proof) = match cell.take() {
         Some(p) => p,
         None => match make_proof(node, me, chain_id, task.slot, proving).await? {
             Ok(p) => p,
@@ -714,7 +843,15 @@ pub async fn prove(
         CODE_WINDOW_OVER,
     ];
     let submitted = match submit_until(
-        node, key, chain_id, task.slot, &action, nonces, &benign, done,
+        node,
+        key,
+        chain_id,
+        task.slot,
+        &action,
+        nonces,
+        &benign,
+        done,
+        window_over,
     )
     .await
     {
@@ -722,7 +859,7 @@ pub async fn prove(
         Err(e) => {
             // The node went away: kept for the next attempt or delivery of the task.
             if unreachable(&e) {
-                proving.keep(task.slot, (pre_root, post_root, proof));
+                *cell = Some((pre_root, post_root, proof));
             }
             return Err(e);
         }
@@ -732,7 +869,7 @@ pub async fn prove(
         Err(log) => {
             // Too late for the window: the slot's fallback round can use this proof.
             if node.proof_slot(task.slot).await.is_ok_and(|s| !done(&s)) {
-                proving.keep(task.slot, (pre_root, post_root, proof));
+                *cell = Some((pre_root, post_root, proof));
             }
             Outcome::Skipped(log)
         }
@@ -757,6 +894,11 @@ async fn wait_height(node: &Node, slot: u64, h: u64) -> eyre::Result<pb::GetProo
 /// (another process of the same key committed: it holds the proof; halo2 proofs are
 /// randomized, so this one could not match the hash). A process that dies between its
 /// commit and its reveal leaves the commit to be fined.
+///
+/// The job holds the slot's proof cell ([`Proving::hold`]) throughout: it takes the proof an
+/// earlier job of this process made (the window's job that came too late, the last round's,
+/// or its own attempt before the node went away, which may have committed already) and puts
+/// it back unless it was revealed or the slot needs it no more.
 pub async fn fallback(
     node: &Node,
     key: &PrivateKeySigner,
@@ -767,55 +909,88 @@ pub async fn fallback(
 ) -> eyre::Result<Outcome> {
     let me = key.address();
     let slot = task.slot;
-    let state = node.proof_slot(slot).await?;
     let over = |s: &pb::GetProofSlotResponse| {
         !s.needs_proof || s.proven || has(&s.transitions, me) || s.round != task.round
     };
+    let over_why = "slot proven, holding this prover's transition, or the round is over";
+    if over(&node.proof_slot(slot).await?) {
+        return Ok(Outcome::Skipped(over_why.into()));
+    }
+    let mut cell = proving.hold(slot).await;
+    let state = node.proof_slot(slot).await?;
     if over(&state) {
-        return Ok(Outcome::Skipped(
-            "slot proven, holding this prover's transition, or the round is over".into(),
-        ));
+        return Ok(Outcome::Skipped(over_why.into()));
     }
-    if has(&state.committed, me) {
-        return Ok(Outcome::Skipped(
-            "this key committed from another process, which holds the proof".into(),
-        ));
-    }
-    // A proof made for the window and sent too late serves the fallback as it is.
-    let (pre_root, post_root, proof) = match proving.take_made(slot) {
+    let committed = has(&state.committed, me);
+    let made = match cell.take() {
         Some(p) => p,
+        None if committed => {
+            return Ok(Outcome::Skipped(
+                "this key committed from another process, which holds the proof".into(),
+            ));
+        }
         None => match make_proof(node, me, chain_id, slot, proving).await? {
             Ok(p) => p,
             Err(why) => return Ok(Outcome::Skipped(why)),
         },
     };
-    // Proving may outlast the commit phase: then the proof waits for the next round.
-    let now = node.proof_slot(slot).await?;
-    if over(&now) || now.height.saturating_add(1) > task.commit_end {
-        if !now.proven {
-            proving.keep(slot, (pre_root, post_root, proof));
-        }
-        return Ok(Outcome::Skipped(
-            "the commit phase ended while proving; the proof is kept for the next round".into(),
-        ));
+    let r = commit_and_reveal(node, key, chain_id, task, nonces, &made, committed).await;
+    // Not revealed: kept for this task's next attempt or the slot's next round.
+    let revealed = matches!(r, Ok(Outcome::Submitted(_)));
+    let needed = match node.proof_slot(slot).await {
+        Ok(s) => s.needs_proof && !s.proven && !has(&s.transitions, me),
+        Err(_) => true,
+    };
+    if !revealed && needed {
+        *cell = Some(made);
     }
-    let hash = parley_app::chain::proving::commit_hash(&proof, me);
-    let commit = Action::CommitProof { slot, hash };
+    r
+}
+
+/// [`fallback`]'s two steps with a proof made: the commit (unless `committed` in this round
+/// already) and, in the reveal phase, the reveal.
+async fn commit_and_reveal(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    task: &pb::FallbackTask,
+    nonces: &Nonces,
+    made: &MadeProof,
+    committed: bool,
+) -> eyre::Result<Outcome> {
+    let me = key.address();
+    let slot = task.slot;
+    let (pre_root, post_root, proof) = made.clone();
+    let over = |s: &pb::GetProofSlotResponse| {
+        !s.needs_proof || s.proven || has(&s.transitions, me) || s.round != task.round
+    };
     let benign = [
         CODE_NO_PROOF_DUE,
         CODE_ALREADY_PROVEN,
         CODE_DUPLICATE_TRANSITION,
         CODE_FALLBACK_PHASE,
     ];
-    let committed = move |s: &pb::GetProofSlotResponse| has(&s.committed, me) || s.proven;
-    if let Err(log) = submit_until(
-        node, key, chain_id, slot, &commit, nonces, &benign, committed,
-    )
-    .await?
-    {
-        return Ok(Outcome::Skipped(format!("commit not taken: {log}")));
+    if !committed {
+        // Proving may outlast the commit phase: then the proof waits for the next round.
+        let now = node.proof_slot(slot).await?;
+        if over(&now) || now.height >= task.commit_end {
+            return Ok(Outcome::Skipped(
+                "the commit phase ended while proving; the proof is kept for the next round".into(),
+            ));
+        }
+        let hash = parley_app::chain::proving::commit_hash(&proof, me);
+        let commit = Action::CommitProof { slot, hash };
+        let landed = move |s: &pb::GetProofSlotResponse| has(&s.committed, me) || s.proven;
+        let closed = |s: &pb::GetProofSlotResponse| over(s) || s.height >= task.commit_end;
+        if let Err(log) = submit_until(
+            node, key, chain_id, slot, &commit, nonces, &benign, landed, closed,
+        )
+        .await?
+        {
+            return Ok(Outcome::Skipped(format!("commit not taken: {log}")));
+        }
+        tracing::info!(target: "parley::prover", slot, round = task.round, commit_end = task.commit_end, "committed; waiting for the reveal phase");
     }
-    tracing::info!(target: "parley::prover", slot, round = task.round, commit_end = task.commit_end, "committed; waiting for the reveal phase");
     // Reveals are taken from height commit_end + 1: the next block after commit_end commits.
     let state = wait_height(node, slot, task.commit_end).await?;
     if over(&state) {
@@ -830,11 +1005,12 @@ pub async fn fallback(
         proof: proof.into(),
     };
     let revealed = move |s: &pb::GetProofSlotResponse| {
-        s.proven || has(&s.transitions, me) || has(&s.revealed, me) || s.round != task.round
+        s.proven || has(&s.transitions, me) || has(&s.revealed, me)
     };
+    let closed = |s: &pb::GetProofSlotResponse| s.round != task.round || s.height >= s.round_end;
     Ok(
         match submit_until(
-            node, key, chain_id, slot, &reveal, nonces, &benign, revealed,
+            node, key, chain_id, slot, &reveal, nonces, &benign, revealed, closed,
         )
         .await?
         {
@@ -1077,15 +1253,30 @@ pub async fn session(
     while let Ok((id, outcome)) = jobs.done_rx.try_recv() {
         settle(held, jobs, &id, &outcome, on_outcome);
     }
-    let (mut stream, session) = node
+    let Subscribed {
+        mut stream,
+        session,
+        block_capacity,
+        block_vk_hash,
+    } = node
         .subscribe(&cfg.key, cfg.chain_id, cfg.capacity, jobs.running())
         .await?;
     tracing::info!(target: "parley::prover", node = %cfg.node, prover = %cfg.key.address(), %session,
         running = jobs.running.len(), "subscribed");
+    if block_capacity > 0 {
+        let capacity =
+            usize::try_from(block_capacity).map_err(|_| eyre!("block capacity over usize"))?;
+        proving.warm(capacity, block_vk_hash);
+    }
     let nonces = Nonces::default();
+    let mut refused = proving.refused.subscribe();
     loop {
+        if let Some(why) = proving.refused() {
+            return Err(Refused(why).into());
+        }
         let message = tokio::select! {
             m = stream.message() => m,
+            Ok(()) = refused.changed() => continue,
             Some((id, outcome)) = jobs.done_rx.recv() => {
                 settle(held, jobs, &id, &outcome, on_outcome);
                 report_progress(cfg, node, &session, held, &jobs.running).await;
@@ -1169,7 +1360,8 @@ pub async fn session(
 }
 
 /// Runs the worker until `shutdown` resolves: sessions one after the other, with exponential
-/// backoff between failed ones (reset after a session that got going).
+/// backoff between failed ones (reset after a session that got going); stops with an error
+/// when its keys are not the chain's ([`Refused`]).
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
     let node = Node::dial(&cfg.node, cfg.call_timeout)?;
     let mut held = Held::default();
@@ -1185,6 +1377,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Resul
         };
         match r {
             Ok(()) => backoff = cfg.backoff_min,
+            Err(e) if e.is::<Refused>() => return Err(e),
             Err(e) => {
                 tracing::warn!(target: "parley::prover", error = %e, retry_in_ms = backoff.as_millis() as u64, "session failed");
             }
@@ -1296,6 +1489,51 @@ mod tests {
         );
         // A node that sends no pin (an older node) is not trusted blindly either.
         assert!(same_keys(ours, &[]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_slots_jobs_take_turns_and_pass_on_an_unused_proof() {
+        let proving = Proving::new(1);
+        let made = (B256::repeat_byte(1), B256::repeat_byte(2), vec![7u8; 3]);
+        let mut first = proving.hold(5).await;
+        assert!(proving.holds(5));
+        // Another slot does not wait for slot 5.
+        let other = tokio::time::timeout(Duration::from_secs(1), proving.hold(6))
+            .await
+            .expect("slot 6 is free");
+        drop(other);
+        // The slot's second job waits for the first, then takes the proof it left.
+        let second = {
+            let p = proving.clone();
+            tokio::spawn(async move { p.hold(5).await.take() })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !second.is_finished(),
+            "waits while the first job holds the slot"
+        );
+        *first = Some(made.clone());
+        drop(first);
+        assert_eq!(second.await.expect("joins"), Some(made));
+        // Taken: the next job finds nothing and proves.
+        assert_eq!(proving.hold(5).await.take(), None);
+        assert!(!proving.holds(5));
+    }
+
+    #[tokio::test]
+    async fn idle_proof_cells_are_dropped_oldest_first_but_never_a_held_one() {
+        let proving = Proving::new(1);
+        let held = proving.hold(0).await;
+        for slot in 1..=(MADE_PROOFS_KEPT as u64 + 10) {
+            *proving.hold(slot).await = Some((B256::ZERO, B256::ZERO, vec![slot as u8]));
+        }
+        let m = proving.slots.lock().expect("lock");
+        assert_eq!(m.len(), MADE_PROOFS_KEPT);
+        assert!(m.contains_key(&0), "slot 0 is held by a job");
+        assert!(m.contains_key(&(MADE_PROOFS_KEPT as u64 + 10)));
+        assert!(!m.contains_key(&1), "the oldest idle cells went first");
+        drop(m);
+        drop(held);
     }
 
     #[test]

@@ -169,6 +169,15 @@ fn spawn_worker(
     url: &str,
     key: &alloy_signer_local::PrivateKeySigner,
 ) -> (tokio::task::JoinHandle<eyre::Result<()>>, Outcomes) {
+    spawn_worker_with(url, key, parley_prover::Proving::new(1))
+}
+
+/// [`spawn_worker`] with the test's own handle on the worker's [`parley_prover::Proving`].
+fn spawn_worker_with(
+    url: &str,
+    key: &alloy_signer_local::PrivateKeySigner,
+    proving: parley_prover::Proving,
+) -> (tokio::task::JoinHandle<eyre::Result<()>>, Outcomes) {
     let cfg = parley_prover::Config::new(url.to_string(), CHAIN_ID, key.clone());
     let (outcomes_tx, outcomes) = tokio::sync::mpsc::unbounded_channel();
     let worker = tokio::spawn(async move {
@@ -184,7 +193,7 @@ fn spawn_worker(
             &cfg,
             &node,
             &mut held,
-            &parley_prover::Proving::new(1),
+            &proving,
             &mut parley_prover::Jobs::default(),
             &mut report,
         )
@@ -956,4 +965,150 @@ fn step_until_proven(net: &mut Net, slot: u64, by: u64) {
                 .proven_slot
         });
     assert_eq!(proven, Some(slot), "proven when the round closed");
+}
+
+/// A worker makes its block-circuit keys when it subscribes, before any proving task, and
+/// one whose keys are not the ones genesis pins stops with [`parley_prover::Refused`],
+/// naming both hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_makes_its_keys_at_start_and_stops_when_they_are_not_the_chains() {
+    const CAPACITY: usize = 6;
+    let vk_hash = vk_hash_of(CAPACITY).await;
+    let net = net_with(proving_chain(CAPACITY, vk_hash, 6, Default::default()));
+    let prover = net.keys[1].clone();
+    let (url, _sent, _stop, _server) = serve(&net).await;
+    let proving = parley_prover::Proving::new(1);
+    let (worker, mut outcomes) = spawn_worker_with(&url, &prover, proving.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !proving.keys_ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "keys made within 120 s of subscribing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(outcomes.try_recv().is_err(), "no task was given");
+    assert_eq!(proving.proofs_made(), 0);
+    assert!(proving.refused().is_none());
+    assert!(
+        !worker.is_finished(),
+        "the worker goes on with the chain's keys"
+    );
+    worker.abort();
+
+    // Keys the chain does not pin (another --srs: a node refuses such a genesis, so the
+    // mismatch is the worker's): its session stops by itself with the reason, which run()
+    // returns.
+    let other = B256::repeat_byte(0x77);
+    let proving = parley_prover::Proving::new(1);
+    proving.warm(CAPACITY, other.to_vec());
+    while proving.refused().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "keys compared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (worker, _outcomes) = spawn_worker_with(&url, &prover, proving);
+    let r = tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the session stops by itself")
+        .expect("joins");
+    let e = r.expect_err("refused");
+    assert!(e.is::<parley_prover::Refused>(), "{e:?}");
+    let why = e.to_string();
+    assert!(
+        why.contains(&vk_hash.to_string()) && why.contains(&hex::encode(other)),
+        "names its key and the pinned one: {why}"
+    );
+}
+
+/// A proof that misses its window is the fallback's proof: the round's task, delivered while
+/// the window's job of the same worker still proves, waits for that job and commits its
+/// proof. The slot is proven through the fallback with one proof computed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_proof_serves_the_fallback_round_without_proving_again() {
+    const CAPACITY: usize = 6;
+    let vk_hash = vk_hash_of(CAPACITY).await;
+    let fallback = parley_app::chain::genesis::FallbackParams::default();
+    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 6, fallback.clone()));
+    let user = net.keys[3].clone();
+    let prover = net.keys[1].clone();
+    while net.height < 9 {
+        net.step();
+    }
+    let (url, sent, stop, server) = serve(&net).await;
+    let proving = parley_prover::Proving::new(1);
+    let (worker, mut outcomes) = spawn_worker_with(&url, &prover, proving.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    while !proving.keys_ready() {
+        assert!(tokio::time::Instant::now() < deadline, "keys made");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 5);
+    net.step();
+    let slot = net.height;
+    let window_end = slot + 6;
+    // The window's job takes the slot; the chain then runs past the window while it proves.
+    while !proving.holds(slot) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "prove/{slot} started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(proving.proofs_made(), 0, "still proving");
+    while net.height <= window_end {
+        net.step();
+    }
+    let commit_end = window_end + fallback.commit_window;
+    let round_end = commit_end + fallback.reveal_proof_window;
+    let (mut commits, mut reveals, mut window_proof) = (0, 0, None);
+    let mut done = std::collections::BTreeMap::new();
+    let finished = |done: &std::collections::BTreeMap<String, _>| {
+        done.contains_key(&format!("prove/{slot}"))
+            && done.contains_key(&format!("fallback/{slot}/1"))
+    };
+    while net.height < round_end || !finished(&done) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fallback completes within 240 s (outcomes: {done:?})"
+        );
+        for raw in std::mem::take(&mut *sent.0.lock().expect("lock")) {
+            match msg::decode(&raw, CHAIN_ID).map(|m| m.action) {
+                Ok(Action::CommitProof { slot: s, .. }) if s == slot => commits += 1,
+                Ok(Action::RevealProof { slot: s, proof, .. }) if s == slot => {
+                    reveals += 1;
+                    if let Some(p) = &window_proof {
+                        assert_eq!(p, &proof, "the window's proof is the one revealed");
+                    }
+                }
+                Ok(Action::Proof { slot: s, proof, .. }) if s == slot => window_proof = Some(proof),
+                _ => {}
+            }
+            net.submit(Bytes::from(raw)).expect("admitted");
+        }
+        while let Ok((id, o)) = outcomes.try_recv() {
+            done.insert(id, o);
+        }
+        // Hold the chain in the commit phase until the worker's commit is in.
+        let waiting_for_commit = net.height > window_end && commits == 0;
+        if !waiting_for_commit && net.height < round_end + 2 {
+            net.step();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let window_job = done.get(&format!("prove/{slot}"));
+    assert!(
+        matches!(window_job, Some(Ok(parley_prover::Outcome::Skipped(_)))),
+        "the window's job came too late: {window_job:?}"
+    );
+    let round = &done[&format!("fallback/{slot}/1")];
+    assert!(
+        matches!(round, Ok(parley_prover::Outcome::Submitted(_))),
+        "{round:?}"
+    );
+    assert_eq!((commits, reveals), (1, 1));
+    step_until_proven(&mut net, slot, round_end);
+    assert_eq!(proving.proofs_made(), 1, "one proof served both tasks");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    worker.abort();
 }

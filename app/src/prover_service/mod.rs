@@ -492,11 +492,17 @@ impl ProverService for Service {
         self.challenges
             .issue(prover, challenge, now())
             .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let (block_capacity, block_vk_hash) = match &params.protocol.proving {
+            Some(p) => (p.block_capacity, p.block_vk_hash.to_vec()),
+            None => (0, Vec::new()),
+        };
         Ok(Response::new(pb::ChallengeResponse {
             challenge: challenge.to_vec(),
             expires_at_unix_ms: unix_ms_after(self.challenges.ttl()),
             chain_id: params.chain_id,
             height,
+            block_capacity,
+            block_vk_hash,
         }))
     }
 
