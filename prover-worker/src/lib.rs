@@ -35,6 +35,7 @@ use eyre::{WrapErr as _, bail, eyre};
 use parley_app::chain::msg::{self, Action};
 use parley_app::prover_service::{SESSION_HEADER, auth};
 use parley_proofs::encoding::fr_to_b256;
+use parley_proofs::keycache::KeySource;
 use parley_proofs::{BlockProver as _, BlockWitness, Halo2BlockProver};
 use parley_proto::prover::v1 as pb;
 use pb::prover_service_client::ProverServiceClient;
@@ -84,6 +85,9 @@ pub struct Config {
     /// Block proofs computed at once (each uses every core halo2 is given; several processes
     /// may share one key instead).
     pub jobs: usize,
+    /// Where proving keys are cached, named by the verifying key's hash (None: made by keygen
+    /// at every start).
+    pub keys_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -98,6 +102,7 @@ impl Config {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             jobs: 1,
+            keys_dir: None,
         }
     }
 }
@@ -548,6 +553,8 @@ pub struct Proving {
     refused: Arc<tokio::sync::watch::Sender<Option<String>>>,
     /// Block proofs this process computed.
     made: Arc<std::sync::atomic::AtomicU64>,
+    /// The proving-key cache ([`parley_proofs::keycache`]).
+    keys_dir: Option<std::path::PathBuf>,
 }
 
 /// A proof of a slot for this worker's address: pre-root, post-root, proof bytes.
@@ -577,7 +584,14 @@ impl Proving {
             slots: Arc::default(),
             refused: Arc::new(tokio::sync::watch::Sender::new(None)),
             made: Arc::default(),
+            keys_dir: None,
         }
+    }
+
+    /// Reads and writes proving keys in `dir` (None: keygen at every start).
+    pub fn with_keys_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.keys_dir = dir;
+        self
     }
 
     /// Block proofs this process computed so far (a proof reused for another submission is
@@ -627,14 +641,25 @@ impl Proving {
     pub fn warm(&self, capacity: usize, pinned: Vec<u8>) {
         let this = self.clone();
         tokio::spawn(async move {
-            match this.keys(capacity).await {
+            let refuse = |why: String| {
+                tracing::error!(target: "parley::prover", error = %why, "refusing to prove");
+                this.refused.send_replace(Some(why));
+            };
+            match this.keys(capacity, &pinned).await {
                 Ok(keys) => {
                     if let Err(e) = same_keys(keys.vk_hash(), &pinned) {
-                        tracing::error!(target: "parley::prover", error = %e, "refusing to prove");
-                        this.refused.send_replace(Some(e.to_string()));
+                        refuse(e.to_string());
                     } else {
                         tracing::info!(target: "parley::prover", capacity, vk = %keys.vk_hash(), "block-circuit keys ready; they match the chain's");
                     }
+                }
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<parley_proofs::ProofError>(),
+                        Some(parley_proofs::ProofError::DamagedCache { .. })
+                    ) =>
+                {
+                    refuse(format!("{e:#}"))
                 }
                 Err(e) => {
                     tracing::warn!(target: "parley::prover", error = %e, "keygen failed; retried at the first task")
@@ -648,18 +673,32 @@ impl Proving {
         self.refused.borrow().clone()
     }
 
-    async fn keys(&self, capacity: usize) -> eyre::Result<Arc<Halo2BlockProver>> {
+    /// The keys for `capacity`: made once, read from the key cache when it holds the keys of
+    /// the verifying key the chain pins (`pinned`), else made by keygen and cached.
+    async fn keys(&self, capacity: usize, pinned: &[u8]) -> eyre::Result<Arc<Halo2BlockProver>> {
         let mut k = self.keys.lock().await;
         if let Some(p) = k.as_ref()
             && p.capacity() == capacity
         {
             return Ok(p.clone());
         }
-        tracing::info!(target: "parley::prover", capacity, "making block-circuit keys");
-        let p = tokio::task::spawn_blocking(move || Halo2BlockProver::setup(capacity))
-            .await
-            .map_err(|e| eyre!("keygen task: {e}"))?
-            .map_err(|e| eyre!("keygen: {e}"))?;
+        let dir = self.keys_dir.clone();
+        let pinned = B256::try_from(pinned).ok();
+        tracing::info!(target: "parley::prover", capacity, cache = ?dir, "loading or making block-circuit keys");
+        let p = tokio::task::spawn_blocking(move || {
+            #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+            let started = std::time::Instant::now();
+            let (p, source) = match (dir, pinned) {
+                (Some(dir), Some(vk)) => Halo2BlockProver::setup_cached(capacity, vk, &dir)?,
+                _ => (Halo2BlockProver::setup(capacity)?, KeySource::Keygen),
+            };
+            tracing::info!(target: "parley::prover", capacity, ?source,
+                ms = started.elapsed().as_millis() as u64, "block-circuit keys ready");
+            Ok::<_, parley_proofs::ProofError>(p)
+        })
+        .await
+        .map_err(|e| eyre!("keygen task: {e}"))?
+        .map_err(|e| eyre::Report::new(e).wrap_err("block-circuit keys"))?;
         let p = Arc::new(p);
         *k = Some(p.clone());
         Ok(p)
@@ -696,7 +735,7 @@ async fn make_proof(
         bail!("the node's witness is for another slot or chain");
     }
     let capacity = usize::try_from(w.capacity).map_err(|_| eyre!("capacity over usize"))?;
-    let keys = proving.keys(capacity).await?;
+    let keys = proving.keys(capacity, &w.vk_hash).await?;
     // A proof under other keys would be refused and fined: do not make it.
     same_keys(keys.vk_hash(), &w.vk_hash)?;
     let permit = proving
@@ -1366,7 +1405,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Resul
     let node = Node::dial(&cfg.node, cfg.call_timeout)?;
     let mut held = Held::default();
     let mut jobs = Jobs::default();
-    let proving = Proving::new(cfg.jobs);
+    let proving = Proving::new(cfg.jobs).with_keys_dir(cfg.keys_dir.clone());
     let mut backoff = cfg.backoff_min;
     let mut ignore = |_: &str, _: &eyre::Result<Outcome>| {};
     tokio::pin!(shutdown);

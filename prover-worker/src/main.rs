@@ -46,6 +46,11 @@ struct Args {
     /// `parley_getProtocolParams`). A file that hashes otherwise is refused.
     #[arg(long, env = "PARLEY_PROVER_SRS_HASH")]
     srs_hash: Option<alloy_primitives::B256>,
+    /// Where proving keys are cached (named by the hash of the verifying key genesis pins),
+    /// so a restarted worker reads its keys instead of making them again. Default:
+    /// `<PARLEY_PARAMS_DIR>/keys`.
+    #[arg(long, env = "PARLEY_PROVER_KEYS_DIR")]
+    keys_dir: Option<PathBuf>,
     /// tracing filter.
     #[arg(long, env = "PARLEY_PROVER_LOG", default_value = "info")]
     log_level: String,
@@ -82,6 +87,10 @@ fn main() -> eyre::Result<()> {
     let mut cfg = parley_prover::Config::new(args.node, args.chain_id, key);
     cfg.capacity = args.capacity;
     cfg.jobs = args.jobs;
+    cfg.keys_dir = Some(
+        args.keys_dir
+            .unwrap_or_else(|| parley_proofs::params::params_dir().join("keys")),
+    );
     cfg.call_timeout = Duration::from_millis(args.call_timeout_ms.max(1));
     cfg.backoff_max = Duration::from_millis(args.backoff_max_ms.max(1));
     tracing::info!(prover = %cfg.key.address(), node = %cfg.node, chain_id = cfg.chain_id, "parley-prover starting");

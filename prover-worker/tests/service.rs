@@ -968,16 +968,17 @@ fn step_until_proven(net: &mut Net, slot: u64, by: u64) {
 }
 
 /// A worker makes its block-circuit keys when it subscribes, before any proving task, and
-/// one whose keys are not the ones genesis pins stops with [`parley_prover::Refused`],
-/// naming both hashes.
+/// caches them under the pinned vk hash. One whose key cache is damaged, or whose keys are
+/// not the ones genesis pins, stops with [`parley_prover::Refused`], naming why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_makes_its_keys_at_start_and_stops_when_they_are_not_the_chains() {
+async fn a_worker_makes_its_keys_at_start_and_stops_on_a_damaged_cache_or_foreign_keys() {
     const CAPACITY: usize = 6;
     let vk_hash = vk_hash_of(CAPACITY).await;
     let net = net_with(proving_chain(CAPACITY, vk_hash, 6, Default::default()));
     let prover = net.keys[1].clone();
     let (url, _sent, _stop, _server) = serve(&net).await;
-    let proving = parley_prover::Proving::new(1);
+    let keys = tempfile::tempdir().expect("tempdir");
+    let proving = parley_prover::Proving::new(1).with_keys_dir(Some(keys.path().into()));
     let (worker, mut outcomes) = spawn_worker_with(&url, &prover, proving.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while !proving.keys_ready() {
@@ -995,6 +996,27 @@ async fn a_worker_makes_its_keys_at_start_and_stops_when_they_are_not_the_chains
         "the worker goes on with the chain's keys"
     );
     worker.abort();
+    // The keys were cached under the pinned vk hash, for the next start.
+    let cached = parley_proofs::keycache::key_path(keys.path(), vk_hash);
+    assert!(cached.exists(), "{} written", cached.display());
+
+    // A damaged cache file: the next worker stops, naming it, instead of proving.
+    let mut bytes = std::fs::read(&cached).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&cached, &bytes).expect("write");
+    let proving = parley_prover::Proving::new(1).with_keys_dir(Some(keys.path().into()));
+    let (worker, _outcomes) = spawn_worker_with(&url, &prover, proving);
+    let e = tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the session stops by itself")
+        .expect("joins")
+        .expect_err("refused");
+    assert!(e.is::<parley_prover::Refused>(), "{e:?}");
+    assert!(
+        e.to_string().contains("damaged cache file") && e.to_string().contains("checksum"),
+        "{e}"
+    );
 
     // Keys the chain does not pin (another --srs: a node refuses such a genesis, so the
     // mismatch is the worker's): its session stops by itself with the reason, which run()

@@ -1,6 +1,6 @@
 //! Benchmark figures (release build), printed as plain lines:
 //! `cargo run --release -p parley-proofs --bin parley-proofs -- bench <what>` with `<what>` one
-//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `srs [k...]`, `all`. Peak memory is the process's VmHWM, so run
+//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `srs [k...]`, `keys [capacity...]`, `all`. Peak memory is the process's VmHWM, so run
 //! one block size per process for a clean figure.
 #![allow(clippy::print_stdout)]
 // Benchmarks measure wall-clock time by definition; nothing here reaches consensus code.
@@ -414,6 +414,44 @@ pub fn srs(ks: &[String]) -> Result<(), BoxErr> {
     Ok(())
 }
 
+/// A worker's start: keygen of the block circuit for each capacity against reading the same
+/// keys from the key cache ([`crate::keycache`]), in this run, with the ratio and the file's
+/// size. The cache is a fresh temporary directory (the SRS comes from the usual cache).
+pub fn keys(caps: &[String]) -> Result<(), BoxErr> {
+    use crate::BlockProver as _;
+    use crate::keycache::{KeySource, key_path};
+    let caps: Vec<usize> = if caps.is_empty() {
+        vec![16, 64]
+    } else {
+        caps.iter().map(|c| c.parse()).collect::<Result<_, _>>()?
+    };
+    let dir = std::env::temp_dir().join(format!("parley-bench-keys-{}", std::process::id()));
+    for cap in caps {
+        let _ = std::fs::remove_dir_all(&dir);
+        // The SRS is loaded outside the timings.
+        let vk = crate::BlockVerifier::setup(cap)?.vk_hash();
+        let t = Instant::now();
+        let (made, src) = crate::Halo2BlockProver::setup_cached(cap, vk, &dir)?;
+        let keygen_s = t.elapsed().as_secs_f64();
+        assert_eq!(src, KeySource::Keygen);
+        let mib = std::fs::metadata(key_path(&dir, vk))?.len() as f64 / (1 << 20) as f64;
+        drop(made);
+        let t = Instant::now();
+        let (read, src) = crate::Halo2BlockProver::setup_cached(cap, vk, &dir)?;
+        let read_s = t.elapsed().as_secs_f64();
+        if src != KeySource::Cache || read.vk_hash() != vk {
+            return Err(format!("capacity {cap}: the cache was not read back").into());
+        }
+        println!(
+            "keys capacity={cap} (k={}): keygen + write {keygen_s:.2} s, read {read_s:.2} s, ratio {:.1}x, file {mib:.0} MiB",
+            read.shape().k(),
+            keygen_s / read_s
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Run the named benchmarks.
 pub fn run(what: &[String]) -> Result<(), BoxErr> {
     match what.first().map(String::as_str) {
@@ -430,6 +468,7 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
         }
         Some("compare") => compare(&what[1..]),
         Some("srs") => srs(&what[1..]),
+        Some("keys") => keys(&what[1..]),
         Some("prove-loop") => {
             let cap = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(16);
             let transfers = what.get(2).map(|s| s.parse()).transpose()?.unwrap_or(4);

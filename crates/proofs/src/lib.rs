@@ -28,6 +28,7 @@ pub mod diff_hash;
 pub mod encoding;
 pub mod error;
 pub mod evm;
+pub mod keycache;
 pub mod params;
 pub mod poseidon;
 pub mod poseidon_chip;

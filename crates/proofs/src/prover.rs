@@ -115,6 +115,31 @@ impl Halo2BlockProver {
         })
     }
 
+    /// Keys read back from a cache ([`crate::keycache`]).
+    pub(crate) fn from_parts(
+        shape: BlockCircuitShape,
+        params: ParamsKZG<Bn256>,
+        pk: ProvingKey<G1Affine>,
+        break_points: MultiPhaseThreadBreakPoints,
+    ) -> Self {
+        Self {
+            shape,
+            params,
+            pk,
+            break_points,
+        }
+    }
+
+    /// Proving key.
+    pub fn pk(&self) -> &ProvingKey<G1Affine> {
+        &self.pk
+    }
+
+    /// Flex-gate break points from keygen (needed to prove).
+    pub fn break_points(&self) -> &MultiPhaseThreadBreakPoints {
+        &self.break_points
+    }
+
     /// Circuit shape.
     pub fn shape(&self) -> &BlockCircuitShape {
         &self.shape

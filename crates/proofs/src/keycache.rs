@@ -1,0 +1,258 @@
+//! The block prover's keys cached on disk (DESIGN §4: keygen takes seconds to minutes, so a
+//! restarted worker reads its proving key instead of making it again).
+//!
+//! File: `<dir>/block-pk-<vk hash>.bin` = `PARLEY-PK-1\n` ‖ keccak256(body) ‖ body, where body
+//! = capacity (u64 BE) ‖ the flex gate's break points (phases u32 BE, then per phase a count
+//! u32 BE and that many u64 BE) ‖ the proving key (halo2 `RawBytes`, which starts with the
+//! verifying key). The name is the hash of the verifying key the chain pins, so another
+//! setup or another circuit version never reads this file; a file whose checksum, capacity
+//! or verifying key does not match is reported as [`ProofError::DamagedCache`], never
+//! silently made again over.
+
+use std::fs;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::B256;
+use halo2_base::{
+    gates::flex_gate::MultiPhaseThreadBreakPoints,
+    halo2_proofs::{SerdeFormat, halo2curves::bn256::G1Affine, plonk::ProvingKey},
+};
+use sha3::{Digest, Keccak256};
+
+use crate::circuit::{BlockCircuit, HashBackend, block_shape_with};
+use crate::error::{ProofError, Result, io_err};
+use crate::params::load_srs;
+use crate::prover::{Halo2BlockProver, vk_hash};
+
+const MAGIC: &[u8] = b"PARLEY-PK-1\n";
+
+/// Where [`Halo2BlockProver::setup_cached`] found its keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// Read from the cache file.
+    Cache,
+    /// Made by keygen (and written to the cache when they hash to the expected key).
+    Keygen,
+}
+
+/// The cache file of the keys whose verifying key hashes to `vk_hash`.
+pub fn key_path(dir: &Path, vk_hash: B256) -> PathBuf {
+    dir.join(format!("block-pk-{vk_hash:x}.bin"))
+}
+
+/// Hashes what passes through to the inner writer or reader.
+struct Hashing<T> {
+    inner: T,
+    hash: Keccak256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&[0; 32])?;
+        let mut w = Hashing {
+            inner: BufWriter::new(f),
+            hash: Keccak256::new(),
+        };
+        w.write_all(&(p.shape().capacity as u64).to_be_bytes())?;
+        let bp = p.break_points();
+        w.write_all(&(bp.len() as u32).to_be_bytes())?;
+        for phase in bp {
+            w.write_all(&(phase.len() as u32).to_be_bytes())?;
+            for b in phase {
+                w.write_all(&(*b as u64).to_be_bytes())?;
+            }
+        }
+        p.pk().write(&mut w, SerdeFormat::RawBytes)?;
+        let Hashing { inner, hash } = w;
+        let mut f = inner.into_inner().map_err(|e| e.into_error())?;
+        let digest = hash.finalize();
+        f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+        f.write_all(&digest)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&tmp)(e));
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+    let mut b = [0; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_be_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut b = [0; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_be_bytes(b))
+}
+
+fn read_keys(path: &Path, capacity: usize, vk: B256) -> Result<Halo2BlockProver> {
+    let damaged = |reason: String| ProofError::DamagedCache {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let open = || -> Result<_> { Ok(BufReader::new(fs::File::open(path).map_err(io_err(path))?)) };
+    // The checksum first, in one streaming pass: halo2 panics on some malformed keys.
+    let mut r = open()?;
+    let mut head = [0; MAGIC.len() + 32];
+    r.read_exact(&mut head)
+        .map_err(|_| damaged("truncated header".into()))?;
+    if &head[..MAGIC.len()] != MAGIC {
+        return Err(damaged("bad magic".into()));
+    }
+    let mut h = Hashing {
+        inner: r,
+        hash: Keccak256::new(),
+    };
+    std::io::copy(&mut h, &mut std::io::sink()).map_err(io_err(path))?;
+    if h.hash.finalize()[..] != head[MAGIC.len()..] {
+        return Err(damaged("checksum mismatch".into()));
+    }
+    let mut r = open()?;
+    r.seek(SeekFrom::Start(head.len() as u64))
+        .map_err(io_err(path))?;
+    let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
+    let file_capacity = read_u64(&mut r).map_err(undecodable)?;
+    if file_capacity != capacity as u64 {
+        return Err(damaged(format!(
+            "holds keys for capacity {file_capacity}, expected {capacity}"
+        )));
+    }
+    let phases = read_u32(&mut r).map_err(undecodable)?;
+    let mut break_points: MultiPhaseThreadBreakPoints = Vec::new();
+    for _ in 0..phases.min(8) {
+        let n = read_u32(&mut r).map_err(undecodable)?;
+        let mut phase = Vec::with_capacity(n.min(1 << 16) as usize);
+        for _ in 0..n {
+            phase.push(read_u64(&mut r).map_err(undecodable)? as usize);
+        }
+        break_points.push(phase);
+    }
+    let shape = block_shape_with(capacity, HashBackend::Chip)?;
+    // The checksum guarantees these are the bytes written from keys in memory.
+    let pk = ProvingKey::<G1Affine>::read::<_, BlockCircuit>(
+        &mut r,
+        SerdeFormat::RawBytesUnchecked,
+        shape.params.clone(),
+    )
+    .map_err(undecodable)?;
+    let found = vk_hash(pk.get_vk());
+    if found != vk {
+        return Err(damaged(format!("holds the keys of vk {found}, not {vk}")));
+    }
+    let params = load_srs(shape.k())?;
+    Ok(Halo2BlockProver::from_parts(
+        shape,
+        params,
+        pk,
+        break_points,
+    ))
+}
+
+impl Halo2BlockProver {
+    /// The keys for `capacity` whose verifying key hashes to `vk_hash` (the one genesis pins):
+    /// read from the cache in `dir` when there, else made by keygen and, when they hash to
+    /// `vk_hash`, written there for the next start. Keys made that hash otherwise (another
+    /// setup or version) are returned uncached, for the caller to refuse.
+    pub fn setup_cached(capacity: usize, vk_hash: B256, dir: &Path) -> Result<(Self, KeySource)> {
+        let path = key_path(dir, vk_hash);
+        if path.exists() {
+            return Ok((read_keys(&path, capacity, vk_hash)?, KeySource::Cache));
+        }
+        let p = Self::setup(capacity)?;
+        if crate::BlockProver::vk_hash(&p) == vk_hash {
+            write_keys(&path, &p)?;
+        }
+        Ok((p, KeySource::Keygen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BlockProver as _;
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("parley-keys-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn cached_keys_prove_like_fresh_ones_and_damage_is_refused() {
+        const CAP: usize = 2;
+        let dir = temp("roundtrip");
+        let fresh = Halo2BlockProver::setup(CAP).expect("keygen");
+        let vk = fresh.vk_hash();
+        let (made, src) = Halo2BlockProver::setup_cached(CAP, vk, &dir).expect("keygen");
+        assert_eq!(src, KeySource::Keygen);
+        let (read, src) = Halo2BlockProver::setup_cached(CAP, vk, &dir).expect("read");
+        assert_eq!(src, KeySource::Cache);
+        assert_eq!(read.vk_hash(), vk);
+        assert_eq!(read.break_points(), made.break_points());
+        assert_eq!(
+            read.pk().to_bytes(SerdeFormat::RawBytes),
+            made.pk().to_bytes(SerdeFormat::RawBytes),
+            "the same proving key, byte for byte"
+        );
+        // A proof from the read keys verifies under the fresh keys' verifier.
+        let w = crate::circuit::BlockWitness::dummy(CAP);
+        let proof = read.prove(&w).expect("proves with the cached keys");
+        fresh.verify(&w.public, &proof).expect("verifies");
+
+        let path = key_path(&dir, vk);
+        let good = fs::read(&path).expect("read");
+        let mut bad = good.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        fs::write(&path, &bad).expect("write");
+        let e = Halo2BlockProver::setup_cached(CAP, vk, &dir).expect_err("flipped bit");
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+        fs::write(&path, &good[..good.len() / 3]).expect("truncate");
+        assert!(matches!(
+            Halo2BlockProver::setup_cached(CAP, vk, &dir),
+            Err(ProofError::DamagedCache { .. })
+        ));
+        // Another circuit's file under this name (a capacity mismatch).
+        fs::write(&path, &good).expect("restore");
+        let e = read_keys(&path, CAP + 1, vk).expect_err("another capacity");
+        assert!(e.to_string().contains("capacity"), "{e}");
+        // Keys that do not hash to the pin are not cached.
+        let other = B256::repeat_byte(9);
+        let (_, src) = Halo2BlockProver::setup_cached(CAP, other, &dir).expect("keygen");
+        assert_eq!(src, KeySource::Keygen);
+        assert!(!key_path(&dir, other).exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
