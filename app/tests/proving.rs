@@ -968,7 +968,8 @@ fn message_results(net: &Net) -> Vec<(u32, String)> {
 /// (3 ETH) commit, a reveal in the commit phase is refused, both reveal valid proofs made for
 /// their own addresses, and the slot is proven when the round closes: the fee share, the
 /// unburned half of key 2's `slash_missed` and the bounty go 1 : 3 to keys 3 and 4; key 2
-/// loses `slash_missed` and half its reputation; value is conserved.
+/// loses `slash_missed` and half its reputation when its window ends (once, not again at
+/// settlement); value is conserved.
 #[test]
 fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
     let mut net = fallback_net(1, fallback());
@@ -986,9 +987,21 @@ fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
         73,
         "no round before the window's end"
     );
+    let (stake, burned) = (prover_entry(&net, a.address()).stake, pot(&net).burned);
     step_to(&mut net, 16);
     let e = proof_slot(&net, s).expect("slot");
     assert_eq!((e.round, e.round_end), (1, 24));
+    // Penalized when the window ended, before anyone proves the slot.
+    assert_eq!(
+        prover_entry(&net, a.address()).stake,
+        stake - U256::from(SLASH)
+    );
+    assert_eq!(pot(&net).burned, burned + U256::from(SLASH / 2));
+    assert_eq!(e.missed.len(), 1);
+    assert_eq!(
+        (e.missed[0].prover, e.missed[0].kept),
+        (a.address(), U256::from(SLASH / 2))
+    );
     let (_, pre, post, bytes) = proof_parts(&p3);
     let late = Action::Proof {
         slot: s,
@@ -1023,7 +1036,6 @@ fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
         ledger(&net, q3.address()).balance,
         ledger(&net, q4.address()).balance,
     );
-    let (stake, burned) = (prover_entry(&net, a.address()).stake, pot(&net).burned);
     step_to(&mut net, 23);
     assert!(!proof_slot(&net, s).expect("slot").proven);
     net.step();
@@ -1062,6 +1074,7 @@ fn copied_fallback_proofs_earn_nothing_and_are_fined() {
     let total = total_value(&net, &everyone);
     let s = slot_10_with_a_transfer(&mut net);
     let p3 = proof_action(&Witnesses::new(&net).witness(&net, s, q3.address()));
+    let (a_stake, burned) = (prover_entry(&net, a.address()).stake, pot(&net).burned);
     step_to(&mut net, 16);
     send(&mut net, &q3, 0, &commit(&p3, q3.address()));
     send(&mut net, &q4, 0, &commit(&p3, q4.address()));
@@ -1073,8 +1086,7 @@ fn copied_fallback_proofs_earn_nothing_and_are_fined() {
     net.step();
     assert_eq!(message_results(&net), vec![(0, String::new()); 3]);
     net.step();
-    let stakes = [&a, &q4].map(|k| prover_entry(&net, k.address()).stake);
-    let burned = pot(&net).burned;
+    let q4_stake = prover_entry(&net, q4.address()).stake;
     send(&mut net, &q3, 1, &reveal(&p3));
     send(&mut net, &q4, 1, &reveal(&p3));
     assert_eq!(
@@ -1088,7 +1100,7 @@ fn copied_fallback_proofs_earn_nothing_and_are_fined() {
     assert_eq!(r[1].0, 70, "{}", r[1].1);
     assert_eq!(
         prover_entry(&net, q4.address()).stake,
-        stakes[1] - U256::from(FINE)
+        q4_stake - U256::from(FINE)
     );
     let b3 = ledger(&net, q3.address()).balance;
     step_to(&mut net, 24);
@@ -1100,7 +1112,7 @@ fn copied_fallback_proofs_earn_nothing_and_are_fined() {
     );
     assert_eq!(
         prover_entry(&net, a.address()).stake,
-        stakes[0] - U256::from(SLASH + FINE),
+        a_stake - U256::from(SLASH + FINE),
         "slashed for the miss and fined for the unrevealed commit"
     );
     assert_eq!(
@@ -1225,6 +1237,47 @@ fn with_two_drawn_provers_one_that_misses_is_penalized_though_the_other_proved()
     assert_eq!(total_value(&net, &everyone), total, "value is conserved");
 }
 
+/// A drawn prover that sends nothing in its window is penalized when the window ends, even
+/// though nobody ever proves the slot: `slash_missed` from its stake (half burned, half to
+/// the pot, owed to fallback provers), reputation halved, once; the rounds that reopen
+/// without a reveal penalize it no further, and value is conserved.
+#[test]
+fn a_drawn_prover_that_sends_nothing_is_slashed_at_its_windows_end_though_nobody_proves() {
+    let mut net = fallback_net(1, fallback());
+    let a = net.keys[2].clone();
+    let everyone = holders(&net);
+    let total = total_value(&net, &everyone);
+    let s = slot_10_with_a_transfer(&mut net);
+    assert_eq!(assigned(&net, s), vec![a.address()]);
+    step_to(&mut net, 15);
+    let (before, p0) = (prover_entry(&net, a.address()), pot(&net));
+    assert!(proof_slot(&net, s).expect("slot").missed.is_empty());
+    net.step();
+    let e = proof_slot(&net, s).expect("slot");
+    assert_eq!(net.height, e.window_end);
+    assert!(!e.proven);
+    let after = prover_entry(&net, a.address());
+    assert_eq!(after.stake, before.stake - U256::from(SLASH));
+    assert_eq!(after.reputation, before.reputation / 2);
+    let p1 = pot(&net);
+    assert_eq!(p1.burned, p0.burned + U256::from(SLASH / 2));
+    assert_eq!(p1.proving_pot, p0.proving_pot + U256::from(SLASH / 2));
+    assert_eq!(e.missed.len(), 1);
+    // Nobody commits: two rounds close and reopen; the absent prover is not penalized again.
+    step_to(&mut net, 16 + 2 * 8 + 1);
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(!e.proven);
+    assert!(e.round >= 3, "rounds reopened: {}", e.round);
+    assert_eq!(e.missed.len(), 1);
+    let later = prover_entry(&net, a.address());
+    assert_eq!(
+        (later.stake, later.reputation),
+        (after.stake, after.reputation)
+    );
+    assert_eq!(pot(&net).burned, p1.burned);
+    assert_eq!(total_value(&net, &everyone), total, "value is conserved");
+}
+
 /// Slot 10's honest proofs for keys 3 and 4 on the fallback net (the same history on every
 /// fresh net, so they verify on each).
 fn fallback_proofs() -> &'static [Action; 2] {
@@ -1335,8 +1388,10 @@ proptest! {
         if honest.is_empty() {
             prop_assert!(!e.proven);
             prop_assert_eq!((e.round, e.bounty), (2, fallback().bounty_step), "reopened");
-            prop_assert_eq!(pot(&net).burned, burned0 + U256::from(burned));
-            prop_assert_eq!(after(&a).1.stake, a0.1.stake, "no slash before the slot is proven");
+            // The absent drawn prover was penalized when its window ended, proven or not.
+            prop_assert_eq!(pot(&net).burned, burned0 + U256::from(burned + SLASH / 2));
+            prop_assert_eq!(after(&a).1.stake, a0.1.stake - U256::from(SLASH));
+            prop_assert_eq!(after(&a).1.reputation, a0.1.reputation / 2);
         } else {
             prop_assert!(e.proven);
             let weight: u128 = honest.iter().map(|(_, w)| w).sum();

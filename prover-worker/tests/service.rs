@@ -499,6 +499,16 @@ async fn vk_hash_of(capacity: usize) -> B256 {
     .expect("keygen")
 }
 
+/// Fallback parameters under which a drawn prover that missed its window (1 ETH staked, 0.1
+/// ETH slashed as a no-show when the window ends) still has `min_fallback_stake` and may take
+/// part in its own slot's fallback rounds.
+fn own_fallback() -> parley_app::chain::genesis::FallbackParams {
+    parley_app::chain::genesis::FallbackParams {
+        min_fallback_stake: U256::from(ETH / 2),
+        ..Default::default()
+    }
+}
+
 /// Proving for a block circuit of `capacity` entries whose vk hashes to `vk_hash`.
 /// A chain proving with a block circuit of `capacity` entries ([`proving_params`]).
 fn proving_chain(
@@ -698,7 +708,7 @@ async fn a_provers_workers_share_its_proof_tasks() {
 async fn a_slots_fallback_rounds_go_to_the_worker_that_held_it() {
     const CAPACITY: usize = 6;
     let vk_hash = vk_hash_of(CAPACITY).await;
-    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 6, Default::default()));
+    let mut net = net_with(proving_chain(CAPACITY, vk_hash, 6, own_fallback()));
     let user = net.keys[3].clone();
     let prover = net.keys[1].clone();
     while net.height < 9 {
@@ -1049,7 +1059,7 @@ async fn a_worker_makes_its_keys_at_start_and_stops_on_a_damaged_cache_or_foreig
 async fn a_late_proof_serves_the_fallback_round_without_proving_again() {
     const CAPACITY: usize = 6;
     let vk_hash = vk_hash_of(CAPACITY).await;
-    let fallback = parley_app::chain::genesis::FallbackParams::default();
+    let fallback = own_fallback();
     let mut net = net_with(proving_chain(CAPACITY, vk_hash, 6, fallback.clone()));
     let user = net.keys[3].clone();
     let prover = net.keys[1].clone();

@@ -910,7 +910,7 @@ auction_srs() {
 # genesis prover's worker is killed. A transaction lands in a slot drawn for the genesis
 # prover, whose window (60 heights) passes without a proof; a fallback round opens, the second
 # worker commits and reveals, and the slot is proven through the fallback at the round's end;
-# the absent prover is slashed.
+# the absent prover was slashed as a no-show when its window ended.
 auction_fallback() {
   local parleyd prover2 key2 addr2 pid1 worker2 rcpt blk drawn genesis_prover deadline ps tries=0
   parleyd="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
@@ -948,6 +948,9 @@ auction_fallback() {
   [[ "$(jq -r '.transitions[0].prover' <<<"${ps}" | tr A-F a-f)" == "${addr2,,}" &&
     "$(jq -r '.transitions[0].fallback' <<<"${ps}")" == true && "$(jq -r .fallbackRounds <<<"${ps}")" -ge 1 ]] ||
     fail "slot ${blk} was not proven by ${addr2}'s fallback reveal: ${ps}"
+  # Slashed as a no-show when its window ended (before the fallback proved the slot).
+  [[ "$(jq -r '[.missed[].prover] | join(",")' <<<"${ps}" | tr A-F a-f)" == "${genesis_prover,,}" ]] ||
+    fail "slot ${blk} does not record ${genesis_prover} as a no-show: ${ps}"
   local stake metrics
   stake="$(rpc 2 parley_getRoles "[\"${genesis_prover}\"]" | jq -r .result.prover.stake)"
   [[ "$(big "${stake} < 10 * 10**18")" == True ]] || fail "the absent prover was not slashed: stake ${stake}"
@@ -960,7 +963,7 @@ auction_fallback() {
   metrics="$(curl -fsS "http://127.0.0.1:9102/metrics")" || fail "node2's metrics did not answer"
   grep -q '^parley_prover_workers 1$' <<<"${metrics}" ||
     fail "node2 does not count the fallback worker's task stream: $(grep '^parley_prover_workers' <<<"${metrics}")"
-  info "slot ${blk} (drawn for ${genesis_prover}, whose worker was stopped) proven through the fallback by ${addr2}; absent prover's stake now ${stake} wei; $(jq -c '{fallbackRounds, transitions: [.transitions[] | {height, fallback}]}' <<<"${ps}")"
+  info "slot ${blk} (drawn for ${genesis_prover}, whose worker was stopped) proven through the fallback by ${addr2}; absent prover's stake now ${stake} wei; $(jq -c '{fallbackRounds, transitions: [.transitions[] | {height, fallback}], missed}' <<<"${ps}")"
   kill "${worker2}" 2>/dev/null || true
 }
 

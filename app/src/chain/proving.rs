@@ -34,12 +34,15 @@
 //! by the pot) are cut into one share per drawn prover: an on-time prover gets its share and
 //! `rep_up`; one that missed is slashed `slash_missed` (part burned) and its reputation
 //! decays, even if another proved, and its share goes to the fallback provers whose reveals
-//! chained, with the unburned slash and the bounty, pro rata by their committed stake. What
+//! chained, with the unburned slash and the bounty, pro rata by their committed stake. A
+//! drawn prover with no `Proof` in its window is slashed when the window ends, proven or not
+//! (`slash_no_shows`; the pot holds the unburned part for the fallback provers). What
 //! nobody earned stays in the pot. Fines for invalid proofs and unrevealed commits are burned.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use parley_types::{
-    Commit, ProofChain, ProofSlot, REPUTATION_ONE, SlotState, StateDiff, StateKey, Transition,
+    Commit, Missed, ProofChain, ProofSlot, REPUTATION_ONE, SlotState, StateDiff, StateKey,
+    Transition,
 };
 
 use crate::chain::assignment;
@@ -201,6 +204,7 @@ pub fn on_executed<V: StateView>(
             round_end: 0,
             bounty: U256::ZERO,
             commits: Vec::new(),
+            missed: Vec::new(),
         },
     );
     c.tail = height;
@@ -564,6 +568,9 @@ pub fn end_block<V: StateView>(
     let slots = unproven(&mut l)?;
     let head = slots.first().map_or(0, |(s, _)| *s);
     for (s, mut entry) in slots {
+        if height == entry.window_end {
+            slash_no_shows(&mut l, params, s, &mut entry, height)?;
+        }
         if entry.round_end == 0 && round_due(&mut l, &entry, s, s == head, height)? {
             if entry.round > 0 {
                 entry.bounty = entry.bounty.saturating_add(f.bounty_step);
@@ -579,6 +586,86 @@ pub fn end_block<V: StateView>(
         }
     }
     Ok(())
+}
+
+/// At the end of an unproven slot's window: each drawn prover that has no `Proof` of its own
+/// in the window is penalized now, whether or not the slot is ever proven — `slash_missed`
+/// from its stake (`slash_burn_bps` of it burned, the rest to the proving pot) and reputation
+/// `× rep_decay` — and recorded in [`ProofSlot::missed`], so that settling the slot does not
+/// penalize it again and owes the kept part to the fallback provers. A drawn prover whose
+/// in-window transition turns out not to chain is judged when the slot settles.
+fn slash_no_shows<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    s: u64,
+    entry: &mut ProofSlot,
+    height: u64,
+) -> Result<(), StoreError> {
+    let f = &params
+        .protocol
+        .proving
+        .as_ref()
+        .expect("only a chain with proving has proof slots")
+        .fallback;
+    let drawn = assignment::assigned(l.overlay(), s)?
+        .unwrap_or_default()
+        .provers;
+    let mut burned = U256::ZERO;
+    let mut kept = U256::ZERO;
+    for (a, _) in drawn {
+        let showed = entry
+            .transitions
+            .iter()
+            .any(|t| t.prover == a && !t.is_fallback() && t.height <= entry.window_end);
+        if showed || entry.missed.iter().any(|m| m.prover == a) {
+            continue;
+        }
+        let slashed = penalize_miss(l, f, a, s, height)?;
+        let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
+        burned += burn;
+        kept += slashed - burn;
+        entry.missed.push(Missed {
+            prover: a,
+            kept: slashed - burn,
+        });
+    }
+    if burned.is_zero() && kept.is_zero() && entry.missed.is_empty() {
+        return Ok(());
+    }
+    let mut pot = l.pot()?;
+    pot.proving_pot = pot
+        .proving_pot
+        .checked_add(kept)
+        .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
+    pot.burned = pot
+        .burned
+        .checked_add(burned)
+        .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
+    l.set_pot(pot);
+    set_proof_slot(l.overlay(), s, entry);
+    Ok(())
+}
+
+/// A drawn prover's miss of slot `s`: `slash_missed` from its stake (what was there to take
+/// is returned) and its reputation decayed.
+fn penalize_miss<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    f: &FallbackParams,
+    a: Address,
+    s: u64,
+    height: u64,
+) -> Result<U256, StoreError> {
+    let slashed = l.fine_prover(a, f.slash_missed, height)?;
+    l.overlay().notice(Notice::ProverSlashed {
+        prover: a,
+        slot: s,
+        amount: slashed,
+    });
+    reputation(l, a, |r| {
+        let decayed = u128::from(r) * u128::from(f.rep_decay) / u128::from(REPUTATION_ONE);
+        u64::try_from(decayed).unwrap_or(u64::MAX).max(f.rep_min)
+    })?;
+    Ok(slashed)
 }
 
 /// Whether unproven slot `s` (no round open) needs a fallback round at the end of `height`:
@@ -726,6 +813,10 @@ fn settle<V: StateView>(
     let mut pool = U256::ZERO;
     let mut kept_slash = U256::ZERO;
     let mut burned = U256::ZERO;
+    // Slashes taken when the window ended: the pot holds their kept part already, and pays
+    // it out below as far as it can after the fee share and the bounty.
+    let held: U256 = entry.missed.iter().map(|m| m.kept).sum();
+    let held = held.min(pot_before.proving_pot - fees - bounty);
     for a in &owed {
         if on_time(*a) {
             l.credit(*a, share)?;
@@ -734,20 +825,11 @@ fn settle<V: StateView>(
             continue;
         }
         pool += share;
-        if drawn.contains(a) {
-            let slashed = l.fine_prover(*a, f.slash_missed, height)?;
-            l.overlay().notice(Notice::ProverSlashed {
-                prover: *a,
-                slot: s,
-                amount: slashed,
-            });
+        if drawn.contains(a) && !entry.missed.iter().any(|m| m.prover == *a) {
+            let slashed = penalize_miss(l, f, *a, s, height)?;
             let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
             burned += burn;
             kept_slash += slashed - burn;
-            reputation(l, *a, |r| {
-                let decayed = u128::from(r) * u128::from(f.rep_decay) / u128::from(REPUTATION_ONE);
-                u64::try_from(decayed).unwrap_or(u64::MAX).max(f.rep_min)
-            })?;
         }
     }
     // The fallback provers whose reveals match the chaining transition share the pool, the
@@ -763,7 +845,7 @@ fn settle<V: StateView>(
         .try_fold(U256::ZERO, |acc, t| acc.checked_add(t.stake))
         .ok_or_else(|| corrupt("proof slot", "fallback stakes overflow"))?;
     if !weight.is_zero() {
-        let total = pool + kept_slash + bounty;
+        let total = pool + kept_slash + held + bounty;
         for t in &fallback {
             let part = total
                 .checked_mul(t.stake)
@@ -776,8 +858,8 @@ fn settle<V: StateView>(
             })?;
         }
     }
-    // The pot receives the bid and the kept slash and pays every credit above (the fee share
-    // and the bounty were capped by what it held).
+    // The pot receives the bid and the kept slash and pays every credit above (the fee share,
+    // the bounty and the slashes it held since the window's end were capped by what it held).
     let mut pot = l.pot()?;
     pot.proving_pot = pot
         .proving_pot

@@ -447,6 +447,7 @@ mod tests {
                     round_end: 0,
                     bounty: U256::ZERO,
                     commits: vec![],
+                    missed: vec![],
                 }
                 .encode(),
             );

@@ -185,6 +185,16 @@ struct ProofSlotJson {
     bounty: U256,
     /// The open round's commits.
     commits: Vec<CommitJson>,
+    /// Drawn provers slashed when the window ended without their `Proof`, with the unburned
+    /// part the pot holds for the fallback provers.
+    missed: Vec<MissedJson>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MissedJson {
+    prover: Address,
+    kept: U256,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -521,6 +531,14 @@ pub(super) fn register(
                         hash: c.hash,
                         stake: c.stake,
                         revealed: c.revealed,
+                    })
+                    .collect(),
+                missed: e
+                    .missed
+                    .iter()
+                    .map(|m| MissedJson {
+                        prover: m.prover,
+                        kept: m.kept,
                     })
                     .collect(),
                 slot,

@@ -38,7 +38,7 @@ pub use protocol::{
     SeedCommit, Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount,
     decode_forced, encode_amount, encode_forced,
 };
-pub use proving::{Commit, ProofChain, ProofSlot, Transition};
+pub use proving::{Commit, Missed, ProofChain, ProofSlot, Transition};
 pub use records::{
     BlockRecord, RECORD_VERSION, RecordError, RecordReceipt, RecordResult, TxRecord,
 };

@@ -147,12 +147,26 @@ pub struct ProofSlot {
     pub bounty: U256,
     /// The open round's commits, in inclusion order.
     pub commits: Vec<Commit>,
+    /// Drawn provers slashed when the window ended without a `Proof` of theirs in it, in
+    /// draw order: the unburned part of each slash went to the proving pot, which owes it to
+    /// the slot's fallback provers when the slot settles.
+    pub missed: Vec<Missed>,
+}
+
+/// A drawn prover slashed at the end of its window ([`ProofSlot::missed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Missed {
+    /// The prover.
+    pub prover: Address,
+    /// The slash's unburned part (wei), held by the proving pot for the fallback provers.
+    pub kept: U256,
 }
 
 impl ProofSlot {
     /// `0x01 ‖ block_number ‖ commitment ‖ window_end ‖ fee_share ‖ next ‖ proven u8 ‖
     /// count u16 ‖ (prover ‖ pre_root ‖ post_root ‖ height ‖ stake)* ‖ round u32 ‖
-    /// round_end u64 ‖ bounty ‖ count u16 ‖ (prover ‖ hash ‖ stake ‖ revealed u8)*`.
+    /// round_end u64 ‖ bounty ‖ count u16 ‖ (prover ‖ hash ‖ stake ‖ revealed u8)* ‖
+    /// count u16 ‖ (prover ‖ kept)*`.
     pub fn encode(&self) -> Vec<u8> {
         let mut v =
             Vec::with_capacity(142 + 124 * self.transitions.len() + 85 * self.commits.len());
@@ -182,6 +196,12 @@ impl ProofSlot {
             v.extend_from_slice(c.hash.as_slice());
             v.extend_from_slice(&c.stake.to_be_bytes::<32>());
             v.push(u8::from(c.revealed));
+        }
+        let n = u16::try_from(self.missed.len()).expect("drawn provers are capped below u16");
+        v.extend_from_slice(&n.to_be_bytes());
+        for m in &self.missed {
+            v.extend_from_slice(m.prover.as_slice());
+            v.extend_from_slice(&m.kept.to_be_bytes::<32>());
         }
         v
     }
@@ -221,6 +241,14 @@ impl ProofSlot {
                 revealed: take_flag(b, "commit revealed flag")?,
             });
         }
+        let n = take_u16(b, "missed count")?;
+        let mut missed = Vec::with_capacity(usize::from(n).min(1024));
+        for _ in 0..n {
+            missed.push(Missed {
+                prover: Address::from_slice(take(b, 20, "missed prover")?),
+                kept: take_u256(b, "missed kept slash")?,
+            });
+        }
         end(b, "proof slot")?;
         Ok(Self {
             block_number,
@@ -234,6 +262,7 @@ impl ProofSlot {
             round_end,
             bounty,
             commits,
+            missed,
         })
     }
 }
@@ -255,6 +284,7 @@ mod tests {
             ts in proptest::collection::vec((any::<[u8; 20]>(), b256(), b256(), any::<u64>(), any::<[u8; 32]>()), 0..4),
             fb in (any::<u32>(), any::<u64>(), any::<[u8; 32]>()),
             cs in proptest::collection::vec((any::<[u8; 20]>(), b256(), any::<[u8; 32]>(), any::<bool>()), 0..4),
+            ms in proptest::collection::vec((any::<[u8; 20]>(), any::<[u8; 32]>()), 0..3),
             cut in any::<prop::sample::Index>(),
         ) {
             let c = ProofChain {
@@ -293,6 +323,13 @@ mod tests {
                         revealed: *r,
                     })
                     .collect(),
+                missed: ms
+                    .iter()
+                    .map(|(p, k)| Missed {
+                        prover: Address::from(*p),
+                        kept: U256::from_be_bytes(*k),
+                    })
+                    .collect(),
             };
             let (ce, se) = (c.encode(), s.encode());
             prop_assert_eq!(ProofChain::decode(&ce).expect("roundtrip"), c);
@@ -310,9 +347,10 @@ mod tests {
             flag[1 + 8 + 32 + 8 + 32 + 8] = 2;
             prop_assert!(ProofSlot::decode(&flag).is_err());
             if !cs.is_empty() {
-                // The last byte is the last commit's revealed flag.
+                // The last commit's revealed flag, before the missed list.
                 let mut revealed = se.clone();
-                *revealed.last_mut().expect("non-empty") = 2;
+                let at = se.len() - 2 - 52 * ms.len() - 1;
+                revealed[at] = 2;
                 prop_assert!(ProofSlot::decode(&revealed).is_err());
             }
         }
