@@ -183,7 +183,8 @@ impl std::fmt::Display for Unreachable {
 impl std::error::Error for Unreachable {}
 
 /// This worker must not prove on this chain: its block-circuit keys are not the ones genesis
-/// pins (another trusted setup or another version). [`run`] stops with it.
+/// pins (another trusted setup or another version), or its key cache is damaged. [`run`]
+/// stops with it.
 #[derive(Debug)]
 pub struct Refused(String);
 
@@ -549,7 +550,7 @@ pub struct Proving {
     /// proof: it is bound to this prover's address), when its round ended before it was
     /// revealed, or when the node went away (the re-delivered task submits it).
     slots: Arc<std::sync::Mutex<BTreeMap<u64, SlotCell>>>,
-    /// Why this worker must not prove at all (its keys are not the ones the chain pins).
+    /// Why this worker must not prove at all ([`Refused`]).
     refused: Arc<tokio::sync::watch::Sender<Option<String>>>,
     /// Block proofs this process computed.
     made: Arc<std::sync::atomic::AtomicU64>,
