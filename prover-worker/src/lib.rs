@@ -669,7 +669,7 @@ impl Proving {
         });
     }
 
-    /// Why this worker must not prove (its keys differ from the chain's pin), once known.
+    /// Why this worker must not prove ([`Refused`]), once known.
     pub fn refused(&self) -> Option<String> {
         self.refused.borrow().clone()
     }
