@@ -424,7 +424,7 @@ pub fn selected() -> Srs {
 /// (tested), but halo2's `downsize` recomputes the Lagrange basis with an FFT over curve
 /// points, one scalar multiplication per butterfly. From k = 21 to k = 20 that made CI's
 /// aggregation keygen take 1,070 s and 1,856 s on two cores, against about 144 s with k = 20
-/// cached; generating k = 20 takes about 25 s.
+/// cached; generating k = 20 should take about half of k = 21's 53 s (not timed alone).
 pub fn load_dev_srs_in(dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
     let path = srs_path(dir, k);
     if path.exists() {
