@@ -620,13 +620,12 @@ fn slash_no_shows<V: StateView>(
         if showed || entry.missed.iter().any(|m| m.prover == a) {
             continue;
         }
-        let slashed = penalize_miss(l, f, a, s, height)?;
-        let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
+        let (burn, keep) = penalize_miss(l, f, a, s, height)?;
         burned += burn;
-        kept += slashed - burn;
+        kept += keep;
         entry.missed.push(Missed {
             prover: a,
-            kept: slashed - burn,
+            kept: keep,
         });
     }
     if burned.is_zero() && kept.is_zero() && entry.missed.is_empty() {
@@ -646,15 +645,16 @@ fn slash_no_shows<V: StateView>(
     Ok(())
 }
 
-/// A drawn prover's miss of slot `s`: `slash_missed` from its stake (what was there to take
-/// is returned) and its reputation decayed.
+/// A drawn prover's miss of slot `s`: `slash_missed` from its stake and its reputation
+/// decayed. Returns what was taken split into the part to burn (`slash_burn_bps`) and the
+/// part kept for the fallback provers; the caller moves both.
 fn penalize_miss<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     f: &FallbackParams,
     a: Address,
     s: u64,
     height: u64,
-) -> Result<U256, StoreError> {
+) -> Result<(U256, U256), StoreError> {
     let slashed = l.fine_prover(a, f.slash_missed, height)?;
     l.overlay().notice(Notice::ProverSlashed {
         prover: a,
@@ -665,7 +665,8 @@ fn penalize_miss<V: StateView>(
         let decayed = u128::from(r) * u128::from(f.rep_decay) / u128::from(REPUTATION_ONE);
         u64::try_from(decayed).unwrap_or(u64::MAX).max(f.rep_min)
     })?;
-    Ok(slashed)
+    let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
+    Ok((burn, slashed - burn))
 }
 
 /// Whether unproven slot `s` (no round open) needs a fallback round at the end of `height`:
@@ -826,10 +827,9 @@ fn settle<V: StateView>(
         }
         pool += share;
         if drawn.contains(a) && !entry.missed.iter().any(|m| m.prover == *a) {
-            let slashed = penalize_miss(l, f, *a, s, height)?;
-            let burn = slashed * U256::from(f.slash_burn_bps) / U256::from(10_000u64);
+            let (burn, keep) = penalize_miss(l, f, *a, s, height)?;
             burned += burn;
-            kept_slash += slashed - burn;
+            kept_slash += keep;
         }
     }
     // The fallback provers whose reveals match the chaining transition share the pool, the
