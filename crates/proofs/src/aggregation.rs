@@ -1,25 +1,32 @@
 //! Epoch aggregation: one `AggregationCircuit` (snark-verifier-sdk, SHPLONK) over the block
-//! proofs of an epoch, plus Parley's epoch constraints.
+//! proofs of an epoch, plus Parley's epoch constraints (ADR 0015).
+//!
+//! An aggregation circuit has a fixed **capacity** `n` (the epoch's slot count: at most that
+//! many slots need a proof) and aggregates `count` block proofs, `1 ≤ count ≤ n`; the unused
+//! inputs repeat the last real proof and are switched off by flags.
 //!
 //! Public instances of an epoch proof (15 field elements):
 //! `[accumulator limbs (12), first_pre_root, last_post_root, epoch_commitment]` with
-//! `epoch_commitment = Poseidon(EPOCH_DOMAIN, n, pi_hash_1, …, pi_hash_n)`.
-//! In circuit: every block proof verifies (KZG accumulator, checked by the final pairing), the
-//! block vk is a constant of the circuit, and block k's `post_root` equals block k+1's
-//! `pre_root` (copy constraints). Empty slots change no state, so they have no block proof and
-//! the roots chain across them.
+//! `epoch_commitment = Poseidon(EPOCH_DOMAIN, count, aggregator, f_1·pi_hash_1, …,
+//! f_n·pi_hash_n)` (flags `f_i`, 1 for the `count` real proofs, 0 for padding).
+//! In circuit: every input proof verifies (KZG accumulator, checked by the final pairing), the
+//! block vk is a constant of the circuit; the flags are bits, start at 1 and never rise again;
+//! a real block's `pre_root` equals the previous block's `post_root`; `last_post_root` is the
+//! last real block's. Binding the aggregator's address makes a copied aggregate worthless to
+//! anyone else (the chain computes the commitment with the submitter's address). Empty slots
+//! change no state, so they have no block proof and the roots chain across them.
 
 use crate::{
     circuit::BLOCK_NUM_INSTANCES,
-    encoding::fr_from_be_bytes,
+    encoding::{fr_address, fr_from_be_bytes},
     error::{ProofError, Result},
     params::load_srs,
     poseidon::{RATE, SPEC, T},
-    prover::{Halo2BlockProver, prove_poseidon, vk_hash},
+    prover::{BlockVerifier, Halo2BlockProver, prove_poseidon, vk_hash},
 };
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use halo2_base::{
-    AssignedValue, Context,
+    AssignedValue, Context, QuantumCell,
     gates::{
         GateInstructions, RangeInstructions, circuit::CircuitBuilderStage,
         flex_gate::MultiPhaseThreadBreakPoints,
@@ -66,37 +73,84 @@ pub fn epoch_domain() -> Fr {
     fr_from_be_bytes(b"parley.epoch.v1")
 }
 
-/// Native epoch commitment over the blocks' `pi_hash`es, in slot order.
-pub fn epoch_commitment(pi_hashes: &[Fr]) -> Fr {
-    let mut v = vec![epoch_domain(), Fr::from(pi_hashes.len() as u64)];
+/// Native epoch commitment over the real blocks' `pi_hash`es, in slot order, for an
+/// aggregation circuit of `capacity` blocks whose proof `aggregator` submits. `None` when
+/// there are no blocks or more than `capacity`.
+pub fn epoch_commitment(aggregator: &Address, capacity: usize, pi_hashes: &[Fr]) -> Option<Fr> {
+    if pi_hashes.is_empty() || pi_hashes.len() > capacity {
+        return None;
+    }
+    let mut v = vec![
+        epoch_domain(),
+        Fr::from(pi_hashes.len() as u64),
+        fr_address(aggregator),
+    ];
     v.extend_from_slice(pi_hashes);
-    crate::poseidon::hash(&v)
+    v.resize(capacity + 3, Fr::zero());
+    Some(crate::poseidon::hash(&v))
 }
 
-/// In-circuit epoch constraints over the block proofs' instances `[pre, post, pi_hash]`:
-/// chain the roots and return `[first_pre_root, last_post_root, epoch_commitment]`.
+/// The epoch witness besides the block proofs: one flag per input (`count` ones, then zeros)
+/// and the aggregator's address. Assigned with no constraint; [`epoch_constraints`] constrains
+/// them.
+pub fn assign_epoch_witness(
+    ctx: &mut Context<Fr>,
+    capacity: usize,
+    count: usize,
+    aggregator: &Address,
+) -> (Vec<AssignedValue<Fr>>, AssignedValue<Fr>) {
+    let flags = (0..capacity).map(|i| Fr::from(u64::from(i < count)));
+    let flags = ctx.assign_witnesses(flags);
+    let aggregator = ctx.load_witness(fr_address(aggregator));
+    (flags, aggregator)
+}
+
+/// In-circuit epoch constraints over the input proofs' instances `[pre, post, pi_hash]`, with
+/// one flag per input and the aggregator (see the module doc): returns `[first_pre_root,
+/// last_post_root, epoch_commitment]`.
 pub fn epoch_constraints(
     ctx: &mut Context<Fr>,
     gate: &impl GateInstructions<Fr>,
     blocks: &[Vec<AssignedValue<Fr>>],
+    flags: &[AssignedValue<Fr>],
+    aggregator: AssignedValue<Fr>,
 ) -> [AssignedValue<Fr>; 3] {
     assert!(
-        !blocks.is_empty(),
-        "an epoch proof aggregates at least one block"
+        !blocks.is_empty() && flags.len() == blocks.len(),
+        "an epoch proof aggregates at least one block, one flag per block"
     );
-    for pair in blocks.windows(2) {
-        ctx.constrain_equal(&pair[0][1], &pair[1][0]);
+    for f in flags {
+        gate.assert_bit(ctx, *f);
     }
+    // The first input is real, and a real input never follows padding: f_{i+1} = f_{i+1}·f_i.
+    gate.assert_is_const(ctx, &flags[0], &Fr::one());
+    for i in 0..blocks.len() - 1 {
+        let both = gate.mul(ctx, flags[i + 1], flags[i]);
+        ctx.constrain_equal(&both, &flags[i + 1]);
+        // A real block starts where the previous one ended: f_{i+1}·(post_i − pre_{i+1}) = 0.
+        let gap = gate.sub(ctx, blocks[i][1], blocks[i + 1][0]);
+        let gap = gate.mul(ctx, gap, flags[i + 1]);
+        gate.assert_is_const(ctx, &gap, &Fr::zero());
+    }
+    // The last real block is the one whose flag is followed by 0: selector f_i − f_{i+1}.
+    let mut selectors = Vec::with_capacity(flags.len());
+    for i in 0..flags.len() {
+        selectors.push(match flags.get(i + 1) {
+            Some(next) => gate.sub(ctx, flags[i], *next),
+            None => flags[i],
+        });
+    }
+    let posts: Vec<_> = blocks.iter().map(|b| b[1]).collect();
+    let last_post = gate.inner_product(ctx, posts, selectors.into_iter().map(QuantumCell::from));
+    let count = gate.sum(ctx, flags.iter().copied());
     let mut hasher = PoseidonHasher::<Fr, T, RATE>::new(SPEC.clone());
     hasher.initialize_consts(ctx, gate);
-    let mut inputs = vec![
-        ctx.load_constant(epoch_domain()),
-        ctx.load_constant(Fr::from(blocks.len() as u64)),
-    ];
-    inputs.extend(blocks.iter().map(|b| b[2]));
+    let mut inputs = vec![ctx.load_constant(epoch_domain()), count, aggregator];
+    for (b, f) in blocks.iter().zip(flags) {
+        inputs.push(gate.mul(ctx, b[2], *f));
+    }
     let commitment = hasher.hash_fix_len_array(ctx, gate, &inputs);
-    let last = blocks.last().expect("non-empty");
-    [blocks[0][0], last[1], commitment]
+    [blocks[0][0], last_post, commitment]
 }
 
 /// Public statement of an epoch proof (without the accumulator).
@@ -106,7 +160,7 @@ pub struct EpochPublicInputs {
     pub first_pre_root: Fr,
     /// post_root of the last block.
     pub last_post_root: Fr,
-    /// [`epoch_commitment`] of the blocks.
+    /// [`epoch_commitment`] of the blocks and the aggregator.
     pub epoch_commitment: Fr,
 }
 
@@ -190,11 +244,11 @@ impl ProtocolCheck {
     }
 }
 
-/// Keys of the epoch aggregation circuit (layer 1) for `n_blocks` block proofs of one block
-/// circuit. Its proof uses a Poseidon transcript: it is the input of [`EpochCompressor`], whose
-/// proof is the one L1 verifies.
+/// Keys of the epoch aggregation circuit (layer 1) for up to `capacity` block proofs of one
+/// block circuit. Its proof uses a Poseidon transcript: it is the input of
+/// [`EpochCompressor`], whose proof is the one L1 verifies.
 pub struct EpochAggregator {
-    n_blocks: usize,
+    capacity: usize,
     params: ParamsKZG<Bn256>,
     block_params: ParamsKZG<Bn256>,
     block_vk: VerifyingKey<G1Affine>,
@@ -207,7 +261,7 @@ pub struct EpochAggregator {
 impl std::fmt::Debug for EpochAggregator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EpochAggregator")
-            .field("n_blocks", &self.n_blocks)
+            .field("capacity", &self.capacity)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -223,16 +277,23 @@ fn pinned_aggregation(
     AggregationCircuit::new::<SHPLONK>(stage, config, params, snarks, VerifierUniversality::None)
 }
 
+/// The layer-1 circuit over `snarks` (already padded to the capacity), of which the first
+/// `count` are real, aggregated by `aggregator`.
 fn build(
     stage: CircuitBuilderStage,
     config: AggregationConfigParams,
     params: &ParamsKZG<Bn256>,
     snarks: Vec<Snark>,
+    count: usize,
+    aggregator: &Address,
 ) -> AggregationCircuit {
+    let capacity = snarks.len();
     let mut agg = pinned_aggregation(stage, config, params, snarks);
     let blocks = agg.previous_instances().clone();
     let range = agg.builder.range_chip();
-    let out = epoch_constraints(agg.builder.main(0), range.gate(), &blocks);
+    let ctx = agg.builder.main(0);
+    let (flags, aggregator) = assign_epoch_witness(ctx, capacity, count, aggregator);
+    let out = epoch_constraints(ctx, range.gate(), &blocks, &flags, aggregator);
     agg.builder.assigned_instances[0].extend(out);
     agg
 }
@@ -247,6 +308,21 @@ fn keygen(
     ProvingKey<G1Affine>,
     MultiPhaseThreadBreakPoints,
 )> {
+    let (config, vk, circuit) = keygen_vk_of(params, k, build)?;
+    let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
+    Ok((config, pk, circuit.break_points()))
+}
+
+/// The verifying key alone (what a verifier needs: no proving key is made).
+fn keygen_vk_of(
+    params: &ParamsKZG<Bn256>,
+    k: u32,
+    build: impl Fn(AggregationConfigParams) -> AggregationCircuit,
+) -> Result<(
+    AggregationConfigParams,
+    VerifyingKey<G1Affine>,
+    AggregationCircuit,
+)> {
     let config = AggregationConfigParams {
         degree: k,
         lookup_bits: k as usize - 1,
@@ -255,8 +331,7 @@ fn keygen(
     let mut circuit = build(config);
     let config = circuit.calculate_params(Some(20));
     let vk = keygen_vk(params, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
-    let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
-    Ok((config, pk, circuit.break_points()))
+    Ok((config, vk, circuit))
 }
 
 /// The snark-verifier protocol of an aggregation vk (15 instances, accumulator first).
@@ -295,9 +370,9 @@ where
 }
 
 impl EpochAggregator {
-    /// Keygen for epochs of `n_blocks` block proofs made by `block`, at degree `k`.
-    pub fn setup(block: &Halo2BlockProver, n_blocks: usize, k: u32) -> Result<Self> {
-        if n_blocks == 0 {
+    /// Keygen for epochs of up to `capacity` block proofs made by `block`, at degree `k`.
+    pub fn setup(block: &Halo2BlockProver, capacity: usize, k: u32) -> Result<Self> {
+        if capacity == 0 {
             return Err(ProofError::Empty(
                 "an epoch aggregates at least one block proof",
             ));
@@ -315,11 +390,13 @@ impl EpochAggregator {
                 CircuitBuilderStage::Keygen,
                 config,
                 &params,
-                vec![dummy.clone(); n_blocks],
+                vec![dummy.clone(); capacity],
+                capacity,
+                &Address::ZERO,
             )
         })?;
         Ok(Self {
-            n_blocks,
+            capacity,
             params,
             block_params,
             block_vk: block.vk().clone(),
@@ -355,17 +432,17 @@ impl EpochAggregator {
         EPOCH_NUM_INSTANCES
     }
 
-    /// Aggregate the epoch's block proofs (slot order). Refuses, before proving, a block proof
-    /// made with another verifying key ([`ProofError::WrongVk`]) and a broken root chain (the
-    /// circuit would not be satisfiable in either case: the block vk is a constant of it).
-    pub fn aggregate(&self, snarks: Vec<Snark>) -> Result<Snark> {
-        if snarks.len() != self.n_blocks {
-            return Err(ProofError::Invalid(format!(
-                "aggregator built for {} blocks, got {}",
-                self.n_blocks,
-                snarks.len()
-            )));
-        }
+    /// How many block proofs an epoch proof of these keys aggregates at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Aggregate the epoch's block proofs (slot order, `1..=capacity` of them) for
+    /// `aggregator`. Refuses, before proving, a block proof made with another verifying key
+    /// ([`ProofError::WrongVk`]) and a broken root chain (the circuit would not be satisfiable
+    /// in either case: the block vk is a constant of it).
+    pub fn aggregate(&self, aggregator: &Address, snarks: Vec<Snark>) -> Result<Snark> {
+        self.check_count(snarks.len())?;
         for (i, snark) in snarks.iter().enumerate() {
             self.block_vk_check.check(i, snark)?;
         }
@@ -374,16 +451,39 @@ impl EpochAggregator {
                 return Err(ProofError::BrokenChain(i));
             }
         }
-        self.aggregate_unchecked(snarks)
+        self.aggregate_unchecked(aggregator, snarks)
     }
 
-    /// Aggregate without the native chain check (tests: the circuit must refuse).
-    pub fn aggregate_unchecked(&self, snarks: Vec<Snark>) -> Result<Snark> {
+    fn check_count(&self, count: usize) -> Result<()> {
+        if count == 0 {
+            return Err(ProofError::Empty(
+                "an epoch aggregates at least one block proof",
+            ));
+        }
+        if count > self.capacity {
+            return Err(ProofError::Invalid(format!(
+                "aggregator built for at most {} blocks, got {count}",
+                self.capacity
+            )));
+        }
+        Ok(())
+    }
+
+    /// Aggregate without the native checks (tests: the circuit must refuse). Pads `snarks`
+    /// to the capacity with copies of the last one, switched off by their flags.
+    pub fn aggregate_unchecked(&self, aggregator: &Address, snarks: Vec<Snark>) -> Result<Snark> {
+        let count = snarks.len();
+        self.check_count(count)?;
+        let last = snarks.last().cloned().expect("checked: at least one");
+        let mut padded = snarks;
+        padded.resize(self.capacity, last);
         let mut circuit = build(
             CircuitBuilderStage::Prover,
             self.config,
             &self.params,
-            snarks,
+            padded,
+            count,
+            aggregator,
         );
         circuit.set_break_points(self.break_points.clone());
         let instances = circuit.instances().pop().expect("one instance column");
@@ -417,6 +517,127 @@ impl EpochAggregator {
     /// The block circuit's vk this aggregator accepts.
     pub fn block_vk(&self) -> &VerifyingKey<G1Affine> {
         &self.block_vk
+    }
+}
+
+/// Bytes of a layer-1 epoch proof as the chain carries it (`Aggregate.proof`): the
+/// [`ACC_LIMBS`] accumulator limbs (32-byte big-endian each), then the proof. The statement
+/// (the last three instances) is not carried: every verifier computes it from the chain.
+pub fn encode_epoch_snark(snark: &Snark) -> Result<Vec<u8>> {
+    let instances = snark
+        .instances
+        .first()
+        .filter(|i| i.len() == EPOCH_NUM_INSTANCES)
+        .ok_or(ProofError::Empty(
+            "an epoch snark has one column of 15 instances",
+        ))?;
+    let mut out = Vec::with_capacity(ACC_LIMBS * 32 + snark.proof.len());
+    for x in &instances[..ACC_LIMBS] {
+        out.extend_from_slice(&crate::encoding::fr_to_be_bytes(x));
+    }
+    out.extend_from_slice(&snark.proof);
+    Ok(out)
+}
+
+/// Splits [`encode_epoch_snark`]'s bytes into the accumulator limbs and the proof; `None`
+/// when too short or a limb is not a canonical field element.
+pub fn decode_epoch_snark(bytes: &[u8]) -> Option<(Vec<Fr>, &[u8])> {
+    if bytes.len() <= ACC_LIMBS * 32 {
+        return None;
+    }
+    let (limbs, proof) = bytes.split_at(ACC_LIMBS * 32);
+    let limbs = limbs
+        .chunks_exact(32)
+        .map(|c| crate::encoding::fr_from_be32(c.try_into().expect("chunks of 32")))
+        .collect::<Option<Vec<_>>>()?;
+    Some((limbs, proof))
+}
+
+/// Verification of layer-1 epoch proofs with the verifying key alone: what a node needs to
+/// check an `Aggregate` (no proving key, which takes minutes and gigabytes to make).
+pub struct EpochVerifier {
+    capacity: usize,
+    params: ParamsKZG<Bn256>,
+    vk: VerifyingKey<G1Affine>,
+}
+
+impl std::fmt::Debug for EpochVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochVerifier")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EpochVerifier {
+    /// The verifying key of the aggregation circuit for up to `capacity` proofs of `block`'s
+    /// circuit at degree `k`: the same key [`EpochAggregator::setup`] makes.
+    pub fn setup(block: &BlockVerifier, capacity: usize, k: u32) -> Result<Self> {
+        if capacity == 0 {
+            return Err(ProofError::Empty(
+                "an epoch aggregates at least one block proof",
+            ));
+        }
+        let params = load_srs(k)?;
+        let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
+            block.params(),
+            block.vk(),
+            vec![BLOCK_NUM_INSTANCES],
+            None,
+        );
+        let (_, vk, _) = keygen_vk_of(&params, k, |config| {
+            build(
+                CircuitBuilderStage::Keygen,
+                config,
+                &params,
+                vec![dummy.clone(); capacity],
+                capacity,
+                &Address::ZERO,
+            )
+        })?;
+        Ok(Self {
+            capacity,
+            params,
+            vk,
+        })
+    }
+
+    /// Block proofs per epoch proof, at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Stable hash of the aggregation vk (what genesis pins).
+    pub fn vk_hash(&self) -> B256 {
+        vk_hash(&self.vk)
+    }
+
+    /// Checks `bytes` ([`encode_epoch_snark`]) against the statement the caller computed
+    /// itself: the proof and the pairing on the accumulator it carries. Bytes from the network
+    /// are anyone's: whatever they hold gives `Err(ProofError::Invalid)`, never a panic.
+    pub fn verify(&self, public: &EpochPublicInputs, bytes: &[u8]) -> Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.verify_unguarded(public, bytes)
+        }))
+        .unwrap_or_else(|_| {
+            Err(ProofError::Invalid(
+                "the verifier panicked on these bytes".into(),
+            ))
+        })
+    }
+
+    fn verify_unguarded(&self, public: &EpochPublicInputs, bytes: &[u8]) -> Result<()> {
+        let (mut instances, proof) = decode_epoch_snark(bytes).ok_or_else(|| {
+            ProofError::Invalid("not an epoch proof: accumulator limbs, then the proof".into())
+        })?;
+        instances.extend([
+            public.first_pre_root,
+            public.last_post_root,
+            public.epoch_commitment,
+        ]);
+        let mut transcript =
+            PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone());
+        verify_aggregation(&self.params, &self.vk, &instances, &mut transcript)
     }
 }
 
@@ -556,9 +777,11 @@ mod tests {
     use super::*;
     use halo2_base::{gates::circuit::builder::BaseCircuitBuilder, halo2_proofs::dev::MockProver};
 
-    /// The epoch constraints alone (without the snark verifier around them), on MockProver:
-    /// a contiguous chain passes with the native commitment, a broken one fails.
-    fn check(blocks: &[[Fr; 3]], claimed: [Fr; 3]) -> bool {
+    /// The epoch constraints alone (without the snark verifier around them) on MockProver, for
+    /// inputs `blocks` with the given flag values and aggregator: whether `claimed` is
+    /// accepted as `[first_pre_root, last_post_root, epoch_commitment]`. The flags go in as
+    /// raw field elements, past the typed API, as a dishonest prover could assign them.
+    fn check(blocks: &[[Fr; 3]], flags: &[Fr], aggregator: &Address, claimed: [Fr; 3]) -> bool {
         let mut b = BaseCircuitBuilder::<Fr>::new(false)
             .use_k(10)
             .use_lookup_bits(8)
@@ -566,7 +789,9 @@ mod tests {
         let range = b.range_chip();
         let ctx = b.main(0);
         let assigned: Vec<Vec<_>> = blocks.iter().map(|x| ctx.assign_witnesses(*x)).collect();
-        let out = epoch_constraints(ctx, range.gate(), &assigned);
+        let flags = ctx.assign_witnesses(flags.iter().copied());
+        let aggregator = ctx.load_witness(fr_address(aggregator));
+        let out = epoch_constraints(ctx, range.gate(), &assigned, &flags, aggregator);
         b.assigned_instances = vec![out.to_vec()];
         b.calculate_params(Some(10));
         MockProver::run(10, &b, vec![claimed.to_vec()])
@@ -575,8 +800,15 @@ mod tests {
             .is_ok()
     }
 
+    fn bits(v: &[u64]) -> Vec<Fr> {
+        v.iter().map(|x| Fr::from(*x)).collect()
+    }
+
+    const A: Address = Address::repeat_byte(0xa1);
+    const B: Address = Address::repeat_byte(0xb2);
+
     #[test]
-    fn epoch_chain_is_enforced_in_circuit() {
+    fn a_full_epoch_chains_and_commits_to_its_blocks_and_aggregator() {
         let r = |i: u64| Fr::from(1000 + i);
         let pis = [Fr::from(7), Fr::from(8), Fr::from(9)];
         let good = [
@@ -584,18 +816,102 @@ mod tests {
             [r(1), r(2), pis[1]],
             [r(2), r(3), pis[2]],
         ];
-        let claimed = [r(0), r(3), epoch_commitment(&pis)];
-        assert!(check(&good, claimed));
+        let all = bits(&[1, 1, 1]);
+        let commitment = |a: &Address, p: &[Fr]| epoch_commitment(a, 3, p).expect("1..=3 blocks");
+        let claimed = [r(0), r(3), commitment(&A, &pis)];
+        assert!(check(&good, &all, &A, claimed));
         // block 1's post_root != block 2's pre_root
         let mut broken = good;
         broken[2][0] = r(5);
-        assert!(!check(&broken, claimed));
+        assert!(!check(&broken, &all, &A, claimed));
         // wrong commitment (order of blocks swapped)
-        assert!(!check(
-            &good,
-            [r(0), r(3), epoch_commitment(&[pis[1], pis[0], pis[2]])]
-        ));
+        let swapped = [r(0), r(3), commitment(&A, &[pis[1], pis[0], pis[2]])];
+        assert!(!check(&good, &all, &A, swapped));
         // wrong end root
-        assert!(!check(&good, [r(0), r(2), epoch_commitment(&pis)]));
+        assert!(!check(&good, &all, &A, [r(0), r(2), commitment(&A, &pis)]));
+        // another aggregator: the statement the chain computes for a copier is not proven
+        assert!(!check(&good, &all, &B, claimed));
+        assert_ne!(commitment(&A, &pis), commitment(&B, &pis));
+    }
+
+    #[test]
+    fn padding_is_switched_off_and_cannot_be_forged_by_flags() {
+        let r = |i: u64| Fr::from(1000 + i);
+        let pis = [Fr::from(7), Fr::from(8)];
+        // Two real blocks and one padding input (a copy of the last real one, as
+        // `aggregate` pads): the padding neither chains nor enters the commitment.
+        let padded = [
+            [r(0), r(1), pis[0]],
+            [r(1), r(2), pis[1]],
+            [r(1), r(2), pis[1]],
+        ];
+        let two = epoch_commitment(&A, 3, &pis).expect("2 of 3");
+        assert!(check(&padded, &bits(&[1, 1, 0]), &A, [r(0), r(2), two]));
+        // the commitment binds the count: claiming the padding as a third block fails
+        let three = epoch_commitment(&A, 3, &[pis[0], pis[1], pis[1]]).expect("3 of 3");
+        assert!(!check(&padded, &bits(&[1, 1, 0]), &A, [r(0), r(2), three]));
+        // ... and as real, the copy does not chain (its pre_root is block 1's)
+        assert!(!check(&padded, &bits(&[1, 1, 1]), &A, [r(0), r(2), three]));
+        // a wrong last_post_root: the padding's post_root is not the epoch's end unless it
+        // equals the last real block's
+        assert!(!check(&padded, &bits(&[1, 1, 0]), &A, [r(0), r(1), two]));
+    }
+
+    /// The outputs the constraints compute from raw flag values, whatever they are: a claim
+    /// built this way isolates the flag checks (without them it would be accepted).
+    fn computed(blocks: &[[Fr; 3]], flags: &[Fr], aggregator: &Address) -> [Fr; 3] {
+        let mut last = Fr::zero();
+        for (i, b) in blocks.iter().enumerate() {
+            let next = flags.get(i + 1).copied().unwrap_or(Fr::zero());
+            last += (flags[i] - next) * b[1];
+        }
+        let count: Fr = flags.iter().copied().sum();
+        let mut v = vec![epoch_domain(), count, fr_address(aggregator)];
+        v.extend(blocks.iter().zip(flags).map(|(b, f)| b[2] * f));
+        [blocks[0][0], last, crate::poseidon::hash(&v)]
+    }
+
+    #[test]
+    fn flags_must_be_bits_that_start_at_one_and_never_rise() {
+        let r = |i: u64| Fr::from(1000 + i);
+        // Block 1 is not part of the chain from block 0, but block 2 chains from it.
+        let blocks = [
+            [r(0), r(1), Fr::from(7)],
+            [r(5), r(6), Fr::from(8)],
+            [r(6), r(7), Fr::from(9)],
+        ];
+        // the helper agrees with the circuit on honest flags
+        let honest = bits(&[1, 0, 0]);
+        assert!(check(&blocks, &honest, &A, computed(&blocks, &honest, &A)));
+        assert_eq!(
+            computed(&blocks, &honest, &A)[2],
+            epoch_commitment(&A, 3, &[Fr::from(7)]).expect("1 of 3")
+        );
+        // a real block after padding (skipping block 1's broken link)
+        let rising = bits(&[1, 0, 1]);
+        assert!(!check(&blocks, &rising, &A, computed(&blocks, &rising, &A)));
+        // no real block at all (0, 0, 0 are bits and never rise)
+        let none = bits(&[0, 0, 0]);
+        assert!(!check(&blocks, &none, &A, computed(&blocks, &none, &A)));
+        // a non-bit: 2 on block 1 of a chain passes the monotone check (f_2 = 0) and the
+        // chain check (block 1 does chain), and would claim 3 blocks ending at 2·r2 − r1
+        let chained = [
+            [r(0), r(1), Fr::from(7)],
+            [r(1), r(2), Fr::from(8)],
+            [r(2), r(3), Fr::from(9)],
+        ];
+        let two = [Fr::one(), Fr::from(2), Fr::zero()];
+        assert!(!check(&chained, &two, &A, computed(&chained, &two, &A)));
+    }
+
+    #[test]
+    fn the_native_commitment_refuses_no_blocks_and_too_many() {
+        assert!(epoch_commitment(&A, 2, &[]).is_none());
+        assert!(epoch_commitment(&A, 2, &[Fr::one(); 3]).is_none());
+        // zero padding is part of the hash: the same blocks under another capacity differ
+        assert_ne!(
+            epoch_commitment(&A, 2, &[Fr::one()]),
+            epoch_commitment(&A, 3, &[Fr::one()])
+        );
     }
 }

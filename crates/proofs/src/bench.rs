@@ -271,7 +271,7 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
     let a = EpochAggregator::setup(&prover, n, env_k("PARLEY_AGG_K", DEFAULT_AGG_K))?;
     let keygen = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let e = a.aggregate(snarks)?;
+    let e = a.aggregate(&addr(78), snarks)?;
     let prove = t0.elapsed().as_secs_f64();
     let rss_layer1 = peak_rss_mib();
     println!(

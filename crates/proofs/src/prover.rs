@@ -257,6 +257,16 @@ impl BlockVerifier {
         self.capacity
     }
 
+    /// KZG parameters of the block circuit.
+    pub fn params(&self) -> &ParamsKZG<Bn256> {
+        &self.params
+    }
+
+    /// Verifying key of the block circuit.
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        &self.vk
+    }
+
     /// [`vk_hash`] of its key (what genesis pins).
     pub fn vk_hash(&self) -> B256 {
         vk_hash(&self.vk)

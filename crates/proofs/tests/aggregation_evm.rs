@@ -8,10 +8,10 @@ mod common;
 
 use common::*;
 use parley_proofs::{
-    BlockProver, Fr, Halo2BlockProver, ProofError,
+    BlockProver, BlockVerifier, Fr, Halo2BlockProver, ProofError,
     aggregation::{
         ACC_LIMBS, DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor,
-        epoch_commitment,
+        EpochPublicInputs, EpochVerifier, encode_epoch_snark, epoch_commitment,
     },
     evm::{Anvil, compile_solidity},
 };
@@ -42,17 +42,32 @@ fn epoch_aggregation_verifies_on_anvil() {
     };
     let k = env_k("PARLEY_AGG_K", DEFAULT_AGG_K);
     let t0 = Instant::now();
+    // An epoch of capacity 2, full: padding (fewer blocks than the capacity) is covered by
+    // the MockProver tests of the epoch constraints; one more aggregation proof here would
+    // cost CI about 5 minutes.
     let agg = EpochAggregator::setup(&prover, 2, k).expect("aggregation keygen");
+    let aggregator = alloy_primitives::Address::repeat_byte(0xa9);
     println!(
         "aggregation keygen k={k}: {:.1}s, config {:?}",
         t0.elapsed().as_secs_f64(),
         agg.config()
     );
 
+    // no block, or more than the capacity, is refused before proving
+    assert!(matches!(
+        agg.aggregate(&aggregator, Vec::new()),
+        Err(ProofError::Empty(_))
+    ));
+    let r = agg.aggregate(&aggregator, vec![snarks[0].clone(); 3]);
+    assert!(
+        matches!(r, Err(ProofError::Invalid(ref m)) if m.contains("at most 2")),
+        "{r:?}"
+    );
+
     // non-contiguous chain refused (natively; the in-circuit check is below)
     let broken = vec![snarks[1].clone(), snarks[0].clone()];
     assert!(matches!(
-        agg.aggregate(broken),
+        agg.aggregate(&aggregator, broken),
         Err(ProofError::BrokenChain(0))
     ));
 
@@ -65,11 +80,13 @@ fn epoch_aggregation_verifies_on_anvil() {
     let p = wider.prove(&w).expect("a valid proof under its own vk");
     let foreign_block = wider.to_snark(&w.public, &p);
     let foreign = vec![snarks[0].clone(), foreign_block.clone()];
-    let r = agg.aggregate(foreign);
+    let r = agg.aggregate(&aggregator, foreign);
     assert!(matches!(r, Err(ProofError::WrongVk(1))), "{r:?}");
 
     let t0 = Instant::now();
-    let layer1 = agg.aggregate(snarks.clone()).expect("aggregate");
+    let layer1 = agg
+        .aggregate(&aggregator, snarks.clone())
+        .expect("aggregate");
     println!(
         "aggregation proof (2 blocks): {:.1}s, {} bytes",
         t0.elapsed().as_secs_f64(),
@@ -82,9 +99,53 @@ fn epoch_aggregation_verifies_on_anvil() {
     let expected = (
         publics[0].pre_root,
         publics[1].post_root,
-        epoch_commitment(&pis),
+        epoch_commitment(&aggregator, 2, &pis).expect("2 of 2 blocks"),
     );
     assert_eq!(statement(&layer1.instances[0]), expected);
+
+    // a copied aggregate: the statement the chain computes for another submitter (the same
+    // blocks, its own address in epoch_commitment) is not what the proof proves
+    let mut copied = layer1.clone();
+    copied.instances[0][ACC_LIMBS + 2] =
+        epoch_commitment(&alloy_primitives::Address::repeat_byte(0xb7), 2, &pis)
+            .expect("2 of 2 blocks");
+    let r = agg.verify(&copied);
+    assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
+
+    // What a node checks an `Aggregate` with: the verifying key alone, made without the
+    // proving key, must be the aggregator's; it verifies the bytes the chain carries against
+    // the statement it computes itself, and refuses a copy and malformed bytes.
+    let t0 = Instant::now();
+    let block_verifier = BlockVerifier::setup(CAP).expect("block verifier");
+    let verifier = EpochVerifier::setup(&block_verifier, 2, k).expect("epoch verifier");
+    println!(
+        "epoch verifier keygen (vk only) k={k}: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(verifier.vk_hash(), agg.vk_hash());
+    let carried = encode_epoch_snark(&layer1).expect("a layer-1 snark encodes");
+    let public = EpochPublicInputs {
+        first_pre_root: expected.0,
+        last_post_root: expected.1,
+        epoch_commitment: expected.2,
+    };
+    verifier
+        .verify(&public, &carried)
+        .expect("the carried bytes verify against the computed statement");
+    let copier = EpochPublicInputs {
+        epoch_commitment: copied.instances[0][ACC_LIMBS + 2],
+        ..public
+    };
+    let r = verifier.verify(&copier, &carried);
+    assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
+    for bad in [
+        carried[..ACC_LIMBS * 32].to_vec(),
+        carried[..carried.len() - 1].to_vec(),
+        vec![0xff; carried.len()],
+    ] {
+        let r = verifier.verify(&public, &bad);
+        assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
+    }
 
     // a changed public input fails natively
     let mut changed1 = layer1.clone();
@@ -96,7 +157,7 @@ fn epoch_aggregation_verifies_on_anvil() {
     // (the prover does not check constraints) and gives a proof that does not verify, since
     // the copy constraint between block 1's post_root and block 2's pre_root fails
     let broken = agg
-        .aggregate_unchecked(vec![snarks[1].clone(), snarks[0].clone()])
+        .aggregate_unchecked(&aggregator, vec![snarks[1].clone(), snarks[0].clone()])
         .expect("proving a broken chain without the native check");
     let r = agg.verify(&broken);
     assert!(
