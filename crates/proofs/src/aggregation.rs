@@ -298,6 +298,28 @@ fn build(
     agg
 }
 
+/// The layer-1 circuit keygen builds, per configuration: `capacity` dummy proofs of the
+/// block vk, all counted real (keys do not depend on witness values).
+fn layer1_for_keygen<'p>(
+    params: &'p ParamsKZG<Bn256>,
+    block_params: &ParamsKZG<Bn256>,
+    block_vk: &VerifyingKey<G1Affine>,
+    capacity: usize,
+) -> impl Fn(AggregationConfigParams) -> AggregationCircuit + 'p {
+    let dummy =
+        gen_dummy_snark_from_vk::<SHPLONK>(block_params, block_vk, vec![BLOCK_NUM_INSTANCES], None);
+    move |config| {
+        build(
+            CircuitBuilderStage::Keygen,
+            config,
+            params,
+            vec![dummy.clone(); capacity],
+            capacity,
+            &Address::ZERO,
+        )
+    }
+}
+
 /// Keygen of an aggregation circuit built by `build` from dummy snarks.
 fn keygen(
     params: &ParamsKZG<Bn256>,
@@ -379,22 +401,11 @@ impl EpochAggregator {
         }
         let params = load_srs(k)?;
         let block_params = block.params().clone();
-        let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-            &block_params,
-            block.vk(),
-            vec![BLOCK_NUM_INSTANCES],
-            None,
-        );
-        let (config, pk, break_points) = keygen(&params, k, |config| {
-            build(
-                CircuitBuilderStage::Keygen,
-                config,
-                &params,
-                vec![dummy.clone(); capacity],
-                capacity,
-                &Address::ZERO,
-            )
-        })?;
+        let (config, pk, break_points) = keygen(
+            &params,
+            k,
+            layer1_for_keygen(&params, &block_params, block.vk(), capacity),
+        )?;
         Ok(Self {
             capacity,
             params,
@@ -579,22 +590,11 @@ impl EpochVerifier {
             ));
         }
         let params = load_srs(k)?;
-        let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-            block.params(),
-            block.vk(),
-            vec![BLOCK_NUM_INSTANCES],
-            None,
-        );
-        let (_, vk, _) = keygen_vk_of(&params, k, |config| {
-            build(
-                CircuitBuilderStage::Keygen,
-                config,
-                &params,
-                vec![dummy.clone(); capacity],
-                capacity,
-                &Address::ZERO,
-            )
-        })?;
+        let (_, vk, _) = keygen_vk_of(
+            &params,
+            k,
+            layer1_for_keygen(&params, block.params(), block.vk(), capacity),
+        )?;
         Ok(Self {
             capacity,
             params,
