@@ -354,6 +354,7 @@ fn main() -> eyre::Result<()> {
                     rep_up: 10_000,
                     max_unproven_slots,
                     fallback,
+                    aggregation: None,
                 });
             }
             if let Some(e) = epoch_heights {

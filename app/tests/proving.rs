@@ -49,6 +49,7 @@ fn proving() -> ProvingParams {
         rep_up: 10_000,
         max_unproven_slots: 2,
         fallback: fallback(),
+        aggregation: None,
     }
 }
 

@@ -544,6 +544,7 @@ fn proving_params(
         rep_up: 10_000,
         max_unproven_slots: 8,
         fallback,
+        aggregation: None,
     }
 }
 

@@ -144,6 +144,36 @@ pub struct ProvingParams {
     /// The permissionless fallback for slots whose assigned prover missed (DESIGN §3.9).
     #[serde(default)]
     pub fallback: FallbackParams,
+    /// Epoch aggregation (DESIGN §3.14, ADR 0015). Absent: slots are proven one by one and
+    /// nothing aggregates them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<AggregationParams>,
+}
+
+/// Epoch aggregation (DESIGN §3.14, §4 "Aggregation", ADR 0015). Epoch `e` is the slots
+/// `e·epoch_slots + 1 ..= (e + 1)·epoch_slots`; it closes once none of them awaits a proof,
+/// and an aggregator drawn like a prover then owes one `Aggregate` of its proven slots. The
+/// penalties, the fallback stake and the fine for an invalid proof are the block proofs'
+/// ([`FallbackParams`], `invalid_proof_fine`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationParams {
+    /// Slots per epoch, and so the most block proofs one aggregate holds (the aggregation
+    /// circuit's capacity): 1..=64.
+    pub epoch_slots: u64,
+    /// Degree of the aggregation circuit (2^k rows), within 18..=26.
+    pub agg_k: u32,
+    /// `vk_hash` of the aggregation circuit of `epoch_slots` proofs of the pinned block
+    /// circuit at `agg_k`. A node whose own key hashes to anything else stops: the circuit
+    /// is consensus.
+    pub agg_vk_hash: B256,
+    /// Heights after an epoch closes during which its `Aggregate` is the drawn aggregator's
+    /// duty (at least `min_penalty_window`); after them any prover with `min_fallback_stake`
+    /// may aggregate, and the drawn one is slashed `slash_missed`.
+    pub agg_window: u64,
+    /// Share of the epoch's base fees (what its slots put in the proving pot) that the pot
+    /// pays the epoch's aggregator, in basis points.
+    pub agg_share_bps: u64,
 }
 
 /// Which trusted setup a proving chain uses (ADR 0014). In JSON: `"dev"`, or
@@ -626,6 +656,31 @@ impl AppGenesis {
             }
             if !(1..=1024).contains(&f.max_commits) {
                 return Err(bad(field("max_commits"), "must be in 1..=1024"));
+            }
+            if let Some(a) = &p.aggregation {
+                let field = |name: &str| format!("params.protocol.proving.aggregation.{name}");
+                if !(1..=64).contains(&a.epoch_slots) {
+                    return Err(bad(field("epoch_slots"), "must be in 1..=64"));
+                }
+                if !(18..=26).contains(&a.agg_k) {
+                    return Err(bad(field("agg_k"), "must be in 18..=26"));
+                }
+                if a.agg_window < q.min_penalty_window {
+                    return Err(bad(
+                        field("agg_window"),
+                        "must be at least min_penalty_window (a missed aggregate is penalized)",
+                    ));
+                }
+                if a.agg_share_bps > 10_000 {
+                    return Err(bad(field("agg_share_bps"), "must be at most 10000 (100 %)"));
+                }
+                if q.unbonding_delay <= a.agg_window {
+                    return Err(bad(
+                        "params.protocol.unbonding_delay",
+                        "must exceed aggregation.agg_window (a drawn aggregator's stake stays \
+                         slashable through its window)",
+                    ));
+                }
             }
             let duty = q
                 .lookahead

@@ -23,6 +23,8 @@ const TAG_SEED_COMMIT: u8 = 0x1b;
 const TAG_FREE_PROOF_INDEX: u8 = 0x1c;
 const TAG_PROOF_CHAIN: u8 = 0x1d;
 const TAG_PROOF_SLOT: u8 = 0x1e;
+const TAG_EPOCH_CURSOR: u8 = 0x1f;
+const TAG_EPOCH: u8 = 0x20;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -87,6 +89,11 @@ pub enum StateKey {
     ProofChain,
     /// A slot that needs a block proof ([`crate::ProofSlot`]): kept from its execution on.
     ProofSlot(u64),
+    /// Which epochs are closed and aggregated ([`crate::EpochCursor`]); written only on a
+    /// chain whose genesis enables epoch aggregation.
+    EpochCursor,
+    /// An epoch's proven blocks and its aggregation duty ([`crate::Epoch`]).
+    Epoch(u64),
 }
 
 impl StateKey {
@@ -96,7 +103,8 @@ impl StateKey {
     /// `0x16` (seed), `0x17`/`0x18`/`0x19 ‖ slot u64` (assignment, slot auction, revealed
     /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction), `0x1b ‖ consensus
     /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index),
-    /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof).
+    /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof), `0x1f` (epoch
+    /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -149,6 +157,8 @@ impl StateKey {
             Self::FreeProofIndex(p) => tagged_u64(TAG_FREE_PROOF_INDEX, *p),
             Self::ProofChain => vec![TAG_PROOF_CHAIN],
             Self::ProofSlot(slot) => tagged_u64(TAG_PROOF_SLOT, *slot),
+            Self::EpochCursor => vec![TAG_EPOCH_CURSOR],
+            Self::Epoch(e) => tagged_u64(TAG_EPOCH, *e),
         }
     }
 
@@ -182,6 +192,8 @@ impl StateKey {
             TAG_SEED => Ok(Self::Seed),
             TAG_PROOF_CHAIN => Ok(Self::ProofChain),
             TAG_PROOF_SLOT => Ok(Self::ProofSlot(crate::take_u64(buf, "slot")?)),
+            TAG_EPOCH_CURSOR => Ok(Self::EpochCursor),
+            TAG_EPOCH => Ok(Self::Epoch(crate::take_u64(buf, "epoch")?)),
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
             TAG_REVEAL => Ok(Self::Reveal(crate::take_u64(buf, "slot")?)),
@@ -314,6 +326,9 @@ mod tests {
                 StateKey::ProofChain,
                 StateKey::ProofSlot(h),
                 StateKey::ProofSlot(g),
+                StateKey::EpochCursor,
+                StateKey::Epoch(h),
+                StateKey::Epoch(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);

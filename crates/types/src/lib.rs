@@ -18,6 +18,7 @@
 //! holds a key twice nor an entry whose old and new values are equal.
 
 mod diff;
+mod epoch;
 mod keys;
 mod meta;
 mod proof_index;
@@ -28,6 +29,7 @@ mod smt;
 mod values;
 
 pub use diff::{DiffEntry, StateDiff};
+pub use epoch::{Epoch, EpochBlock, EpochCursor, EpochState};
 pub use keys::StateKey;
 pub use meta::ChainMeta;
 pub use proof_index::{
