@@ -10,6 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use alloy_primitives::B256;
+use parley_proofs::aggregation::EpochVerifier;
 use parley_proofs::encoding::{fr_from_b256, fr_to_b256};
 use parley_proofs::{BlockHeader, BlockPublicInputs, BlockVerifier};
 
@@ -63,6 +64,7 @@ pub struct Verifier {
     store: Store,
     params: ProvingParams,
     key: OnceLock<Result<BlockVerifier, String>>,
+    epoch_key: OnceLock<Result<EpochVerifier, String>>,
     shared: Arc<Shared>,
     queue: SyncSender<u64>,
 }
@@ -94,6 +96,7 @@ impl Verifier {
             store,
             params,
             key: OnceLock::new(),
+            epoch_key: OnceLock::new(),
             shared,
             queue,
         }
@@ -146,6 +149,32 @@ impl Verifier {
                     "this node's block circuit of capacity {capacity} hashes to {}, genesis pins {}",
                     v.vk_hash(),
                     self.params.block_vk_hash
+                ));
+            }
+            Ok(v)
+        });
+        built.as_ref().map_err(|e| StoreError::Verifier(e.clone()))
+    }
+
+    /// The epoch verifier (the aggregation circuit's verifying key alone), built on the first
+    /// `Aggregate` and checked against the hash genesis pins.
+    fn epoch_key(&self) -> Result<&EpochVerifier, StoreError> {
+        let built = self.epoch_key.get_or_init(|| {
+            let a = self
+                .params
+                .aggregation
+                .as_ref()
+                .ok_or("an Aggregate on a chain without aggregation params")?;
+            let block = self.key().map_err(|e| e.to_string())?;
+            let capacity = usize::try_from(a.epoch_slots)
+                .map_err(|_| "epoch_slots does not fit usize".to_string())?;
+            let v = EpochVerifier::setup(block, capacity, a.agg_k).map_err(|e| e.to_string())?;
+            if v.vk_hash() != a.agg_vk_hash {
+                return Err(format!(
+                    "this node's aggregation circuit ({capacity} blocks, k = {}) hashes to {}, genesis pins {}",
+                    a.agg_k,
+                    v.vk_hash(),
+                    a.agg_vk_hash
                 ));
             }
             Ok(v)
@@ -247,6 +276,55 @@ impl ProofCheck for Verifier {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("the verifier panicked on these bytes".into()),
+        })
+    }
+    fn verify_epoch(
+        &self,
+        st: &crate::chain::aggregation::EpochStatement<'_>,
+        proof: &[u8],
+    ) -> Result<Result<B256, String>, StoreError> {
+        let key = self.epoch_key()?;
+        let mut pis = Vec::with_capacity(st.blocks.len());
+        for b in st.blocks {
+            let dh = self.diff_hash(b.block_number)?;
+            let fr = |x: &B256, what: &str| {
+                fr_from_b256(x).ok_or_else(|| {
+                    StoreError::Corrupt(format!("slot {}: {what} is not a field element", b.slot))
+                })
+            };
+            let public = BlockPublicInputs {
+                header: BlockHeader {
+                    chain_id: st.chain_id,
+                    slot: b.slot,
+                    block_commitment: b.commitment,
+                    prover_address: b.prover,
+                },
+                pre_root: fr(&b.pre_root, "pre_root")?,
+                post_root: fr(&b.post_root, "post_root")?,
+                diff_hash: fr(&dh, "diff_hash")?,
+            };
+            pis.push(public.pi_hash());
+        }
+        let (Some(first), Some(last)) = (st.blocks.first(), st.blocks.last()) else {
+            return Err(StoreError::Corrupt("an epoch due with no block".into()));
+        };
+        let capacity = usize::try_from(st.capacity)
+            .map_err(|_| StoreError::Corrupt("epoch_slots does not fit usize".into()))?;
+        let commitment =
+            parley_proofs::aggregation::epoch_commitment(&st.aggregator, capacity, &pis)
+                .ok_or_else(|| {
+                    StoreError::Corrupt("an epoch with more blocks than slots".into())
+                })?;
+        let public = parley_proofs::aggregation::EpochPublicInputs {
+            first_pre_root: fr_from_b256(&first.pre_root)
+                .ok_or_else(|| StoreError::Corrupt("first pre_root".into()))?,
+            last_post_root: fr_from_b256(&last.post_root)
+                .ok_or_else(|| StoreError::Corrupt("last post_root".into()))?,
+            epoch_commitment: commitment,
+        };
+        Ok(match key.verify(&public, proof) {
+            Ok(()) => Ok(fr_to_b256(&commitment)),
+            Err(e) => Err(e.to_string()),
         })
     }
 }

@@ -499,6 +499,7 @@ pub fn execute_block_with_capacity<V: StateView>(
     auction::end_block(exec.overlay(), params, header.number)?;
     assignment::end_block(exec.overlay(), params, header.number)?;
     proving::end_block(exec.overlay(), params, header.number)?;
+    crate::chain::aggregation::end_block(exec.overlay(), params, header.number)?;
 
     let receipts_root = receipts_root(&executed);
     let (changes, indices) = exec.overlay().finish(ProofIndices::of(meta), capacity)?;

@@ -245,6 +245,31 @@ pub enum LedgerError {
         /// Already committed, or the round is full.
         why: &'static str,
     },
+    /// An `Aggregate` on a chain whose genesis does not enable epoch aggregation.
+    #[error(
+        "this chain takes no epoch aggregates (genesis has no params.protocol.proving.aggregation)"
+    )]
+    AggregationDisabled,
+    /// An `Aggregate` for an epoch that has not closed, or closed with nothing to aggregate.
+    #[error("epoch {0} owes no aggregate (not closed yet, or no slot of it needed a proof)")]
+    EpochNotDue(u64),
+    /// An `Aggregate` for an epoch already aggregated.
+    #[error("epoch {0} is already aggregated")]
+    AlreadyAggregated(u64),
+    /// An `Aggregate` within the window from another prover than the drawn aggregator.
+    #[error("epoch {0}'s aggregate is its drawn aggregator's until its window ends")]
+    NotAggregator(u64),
+    /// An `Aggregate` that does not verify: applied (fee paid, nonce used) and its sender
+    /// fined `invalid_proof_fine` from its stake.
+    #[error("invalid aggregate for epoch {epoch}, sender fined {fined} wei: {reason}")]
+    InvalidAggregate {
+        /// The epoch.
+        epoch: u64,
+        /// What was taken from the sender's stake (burned).
+        fined: U256,
+        /// Why it does not verify.
+        reason: String,
+    },
     /// A `RevealProof` without a commit of the sender in this round, already revealed, or
     /// whose `keccak256(proof ‖ sender)` is not the committed hash.
     #[error("slot {slot}: {why}")]
@@ -298,6 +323,11 @@ impl LedgerError {
             LedgerError::CommitRefused { .. } => 75,
             LedgerError::RevealRefused { .. } => 76,
             LedgerError::DiffFull => 77,
+            LedgerError::AggregationDisabled => 78,
+            LedgerError::EpochNotDue(_) => 79,
+            LedgerError::AlreadyAggregated(_) => 80,
+            LedgerError::NotAggregator(_) => 81,
+            LedgerError::InvalidAggregate { .. } => 82,
         }
     }
 }
@@ -567,6 +597,7 @@ pub fn apply<V: StateView>(
         | Action::Select { .. }
         | Action::Reveal { .. }
         | Action::ForceInclude(_)
+        | Action::Aggregate { .. }
         | Action::Proof { .. }
         | Action::CommitProof { .. }
         | Action::RevealProof { .. } => U256::ZERO,
@@ -773,6 +804,18 @@ pub fn apply<V: StateView>(
         }
         Action::CommitProof { slot, hash } => {
             proving::commit_proof(&mut l, params, height, who, *slot, *hash)?
+        }
+        Action::Aggregate { epoch, proof } => {
+            match crate::chain::aggregation::apply_aggregate(
+                &mut l, params, height, who, *epoch, proof, proofs,
+            )? {
+                Ok(None) => Ok(()),
+                Ok(Some(invalid)) => {
+                    rejected = Some(invalid);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     if let Err(e) = done {

@@ -35,6 +35,7 @@
 /// transaction validity ([`tx`]) both follow it, so what admission accepts is what executes.
 pub const SPEC: revm::primitives::hardfork::SpecId = revm::primitives::hardfork::SpecId::PRAGUE;
 
+pub mod aggregation;
 pub mod assignment;
 pub mod auction;
 pub mod block;

@@ -134,6 +134,13 @@ pub enum Action {
         /// halo2 proof bytes.
         proof: Bytes,
     },
+    /// An epoch's aggregate (DESIGN §3.14): accumulator limbs, then the layer-1 proof.
+    Aggregate {
+        /// The epoch.
+        epoch: u64,
+        /// `parley_proofs::aggregation::encode_epoch_snark` bytes.
+        proof: Bytes,
+    },
 }
 
 /// The kind of a message: the protobuf field number of its `kind`, which the digest carries.
@@ -168,11 +175,13 @@ pub enum Kind {
     CommitProof = 25,
     /// [`Action::RevealProof`].
     RevealProof = 26,
+    /// [`Action::Aggregate`].
+    Aggregate = 28,
 }
 
 impl Kind {
     /// Every kind, in number order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Fund,
         Kind::Withdraw,
         Kind::BondSequencer,
@@ -187,6 +196,7 @@ impl Kind {
         Kind::Proof,
         Kind::CommitProof,
         Kind::RevealProof,
+        Kind::Aggregate,
     ];
 
     /// Lower-case name (metrics, logs, RPC).
@@ -206,6 +216,7 @@ impl Kind {
             Kind::Proof => "proof",
             Kind::CommitProof => "commit_proof",
             Kind::RevealProof => "reveal_proof",
+            Kind::Aggregate => "aggregate",
         }
     }
 }
@@ -228,6 +239,7 @@ impl Action {
             Action::Proof { .. } => Kind::Proof,
             Action::CommitProof { .. } => Kind::CommitProof,
             Action::RevealProof { .. } => Kind::RevealProof,
+            Action::Aggregate { .. } => Kind::Aggregate,
         }
     }
 
@@ -325,6 +337,10 @@ impl Action {
                 post_root: post_root.to_vec(),
                 proof: proof.to_vec(),
             }),
+            Action::Aggregate { epoch, proof } => K::Aggregate(pb::Aggregate {
+                epoch: *epoch,
+                proof: proof.to_vec(),
+            }),
         }
     }
 
@@ -408,6 +424,17 @@ impl Action {
                 slot: m.slot,
                 hash: hash32(&m.hash, "commit_proof.hash must be 32 bytes")?,
             },
+            K::Aggregate(m) => {
+                if parley_proofs::aggregation::decode_epoch_snark(&m.proof).is_none() {
+                    return Err(MsgError::Field(
+                        "aggregate.proof must be 12 canonical accumulator limbs, then the proof",
+                    ));
+                }
+                Action::Aggregate {
+                    epoch: m.epoch,
+                    proof: Bytes::from(m.proof),
+                }
+            }
         })
     }
 }
@@ -601,7 +628,9 @@ pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
     let action = Action::from_proto(msg.kind.ok_or(MsgError::Field("no message kind set"))?)?;
     let limit = match action {
         Action::Reveal { .. } | Action::ForceInclude(_) => MAX_LARGE_MESSAGE_BYTES,
-        Action::Proof { .. } | Action::RevealProof { .. } => MAX_PROOF_MESSAGE_BYTES,
+        Action::Proof { .. } | Action::RevealProof { .. } | Action::Aggregate { .. } => {
+            MAX_PROOF_MESSAGE_BYTES
+        }
         _ => MAX_MESSAGE_BYTES,
     };
     if tx.len() > limit {
@@ -700,6 +729,10 @@ mod tests {
                 pre_root: B256::with_last_byte(1),
                 post_root: B256::with_last_byte(2),
                 proof: Bytes::from(vec![6; 3000]),
+            },
+            Action::Aggregate {
+                epoch: 3,
+                proof: Bytes::from(vec![0; 12 * 32 + 4000]),
             },
         ]
     }

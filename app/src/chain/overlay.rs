@@ -322,6 +322,13 @@ impl<'a, V: StateView> Overlay<'a, V> {
             .collect())
     }
 
+    /// The non-EVM entries this block wrote so far (`None`: deleted), in key order: unit
+    /// tests fold them into an in-memory base between "blocks".
+    #[cfg(test)]
+    pub(crate) fn app_writes(&self) -> Vec<(StateKey, Option<Vec<u8>>)> {
+        self.app.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
     /// Writes a non-EVM entry (`None` deletes it).
     pub fn put_app(&mut self, key: StateKey, value: Option<Vec<u8>>) {
         debug_assert!(

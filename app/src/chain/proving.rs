@@ -81,6 +81,14 @@ pub trait ProofCheck: std::fmt::Debug {
     /// (fatal: no validator may fine a prover for its own missing setup).
     fn verify(&self, statement: &Statement, proof: &[u8])
     -> Result<Result<(), String>, StoreError>;
+    /// `Ok(Ok(epoch_commitment))` when `proof` proves the epoch `statement` describes with
+    /// the aggregation circuit pinned in genesis, `Ok(Err(why))` when it does not; the outer
+    /// `Err` when the node cannot verify at all (fatal).
+    fn verify_epoch(
+        &self,
+        statement: &crate::chain::aggregation::EpochStatement<'_>,
+        proof: &[u8],
+    ) -> Result<Result<B256, String>, StoreError>;
 }
 
 /// A `Proof` message's content.
@@ -181,6 +189,7 @@ pub fn on_executed<V: StateView>(
     if empty_diff {
         return Ok(());
     }
+    crate::chain::aggregation::add_fees(o, params, height, base_fees_to_pot)?;
     let mut c = chain(o)?.ok_or_else(|| corrupt("proof chain", "missing with proving on"))?;
     let fee_share = base_fees_to_pot * U256::from(p.prover_fee_share_bps) / U256::from(10_000u64);
     if c.tail != 0 {
@@ -648,7 +657,7 @@ fn slash_no_shows<V: StateView>(
 /// A drawn prover's miss of slot `s`: `slash_missed` from its stake and its reputation
 /// decayed. Returns what was taken split into the part to burn (`slash_burn_bps`) and the
 /// part kept for the fallback provers; the caller moves both.
-fn penalize_miss<V: StateView>(
+pub(crate) fn penalize_miss<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     f: &FallbackParams,
     a: Address,
@@ -739,6 +748,14 @@ pub fn advance<V: StateView>(
         entry.proven = true;
         set_proof_slot(l.overlay(), s, &entry);
         settle(l, params, s, &entry, &t, height)?;
+        crate::chain::aggregation::on_proven(
+            l.overlay(),
+            params,
+            s,
+            entry.block_number,
+            entry.commitment,
+            &t,
+        )?;
         c.proven_slot = s;
         c.proven_root = t.post_root;
         c.head = entry.next;

@@ -157,3 +157,37 @@ mod tests {
         assert_eq!(r.get(400), Some(B256::repeat_byte(4)));
     }
 }
+
+/// An in-memory view of committed protocol entries only (no EVM state), for unit tests of the
+/// protocol's pure transitions.
+#[cfg(test)]
+#[derive(Default, Clone)]
+pub(crate) struct AppOnly(pub(crate) std::collections::BTreeMap<StateKey, Vec<u8>>);
+
+#[cfg(test)]
+impl StateView for AppOnly {
+    fn entry(&self, _: &StateKey) -> Result<Option<StateValue>, StoreError> {
+        Ok(None)
+    }
+    fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.get(key).cloned())
+    }
+    fn storage_slots(&self, _: Address) -> Result<Vec<U256>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn app_entries(
+        &self,
+        range: std::ops::RangeInclusive<StateKey>,
+    ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
+        Ok(self.0.range(range).map(|(k, v)| (*k, v.clone())).collect())
+    }
+    fn code(&self, _: &B256) -> Result<Option<Bytes>, StoreError> {
+        Ok(None)
+    }
+    fn block_hash(&self, _: u64) -> Result<B256, StoreError> {
+        Ok(B256::ZERO)
+    }
+    fn account_leaf(&self, _: Address) -> Result<Option<AccountLeaf>, StoreError> {
+        Ok(None)
+    }
+}

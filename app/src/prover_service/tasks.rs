@@ -309,41 +309,9 @@ pub fn delta(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::Bytes;
-    use parley_types::{
-        AccountLeaf, Assignment, BidEntry, Selection, SlotEntry, SlotState, StateKey, StateValue,
-    };
+    use parley_types::{Assignment, BidEntry, Selection, SlotEntry, SlotState, StateKey};
 
-    /// Committed protocol entries only.
-    #[derive(Default, Clone)]
-    struct AppOnly(BTreeMap<StateKey, Vec<u8>>);
-
-    impl StateView for AppOnly {
-        fn entry(&self, _: &StateKey) -> Result<Option<StateValue>, StoreError> {
-            Ok(None)
-        }
-        fn app_entry(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn storage_slots(&self, _: Address) -> Result<Vec<U256>, StoreError> {
-            Ok(Vec::new())
-        }
-        fn app_entries(
-            &self,
-            range: std::ops::RangeInclusive<StateKey>,
-        ) -> Result<Vec<(StateKey, Vec<u8>)>, StoreError> {
-            Ok(self.0.range(range).map(|(k, v)| (*k, v.clone())).collect())
-        }
-        fn code(&self, _: &B256) -> Result<Option<Bytes>, StoreError> {
-            Ok(None)
-        }
-        fn block_hash(&self, _: u64) -> Result<B256, StoreError> {
-            Ok(B256::ZERO)
-        }
-        fn account_leaf(&self, _: Address) -> Result<Option<AccountLeaf>, StoreError> {
-            Ok(None)
-        }
-    }
+    use crate::chain::view::AppOnly;
 
     const ME: Address = Address::repeat_byte(0x11);
     const OTHER: Address = Address::repeat_byte(0x22);
@@ -407,6 +375,7 @@ mod tests {
                 rep_up: 0,
                 max_unproven_slots: 8,
                 fallback: Default::default(),
+                aggregation: None,
             }),
             ..q()
         };

@@ -1,0 +1,696 @@
+//! Epoch aggregation in consensus (DESIGN §3.14, §4 "Aggregation"; ADR 0015 part 2).
+//!
+//! - [`add_fees`], [`on_proven`]: as slots execute and are proven, their epoch's record
+//!   collects the base fees they put in the pot and, in slot order, each proven slot with the
+//!   transition that proved it.
+//! - [`end_block`]: an epoch closes at the end of the first height at or after its last slot
+//!   at which none of its slots awaits a proof. With blocks, an aggregator is drawn like a
+//!   prover (own draw domain) and owes an `Aggregate` within `agg_window` heights; without
+//!   any, nothing is due. At the window's end a drawn aggregator without one is slashed
+//!   `slash_missed` (its reputation decays) and the epoch opens to every prover with
+//!   `min_fallback_stake`.
+//! - [`apply_aggregate`]: an `Aggregate{epoch, proof}` is verified against the statement the
+//!   chain computes — the epoch's first `pre_root`, last `post_root`, and `epoch_commitment`
+//!   over its blocks' public inputs with the **sender's address** — so a copied aggregate
+//!   fails for its copier and fines it. A valid one records the commitment (what the bridge
+//!   attests) and pays its sender `agg_share_bps` of the epoch's base fees, plus the kept part
+//!   of a missed aggregator's slash, from the pot.
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+use parley_types::{
+    Epoch, EpochBlock, EpochCursor, EpochState, Missed, REPUTATION_ONE, StateKey, Transition,
+};
+
+use crate::chain::assignment;
+use crate::chain::genesis::{AggregationParams, Params, ProvingParams};
+use crate::chain::ledger::{Ledger, LedgerError};
+use crate::chain::overlay::Overlay;
+use crate::chain::proving::{self, ProofCheck};
+use crate::chain::seed;
+use crate::chain::view::{StateView, StoreError};
+
+/// Domain of the aggregator draw (never the same pick as a slot's).
+const EPOCH_DRAW_DOMAIN: &[u8] = b"parley/draw-epoch/v1";
+
+/// Epochs looked at per height at most (closing and window ends), so a long stall costs a
+/// bounded amount of work per block.
+const EPOCHS_PER_HEIGHT: u64 = 64;
+
+/// What an epoch proof is checked against: all of it comes from the chain.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochStatement<'a> {
+    /// L2 chain id (in every block's `pi_hash`).
+    pub chain_id: u64,
+    /// The aggregation circuit's capacity (`epoch_slots`).
+    pub capacity: u64,
+    /// The submitter, bound in `epoch_commitment`.
+    pub aggregator: Address,
+    /// The epoch's proven blocks, in slot order (at least one).
+    pub blocks: &'a [EpochBlock],
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn agg_params(params: &Params) -> Option<(&ProvingParams, &AggregationParams)> {
+    let p = params.protocol.proving.as_ref()?;
+    Some((p, p.aggregation.as_ref()?))
+}
+
+/// The epoch of `slot` (slots count from 1).
+pub fn epoch_of(a: &AggregationParams, slot: u64) -> u64 {
+    slot.saturating_sub(1) / a.epoch_slots
+}
+
+/// The last slot of epoch `e`.
+pub fn last_slot(a: &AggregationParams, e: u64) -> u64 {
+    e.saturating_add(1).saturating_mul(a.epoch_slots)
+}
+
+/// Epoch `e`'s record, once any of its slots executed with a non-empty diff or it closed.
+pub fn epoch<V: StateView>(o: &mut Overlay<'_, V>, e: u64) -> Result<Option<Epoch>, StoreError> {
+    o.app(&StateKey::Epoch(e))?
+        .map(|b| Epoch::decode(&b).map_err(|x| corrupt("epoch", x)))
+        .transpose()
+}
+
+fn set_epoch<V: StateView>(o: &mut Overlay<'_, V>, e: u64, v: &Epoch) {
+    o.put_app(StateKey::Epoch(e), Some(v.encode()));
+}
+
+/// How far epochs have come (all zero before the first one closes).
+pub fn cursor<V: StateView>(o: &mut Overlay<'_, V>) -> Result<EpochCursor, StoreError> {
+    Ok(o.app(&StateKey::EpochCursor)?
+        .map(|b| EpochCursor::decode(&b).map_err(|x| corrupt("epoch cursor", x)))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// Slot `slot` executed with a non-empty diff and put `to_pot` of base fees in the pot.
+pub fn add_fees<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    slot: u64,
+    to_pot: U256,
+) -> Result<(), StoreError> {
+    let Some((_, a)) = agg_params(params) else {
+        return Ok(());
+    };
+    let e = epoch_of(a, slot);
+    let mut v = epoch(o, e)?.unwrap_or_default();
+    v.fees = v.fees.saturating_add(to_pot);
+    set_epoch(o, e, &v);
+    Ok(())
+}
+
+/// Slot `slot` (L2 block `block_number`, block commitment `commitment`) was proven by
+/// transition `t`: it joins its epoch's blocks (slots are proven in slot order).
+pub fn on_proven<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    slot: u64,
+    block_number: u64,
+    commitment: B256,
+    t: &Transition,
+) -> Result<(), StoreError> {
+    let Some((_, a)) = agg_params(params) else {
+        return Ok(());
+    };
+    let e = epoch_of(a, slot);
+    let mut v = epoch(o, e)?.unwrap_or_default();
+    if v.state != EpochState::Collecting {
+        return Err(corrupt(
+            "epoch",
+            format!("slot {slot} proven after its epoch {e} closed"),
+        ));
+    }
+    v.blocks.push(EpochBlock {
+        slot,
+        block_number,
+        commitment,
+        prover: t.prover,
+        pre_root: t.pre_root,
+        post_root: t.post_root,
+    });
+    set_epoch(o, e, &v);
+    Ok(())
+}
+
+/// The aggregator of epoch `e`: one pick from the active provers, weighted like a slot's.
+fn draw_aggregator<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    e: u64,
+    height: u64,
+) -> Result<Option<(Address, U256)>, StoreError> {
+    let s = seed::current(o)?;
+    let mut domained = Vec::with_capacity(EPOCH_DRAW_DOMAIN.len() + 32);
+    domained.extend_from_slice(EPOCH_DRAW_DOMAIN);
+    domained.extend_from_slice(s.as_slice());
+    let picked = assignment::draw(
+        keccak256(domained),
+        e,
+        &assignment::active_provers(o, params, height)?,
+        1,
+    );
+    Ok(picked.first().map(|c| (c.address, c.stake)))
+}
+
+/// What epoch aggregation does at the end of every height, after proving: closes the epochs
+/// that are complete and proven (drawing their aggregators), slashes a drawn aggregator whose
+/// window ends now without its aggregate, and moves the cursor past settled epochs.
+pub fn end_block<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    height: u64,
+) -> Result<(), StoreError> {
+    let Some((p, a)) = agg_params(params) else {
+        return Ok(());
+    };
+    let before = cursor(o)?;
+    let mut c = before;
+    // The oldest slot still awaiting a proof (0: none): an epoch ending before it is proven.
+    let head = proving::chain(o)?.map_or(0, |x| x.head);
+    for _ in 0..EPOCHS_PER_HEIGHT {
+        let e = c.next_to_close;
+        let last = last_slot(a, e);
+        if height < last || (head != 0 && head <= last) {
+            break;
+        }
+        let mut v = epoch(o, e)?.unwrap_or_default();
+        v.closed_at = height;
+        if v.blocks.is_empty() {
+            v.state = EpochState::Empty;
+        } else {
+            v.state = EpochState::Due;
+            v.aggregator = draw_aggregator(o, params, e, height)?;
+            v.window_end = height.saturating_add(a.agg_window);
+        }
+        set_epoch(o, e, &v);
+        c.next_to_close = e.saturating_add(1);
+    }
+    let mut l = Ledger::new(o);
+    let mut e = c.oldest_due;
+    let end = c
+        .next_to_close
+        .min(c.oldest_due.saturating_add(EPOCHS_PER_HEIGHT));
+    while e < end {
+        let mut v = epoch(l.overlay(), e)?
+            .ok_or_else(|| corrupt("epoch", format!("closed epoch {e} missing")))?;
+        if v.state == EpochState::Due
+            && height == v.window_end
+            && v.missed.is_none()
+            && let Some((who, _)) = v.aggregator
+        {
+            let (burn, kept) = proving::penalize_miss(&mut l, &p.fallback, who, e, height)?;
+            let mut pot = l.pot()?;
+            pot.proving_pot = pot
+                .proving_pot
+                .checked_add(kept)
+                .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
+            pot.burned = pot
+                .burned
+                .checked_add(burn)
+                .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
+            l.set_pot(pot);
+            v.missed = Some(Missed { prover: who, kept });
+            set_epoch(l.overlay(), e, &v);
+        }
+        if c.oldest_due == e && v.state != EpochState::Due {
+            c.oldest_due = e.saturating_add(1);
+        }
+        e += 1;
+    }
+    if c != before {
+        l.overlay().put_app(StateKey::EpochCursor, Some(c.encode()));
+    }
+    Ok(())
+}
+
+/// An `Aggregate{epoch, proof}` from `who` at `height`. `Err`: refused, nothing changed.
+/// `Ok(Some(e))`: it does not verify and `who` was fined `invalid_proof_fine` (burned).
+/// `Ok(None)`: the epoch is aggregated and `who` paid.
+///
+/// Within the window only the drawn aggregator may send it; after the window (or when nobody
+/// was drawn) any registered prover with `min_fallback_stake`. `check: None` (block building,
+/// admission) takes the proof as valid and records a zero commitment.
+pub fn apply_aggregate<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+    who: Address,
+    e: u64,
+    proof: &[u8],
+    check: Option<&dyn ProofCheck>,
+) -> Result<Result<Option<LedgerError>, LedgerError>, StoreError> {
+    let Some((p, a)) = agg_params(params) else {
+        return Ok(Err(LedgerError::AggregationDisabled));
+    };
+    let Some(prover) = l.prover(who)? else {
+        return Ok(Err(LedgerError::NotRegistered("prover")));
+    };
+    let Some(mut v) = epoch(l.overlay(), e)? else {
+        return Ok(Err(LedgerError::EpochNotDue(e)));
+    };
+    match v.state {
+        EpochState::Due => {}
+        EpochState::Aggregated => return Ok(Err(LedgerError::AlreadyAggregated(e))),
+        EpochState::Collecting | EpochState::Empty => {
+            return Ok(Err(LedgerError::EpochNotDue(e)));
+        }
+    }
+    match v.aggregator {
+        Some((drawn, _)) if height <= v.window_end => {
+            if drawn != who {
+                return Ok(Err(LedgerError::NotAggregator(e)));
+            }
+        }
+        _ => {
+            if prover.stake < p.fallback.min_fallback_stake {
+                return Ok(Err(LedgerError::FallbackStake {
+                    have: prover.stake,
+                    need: p.fallback.min_fallback_stake,
+                }));
+            }
+        }
+    }
+    let commitment = match check {
+        None => B256::ZERO,
+        Some(check) => {
+            let st = EpochStatement {
+                chain_id: params.chain_id,
+                capacity: a.epoch_slots,
+                aggregator: who,
+                blocks: &v.blocks,
+            };
+            match check.verify_epoch(&st, proof)? {
+                Ok(c) => c,
+                Err(reason) => {
+                    let fined = l.fine_prover(who, p.invalid_proof_fine, height)?;
+                    let mut pot = l.pot()?;
+                    pot.burned = pot
+                        .burned
+                        .checked_add(fined)
+                        .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
+                    l.set_pot(pot);
+                    return Ok(Ok(Some(LedgerError::InvalidAggregate {
+                        epoch: e,
+                        fined,
+                        reason,
+                    })));
+                }
+            }
+        }
+    };
+    // Pay: the share of the epoch's base fees, and a missed aggregator's kept slash unless
+    // the late sender is that aggregator itself; never more than the pot holds.
+    let share = v.fees * U256::from(a.agg_share_bps) / U256::from(10_000u64);
+    let held = v
+        .missed
+        .filter(|m| m.prover != who)
+        .map_or(U256::ZERO, |m| m.kept);
+    let mut pot = l.pot()?;
+    let paid = share.saturating_add(held).min(pot.proving_pot);
+    pot.proving_pot -= paid;
+    l.set_pot(pot);
+    l.credit(who, paid)?;
+    if let Some(mut entry) = l.prover(who)? {
+        entry.reputation = entry
+            .reputation
+            .saturating_add(p.rep_up)
+            .min(REPUTATION_ONE);
+        l.overlay()
+            .put_app(StateKey::Prover(who), Some(entry.encode()));
+    }
+    v.state = EpochState::Aggregated;
+    v.aggregated_by = who;
+    v.commitment = commitment;
+    v.aggregated_at = height;
+    set_epoch(l.overlay(), e, &v);
+    Ok(Ok(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::genesis::{FallbackParams, ProtocolParams, SrsPin};
+    use crate::chain::view::AppOnly;
+    use parley_types::{Pot, ProofChain, ProverEntry};
+
+    const ME: Address = Address::repeat_byte(0x11);
+    const OTHER: Address = Address::repeat_byte(0x22);
+    const POOR: Address = Address::repeat_byte(0x33);
+    const WINDOW: u64 = 6;
+    const SLASH: u64 = 1_000;
+    const FINE: u64 = 100;
+
+    fn params() -> Params {
+        Params {
+            protocol: ProtocolParams {
+                heartbeat_grace: 1_000_000,
+                proving: Some(ProvingParams {
+                    block_capacity: 8,
+                    block_vk_hash: B256::ZERO,
+                    srs: SrsPin::Dev,
+                    proof_window: 6,
+                    prover_fee_share_bps: 0,
+                    invalid_proof_fine: U256::from(FINE),
+                    rep_up: 10_000,
+                    max_unproven_slots: 8,
+                    fallback: FallbackParams {
+                        min_fallback_stake: U256::from(500),
+                        slash_missed: U256::from(SLASH),
+                        slash_burn_bps: 5_000,
+                        ..FallbackParams::default()
+                    },
+                    aggregation: Some(AggregationParams {
+                        epoch_slots: 4,
+                        agg_k: 20,
+                        agg_vk_hash: B256::ZERO,
+                        agg_window: WINDOW,
+                        agg_share_bps: 5_000,
+                    }),
+                }),
+                ..ProtocolParams::default()
+            },
+            ..Params::default()
+        }
+    }
+
+    /// The proofs a test accepts: `keccak256(aggregator ‖ slots)` for exactly that
+    /// aggregator, so a proof is bound to its sender as the real circuit binds it.
+    #[derive(Debug)]
+    struct Fake;
+
+    fn proof_for(who: Address, blocks: &[EpochBlock]) -> Vec<u8> {
+        let mut b = who.to_vec();
+        for x in blocks {
+            b.extend_from_slice(&x.slot.to_be_bytes());
+        }
+        keccak256(b).to_vec()
+    }
+
+    impl ProofCheck for Fake {
+        fn diff_hash(&self, _: u64) -> Result<B256, StoreError> {
+            Ok(B256::ZERO)
+        }
+        fn verify(
+            &self,
+            _: &proving::Statement,
+            _: &[u8],
+        ) -> Result<Result<(), String>, StoreError> {
+            Ok(Err("no block proofs here".into()))
+        }
+        fn verify_epoch(
+            &self,
+            st: &EpochStatement<'_>,
+            proof: &[u8],
+        ) -> Result<Result<B256, String>, StoreError> {
+            Ok(if proof == proof_for(st.aggregator, st.blocks) {
+                Ok(keccak256(proof))
+            } else {
+                Err("not this sender's epoch proof".into())
+            })
+        }
+    }
+
+    fn block(slot: u64, pre: u8, post: u8) -> EpochBlock {
+        EpochBlock {
+            slot,
+            block_number: slot,
+            commitment: B256::repeat_byte(slot as u8),
+            prover: OTHER,
+            pre_root: B256::repeat_byte(pre),
+            post_root: B256::repeat_byte(post),
+        }
+    }
+
+    /// Provers ME (stake 10,000, so nearly always drawn), OTHER (1,000) and POOR (100, below
+    /// the fallback stake); every slot proven; a pot of 10,000; epoch 0 (slots 1..=4) holds
+    /// slots 2 and 3 with 2,000 wei of base fees.
+    fn state() -> AppOnly {
+        let mut v = AppOnly::default();
+        for (a, stake) in [(ME, 10_000u64), (OTHER, 1_000), (POOR, 100)] {
+            v.0.insert(
+                StateKey::Prover(a),
+                ProverEntry {
+                    stake: U256::from(stake),
+                    reputation: 500_000,
+                    last_heartbeat: 0,
+                }
+                .encode(),
+            );
+        }
+        v.0.insert(
+            StateKey::Pot,
+            Pot {
+                proving_pot: U256::from(10_000),
+                burned: U256::ZERO,
+            }
+            .encode(),
+        );
+        v.0.insert(StateKey::ProofChain, ProofChain::default().encode());
+        v.0.insert(
+            StateKey::Epoch(0),
+            Epoch {
+                fees: U256::from(2_000),
+                blocks: vec![block(2, 1, 2), block(3, 2, 3)],
+                ..Epoch::default()
+            }
+            .encode(),
+        );
+        v
+    }
+
+    /// Runs `f` on an overlay of `v` and commits what it wrote back into `v`.
+    fn with<T>(
+        v: &mut AppOnly,
+        f: impl FnOnce(&mut Overlay<'_, AppOnly>) -> Result<T, StoreError>,
+    ) -> T {
+        let base = v.clone();
+        let mut o = Overlay::new(&base);
+        let out = f(&mut o).expect("no store error");
+        for (k, val) in o.app_writes() {
+            match val {
+                Some(b) => v.0.insert(k, b),
+                None => v.0.remove(&k),
+            };
+        }
+        out
+    }
+
+    fn read_epoch(v: &mut AppOnly, e: u64) -> Epoch {
+        with(v, |o| epoch(o, e)).expect("epoch recorded")
+    }
+
+    fn send(
+        v: &mut AppOnly,
+        who: Address,
+        e: u64,
+        proof: &[u8],
+        height: u64,
+    ) -> Result<Option<LedgerError>, LedgerError> {
+        with(v, |o| {
+            let mut l = Ledger::new(o);
+            apply_aggregate(&mut l, &params(), height, who, e, proof, Some(&Fake))
+        })
+    }
+
+    fn stake(v: &mut AppOnly, who: Address) -> U256 {
+        with(v, |o| Ledger::new(o).prover(who)).map_or(U256::ZERO, |p| p.stake)
+    }
+
+    fn balance(v: &mut AppOnly, who: Address) -> U256 {
+        with(v, |o| Ledger::new(o).account(who)).balance
+    }
+
+    fn pot(v: &mut AppOnly) -> Pot {
+        with(v, |o| Ledger::new(o).pot())
+    }
+
+    fn end(v: &mut AppOnly, height: u64) {
+        with(v, |o| end_block(o, &params(), height));
+    }
+
+    #[test]
+    fn an_epoch_closes_once_complete_and_proven_and_its_drawn_aggregator_is_paid() {
+        let mut v = state();
+        let blocks = read_epoch(&mut v, 0).blocks;
+        // Slot 4 is the epoch's last: nothing closes before it, nor while a slot of the
+        // epoch awaits a proof.
+        end(&mut v, 3);
+        assert_eq!(read_epoch(&mut v, 0).state, EpochState::Collecting);
+        v.0.insert(
+            StateKey::ProofChain,
+            ProofChain {
+                head: 4,
+                tail: 4,
+                unproven: 1,
+                ..ProofChain::default()
+            }
+            .encode(),
+        );
+        end(&mut v, 4);
+        assert_eq!(read_epoch(&mut v, 0).state, EpochState::Collecting);
+        assert!(matches!(
+            send(&mut v, ME, 0, &proof_for(ME, &blocks), 4),
+            Err(LedgerError::EpochNotDue(0))
+        ));
+        v.0.insert(StateKey::ProofChain, ProofChain::default().encode());
+        end(&mut v, 5);
+        let e = read_epoch(&mut v, 0);
+        assert_eq!(e.state, EpochState::Due);
+        assert_eq!(e.closed_at, 5);
+        assert_eq!(e.window_end, 5 + WINDOW);
+        let (drawn, _) = e.aggregator.expect("an active prover is drawn");
+        let other = if drawn == ME { OTHER } else { ME };
+        // Within the window: another prover is refused, even with a proof of its own.
+        assert!(matches!(
+            send(&mut v, other, 0, &proof_for(other, &blocks), 6),
+            Err(LedgerError::NotAggregator(0))
+        ));
+        // The drawn aggregator's invalid proof is fined and changes nothing else.
+        let before = stake(&mut v, drawn);
+        let r = send(&mut v, drawn, 0, &proof_for(other, &blocks), 6);
+        assert!(
+            matches!(r, Ok(Some(LedgerError::InvalidAggregate { epoch: 0, .. }))),
+            "{r:?}"
+        );
+        assert_eq!(stake(&mut v, drawn), before - U256::from(FINE));
+        assert_eq!(pot(&mut v).burned, U256::from(FINE));
+        assert_eq!(read_epoch(&mut v, 0).state, EpochState::Due);
+        // Its valid one aggregates the epoch and pays half the epoch's base fees.
+        let proof = proof_for(drawn, &blocks);
+        assert_eq!(send(&mut v, drawn, 0, &proof, 7), Ok(None));
+        let e = read_epoch(&mut v, 0);
+        assert_eq!(e.state, EpochState::Aggregated);
+        assert_eq!(e.aggregated_by, drawn);
+        assert_eq!(e.aggregated_at, 7);
+        assert_eq!(e.commitment, keccak256(&proof));
+        assert_eq!(balance(&mut v, drawn), U256::from(1_000));
+        assert_eq!(pot(&mut v).proving_pot, U256::from(9_000));
+        assert!(matches!(
+            send(&mut v, drawn, 0, &proof, 8),
+            Err(LedgerError::AlreadyAggregated(0))
+        ));
+        // Its window ending later penalizes nobody; the cursor moves past the epoch, and
+        // past epoch 1 (slots 5..=8, none of which needed a proof), closed empty meanwhile.
+        end(&mut v, 5 + WINDOW);
+        assert_eq!(read_epoch(&mut v, 0).missed, None);
+        assert_eq!(read_epoch(&mut v, 1).state, EpochState::Empty);
+        let c = with(&mut v, cursor);
+        assert_eq!((c.next_to_close, c.oldest_due), (2, 2));
+    }
+
+    #[test]
+    fn a_missed_window_slashes_the_aggregator_and_opens_the_epoch_to_staked_provers() {
+        let mut v = state();
+        let blocks = read_epoch(&mut v, 0).blocks;
+        end(&mut v, 4);
+        let e = read_epoch(&mut v, 0);
+        let (drawn, _) = e.aggregator.expect("drawn");
+        let other = if drawn == ME { OTHER } else { ME };
+        let before = stake(&mut v, drawn);
+        for h in 5..4 + WINDOW {
+            end(&mut v, h);
+        }
+        assert_eq!(
+            read_epoch(&mut v, 0).missed,
+            None,
+            "not before the window's end"
+        );
+        end(&mut v, 4 + WINDOW);
+        let e = read_epoch(&mut v, 0);
+        let kept = U256::from(SLASH / 2);
+        assert_eq!(
+            e.missed,
+            Some(Missed {
+                prover: drawn,
+                kept
+            })
+        );
+        assert_eq!(stake(&mut v, drawn), before - U256::from(SLASH));
+        let p = pot(&mut v);
+        assert_eq!(p.burned, U256::from(SLASH / 2));
+        assert_eq!(p.proving_pot, U256::from(10_000) + kept);
+        // After the window: a prover below min_fallback_stake is refused...
+        assert!(matches!(
+            send(&mut v, POOR, 0, &proof_for(POOR, &blocks), 11),
+            Err(LedgerError::FallbackStake { .. })
+        ));
+        // ...a copy of someone else's aggregate fines its sender (the statement carries the
+        // sender's address)...
+        let r = send(&mut v, other, 0, &proof_for(drawn, &blocks), 11);
+        assert!(
+            matches!(r, Ok(Some(LedgerError::InvalidAggregate { .. }))),
+            "{r:?}"
+        );
+        // ...and a staked prover's own aggregate takes the fee share and the kept slash.
+        let paid_before = balance(&mut v, other);
+        assert_eq!(
+            send(&mut v, other, 0, &proof_for(other, &blocks), 12),
+            Ok(None)
+        );
+        assert_eq!(
+            balance(&mut v, other) - paid_before,
+            U256::from(1_000) + kept
+        );
+        assert_eq!(
+            pot(&mut v).proving_pot,
+            U256::from(10_000) - U256::from(1_000)
+        );
+        // The window's end is not seen again: no second slash.
+        end(&mut v, 5 + WINDOW);
+        assert_eq!(stake(&mut v, drawn), before - U256::from(SLASH));
+    }
+
+    #[test]
+    fn an_epoch_without_proven_slots_owes_nothing() {
+        let mut v = state();
+        end(&mut v, 4);
+        end(&mut v, 8);
+        let e = read_epoch(&mut v, 1);
+        assert_eq!(e.state, EpochState::Empty);
+        assert_eq!(e.aggregator, None);
+        assert!(matches!(
+            send(&mut v, ME, 1, &[1], 9),
+            Err(LedgerError::EpochNotDue(1))
+        ));
+        // Epoch 0 (due) holds the cursor's oldest_due; epoch 1 closed behind it.
+        let c = with(&mut v, cursor);
+        assert_eq!((c.next_to_close, c.oldest_due), (2, 0));
+    }
+
+    #[test]
+    fn proven_slots_join_their_epoch_in_order_and_never_after_it_closed() {
+        let mut v = AppOnly::default();
+        let p = params();
+        let t = |pre: u8, post: u8| Transition {
+            prover: ME,
+            pre_root: B256::repeat_byte(pre),
+            post_root: B256::repeat_byte(post),
+            height: 0,
+            stake: U256::ZERO,
+        };
+        with(&mut v, |o| {
+            add_fees(o, &p, 5, U256::from(7))?;
+            on_proven(o, &p, 5, 5, B256::ZERO, &t(1, 2))?;
+            on_proven(o, &p, 8, 8, B256::ZERO, &t(2, 3))?;
+            on_proven(o, &p, 9, 9, B256::ZERO, &t(3, 4))
+        });
+        let e1 = read_epoch(&mut v, 1);
+        assert_eq!(e1.fees, U256::from(7));
+        assert_eq!(
+            e1.blocks.iter().map(|b| b.slot).collect::<Vec<_>>(),
+            vec![5, 8]
+        );
+        assert_eq!(read_epoch(&mut v, 2).blocks.len(), 1);
+        let mut closed = e1;
+        closed.state = EpochState::Due;
+        v.0.insert(StateKey::Epoch(1), closed.encode());
+        let base = v.clone();
+        let mut o = Overlay::new(&base);
+        assert!(on_proven(&mut o, &p, 6, 6, B256::ZERO, &t(9, 9)).is_err());
+    }
+}
