@@ -204,16 +204,7 @@ pub fn end_block<V: StateView>(
             && let Some((who, _)) = v.aggregator
         {
             let (burn, kept) = proving::penalize_miss(&mut l, &p.fallback, who, e, height)?;
-            let mut pot = l.pot()?;
-            pot.proving_pot = pot
-                .proving_pot
-                .checked_add(kept)
-                .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
-            pot.burned = pot
-                .burned
-                .checked_add(burn)
-                .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
-            l.set_pot(pot);
+            proving::hold_slash(&mut l, burn, kept)?;
             v.missed = Some(Missed { prover: who, kept });
             set_epoch(l.overlay(), e, &v);
         }
@@ -305,7 +296,7 @@ pub fn apply_aggregate<V: StateView>(
     };
     // Pay: the share of the epoch's base fees, and a missed aggregator's kept slash unless
     // the late sender is that aggregator itself; never more than the pot holds.
-    let share = v.fees * U256::from(a.agg_share_bps) / U256::from(10_000u64);
+    let share = v.fees.saturating_mul(U256::from(a.agg_share_bps)) / U256::from(10_000u64);
     let held = v
         .missed
         .filter(|m| m.prover != who)

@@ -640,6 +640,18 @@ fn slash_no_shows<V: StateView>(
     if burned.is_zero() && kept.is_zero() && entry.missed.is_empty() {
         return Ok(());
     }
+    hold_slash(l, burned, kept)?;
+    set_proof_slot(l.overlay(), s, entry);
+    Ok(())
+}
+
+/// Moves the parts of a miss's slash ([`penalize_miss`]): `burn` to the burned total, `kept`
+/// into the proving pot, which owes it to whoever proves (or aggregates) in the miss's place.
+pub(crate) fn hold_slash<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    burn: U256,
+    kept: U256,
+) -> Result<(), StoreError> {
     let mut pot = l.pot()?;
     pot.proving_pot = pot
         .proving_pot
@@ -647,10 +659,9 @@ fn slash_no_shows<V: StateView>(
         .ok_or_else(|| corrupt("pot", "proving pot overflows"))?;
     pot.burned = pot
         .burned
-        .checked_add(burned)
+        .checked_add(burn)
         .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
     l.set_pot(pot);
-    set_proof_slot(l.overlay(), s, entry);
     Ok(())
 }
 

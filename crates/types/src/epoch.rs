@@ -16,18 +16,10 @@ use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{end, version};
+use crate::proving::{take_b256, take_u16};
 use crate::{DecodeError, Missed, Result, take, take_u64, take_u256};
 
 const VERSION: u8 = 0x01;
-
-fn take_b256(buf: &mut &[u8], what: &'static str) -> Result<B256> {
-    Ok(B256::from_slice(take(buf, 32, what)?))
-}
-
-fn take_u16(buf: &mut &[u8], what: &'static str) -> Result<u16> {
-    let n = take(buf, 2, what)?;
-    Ok(u16::from_be_bytes([n[0], n[1]]))
-}
 
 fn take_address(buf: &mut &[u8], what: &'static str) -> Result<Address> {
     Ok(Address::from_slice(take(buf, 20, what)?))

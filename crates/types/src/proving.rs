@@ -18,11 +18,11 @@ use crate::{DecodeError, Result, take, take_u64, take_u256};
 
 const VERSION: u8 = 0x01;
 
-fn take_b256(buf: &mut &[u8], what: &'static str) -> Result<B256> {
+pub(crate) fn take_b256(buf: &mut &[u8], what: &'static str) -> Result<B256> {
     Ok(B256::from_slice(take(buf, 32, what)?))
 }
 
-fn take_u16(buf: &mut &[u8], what: &'static str) -> Result<u16> {
+pub(crate) fn take_u16(buf: &mut &[u8], what: &'static str) -> Result<u16> {
     let n = take(buf, 2, what)?;
     Ok(u16::from_be_bytes([n[0], n[1]]))
 }
