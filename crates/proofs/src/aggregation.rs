@@ -32,6 +32,7 @@ use halo2_base::{
         flex_gate::MultiPhaseThreadBreakPoints,
     },
     halo2_proofs::{
+        SerdeFormat,
         halo2curves::bn256::{Bn256, Fr, G1Affine},
         plonk::{ProvingKey, VerifyingKey, create_proof, keygen_pk, keygen_vk},
         poly::{
@@ -569,8 +570,11 @@ pub fn decode_epoch_snark(bytes: &[u8]) -> Option<(Vec<Fr>, &[u8])> {
 pub struct EpochVerifier {
     capacity: usize,
     params: ParamsKZG<Bn256>,
+    config: AggregationConfigParams,
     vk: VerifyingKey<G1Affine>,
 }
+
+const EPOCH_VK_MAGIC: &[u8] = b"PARLEY-EVK-1\n";
 
 impl std::fmt::Debug for EpochVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -590,7 +594,7 @@ impl EpochVerifier {
             ));
         }
         let params = load_srs(k)?;
-        let (_, vk, _) = keygen_vk_of(
+        let (config, vk, _) = keygen_vk_of(
             &params,
             k,
             layer1_for_keygen(&params, block.params(), block.vk(), capacity),
@@ -598,6 +602,105 @@ impl EpochVerifier {
         Ok(Self {
             capacity,
             params,
+            config,
+            vk,
+        })
+    }
+
+    /// The epoch verifier whose key hashes to `vk_hash` (the one genesis pins): read from the
+    /// cache in `dir` when there ([`crate::keycache::epoch_vk_path`]), else made by
+    /// [`Self::setup`] and, when it hashes to `vk_hash`, written there. A cache file that is
+    /// damaged or holds another key is [`ProofError::DamagedCache`], never used.
+    pub fn setup_cached(
+        block: &BlockVerifier,
+        capacity: usize,
+        k: u32,
+        vk_hash: B256,
+        dir: &std::path::Path,
+    ) -> Result<(Self, crate::keycache::KeySource)> {
+        let path = crate::keycache::epoch_vk_path(dir, vk_hash);
+        if path.exists() {
+            return Ok((
+                Self::read_cached(&path, capacity, k, vk_hash)?,
+                crate::keycache::KeySource::Cache,
+            ));
+        }
+        let v = Self::setup(block, capacity, k)?;
+        if v.vk_hash() == vk_hash {
+            v.write_cache(dir)?;
+        }
+        Ok((v, crate::keycache::KeySource::Keygen))
+    }
+
+    /// Writes this verifier's key to the cache in `dir`; the file's path.
+    pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        let path = crate::keycache::epoch_vk_path(dir, self.vk_hash());
+        let c = self.config;
+        crate::keycache::write_checked(&path, EPOCH_VK_MAGIC, |w| {
+            w.write_all(&(self.capacity as u64).to_be_bytes())?;
+            w.write_all(&c.degree.to_be_bytes())?;
+            for n in [
+                c.num_advice,
+                c.num_lookup_advice,
+                c.num_fixed,
+                c.lookup_bits,
+            ] {
+                w.write_all(&(n as u64).to_be_bytes())?;
+            }
+            let mut w = w;
+            self.vk.write(&mut w, SerdeFormat::RawBytes)
+        })?;
+        Ok(path)
+    }
+
+    fn read_cached(path: &std::path::Path, capacity: usize, k: u32, pin: B256) -> Result<Self> {
+        use crate::keycache::{read_u32, read_u64};
+        let damaged = |reason: String| ProofError::DamagedCache {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
+        let mut r = crate::keycache::open_checked(path, EPOCH_VK_MAGIC)?;
+        let file_capacity = read_u64(&mut r).map_err(undecodable)?;
+        let degree = read_u32(&mut r).map_err(undecodable)?;
+        if file_capacity != capacity as u64 || degree != k {
+            return Err(damaged(format!(
+                "holds the verifier of {file_capacity} blocks at k = {degree}, expected {capacity} at k = {k}"
+            )));
+        }
+        let mut n = [0usize; 4];
+        for x in &mut n {
+            // Column counts and lookup bits of a k ≤ 26 circuit: anything larger is damage.
+            let v = read_u64(&mut r).map_err(undecodable)?;
+            *x = usize::try_from(v)
+                .ok()
+                .filter(|v| *v < 1 << 16)
+                .ok_or_else(|| damaged(format!("implausible aggregation config value {v}")))?;
+        }
+        let config = AggregationConfigParams {
+            degree,
+            num_advice: n[0],
+            num_lookup_advice: n[1],
+            num_fixed: n[2],
+            lookup_bits: n[3],
+        };
+        // The checksum guarantees these are the bytes written from a key in memory.
+        let vk = VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
+            &mut r,
+            SerdeFormat::RawBytesUnchecked,
+            config,
+        )
+        .map_err(undecodable)?;
+        let found = vk_hash(&vk);
+        if found != pin {
+            return Err(damaged(format!(
+                "holds the verifier of vk {found}, not {pin}"
+            )));
+        }
+        Ok(Self {
+            capacity,
+            params: load_srs(k)?,
+            config,
             vk,
         })
     }

@@ -1,5 +1,7 @@
 //! The block prover's keys cached on disk (DESIGN §4: keygen takes seconds to minutes, so a
-//! restarted worker reads its proving key instead of making it again).
+//! restarted worker reads its proving key instead of making it again), and the epoch
+//! verifier's verifying key (a node checks `Aggregate`s with it; making it takes minutes and
+//! gigabytes, [`epoch_vk_path`]).
 //!
 //! File: `<dir>/block-pk-<vk hash>.bin` = `PARLEY-PK-1\n` ‖ keccak256(body) ‖ body, where body
 //! = capacity (u64 BE) ‖ the flex gate's break points (phases u32 BE, then per phase a count
@@ -41,6 +43,15 @@ pub fn key_path(dir: &Path, vk_hash: B256) -> PathBuf {
     dir.join(format!("block-pk-{vk_hash:x}.bin"))
 }
 
+/// The cache file of the epoch verifier whose verifying key hashes to `vk_hash`
+/// ([`crate::aggregation::EpochVerifier::setup_cached`]): `PARLEY-EVK-1\n` ‖ keccak256(body) ‖
+/// body, where body = capacity (u64 BE) ‖ the aggregation config (degree u32, then
+/// num_advice, num_lookup_advice, num_fixed, lookup_bits, u64 BE each) ‖ the verifying key
+/// (halo2 `RawBytes`).
+pub fn epoch_vk_path(dir: &Path, vk_hash: B256) -> PathBuf {
+    dir.join(format!("epoch-vk-{vk_hash:x}.bin"))
+}
+
 /// Hashes what passes through to the inner writer or reader.
 struct Hashing<T> {
     inner: T,
@@ -67,7 +78,13 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
+/// Writes `MAGIC ‖ keccak256(body) ‖ body` to `path` through a temporary file and a rename,
+/// so a reader never sees half a file; `body` writes the body.
+pub(crate) fn write_checked(
+    path: &Path,
+    magic: &[u8],
+    body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -75,26 +92,17 @@ fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
     let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(MAGIC)?;
+        f.write_all(magic)?;
         f.write_all(&[0; 32])?;
         let mut w = Hashing {
             inner: BufWriter::new(f),
             hash: Keccak256::new(),
         };
-        w.write_all(&(p.shape().capacity as u64).to_be_bytes())?;
-        let bp = p.break_points();
-        w.write_all(&(bp.len() as u32).to_be_bytes())?;
-        for phase in bp {
-            w.write_all(&(phase.len() as u32).to_be_bytes())?;
-            for b in phase {
-                w.write_all(&(*b as u64).to_be_bytes())?;
-            }
-        }
-        p.pk().write(&mut w, SerdeFormat::RawBytes)?;
+        body(&mut w)?;
         let Hashing { inner, hash } = w;
         let mut f = inner.into_inner().map_err(|e| e.into_error())?;
         let digest = hash.finalize();
-        f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+        f.seek(SeekFrom::Start(magic.len() as u64))?;
         f.write_all(&digest)?;
         f.sync_all()
     };
@@ -105,13 +113,59 @@ fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+/// Opens a file written by [`write_checked`] after checking its magic and checksum in one
+/// streaming pass (halo2 panics on some malformed keys, so nothing is decoded before that):
+/// a reader positioned at the body.
+pub(crate) fn open_checked(path: &Path, magic: &[u8]) -> Result<BufReader<fs::File>> {
+    let damaged = |reason: &str| ProofError::DamagedCache {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
+    let open = || -> Result<_> { Ok(BufReader::new(fs::File::open(path).map_err(io_err(path))?)) };
+    let mut r = open()?;
+    let mut head = vec![0; magic.len() + 32];
+    r.read_exact(&mut head)
+        .map_err(|_| damaged("truncated header"))?;
+    if &head[..magic.len()] != magic {
+        return Err(damaged("bad magic"));
+    }
+    let mut h = Hashing {
+        inner: r,
+        hash: Keccak256::new(),
+    };
+    std::io::copy(&mut h, &mut std::io::sink()).map_err(io_err(path))?;
+    if h.hash.finalize()[..] != head[magic.len()..] {
+        return Err(damaged("checksum mismatch"));
+    }
+    let mut r = open()?;
+    r.seek(SeekFrom::Start(head.len() as u64))
+        .map_err(io_err(path))?;
+    Ok(r)
+}
+
+fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
+    write_checked(path, MAGIC, |w| {
+        w.write_all(&(p.shape().capacity as u64).to_be_bytes())?;
+        let bp = p.break_points();
+        w.write_all(&(bp.len() as u32).to_be_bytes())?;
+        for phase in bp {
+            w.write_all(&(phase.len() as u32).to_be_bytes())?;
+            for b in phase {
+                w.write_all(&(*b as u64).to_be_bytes())?;
+            }
+        }
+        let mut w = w;
+        p.pk().write(&mut w, SerdeFormat::RawBytes)
+    })
+}
+
+pub(crate) fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
     let mut b = [0; 4];
     r.read_exact(&mut b)?;
     Ok(u32::from_be_bytes(b))
 }
 
-fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+pub(crate) fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
     let mut b = [0; 8];
     r.read_exact(&mut b)?;
     Ok(u64::from_be_bytes(b))
@@ -122,26 +176,7 @@ fn read_keys(path: &Path, capacity: usize, vk: B256) -> Result<Halo2BlockProver>
         path: path.to_path_buf(),
         reason,
     };
-    let open = || -> Result<_> { Ok(BufReader::new(fs::File::open(path).map_err(io_err(path))?)) };
-    // The checksum first, in one streaming pass: halo2 panics on some malformed keys.
-    let mut r = open()?;
-    let mut head = [0; MAGIC.len() + 32];
-    r.read_exact(&mut head)
-        .map_err(|_| damaged("truncated header".into()))?;
-    if &head[..MAGIC.len()] != MAGIC {
-        return Err(damaged("bad magic".into()));
-    }
-    let mut h = Hashing {
-        inner: r,
-        hash: Keccak256::new(),
-    };
-    std::io::copy(&mut h, &mut std::io::sink()).map_err(io_err(path))?;
-    if h.hash.finalize()[..] != head[MAGIC.len()..] {
-        return Err(damaged("checksum mismatch".into()));
-    }
-    let mut r = open()?;
-    r.seek(SeekFrom::Start(head.len() as u64))
-        .map_err(io_err(path))?;
+    let mut r = open_checked(path, MAGIC)?;
     let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
     let file_capacity = read_u64(&mut r).map_err(undecodable)?;
     if file_capacity != capacity as u64 {

@@ -42,4 +42,6 @@ pub use circuit::{BlockHeader, BlockPublicInputs, BlockWitness};
 pub use error::{ProofError, Result};
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 pub use prover::{BlockProof, BlockProver, BlockVerifier, Halo2BlockProver, vk_hash};
+/// A proof with its protocol and instances: the input of the aggregation circuit.
+pub use snark_verifier_sdk::Snark;
 pub use tree::{PROOF_TREE_DEPTH, ProofTree};

@@ -147,6 +147,46 @@ fn epoch_aggregation_verifies_on_anvil() {
         assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
     }
 
+    // The node's key cache: a written key reads back as the same key and verifies the same
+    // bytes; a flipped bit or a pin of another key is refused as damage, never used.
+    let dir = std::env::temp_dir().join(format!("parley-epoch-vk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = verifier.write_cache(&dir).expect("writes the cache");
+    let t0 = Instant::now();
+    let (read, source) =
+        EpochVerifier::setup_cached(&block_verifier, 2, k, agg.vk_hash(), &dir).expect("reads");
+    println!(
+        "epoch verifier from the cache: {:.2}s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(source, parley_proofs::keycache::KeySource::Cache);
+    assert_eq!(read.vk_hash(), agg.vk_hash());
+    read.verify(&public, &carried)
+        .expect("the cached key verifies the carried bytes");
+    assert!(matches!(
+        read.verify(&copier, &carried),
+        Err(ProofError::Invalid(_))
+    ));
+    let good = std::fs::read(&path).expect("read");
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    std::fs::write(&path, &bad).expect("write");
+    let r = EpochVerifier::setup_cached(&block_verifier, 2, k, agg.vk_hash(), &dir);
+    assert!(
+        matches!(&r, Err(ProofError::DamagedCache { reason, .. }) if reason.contains("checksum")),
+        "{:?}",
+        r.map(|_| ())
+    );
+    std::fs::write(&path, &good).expect("write");
+    let r = EpochVerifier::setup_cached(&block_verifier, 3, k, agg.vk_hash(), &dir);
+    assert!(
+        matches!(&r, Err(ProofError::DamagedCache { .. })),
+        "another capacity: {:?}",
+        r.map(|_| ())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
     // a changed public input fails natively
     let mut changed1 = layer1.clone();
     changed1.instances[0][ACC_LIMBS + 1] += Fr::one();
