@@ -409,6 +409,7 @@ impl App {
             block: Some((state.record, vec![], state.diff)),
             params: Some(genesis.params.clone()),
             chain_id: Some(chain_id.to_string()),
+            ..BlockWrites::default()
         })?;
         *self.inner.params.lock().expect("params lock") = Some(genesis.params.clone());
         *self.inner.chain_id.lock().expect("chain id lock") = Some(chain_id.to_string());
@@ -416,6 +417,7 @@ impl App {
         // A genesis whose pinned block circuit this node cannot build stops the node now.
         if let Some(v) = self.verifier() {
             v.warm()?;
+            v.warm_epoch();
         }
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         c.tree = state.tree;
@@ -886,10 +888,17 @@ impl App {
                 match msg.action.kind() {
                     msg::Kind::Proof => m::proof(outcome),
                     msg::Kind::RevealProof => m::fallback_reveal(outcome),
+                    msg::Kind::Aggregate => m::aggregate(outcome),
                     _ => {}
                 }
-                if let Some(LedgerError::InvalidProof { fined, .. }) = &a.rejected {
-                    m::prover_penalty("invalid_proof", *fined);
+                match &a.rejected {
+                    Some(LedgerError::InvalidProof { fined, .. }) => {
+                        m::prover_penalty("invalid_proof", *fined)
+                    }
+                    Some(LedgerError::InvalidAggregate { fined, .. }) => {
+                        m::prover_penalty("invalid_aggregate", *fined)
+                    }
+                    _ => {}
                 }
             }
         }
@@ -899,6 +908,7 @@ impl App {
                 Notice::CommitFined { amount, .. } => {
                     m::prover_penalty("unrevealed_commit", *amount)
                 }
+                Notice::TransitionProof { .. } | Notice::EpochsSettled { .. } => {}
             }
         }
         Self::proof_slot_metrics(&reader, height, &executed.writes);

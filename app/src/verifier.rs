@@ -138,6 +138,28 @@ impl Verifier {
         self.key().map(|_| ())
     }
 
+    /// On a chain that aggregates epochs, builds the epoch verifier on a background thread
+    /// (a verifying-key keygen: minutes), so the first `Aggregate` waits only for what is
+    /// left of it. A key that does not hash to the pin is logged now; the first `Aggregate`
+    /// then stops the node (the circuit is consensus).
+    pub fn warm_epoch(self: &Arc<Self>) {
+        if self.params.aggregation.is_none() {
+            return;
+        }
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("epoch-verifier".into())
+            .spawn(move || match this.epoch_key() {
+                Ok(_) => tracing::info!("epoch-aggregate verifier ready"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot verify this chain's epoch aggregates")
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "epoch verifier not warmed; built at the first Aggregate");
+        }
+    }
+
     fn key(&self) -> Result<&BlockVerifier, StoreError> {
         let built = self.key.get_or_init(|| {
             let capacity = usize::try_from(self.params.block_capacity)
@@ -168,7 +190,22 @@ impl Verifier {
             let block = self.key().map_err(|e| e.to_string())?;
             let capacity = usize::try_from(a.epoch_slots)
                 .map_err(|_| "epoch_slots does not fit usize".to_string())?;
-            let v = EpochVerifier::setup(block, capacity, a.agg_k).map_err(|e| e.to_string())?;
+            // Read from the key cache when this node (or the genesis tool on this machine)
+            // made it before: making it takes minutes and gigabytes. A damaged file is made
+            // again; the pin below decides either way.
+            let dir = parley_proofs::params::params_dir();
+            let cached =
+                || EpochVerifier::setup_cached(block, capacity, a.agg_k, a.agg_vk_hash, &dir);
+            let (v, source) = match cached() {
+                Err(parley_proofs::ProofError::DamagedCache { path, reason }) => {
+                    tracing::warn!(path = %path.display(), %reason, "damaged epoch-verifier cache; making the key again");
+                    let _ = std::fs::remove_file(&path);
+                    cached()
+                }
+                other => other,
+            }
+            .map_err(|e| e.to_string())?;
+            tracing::info!(?source, vk = %v.vk_hash(), "epoch verifier key");
             if v.vk_hash() != a.agg_vk_hash {
                 return Err(format!(
                     "this node's aggregation circuit ({capacity} blocks, k = {}) hashes to {}, genesis pins {}",

@@ -24,7 +24,7 @@ use parley_types::{
 use crate::chain::assignment;
 use crate::chain::genesis::{AggregationParams, Params, ProvingParams};
 use crate::chain::ledger::{Ledger, LedgerError};
-use crate::chain::overlay::Overlay;
+use crate::chain::overlay::{Notice, Overlay};
 use crate::chain::proving::{self, ProofCheck};
 use crate::chain::seed;
 use crate::chain::view::{StateView, StoreError};
@@ -215,6 +215,11 @@ pub fn end_block<V: StateView>(
     }
     if c != before {
         l.overlay().put_app(StateKey::EpochCursor, Some(c.encode()));
+    }
+    if c.oldest_due != before.oldest_due {
+        l.overlay().notice(Notice::EpochsSettled {
+            first_slot: c.oldest_due.saturating_mul(a.epoch_slots).saturating_add(1),
+        });
     }
     Ok(())
 }
@@ -502,6 +507,40 @@ mod tests {
 
     fn end(v: &mut AppOnly, height: u64) {
         with(v, |o| end_block(o, &params(), height));
+    }
+
+    /// The node keeps block proofs for aggregators until their epoch settles: the block
+    /// that moves the oldest due epoch past an aggregated (or empty) one says from which slot
+    /// on they are still needed; one that moves nothing says nothing.
+    #[test]
+    fn a_settled_epoch_releases_its_slots_proofs() {
+        let mut v = state();
+        let settled = |v: &mut AppOnly, height| -> Vec<Notice> {
+            with(v, |o| {
+                end_block(o, &params(), height)?;
+                Ok(o.noted().to_vec())
+            })
+        };
+        assert!(
+            settled(&mut v, 5).is_empty(),
+            "closing epoch 0 settles nothing"
+        );
+        let e = read_epoch(&mut v, 0);
+        let (drawn, _) = e.aggregator.expect("drawn");
+        assert_eq!(
+            send(&mut v, drawn, 0, &proof_for(drawn, &e.blocks), 6),
+            Ok(None)
+        );
+        assert_eq!(
+            settled(&mut v, 7),
+            vec![Notice::EpochsSettled { first_slot: 5 }]
+        );
+        // Epoch 1 (slots 5 to 8) closes empty at 8, which settles it at once; nothing at 9.
+        assert_eq!(
+            settled(&mut v, 8),
+            vec![Notice::EpochsSettled { first_slot: 9 }]
+        );
+        assert!(settled(&mut v, 9).is_empty());
     }
 
     #[test]

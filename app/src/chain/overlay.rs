@@ -51,8 +51,8 @@ pub struct Changes {
 }
 
 /// Something a protocol handler reports about a block besides its writes, for the node's
-/// metrics: not state, not part of any hash. (A penalty's effect on stake is in the writes;
-/// its reason is not.)
+/// metrics and its local records: not state, not part of any hash. (A penalty's effect on
+/// stake is in the writes; its reason is not.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// A prover drawn for `slot` had no on-time proof when the slot settled: `amount` of its
@@ -64,6 +64,23 @@ pub enum Notice {
         slot: u64,
         /// Wei taken.
         amount: U256,
+    },
+    /// A verified transition for `slot` was recorded from `prover`'s `proof`. On a chain that
+    /// aggregates epochs the node keeps the proof bytes beside state (never hashed) until the
+    /// slot's epoch settles, for the epoch's aggregator ([`crate::store::BlockWrites`]).
+    TransitionProof {
+        /// The prover bound in the proof.
+        prover: Address,
+        /// The slot.
+        slot: u64,
+        /// The proof bytes, as the message carried them.
+        proof: Vec<u8>,
+    },
+    /// Epochs below `epoch` are settled (aggregated or empty): the node may drop the proofs of
+    /// their slots, which are below `first_slot`.
+    EpochsSettled {
+        /// The first slot of the oldest epoch not settled.
+        first_slot: u64,
     },
     /// A fallback commit for `slot` had no valid matching reveal when its round closed:
     /// `amount` of the committer's stake was burned.
@@ -327,6 +344,12 @@ impl<'a, V: StateView> Overlay<'a, V> {
     #[cfg(test)]
     pub(crate) fn app_writes(&self) -> Vec<(StateKey, Option<Vec<u8>>)> {
         self.app.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    /// What protocol handlers noted so far (unit tests).
+    #[cfg(test)]
+    pub(crate) fn noted(&self) -> &[Notice] {
+        &self.notices
     }
 
     /// Writes a non-EVM entry (`None` deletes it).

@@ -396,7 +396,31 @@ pub fn apply_proof<V: StateView>(
         stake: U256::ZERO,
     };
     record(l, params, height, entry, t, s)?;
+    keep_proof(l, params, who, s, claim.proof);
     Ok(Ok(None))
+}
+
+/// Notes a recorded transition's proof bytes for the node's local proof store, on a chain
+/// that aggregates epochs (nobody needs them otherwise).
+fn keep_proof<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    prover: Address,
+    slot: u64,
+    proof: &[u8],
+) {
+    if params
+        .protocol
+        .proving
+        .as_ref()
+        .is_some_and(|p| p.aggregation.is_some())
+    {
+        l.overlay().notice(Notice::TransitionProof {
+            prover,
+            slot,
+            proof: proof.to_vec(),
+        });
+    }
 }
 
 /// What a fallback prover commits to: `keccak256(proof ‖ prover)`.
@@ -518,6 +542,7 @@ pub fn reveal_proof<V: StateView>(
         stake,
     };
     record(l, params, height, entry, t, s)?;
+    keep_proof(l, params, who, s, claim.proof);
     Ok(Ok(None))
 }
 

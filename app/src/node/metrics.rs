@@ -79,6 +79,10 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "RevealProof messages in executed blocks by outcome: verified (a fallback transition recorded) or invalid (the sender fined)."
     );
     describe_counter!(
+        "parley_aggregates_total",
+        "Epoch aggregates (Aggregate messages) in executed blocks by outcome: verified (the epoch aggregated) or invalid (the sender fined)."
+    );
+    describe_counter!(
         "parley_fallback_rounds_total",
         "Fallback rounds opened: a slot's assigned prover missed its window, or no transition chained (DESIGN 3.9)."
     );
@@ -120,7 +124,7 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
     );
     describe_counter!(
         "parley_prover_penalties_total",
-        "Prover penalties in executed blocks, by reason: missed_window (slash_missed: a drawn prover sent no Proof by its window's end, or its slot settled without its on-time proof), invalid_proof (a Proof or RevealProof that did not verify), unrevealed_commit (a fallback commit without a valid matching reveal when its round closed)."
+        "Prover penalties in executed blocks, by reason: missed_window (slash_missed: a drawn prover sent no Proof by its window's end, or its slot settled without its on-time proof), invalid_proof (a Proof or RevealProof that did not verify), unrevealed_commit (a fallback commit without a valid matching reveal when its round closed), invalid_aggregate (an Aggregate that did not verify; a drawn aggregator's missed window counts as missed_window)."
     );
     describe_counter!(
         "parley_prover_penalties_gwei_total",
@@ -177,6 +181,11 @@ pub fn proof(outcome: &'static str) {
 /// A fallback `RevealProof` executed: `verified` or `invalid`.
 pub fn fallback_reveal(outcome: &'static str) {
     counter!("parley_fallback_reveals_total", "outcome" => outcome).increment(1);
+}
+
+/// An `Aggregate` executed: `verified` or `invalid`.
+pub fn aggregate(outcome: &'static str) {
+    counter!("parley_aggregates_total", "outcome" => outcome).increment(1);
 }
 
 /// A fallback round opened.

@@ -67,6 +67,7 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         v.warm()
             .map_err(|e| eyre::eyre!("cannot verify this chain's block proofs: {e}"))?;
         tracing::info!("block-proof verifier ready");
+        v.warm_epoch();
     }
     let key = validator_key::load(&cfg.priv_validator_key_file)?;
     match &key {

@@ -9,12 +9,13 @@
 
 use std::path::Path;
 
-use alloy_primitives::{B256, Bytes};
+use alloy_primitives::{Address, B256, Bytes};
 use parley_types::{BlockRecord, StateDiff, StateKey, TxRecord};
 use redb::{ReadableDatabase as _, ReadableTable, ReadableTableMetadata as _, TableDefinition};
 
 use crate::chain::evm::Executed;
 use crate::chain::genesis::Params;
+use crate::chain::overlay::Notice;
 use crate::chain::view::StoreError;
 
 mod read;
@@ -35,6 +36,9 @@ const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
 const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
 /// Node bookkeeping: last committed height and app hash, genesis parameters, history floor.
 const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
+/// (slot, prover) → the proof bytes of a recorded transition, on chains that aggregate
+/// epochs: local to the node (not state, not in the app hash), kept until the epoch settles.
+const PROOFS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("proofs");
 /// INFO key of the database layout version (u32 big-endian).
 const SCHEMA_KEY: &str = "schema";
 /// Version of the database layout: 2 = binary block and tx records (ADR 0005); 3 = the
@@ -91,6 +95,11 @@ pub struct BlockWrites {
     pub params: Option<Params>,
     /// The CometBFT chain id (InitChain only): vote-extension signatures cover it.
     pub chain_id: Option<String>,
+    /// Proof bytes of the transitions the block recorded, (slot, prover, proof): kept beside
+    /// state, never hashed, for the aggregator of the slot's epoch ([`Reader::proof`]).
+    pub proofs: Vec<(u64, Address, Vec<u8>)>,
+    /// Drop the kept proofs of slots below this one (their epochs are settled).
+    pub proofs_below: Option<u64>,
 }
 
 impl BlockWrites {
@@ -106,9 +115,22 @@ impl BlockWrites {
             skipped: _,
             messages: _,
             validator_updates: _,
-            notices: _,
+            notices,
         } = executed;
         record.state_root = app_hash;
+        let mut proofs = Vec::new();
+        let mut proofs_below = None;
+        for n in notices {
+            match n {
+                Notice::TransitionProof {
+                    prover,
+                    slot,
+                    proof,
+                } => proofs.push((slot, prover, proof)),
+                Notice::EpochsSettled { first_slot } => proofs_below = Some(first_slot),
+                Notice::ProverSlashed { .. } | Notice::CommitFined { .. } => {}
+            }
+        }
         Self {
             height,
             app_hash,
@@ -117,6 +139,8 @@ impl BlockWrites {
             block: Some((record, txs, diff)),
             params: None,
             chain_id: None,
+            proofs,
+            proofs_below,
         }
     }
 }
@@ -157,6 +181,7 @@ impl Store {
         tx.open_table(DIFFS)?;
         tx.open_table(CHANGESETS)?;
         tx.open_table(HISTORY)?;
+        tx.open_table(PROOFS)?;
         {
             let mut info = tx.open_table(INFO)?;
             let found = info
@@ -253,6 +278,19 @@ impl Store {
                 tx.open_table(DIFFS)?
                     .insert(block.number, diff.encode().as_slice())?;
             }
+            let mut proofs = tx.open_table(PROOFS)?;
+            if let Some(below) = w.proofs_below {
+                let dropped: Vec<(u64, Vec<u8>)> = proofs
+                    .range((0u64, [].as_slice())..(below, [].as_slice()))?
+                    .map(|item| item.map(|(k, _)| (k.value().0, k.value().1.to_vec())))
+                    .collect::<Result<_, _>>()?;
+                for (slot, prover) in dropped {
+                    proofs.remove((slot, prover.as_slice()))?;
+                }
+            }
+            for (slot, prover, proof) in &w.proofs {
+                proofs.insert((*slot, prover.as_slice()), proof.as_slice())?;
+            }
             let mut info = tx.open_table(INFO)?;
             info.insert("height", w.height.to_be_bytes().as_slice())?;
             info.insert("app_hash", w.app_hash.as_slice())?;
@@ -312,6 +350,44 @@ fn history_floor(info: &impl ReadableTable<&'static str, &'static [u8]>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Recorded transitions' proofs are kept beside state, read back by (slot, prover), and
+    /// dropped below the slot a commit names (their epochs settled); state and the app hash
+    /// are not touched by them.
+    #[test]
+    fn kept_proofs_are_read_back_and_dropped_once_their_epochs_settle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("parley.redb")).expect("opens");
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        store
+            .commit(&BlockWrites {
+                height: 1,
+                app_hash: B256::repeat_byte(9),
+                proofs: vec![(3, a, vec![3, 3]), (3, b, vec![4]), (5, a, vec![5])],
+                ..BlockWrites::default()
+            })
+            .expect("commits");
+        let r = store.reader().expect("reader");
+        assert_eq!(r.proof(3, a).expect("reads"), Some(vec![3, 3]));
+        assert_eq!(r.proof(3, b).expect("reads"), Some(vec![4]));
+        assert_eq!(r.proof(4, a).expect("reads"), None);
+        drop(r);
+        store
+            .commit(&BlockWrites {
+                height: 2,
+                app_hash: B256::repeat_byte(9),
+                proofs: vec![(9, b, vec![9])],
+                proofs_below: Some(5),
+                ..BlockWrites::default()
+            })
+            .expect("commits");
+        let r = store.reader().expect("reader");
+        assert_eq!(r.proof(3, a).expect("reads"), None);
+        assert_eq!(r.proof(3, b).expect("reads"), None);
+        assert_eq!(r.proof(5, a).expect("reads"), Some(vec![5]));
+        assert_eq!(r.proof(9, b).expect("reads"), Some(vec![9]));
+        assert_eq!(r.last_commit().expect("reads").1, B256::repeat_byte(9));
+    }
 
     /// Record bytes that are not this version's encoding — a data directory written with the
     /// JSON records of earlier builds, or damage — read as corruption, never as a wrong value

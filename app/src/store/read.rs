@@ -7,8 +7,8 @@ use parley_types::{BlockRecord, ChainMeta, StateDiff, StateKey, StateValue, TxRe
 use redb::ReadableTable;
 
 use super::{
-    BLOCK_NUMBERS, BLOCKS, CHANGESETS, CODE, DIFFS, HISTORY, INFO, Result, STATE, TXS, corrupt,
-    history_floor,
+    BLOCK_NUMBERS, BLOCKS, CHANGESETS, CODE, DIFFS, HISTORY, INFO, PROOFS, Result, STATE, TXS,
+    corrupt, history_floor,
 };
 use crate::chain::genesis::Params;
 use crate::chain::view::{StateView, StoreError};
@@ -178,6 +178,14 @@ impl Reader {
         t.get(number)?
             .map(|g| StateDiff::decode(g.value()).map_err(corrupt))
             .transpose()
+    }
+
+    /// The kept proof bytes of `prover`'s recorded transition for `slot` (chains that
+    /// aggregate epochs keep them until the slot's epoch settles).
+    pub fn proof(&self, slot: u64, prover: Address) -> Result<Option<Vec<u8>>> {
+        let t = self.tx.open_table(PROOFS)?;
+        Ok(t.get((slot, prover.as_slice()))?
+            .map(|g| g.value().to_vec()))
     }
 
     /// Every committed storage slot of `address`, in slot order (a key-range scan).
