@@ -1,9 +1,10 @@
 //! parley-prover, the prover operator's worker (DESIGN §5): dials a node's gRPC
 //! ProverService, authenticates by signing the node's challenge with the prover key, and acts
 //! on the tasks the node streams: `Select` (DESIGN §3.3: sign the slot's highest bid),
-//! `Heartbeat`, and `Prove` (§3.8: fetch the slot's witness, prove it with the block circuit —
-//! at most `jobs` proofs at once, beside the stream — and submit a signed `Proof`). Fallback
-//! and aggregation tasks join with their issues.
+//! `Heartbeat`, `Prove` (§3.8: fetch the slot's witness, prove it with the block circuit —
+//! at most `jobs` proofs at once, beside the stream — and submit a signed `Proof`), `Fallback`
+//! (§3.9: commit, then reveal) and `Aggregate` (§3.14: aggregate an epoch's block proofs for
+//! this prover's address, one aggregation at a time, and submit a signed `Aggregate`).
 //!
 //! Invariants:
 //! - the worker reconciles with chain state before acting: it never submits for a slot that is
@@ -34,6 +35,7 @@ use alloy_signer_local::PrivateKeySigner;
 use eyre::{WrapErr as _, bail, eyre};
 use parley_app::chain::msg::{self, Action};
 use parley_app::prover_service::{SESSION_HEADER, auth};
+use parley_proofs::aggregation::EpochAggregator;
 use parley_proofs::encoding::fr_to_b256;
 use parley_proofs::keycache::KeySource;
 use parley_proofs::{BlockProver as _, BlockWitness, Halo2BlockProver};
@@ -64,6 +66,12 @@ pub const CODE_DUPLICATE_TRANSITION: u32 = 69;
 pub const CODE_WINDOW_OVER: u32 = 72;
 /// CheckTx code of a `CommitProof` or `RevealProof` outside its phase.
 pub const CODE_FALLBACK_PHASE: u32 = 73;
+/// CheckTx code of an `Aggregate` for an epoch that is not due.
+pub const CODE_EPOCH_NOT_DUE: u32 = 79;
+/// CheckTx code of an `Aggregate` for an epoch already aggregated.
+pub const CODE_ALREADY_AGGREGATED: u32 = 80;
+/// CheckTx code of an `Aggregate` from another than the drawn aggregator within its window.
+pub const CODE_NOT_AGGREGATOR: u32 = 81;
 
 /// What the worker needs.
 #[derive(Debug, Clone)]
@@ -88,6 +96,10 @@ pub struct Config {
     /// Where proving keys are cached, named by the verifying key's hash (None: made by keygen
     /// at every start).
     pub keys_dir: Option<std::path::PathBuf>,
+    /// Take epoch aggregation tasks (and make the aggregation keys, gigabytes, when the chain
+    /// aggregates). A proving-only worker sets it false; the node then gives aggregation to
+    /// the prover's other workers.
+    pub aggregate: bool,
 }
 
 impl Config {
@@ -103,6 +115,7 @@ impl Config {
             backoff_max: Duration::from_secs(30),
             jobs: 1,
             keys_dir: None,
+            aggregate: true,
         }
     }
 }
@@ -287,6 +300,7 @@ impl Node {
         chain_id: u64,
         capacity: u32,
         running: Vec<String>,
+        aggregate: bool,
     ) -> eyre::Result<Subscribed> {
         let mut c = self.client.clone();
         let ch = call(
@@ -313,6 +327,7 @@ impl Node {
             signature,
             capacity,
             running,
+            no_aggregation: !aggregate,
         };
         // No grpc-timeout on the stream itself: only opening it is bounded.
         let resp = tokio::time::timeout(self.timeout, c.subscribe(tonic::Request::new(r)))
@@ -351,6 +366,17 @@ impl Node {
             self.timeout,
             "GetProofSlot",
             c.get_proof_slot(req(pb::GetProofSlotRequest { slot }, self.timeout)),
+        )
+        .await
+    }
+
+    /// An epoch's aggregation: its state, blocks and proofs.
+    pub async fn epoch(&self, epoch: u64) -> eyre::Result<pb::GetEpochResponse> {
+        let mut c = self.client.clone();
+        call(
+            self.timeout,
+            "GetEpoch",
+            c.get_epoch(req(pb::GetEpochRequest { epoch }, self.timeout)),
         )
         .await
     }
@@ -556,6 +582,13 @@ pub struct Proving {
     made: Arc<std::sync::atomic::AtomicU64>,
     /// The proving-key cache ([`parley_proofs::keycache`]).
     keys_dir: Option<std::path::PathBuf>,
+    /// The aggregation circuit's keys, made at the first aggregation task.
+    agg_keys: Arc<tokio::sync::Mutex<Option<Arc<EpochAggregator>>>>,
+    /// Held by an aggregation job throughout (one aggregation at a time per process: it
+    /// takes every core and gigabytes), with the aggregates made and not used yet, by epoch
+    /// (an aggregate is bound to this prover's address, so one refused within the drawn
+    /// aggregator's window is still good after it).
+    aggregates: Arc<tokio::sync::Mutex<BTreeMap<u64, Vec<u8>>>>,
 }
 
 /// A proof of a slot for this worker's address: pre-root, post-root, proof bytes.
@@ -586,6 +619,8 @@ impl Proving {
             refused: Arc::new(tokio::sync::watch::Sender::new(None)),
             made: Arc::default(),
             keys_dir: None,
+            agg_keys: Arc::default(),
+            aggregates: Arc::default(),
         }
     }
 
@@ -704,6 +739,246 @@ impl Proving {
         *k = Some(p.clone());
         Ok(p)
     }
+}
+
+impl Proving {
+    /// On a chain that aggregates epochs (the node answers `GetEpoch`), starts making the
+    /// aggregation keys now, unless made or being made, so the first aggregation task (with
+    /// a window of its own) does not pay for minutes of keygen. Best effort: a failure is
+    /// logged and the keys are made at the first task.
+    pub fn warm_aggregation(&self, node: Node) {
+        if self.agg_keys.try_lock().is_ok_and(|k| k.is_some()) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let warmed = async {
+                let epoch = match node.epoch(0).await {
+                    Ok(e) => e,
+                    Err(e) if e.to_string().contains("does not aggregate") => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                let capacity = usize::try_from(epoch.block_capacity)
+                    .map_err(|_| eyre!("capacity over usize"))?;
+                let block = this.keys(capacity, &epoch.block_vk_hash).await?;
+                same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+                let n =
+                    usize::try_from(epoch.capacity).map_err(|_| eyre!("capacity over usize"))?;
+                this.agg_keys(block, n, epoch.agg_k, &epoch.agg_vk_hash)
+                    .await
+                    .map(|_| ())
+            };
+            if let Err(e) = warmed.await {
+                tracing::warn!(target: "parley::prover", error = %e, "aggregation keys not made ahead; made at the first aggregation task");
+            }
+        });
+    }
+
+    /// The aggregation keys for `capacity` block proofs at `k` over `block`'s keys: made once
+    /// (keygen, minutes), then compared with the hash genesis pins (`pinned`).
+    async fn agg_keys(
+        &self,
+        block: Arc<Halo2BlockProver>,
+        capacity: usize,
+        k: u32,
+        pinned: &[u8],
+    ) -> eyre::Result<Arc<EpochAggregator>> {
+        let mut slot = self.agg_keys.lock().await;
+        if let Some(a) = slot.as_ref()
+            && a.capacity() == capacity
+        {
+            return Ok(a.clone());
+        }
+        tracing::info!(target: "parley::prover", capacity, k, "making aggregation-circuit keys");
+        let a = tokio::task::spawn_blocking(move || {
+            #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+            let started = std::time::Instant::now();
+            let a = EpochAggregator::setup(&block, capacity, k)?;
+            tracing::info!(target: "parley::prover", capacity, k,
+                ms = started.elapsed().as_millis() as u64, vk = %a.vk_hash(), "aggregation keys ready");
+            Ok::<_, parley_proofs::ProofError>(a)
+        })
+        .await
+        .map_err(|e| eyre!("aggregation keygen task: {e}"))?
+        .map_err(|e| eyre::Report::new(e).wrap_err("aggregation-circuit keys"))?;
+        if a.vk_hash().as_slice() != pinned {
+            bail!(
+                "this worker's aggregation circuit ({capacity} blocks, k = {k}) hashes to {}, \
+                 the chain pins 0x{}: another trusted setup or parley-prover version; not \
+                 aggregating",
+                a.vk_hash(),
+                hex::encode(pinned)
+            );
+        }
+        let a = Arc::new(a);
+        *slot = Some(a.clone());
+        Ok(a)
+    }
+}
+
+/// The block snarks of an epoch from the node's `GetEpoch` answer: each block's public
+/// inputs rebuilt from what the chain recorded, with the proof that proved it.
+pub fn epoch_snarks(
+    block: &Halo2BlockProver,
+    chain_id: u64,
+    epoch: &pb::GetEpochResponse,
+) -> eyre::Result<Vec<parley_proofs::Snark>> {
+    let b32 = |b: &[u8], what: &str| {
+        B256::try_from(b).map_err(|_| eyre!("{what}: {} bytes, not 32", b.len()))
+    };
+    let fr = |b: &[u8], what: &str| {
+        parley_proofs::encoding::fr_from_b256(&b32(b, what)?)
+            .ok_or_else(|| eyre!("{what} is not a field element"))
+    };
+    let mut out = Vec::with_capacity(epoch.blocks.len());
+    for b in &epoch.blocks {
+        if b.proof.is_empty() {
+            bail!("the node no longer keeps the proof of slot {}", b.slot);
+        }
+        let prover = Address::try_from(b.prover.as_slice())
+            .map_err(|_| eyre!("slot {}: prover is not 20 bytes", b.slot))?;
+        let public = parley_proofs::BlockPublicInputs {
+            header: parley_proofs::BlockHeader {
+                chain_id,
+                slot: b.slot,
+                block_commitment: b32(&b.block_commitment, "block commitment")?,
+                prover_address: prover,
+            },
+            pre_root: fr(&b.pre_root, "pre_root")?,
+            post_root: fr(&b.post_root, "post_root")?,
+            diff_hash: fr(&b.diff_hash, "diff_hash")?,
+        };
+        let proof = parley_proofs::BlockProof {
+            capacity: block.capacity(),
+            bytes: b.proof.clone(),
+        };
+        out.push(block.to_snark(&public, &proof));
+    }
+    Ok(out)
+}
+
+/// Acts on an `AggregateTask` (DESIGN §3.14): reads the epoch from the node, aggregates its
+/// block proofs for `key`'s address (the aggregation keys are made at the first task) and
+/// submits a signed `Aggregate`, again if it is not included. Skips an epoch that is not due
+/// (aggregated by anyone meanwhile). One aggregation runs at a time per process; an
+/// aggregate made and not included is kept for the epoch's next task.
+pub async fn aggregate(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    task: &pb::AggregateTask,
+    proving: &Proving,
+    nonces: &Nonces,
+) -> eyre::Result<Outcome> {
+    let me = key.address();
+    let e = task.epoch;
+    let not_due = |r: &pb::GetEpochResponse| r.state != "due";
+    if not_due(&node.epoch(e).await?) {
+        return Ok(Outcome::Skipped(
+            "epoch not due (aggregated, or not closed)".into(),
+        ));
+    }
+    let mut made = proving.aggregates.lock().await;
+    let epoch = node.epoch(e).await?;
+    if not_due(&epoch) {
+        made.remove(&e);
+        return Ok(Outcome::Skipped(
+            "epoch not due (aggregated, or not closed)".into(),
+        ));
+    }
+    let proof = match made.remove(&e) {
+        Some(p) => p,
+        None => {
+            let block_capacity =
+                usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
+            let block = proving.keys(block_capacity, &epoch.block_vk_hash).await?;
+            same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+            let capacity =
+                usize::try_from(epoch.capacity).map_err(|_| eyre!("capacity over usize"))?;
+            let agg = proving
+                .agg_keys(block.clone(), capacity, epoch.agg_k, &epoch.agg_vk_hash)
+                .await?;
+            let snarks = epoch_snarks(&block, chain_id, &epoch)?;
+            let permit = proving
+                .jobs
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| eyre!("job slots closed: {e}"))?;
+            tracing::info!(target: "parley::prover", epoch = e, blocks = snarks.len(), capacity, "aggregating");
+            let (bytes, took) = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+                let started = std::time::Instant::now();
+                let snark = agg.aggregate(&me, snarks)?;
+                parley_proofs::aggregation::encode_epoch_snark(&snark)
+                    .map(|b| (b, started.elapsed()))
+            })
+            .await
+            .map_err(|e| eyre!("aggregation task: {e}"))?
+            .map_err(|err| eyre!("aggregating epoch {e}: {err}"))?;
+            tracing::info!(target: "parley::prover", epoch = e, ms = took.as_millis() as u64, "aggregated");
+            bytes
+        }
+    };
+    let action = Action::Aggregate {
+        epoch: e,
+        proof: proof.clone().into(),
+    };
+    let benign = [
+        CODE_EPOCH_NOT_DUE,
+        CODE_ALREADY_AGGREGATED,
+        CODE_NOT_AGGREGATOR,
+    ];
+    for _attempt in 0..SUBMIT_ATTEMPTS {
+        let (r, hash) = match send(node, key, chain_id, &action, nonces).await {
+            Ok(x) => x,
+            Err(err) => {
+                made.insert(e, proof);
+                return Err(err);
+            }
+        };
+        match r.code {
+            0 => {}
+            code if benign.contains(&code) => {
+                // Another's aggregate may have landed; or the drawn window is not ours: kept
+                // for the open phase (the aggregate is bound to this address).
+                if !not_due(&node.epoch(e).await?) {
+                    made.insert(e, proof);
+                }
+                return Ok(Outcome::Skipped(r.log));
+            }
+            code => bail!("Aggregate for epoch {e} refused (code {code}): {}", r.log),
+        }
+        let sent_at = node.epoch(e).await?.height;
+        loop {
+            tokio::time::sleep(WITNESS_RETRY).await;
+            let now = match node.epoch(e).await {
+                Ok(x) => x,
+                Err(err) => {
+                    made.insert(e, proof);
+                    return Err(err);
+                }
+            };
+            if now.state == "aggregated" {
+                return Ok(if now.aggregated_by.as_slice() == me.as_slice() {
+                    Outcome::Submitted(hash)
+                } else {
+                    Outcome::Skipped("another prover's aggregate was included first".into())
+                });
+            }
+            if not_due(&now) {
+                return Ok(Outcome::Skipped(format!("epoch {e} is {}", now.state)));
+            }
+            if now.height > sent_at.saturating_add(NONCE_RESYNC_HEIGHTS + 1) {
+                tracing::warn!(target: "parley::prover", epoch = e, tx = %hash,
+                    "Aggregate not included; submitting again");
+                break;
+            }
+        }
+    }
+    made.insert(e, proof);
+    bail!("Aggregate for epoch {e} was not included after {SUBMIT_ATTEMPTS} submissions")
 }
 
 /// A proof of slot `slot` for `key`'s address: the node's witness (asked again for a while
@@ -1186,6 +1461,7 @@ fn settle(
 enum Job {
     Prove(pb::ProveTask),
     Fallback(pb::FallbackTask),
+    Aggregate(pb::AggregateTask),
 }
 
 /// Takes a proving task (unless already held) and runs it on its own tokio task; its outcome
@@ -1214,6 +1490,9 @@ fn spawn_job(
         Job::Fallback(t) => {
             tracing::info!(target: "parley::prover", task = %id, slot = t.slot, round = t.round, commit_end = t.commit_end, "fallback task")
         }
+        Job::Aggregate(t) => {
+            tracing::info!(target: "parley::prover", task = %id, epoch = t.epoch, blocks = t.blocks, deadline, "aggregate task")
+        }
     }
     let (node, key, chain_id, proving, nonces, done) = (
         node.clone(),
@@ -1230,6 +1509,7 @@ fn spawn_job(
             let outcome = match &job {
                 Job::Prove(t) => prove(&node, &key, chain_id, t, &proving, &nonces).await,
                 Job::Fallback(t) => fallback(&node, &key, chain_id, t, &proving, &nonces).await,
+                Job::Aggregate(t) => aggregate(&node, &key, chain_id, t, &proving, &nonces).await,
             };
             match outcome {
                 // Only when the node could not be reached (it may be restarting). Each attempt
@@ -1299,7 +1579,13 @@ pub async fn session(
         block_capacity,
         block_vk_hash,
     } = node
-        .subscribe(&cfg.key, cfg.chain_id, cfg.capacity, jobs.running())
+        .subscribe(
+            &cfg.key,
+            cfg.chain_id,
+            cfg.capacity,
+            jobs.running(),
+            cfg.aggregate,
+        )
         .await?;
     tracing::info!(target: "parley::prover", node = %cfg.node, prover = %cfg.key.address(), %session,
         running = jobs.running.len(), "subscribed");
@@ -1307,6 +1593,9 @@ pub async fn session(
         let capacity =
             usize::try_from(block_capacity).map_err(|_| eyre!("block capacity over usize"))?;
         proving.warm(capacity, block_vk_hash);
+        if cfg.aggregate {
+            proving.warm_aggregation(node.clone());
+        }
     }
     let nonces = Nonces::default();
     let mut refused = proving.refused.subscribe();
@@ -1384,6 +1673,22 @@ pub async fn session(
                     id.clone(),
                     task.deadline_height,
                     Job::Fallback(t),
+                ) {
+                    report_progress(cfg, node, &session, held, &jobs.running).await;
+                }
+                continue;
+            }
+            Some(pb::task::Kind::Aggregate(t)) => {
+                if spawn_job(
+                    cfg,
+                    node,
+                    held,
+                    proving,
+                    &nonces,
+                    jobs,
+                    id.clone(),
+                    task.deadline_height,
+                    Job::Aggregate(t),
                 ) {
                     report_progress(cfg, node, &session, held, &jobs.running).await;
                 }

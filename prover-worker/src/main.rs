@@ -51,6 +51,10 @@ struct Args {
     /// `<PARLEY_PARAMS_DIR>/keys`.
     #[arg(long, env = "PARLEY_PROVER_KEYS_DIR")]
     keys_dir: Option<PathBuf>,
+    /// Take no epoch aggregation tasks and make no aggregation keys (gigabytes): a
+    /// proving-only worker. The node gives the prover's aggregations to its other workers.
+    #[arg(long, env = "PARLEY_PROVER_NO_AGGREGATION")]
+    no_aggregation: bool,
     /// tracing filter.
     #[arg(long, env = "PARLEY_PROVER_LOG", default_value = "info")]
     log_level: String,
@@ -87,6 +91,7 @@ fn main() -> eyre::Result<()> {
     let mut cfg = parley_prover::Config::new(args.node, args.chain_id, key);
     cfg.capacity = args.capacity;
     cfg.jobs = args.jobs;
+    cfg.aggregate = !args.no_aggregation;
     cfg.keys_dir = Some(
         args.keys_dir
             .unwrap_or_else(|| parley_proofs::params::params_dir().join("keys")),
@@ -98,7 +103,7 @@ fn main() -> eyre::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let r = rt.block_on(async move {
         let shutdown = async {
             let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
             match term {
@@ -115,5 +120,9 @@ fn main() -> eyre::Result<()> {
             tracing::info!("shutting down");
         };
         parley_prover::run(cfg, shutdown).await
-    })
+    });
+    // A proof or keygen on a blocking thread cannot be cancelled and would hold the exit for
+    // minutes: stop without waiting for it (its work is lost either way).
+    rt.shutdown_timeout(Duration::from_secs(1));
+    r
 }

@@ -222,6 +222,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             challenge: ch.clone(),
             capacity: 0,
             running: vec![],
+            no_aggregation: false,
         })
         .await
         .expect_err("wrong key");
@@ -233,6 +234,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             challenge: ch,
             capacity: 0,
             running: vec![],
+            no_aggregation: false,
         })
         .await
         .expect_err("reused challenge");
@@ -245,6 +247,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             challenge: ch,
             capacity: 0,
             running: vec![],
+            no_aggregation: false,
         })
         .await
         .expect_err("not a prover");
@@ -267,6 +270,7 @@ async fn an_assigned_prover_gets_its_select_task_and_the_worker_selects() {
             challenge: ch,
             capacity: 4,
             running: vec![],
+            no_aggregation: false,
         })
         .await
         .expect("authenticated");
@@ -406,6 +410,7 @@ async fn a_reconnecting_worker_gets_the_same_task_id_again() {
                 challenge: ch,
                 capacity: 0,
                 running: vec![],
+                no_aggregation: false,
             })
             .await
             .expect("authenticated")
@@ -789,6 +794,7 @@ async fn subscribe_as(
         challenge: ch,
         capacity: 0,
         running,
+        no_aggregation: false,
     })
     .await
     .expect("authenticated")

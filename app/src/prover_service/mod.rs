@@ -101,17 +101,21 @@ struct Session {
     done: Vec<String>,
     /// When the stream opened ([`Settings::share_after`]).
     opened: Option<Instant>,
+    /// The worker takes no aggregation tasks (`SubscribeRequest.no_aggregation`).
+    no_aggregation: bool,
 }
 
 /// What a proving task's stream claims: its slot (`prove/<slot>` and every
 /// `fallback/<slot>/<round>` claim `slot/<slot>`), so one worker of a prover gets all of a
 /// slot's proving tasks: a proof it made too late for the window, or too late for a round's
 /// commit phase, is kept by that worker process and committed in the next round instead of
-/// being proved again by another one. `None`: not a proving task.
+/// being proved again by another one. An aggregation (`aggregate/<epoch>`) claims
+/// `epoch/<epoch>`: one worker of a prover aggregates an epoch. `None`: not a proving task.
 pub fn slot_claim(task_id: &str) -> Option<String> {
     let mut parts = task_id.split('/');
     match (parts.next(), parts.next()) {
         (Some("prove" | "fallback"), Some(slot)) => Some(format!("slot/{slot}")),
+        (Some("aggregate"), Some(epoch)) => Some(format!("epoch/{epoch}")),
         _ => None,
     }
 }
@@ -213,6 +217,12 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
             commit_end: *commit_end,
             committed: *committed,
         }),
+        tasks::TaskKind::Aggregate { epoch, blocks } => {
+            pb::task::Kind::Aggregate(pb::AggregateTask {
+                epoch: *epoch,
+                blocks: *blocks,
+            })
+        }
         tasks::TaskKind::Heartbeat { last } => pb::task::Kind::Heartbeat(pb::HeartbeatTask {
             last_heartbeat: *last,
         }),
@@ -222,6 +232,16 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
         deadline_height: t.deadline_height,
         height,
         kind: Some(kind),
+    }
+}
+
+/// An epoch state's name on the wire (GetEpoch, `parley_getEpoch`).
+pub fn epoch_state_name(s: parley_types::EpochState) -> &'static str {
+    match s {
+        parley_types::EpochState::Collecting => "collecting",
+        parley_types::EpochState::Due => "due",
+        parley_types::EpochState::Aggregated => "aggregated",
+        parley_types::EpochState::Empty => "empty",
     }
 }
 
@@ -298,6 +318,14 @@ impl Service {
         Ok((height, t))
     }
 
+    fn no_aggregation(&self, session: &str) -> bool {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .get(session)
+            .is_some_and(|s| s.no_aggregation)
+    }
+
     fn capacity(&self, session: &str) -> u32 {
         self.sessions
             .lock()
@@ -307,15 +335,14 @@ impl Service {
             .unwrap_or(0)
     }
 
-    /// Feeds one stream: the due tasks now, then on every commit the new ones and the
-    /// cancellations, until the client leaves, stalls, or the node shuts down.
     /// The due tasks `session` of `prover` should hold. Proving tasks (`Prove`, `Fallback`)
     /// take seconds of CPU each, so each slot's go to one of the prover's open streams: the
     /// one that already holds one of them, else the stream holding the fewest slots (ties:
     /// whichever asks first). Other streams leave it out; when its stream closes it goes to another
     /// one at the next height. A stream open for less than [`Settings::share_after`] takes
     /// only the tasks it holds or declared running when it subscribed. `Select` and
-    /// `Heartbeat` go to every stream (cheap, and the chain takes one of each).
+    /// `Heartbeat` go to every stream (cheap, and the chain takes one of each). An epoch's
+    /// `Aggregate` is shared like a slot's proving tasks (claim `epoch/<epoch>`).
     fn share(
         &self,
         prover: Address,
@@ -394,6 +421,9 @@ impl Service {
             });
     }
 
+    /// Feeds one stream: the due tasks now, then on every commit the new ones and the
+    /// cancellations, until the client leaves, stalls, or the node shuts down. A stream whose
+    /// worker takes no aggregation never gets an `Aggregate` task.
     async fn feed(
         self,
         session: String,
@@ -404,13 +434,16 @@ impl Service {
         let mut shutdown = self.shutdown.clone();
         let mut held = BTreeMap::new();
         loop {
-            let (height, due) = match self.due(prover) {
+            let (height, mut due) = match self.due(prover) {
                 Ok(d) => d,
                 Err(s) => {
                     let _ = tx.send(Err(s)).await;
                     break;
                 }
             };
+            if self.no_aggregation(&session) {
+                due.retain(|t| !matches!(t.kind, tasks::TaskKind::Aggregate { .. }));
+            }
             let all: std::collections::BTreeSet<String> =
                 due.iter().map(|t| t.id.clone()).collect();
             let due = self.share(prover, &session, &held, due);
@@ -557,6 +590,7 @@ impl ProverService for Service {
                     capacity: r.capacity,
                     in_progress: running.clone(),
                     opened: Some(now()),
+                    no_aggregation: r.no_aggregation,
                     ..Session::default()
                 },
             );
@@ -735,6 +769,74 @@ impl ProverService for Service {
                     .collect(),
             },
         }))
+    }
+
+    async fn get_epoch(
+        &self,
+        req: Request<pb::GetEpochRequest>,
+    ) -> Result<Response<pb::GetEpochResponse>, Status> {
+        let e = req.get_ref().epoch;
+        let params = self.params()?;
+        let Some(proving) = params.protocol.proving.as_ref() else {
+            return Err(Status::failed_precondition(
+                "this chain takes no block proofs",
+            ));
+        };
+        if proving.aggregation.is_none() {
+            return Err(Status::failed_precondition(
+                "this chain does not aggregate epochs",
+            ));
+        }
+        let store = self.app.store().clone();
+        let params = params.clone();
+        // Reading proofs and hashing diffs is blocking work.
+        tokio::task::spawn_blocking(move || {
+            let reader = store.reader().map_err(internal)?;
+            let height = reader.last_commit().map_err(internal)?.0;
+            let record = crate::chain::aggregation::epoch(&mut Overlay::new(&reader), e)
+                .map_err(internal)?;
+            let proving = params.protocol.proving.as_ref().expect("checked above");
+            let agg = proving.aggregation.as_ref().expect("checked above");
+            let mut r = pb::GetEpochResponse {
+                height,
+                state: "unknown".into(),
+                capacity: agg.epoch_slots,
+                agg_k: agg.agg_k,
+                agg_vk_hash: agg.agg_vk_hash.to_vec(),
+                block_capacity: proving.block_capacity,
+                block_vk_hash: proving.block_vk_hash.to_vec(),
+                ..Default::default()
+            };
+            let Some(v) = record else {
+                return Ok(r);
+            };
+            r.state = epoch_state_name(v.state).into();
+            r.aggregator = v.aggregator.map(|(a, _)| a.to_vec()).unwrap_or_default();
+            r.window_end = v.window_end;
+            if v.state == parley_types::EpochState::Aggregated {
+                r.aggregated_by = v.aggregated_by.to_vec();
+                r.commitment = v.commitment.to_vec();
+            }
+            for b in &v.blocks {
+                let proof = reader.proof(b.slot, b.prover).map_err(internal)?;
+                let diff_hash =
+                    crate::verifier::diff_hash_of(&store, b.block_number).map_err(internal)?;
+                r.blocks.push(pb::EpochBlock {
+                    slot: b.slot,
+                    block_number: b.block_number,
+                    block_commitment: b.commitment.to_vec(),
+                    pre_root: b.pre_root.to_vec(),
+                    post_root: b.post_root.to_vec(),
+                    diff_hash: diff_hash.to_vec(),
+                    prover: b.prover.to_vec(),
+                    proof: proof.unwrap_or_default(),
+                });
+            }
+            Ok(r)
+        })
+        .await
+        .map_err(internal)?
+        .map(Response::new)
     }
 
     async fn get_account(

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, U256};
 
+use crate::chain::aggregation;
 use crate::chain::assignment;
 use crate::chain::auction;
 use crate::chain::genesis::ProtocolParams;
@@ -53,6 +54,15 @@ pub enum TaskKind {
         /// Whether the chain holds this prover's commit of the round already.
         committed: bool,
     },
+    /// Aggregate the epoch's proven blocks for this prover and send `Aggregate` (DESIGN
+    /// §3.14): the drawn aggregator's duty until its window ends, then open to every prover
+    /// with `min_fallback_stake`.
+    Aggregate {
+        /// The epoch.
+        epoch: u64,
+        /// Proven blocks it aggregates.
+        blocks: u32,
+    },
     /// Send `Heartbeat`: half the prover's `heartbeat_grace` has passed since its last one,
     /// at height `last` (DESIGN §3.10: a prover that misses the grace is no longer drawn).
     Heartbeat {
@@ -85,6 +95,11 @@ pub fn prove_task_id(slot: u64) -> String {
 /// The id of the fallback duty of `slot` in fallback round `round`.
 pub fn fallback_task_id(slot: u64, round: u32) -> String {
     format!("fallback/{slot}/{round}")
+}
+
+/// The id of the `Aggregate` duty of epoch `epoch` (the same in the window and after it).
+pub fn aggregate_task_id(epoch: u64) -> String {
+    format!("aggregate/{epoch}")
 }
 
 /// The id of the `Heartbeat` duty after the heartbeat recorded at `last`.
@@ -140,6 +155,7 @@ pub fn tasks<V: StateView>(
         });
     }
     out.extend(prove_tasks(o, q, height, prover)?);
+    out.extend(aggregate_tasks(o, q, height, prover)?);
     let entry = o
         .app(&parley_types::StateKey::Prover(prover))?
         .map(|b| {
@@ -254,10 +270,75 @@ fn prove_tasks<V: StateView>(
     Ok(out)
 }
 
+/// Epochs looked at for aggregation duties at most (the chain's own bound per height).
+const EPOCHS_LOOKED_AT: u64 = 64;
+
+/// The aggregation duties of `prover` after `height`, oldest epoch first: a due epoch it was
+/// drawn for while its window is open at the next height; after the window, or when nobody
+/// was drawn, every due epoch if it has `min_fallback_stake` (no deadline: until someone's
+/// aggregate is included).
+fn aggregate_tasks<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    q: &ProtocolParams,
+    height: u64,
+    prover: Address,
+) -> Result<Vec<Task>, StoreError> {
+    let Some(p) = &q.proving else {
+        return Ok(Vec::new());
+    };
+    if p.aggregation.is_none() {
+        return Ok(Vec::new());
+    }
+    let c = aggregation::cursor(o)?;
+    let stake = o
+        .app(&parley_types::StateKey::Prover(prover))?
+        .map(|b| {
+            parley_types::ProverEntry::decode(&b)
+                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
+        })
+        .transpose()?
+        .map(|e| e.stake);
+    let Some(stake) = stake else {
+        return Ok(Vec::new());
+    };
+    let next = height.saturating_add(1);
+    let mut out = Vec::new();
+    let end = c
+        .next_to_close
+        .min(c.oldest_due.saturating_add(EPOCHS_LOOKED_AT));
+    for e in c.oldest_due..end {
+        let Some(v) = aggregation::epoch(o, e)? else {
+            continue;
+        };
+        if v.state != parley_types::EpochState::Due {
+            continue;
+        }
+        let deadline = match v.aggregator {
+            Some((drawn, _)) if next <= v.window_end => {
+                if drawn != prover {
+                    continue;
+                }
+                v.window_end
+            }
+            _ if stake >= p.fallback.min_fallback_stake => u64::MAX,
+            _ => continue,
+        };
+        out.push(Task {
+            id: aggregate_task_id(e),
+            deadline_height: deadline,
+            kind: TaskKind::Aggregate {
+                epoch: e,
+                blocks: u32::try_from(v.blocks.len()).unwrap_or(u32::MAX),
+            },
+        });
+    }
+    Ok(out)
+}
+
 /// Why a delivered task is withdrawn.
 pub const CANCEL_DEADLINE: &str = "deadline passed";
 /// Why a delivered task is withdrawn while its deadline is still ahead.
-pub const CANCEL_DONE: &str = "slot selected or proven, or no longer assigned";
+pub const CANCEL_DONE: &str = "slot selected or proven, epoch aggregated, or no longer assigned";
 /// Cancel reason: another stream of the same prover holds the proving task (it named the task
 /// as running when it reconnected).
 pub const CANCEL_MOVED: &str = "another worker of this prover holds it";
@@ -294,7 +375,17 @@ pub fn delta(
         false
     });
     for t in due {
+        // A held task is sent again only when its deadline passed and it is still due with a
+        // later one (an epoch's aggregation after the drawn aggregator's window): the worker
+        // forgot it at the old deadline.
+        if let Some(d) = held.get(&t.id)
+            && (height < *d || t.deadline_height <= *d)
+        {
+            continue;
+        }
         if held.contains_key(&t.id) {
+            held.insert(t.id.clone(), t.deadline_height);
+            out.send.push(t);
             continue;
         }
         if capacity != 0 && held.len() >= capacity as usize {
@@ -667,6 +758,129 @@ mod tests {
         let d = delta(&mut held, vec![], 93, 0);
         assert_eq!(d.cancel, vec![("select/100".to_string(), CANCEL_DONE)]);
         assert!(held.is_empty());
+    }
+
+    /// A held task whose deadline passed and that is still due with a later one (an epoch's
+    /// aggregation after the drawn aggregator's window) is sent again, once; a held task
+    /// before its deadline is not.
+    #[test]
+    fn delta_sends_a_task_again_when_it_outlives_its_deadline() {
+        let agg = |deadline| Task {
+            id: aggregate_task_id(3),
+            deadline_height: deadline,
+            kind: TaskKind::Aggregate {
+                epoch: 3,
+                blocks: 2,
+            },
+        };
+        let mut held = BTreeMap::new();
+        assert_eq!(delta(&mut held, vec![agg(50)], 40, 0).send, vec![agg(50)]);
+        assert!(delta(&mut held, vec![agg(50)], 49, 0).send.is_empty());
+        assert!(
+            delta(&mut held, vec![agg(u64::MAX)], 49, 0).send.is_empty(),
+            "before the old deadline the worker still holds it"
+        );
+        assert_eq!(
+            delta(&mut held, vec![agg(u64::MAX)], 50, 0).send,
+            vec![agg(u64::MAX)]
+        );
+        assert_eq!(held.get(&aggregate_task_id(3)), Some(&u64::MAX));
+        assert!(delta(&mut held, vec![agg(u64::MAX)], 51, 0).send.is_empty());
+    }
+
+    /// Epoch 0 closed with ME drawn (window to height 40), epoch 1 with nobody drawn, epoch 2
+    /// aggregated: ME has `aggregate/0` until 40 and `aggregate/1` open-ended; OTHER (staked)
+    /// only `aggregate/1` until the window ends, then both; POOR (below
+    /// `min_fallback_stake`) and an unregistered address never; none after aggregation.
+    #[test]
+    fn aggregate_tasks_follow_the_draw_the_window_and_the_stake() {
+        const POOR: Address = Address::repeat_byte(0x33);
+        let (mut view, mut q) = proving_state(false);
+        let p = q.proving.as_mut().expect("proving");
+        p.aggregation = Some(crate::chain::genesis::AggregationParams {
+            epoch_slots: 4,
+            agg_k: 20,
+            agg_vk_hash: B256::ZERO,
+            agg_window: 10,
+            agg_share_bps: 0,
+        });
+        let min = p.fallback.min_fallback_stake;
+        for (who, stake) in [(ME, min), (OTHER, min), (POOR, min - U256::from(1))] {
+            view.0.insert(
+                StateKey::Prover(who),
+                parley_types::ProverEntry {
+                    stake,
+                    reputation: parley_types::REPUTATION_ONE,
+                    last_heartbeat: 1_000,
+                }
+                .encode(),
+            );
+        }
+        view.0.insert(
+            StateKey::EpochCursor,
+            parley_types::EpochCursor {
+                next_to_close: 3,
+                oldest_due: 0,
+            }
+            .encode(),
+        );
+        let due = |aggregator| parley_types::Epoch {
+            state: parley_types::EpochState::Due,
+            blocks: vec![parley_types::EpochBlock {
+                slot: 1,
+                block_number: 1,
+                commitment: B256::ZERO,
+                prover: OTHER,
+                pre_root: B256::ZERO,
+                post_root: B256::ZERO,
+            }],
+            closed_at: 30,
+            aggregator,
+            window_end: 40,
+            ..Default::default()
+        };
+        view.0
+            .insert(StateKey::Epoch(0), due(Some((ME, min))).encode());
+        view.0.insert(StateKey::Epoch(1), due(None).encode());
+        view.0.insert(
+            StateKey::Epoch(2),
+            parley_types::Epoch {
+                state: parley_types::EpochState::Aggregated,
+                ..due(Some((OTHER, min)))
+            }
+            .encode(),
+        );
+        let ids = |who, h| -> Vec<(String, u64)> {
+            aggregate_tasks(&mut Overlay::new(&view), &q, h, who)
+                .expect("reads")
+                .into_iter()
+                .map(|t| (t.id, t.deadline_height))
+                .collect()
+        };
+        let open = |e| (aggregate_task_id(e), u64::MAX);
+        assert_eq!(ids(ME, 35), vec![(aggregate_task_id(0), 40), open(1)]);
+        assert_eq!(ids(OTHER, 35), vec![open(1)]);
+        assert_eq!(ids(ME, 39), vec![(aggregate_task_id(0), 40), open(1)]);
+        // The next height is past the window: open to every staked prover.
+        assert_eq!(ids(ME, 40), vec![open(0), open(1)]);
+        assert_eq!(ids(OTHER, 40), vec![open(0), open(1)]);
+        assert!(ids(POOR, 40).is_empty());
+        assert!(ids(Address::repeat_byte(0x44), 40).is_empty());
+        let off = ProtocolParams {
+            proving: q
+                .proving
+                .clone()
+                .map(|p| crate::chain::genesis::ProvingParams {
+                    aggregation: None,
+                    ..p
+                }),
+            ..q.clone()
+        };
+        assert!(
+            aggregate_tasks(&mut Overlay::new(&view), &off, 40, ME)
+                .expect("reads")
+                .is_empty()
+        );
     }
 
     #[test]
