@@ -7,13 +7,14 @@ use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parley_types::{
-    BidEntry, LedgerAccount, Pot, ProofChain, ProofSlot, ProverEntry, Role, Selection,
+    BidEntry, EpochState, LedgerAccount, Pot, ProofChain, ProofSlot, ProverEntry, Role, Selection,
     SequencerEntry, SlotEntry, StateKey, ValidatorEntry, decode_amount,
 };
 use serde::Serialize;
 
 use super::{Ctx, RpcResult, args, err, internal, invalid};
-use crate::chain::{auction, proving};
+use crate::chain::overlay::Overlay;
+use crate::chain::{aggregation, auction, proving};
 use crate::node::metrics as m;
 use crate::store::Reader;
 
@@ -221,10 +222,13 @@ struct CommitJson {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StageJson {
-    /// `unknown`, `pending`, `sequenced` (executed in a block), or `proven` (its block's state
-    /// is proven on the app-chain; only on a chain that proves). Aggregated and finalized on
-    /// L1 come with aggregation and the bridge.
+    /// `unknown`, `pending`, `sequenced` (executed in a block), `proven` (its block's state
+    /// is proven on the app-chain; only on a chain that proves), or `aggregated` (its epoch's
+    /// aggregate is accepted on the app-chain; only on a chain that aggregates). Finalized on
+    /// L1 comes with the bridge.
     stage: &'static str,
+    /// The epoch of its slot, on a chain that aggregates.
+    epoch: Option<U64>,
     /// The L2 block (= slot) that executed it.
     block_number: Option<U64>,
     /// That block's hash.
@@ -233,6 +237,46 @@ struct StageJson {
     builder: Option<Address>,
     /// How the slot was filled: `proposer` (no bids) or the auction state of its slot.
     slot_state: Option<&'static str>,
+}
+
+/// `parley_getEpoch`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EpochJson {
+    epoch: U64,
+    /// `collecting`, `due`, `aggregated` or `empty` (`collecting` before any record).
+    state: &'static str,
+    /// Its slots.
+    first_slot: U64,
+    last_slot: U64,
+    /// Base fees its slots put in the proving pot (the aggregator's share is of this).
+    fees: U256,
+    /// The proven blocks, in slot order: what the aggregate's public inputs bind.
+    blocks: Vec<EpochBlockJson>,
+    /// Height at which it closed.
+    closed_at: Option<U64>,
+    /// The drawn aggregator and its stake at the draw.
+    aggregator: Option<Address>,
+    aggregator_stake: Option<U256>,
+    /// Last height of the drawn aggregator's window.
+    window_end: Option<U64>,
+    /// The drawn aggregator, slashed at its window's end without its aggregate.
+    missed: Option<MissedJson>,
+    /// Who aggregated it, the `epoch_commitment` accepted and the height that included it.
+    aggregated_by: Option<Address>,
+    commitment: Option<B256>,
+    aggregated_at: Option<U64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EpochBlockJson {
+    slot: U64,
+    block_number: U64,
+    commitment: B256,
+    prover: Address,
+    pre_root: B256,
+    post_root: B256,
 }
 
 /// `parley_getSeed`.
@@ -629,8 +673,27 @@ pub(super) fn register(
             let proven = crate::chain::proving::proven_block(&r, latest)
                 .map_err(internal)?
                 .is_some_and(|p| number <= p);
+            let epoch = ctx
+                .params()?
+                .protocol
+                .proving
+                .and_then(|p| p.aggregation)
+                .map(|a| aggregation::epoch_of(&a, number));
+            let aggregated = match epoch {
+                Some(e) => aggregation::epoch(&mut Overlay::new(&r), e)
+                    .map_err(internal)?
+                    .is_some_and(|v| v.state == EpochState::Aggregated),
+                None => false,
+            };
             return Ok::<_, ErrorObjectOwned>(StageJson {
-                stage: if proven { "proven" } else { "sequenced" },
+                stage: if aggregated {
+                    "aggregated"
+                } else if proven {
+                    "proven"
+                } else {
+                    "sequenced"
+                },
+                epoch: epoch.map(U64::from),
                 block_number: Some(U64::from(number)),
                 block_hash: Some(t.block_hash),
                 builder: block.map(|b| b.builder),
@@ -644,10 +707,57 @@ pub(super) fn register(
         };
         Ok(StageJson {
             stage,
+            epoch: None,
             block_number: None,
             block_hash: None,
             builder: None,
             slot_state: None,
+        })
+    })?;
+    module.register_method("parley_getEpoch", |p: Params, ctx, _| {
+        m::rpc("parley_getEpoch");
+        let (epoch,): (U64,) = args(&p, 1)?;
+        let e = epoch.to::<u64>();
+        let Some(a) = ctx.params()?.protocol.proving.and_then(|p| p.aggregation) else {
+            return Err(invalid(
+                "this chain does not aggregate epochs (no params.protocol.proving.aggregation)",
+            ));
+        };
+        let r = ctx.reader()?;
+        let v = aggregation::epoch(&mut Overlay::new(&r), e)
+            .map_err(internal)?
+            .unwrap_or_default();
+        let closed = v.state != EpochState::Collecting;
+        let aggregated = v.state == EpochState::Aggregated;
+        Ok::<_, ErrorObjectOwned>(EpochJson {
+            epoch,
+            state: crate::prover_service::epoch_state_name(v.state),
+            first_slot: U64::from(aggregation::last_slot(&a, e).saturating_sub(a.epoch_slots) + 1),
+            last_slot: U64::from(aggregation::last_slot(&a, e)),
+            fees: v.fees,
+            blocks: v
+                .blocks
+                .iter()
+                .map(|b| EpochBlockJson {
+                    slot: U64::from(b.slot),
+                    block_number: U64::from(b.block_number),
+                    commitment: b.commitment,
+                    prover: b.prover,
+                    pre_root: b.pre_root,
+                    post_root: b.post_root,
+                })
+                .collect(),
+            closed_at: closed.then(|| U64::from(v.closed_at)),
+            aggregator: v.aggregator.map(|(a, _)| a),
+            aggregator_stake: v.aggregator.map(|(_, s)| s),
+            window_end: v.aggregator.map(|_| U64::from(v.window_end)),
+            missed: v.missed.map(|m| MissedJson {
+                prover: m.prover,
+                kept: m.kept,
+            }),
+            aggregated_by: aggregated.then_some(v.aggregated_by),
+            commitment: aggregated.then_some(v.commitment),
+            aggregated_at: aggregated.then(|| U64::from(v.aggregated_at)),
         })
     })?;
     module.register_method("parley_getSeed", |_, ctx, _| {
