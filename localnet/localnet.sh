@@ -41,6 +41,14 @@
 #                                (default 64)
 #   PARLEY_LOCALNET_PROOF_WINDOW with proving: proof_window in heights (default 30)
 #   PARLEY_LOCALNET_COMMIT_WINDOW with proving: the fallback's commit_window (default 8)
+#   PARLEY_LOCALNET_EPOCH_SLOTS  with proving: aggregate epochs of this many slots (DESIGN
+#                                §3.14); default 0, off. The genesis then pins the aggregation
+#                                circuit's vk hash (a keygen of minutes), every node builds its
+#                                epoch verifier at start-up, and a prover's worker aggregates
+#                                each epoch it is drawn for (one aggregation at a time: minutes
+#                                and several GiB each)
+#   PARLEY_LOCALNET_AGG_K        with epochs: the aggregation circuit's k (default 20)
+#   PARLEY_LOCALNET_AGG_WINDOW   with epochs: heights the drawn aggregator has (default 100)
 #   PARLEY_LOCALNET_SRS_FILE     with proving: a ceremony powers-of-tau file (ADR 0014) that the
 #                                genesis pins and every node and worker uses; default: the
 #                                seeded development setup (srs = "dev"), with which anyone can
@@ -88,6 +96,9 @@ PROVING="${PARLEY_LOCALNET_PROVING:-0}"
 MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
 PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
 COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
+EPOCH_SLOTS="${PARLEY_LOCALNET_EPOCH_SLOTS:-0}"
+AGG_K="${PARLEY_LOCALNET_AGG_K:-20}"
+AGG_WINDOW="${PARLEY_LOCALNET_AGG_WINDOW:-100}"
 SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
 PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
@@ -241,8 +252,10 @@ srs_flags() {
 # PROVER_WORKERS parley-prover workers; worker i (= p × PROVER_WORKERS + w) logs to prover<i>.log.
 # A prover's workers all dial node (p mod validators)'s ProverService, which shares the
 # prover's proving tasks among them (workers on different nodes would each prove every one).
+# Only each prover's first worker aggregates epochs (the others run --no-aggregation): the
+# aggregation keys take gigabytes per process.
 start_provers() {
-  local p w i key pidfile
+  local p w i key pidfile agg
   ((PROVER_WORKERS > 0)) || return 0
   for ((p = 0; p < PROVERS; p++)); do
     key="$("${PARLEYD}" dev-key $((PROVER_BASE + p)))" || die "parleyd dev-key $((PROVER_BASE + p)) failed"
@@ -254,10 +267,12 @@ start_provers() {
         continue
       fi
       echo "=== $(date -u +%FT%TZ) localnet: starting parley-prover ===" >>"${LOG_DIR}/prover${i}.log"
+      agg=""
+      ((w > 0)) && agg="--no-aggregation"
       spawn "prover${i}.prover" "${LOG_DIR}/prover${i}.log" \
         env PARLEY_PROVER_KEY="${key}" "${PROVER}" \
         --node "http://127.0.0.1:$(prover_grpc_port $((p % VALIDATORS)))" --chain-id "${L2_CHAIN_ID}" \
-        --jobs "${PROVER_JOBS}" $(srs_flags)
+        --jobs "${PROVER_JOBS}" $(srs_flags) ${agg}
     done
   done
   log "started ${PROVER_WORKERS} parley-prover worker(s) for each of ${PROVERS} prover(s) (dev accounts ${PROVER_BASE}..$((PROVER_BASE + PROVERS - 1)))"
@@ -522,6 +537,10 @@ cmd_up() {
     proving_args=(--proving-capacity "${PROVING}" --max-unproven-slots "${MAX_UNPROVEN}"
       --proof-window "${PROOF_WINDOW}" --commit-window "${COMMIT_WINDOW}")
     [[ -n "${SRS_FILE}" ]] && proving_args+=(--srs-file "${SRS_FILE}")
+    if ((EPOCH_SLOTS > 0)); then
+      proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
+      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, k = ${AGG_K} (computing its vk hash: minutes)"
+    fi
     log "block proving on: circuit capacity ${PROVING} (computing its vk hash; the first run makes the SRS)"
   fi
   if [[ "${APP}" == parleyd ]]; then

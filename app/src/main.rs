@@ -145,6 +145,21 @@ enum Cmd {
         /// development setup (`srs = "dev"`), with which anyone can forge proofs.
         #[arg(long)]
         srs_file: Option<PathBuf>,
+        /// With --proving-capacity: turn epoch aggregation on (DESIGN §3.14) with this many
+        /// slots per epoch (the aggregation circuit's capacity); its vk hash is computed here
+        /// (keygen of the verifying key: minutes) and pinned.
+        #[arg(long)]
+        epoch_slots: Option<u64>,
+        /// With --epoch-slots: the aggregation circuit's degree k.
+        #[arg(long, default_value_t = 20)]
+        agg_k: u32,
+        /// With --epoch-slots: heights the drawn aggregator has for its `Aggregate` (the
+        /// genesis `unbonding_delay` is raised past it when needed).
+        #[arg(long, default_value_t = 100)]
+        agg_window: u64,
+        /// With --epoch-slots: the aggregator's share of the epoch's base fees, basis points.
+        #[arg(long, default_value_t = 1_000)]
+        agg_share_bps: u64,
     },
     /// Print dev account N's private key (hex): localnet only, for the built-in sequencer's
     /// `sequencer_key` and the prover's key.
@@ -309,11 +324,20 @@ fn main() -> eyre::Result<()> {
             commit_window,
             reveal_proof_window,
             srs_file,
+            epoch_slots,
+            agg_k,
+            agg_window,
+            agg_share_bps,
         } => {
             let mut params = Params {
                 chain_id,
                 ..Params::default()
             };
+            if epoch_slots.is_some() && proving_capacity.is_none() {
+                eyre::bail!(
+                    "--epoch-slots needs --proving-capacity: epochs aggregate block proofs"
+                );
+            }
             if let Some(cap) = proving_capacity {
                 let srs = match &srs_file {
                     None => parley_app::chain::genesis::SrsPin::Dev,
@@ -343,6 +367,39 @@ fn main() -> eyre::Result<()> {
                         .map_err(|_| eyre::eyre!("--proving-capacity too large"))?,
                 )
                 .map_err(|e| eyre::eyre!("block circuit of capacity {cap}: {e}"))?;
+                let aggregation = match epoch_slots {
+                    None => None,
+                    Some(n) => {
+                        let capacity = usize::try_from(n)
+                            .map_err(|_| eyre::eyre!("--epoch-slots too large"))?;
+                        let agg = parley_proofs::aggregation::EpochVerifier::setup(
+                            &verifier, capacity, agg_k,
+                        )
+                        .map_err(|e| {
+                            eyre::eyre!("aggregation circuit of {n} blocks at k = {agg_k}: {e}")
+                        })?;
+                        // Nodes on this machine read it instead of making it again.
+                        if let Err(e) = agg.write_cache(&parley_proofs::params::params_dir()) {
+                            eprintln!("epoch verifier key not cached: {e}");
+                        }
+                        // A drawn aggregator's stake stays slashable through its window.
+                        if params.protocol.unbonding_delay <= agg_window {
+                            params.protocol.unbonding_delay =
+                                agg_window.saturating_add(params.protocol.unbonding_delay);
+                            eprintln!(
+                                "--agg-window {agg_window}: unbonding_delay raised to {}",
+                                params.protocol.unbonding_delay
+                            );
+                        }
+                        Some(parley_app::chain::genesis::AggregationParams {
+                            epoch_slots: n,
+                            agg_k,
+                            agg_vk_hash: agg.vk_hash(),
+                            agg_window,
+                            agg_share_bps,
+                        })
+                    }
+                };
                 params.protocol.max_diff_entries = cap;
                 params.protocol.proving = Some(parley_app::chain::genesis::ProvingParams {
                     block_capacity: cap,
@@ -354,7 +411,7 @@ fn main() -> eyre::Result<()> {
                     rep_up: 10_000,
                     max_unproven_slots,
                     fallback,
-                    aggregation: None,
+                    aggregation,
                 });
             }
             if let Some(e) = epoch_heights {

@@ -15,6 +15,10 @@
 #   PARLEY_E2E_TIMEOUT       seconds for each wait (default 90)
 #   PARLEY_E2E_DIFF_BATCHES  batches the differential check sends (default 60; see
 #                            app/tests/differential.rs for a longer run by hand)
+#   PARLEY_E2E_AGGREGATION=1 also run the epoch-aggregation check (t_aggregation: a localnet
+#                            that aggregates epochs; keygen and one aggregation take about
+#                            10 minutes on 2 cores, so CI leaves it out). By itself:
+#                            `bash tests/e2e/aggregation.sh`
 #
 # Uses the localnet's default ports (node i: JSON-RPC 8545+i, CometBFT RPC 26657+10i); it
 # refuses to start if they are taken (e.g. by your own localnet: localnet/localnet.sh down).
@@ -1002,6 +1006,71 @@ t_ceremony() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
 }
 
+# Epoch aggregation on a real localnet (DESIGN §3.14, ADR 0015), run by name (minutes of
+# keygen and one aggregation; not in CI): epochs of 2 slots, the genesis prover's worker
+# drawn as aggregator. A cast transfer's slot is proven, its epoch closes, the worker fetches
+# the epoch's block proofs from its node (GetEpoch), aggregates them for its address and
+# submits `Aggregate`; every validator verifies it with its epoch verifier. Checks: the epoch
+# is aggregated by the prover within its window on every node, the transaction's stage is
+# `aggregated`, and the validators agree on the app hash. Prints the latencies and the peak
+# RSS of the localnet's processes.
+t_aggregation() {
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-agg" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=16 \
+    PARLEY_LOCALNET_EPOCH_SLOTS=2 PARLEY_LOCALNET_AGG_K="${PARLEY_E2E_AGG_K:-20}" PARLEY_LOCALNET_AGG_WINDOW=900 \
+    PARLEY_LOCALNET_PROOF_WINDOW=90
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  local t0=${SECONDS} rcpt blk hash epoch ep st prover deadline proven_at peak=0 rss i h0 hi stage
+  "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/agg-up.log" 2>&1 ||
+    fail "aggregation localnet up: $(grep -m1 ERROR "${WORK}/agg-up.log" || tail -n 1 "${WORK}/agg-up.log")"
+  info "aggregation localnet up in $((SECONDS - t0)) s (genesis pins the aggregation vk)"
+  prover="$(dev_addr 1200)"
+  rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 1)" --private-key "$(dev_key 4)" \
+    --value 9 0x000000000000000000000000000000000000bEEF --json 2>&1)" || fail "cast send: ${rcpt}"
+  blk="$(($(jq -r .blockNumber <<<"${rcpt}")))"
+  hash="$(jq -r .transactionHash <<<"${rcpt}")"
+  epoch=$(((blk - 1) / 2))
+  ep="$(printf '"0x%x"' "${epoch}")"
+  t0=${SECONDS}
+  deadline=$((SECONDS + 1800))
+  proven_at=""
+  while :; do
+    rss="$(ps -C parleyd,parley-prover,cometbft -o rss= | awk '{s += $1} END {print s + 0}')"
+    ((rss > peak)) && peak=${rss}
+    if [[ -z "${proven_at}" ]] &&
+      [[ "$(rpc 0 parley_getTransactionStage "[\"${hash}\"]" | jq -r .result.stage)" != sequenced ]]; then
+      proven_at=$((SECONDS - t0))
+    fi
+    st="$(rpc 2 parley_getEpoch "[${ep}]" | jq -c .result)"
+    [[ "$(jq -r .state <<<"${st}")" == aggregated ]] && break
+    ((SECONDS < deadline)) || fail "epoch ${epoch} not aggregated within 1800 s: ${st}; worker: $(grep -E 'aggregat' "${PARLEY_LOCALNET_DIR}/logs/prover0.log" | tail -n 3)"
+    sleep 5
+  done
+  [[ "$(jq -r .aggregatedBy <<<"${st}" | tr A-F a-f)" == "${prover,,}" ]] ||
+    fail "epoch ${epoch} aggregated by $(jq -r .aggregatedBy <<<"${st}"), not the drawn prover ${prover}: ${st}"
+  [[ "$(jq -r .aggregator <<<"${st}" | tr A-F a-f)" == "${prover,,}" && "$(jq -r .missed <<<"${st}")" == null ]] ||
+    fail "the prover was not the drawn aggregator, or missed its window: ${st}"
+  (($(jq -r .aggregatedAt <<<"${st}") <= $(jq -r .windowEnd <<<"${st}"))) ||
+    fail "aggregated after the drawn aggregator's window: ${st}"
+  [[ "$(jq -r .commitment <<<"${st}")" != 0x0000000000000000000000000000000000000000000000000000000000000000 ]] ||
+    fail "no epoch commitment recorded: ${st}"
+  for ((i = 0; i < VALIDATORS; i++)); do
+    [[ "$(rpc "${i}" parley_getEpoch "[${ep}]" | jq -r .result.commitment)" == "$(jq -r .commitment <<<"${st}")" ]] ||
+      fail "node ${i} records another epoch commitment"
+  done
+  stage="$(rpc 1 parley_getTransactionStage "[\"${hash}\"]" | jq -r .result.stage)"
+  [[ "${stage}" == aggregated ]] || fail "transaction ${hash} is at stage ${stage}, not aggregated"
+  h0="$(curl -sS --max-time 5 "$(cmt_url 0)/status" | jq -r .result.sync_info.latest_block_height)"
+  "${LOCALNET}" wait-height "$((h0 + 2))" --timeout 120 >/dev/null 2>&1 || fail "the chain stopped after the aggregate"
+  hi="$(curl -sS --max-time 5 "$(cmt_url 0)/block?height=$((h0 + 1))" | jq -r .result.block.header.app_hash)"
+  for ((i = 1; i < VALIDATORS; i++)); do
+    [[ "$(curl -sS --max-time 5 "$(cmt_url "${i}")/block?height=$((h0 + 1))" | jq -r .result.block.header.app_hash)" == "${hi}" ]] ||
+      fail "node ${i} has another app hash at height $((h0 + 1))"
+  done
+  info "slot ${blk} (epoch ${epoch}, $(jq '.blocks | length' <<<"${st}") block(s)): proven after ${proven_at:-?} s, aggregated by ${prover} after $((SECONDS - t0)) s at height $(($(jq -r .aggregatedAt <<<"${st}"))) (window to $(($(jq -r .windowEnd <<<"${st}")))); worker: $(grep -oE 'aggregation keys ready.*ms=[0-9]+|aggregated.*ms=[0-9]+' "${PARLEY_LOCALNET_DIR}/logs/prover0.log" | tr '\n' ' '); peak RSS of the localnet $((peak / 1024)) MiB"
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+}
+
 # Worker and node faults on a proving localnet (DESIGN §5): the genesis prover runs two
 # parley-prover workers, both dialing node 0's ProverService (localnet logs prover0.log and
 # prover1.log). Each part sends a cast transfer and follows its slot's task in the logs
@@ -1197,6 +1266,9 @@ main() {
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
   run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover worker load it, a slot is proven" t_ceremony
   run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
+  if [[ "${PARLEY_E2E_AGGREGATION:-0}" == 1 ]]; then
+    run_check "epoch aggregation (own localnet, epochs of 2 slots): a transfer's epoch aggregated by the drawn prover's worker within its window, verified by every validator, the tx at stage aggregated" t_aggregation
+  fi
 
   echo "${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))
