@@ -1623,7 +1623,7 @@ pub async fn session(
         held.prune(task.height.saturating_add(1));
         jobs.failed.retain(|_, d| *d > task.height);
         let id = task.task_id.clone();
-        let outcome = match task.kind {
+        let job = match task.kind {
             Some(pb::task::Kind::Cancel(c)) => {
                 tracing::info!(target: "parley::prover", task = %c.task_id, reason = %c.reason, "cancelled");
                 held.cancel(&c.task_id);
@@ -1636,7 +1636,10 @@ pub async fn session(
                     continue;
                 }
                 tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline = t.deadline_height, "select task");
-                select(node, &cfg.key, cfg.chain_id, &t, &nonces).await
+                let outcome = select(node, &cfg.key, cfg.chain_id, &t, &nonces).await;
+                settle(held, jobs, &id, &outcome, on_outcome);
+                report_progress(cfg, node, &session, held, &jobs.running).await;
+                continue;
             }
             Some(pb::task::Kind::Heartbeat(t)) => {
                 if !held.take(&id, task.deadline_height) {
@@ -1644,63 +1647,33 @@ pub async fn session(
                     continue;
                 }
                 tracing::info!(target: "parley::prover", task = %id, last = t.last_heartbeat, "heartbeat task");
-                heartbeat(node, &cfg.key, cfg.chain_id, &nonces).await
-            }
-            Some(pb::task::Kind::Prove(t)) => {
-                if spawn_job(
-                    cfg,
-                    node,
-                    held,
-                    proving,
-                    &nonces,
-                    jobs,
-                    id.clone(),
-                    task.deadline_height,
-                    Job::Prove(t),
-                ) {
-                    report_progress(cfg, node, &session, held, &jobs.running).await;
-                }
+                let outcome = heartbeat(node, &cfg.key, cfg.chain_id, &nonces).await;
+                settle(held, jobs, &id, &outcome, on_outcome);
+                report_progress(cfg, node, &session, held, &jobs.running).await;
                 continue;
             }
-            Some(pb::task::Kind::Fallback(t)) => {
-                if spawn_job(
-                    cfg,
-                    node,
-                    held,
-                    proving,
-                    &nonces,
-                    jobs,
-                    id.clone(),
-                    task.deadline_height,
-                    Job::Fallback(t),
-                ) {
-                    report_progress(cfg, node, &session, held, &jobs.running).await;
-                }
-                continue;
-            }
-            Some(pb::task::Kind::Aggregate(t)) => {
-                if spawn_job(
-                    cfg,
-                    node,
-                    held,
-                    proving,
-                    &nonces,
-                    jobs,
-                    id.clone(),
-                    task.deadline_height,
-                    Job::Aggregate(t),
-                ) {
-                    report_progress(cfg, node, &session, held, &jobs.running).await;
-                }
-                continue;
-            }
+            // Proving tasks run beside the stream.
+            Some(pb::task::Kind::Prove(t)) => Job::Prove(t),
+            Some(pb::task::Kind::Fallback(t)) => Job::Fallback(t),
+            Some(pb::task::Kind::Aggregate(t)) => Job::Aggregate(t),
             None => {
                 tracing::warn!(target: "parley::prover", task = %id, "task of a kind this worker does not know; ignored");
                 continue;
             }
         };
-        settle(held, jobs, &id, &outcome, on_outcome);
-        report_progress(cfg, node, &session, held, &jobs.running).await;
+        if spawn_job(
+            cfg,
+            node,
+            held,
+            proving,
+            &nonces,
+            jobs,
+            id.clone(),
+            task.deadline_height,
+            job,
+        ) {
+            report_progress(cfg, node, &session, held, &jobs.running).await;
+        }
     }
 }
 

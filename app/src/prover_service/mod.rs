@@ -235,16 +235,6 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
     }
 }
 
-/// An epoch state's name on the wire (GetEpoch, `parley_getEpoch`).
-pub fn epoch_state_name(s: parley_types::EpochState) -> &'static str {
-    match s {
-        parley_types::EpochState::Collecting => "collecting",
-        parley_types::EpochState::Due => "due",
-        parley_types::EpochState::Aggregated => "aggregated",
-        parley_types::EpochState::Empty => "empty",
-    }
-}
-
 fn cancel(id: String, reason: &str, height: u64) -> pb::Task {
     pb::Task {
         task_id: id.clone(),
@@ -810,7 +800,7 @@ impl ProverService for Service {
             let Some(v) = record else {
                 return Ok(r);
             };
-            r.state = epoch_state_name(v.state).into();
+            r.state = v.state.name().into();
             r.aggregator = v.aggregator.map(|(a, _)| a.to_vec()).unwrap_or_default();
             r.window_end = v.window_end;
             if v.state == parley_types::EpochState::Aggregated {

@@ -118,6 +118,19 @@ pub fn select_due(q: &ProtocolParams, height: u64) -> impl Iterator<Item = u64> 
     (lo..=hi).filter(move |s| *s >= q.bid_close && auction::select_heights(q, *s).contains(&next))
 }
 
+/// `prover`'s registry entry (none: not a registered prover).
+fn prover_entry<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    prover: Address,
+) -> Result<Option<parley_types::ProverEntry>, StoreError> {
+    o.app(&parley_types::StateKey::Prover(prover))?
+        .map(|b| {
+            parley_types::ProverEntry::decode(&b)
+                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
+        })
+        .transpose()
+}
+
 /// The tasks `prover` has once `height` is committed, earliest deadline first. A `Select` is
 /// due when the slot's select window is open at the next height, `prover` is among the
 /// provers drawn for the slot, the slot has bids and no winner yet. A `Heartbeat` is due
@@ -156,13 +169,7 @@ pub fn tasks<V: StateView>(
     }
     out.extend(prove_tasks(o, q, height, prover)?);
     out.extend(aggregate_tasks(o, q, height, prover)?);
-    let entry = o
-        .app(&parley_types::StateKey::Prover(prover))?
-        .map(|b| {
-            parley_types::ProverEntry::decode(&b)
-                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
-        })
-        .transpose()?;
+    let entry = prover_entry(o, prover)?;
     if let Some(p) = entry {
         let next = height.saturating_add(1);
         if next.saturating_sub(p.last_heartbeat) >= (q.heartbeat_grace / 2).max(1) {
@@ -208,14 +215,7 @@ fn prove_tasks<V: StateView>(
     let Some(chain) = proving::chain(o)? else {
         return Ok(Vec::new());
     };
-    let stake = o
-        .app(&parley_types::StateKey::Prover(prover))?
-        .map(|b| {
-            parley_types::ProverEntry::decode(&b)
-                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
-        })
-        .transpose()?
-        .map_or(U256::ZERO, |e| e.stake);
+    let stake = prover_entry(o, prover)?.map_or(U256::ZERO, |e| e.stake);
     let next = height.saturating_add(1);
     let mut out = Vec::new();
     let mut s = chain.head;
@@ -290,14 +290,7 @@ fn aggregate_tasks<V: StateView>(
         return Ok(Vec::new());
     }
     let c = aggregation::cursor(o)?;
-    let stake = o
-        .app(&parley_types::StateKey::Prover(prover))?
-        .map(|b| {
-            parley_types::ProverEntry::decode(&b)
-                .map_err(|e| StoreError::Corrupt(format!("prover: {e}")))
-        })
-        .transpose()?
-        .map(|e| e.stake);
+    let stake = prover_entry(o, prover)?.map(|e| e.stake);
     let Some(stake) = stake else {
         return Ok(Vec::new());
     };

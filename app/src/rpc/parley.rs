@@ -731,7 +731,7 @@ pub(super) fn register(
         let aggregated = v.state == EpochState::Aggregated;
         Ok::<_, ErrorObjectOwned>(EpochJson {
             epoch,
-            state: crate::prover_service::epoch_state_name(v.state),
+            state: v.state.name(),
             first_slot: U64::from(aggregation::last_slot(&a, e).saturating_sub(a.epoch_slots) + 1),
             last_slot: U64::from(aggregation::last_slot(&a, e)),
             fees: v.fees,

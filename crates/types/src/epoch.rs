@@ -90,6 +90,16 @@ pub enum EpochState {
 }
 
 impl EpochState {
+    /// Its name on the wire (RPC, gRPC): `collecting`, `due`, `aggregated`, `empty`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Collecting => "collecting",
+            Self::Due => "due",
+            Self::Aggregated => "aggregated",
+            Self::Empty => "empty",
+        }
+    }
+
     fn tag(self) -> u8 {
         match self {
             Self::Collecting => 0,
