@@ -31,6 +31,7 @@ use crate::chain::genesis::Params;
 use crate::chain::ledger::Ledger;
 use crate::chain::msg;
 use crate::chain::overlay::Overlay;
+use crate::chain::proving::ProofCheck as _;
 use crate::rpc::BroadcastError;
 use crate::store::Reader;
 
@@ -778,7 +779,7 @@ impl ProverService for Service {
             ));
         }
         let store = self.app.store().clone();
-        let params = params.clone();
+        let verifier = self.app.verifier().cloned();
         // Reading proofs and hashing diffs is blocking work.
         tokio::task::spawn_blocking(move || {
             let reader = store.reader().map_err(internal)?;
@@ -809,8 +810,12 @@ impl ProverService for Service {
             }
             for b in &v.blocks {
                 let proof = reader.proof(b.slot, b.prover).map_err(internal)?;
-                let diff_hash =
-                    crate::verifier::diff_hash_of(&store, b.block_number).map_err(internal)?;
+                // The verifier's cache holds it when the block was proven recently.
+                let diff_hash = match &verifier {
+                    Some(v) => v.diff_hash(b.block_number),
+                    None => crate::verifier::diff_hash_of(&store, b.block_number),
+                }
+                .map_err(internal)?;
                 r.blocks.push(pb::EpochBlock {
                     slot: b.slot,
                     block_number: b.block_number,
