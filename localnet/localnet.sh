@@ -47,6 +47,10 @@
 #                                epoch verifier at start-up, and a prover's worker aggregates
 #                                each epoch it is drawn for (one aggregation at a time: minutes
 #                                and several GiB each)
+#   PARLEY_LOCALNET_AGG_CAPACITY with epochs: agg_capacity, the most slots of an epoch that may
+#                                need a proof (the aggregation circuit's capacity, at most 64;
+#                                default: the epoch's slots, at most 64). A full epoch's
+#                                later slots carry no L2 transactions
 #   PARLEY_LOCALNET_AGG_K        with epochs: the aggregation circuit's k (default 20)
 #   PARLEY_LOCALNET_AGG_WINDOW   with epochs: heights the drawn aggregator has (default 100)
 #   PARLEY_LOCALNET_SRS_FILE     with proving: a ceremony powers-of-tau file (ADR 0014) that the
@@ -97,6 +101,7 @@ MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
 PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
 COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
 EPOCH_SLOTS="${PARLEY_LOCALNET_EPOCH_SLOTS:-0}"
+AGG_CAPACITY="${PARLEY_LOCALNET_AGG_CAPACITY:-}"
 AGG_K="${PARLEY_LOCALNET_AGG_K:-20}"
 AGG_WINDOW="${PARLEY_LOCALNET_AGG_WINDOW:-100}"
 SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
@@ -538,8 +543,9 @@ cmd_up() {
       --proof-window "${PROOF_WINDOW}" --commit-window "${COMMIT_WINDOW}")
     [[ -n "${SRS_FILE}" ]] && proving_args+=(--srs-file "${SRS_FILE}")
     if ((EPOCH_SLOTS > 0)); then
-      proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
-      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, k = ${AGG_K} (computing its vk hash: minutes)"
+      local cap="${AGG_CAPACITY:-$((EPOCH_SLOTS < 64 ? EPOCH_SLOTS : 64))}"
+      proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
+      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K} (computing its vk hash: minutes)"
     fi
     log "block proving on: circuit capacity ${PROVING} (computing its vk hash; the first run makes the SRS)"
   fi

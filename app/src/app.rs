@@ -95,6 +95,9 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Block-proof checking, once the genesis says proving is on (set at startup or InitChain).
     verifier: OnceLock<Arc<Verifier>>,
+    /// Whether InitChain builds the epoch verifier ahead of the first `Aggregate` (on unless
+    /// [`App::set_epoch_warm`] turned it off).
+    epoch_warm: std::sync::atomic::AtomicBool,
 }
 
 /// What the node tells JSON-RPC subscribers and filters. Not consensus: a slow listener
@@ -220,10 +223,21 @@ impl App {
                 hashes: Mutex::new(hashes),
                 events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
                 verifier: OnceLock::new(),
+                epoch_warm: std::sync::atomic::AtomicBool::new(true),
             }),
         };
         app.start_verifier();
         Ok(app)
+    }
+
+    /// Whether InitChain starts building the epoch verifier in the background (default on:
+    /// a node then verifies the first `Aggregate` without waiting minutes for the key).
+    /// In-process tests turn it off: without it the key is built at the first `Aggregate`,
+    /// and a test that never sends one spends neither the minutes nor the gigabytes.
+    pub fn set_epoch_warm(&self, on: bool) {
+        self.inner
+            .epoch_warm
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets up block-proof checking when the genesis enables proving.
@@ -417,7 +431,13 @@ impl App {
         // A genesis whose pinned block circuit this node cannot build stops the node now.
         if let Some(v) = self.verifier() {
             v.warm()?;
-            v.warm_epoch();
+            if self
+                .inner
+                .epoch_warm
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                v.warm_epoch();
+            }
         }
         let mut c = self.inner.consensus.lock().expect("consensus lock");
         c.tree = state.tree;
@@ -924,6 +944,27 @@ impl App {
                 c.proven_slot,
                 c.unproven >= p.max_unproven_slots,
             );
+        }
+        if let Some(a) = params
+            .protocol
+            .proving
+            .as_ref()
+            .and_then(|p| p.aggregation.as_ref())
+        {
+            // The next slot's epoch as this block leaves it.
+            let e = crate::chain::aggregation::epoch_of(a, height.saturating_add(1));
+            let bytes = match executed
+                .writes
+                .iter()
+                .find(|(k, _)| *k == StateKey::Epoch(e))
+            {
+                Some((_, v)) => v.clone(),
+                None => reader.app_entry(&StateKey::Epoch(e)).ok().flatten(),
+            };
+            let needing = bytes
+                .and_then(|b| parley_types::Epoch::decode(&b).ok())
+                .map_or(0, |v| v.needing);
+            m::epoch_full(needing >= a.agg_capacity);
         }
         Self::slot_metrics(&params, height, &executed.writes);
         let validator_updates = executed.validator_updates.clone();

@@ -146,10 +146,15 @@ enum Cmd {
         #[arg(long)]
         srs_file: Option<PathBuf>,
         /// With --proving-capacity: turn epoch aggregation on (DESIGN §3.14) with this many
-        /// slots per epoch (the aggregation circuit's capacity); its vk hash is computed here
-        /// (keygen of the verifying key: minutes) and pinned.
+        /// slots per epoch; the aggregation circuit's vk hash is computed here (keygen of the
+        /// verifying key: minutes) and pinned.
         #[arg(long)]
         epoch_slots: Option<u64>,
+        /// With --epoch-slots: the most slots of an epoch that may need a block proof (the
+        /// aggregation circuit's capacity, at most 64); a full epoch's later slots carry no
+        /// L2 transactions. Default: --epoch-slots (every slot may).
+        #[arg(long)]
+        agg_capacity: Option<u64>,
         /// With --epoch-slots: the aggregation circuit's degree k.
         #[arg(long, default_value_t = 20)]
         agg_k: u32,
@@ -325,6 +330,7 @@ fn main() -> eyre::Result<()> {
             reveal_proof_window,
             srs_file,
             epoch_slots,
+            agg_capacity,
             agg_k,
             agg_window,
             agg_share_bps,
@@ -333,6 +339,9 @@ fn main() -> eyre::Result<()> {
                 chain_id,
                 ..Params::default()
             };
+            if agg_capacity.is_some() && epoch_slots.is_none() {
+                eyre::bail!("--agg-capacity needs --epoch-slots");
+            }
             if epoch_slots.is_some() && proving_capacity.is_none() {
                 eyre::bail!(
                     "--epoch-slots needs --proving-capacity: epochs aggregate block proofs"
@@ -370,13 +379,19 @@ fn main() -> eyre::Result<()> {
                 let aggregation = match epoch_slots {
                     None => None,
                     Some(n) => {
-                        let capacity = usize::try_from(n)
-                            .map_err(|_| eyre::eyre!("--epoch-slots too large"))?;
+                        let m = agg_capacity.unwrap_or(n);
+                        if !(1..=64).contains(&m) || m > n {
+                            eyre::bail!(
+                                "--agg-capacity {m}: must be in 1..=64 and at most --epoch-slots {n}"
+                            );
+                        }
+                        let capacity = usize::try_from(m)
+                            .map_err(|_| eyre::eyre!("--agg-capacity too large"))?;
                         let agg = parley_proofs::aggregation::EpochVerifier::setup(
                             &verifier, capacity, agg_k,
                         )
                         .map_err(|e| {
-                            eyre::eyre!("aggregation circuit of {n} blocks at k = {agg_k}: {e}")
+                            eyre::eyre!("aggregation circuit of {m} blocks at k = {agg_k}: {e}")
                         })?;
                         // Nodes on this machine read it instead of making it again.
                         if let Err(e) = agg.write_cache(&parley_proofs::params::params_dir()) {
@@ -393,6 +408,7 @@ fn main() -> eyre::Result<()> {
                         }
                         Some(parley_app::chain::genesis::AggregationParams {
                             epoch_slots: n,
+                            agg_capacity: m,
                             agg_k,
                             agg_vk_hash: agg.vk_hash(),
                             agg_window,

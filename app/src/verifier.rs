@@ -188,8 +188,8 @@ impl Verifier {
                 .as_ref()
                 .ok_or("an Aggregate on a chain without aggregation params")?;
             let block = self.key().map_err(|e| e.to_string())?;
-            let capacity = usize::try_from(a.epoch_slots)
-                .map_err(|_| "epoch_slots does not fit usize".to_string())?;
+            let capacity = usize::try_from(a.agg_capacity)
+                .map_err(|_| "agg_capacity does not fit usize".to_string())?;
             // Read from the key cache when this node (or the genesis tool on this machine)
             // made it before: making it takes minutes and gigabytes. A damaged file is made
             // again; the pin below decides either way.
@@ -346,11 +346,11 @@ impl ProofCheck for Verifier {
             return Err(StoreError::Corrupt("an epoch due with no block".into()));
         };
         let capacity = usize::try_from(st.capacity)
-            .map_err(|_| StoreError::Corrupt("epoch_slots does not fit usize".into()))?;
+            .map_err(|_| StoreError::Corrupt("agg_capacity does not fit usize".into()))?;
         let commitment =
             parley_proofs::aggregation::epoch_commitment(&st.aggregator, capacity, &pis)
                 .ok_or_else(|| {
-                    StoreError::Corrupt("an epoch with more blocks than slots".into())
+                    StoreError::Corrupt("an epoch with more blocks than agg_capacity".into())
                 })?;
         let public = parley_proofs::aggregation::EpochPublicInputs {
             first_pre_root: fr_from_b256(&first.pre_root)

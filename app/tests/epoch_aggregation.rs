@@ -95,6 +95,7 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
                 },
                 aggregation: Some(AggregationParams {
                     epoch_slots: EPOCH_SLOTS,
+                    agg_capacity: EPOCH_SLOTS,
                     agg_k: AGG_K,
                     agg_vk_hash: agg.vk_hash(),
                     agg_window: AGG_WINDOW,

@@ -561,6 +561,80 @@ fn backpressure_holds_transactions_until_proofs_catch_up() {
     assert_eq!(chain(&net).unproven, 2, "slot 11 and the released slot");
 }
 
+/// An epoch holds at most `agg_capacity` slots that need a proof (ADR 0015 part 4): with
+/// epochs of 4 slots and a capacity of 1, a transfer's slot fills its epoch; a second transfer
+/// waits through the epoch's remaining slots (no receipt, no slot needing a proof, `Fund`
+/// refused with the backpressure code) and executes in the next epoch's first slot.
+#[test]
+fn a_full_epoch_holds_transactions_until_the_next_epoch() {
+    use parley_app::chain::aggregation;
+    use parley_app::chain::genesis::AggregationParams;
+    use parley_app::chain::overlay::Overlay;
+    let agg = AggregationParams {
+        epoch_slots: 4,
+        agg_capacity: 1,
+        agg_k: 20,
+        // Never used: no Aggregate is sent (the harness builds the epoch verifier only for one).
+        agg_vk_hash: B256::ZERO,
+        agg_window: 6,
+        agg_share_bps: 1_000,
+    };
+    let mut net = net_with(ProvingParams {
+        max_unproven_slots: 8,
+        aggregation: Some(agg.clone()),
+        ..proving()
+    });
+    let p = net.nodes[0].app.params().expect("initialised");
+    let [user, prover] = [0, 2].map(|i| net.keys[i].clone());
+    let full = |net: &Net, slot: u64| {
+        aggregation::epoch_full(&mut Overlay::new(&net.reader()), &p, slot).expect("reads")
+    };
+    // Epoch 2 is slots 9..=12, epoch 3 is 13..=16.
+    while net.height < 9 {
+        net.step();
+    }
+    assert!(!full(&net, 10));
+    let first = net.transfer(&user, 0, Address::repeat_byte(0x61), 1);
+    net.step();
+    assert_eq!(net.height, 10);
+    assert!(net.receipt(first).expect("executed").success);
+    assert!(proof_slot(&net, 10).is_some(), "slot 10 needs a proof");
+    assert!(full(&net, 11), "one slot of capacity 1: the epoch is full");
+    let held = net.transfer(&user, 1, Address::repeat_byte(0x62), 2);
+    let fund = net.nodes[0]
+        .app
+        .check(
+            &msg::sign(&prover, CHAIN_ID, 0, &Action::Fund(U256::from(1))),
+            false,
+        )
+        .expect("check");
+    assert_eq!(fund.expect_err("EVM state is frozen").code, 71);
+    for slot in 11..=12 {
+        net.step();
+        assert_eq!(net.height, slot);
+        assert!(
+            net.receipt(held).is_none(),
+            "held in slot {slot} of a full epoch"
+        );
+        assert!(
+            proof_slot(&net, slot).is_none(),
+            "a held slot needs no proof"
+        );
+    }
+    assert_eq!(chain(&net).unproven, 1, "only slot 10 awaits a proof");
+    assert!(!full(&net, 13), "the next epoch starts empty");
+    net.step();
+    assert_eq!(net.height, 13);
+    assert!(
+        net.receipt(held)
+            .expect("executed in the next epoch")
+            .success
+    );
+    assert!(proof_slot(&net, 13).is_some());
+    assert_eq!(net.balance(Address::repeat_byte(0x62)), U256::from(2));
+    assert!(full(&net, 14));
+}
+
 async fn rpc<T: serde::de::DeserializeOwned>(
     c: &jsonrpsee::http_client::HttpClient,
     method: &str,

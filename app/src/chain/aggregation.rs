@@ -1,8 +1,9 @@
 //! Epoch aggregation in consensus (DESIGN §3.14, §4 "Aggregation"; ADR 0015 part 2).
 //!
-//! - [`add_fees`], [`on_proven`]: as slots execute and are proven, their epoch's record
-//!   collects the base fees they put in the pot and, in slot order, each proven slot with the
-//!   transition that proved it.
+//! - [`on_executed`], [`on_proven`]: as slots execute and are proven, their epoch's record
+//!   collects the base fees they put in the pot, counts the slots that need a proof (at most
+//!   `agg_capacity`: [`epoch_full`] holds the rest of a full epoch's slots empty) and, in slot
+//!   order, each proven slot with the transition that proved it.
 //! - [`end_block`]: an epoch closes at the end of the first height at or after its last slot
 //!   at which none of its slots awaits a proof. With blocks, an aggregator is drawn like a
 //!   prover (own draw domain) and owes an `Aggregate` within `agg_window` heights; without
@@ -41,7 +42,7 @@ const EPOCHS_PER_HEIGHT: u64 = 64;
 pub struct EpochStatement<'a> {
     /// L2 chain id (in every block's `pi_hash`).
     pub chain_id: u64,
-    /// The aggregation circuit's capacity (`epoch_slots`).
+    /// The aggregation circuit's capacity (`agg_capacity`).
     pub capacity: u64,
     /// The submitter, bound in `epoch_commitment`.
     pub aggregator: Address,
@@ -87,8 +88,9 @@ pub fn cursor<V: StateView>(o: &mut Overlay<'_, V>) -> Result<EpochCursor, Store
         .unwrap_or_default())
 }
 
-/// Slot `slot` executed with a non-empty diff and put `to_pot` of base fees in the pot.
-pub fn add_fees<V: StateView>(
+/// Slot `slot` executed with a non-empty diff and put `to_pot` of base fees in the pot: it
+/// counts against its epoch's `agg_capacity`.
+pub fn on_executed<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     slot: u64,
@@ -100,8 +102,31 @@ pub fn add_fees<V: StateView>(
     let e = epoch_of(a, slot);
     let mut v = epoch(o, e)?.unwrap_or_default();
     v.fees = v.fees.saturating_add(to_pot);
+    v.needing = v.needing.saturating_add(1);
+    if v.needing > a.agg_capacity {
+        // Execution holds a full epoch's slots (see [`epoch_full`]); more would make an
+        // epoch no aggregate can hold.
+        return Err(corrupt(
+            "epoch",
+            format!("slot {slot} needs a proof in epoch {e}, which is already full"),
+        ));
+    }
     set_epoch(o, e, &v);
     Ok(())
+}
+
+/// Whether slot `slot`'s epoch already holds `agg_capacity` slots that need a proof: then the
+/// slot must not change EVM state (its L2 block executes no transactions, `Fund`/`Withdraw`
+/// are refused), so that every epoch fits one aggregate.
+pub fn epoch_full<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    slot: u64,
+) -> Result<bool, StoreError> {
+    let Some((_, a)) = agg_params(params) else {
+        return Ok(false);
+    };
+    Ok(epoch(o, epoch_of(a, slot))?.is_some_and(|v| v.needing >= a.agg_capacity))
 }
 
 /// Slot `slot` (L2 block `block_number`, block commitment `commitment`) was proven by
@@ -276,7 +301,7 @@ pub fn apply_aggregate<V: StateView>(
         Some(check) => {
             let st = EpochStatement {
                 chain_id: params.chain_id,
-                capacity: a.epoch_slots,
+                capacity: a.agg_capacity,
                 aggregator: who,
                 blocks: &v.blocks,
             };
@@ -362,6 +387,7 @@ mod tests {
                     },
                     aggregation: Some(AggregationParams {
                         epoch_slots: 4,
+                        agg_capacity: 3,
                         agg_k: 20,
                         agg_vk_hash: B256::ZERO,
                         agg_window: WINDOW,
@@ -693,6 +719,35 @@ mod tests {
     }
 
     #[test]
+    fn an_epoch_holds_at_most_agg_capacity_slots_that_need_a_proof() {
+        let mut v = AppOnly::default();
+        let p = params();
+        // Epoch 1 is slots 5..=8, capacity 3.
+        let full = |v: &mut AppOnly, slot: u64| {
+            let mut o = Overlay::new(&*v);
+            epoch_full(&mut o, &p, slot).expect("reads")
+        };
+        assert!(!full(&mut v, 5));
+        with(&mut v, |o| {
+            on_executed(o, &p, 5, U256::from(1))?;
+            on_executed(o, &p, 6, U256::from(2))
+        });
+        assert!(!full(&mut v, 7), "two of three: the epoch still takes one");
+        with(&mut v, |o| on_executed(o, &p, 7, U256::from(3)));
+        let e1 = read_epoch(&mut v, 1);
+        assert_eq!((e1.needing, e1.fees), (3, U256::from(6)));
+        assert!(full(&mut v, 8), "the epoch's last slot is held");
+        assert!(!full(&mut v, 9), "the next epoch starts empty");
+        assert!(!full(&mut v, 4), "the epoch before is another epoch");
+        // Execution never goes past the capacity: a fourth would be an invariant failure.
+        let mut o = Overlay::new(&v);
+        assert!(matches!(
+            on_executed(&mut o, &p, 8, U256::ZERO),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn proven_slots_join_their_epoch_in_order_and_never_after_it_closed() {
         let mut v = AppOnly::default();
         let p = params();
@@ -704,7 +759,7 @@ mod tests {
             stake: U256::ZERO,
         };
         with(&mut v, |o| {
-            add_fees(o, &p, 5, U256::from(7))?;
+            on_executed(o, &p, 5, U256::from(7))?;
             on_proven(o, &p, 5, 5, B256::ZERO, &t(1, 2))?;
             on_proven(o, &p, 8, 8, B256::ZERO, &t(2, 3))?;
             on_proven(o, &p, 9, 9, B256::ZERO, &t(3, 4))

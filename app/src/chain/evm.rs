@@ -376,9 +376,9 @@ pub fn execute_block_with_capacity<V: StateView>(
     let mut forced = Vec::new();
     let mut forced_keys = Vec::new();
     let mut forced_gas = 0u64;
-    // Backpressure (DESIGN §3.13): too many slots await their proof, so this one executes no
-    // transactions; forced ones keep their place in the queue, the rest stay pending.
-    let held = proving::backpressure(exec.overlay(), params)?;
+    // Backpressure (DESIGN §3.13): too many slots await their proof, or this slot's epoch is
+    // full, so this one executes no transactions; forced ones keep their place in the queue, the rest stay pending.
+    let held = proving::backpressure(exec.overlay(), params, height)?;
     if held {
         skipped.extend(txs.iter().map(|t| t.hash));
     }

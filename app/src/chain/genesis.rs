@@ -158,12 +158,20 @@ pub struct ProvingParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregationParams {
-    /// Slots per epoch, and so the most block proofs one aggregate holds (the aggregation
-    /// circuit's capacity): 1..=64.
+    /// Slots per epoch: 1..=1,000,000. An epoch's length is what L1 pays for once (one
+    /// attested, verified epoch), so it is chosen by L1 cost and the time an aggregation takes,
+    /// not by how many slots carry transactions.
     pub epoch_slots: u64,
+    /// The most slots of one epoch that may need a block proof, and so the most block proofs
+    /// one aggregate holds (the aggregation circuit's capacity): 1..=min(64, `epoch_slots`).
+    /// Once an epoch has this many slots with a non-empty diff it is full: its later slots
+    /// execute no L2 transactions and `Fund`/`Withdraw` are refused until the next epoch
+    /// (backpressure, DESIGN §3.13), so the cost of one aggregation is bounded whatever the
+    /// epoch's length (ADR 0015 part 4).
+    pub agg_capacity: u64,
     /// Degree of the aggregation circuit (2^k rows), within 18..=26.
     pub agg_k: u32,
-    /// `vk_hash` of the aggregation circuit of `epoch_slots` proofs of the pinned block
+    /// `vk_hash` of the aggregation circuit of `agg_capacity` proofs of the pinned block
     /// circuit at `agg_k`. A node whose own key hashes to anything else stops: the circuit
     /// is consensus.
     pub agg_vk_hash: B256,
@@ -659,8 +667,14 @@ impl AppGenesis {
             }
             if let Some(a) = &p.aggregation {
                 let field = |name: &str| format!("params.protocol.proving.aggregation.{name}");
-                if !(1..=64).contains(&a.epoch_slots) {
-                    return Err(bad(field("epoch_slots"), "must be in 1..=64"));
+                if !(1..=1_000_000).contains(&a.epoch_slots) {
+                    return Err(bad(field("epoch_slots"), "must be in 1..=1000000"));
+                }
+                if !(1..=64).contains(&a.agg_capacity) || a.agg_capacity > a.epoch_slots {
+                    return Err(bad(
+                        field("agg_capacity"),
+                        "must be in 1..=64 and at most epoch_slots",
+                    ));
                 }
                 if !(18..=26).contains(&a.agg_k) {
                     return Err(bad(field("agg_k"), "must be in 18..=26"));

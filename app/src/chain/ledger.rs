@@ -183,7 +183,7 @@ pub enum LedgerError {
     ProofTreeFull,
     /// A `Fund` or `Withdraw` (both change EVM state) while backpressure holds.
     #[error(
-        "backpressure: max_unproven_slots slots await their proof; EVM state is frozen until proofs catch up"
+        "backpressure: max_unproven_slots slots await their proof, or this epoch already holds agg_capacity slots that need one; EVM state is frozen until proofs catch up or the next epoch begins"
     )]
     Backpressure,
     /// A `Proof` on a chain whose genesis does not enable proving.
@@ -625,7 +625,7 @@ pub fn apply<V: StateView>(
     let mut escrowed = U256::ZERO;
     let mut rejected = None;
     let frozen = matches!(msg.action, Action::Fund(_) | Action::Withdraw(_))
-        && proving::backpressure(l.o, params)?;
+        && proving::backpressure(l.o, params, height)?;
     // `Fund` and `Withdraw` each write the sender's EVM account: one diff entry.
     let diff_full = matches!(msg.action, Action::Fund(_) | Action::Withdraw(_))
         && !l.o.write_fits(&StateKey::Account(who))?;

@@ -134,17 +134,22 @@ pub fn proof_slot<V: StateView>(
         .transpose()
 }
 
-/// Whether backpressure holds (DESIGN §3.13): proving is on and `max_unproven_slots` slots
-/// with a non-empty diff await their proof. Then the height's L2 block executes no
-/// transactions, and no message may change EVM state, so no further slot needs a proof.
+/// Whether backpressure holds for slot `slot` (DESIGN §3.13): proving is on and either
+/// `max_unproven_slots` slots with a non-empty diff await their proof, or the slot's epoch
+/// already holds `agg_capacity` of them. Then the slot's L2 block executes no transactions,
+/// and no message may change EVM state, so no further slot needs a proof.
 pub fn backpressure<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
+    slot: u64,
 ) -> Result<bool, StoreError> {
     let Some(p) = &params.protocol.proving else {
         return Ok(false);
     };
-    Ok(chain(o)?.is_some_and(|c| c.unproven >= p.max_unproven_slots))
+    Ok(
+        chain(o)?.is_some_and(|c| c.unproven >= p.max_unproven_slots)
+            || crate::chain::aggregation::epoch_full(o, params, slot)?,
+    )
 }
 
 /// The newest L2 block whose state is proven (what JSON-RPC calls `safe`): the block before
@@ -189,7 +194,7 @@ pub fn on_executed<V: StateView>(
     if empty_diff {
         return Ok(());
     }
-    crate::chain::aggregation::add_fees(o, params, height, base_fees_to_pot)?;
+    crate::chain::aggregation::on_executed(o, params, height, base_fees_to_pot)?;
     let mut c = chain(o)?.ok_or_else(|| corrupt("proof chain", "missing with proving on"))?;
     let fee_share = base_fees_to_pot * U256::from(p.prover_fee_share_bps) / U256::from(10_000u64);
     if c.tail != 0 {

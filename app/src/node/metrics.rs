@@ -134,6 +134,10 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "parley_backpressure",
         "1 while backpressure holds (unproven slots at max_unproven_slots: no L2 transactions execute), else 0."
     );
+    describe_gauge!(
+        "parley_epoch_full",
+        "1 while the next slot's epoch holds agg_capacity slots that need a proof (its remaining slots execute no L2 transactions), else 0."
+    );
     Ok(())
 }
 
@@ -197,6 +201,11 @@ pub fn fallback_round() {
 pub fn slot_proven(path: &'static str, heights: u64) {
     counter!("parley_slots_proven_total", "path" => path).increment(1);
     histogram!("parley_proof_latency_heights").record(heights as f64);
+}
+
+/// Whether the next slot's epoch holds `agg_capacity` slots that need a proof.
+pub fn epoch_full(full: bool) {
+    gauge!("parley_epoch_full").set(if full { 1.0 } else { 0.0 });
 }
 
 /// Where proving stands after a height that changed it.

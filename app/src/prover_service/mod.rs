@@ -791,7 +791,7 @@ impl ProverService for Service {
             let mut r = pb::GetEpochResponse {
                 height,
                 state: "unknown".into(),
-                capacity: agg.epoch_slots,
+                capacity: agg.agg_capacity,
                 agg_k: agg.agg_k,
                 agg_vk_hash: agg.agg_vk_hash.to_vec(),
                 block_capacity: proving.block_capacity,

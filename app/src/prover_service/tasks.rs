@@ -792,6 +792,7 @@ mod tests {
         let p = q.proving.as_mut().expect("proving");
         p.aggregation = Some(crate::chain::genesis::AggregationParams {
             epoch_slots: 4,
+            agg_capacity: 4,
             agg_k: 20,
             agg_vk_hash: B256::ZERO,
             agg_window: 10,

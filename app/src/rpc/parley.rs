@@ -154,7 +154,11 @@ struct ProofChainJson {
     unproven: U64,
     /// `max_unproven_slots`.
     max_unproven: U64,
-    /// Whether backpressure holds: new slots execute no L2 transactions.
+    /// Whether the next slot's epoch already holds `agg_capacity` slots that need a proof
+    /// (false without aggregation).
+    epoch_full: bool,
+    /// Whether backpressure holds for the next slot (unproven slots at `max_unproven`, or its
+    /// epoch full): it executes no L2 transactions.
     backpressure: bool,
 }
 
@@ -251,6 +255,10 @@ struct EpochJson {
     last_slot: U64,
     /// Base fees its slots put in the proving pot (the aggregator's share is of this).
     fees: U256,
+    /// Its slots that executed with a non-empty diff (each needs a block proof), and the most
+    /// it may hold (`agg_capacity`); at the capacity its later slots carry no L2 transactions.
+    needing: U64,
+    agg_capacity: U64,
     /// The proven blocks, in slot order: what the aggregate's public inputs bind.
     blocks: Vec<EpochBlockJson>,
     /// Height at which it closed.
@@ -520,6 +528,11 @@ pub(super) fn register(
             .and_then(|p| p.protocol.proving)
             .map_or(0, |p| p.max_unproven_slots);
         let latest = r.meta().map_err(internal)?.last_block_number;
+        let params = ctx.params()?;
+        // Slot s executes at height s.
+        let next_slot = r.last_commit().map_err(internal)?.0.saturating_add(1);
+        let epoch_full =
+            aggregation::epoch_full(&mut Overlay::new(&r), &params, next_slot).map_err(internal)?;
         let proven_block = crate::chain::proving::proven_block(&r, latest)
             .map_err(internal)?
             .unwrap_or(latest);
@@ -530,7 +543,8 @@ pub(super) fn register(
             oldest_unproven: (c.head != 0).then(|| U64::from(c.head)),
             unproven: U64::from(c.unproven),
             max_unproven: U64::from(max),
-            backpressure: max != 0 && c.unproven >= max,
+            epoch_full,
+            backpressure: epoch_full || (max != 0 && c.unproven >= max),
         })
     })?;
     module.register_method("parley_getProofSlot", |p: Params, ctx, _| {
@@ -735,6 +749,8 @@ pub(super) fn register(
             first_slot: U64::from(aggregation::last_slot(&a, e).saturating_sub(a.epoch_slots) + 1),
             last_slot: U64::from(aggregation::last_slot(&a, e)),
             fees: v.fees,
+            needing: U64::from(v.needing),
+            agg_capacity: U64::from(a.agg_capacity),
             blocks: v
                 .blocks
                 .iter()

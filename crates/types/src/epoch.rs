@@ -133,6 +133,9 @@ pub struct Epoch {
     /// Base fees the epoch's slots put in the proving pot (wei): the aggregator's pay is
     /// `agg_share_bps` of it.
     pub fees: U256,
+    /// Slots of the epoch that executed with a non-empty diff, each needing a block proof.
+    /// At `agg_capacity` the epoch is full: its later slots carry no L2 transactions.
+    pub needing: u64,
     /// The proven slots, in slot order.
     pub blocks: Vec<EpochBlock>,
     /// Height at which it closed (0 while collecting).
@@ -159,6 +162,7 @@ impl Default for Epoch {
         Self {
             state: EpochState::Collecting,
             fees: U256::ZERO,
+            needing: 0,
             blocks: Vec::new(),
             closed_at: 0,
             aggregator: None,
@@ -172,7 +176,7 @@ impl Default for Epoch {
 }
 
 impl Epoch {
-    /// `0x01 ‖ state u8 ‖ fees ‖ count u16 ‖ (slot ‖ block_number ‖ commitment ‖ prover ‖
+    /// `0x01 ‖ state u8 ‖ fees ‖ needing ‖ count u16 ‖ (slot ‖ block_number ‖ commitment ‖ prover ‖
     /// pre_root ‖ post_root)* ‖ closed_at ‖ has_aggregator u8 [‖ address ‖ stake] ‖
     /// window_end ‖ has_missed u8 [‖ prover ‖ kept] ‖ aggregated_by ‖ commitment ‖
     /// aggregated_at`.
@@ -181,7 +185,8 @@ impl Epoch {
         v.push(VERSION);
         v.push(self.state.tag());
         v.extend_from_slice(&self.fees.to_be_bytes::<32>());
-        let n = u16::try_from(self.blocks.len()).expect("epoch_slots is validated below u16");
+        v.extend_from_slice(&self.needing.to_be_bytes());
+        let n = u16::try_from(self.blocks.len()).expect("agg_capacity is validated below u16");
         v.extend_from_slice(&n.to_be_bytes());
         for b in &self.blocks {
             v.extend_from_slice(&b.slot.to_be_bytes());
@@ -221,6 +226,7 @@ impl Epoch {
         version(b, "epoch version")?;
         let state = EpochState::from_tag(take(b, 1, "epoch state")?[0])?;
         let fees = take_u256(b, "epoch fees")?;
+        let needing = take_u64(b, "epoch slots needing a proof")?;
         let n = take_u16(b, "epoch block count")?;
         let mut blocks = Vec::with_capacity(usize::from(n).min(1024));
         for _ in 0..n {
@@ -264,6 +270,7 @@ impl Epoch {
         let out = Self {
             state,
             fees,
+            needing,
             blocks,
             closed_at,
             aggregator,
@@ -302,6 +309,7 @@ mod tests {
             cursor in (any::<u64>(), any::<u64>()),
             st in state(),
             fees in any::<[u8; 32]>(),
+            needing in any::<u64>(),
             blocks in proptest::collection::vec(
                 (any::<u64>(), any::<u64>(), b256(), any::<[u8; 20]>(), b256(), b256()), 0..4),
             closed_at in any::<u64>(),
@@ -315,6 +323,7 @@ mod tests {
             let e = Epoch {
                 state: st,
                 fees: U256::from_be_bytes(fees),
+                needing,
                 blocks: blocks
                     .iter()
                     .map(|(s, n, c, p, a, b)| EpochBlock {
@@ -354,7 +363,7 @@ mod tests {
             prop_assert!(Epoch::decode(&bad_state).is_err());
             // The aggregator flag, right after closed_at.
             let mut flag = ee.clone();
-            flag[1 + 1 + 32 + 2 + 132 * e.blocks.len() + 8] = 2;
+            flag[1 + 1 + 32 + 8 + 2 + 132 * e.blocks.len() + 8] = 2;
             prop_assert!(Epoch::decode(&flag).is_err());
         }
     }
