@@ -774,8 +774,9 @@ impl Proving {
         });
     }
 
-    /// The aggregation keys for `capacity` block proofs at `k` over `block`'s keys: made once
-    /// (keygen, minutes), then compared with the hash genesis pins (`pinned`).
+    /// The aggregation keys for `capacity` block proofs at `k` over `block`'s keys: read from
+    /// the key cache when it holds the keys the chain pins (`pinned`), else made once (keygen,
+    /// minutes) and cached; then compared with the pin.
     async fn agg_keys(
         &self,
         block: Arc<Halo2BlockProver>,
@@ -789,12 +790,17 @@ impl Proving {
         {
             return Ok(a.clone());
         }
-        tracing::info!(target: "parley::prover", capacity, k, "making aggregation-circuit keys");
+        let dir = self.keys_dir.clone();
+        let pin = B256::try_from(pinned).ok();
+        tracing::info!(target: "parley::prover", capacity, k, cache = ?dir, "loading or making aggregation-circuit keys");
         let a = tokio::task::spawn_blocking(move || {
             #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
             let started = std::time::Instant::now();
-            let a = EpochAggregator::setup(&block, capacity, k)?;
-            tracing::info!(target: "parley::prover", capacity, k,
+            let (a, source) = match (dir, pin) {
+                (Some(dir), Some(vk)) => EpochAggregator::setup_cached(&block, capacity, k, vk, &dir)?,
+                _ => (EpochAggregator::setup(&block, capacity, k)?, KeySource::Keygen),
+            };
+            tracing::info!(target: "parley::prover", capacity, k, ?source,
                 ms = started.elapsed().as_millis() as u64, vk = %a.vk_hash(), "aggregation keys ready");
             Ok::<_, parley_proofs::ProofError>(a)
         })

@@ -419,6 +419,87 @@ impl EpochAggregator {
         })
     }
 
+    /// The keys for `capacity` proofs of `block`'s circuit at `k` whose verifying key hashes
+    /// to `vk_hash` (the one genesis pins): read from the cache in `dir` when there
+    /// ([`crate::keycache::epoch_pk_path`]), else made by [`Self::setup`] and, when they hash
+    /// to `vk_hash`, written there, so a restarted worker is ready in seconds instead of
+    /// minutes (DESIGN §4). A cache file that is damaged or holds other keys is
+    /// [`ProofError::DamagedCache`], never used; keys that hash otherwise are returned
+    /// uncached, for the caller to refuse.
+    pub fn setup_cached(
+        block: &Halo2BlockProver,
+        capacity: usize,
+        k: u32,
+        vk_hash: B256,
+        dir: &std::path::Path,
+    ) -> Result<(Self, crate::keycache::KeySource)> {
+        let path = crate::keycache::epoch_pk_path(dir, vk_hash);
+        if path.exists() {
+            return Ok((
+                Self::read_cached(block, &path, capacity, k, vk_hash)?,
+                crate::keycache::KeySource::Cache,
+            ));
+        }
+        let a = Self::setup(block, capacity, k)?;
+        if a.vk_hash() == vk_hash {
+            a.write_cache(dir)?;
+        }
+        Ok((a, crate::keycache::KeySource::Keygen))
+    }
+
+    /// Writes these keys to the cache in `dir`: `PARLEY-EPK-1\n` ‖ keccak256(body) ‖ body,
+    /// body = the epoch verifier file's head (capacity, degree, config) ‖ the flex gate's
+    /// break points (as the block key cache writes them) ‖ the proving key (halo2 `RawBytes`).
+    /// The file's path.
+    pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        let path = crate::keycache::epoch_pk_path(dir, self.vk_hash());
+        crate::keycache::write_checked(&path, EPOCH_PK_MAGIC, |w| {
+            write_head(w, self.capacity, &self.config)?;
+            crate::keycache::write_break_points(w, &self.break_points)?;
+            let mut w = w;
+            self.pk.write(&mut w, SerdeFormat::RawBytes)
+        })?;
+        Ok(path)
+    }
+
+    fn read_cached(
+        block: &Halo2BlockProver,
+        path: &std::path::Path,
+        capacity: usize,
+        k: u32,
+        pin: B256,
+    ) -> Result<Self> {
+        let damaged = |reason: String| ProofError::DamagedCache {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
+        let mut r = crate::keycache::open_checked(path, EPOCH_PK_MAGIC)?;
+        let config = read_head(&mut r, path, capacity, k)?;
+        let break_points = crate::keycache::read_break_points(&mut r).map_err(undecodable)?;
+        // The checksum guarantees these are the bytes written from keys in memory.
+        let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
+            &mut r,
+            SerdeFormat::RawBytesUnchecked,
+            config,
+        )
+        .map_err(undecodable)?;
+        let found = vk_hash(pk.get_vk());
+        if found != pin {
+            return Err(damaged(format!("holds the keys of vk {found}, not {pin}")));
+        }
+        Ok(Self {
+            capacity,
+            params: load_srs(k)?,
+            block_params: block.params().clone(),
+            block_vk: block.vk().clone(),
+            block_vk_check: ProtocolCheck::block(block),
+            config,
+            pk,
+            break_points,
+        })
+    }
+
     /// Circuit configuration (degree, columns).
     pub fn config(&self) -> AggregationConfigParams {
         self.config
@@ -575,6 +656,65 @@ pub struct EpochVerifier {
 }
 
 const EPOCH_VK_MAGIC: &[u8] = b"PARLEY-EVK-1\n";
+const EPOCH_PK_MAGIC: &[u8] = b"PARLEY-EPK-1\n";
+
+/// Writes `capacity u64 ‖ degree u32 ‖ num_advice ‖ num_lookup_advice ‖ num_fixed ‖
+/// lookup_bits (u64 each)`: the head of both epoch key cache files.
+fn write_head(
+    w: &mut dyn std::io::Write,
+    capacity: usize,
+    c: &AggregationConfigParams,
+) -> std::io::Result<()> {
+    w.write_all(&(capacity as u64).to_be_bytes())?;
+    w.write_all(&c.degree.to_be_bytes())?;
+    for n in [
+        c.num_advice,
+        c.num_lookup_advice,
+        c.num_fixed,
+        c.lookup_bits,
+    ] {
+        w.write_all(&(n as u64).to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// Reads [`write_head`]'s output and checks it is for `capacity` blocks at `k`.
+fn read_head(
+    r: &mut impl std::io::Read,
+    path: &std::path::Path,
+    capacity: usize,
+    k: u32,
+) -> Result<AggregationConfigParams> {
+    use crate::keycache::{read_u32, read_u64};
+    let damaged = |reason: String| ProofError::DamagedCache {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
+    let file_capacity = read_u64(r).map_err(undecodable)?;
+    let degree = read_u32(r).map_err(undecodable)?;
+    if file_capacity != capacity as u64 || degree != k {
+        return Err(damaged(format!(
+            "holds the keys of {file_capacity} blocks at k = {degree}, expected {capacity} at k = {k}"
+        )));
+    }
+    let mut n = [0usize; 4];
+    for x in &mut n {
+        // Column counts and lookup bits of a k ≤ 26 circuit: anything larger is damage.
+        let v = read_u64(r).map_err(undecodable)?;
+        *x = usize::try_from(v)
+            .ok()
+            .filter(|v| *v < 1 << 16)
+            .ok_or_else(|| damaged(format!("implausible aggregation config value {v}")))?;
+    }
+    Ok(AggregationConfigParams {
+        degree,
+        num_advice: n[0],
+        num_lookup_advice: n[1],
+        num_fixed: n[2],
+        lookup_bits: n[3],
+    })
+}
 
 impl std::fmt::Debug for EpochVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -635,18 +775,8 @@ impl EpochVerifier {
     /// Writes this verifier's key to the cache in `dir`; the file's path.
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::epoch_vk_path(dir, self.vk_hash());
-        let c = self.config;
         crate::keycache::write_checked(&path, EPOCH_VK_MAGIC, |w| {
-            w.write_all(&(self.capacity as u64).to_be_bytes())?;
-            w.write_all(&c.degree.to_be_bytes())?;
-            for n in [
-                c.num_advice,
-                c.num_lookup_advice,
-                c.num_fixed,
-                c.lookup_bits,
-            ] {
-                w.write_all(&(n as u64).to_be_bytes())?;
-            }
+            write_head(w, self.capacity, &self.config)?;
             let mut w = w;
             self.vk.write(&mut w, SerdeFormat::RawBytes)
         })?;
@@ -654,36 +784,13 @@ impl EpochVerifier {
     }
 
     fn read_cached(path: &std::path::Path, capacity: usize, k: u32, pin: B256) -> Result<Self> {
-        use crate::keycache::{read_u32, read_u64};
         let damaged = |reason: String| ProofError::DamagedCache {
             path: path.to_path_buf(),
             reason,
         };
         let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
         let mut r = crate::keycache::open_checked(path, EPOCH_VK_MAGIC)?;
-        let file_capacity = read_u64(&mut r).map_err(undecodable)?;
-        let degree = read_u32(&mut r).map_err(undecodable)?;
-        if file_capacity != capacity as u64 || degree != k {
-            return Err(damaged(format!(
-                "holds the verifier of {file_capacity} blocks at k = {degree}, expected {capacity} at k = {k}"
-            )));
-        }
-        let mut n = [0usize; 4];
-        for x in &mut n {
-            // Column counts and lookup bits of a k ≤ 26 circuit: anything larger is damage.
-            let v = read_u64(&mut r).map_err(undecodable)?;
-            *x = usize::try_from(v)
-                .ok()
-                .filter(|v| *v < 1 << 16)
-                .ok_or_else(|| damaged(format!("implausible aggregation config value {v}")))?;
-        }
-        let config = AggregationConfigParams {
-            degree,
-            num_advice: n[0],
-            num_lookup_advice: n[1],
-            num_fixed: n[2],
-            lookup_bits: n[3],
-        };
+        let config = read_head(&mut r, path, capacity, k)?;
         // The checksum guarantees these are the bytes written from a key in memory.
         let vk = VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
             &mut r,

@@ -1,7 +1,8 @@
 //! The block prover's keys cached on disk (DESIGN §4: keygen takes seconds to minutes, so a
-//! restarted worker reads its proving key instead of making it again), and the epoch
-//! verifier's verifying key (a node checks `Aggregate`s with it; making it takes minutes and
-//! gigabytes, [`epoch_vk_path`]).
+//! restarted worker reads its proving key instead of making it again), the epoch
+//! aggregator's proving key (minutes of keygen for a worker that aggregates,
+//! [`epoch_pk_path`]), and the epoch verifier's verifying key (a node checks `Aggregate`s with
+//! it; making it takes minutes and gigabytes, [`epoch_vk_path`]).
 //!
 //! File: `<dir>/block-pk-<vk hash>.bin` = `PARLEY-PK-1\n` ‖ keccak256(body) ‖ body, where body
 //! = capacity (u64 BE) ‖ the flex gate's break points (phases u32 BE, then per phase a count
@@ -50,6 +51,13 @@ pub fn key_path(dir: &Path, vk_hash: B256) -> PathBuf {
 /// (halo2 `RawBytes`).
 pub fn epoch_vk_path(dir: &Path, vk_hash: B256) -> PathBuf {
     dir.join(format!("epoch-vk-{vk_hash:x}.bin"))
+}
+
+/// The cache file of the epoch aggregator's proving key whose verifying key hashes to
+/// `vk_hash` ([`crate::aggregation::EpochAggregator::setup_cached`]; a prover's worker reads it
+/// instead of minutes of keygen).
+pub fn epoch_pk_path(dir: &Path, vk_hash: B256) -> PathBuf {
+    dir.join(format!("epoch-pk-{vk_hash:x}.bin"))
 }
 
 /// Hashes what passes through to the inner writer or reader.
@@ -143,17 +151,42 @@ pub(crate) fn open_checked(path: &Path, magic: &[u8]) -> Result<BufReader<fs::Fi
     Ok(r)
 }
 
+/// Writes a flex gate's break points: phases u32 BE, then per phase a count u32 BE and that
+/// many u64 BE.
+pub(crate) fn write_break_points(
+    w: &mut dyn Write,
+    bp: &MultiPhaseThreadBreakPoints,
+) -> std::io::Result<()> {
+    w.write_all(&(bp.len() as u32).to_be_bytes())?;
+    for phase in bp {
+        w.write_all(&(phase.len() as u32).to_be_bytes())?;
+        for b in phase {
+            w.write_all(&(*b as u64).to_be_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads [`write_break_points`]' output (at most 8 phases are read; the key that follows then
+/// fails to decode on anything longer).
+pub(crate) fn read_break_points(r: &mut impl Read) -> std::io::Result<MultiPhaseThreadBreakPoints> {
+    let phases = read_u32(r)?;
+    let mut break_points: MultiPhaseThreadBreakPoints = Vec::new();
+    for _ in 0..phases.min(8) {
+        let n = read_u32(r)?;
+        let mut phase = Vec::with_capacity(n.min(1 << 16) as usize);
+        for _ in 0..n {
+            phase.push(read_u64(r)? as usize);
+        }
+        break_points.push(phase);
+    }
+    Ok(break_points)
+}
+
 fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
     write_checked(path, MAGIC, |w| {
         w.write_all(&(p.shape().capacity as u64).to_be_bytes())?;
-        let bp = p.break_points();
-        w.write_all(&(bp.len() as u32).to_be_bytes())?;
-        for phase in bp {
-            w.write_all(&(phase.len() as u32).to_be_bytes())?;
-            for b in phase {
-                w.write_all(&(*b as u64).to_be_bytes())?;
-            }
-        }
+        write_break_points(w, p.break_points())?;
         let mut w = w;
         p.pk().write(&mut w, SerdeFormat::RawBytes)
     })
@@ -184,16 +217,7 @@ fn read_keys(path: &Path, capacity: usize, vk: B256) -> Result<Halo2BlockProver>
             "holds keys for capacity {file_capacity}, expected {capacity}"
         )));
     }
-    let phases = read_u32(&mut r).map_err(undecodable)?;
-    let mut break_points: MultiPhaseThreadBreakPoints = Vec::new();
-    for _ in 0..phases.min(8) {
-        let n = read_u32(&mut r).map_err(undecodable)?;
-        let mut phase = Vec::with_capacity(n.min(1 << 16) as usize);
-        for _ in 0..n {
-            phase.push(read_u64(&mut r).map_err(undecodable)? as usize);
-        }
-        break_points.push(phase);
-    }
+    let break_points = read_break_points(&mut r).map_err(undecodable)?;
     let shape = block_shape_with(capacity, HashBackend::Chip)?;
     // The checksum guarantees these are the bytes written from keys in memory.
     let pk = ProvingKey::<G1Affine>::read::<_, BlockCircuit>(

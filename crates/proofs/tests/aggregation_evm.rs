@@ -45,13 +45,66 @@ fn epoch_aggregation_verifies_on_anvil() {
     // An epoch of capacity 2, full: padding (fewer blocks than the capacity) is covered by
     // the MockProver tests of the epoch constraints; one more aggregation proof here would
     // cost CI about 5 minutes.
-    let agg = EpochAggregator::setup(&prover, 2, k).expect("aggregation keygen");
+    let made = EpochAggregator::setup(&prover, 2, k).expect("aggregation keygen");
     let aggregator = alloy_primitives::Address::repeat_byte(0xa9);
     println!(
         "aggregation keygen k={k}: {:.1}s, config {:?}",
         t0.elapsed().as_secs_f64(),
-        agg.config()
+        made.config()
     );
+
+    // A worker's key cache: the keys are written, dropped, and read back; every proof below is
+    // made with the keys read from the file, and verified with keys made without it.
+    let keys_dir = std::env::temp_dir().join(format!("parley-epoch-pk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keys_dir);
+    let pin = made.vk_hash();
+    let t0 = Instant::now();
+    let pk_path = made.write_cache(&keys_dir).expect("writes the key cache");
+    let written = t0.elapsed().as_secs_f64();
+    drop(made);
+    let t0 = Instant::now();
+    let (agg, source) =
+        EpochAggregator::setup_cached(&prover, 2, k, pin, &keys_dir).expect("reads the keys");
+    println!(
+        "aggregation keys: written in {written:.1}s ({} MB), read back in {:.1}s",
+        std::fs::metadata(&pk_path).map_or(0, |m| m.len() >> 20),
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(source, parley_proofs::keycache::KeySource::Cache);
+    assert_eq!(agg.vk_hash(), pin);
+    // A flipped bit, or a file for another capacity or degree, is damage: refused, not made
+    // over (the size makes a copy per case too slow: the header is enough to reach each check).
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&pk_path)
+            .expect("opens the key file");
+        let at = f.metadata().expect("size").len() / 2;
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(at)).expect("seek");
+        f.read_exact(&mut b).expect("read");
+        f.seek(SeekFrom::Start(at)).expect("seek");
+        f.write_all(&[b[0] ^ 1]).expect("flip");
+        let r = EpochAggregator::setup_cached(&prover, 2, k, pin, &keys_dir);
+        assert!(
+            matches!(&r, Err(ProofError::DamagedCache { reason, .. }) if reason.contains("checksum")),
+            "{:?}",
+            r.map(|_| ())
+        );
+        f.seek(SeekFrom::Start(at)).expect("seek");
+        f.write_all(&b).expect("restore");
+    }
+    for (cap, kk) in [(3, k), (2, k + 1)] {
+        let r = EpochAggregator::setup_cached(&prover, cap, kk, pin, &keys_dir);
+        assert!(
+            matches!(&r, Err(ProofError::DamagedCache { reason, .. }) if reason.contains("expected")),
+            "capacity {cap}, k {kk}: {:?}",
+            r.map(|_| ())
+        );
+    }
+    let _ = std::fs::remove_dir_all(&keys_dir);
 
     // no block, or more than the capacity, is refused before proving
     assert!(matches!(
