@@ -177,6 +177,12 @@ impl Sequencer {
         if self.offers.contains_key(&slot) {
             return Ok(());
         }
+        // A slot of an epoch that is already full executes no transactions (ADR 0015 part 4),
+        // and an epoch stays full until it ends: a bid would pay for nothing.
+        if crate::chain::aggregation::epoch_full(&mut o, &params, slot)? {
+            tracing::debug!(target: "parley::sequencer", slot, "its epoch is full: no bid");
+            return Ok(());
+        }
         // Transactions it committed to in slots it may still win are not offered twice.
         let mut taken = BTreeSet::new();
         for (s, offer) in &self.offers {
