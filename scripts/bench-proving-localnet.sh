@@ -47,7 +47,11 @@ rss_mib() { ps -o rss= -C parleyd -C cometbft -C parley-prover | awk '{s += $1} 
 metric() { curl -fsS http://127.0.0.1:9100/metrics | awk -v m="$1" '$1 == m {s += $2} END {printf "%.0f", s}'; }
 
 keys=()
-for a in $(seq 0 9); do keys+=("$("${PARLEYD}" dev-key "${a}")"); done
+addrs=()
+for a in $(seq 0 9); do
+  keys+=("$("${PARLEYD}" dev-key "${a}")")
+  addrs+=("$("${CAST}" wallet address "${keys[-1]}")")
+done
 start=${SECONDS}
 h0="$("${CAST}" block-number --rpc-url "${RPC}")"
 sent=0 failed=0 last_error="" next_sample=0 max_unproven=0 max_rss=0 held_samples=0 full_samples=0 samples=0
@@ -86,9 +90,13 @@ epochs() {
 }
 echo "# ${PARLEY_LOCALNET_PROVERS} provers × ${PARLEY_LOCALNET_PROVER_WORKERS} workers, capacity ${PARLEY_LOCALNET_PROVING}, epochs of ${EPOCHS} slots (0: off), one transfer every ${INTERVAL} s for ${MINUTES} min"
 while ((SECONDS - start < MINUTES * 60)); do
-  k="${keys[$((sent % ${#keys[@]}))]}"
-  if out="$("${CAST}" send --async --rpc-url "${RPC}" --private-key "${k}" --value 1 \
-    0x000000000000000000000000000000000000cafE 2>&1)"; then
+  # Accounts in turn, each with its pending nonce: cast fills the nonce from the latest
+  # state (against anvil too), so a second transfer while the first is still pending (held
+  # in a full epoch, say) would repeat it and be refused as already known.
+  i=$(((sent + failed) % ${#keys[@]}))
+  nonce="$("${CAST}" nonce --block pending --rpc-url "${RPC}" "${addrs[$i]}" 2>/dev/null || echo 0)"
+  if out="$("${CAST}" send --async --rpc-url "${RPC}" --private-key "${keys[$i]}" --nonce "${nonce}" \
+    --value 1 0x000000000000000000000000000000000000cafE 2>&1)"; then
     ((EPOCHS > 0 && sent % 3 == 0)) && sent_at[${out}]=$((SECONDS - start))
     sent=$((sent + 1))
   else
