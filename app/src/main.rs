@@ -152,7 +152,7 @@ enum Cmd {
         epoch_slots: Option<u64>,
         /// With --epoch-slots: the most slots of an epoch that may need a block proof (the
         /// aggregation circuit's capacity, at most 64); a full epoch's later slots carry no
-        /// L2 transactions. Default: --epoch-slots (every slot may).
+        /// L2 transactions. Default: --epoch-slots, at most 64 (as the localnet's default).
         #[arg(long)]
         agg_capacity: Option<u64>,
         /// With --epoch-slots: the aggregation circuit's degree k.
@@ -379,7 +379,7 @@ fn main() -> eyre::Result<()> {
                 let aggregation = match epoch_slots {
                     None => None,
                     Some(n) => {
-                        let m = agg_capacity.unwrap_or(n);
+                        let m = agg_capacity.unwrap_or(n.min(64));
                         if !(1..=64).contains(&m) || m > n {
                             eyre::bail!(
                                 "--agg-capacity {m}: must be in 1..=64 and at most --epoch-slots {n}"
