@@ -123,10 +123,15 @@ enum Cmd {
         #[arg(long, default_value_t = 1200)]
         prover_base: u32,
         /// Turn block proving on (DESIGN §3.8) with a block circuit of this many diff entries:
-        /// `max_diff_entries` becomes the same, and the circuit's vk hash is computed here
-        /// (keygen of the verifying key, with the SRS from the parameter cache) and pinned.
+        /// `max_diff_entries` becomes this times --max-chunks, and the circuit's vk hash is
+        /// computed here (keygen of the verifying key, with the SRS from the parameter cache)
+        /// and pinned.
         #[arg(long)]
         proving_capacity: Option<u64>,
+        /// With --proving-capacity: the most chunks a slot's diff may be cut into (1..=64,
+        /// ADR 0016); each chunk is one block proof.
+        #[arg(long, default_value_t = 1)]
+        max_chunks: u64,
         /// With --proving-capacity: heights an assigned prover has for its proof.
         #[arg(long, default_value_t = 30)]
         proof_window: u64,
@@ -324,6 +329,7 @@ fn main() -> eyre::Result<()> {
             provers,
             prover_base,
             proving_capacity,
+            max_chunks,
             proof_window,
             max_unproven_slots,
             commit_window,
@@ -416,9 +422,10 @@ fn main() -> eyre::Result<()> {
                         })
                     }
                 };
-                params.protocol.max_diff_entries = cap;
+                params.protocol.max_diff_entries = cap.saturating_mul(max_chunks);
                 params.protocol.proving = Some(parley_app::chain::genesis::ProvingParams {
                     block_capacity: cap,
+                    max_chunks,
                     block_vk_hash: verifier.vk_hash(),
                     srs,
                     proof_window,

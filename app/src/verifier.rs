@@ -1,6 +1,7 @@
 //! The node's block-proof checking ([`crate::chain::proving::ProofCheck`]): the block
 //! circuit's verifying key, built from the circuit on first use and checked against the hash
-//! genesis pins, and the `diff_hash` of every executed slot, computed by a background thread
+//! genesis pins, and the `diff_hash` of each chunk of every executed slot (ADR 0016: the diff
+//! cut every `block_capacity` entries), computed by a background thread
 //! right after Commit (DESIGN §2) and, when a proof arrives before that thread got to it,
 //! synchronously in FinalizeBlock. Nothing here computes a Poseidon *tree*.
 
@@ -25,24 +26,30 @@ const CACHE: usize = 4096;
 /// Blocks queued for the background thread at most; past it, FinalizeBlock computes.
 const QUEUE: usize = 1024;
 
-/// `diff_hash` of a stored block's diff.
-pub fn diff_hash_of(store: &Store, number: u64) -> Result<B256, StoreError> {
+/// `diff_hash` of each chunk of a stored block's diff cut every `capacity` entries (none for
+/// an empty diff).
+pub fn diff_hash_of(store: &Store, number: u64, capacity: u64) -> Result<Vec<B256>, StoreError> {
     let diff = store
         .reader()?
         .diff(number)?
         .ok_or_else(|| StoreError::Corrupt(format!("no diff stored for L2 block {number}")))?;
-    let h = parley_proofs::diff_hash::diff_hash(&diff)
-        .map_err(|e| StoreError::Corrupt(format!("diff of L2 block {number}: {e}")))?;
-    Ok(fr_to_b256(&h))
+    let chunks = parley_types::chunk_count(diff.0.len(), capacity);
+    (0..chunks)
+        .map(|c| {
+            parley_proofs::diff_hash::diff_hash(&diff.chunk(c, capacity))
+                .map(|h| fr_to_b256(&h))
+                .map_err(|e| StoreError::Corrupt(format!("diff of L2 block {number}: {e}")))
+        })
+        .collect()
 }
 
 #[derive(Default)]
 struct Cache {
-    by_block: BTreeMap<u64, B256>,
+    by_block: BTreeMap<u64, Vec<B256>>,
 }
 
 impl Cache {
-    fn put(&mut self, number: u64, h: B256) {
+    fn put(&mut self, number: u64, h: Vec<B256>) {
         self.by_block.insert(number, h);
         while self.by_block.len() > CACHE {
             self.by_block.pop_first();
@@ -88,9 +95,10 @@ impl Verifier {
         });
         let (queue, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let (s, st) = (shared.clone(), store.clone());
+        let capacity = params.block_capacity;
         std::thread::Builder::new()
             .name("diff-hash".into())
-            .spawn(move || background(&st, &s, &rx))
+            .spawn(move || background(&st, capacity, &s, &rx))
             .expect("spawning the diff_hash thread");
         Self {
             store,
@@ -247,7 +255,7 @@ pub fn check_srs(selected: &parley_proofs::params::Srs, pin: &SrsPin) -> Result<
     }
 }
 
-fn background(store: &Store, shared: &Shared, rx: &Receiver<u64>) {
+fn background(store: &Store, capacity: u64, shared: &Shared, rx: &Receiver<u64>) {
     while let Ok(number) = rx.recv() {
         {
             let mut g = shared.pause_lock.lock().expect("pause lock");
@@ -255,7 +263,7 @@ fn background(store: &Store, shared: &Shared, rx: &Receiver<u64>) {
                 g = shared.resumed.wait(g).expect("pause lock");
             }
         }
-        match diff_hash_of(store, number) {
+        match diff_hash_of(store, number, capacity) {
             Ok(h) => shared.cache.lock().expect("diff_hash cache").put(number, h),
             Err(e) => tracing::warn!(number, error = %e, "diff_hash in the background failed"),
         }
@@ -263,7 +271,7 @@ fn background(store: &Store, shared: &Shared, rx: &Receiver<u64>) {
 }
 
 impl ProofCheck for Verifier {
-    fn diff_hash(&self, number: u64) -> Result<B256, StoreError> {
+    fn diff_hashes(&self, number: u64) -> Result<Vec<B256>, StoreError> {
         if let Some(h) = self
             .shared
             .cache
@@ -272,14 +280,14 @@ impl ProofCheck for Verifier {
             .by_block
             .get(&number)
         {
-            return Ok(*h);
+            return Ok(h.clone());
         }
-        let h = diff_hash_of(&self.store, number)?;
+        let h = diff_hash_of(&self.store, number, self.params.block_capacity)?;
         self.shared
             .cache
             .lock()
             .expect("diff_hash cache")
-            .put(number, h);
+            .put(number, h.clone());
         Ok(h)
     }
 
@@ -297,6 +305,8 @@ impl ProofCheck for Verifier {
                 header: BlockHeader {
                     chain_id: st.chain_id,
                     slot: st.slot,
+                    chunk_index: st.chunk,
+                    chunk_count: st.chunks,
                     block_commitment: st.commitment,
                     prover_address: st.prover,
                 },
@@ -323,7 +333,16 @@ impl ProofCheck for Verifier {
         let key = self.epoch_key()?;
         let mut pis = Vec::with_capacity(st.blocks.len());
         for b in st.blocks {
-            let dh = self.diff_hash(b.block_number)?;
+            let dh = self
+                .diff_hashes(b.block_number)?
+                .get(b.chunk as usize)
+                .copied()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "slot {}: no chunk {} in its diff",
+                        b.slot, b.chunk
+                    ))
+                })?;
             let fr = |x: &B256, what: &str| {
                 fr_from_b256(x).ok_or_else(|| {
                     StoreError::Corrupt(format!("slot {}: {what} is not a field element", b.slot))
@@ -333,6 +352,8 @@ impl ProofCheck for Verifier {
                 header: BlockHeader {
                     chain_id: st.chain_id,
                     slot: b.slot,
+                    chunk_index: b.chunk,
+                    chunk_count: b.chunks,
                     block_commitment: b.commitment,
                     prover_address: b.prover,
                 },

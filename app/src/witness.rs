@@ -1,10 +1,12 @@
 //! Witnesses for provers, off the consensus path (DESIGN §2 "Proof tree", §5): a node that
 //! serves provers keeps the Poseidon proof tree in a background thread, applying every
-//! committed block's diff in order, and keeps for each slot awaiting its proof what a prover
-//! needs — the block witness (the diff's entries with their openings under the running
-//! root), the pre- and post-roots, `diff_hash` and the block commitment — as
-//! [`parley_proofs::BlockWitness`] bytes with the prover address left zero (the worker sets
-//! its own). Witnesses of slots already proven are dropped.
+//! committed block's diff in order, and keeps for each chunk of each slot awaiting its proof
+//! what a prover needs — the block witness (the chunk's entries with their openings under the
+//! running root), the pre- and post-roots of the chunk, its `diff_hash`, its index and count,
+//! and the block commitment — as [`parley_proofs::BlockWitness`] bytes with the prover address
+//! left zero (the worker sets its own). A slot's diff is cut every `block_capacity` entries
+//! (ADR 0016); chunk `i + 1` starts at the root chunk `i` ends at. Witnesses of slots already
+//! proven are dropped.
 //!
 //! Nothing here reaches consensus: the thread reads committed blocks from the store, so a
 //! slow tree delays provers, never a block. On start-up it replays the stored diffs from
@@ -39,8 +41,8 @@ pub struct Progress {
 #[derive(Default)]
 struct State {
     progress: Progress,
-    /// Slot → encoded witness, for slots awaiting their proof.
-    witnesses: BTreeMap<u64, Vec<u8>>,
+    /// (slot, chunk) → encoded witness, for slots awaiting their proof.
+    witnesses: BTreeMap<(u64, u32), Vec<u8>>,
     /// Set when a block could not be applied: the service stops and says why.
     failed: Option<String>,
 }
@@ -91,13 +93,14 @@ impl WitnessService {
         Self { state }
     }
 
-    /// The encoded witness of `slot`, if the slot awaits its proof and the tree has reached it.
-    pub fn witness(&self, slot: u64) -> Option<Vec<u8>> {
+    /// The encoded witness of chunk `chunk` of `slot`, if the slot awaits its proof, has that
+    /// chunk, and the tree has reached it.
+    pub fn witness(&self, slot: u64, chunk: u32) -> Option<Vec<u8>> {
         self.state
             .lock()
             .expect("witness state")
             .witnesses
-            .get(&slot)
+            .get(&(slot, chunk))
             .cloned()
     }
 
@@ -163,32 +166,42 @@ fn catch_up(
             .map(|b| ProofSlot::decode(&b).map_err(|e| e.to_string()))
             .transpose()?
             .filter(|s| s.block_number == n && !s.proven);
-        let witness = match due {
+        let mut built = Vec::new();
+        match due {
             Some(slot) => {
-                let header = BlockHeader {
-                    chain_id,
-                    slot: n,
-                    block_commitment: slot.commitment,
-                    prover_address: Address::ZERO,
-                };
-                let w = BlockWitness::build(tree, header, &diff, capacity)
-                    .map_err(|e| format!("block {n}: {e}"))?;
-                Some(w.encode())
+                let count = parley_types::chunk_count(diff.0.len(), params.block_capacity);
+                if count != u64::from(slot.chunks) {
+                    return Err(format!(
+                        "block {n}: {count} chunks, the chain says {}",
+                        slot.chunks
+                    ));
+                }
+                for c in 0..slot.chunks {
+                    let header = BlockHeader {
+                        chain_id,
+                        slot: n,
+                        chunk_index: c,
+                        chunk_count: slot.chunks,
+                        block_commitment: slot.commitment,
+                        prover_address: Address::ZERO,
+                    };
+                    let part = diff.chunk(u64::from(c), params.block_capacity);
+                    let w = BlockWitness::build(tree, header, &part, capacity)
+                        .map_err(|e| format!("block {n} chunk {c}: {e}"))?;
+                    built.push(((n, c), w.encode()));
+                }
             }
             None => {
                 tree.apply_diff_batch(&diff)
                     .map_err(|e| format!("block {n}: {e}"))?;
-                None
             }
-        };
+        }
         let secs = t0.elapsed().as_secs_f64();
         let head = proof_head(&r)?;
         let mut s = state.lock().expect("witness state");
-        if let Some(w) = witness {
-            s.witnesses.insert(n, w);
-        }
+        s.witnesses.extend(built);
         // Proven slots need no witness any more.
-        s.witnesses = s.witnesses.split_off(&head);
+        s.witnesses = s.witnesses.split_off(&(head, 0));
         s.progress.applied_through = Some(n);
         s.progress.leaves += diff.0.len() as u64;
         s.progress.seconds += secs;
@@ -201,7 +214,7 @@ fn catch_up(
     // Proofs may arrive while no block changes the tree: drop what they proved.
     let head = proof_head(&r)?;
     let mut s = state.lock().expect("witness state");
-    s.witnesses = s.witnesses.split_off(&head);
+    s.witnesses = s.witnesses.split_off(&(head, 0));
     Ok(())
 }
 

@@ -80,6 +80,7 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
             max_diff_entries: CAPACITY as u64,
             proving: Some(ProvingParams {
                 block_capacity: CAPACITY as u64,
+                max_chunks: 1,
                 block_vk_hash: block.vk_hash(),
                 srs: SrsPin::Dev,
                 proof_window: 6,
@@ -153,6 +154,8 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
         let header = BlockHeader {
             chain_id: CHAIN_ID,
             slot: s,
+            chunk_index: 0,
+            chunk_count: 1,
             block_commitment: entry.commitment,
             prover_address: p.address(),
         };
@@ -160,6 +163,7 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
         let proof = block.prove(&w).expect("proves");
         let a = Action::Proof {
             slot: s,
+            chunk: 0,
             pre_root: fr_to_b256(&w.public.pre_root),
             post_root: fr_to_b256(&w.public.post_root),
             proof: Bytes::from(proof.bytes.clone()),
@@ -169,7 +173,7 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
         assert_eq!(only_result(&net), (0, String::new()), "slot {s}'s proof");
         // The node keeps what an aggregator fetches.
         assert_eq!(
-            net.reader().proof(s, p.address()).expect("read"),
+            net.reader().proof(s, 0, p.address()).expect("read"),
             Some(proof.bytes.clone())
         );
         pis.push(w.public.pi_hash());
@@ -241,6 +245,6 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
     assert_eq!(ledger(&net, p.address()).balance, before + share - fee);
     // The epoch settled: the next height drops its proofs.
     net.step();
-    assert_eq!(net.reader().proof(11, p.address()).expect("read"), None);
-    assert_eq!(net.reader().proof(12, p.address()).expect("read"), None);
+    assert_eq!(net.reader().proof(11, 0, p.address()).expect("read"), None);
+    assert_eq!(net.reader().proof(12, 0, p.address()).expect("read"), None);
 }

@@ -93,6 +93,8 @@ fn header(slot: u64, commitment: B256) -> BlockHeader {
     BlockHeader {
         chain_id: CHAIN_ID,
         slot,
+        chunk_index: 0,
+        chunk_count: 1,
         block_commitment: commitment,
         prover_address: Address::repeat_byte(0x77),
     }

@@ -41,6 +41,7 @@ fn prover_keys() -> &'static Halo2BlockProver {
 fn proving() -> ProvingParams {
     ProvingParams {
         block_capacity: CAPACITY as u64,
+        max_chunks: 1,
         block_vk_hash: prover_keys().vk_hash(),
         srs: SrsPin::Dev,
         proof_window: WINDOW,
@@ -89,7 +90,7 @@ fn net_of(proving: ProvingParams, provers_per_slot: u64, provers: &[(usize, u128
     let params = Params {
         chain_id: CHAIN_ID,
         protocol: ProtocolParams {
-            max_diff_entries: CAPACITY as u64,
+            max_diff_entries: CAPACITY as u64 * proving.max_chunks,
             provers_per_slot,
             proving: Some(proving),
             ..ProtocolParams::default()
@@ -173,8 +174,17 @@ impl Witnesses {
         }
     }
 
-    /// The witness of slot `s` for `prover`; the tree catches up to block `s − 1` first.
+    /// The witness of slot `s` (one chunk) for `prover`; the tree catches up to block
+    /// `s − 1` first.
     fn witness(&mut self, net: &Net, s: u64, prover: Address) -> BlockWitness {
+        let mut w = self.chunk_witnesses(net, s, prover);
+        assert_eq!(w.len(), 1, "slot {s} has one chunk");
+        w.remove(0)
+    }
+
+    /// The witnesses of every chunk of slot `s` for `prover`, in chunk order: the diff cut
+    /// every [`CAPACITY`] entries, each chunk starting at the root the one before ends at.
+    fn chunk_witnesses(&mut self, net: &Net, s: u64, prover: Address) -> Vec<BlockWitness> {
         let r = net.reader();
         while self.next_block < s {
             let d = r.diff(self.next_block).expect("read").expect("diff");
@@ -183,15 +193,22 @@ impl Witnesses {
         }
         let entry = proof_slot(net, s).expect("slot awaits a proof");
         let diff = r.diff(entry.block_number).expect("read").expect("diff");
-        let header = BlockHeader {
-            chain_id: CHAIN_ID,
-            slot: s,
-            block_commitment: entry.commitment,
-            prover_address: prover,
-        };
-        let w = BlockWitness::build(&mut self.tree, header, &diff, CAPACITY).expect("witness");
+        let out = (0..entry.chunks)
+            .map(|c| {
+                let header = BlockHeader {
+                    chain_id: CHAIN_ID,
+                    slot: s,
+                    chunk_index: c,
+                    chunk_count: entry.chunks,
+                    block_commitment: entry.commitment,
+                    prover_address: prover,
+                };
+                let part = diff.chunk(u64::from(c), CAPACITY as u64);
+                BlockWitness::build(&mut self.tree, header, &part, CAPACITY).expect("witness")
+            })
+            .collect();
         self.next_block = s + 1;
-        w
+        out
     }
 }
 
@@ -199,6 +216,7 @@ fn proof_action(w: &BlockWitness) -> Action {
     let proof = prover_keys().prove(w).expect("proves");
     Action::Proof {
         slot: w.public.header.slot,
+        chunk: w.public.header.chunk_index,
         pre_root: fr_to_b256(&w.public.pre_root),
         post_root: fr_to_b256(&w.public.post_root),
         proof: Bytes::from(proof.bytes),
@@ -276,6 +294,7 @@ fn proofs_chain_in_any_order_from_the_genesis_root() {
     };
     let empty = Action::Proof {
         slot: 11,
+        chunk: 0,
         pre_root,
         post_root,
         proof,
@@ -363,6 +382,7 @@ fn proofs_that_do_not_verify_fine_their_sender() {
 
     let Action::Proof {
         slot,
+        chunk,
         pre_root,
         proof,
         ..
@@ -372,12 +392,14 @@ fn proofs_that_do_not_verify_fine_their_sender() {
     };
     let lying = Action::Proof {
         slot,
+        chunk,
         pre_root,
         post_root: B256::with_last_byte(1),
         proof,
     };
     let garbage = Action::Proof {
         slot,
+        chunk,
         pre_root,
         post_root: pre_root,
         proof: Bytes::from(vec![0xab; 2000]),
@@ -492,11 +514,24 @@ fn a_genesis_pinning_another_circuit_or_bad_proving_params_is_refused() {
         err.contains("params.protocol.proving.srs.ceremony.k"),
         "{err}"
     );
-    let err = with(proving(), cap + 1).expect_err("capacity below max_diff_entries");
-    assert!(
-        err.contains("params.protocol.proving.block_capacity"),
-        "{err}"
-    );
+    // max_diff_entries must fit max_chunks chunks of block_capacity entries.
+    let err = with(proving(), cap + 1).expect_err("one chunk below max_diff_entries");
+    assert!(err.contains("params.protocol.proving.max_chunks"), "{err}");
+    let three = ProvingParams {
+        max_chunks: 3,
+        ..proving()
+    };
+    assert_eq!(with(three.clone(), 3 * cap), Ok(()));
+    let err = with(three, 3 * cap + 1).expect_err("three chunks below max_diff_entries");
+    assert!(err.contains("params.protocol.proving.max_chunks"), "{err}");
+    for bad in [0, 65] {
+        let p = ProvingParams {
+            max_chunks: bad,
+            ..proving()
+        };
+        let err = with(p, cap).expect_err("max_chunks outside 1..=64");
+        assert!(err.contains("params.protocol.proving.max_chunks"), "{err}");
+    }
     let short = ProvingParams {
         proof_window: 1,
         ..proving()
@@ -801,12 +836,12 @@ proptest! {
             let (key, action, valid) = match &o {
                 Op::Valid(i) => (&p, proofs[*i].clone(), true),
                 Op::Damaged(i, by_q) => {
-                    let Action::Proof { slot, pre_root, post_root, proof } = proofs[*i].clone() else {
+                    let Action::Proof { slot, chunk, pre_root, post_root, proof } = proofs[*i].clone() else {
                         unreachable!()
                     };
                     let mut bytes = proof.to_vec();
                     bytes[100] ^= 1;
-                    let a = Action::Proof { slot, pre_root, post_root, proof: bytes.into() };
+                    let a = Action::Proof { slot, chunk, pre_root, post_root, proof: bytes.into() };
                     (if *by_q { &q } else { &p }, a, false)
                 }
                 Op::Copied(i) => (&q, proofs[*i].clone(), false),
@@ -922,7 +957,7 @@ fn the_witness_service_serves_what_a_prover_needs() {
     let mut own = Witnesses::new(&net);
     for s in HISTORY {
         let served = service
-            .witness(s)
+            .witness(s, 0)
             .expect("a witness for every unproven slot");
         assert_eq!(
             served,
@@ -931,13 +966,13 @@ fn the_witness_service_serves_what_a_prover_needs() {
         );
     }
     assert!(
-        service.witness(12).is_none(),
+        service.witness(12, 0).is_none(),
         "an empty slot needs no witness"
     );
     let progress = service.progress();
     assert!(progress.leaves > 0 && progress.seconds > 0.0);
 
-    let w = BlockWitness::decode(&service.witness(10).expect("served"))
+    let w = BlockWitness::decode(&service.witness(10, 0).expect("served"))
         .expect("decodes")
         .for_prover(p.address());
     send(&mut net, &p, 0, &proof_action(&w));
@@ -946,10 +981,10 @@ fn the_witness_service_serves_what_a_prover_needs() {
     assert_eq!(chain(&net).proven_slot, 10);
     wait(&service, net.height);
     assert!(
-        service.witness(10).is_none(),
+        service.witness(10, 0).is_none(),
         "a proven slot's witness is dropped"
     );
-    assert!(service.witness(11).is_some());
+    assert!(service.witness(11, 0).is_some());
 }
 
 // ---- The permissionless fallback (DESIGN §3.9) ----
@@ -992,9 +1027,10 @@ fn slot_10_with_a_transfer(net: &mut Net) -> u64 {
     10
 }
 
-fn proof_parts(a: &Action) -> (u64, B256, B256, Bytes) {
+fn proof_parts(a: &Action) -> (u64, u32, B256, B256, Bytes) {
     let Action::Proof {
         slot,
+        chunk,
         pre_root,
         post_root,
         proof,
@@ -1002,21 +1038,23 @@ fn proof_parts(a: &Action) -> (u64, B256, B256, Bytes) {
     else {
         unreachable!("a Proof")
     };
-    (slot, pre_root, post_root, proof)
+    (slot, chunk, pre_root, post_root, proof)
 }
 
 fn commit(a: &Action, who: Address) -> Action {
-    let (slot, _, _, proof) = proof_parts(a);
+    let (slot, chunk, _, _, proof) = proof_parts(a);
     Action::CommitProof {
         slot,
+        chunk,
         hash: parley_app::chain::proving::commit_hash(&proof, who),
     }
 }
 
 fn reveal(a: &Action) -> Action {
-    let (slot, pre_root, post_root, proof) = proof_parts(a);
+    let (slot, chunk, pre_root, post_root, proof) = proof_parts(a);
     Action::RevealProof {
         slot,
+        chunk,
         pre_root,
         post_root,
         proof,
@@ -1077,9 +1115,10 @@ fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
         (e.missed[0].prover, e.missed[0].kept),
         (a.address(), U256::from(SLASH / 2))
     );
-    let (_, pre, post, bytes) = proof_parts(&p3);
+    let (_, _, pre, post, bytes) = proof_parts(&p3);
     let late = Action::Proof {
         slot: s,
+        chunk: 0,
         pre_root: pre,
         post_root: post,
         proof: bytes,
@@ -1155,6 +1194,7 @@ fn copied_fallback_proofs_earn_nothing_and_are_fined() {
     send(&mut net, &q4, 0, &commit(&p3, q4.address()));
     let blind = Action::CommitProof {
         slot: s,
+        chunk: 0,
         hash: B256::repeat_byte(9),
     };
     send(&mut net, &a, 0, &blind);
@@ -1223,13 +1263,15 @@ fn a_round_that_proves_nothing_reopens_with_a_higher_bounty() {
     step_to(&mut net, 16);
     let junk = Action::CommitProof {
         slot: s,
+        chunk: 0,
         hash: parley_app::chain::proving::commit_hash(&garbage, q3.address()),
     };
     send(&mut net, &q3, 0, &junk);
     step_to(&mut net, 18);
-    let (_, pre, post, _) = proof_parts(&p4);
+    let (_, _, pre, post, _) = proof_parts(&p4);
     let bad = Action::RevealProof {
         slot: s,
+        chunk: 0,
         pre_root: pre,
         post_root: post,
         proof: garbage,
@@ -1428,7 +1470,7 @@ proptest! {
             for (i, (k, own, other, play)) in players.iter().enumerate() {
                 let c = match (next, play) {
                     (17, Play::Honest(_)) => Some(commit(own, k.address())),
-                    (17, Play::Blind(_)) => Some(Action::CommitProof { slot: s, hash: B256::repeat_byte(7) }),
+                    (17, Play::Blind(_)) => Some(Action::CommitProof { slot: s, chunk: 0, hash: B256::repeat_byte(7) }),
                     (17, Play::Copy(_)) => Some(commit(other, k.address())),
                     (19, Play::Honest(true)) => Some(reveal(own)),
                     (19, Play::Blind(true) | Play::Copy(true)) => Some(reveal(other)),
@@ -1487,4 +1529,218 @@ proptest! {
             prop_assert_eq!(after(k).1.stake, start.1.stake - fine, "key {}'s stake", i + 3);
         }
     }
+}
+
+// ---- Chunks (DESIGN §3.12, ADR 0016) ----
+
+/// Keys 2 (drawn for nearly every slot), 3 and 4 are provers; a slot's diff may be cut into
+/// up to three chunks of [`CAPACITY`] entries.
+fn chunk_net() -> Net {
+    net_of(
+        ProvingParams {
+            max_chunks: 3,
+            fallback: fallback(),
+            ..proving()
+        },
+        1,
+        &[(2, 1_000_000), (3, 1), (4, 3)],
+    )
+}
+
+/// Slot 10 executes seven transfers: its diff (13 or more entries) is cut into three chunks
+/// of at most [`CAPACITY`] entries, each proven on its own.
+/// - The witness service serves each chunk's witness, the same as a prover's own tree.
+/// - `pi_hash` binds the chunk index and count: a chunk's proof sent as another chunk, or a
+///   proof of the same entries made as a whole block (one chunk of one), does not verify and
+///   fines its sender; a chunk past the last is refused (code 83).
+/// - The drawn prover sends chunks 2 and 0, in that order, within the window, and not chunk
+///   1: the slot stays unproven (nothing chains through chunk 1), the prover is slashed once
+///   when the window ends, and a fallback round opens; another prover commits to and reveals
+///   chunk 1, and the slot is proven when the round closes, the proven root being the
+///   prover's own tree's after the whole diff.
+/// - The fee share is cut in three: the drawn prover gets the parts of its two chunks, the
+///   fallback prover of chunk 1 the third with the kept half of the slash, and a third prover
+///   that revealed chunk 0 again (proven on time already) nothing; value is conserved and the
+///   nodes agree.
+#[test]
+fn a_large_diff_is_proven_in_chunks_that_chain_in_any_order() {
+    let mut net = chunk_net();
+    let [p, q3, q4] = [2, 3, 4].map(|i| net.keys[i].clone());
+    let everyone: Vec<Address> = holders(&net)
+        .into_iter()
+        .chain((0x61..=0x67).map(Address::repeat_byte))
+        .collect();
+    let total = total_value(&net, &everyone);
+    let service = parley_app::witness::WitnessService::start(
+        net.nodes[0].app.store().clone(),
+        CHAIN_ID,
+        ProvingParams {
+            max_chunks: 3,
+            ..proving()
+        },
+        net.nodes[0].app.subscribe(),
+    );
+    step_to(&mut net, 9);
+    let senders: Vec<PrivateKeySigner> = [0, 1, 2, 3, 4, 5].map(|i| net.keys[i].clone()).into();
+    for (i, k) in senders.iter().enumerate() {
+        net.transfer(k, 0, Address::repeat_byte(0x61 + i as u8), 5);
+    }
+    net.transfer(&senders[0], 1, Address::repeat_byte(0x67), 5);
+    net.step();
+    let s = 10;
+    let entries = net.reader().diff(s).expect("read").expect("diff").0.len();
+    assert!(
+        (2 * CAPACITY + 1..=3 * CAPACITY).contains(&entries),
+        "seven transfers write 13 to 18 entries, not {entries}"
+    );
+    let e = proof_slot(&net, s).expect("slot awaits a proof");
+    assert_eq!(e.chunks, 3);
+    assert_eq!(assigned(&net, s), vec![p.address()]);
+    let genesis_root = chain(&net).proven_root;
+
+    let mut own = Witnesses::new(&net);
+    let mine = own.chunk_witnesses(&net, s, p.address());
+    let theirs = Witnesses::new(&net).chunk_witnesses(&net, s, q3.address());
+    let fourth = Witnesses::new(&net).chunk_witnesses(&net, s, q4.address());
+    // Chunks chain: each starts where the one before ends.
+    assert_eq!(fr_to_b256(&mine[0].public.pre_root), genesis_root);
+    for c in 1..3 {
+        assert_eq!(mine[c].public.pre_root, mine[c - 1].public.post_root);
+    }
+    for _ in 0..200 {
+        if service.progress().applied_through >= Some(s) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for (c, w) in mine.iter().enumerate() {
+        let served = service.witness(s, c as u32).expect("served");
+        assert_eq!(
+            BlockWitness::decode(&served)
+                .expect("decodes")
+                .for_prover(p.address()),
+            *w,
+            "chunk {c}: the served witness is the prover's own"
+        );
+    }
+    assert!(service.witness(s, 3).is_none(), "there is no chunk 3");
+    let proofs: Vec<Action> = mine.iter().map(proof_action).collect();
+
+    // A chunk past the last is refused before anything changes.
+    let (_, _, pre, post, bytes) = proof_parts(&proofs[0]);
+    let past = Action::Proof {
+        slot: s,
+        chunk: 3,
+        pre_root: pre,
+        post_root: post,
+        proof: bytes.clone(),
+    };
+    assert_eq!(check_code(&net, &p, 0, &past), 83);
+    // Chunk 0's proof claimed as chunk 1, and a proof of chunk 0's entries made as a whole
+    // block: neither verifies.
+    let as_chunk_1 = Action::Proof {
+        slot: s,
+        chunk: 1,
+        pre_root: pre,
+        post_root: post,
+        proof: bytes,
+    };
+    let mut whole = mine[0].clone();
+    whole.public.header.chunk_count = 1;
+    let as_whole = proof_action(&whole);
+    let stake = prover_entry(&net, p.address()).stake;
+    send(&mut net, &p, 0, &as_chunk_1);
+    send(&mut net, &p, 1, &as_whole);
+    net.step();
+    let results = message_results(&net);
+    assert_eq!(results.len(), 2);
+    for (code, log) in &results {
+        assert_eq!(*code, 70, "{log}");
+    }
+    assert_eq!(
+        prover_entry(&net, p.address()).stake,
+        stake - U256::from(2 * FINE)
+    );
+    assert!(proof_slot(&net, s).expect("slot").transitions.is_empty());
+
+    // Chunk 2, then chunk 0: recorded, but nothing chains through chunk 1.
+    let before = ledger(&net, p.address()).balance;
+    send(&mut net, &p, 2, &proofs[2]);
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new())]);
+    send(&mut net, &p, 3, &proofs[0]);
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new())]);
+    let e = proof_slot(&net, s).expect("slot");
+    assert_eq!(
+        e.transitions.iter().map(|t| t.chunk).collect::<Vec<_>>(),
+        vec![2, 0]
+    );
+    assert!(!e.proven);
+    assert_eq!(chain(&net).proven_root, genesis_root);
+    assert_eq!(
+        check_code(&net, &p, 4, &proofs[0]),
+        69,
+        "one transition per chunk and prover"
+    );
+
+    // The window ends: slashed once for the slot, a round opens for the missing chunk.
+    let burned = pot(&net).burned;
+    let stake = prover_entry(&net, p.address()).stake;
+    step_to(&mut net, 16);
+    let e = proof_slot(&net, s).expect("slot");
+    assert_eq!((e.round, e.round_end), (1, 24));
+    assert_eq!(e.missed.len(), 1);
+    assert_eq!(
+        prover_entry(&net, p.address()).stake,
+        stake - U256::from(SLASH)
+    );
+    assert_eq!(pot(&net).burned, burned + U256::from(SLASH / 2));
+    // Key 3 proves the missing chunk in the fallback; key 4 proves chunk 0 again, which the
+    // drawn prover proved on time.
+    let fallback = proof_action(&theirs[1]);
+    let again = proof_action(&fourth[0]);
+    let (b3, b4) = (
+        ledger(&net, q3.address()).balance,
+        ledger(&net, q4.address()).balance,
+    );
+    send(&mut net, &q3, 0, &commit(&fallback, q3.address()));
+    send(&mut net, &q4, 0, &commit(&again, q4.address()));
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new()); 2]);
+    step_to(&mut net, 18);
+    send(&mut net, &q3, 1, &reveal(&fallback));
+    send(&mut net, &q4, 1, &reveal(&again));
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new()); 2]);
+    step_to(&mut net, 24);
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(e.proven, "proven when the round closes");
+    let c = chain(&net);
+    assert_eq!(c.proven_slot, s);
+    assert_eq!(c.proven_root, fr_to_b256(&own.tree.root()));
+    let part = e.fee_share / U256::from(3);
+    assert!(!part.is_zero());
+    let fee = ProtocolParams::default().message_fee;
+    assert_eq!(
+        ledger(&net, p.address()).balance,
+        before + part + part - fee - fee,
+        "the drawn prover is paid for its two chunks"
+    );
+    assert_eq!(
+        ledger(&net, q3.address()).balance,
+        b3 - fee - fee + part + U256::from(SLASH / 2),
+        "the fallback prover of the missed chunk: its part and the kept slash"
+    );
+    assert_eq!(
+        ledger(&net, q4.address()).balance,
+        b4 - fee - fee,
+        "a reveal of a chunk proven on time earns nothing"
+    );
+    assert_eq!(
+        prover_entry(&net, p.address()).stake,
+        stake - U256::from(SLASH),
+        "slashed once for the slot, not again when it settled"
+    );
+    assert_eq!(total_value(&net, &everyone), total, "value is conserved");
 }

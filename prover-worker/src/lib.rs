@@ -348,24 +348,28 @@ impl Node {
         })
     }
 
-    /// The witness of a slot awaiting its proof.
-    pub async fn witness(&self, slot: u64) -> eyre::Result<pb::GetWitnessResponse> {
+    /// The witness of chunk `chunk` of a slot awaiting its proof.
+    pub async fn witness(&self, slot: u64, chunk: u32) -> eyre::Result<pb::GetWitnessResponse> {
         let mut c = self.client.clone();
         call(
             self.timeout,
             "GetWitness",
-            c.get_witness(req(pb::GetWitnessRequest { slot }, self.timeout)),
+            c.get_witness(req(pb::GetWitnessRequest { slot, chunk }, self.timeout)),
         )
         .await
     }
 
-    /// Where a slot's proving stands.
-    pub async fn proof_slot(&self, slot: u64) -> eyre::Result<pb::GetProofSlotResponse> {
+    /// Where a slot's proving stands, with the transitions and commits of chunk `chunk`.
+    pub async fn proof_slot(
+        &self,
+        slot: u64,
+        chunk: u32,
+    ) -> eyre::Result<pb::GetProofSlotResponse> {
         let mut c = self.client.clone();
         call(
             self.timeout,
             "GetProofSlot",
-            c.get_proof_slot(req(pb::GetProofSlotRequest { slot }, self.timeout)),
+            c.get_proof_slot(req(pb::GetProofSlotRequest { slot, chunk }, self.timeout)),
         )
         .await
     }
@@ -568,14 +572,14 @@ pub async fn select(
 pub struct Proving {
     keys: Arc<tokio::sync::Mutex<Option<Arc<Halo2BlockProver>>>>,
     jobs: Arc<tokio::sync::Semaphore>,
-    /// Per slot, the proof this process made and has not used yet, behind a lock that a job
+    /// Per (slot, chunk), the proof this process made and has not used yet, behind a lock that a job
     /// holds while it proves, submits, commits or reveals the slot ([`Proving::hold`]). A
     /// second job of the slot (its fallback round while the window's job still submits, or
     /// the next round) waits for the first and takes its proof instead of proving again. A
     /// proof is put back when it came too late for the window (the fallback takes the same
     /// proof: it is bound to this prover's address), when its round ended before it was
     /// revealed, or when the node went away (the re-delivered task submits it).
-    slots: Arc<std::sync::Mutex<BTreeMap<u64, SlotCell>>>,
+    slots: Arc<std::sync::Mutex<BTreeMap<(u64, u32), SlotCell>>>,
     /// Why this worker must not prove at all ([`Refused`]).
     refused: Arc<tokio::sync::watch::Sender<Option<String>>>,
     /// Block proofs this process computed.
@@ -594,13 +598,13 @@ pub struct Proving {
 /// A proof of a slot for this worker's address: pre-root, post-root, proof bytes.
 type MadeProof = (B256, B256, Vec<u8>);
 
-/// A slot's lock and the proof it keeps.
+/// A chunk's lock and the proof it keeps.
 type SlotCell = Arc<tokio::sync::Mutex<Option<MadeProof>>>;
 
-/// A slot's proof, held by one job at a time: take it, or put one back for the next job.
+/// A chunk's proof, held by one job at a time: take it, or put one back for the next job.
 pub type HeldProof = tokio::sync::OwnedMutexGuard<Option<MadeProof>>;
 
-/// Slots whose cells are kept when no job uses them (the oldest are dropped first).
+/// Chunks whose cells are kept when no job uses them (the oldest are dropped first).
 const MADE_PROOFS_KEPT: usize = 64;
 
 impl std::fmt::Debug for Proving {
@@ -636,10 +640,10 @@ impl Proving {
         self.made.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether a job holds the slot's proof cell now.
-    pub fn holds(&self, slot: u64) -> bool {
+    /// Whether a job holds the proof cell of the slot's chunk now.
+    pub fn holds(&self, slot: u64, chunk: u32) -> bool {
         let m = self.slots.lock().expect("proof cells lock");
-        m.get(&slot).is_some_and(|c| c.try_lock().is_err())
+        m.get(&(slot, chunk)).is_some_and(|c| c.try_lock().is_err())
     }
 
     /// Whether the block-circuit keys are made.
@@ -647,17 +651,17 @@ impl Proving {
         self.keys.try_lock().is_ok_and(|k| k.is_some())
     }
 
-    /// The slot's proof cell, locked for the caller: waits while another job of this process
-    /// proves or submits the slot. The cells no job uses are dropped, oldest first, past
-    /// [`MADE_PROOFS_KEPT`].
-    pub async fn hold(&self, slot: u64) -> HeldProof {
+    /// The proof cell of chunk `chunk` of the slot, locked for the caller: waits while
+    /// another job of this process proves or submits that chunk. The cells no job uses are
+    /// dropped, oldest first, past [`MADE_PROOFS_KEPT`].
+    pub async fn hold(&self, slot: u64, chunk: u32) -> HeldProof {
         let cell = {
             let mut m = self.slots.lock().expect("proof cells lock");
-            let cell = m.entry(slot).or_default().clone();
+            let cell = m.entry((slot, chunk)).or_default().clone();
             if m.len() > MADE_PROOFS_KEPT {
-                let idle: Vec<u64> = m
+                let idle: Vec<(u64, u32)> = m
                     .iter()
-                    .filter(|(s, c)| **s != slot && Arc::strong_count(c) == 1)
+                    .filter(|(s, c)| **s != (slot, chunk) && Arc::strong_count(c) == 1)
                     .map(|(s, _)| *s)
                     .take(m.len() - MADE_PROOFS_KEPT)
                     .collect();
@@ -839,7 +843,11 @@ pub fn epoch_snarks(
     let mut out = Vec::with_capacity(epoch.blocks.len());
     for b in &epoch.blocks {
         if b.proof.is_empty() {
-            bail!("the node no longer keeps the proof of slot {}", b.slot);
+            bail!(
+                "the node no longer keeps the proof of chunk {} of slot {}",
+                b.chunk,
+                b.slot
+            );
         }
         let prover = Address::try_from(b.prover.as_slice())
             .map_err(|_| eyre!("slot {}: prover is not 20 bytes", b.slot))?;
@@ -847,6 +855,8 @@ pub fn epoch_snarks(
             header: parley_proofs::BlockHeader {
                 chain_id,
                 slot: b.slot,
+                chunk_index: b.chunk,
+                chunk_count: b.chunks,
                 block_commitment: b32(&b.block_commitment, "block commitment")?,
                 prover_address: prover,
             },
@@ -987,20 +997,20 @@ pub async fn aggregate(
     bail!("Aggregate for epoch {e} was not included after {SUBMIT_ATTEMPTS} submissions")
 }
 
-/// A proof of slot `slot` for `key`'s address: the node's witness (asked again for a while
-/// when the node's witness service has not reached the slot yet), bound to the address and
-/// proved on a blocking thread (at most [`Config::jobs`] at once). `Err(reason)` inside when
-/// there is nothing to prove.
+/// A proof of chunk `chunk` of `chunks` of slot `slot` for `key`'s address: the node's
+/// witness (asked again for a while when the node's witness service has not reached the slot
+/// yet), bound to the address and proved on a blocking thread (at most [`Config::jobs`] at
+/// once). `Err(reason)` inside when there is nothing to prove.
 async fn make_proof(
     node: &Node,
     me: Address,
     chain_id: u64,
-    slot: u64,
+    (slot, chunk, chunks): (u64, u32, u32),
     proving: &Proving,
 ) -> eyre::Result<Result<(B256, B256, Vec<u8>), String>> {
     let mut tries = 0;
     let w = loop {
-        match node.witness(slot).await {
+        match node.witness(slot, chunk).await {
             Ok(w) => break w,
             Err(e) if tries < WITNESS_TRIES => {
                 tries += 1;
@@ -1013,8 +1023,10 @@ async fn make_proof(
     let witness = BlockWitness::decode(&w.witness)
         .map_err(|e| eyre!("witness of slot {slot}: {e}"))?
         .for_prover(me);
-    if witness.public.header.slot != slot || witness.public.header.chain_id != chain_id {
-        bail!("the node's witness is for another slot or chain");
+    let h = &witness.public.header;
+    if h.slot != slot || h.chain_id != chain_id || h.chunk_index != chunk || h.chunk_count != chunks
+    {
+        bail!("the node's witness is for another slot, chunk or chain");
     }
     let capacity = usize::try_from(w.capacity).map_err(|_| eyre!("capacity over usize"))?;
     let keys = proving.keys(capacity, &w.vk_hash).await?;
@@ -1027,7 +1039,7 @@ async fn make_proof(
         .await
         .map_err(|e| eyre!("job slots closed: {e}"))?;
     let public = witness.public;
-    tracing::info!(target: "parley::prover", slot, capacity, "proving");
+    tracing::info!(target: "parley::prover", slot, chunk, chunks, capacity, "proving");
     let proof = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
@@ -1036,12 +1048,12 @@ async fn make_proof(
     })
     .await
     .map_err(|e| eyre!("proving task: {e}"))?
-    .map_err(|e| eyre!("proving slot {slot}: {e}"))?;
+    .map_err(|e| eyre!("proving chunk {chunk} of slot {slot}: {e}"))?;
     let (proof, took) = proof;
     proving
         .made
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(target: "parley::prover", slot, ms = took.as_millis() as u64, "proved");
+    tracing::info!(target: "parley::prover", slot, chunk, ms = took.as_millis() as u64, "proved");
     Ok(Ok((
         fr_to_b256(&public.pre_root),
         fr_to_b256(&public.post_root),
@@ -1075,7 +1087,7 @@ async fn submit_until(
     node: &Node,
     key: &PrivateKeySigner,
     chain_id: u64,
-    slot: u64,
+    (slot, chunk): (u64, u32),
     action: &Action,
     nonces: &Nonces,
     benign: &[u32],
@@ -1090,10 +1102,10 @@ async fn submit_until(
             code if benign.contains(&code) => return Ok(Err(r.log)),
             code => bail!("{kind} for slot {slot} refused (code {code}): {}", r.log),
         }
-        let sent_at = node.proof_slot(slot).await?.height;
+        let sent_at = node.proof_slot(slot, chunk).await?.height;
         loop {
             tokio::time::sleep(WITNESS_RETRY).await;
-            let s = node.proof_slot(slot).await?;
+            let s = node.proof_slot(slot, chunk).await?;
             if landed(&s) {
                 return Ok(Ok(hash));
             }
@@ -1104,7 +1116,7 @@ async fn submit_until(
                 )));
             }
             if s.height > sent_at.saturating_add(NONCE_RESYNC_HEIGHTS + 1) {
-                tracing::warn!(target: "parley::prover", slot, tx = %hash, kind,
+                tracing::warn!(target: "parley::prover", slot, chunk, tx = %hash, kind,
                     "not included; submitting again");
                 break;
             }
@@ -1113,11 +1125,12 @@ async fn submit_until(
     bail!("{kind} for slot {slot} was not included after {SUBMIT_ATTEMPTS} submissions")
 }
 
-/// Acts on a `ProveTask`: fetches the slot's witness from the node (none: the slot is proven
-/// or no longer awaits a proof), proves it for `key`'s address ([`make_proof`]) and submits a
-/// signed `Proof`, again if it is not included; a slot proven meanwhile, already holding this
-/// prover's transition, or whose window closed is skipped. The job holds the slot's proof
-/// cell ([`Proving::hold`]) throughout, and puts the proof back when it was not used.
+/// Acts on a `ProveTask`: fetches the witness of the task's chunk from the node (none: the
+/// slot is proven or no longer awaits a proof), proves it for `key`'s address
+/// ([`make_proof`]) and submits a signed `Proof` of that chunk, again if it is not included; a
+/// slot proven meanwhile, a chunk already holding this prover's transition, or a window
+/// closed is skipped. The job holds the chunk's proof cell ([`Proving::hold`]) throughout,
+/// and puts the proof back when it was not used.
 pub async fn prove(
     node: &Node,
     key: &PrivateKeySigner,
@@ -1131,14 +1144,15 @@ pub async fn prove(
     // The next block cannot include a `Proof` in the window any more.
     let window_over = |s: &pb::GetProofSlotResponse| s.round > 0 || s.height >= s.window_end;
     let skip = |s: &pb::GetProofSlotResponse| !s.needs_proof || done(s);
-    if skip(&node.proof_slot(task.slot).await?) {
+    let (slot, chunk) = (task.slot, task.chunk);
+    if skip(&node.proof_slot(slot, chunk).await?) {
         return Ok(Outcome::Skipped(
             "slot proven, holding this prover's transition, or needing no proof".into(),
         ));
     }
-    let mut cell = proving.hold(task.slot).await;
-    // Another job of this process may have had the slot meanwhile.
-    if skip(&node.proof_slot(task.slot).await?) {
+    let mut cell = proving.hold(slot, chunk).await;
+    // Another job of this process may have had the chunk meanwhile.
+    if skip(&node.proof_slot(slot, chunk).await?) {
         return Ok(Outcome::Skipped(
             "slot proven, holding this prover's transition, or needing no proof".into(),
         ));
@@ -1146,13 +1160,14 @@ pub async fn prove(
     // A proof made before and not used (the node went away) is submitted as it is.
     let (pre_root, post_root, proof) = match cell.take() {
         Some(p) => p,
-        None => match make_proof(node, me, chain_id, task.slot, proving).await? {
+        None => match make_proof(node, me, chain_id, (slot, chunk, task.chunks), proving).await? {
             Ok(p) => p,
             Err(why) => return Ok(Outcome::Skipped(why)),
         },
     };
     let action = Action::Proof {
-        slot: task.slot,
+        slot,
+        chunk,
         pre_root,
         post_root,
         proof: proof.clone().into(),
@@ -1167,7 +1182,7 @@ pub async fn prove(
         node,
         key,
         chain_id,
-        task.slot,
+        (slot, chunk),
         &action,
         nonces,
         &benign,
@@ -1189,7 +1204,7 @@ pub async fn prove(
         Ok(hash) => Outcome::Submitted(hash),
         Err(log) => {
             // Too late for the window: the slot's fallback round can use this proof.
-            if node.proof_slot(task.slot).await.is_ok_and(|s| !done(&s)) {
+            if node.proof_slot(slot, chunk).await.is_ok_and(|s| !done(&s)) {
                 *cell = Some((pre_root, post_root, proof));
             }
             Outcome::Skipped(log)
@@ -1198,9 +1213,13 @@ pub async fn prove(
 }
 
 /// Waits until the node has committed height `h`.
-async fn wait_height(node: &Node, slot: u64, h: u64) -> eyre::Result<pb::GetProofSlotResponse> {
+async fn wait_height(
+    node: &Node,
+    (slot, chunk): (u64, u32),
+    h: u64,
+) -> eyre::Result<pb::GetProofSlotResponse> {
     loop {
-        let s = node.proof_slot(slot).await?;
+        let s = node.proof_slot(slot, chunk).await?;
         if s.height >= h {
             return Ok(s);
         }
@@ -1208,8 +1227,9 @@ async fn wait_height(node: &Node, slot: u64, h: u64) -> eyre::Result<pb::GetProo
     }
 }
 
-/// Acts on a `FallbackTask` (DESIGN §3.9): proves the slot for `key`'s address, sends
-/// `CommitProof{slot, keccak256(proof ‖ address)}` while the round's commit phase lasts, waits
+/// Acts on a `FallbackTask` (DESIGN §3.9): proves the task's chunk of the slot for `key`'s
+/// address, sends `CommitProof{slot, chunk, keccak256(proof ‖ address)}` while the round's
+/// commit phase lasts, waits
 /// for the reveal phase and sends the matching `RevealProof`. Skips a slot proven meanwhile,
 /// a round that is over or other than the task's, and a commit this process did not make
 /// (another process of the same key committed: it holds the proof; halo2 proofs are
@@ -1229,16 +1249,16 @@ pub async fn fallback(
     nonces: &Nonces,
 ) -> eyre::Result<Outcome> {
     let me = key.address();
-    let slot = task.slot;
+    let (slot, chunk) = (task.slot, task.chunk);
     let over = |s: &pb::GetProofSlotResponse| {
         !s.needs_proof || s.proven || has(&s.transitions, me) || s.round != task.round
     };
     let over_why = "slot proven, holding this prover's transition, or the round is over";
-    if over(&node.proof_slot(slot).await?) {
+    if over(&node.proof_slot(slot, chunk).await?) {
         return Ok(Outcome::Skipped(over_why.into()));
     }
-    let mut cell = proving.hold(slot).await;
-    let state = node.proof_slot(slot).await?;
+    let mut cell = proving.hold(slot, chunk).await;
+    let state = node.proof_slot(slot, chunk).await?;
     if over(&state) {
         return Ok(Outcome::Skipped(over_why.into()));
     }
@@ -1250,7 +1270,7 @@ pub async fn fallback(
                 "this key committed from another process, which holds the proof".into(),
             ));
         }
-        None => match make_proof(node, me, chain_id, slot, proving).await? {
+        None => match make_proof(node, me, chain_id, (slot, chunk, task.chunks), proving).await? {
             Ok(p) => p,
             Err(why) => return Ok(Outcome::Skipped(why)),
         },
@@ -1258,7 +1278,7 @@ pub async fn fallback(
     let r = commit_and_reveal(node, key, chain_id, task, nonces, &made, committed).await;
     // Not revealed: kept for this task's next attempt or the slot's next round.
     let revealed = matches!(r, Ok(Outcome::Submitted(_)));
-    let needed = match node.proof_slot(slot).await {
+    let needed = match node.proof_slot(slot, chunk).await {
         Ok(s) => s.needs_proof && !s.proven && !has(&s.transitions, me),
         Err(_) => true,
     };
@@ -1280,7 +1300,7 @@ async fn commit_and_reveal(
     committed: bool,
 ) -> eyre::Result<Outcome> {
     let me = key.address();
-    let slot = task.slot;
+    let (slot, chunk) = (task.slot, task.chunk);
     let (pre_root, post_root, proof) = made.clone();
     let over = |s: &pb::GetProofSlotResponse| {
         !s.needs_proof || s.proven || has(&s.transitions, me) || s.round != task.round
@@ -1293,27 +1313,35 @@ async fn commit_and_reveal(
     ];
     if !committed {
         // Proving may outlast the commit phase: then the proof waits for the next round.
-        let now = node.proof_slot(slot).await?;
+        let now = node.proof_slot(slot, chunk).await?;
         if over(&now) || now.height >= task.commit_end {
             return Ok(Outcome::Skipped(
                 "the commit phase ended while proving; the proof is kept for the next round".into(),
             ));
         }
         let hash = parley_app::chain::proving::commit_hash(&proof, me);
-        let commit = Action::CommitProof { slot, hash };
+        let commit = Action::CommitProof { slot, chunk, hash };
         let landed = move |s: &pb::GetProofSlotResponse| has(&s.committed, me) || s.proven;
         let closed = |s: &pb::GetProofSlotResponse| over(s) || s.height >= task.commit_end;
         if let Err(log) = submit_until(
-            node, key, chain_id, slot, &commit, nonces, &benign, landed, closed,
+            node,
+            key,
+            chain_id,
+            (slot, chunk),
+            &commit,
+            nonces,
+            &benign,
+            landed,
+            closed,
         )
         .await?
         {
             return Ok(Outcome::Skipped(format!("commit not taken: {log}")));
         }
-        tracing::info!(target: "parley::prover", slot, round = task.round, commit_end = task.commit_end, "committed; waiting for the reveal phase");
+        tracing::info!(target: "parley::prover", slot, chunk, round = task.round, commit_end = task.commit_end, "committed; waiting for the reveal phase");
     }
     // Reveals are taken from height commit_end + 1: the next block after commit_end commits.
-    let state = wait_height(node, slot, task.commit_end).await?;
+    let state = wait_height(node, (slot, chunk), task.commit_end).await?;
     if over(&state) {
         return Ok(Outcome::Skipped(
             "slot proven or round over before the reveal".into(),
@@ -1321,6 +1349,7 @@ async fn commit_and_reveal(
     }
     let reveal = Action::RevealProof {
         slot,
+        chunk,
         pre_root,
         post_root,
         proof: proof.into(),
@@ -1331,7 +1360,15 @@ async fn commit_and_reveal(
     let closed = |s: &pb::GetProofSlotResponse| s.round != task.round || s.height >= s.round_end;
     Ok(
         match submit_until(
-            node, key, chain_id, slot, &reveal, nonces, &benign, revealed, closed,
+            node,
+            key,
+            chain_id,
+            (slot, chunk),
+            &reveal,
+            nonces,
+            &benign,
+            revealed,
+            closed,
         )
         .await?
         {
@@ -1491,10 +1528,10 @@ fn spawn_job(
     jobs.failed.remove(&id);
     match &job {
         Job::Prove(t) => {
-            tracing::info!(target: "parley::prover", task = %id, slot = t.slot, deadline, "prove task")
+            tracing::info!(target: "parley::prover", task = %id, slot = t.slot, chunk = t.chunk, chunks = t.chunks, deadline, "prove task")
         }
         Job::Fallback(t) => {
-            tracing::info!(target: "parley::prover", task = %id, slot = t.slot, round = t.round, commit_end = t.commit_end, "fallback task")
+            tracing::info!(target: "parley::prover", task = %id, slot = t.slot, chunk = t.chunk, chunks = t.chunks, round = t.round, commit_end = t.commit_end, "fallback task")
         }
         Job::Aggregate(t) => {
             tracing::info!(target: "parley::prover", task = %id, epoch = t.epoch, blocks = t.blocks, deadline, "aggregate task")
@@ -1819,17 +1856,17 @@ mod tests {
     async fn a_slots_jobs_take_turns_and_pass_on_an_unused_proof() {
         let proving = Proving::new(1);
         let made = (B256::repeat_byte(1), B256::repeat_byte(2), vec![7u8; 3]);
-        let mut first = proving.hold(5).await;
-        assert!(proving.holds(5));
+        let mut first = proving.hold(5, 0).await;
+        assert!(proving.holds(5, 0));
         // Another slot does not wait for slot 5.
-        let other = tokio::time::timeout(Duration::from_secs(1), proving.hold(6))
+        let other = tokio::time::timeout(Duration::from_secs(1), proving.hold(6, 0))
             .await
             .expect("slot 6 is free");
         drop(other);
         // The slot's second job waits for the first, then takes the proof it left.
         let second = {
             let p = proving.clone();
-            tokio::spawn(async move { p.hold(5).await.take() })
+            tokio::spawn(async move { p.hold(5, 0).await.take() })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(
@@ -1840,22 +1877,22 @@ mod tests {
         drop(first);
         assert_eq!(second.await.expect("joins"), Some(made));
         // Taken: the next job finds nothing and proves.
-        assert_eq!(proving.hold(5).await.take(), None);
-        assert!(!proving.holds(5));
+        assert_eq!(proving.hold(5, 0).await.take(), None);
+        assert!(!proving.holds(5, 0));
     }
 
     #[tokio::test]
     async fn idle_proof_cells_are_dropped_oldest_first_but_never_a_held_one() {
         let proving = Proving::new(1);
-        let held = proving.hold(0).await;
+        let held = proving.hold(0, 0).await;
         for slot in 1..=(MADE_PROOFS_KEPT as u64 + 10) {
-            *proving.hold(slot).await = Some((B256::ZERO, B256::ZERO, vec![slot as u8]));
+            *proving.hold(slot, 0).await = Some((B256::ZERO, B256::ZERO, vec![slot as u8]));
         }
         let m = proving.slots.lock().expect("lock");
         assert_eq!(m.len(), MADE_PROOFS_KEPT);
-        assert!(m.contains_key(&0), "slot 0 is held by a job");
-        assert!(m.contains_key(&(MADE_PROOFS_KEPT as u64 + 10)));
-        assert!(!m.contains_key(&1), "the oldest idle cells went first");
+        assert!(m.contains_key(&(0, 0)), "slot 0 is held by a job");
+        assert!(m.contains_key(&(MADE_PROOFS_KEPT as u64 + 10, 0)));
+        assert!(!m.contains_key(&(1, 0)), "the oldest idle cells went first");
         drop(m);
         drop(held);
     }

@@ -541,6 +541,7 @@ fn proving_params(
 ) -> parley_app::chain::genesis::ProvingParams {
     parley_app::chain::genesis::ProvingParams {
         block_capacity: capacity as u64,
+        max_chunks: 1,
         block_vk_hash: vk_hash,
         srs: parley_app::chain::genesis::SrsPin::Dev,
         proof_window,
@@ -599,7 +600,7 @@ async fn a_worker_proves_its_slot_from_the_nodes_witness() {
             net.step();
         }
         if let Ok((id, outcome)) = outcomes.try_recv()
-            && id == format!("prove/{slot}")
+            && id == format!("prove/{slot}/0")
         {
             break outcome;
         }
@@ -682,7 +683,7 @@ async fn a_provers_workers_share_its_proof_tasks() {
     let second = proving_tasks(&mut streams[1], quiet).await;
     assert_eq!(
         first,
-        vec!["prove/10", "prove/11"],
+        vec!["prove/10/0", "prove/11/0"],
         "the first stream took both"
     );
     assert!(second.is_empty(), "and the second none of them: {second:?}");
@@ -691,7 +692,7 @@ async fn a_provers_workers_share_its_proof_tasks() {
     net.step();
     assert_eq!(
         proving_tasks(&mut streams[1], quiet).await,
-        vec!["prove/12"],
+        vec!["prove/12/0"],
         "a new task goes to the stream holding fewer"
     );
     assert!(proving_tasks(&mut streams[0], quiet).await.is_empty());
@@ -701,8 +702,103 @@ async fn a_provers_workers_share_its_proof_tasks() {
     net.step();
     assert_eq!(
         proving_tasks(&mut streams[0], quiet).await,
-        vec!["prove/10", "prove/11"],
+        vec!["prove/10/0", "prove/11/0"],
         "the closed stream's tasks go to the other one"
+    );
+}
+
+/// A slot's chunks (ADR 0016) are separate proving tasks spread over a prover's task streams:
+/// with block circuits of 2 entries and up to 4 chunks a slot, a transfer's slot (3 entries
+/// or more) is cut into chunks, each `prove/<slot>/<chunk>` goes to exactly one of the two
+/// streams and both streams get some; `GetWitness{slot, chunk}` serves each chunk's witness
+/// (its header naming the chunk and the count, each chunk starting where the one before
+/// ended) and nothing past the last chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slots_chunks_go_to_different_workers() {
+    const CAPACITY: usize = 2;
+    let vk_hash = vk_hash_of(CAPACITY).await;
+    let mut params = proving_chain(CAPACITY, vk_hash, 60, Default::default());
+    params.protocol.max_diff_entries = 4 * CAPACITY as u64;
+    params
+        .protocol
+        .proving
+        .as_mut()
+        .expect("proving")
+        .max_chunks = 4;
+    let mut net = net_with(params);
+    let user = net.keys[3].clone();
+    let prover = net.keys[1].clone();
+    while net.height < 9 {
+        net.step();
+    }
+    let (url, _sent, _stop, _server) = serve(&net).await;
+    let mut c = connect(&url).await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        streams.push(subscribe_as(&mut c, &prover, vec![]).await);
+    }
+    let quiet = Duration::from_millis(1500);
+    net.transfer(&user, 0, Address::repeat_byte(0x51), 5);
+    net.step();
+    let slot = net.height;
+    let chunks = net
+        .reader()
+        .app_entry(&parley_types::StateKey::ProofSlot(slot))
+        .expect("read")
+        .map(|b| parley_types::ProofSlot::decode(&b).expect("decodes").chunks)
+        .expect("the slot awaits a proof");
+    assert!(
+        chunks >= 2,
+        "a transfer's diff is cut into {chunks} chunk(s)"
+    );
+    let a = proving_tasks(&mut streams[0], quiet).await;
+    let b = proving_tasks(&mut streams[1], quiet).await;
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both streams prove a part: {a:?} {b:?}"
+    );
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    all.sort();
+    let want: Vec<String> = (0..chunks).map(|c| format!("prove/{slot}/{c}")).collect();
+    assert_eq!(all, want, "every chunk once, to one stream");
+
+    let mut post = None;
+    for chunk in 0..chunks {
+        // The node's witness service catches up in the background.
+        let mut tries = 0;
+        let w = loop {
+            match c.get_witness(pb::GetWitnessRequest { slot, chunk }).await {
+                Ok(w) => break w.into_inner(),
+                Err(e) if tries < 100 => {
+                    assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("chunk {chunk}'s witness: {e}"),
+            }
+        };
+        let w = parley_proofs::BlockWitness::decode(&w.witness).expect("decodes");
+        let h = w.public.header;
+        assert_eq!(
+            (h.slot, h.chunk_index, h.chunk_count),
+            (slot, chunk, chunks)
+        );
+        if let Some(p) = post {
+            assert_eq!(
+                w.public.pre_root, p,
+                "chunk {chunk} starts where the last ended"
+            );
+        }
+        post = Some(w.public.post_root);
+    }
+    assert!(
+        c.get_witness(pb::GetWitnessRequest {
+            slot,
+            chunk: chunks
+        })
+        .await
+        .is_err(),
+        "no witness past the last chunk"
     );
 }
 
@@ -730,7 +826,7 @@ async fn a_slots_fallback_rounds_go_to_the_worker_that_held_it() {
     let slot = net.height;
     let (a, _) = proving_and_cancelled(&mut first, quiet).await;
     let (b, _) = proving_and_cancelled(&mut second, quiet).await;
-    let want = vec![format!("prove/{slot}")];
+    let want = vec![format!("prove/{slot}/0")];
     let (holder, other) = match (a == want, b == want) {
         (true, false) => (&mut first, &mut second),
         (false, true) => (&mut second, &mut first),
@@ -757,7 +853,7 @@ async fn a_slots_fallback_rounds_go_to_the_worker_that_held_it() {
     }
     assert_eq!(
         fallback,
-        vec![format!("fallback/{slot}/1")],
+        vec![format!("fallback/{slot}/0/1")],
         "the round goes to the stream that held prove/{slot} (elsewhere: {elsewhere:?})"
     );
     assert!(elsewhere.is_empty(), "{elsewhere:?}");
@@ -829,17 +925,17 @@ async fn a_reconnecting_worker_keeps_the_proof_it_still_runs() {
     tokio::time::sleep(grace).await;
     net.step();
     let (got, _) = proving_and_cancelled(&mut first, quiet).await;
-    assert_eq!(got, vec!["prove/10", "prove/11"], "then it takes both");
+    assert_eq!(got, vec!["prove/10/0", "prove/11/0"], "then it takes both");
     // A worker reconnecting while it still runs prove/10 keeps it, at once.
-    let mut second = subscribe_as(&mut c, &prover, vec!["prove/10".to_string()]).await;
+    let mut second = subscribe_as(&mut c, &prover, vec!["prove/10/0".to_string()]).await;
     let (got, _) = proving_and_cancelled(&mut second, quiet).await;
-    assert_eq!(got, vec!["prove/10"], "the task it runs is its own again");
+    assert_eq!(got, vec!["prove/10/0"], "the task it runs is its own again");
     net.step();
     let (got, cancelled) = proving_and_cancelled(&mut first, quiet).await;
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(
         cancelled,
-        vec!["prove/10"],
+        vec!["prove/10/0"],
         "the stream given prove/10 meanwhile is told it is no longer its"
     );
     // A third stream, too new to share, is given none of the tasks; a new task goes to one
@@ -847,7 +943,7 @@ async fn a_reconnecting_worker_keeps_the_proof_it_still_runs() {
     let mut third = subscribe_as(&mut c, &prover, vec![]).await;
     net.transfer(&user, 2, Address::repeat_byte(0x51), 5);
     net.step();
-    let slot = format!("prove/{}", net.height);
+    let slot = format!("prove/{}/0", net.height);
     let (a, _) = proving_and_cancelled(&mut first, quiet).await;
     let (b, _) = proving_and_cancelled(&mut second, quiet).await;
     let (young, _) = proving_and_cancelled(&mut third, quiet).await;
@@ -933,7 +1029,7 @@ async fn a_worker_proves_a_missed_slot_through_the_fallback() {
             net.step();
         }
         if let Ok((id, o)) = outcomes.try_recv()
-            && id == format!("fallback/{slot}/1")
+            && id == format!("fallback/{slot}/0/1")
         {
             outcome = Some(o);
         }
@@ -1086,7 +1182,7 @@ async fn a_late_proof_serves_the_fallback_round_without_proving_again() {
     let slot = net.height;
     let window_end = slot + 6;
     // The window's job takes the slot; the chain then runs past the window while it proves.
-    while !proving.holds(slot) {
+    while !proving.holds(slot, 0) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "prove/{slot} started"
@@ -1102,8 +1198,8 @@ async fn a_late_proof_serves_the_fallback_round_without_proving_again() {
     let (mut commits, mut reveals, mut window_proof) = (0, 0, None);
     let mut done = std::collections::BTreeMap::new();
     let finished = |done: &std::collections::BTreeMap<String, _>| {
-        done.contains_key(&format!("prove/{slot}"))
-            && done.contains_key(&format!("fallback/{slot}/1"))
+        done.contains_key(&format!("prove/{slot}/0"))
+            && done.contains_key(&format!("fallback/{slot}/0/1"))
     };
     while net.height < round_end || !finished(&done) {
         assert!(
@@ -1134,12 +1230,12 @@ async fn a_late_proof_serves_the_fallback_round_without_proving_again() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let window_job = done.get(&format!("prove/{slot}"));
+    let window_job = done.get(&format!("prove/{slot}/0"));
     assert!(
         matches!(window_job, Some(Ok(parley_prover::Outcome::Skipped(_)))),
         "the window's job came too late: {window_job:?}"
     );
-    let round = &done[&format!("fallback/{slot}/1")];
+    let round = &done[&format!("fallback/{slot}/0/1")];
     assert!(
         matches!(round, Ok(parley_prover::Outcome::Submitted(_))),
         "{round:?}"

@@ -1,9 +1,10 @@
 //! Epoch aggregation in consensus (DESIGN §3.14, §4 "Aggregation"; ADR 0015 part 2).
 //!
 //! - [`on_executed`], [`on_proven`]: as slots execute and are proven, their epoch's record
-//!   collects the base fees they put in the pot, counts the slots that need a proof (at most
-//!   `agg_capacity`: [`epoch_full`] holds the rest of a full epoch's slots empty) and, in slot
-//!   order, each proven slot with the transition that proved it.
+//!   collects the base fees they put in the pot, counts the block proofs (chunks, ADR 0016)
+//!   its slots need (at most `agg_capacity`: [`diff_room`] shrinks a block's diff to the
+//!   chunks left, and [`epoch_full`] holds the rest of a full epoch's slots empty) and, in
+//!   (slot, chunk) order, each proven chunk with the transition that proved it.
 //! - [`end_block`]: an epoch closes at the end of the first height at or after its last slot
 //!   at which none of its slots awaits a proof. With blocks, an aggregator is drawn like a
 //!   prover (own draw domain) and owes an `Aggregate` within `agg_window` heights; without
@@ -88,12 +89,13 @@ pub fn cursor<V: StateView>(o: &mut Overlay<'_, V>) -> Result<EpochCursor, Store
         .unwrap_or_default())
 }
 
-/// Slot `slot` executed with a non-empty diff and put `to_pot` of base fees in the pot: it
-/// counts against its epoch's `agg_capacity`.
+/// Slot `slot` executed with a non-empty diff of `chunks` chunks and put `to_pot` of base
+/// fees in the pot: each chunk counts against its epoch's `agg_capacity`.
 pub fn on_executed<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     slot: u64,
+    chunks: u64,
     to_pot: U256,
 ) -> Result<(), StoreError> {
     let Some((_, a)) = agg_params(params) else {
@@ -102,7 +104,7 @@ pub fn on_executed<V: StateView>(
     let e = epoch_of(a, slot);
     let mut v = epoch(o, e)?.unwrap_or_default();
     v.fees = v.fees.saturating_add(to_pot);
-    v.needing = v.needing.saturating_add(1);
+    v.needing = v.needing.saturating_add(chunks);
     if v.needing > a.agg_capacity {
         // Execution holds a full epoch's slots (see [`epoch_full`]); more would make an
         // epoch no aggregate can hold.
@@ -115,7 +117,25 @@ pub fn on_executed<V: StateView>(
     Ok(())
 }
 
-/// Whether slot `slot`'s epoch already holds `agg_capacity` slots that need a proof: then the
+/// The entries slot `slot`'s L2 block may write (its diff room): `max_diff_entries`, and on a
+/// chain that aggregates at most what the chunks its epoch has left hold, `(agg_capacity −
+/// needing) · block_capacity` (ADR 0016), so that no epoch needs more proofs than one aggregate
+/// takes.
+pub fn diff_room<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    slot: u64,
+) -> Result<u64, StoreError> {
+    let max = params.protocol.max_diff_entries;
+    let Some((p, a)) = agg_params(params) else {
+        return Ok(max);
+    };
+    let needing = epoch(o, epoch_of(a, slot))?.map_or(0, |v| v.needing);
+    let left = a.agg_capacity.saturating_sub(needing);
+    Ok(max.min(left.saturating_mul(p.block_capacity)))
+}
+
+/// Whether slot `slot`'s epoch already holds `agg_capacity` chunks that need a proof: then the
 /// slot must not change EVM state (its L2 block executes no transactions, `Fund`/`Withdraw`
 /// are refused), so that every epoch fits one aggregate.
 pub fn epoch_full<V: StateView>(
@@ -129,15 +149,16 @@ pub fn epoch_full<V: StateView>(
     Ok(epoch(o, epoch_of(a, slot))?.is_some_and(|v| v.needing >= a.agg_capacity))
 }
 
-/// Slot `slot` (L2 block `block_number`, block commitment `commitment`) was proven by
-/// transition `t`: it joins its epoch's blocks (slots are proven in slot order).
+/// Slot `slot` (L2 block `block_number`, block commitment `commitment`) was proven by the
+/// transitions `chained`, one per chunk in chunk order: they join its epoch's blocks (slots
+/// are proven in slot order).
 pub fn on_proven<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     slot: u64,
     block_number: u64,
     commitment: B256,
-    t: &Transition,
+    chained: &[Transition],
 ) -> Result<(), StoreError> {
     let Some((_, a)) = agg_params(params) else {
         return Ok(());
@@ -150,14 +171,20 @@ pub fn on_proven<V: StateView>(
             format!("slot {slot} proven after its epoch {e} closed"),
         ));
     }
-    v.blocks.push(EpochBlock {
-        slot,
-        block_number,
-        commitment,
-        prover: t.prover,
-        pre_root: t.pre_root,
-        post_root: t.post_root,
-    });
+    let chunks = u32::try_from(chained.len())
+        .map_err(|_| corrupt("epoch", format!("slot {slot}: chunk count overflows u32")))?;
+    for t in chained {
+        v.blocks.push(EpochBlock {
+            slot,
+            chunk: t.chunk,
+            chunks,
+            block_number,
+            commitment,
+            prover: t.prover,
+            pre_root: t.pre_root,
+            post_root: t.post_root,
+        });
+    }
     set_epoch(o, e, &v);
     Ok(())
 }
@@ -372,6 +399,7 @@ mod tests {
                 heartbeat_grace: 1_000_000,
                 proving: Some(ProvingParams {
                     block_capacity: 8,
+                    max_chunks: 1,
                     block_vk_hash: B256::ZERO,
                     srs: SrsPin::Dev,
                     proof_window: 6,
@@ -414,8 +442,8 @@ mod tests {
     }
 
     impl ProofCheck for Fake {
-        fn diff_hash(&self, _: u64) -> Result<B256, StoreError> {
-            Ok(B256::ZERO)
+        fn diff_hashes(&self, _: u64) -> Result<Vec<B256>, StoreError> {
+            Ok(vec![B256::ZERO])
         }
         fn verify(
             &self,
@@ -440,6 +468,8 @@ mod tests {
     fn block(slot: u64, pre: u8, post: u8) -> EpochBlock {
         EpochBlock {
             slot,
+            chunk: 0,
+            chunks: 1,
             block_number: slot,
             commitment: B256::repeat_byte(slot as u8),
             prover: OTHER,
@@ -719,56 +749,85 @@ mod tests {
     }
 
     #[test]
-    fn an_epoch_holds_at_most_agg_capacity_slots_that_need_a_proof() {
+    fn an_epoch_holds_at_most_agg_capacity_chunks_that_need_a_proof() {
         let mut v = AppOnly::default();
-        let p = params();
-        // Epoch 1 is slots 5..=8, capacity 3.
-        let full = |v: &mut AppOnly, slot: u64| {
+        let mut p = params();
+        p.protocol.max_diff_entries = 40;
+        // Epoch 1 is slots 5..=8, capacity 3 chunks of 8 entries.
+        let full = |v: &mut AppOnly, p: &Params, slot: u64| {
             let mut o = Overlay::new(&*v);
-            epoch_full(&mut o, &p, slot).expect("reads")
+            epoch_full(&mut o, p, slot).expect("reads")
         };
-        assert!(!full(&mut v, 5));
-        with(&mut v, |o| {
-            on_executed(o, &p, 5, U256::from(1))?;
-            on_executed(o, &p, 6, U256::from(2))
-        });
-        assert!(!full(&mut v, 7), "two of three: the epoch still takes one");
-        with(&mut v, |o| on_executed(o, &p, 7, U256::from(3)));
+        let room = |v: &mut AppOnly, p: &Params, slot: u64| {
+            let mut o = Overlay::new(&*v);
+            diff_room(&mut o, p, slot).expect("reads")
+        };
+        assert!(!full(&mut v, &p, 5));
+        assert_eq!(
+            room(&mut v, &p, 5),
+            24,
+            "three chunks of 8 (below max_diff_entries)"
+        );
+        with(&mut v, |o| on_executed(o, &p, 5, 2, U256::from(1)));
+        assert_eq!(room(&mut v, &p, 6), 8, "one chunk left");
+        assert!(
+            !full(&mut v, &p, 6),
+            "two of three: the epoch still takes one"
+        );
+        with(&mut v, |o| on_executed(o, &p, 6, 1, U256::from(2)));
         let e1 = read_epoch(&mut v, 1);
-        assert_eq!((e1.needing, e1.fees), (3, U256::from(6)));
-        assert!(full(&mut v, 8), "the epoch's last slot is held");
-        assert!(!full(&mut v, 9), "the next epoch starts empty");
-        assert!(!full(&mut v, 4), "the epoch before is another epoch");
-        // Execution never goes past the capacity: a fourth would be an invariant failure.
+        assert_eq!((e1.needing, e1.fees), (3, U256::from(3)));
+        assert!(full(&mut v, &p, 7), "the epoch's later slots are held");
+        assert_eq!(room(&mut v, &p, 7), 0);
+        assert!(!full(&mut v, &p, 9), "the next epoch starts empty");
+        assert_eq!(room(&mut v, &p, 9), 24);
+        assert!(!full(&mut v, &p, 4), "the epoch before is another epoch");
+        // Execution never goes past the capacity: one more chunk would be an invariant failure.
         let mut o = Overlay::new(&v);
         assert!(matches!(
-            on_executed(&mut o, &p, 8, U256::ZERO),
+            on_executed(&mut o, &p, 8, 1, U256::ZERO),
             Err(StoreError::Corrupt(_))
         ));
+        // Without aggregation the room is max_diff_entries.
+        p.protocol
+            .proving
+            .as_mut()
+            .expect("proving params")
+            .aggregation = None;
+        assert_eq!(room(&mut v, &p, 7), 40);
     }
 
     #[test]
     fn proven_slots_join_their_epoch_in_order_and_never_after_it_closed() {
         let mut v = AppOnly::default();
         let p = params();
-        let t = |pre: u8, post: u8| Transition {
+        let t = |chunk: u32, pre: u8, post: u8| Transition {
             prover: ME,
+            chunk,
             pre_root: B256::repeat_byte(pre),
             post_root: B256::repeat_byte(post),
             height: 0,
             stake: U256::ZERO,
         };
         with(&mut v, |o| {
-            on_executed(o, &p, 5, U256::from(7))?;
-            on_proven(o, &p, 5, 5, B256::ZERO, &t(1, 2))?;
-            on_proven(o, &p, 8, 8, B256::ZERO, &t(2, 3))?;
-            on_proven(o, &p, 9, 9, B256::ZERO, &t(3, 4))
+            on_executed(o, &p, 5, 1, U256::from(7))?;
+            on_proven(o, &p, 5, 5, B256::ZERO, &[t(0, 1, 2)])?;
+            on_proven(o, &p, 8, 8, B256::ZERO, &[t(0, 2, 5), t(1, 5, 3)])?;
+            on_proven(o, &p, 9, 9, B256::ZERO, &[t(0, 3, 4)])
         });
         let e1 = read_epoch(&mut v, 1);
         assert_eq!(e1.fees, U256::from(7));
+        // One input per chunk, in (slot, chunk) order, each knowing its slot's chunk count.
         assert_eq!(
-            e1.blocks.iter().map(|b| b.slot).collect::<Vec<_>>(),
-            vec![5, 8]
+            e1.blocks
+                .iter()
+                .map(|b| (b.slot, b.chunk, b.chunks, b.post_root))
+                .collect::<Vec<_>>(),
+            vec![
+                (5, 0, 1, B256::repeat_byte(2)),
+                (8, 0, 2, B256::repeat_byte(5)),
+                (8, 1, 2, B256::repeat_byte(3))
+            ]
         );
         assert_eq!(read_epoch(&mut v, 2).blocks.len(), 1);
         let mut closed = e1;
@@ -776,6 +835,6 @@ mod tests {
         v.0.insert(StateKey::Epoch(1), closed.encode());
         let base = v.clone();
         let mut o = Overlay::new(&base);
-        assert!(on_proven(&mut o, &p, 6, 6, B256::ZERO, &t(9, 9)).is_err());
+        assert!(on_proven(&mut o, &p, 6, 6, B256::ZERO, &[t(0, 9, 9)]).is_err());
     }
 }

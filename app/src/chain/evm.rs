@@ -325,6 +325,10 @@ pub fn execute_block_with_capacity<V: StateView>(
         prevrandao,
         meta.proof_index_room(capacity),
     );
+    // On a chain that aggregates, the block's diff must also fit the chunks its epoch has
+    // left (ADR 0016): known before any message or transaction runs.
+    let room = crate::chain::aggregation::diff_room(exec.overlay(), params, height)?;
+    exec.overlay().set_diff_room(room);
     if let Some(r) = input.seed {
         seed::apply(exec.overlay(), r)?;
     }
@@ -403,11 +407,11 @@ pub fn execute_block_with_capacity<V: StateView>(
         }
         exec.overlay().put_app(key, None);
     }
-    let max_writes = usize::try_from(params.protocol.max_diff_entries).unwrap_or(usize::MAX);
+    let max_writes = usize::try_from(exec.overlay().diff_room()).unwrap_or(usize::MAX);
     for (i, tx) in forced.iter().chain(txs.iter()).enumerate() {
         // A full block takes no more transactions (a cheap early skip; the exact rule is the
         // executor's: a transaction whose effects would take the diff past
-        // `max_diff_entries` is skipped and stays pending).
+        // the diff room is skipped and stays pending).
         if i >= forced.len() && exec.overlay().evm_writes() >= max_writes {
             skipped.push(tx.hash);
             continue;
@@ -418,10 +422,14 @@ pub fn execute_block_with_capacity<V: StateView>(
                 tracing::debug!(tx = %tx.hash, reason = ?why, "skipping transaction");
                 // A forced transaction refused only for a capacity keeps its place in the
                 // queue (ADR 0011): it is not invalid, and it was paid for — unless its
-                // effects alone exceed `max_diff_entries`: no block could ever hold it.
+                // effects alone exceed `max_diff_entries`: no block could ever hold it. (A
+                // block whose epoch has few chunks left holds less: the next epoch's first
+                // block holds it.)
                 let retry = match &why {
                     Skip::ProofTreeFull(_) => true,
-                    Skip::DiffFull(full) => full.before > 0,
+                    Skip::DiffFull(full) => {
+                        full.before > 0 || full.entries <= params.protocol.max_diff_entries
+                    }
                     Skip::NoRoom { .. } | Skip::Invalid(_) => false,
                 };
                 if let (true, Some(key)) = (retry, forced_keys.get(i)) {
@@ -472,7 +480,8 @@ pub fn execute_block_with_capacity<V: StateView>(
         });
         log_index += n_logs;
     }
-    let empty_diff = !exec.overlay().evm_changed()?;
+    let diff_len = exec.overlay().diff_len()?;
+    let empty_diff = diff_len == 0;
     // What a proof of this slot binds: the winning bid's commitment, or the block hash of a
     // block no bid committed to.
     let commitment = match &source {
@@ -492,7 +501,7 @@ pub fn execute_block_with_capacity<V: StateView>(
         height,
         header.number,
         commitment,
-        empty_diff,
+        diff_len,
         to_pot,
     )?;
     let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;

@@ -118,9 +118,14 @@ pub struct ProtocolParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvingParams {
-    /// Diff entries one block proof holds (the block circuit's capacity). Until chunks land it
-    /// must be at least `max_diff_entries`, so every block fits one proof.
+    /// Diff entries one block proof holds (the block circuit's capacity). A slot's diff is cut
+    /// every `block_capacity` entries into chunks, each proven on its own (DESIGN §3.12, ADR
+    /// 0016).
     pub block_capacity: u64,
+    /// The most chunks one slot's diff may have: 1..=64, with `max_diff_entries ≤ max_chunks ·
+    /// block_capacity` (checked at InitChain). 1 (the default) proves every block in one proof.
+    #[serde(default = "one_chunk")]
+    pub max_chunks: u64,
     /// `vk_hash` of the block circuit of that capacity. A node whose own circuit hashes to
     /// anything else refuses to verify (and stops): the circuit is consensus.
     pub block_vk_hash: B256,
@@ -150,6 +155,14 @@ pub struct ProvingParams {
     pub aggregation: Option<AggregationParams>,
 }
 
+/// The most chunks a slot's diff may be cut into ([`ProvingParams::max_chunks`]): each costs
+/// every validator one proof verification, and an epoch one aggregation input.
+pub const MAX_CHUNKS: u64 = 64;
+
+fn one_chunk() -> u64 {
+    1
+}
+
 /// Epoch aggregation (DESIGN §3.14, §4 "Aggregation", ADR 0015). Epoch `e` is the slots
 /// `e·epoch_slots + 1 ..= (e + 1)·epoch_slots`; it closes once none of them awaits a proof,
 /// and an aggregator drawn like a prover then owes one `Aggregate` of its proven slots. The
@@ -162,12 +175,13 @@ pub struct AggregationParams {
     /// attested, verified epoch), so it is chosen by L1 cost and the time an aggregation takes,
     /// not by how many slots carry transactions.
     pub epoch_slots: u64,
-    /// The most slots of one epoch that may need a block proof, and so the most block proofs
-    /// one aggregate holds (the aggregation circuit's capacity): 1..=min(64, `epoch_slots`).
-    /// Once an epoch has this many slots with a non-empty diff it is full: its later slots
-    /// execute no L2 transactions and `Fund`/`Withdraw` are refused until the next epoch
-    /// (backpressure, DESIGN §3.13), so the cost of one aggregation is bounded whatever the
-    /// epoch's length (ADR 0015 part 4).
+    /// The most block proofs (chunks, ADR 0016) one epoch may need, and so the most one
+    /// aggregate holds (the aggregation circuit's capacity): 1..=min(64, `epoch_slots`). A
+    /// slot's diff may not need more chunks than its epoch has left (its diff room shrinks to
+    /// fit); once an epoch needs this many it is full: its later slots execute no L2
+    /// transactions and `Fund`/`Withdraw` are refused until the next epoch (backpressure,
+    /// DESIGN §3.13), so the cost of one aggregation is bounded whatever the epoch's length
+    /// (ADR 0015 part 4).
     pub agg_capacity: u64,
     /// Degree of the aggregation circuit (2^k rows), within 18..=26.
     pub agg_k: u32,
@@ -599,10 +613,17 @@ impl AppGenesis {
             ));
         }
         if let Some(p) = &q.proving {
-            if p.block_capacity < q.max_diff_entries {
+            positive(p.block_capacity, "proving.block_capacity")?;
+            if !(1..=MAX_CHUNKS).contains(&p.max_chunks) {
                 return Err(bad(
-                    "params.protocol.proving.block_capacity",
-                    "must be at least max_diff_entries (every block fits one proof)",
+                    "params.protocol.proving.max_chunks",
+                    "must be within 1..=64",
+                ));
+            }
+            if p.block_capacity.saturating_mul(p.max_chunks) < q.max_diff_entries {
+                return Err(bad(
+                    "params.protocol.proving.max_chunks",
+                    "max_chunks · block_capacity must be at least max_diff_entries (every block fits its chunks)",
                 ));
             }
             if let SrsPin::Ceremony { k, .. } = p.srs

@@ -195,9 +195,24 @@ pub enum LedgerError {
     /// A `Proof` for a slot already proven.
     #[error("slot {0} is already proven")]
     AlreadyProven(u64),
-    /// A second `Proof` of the same prover for the same slot.
-    #[error("sender already has a transition for slot {0}")]
-    DuplicateTransition(u64),
+    /// A second `Proof` of the same prover for the same chunk of a slot.
+    #[error("sender already has a transition for chunk {chunk} of slot {slot}")]
+    DuplicateTransition {
+        /// The slot.
+        slot: u64,
+        /// The chunk.
+        chunk: u32,
+    },
+    /// A `Proof`, `CommitProof` or `RevealProof` naming a chunk the slot's diff does not have.
+    #[error("slot {slot}'s diff has {chunks} chunk(s): there is no chunk {chunk}")]
+    NoSuchChunk {
+        /// The slot.
+        slot: u64,
+        /// The chunk named.
+        chunk: u32,
+        /// How many the slot has.
+        chunks: u32,
+    },
     /// A `Proof` that does not verify: applied (fee paid, nonce used) and its sender fined
     /// `invalid_proof_fine` from its stake, but no transition is recorded.
     #[error("invalid proof for slot {slot}, sender fined {fined} wei: {reason}")]
@@ -314,7 +329,7 @@ impl LedgerError {
             LedgerError::ProvingDisabled => 66,
             LedgerError::NoProofDue(_) => 67,
             LedgerError::AlreadyProven(_) => 68,
-            LedgerError::DuplicateTransition(_) => 69,
+            LedgerError::DuplicateTransition { .. } => 69,
             LedgerError::InvalidProof { .. } => 70,
             LedgerError::Backpressure => 71,
             LedgerError::WindowOver(_) => 72,
@@ -328,6 +343,7 @@ impl LedgerError {
             LedgerError::AlreadyAggregated(_) => 80,
             LedgerError::NotAggregator(_) => 81,
             LedgerError::InvalidAggregate { .. } => 82,
+            LedgerError::NoSuchChunk { .. } => 83,
         }
     }
 }
@@ -772,18 +788,21 @@ pub fn apply<V: StateView>(
         Action::ForceInclude(raw) => auction::force_include(&mut l, params, height, raw, &NoMemo)?,
         Action::Proof {
             slot,
+            chunk,
             pre_root,
             post_root,
             proof,
         }
         | Action::RevealProof {
             slot,
+            chunk,
             pre_root,
             post_root,
             proof,
         } => {
             let claim = proving::Claim {
                 slot: *slot,
+                chunk: *chunk,
                 pre_root: *pre_root,
                 post_root: *post_root,
                 proof,
@@ -802,8 +821,8 @@ pub fn apply<V: StateView>(
                 Err(e) => Err(e),
             }
         }
-        Action::CommitProof { slot, hash } => {
-            proving::commit_proof(&mut l, params, height, who, *slot, *hash)?
+        Action::CommitProof { slot, chunk, hash } => {
+            proving::commit_proof(&mut l, params, height, who, *slot, *chunk, *hash)?
         }
         Action::Aggregate { epoch, proof } => {
             match crate::chain::aggregation::apply_aggregate(

@@ -104,10 +104,12 @@ pub enum Action {
     },
     /// A transaction the next executed L2 block must start with (DESIGN §3.6).
     ForceInclude(Bytes),
-    /// A block proof of a slot (DESIGN §3.8).
+    /// A block proof of one chunk of a slot (DESIGN §3.8, §3.12).
     Proof {
         /// The slot.
         slot: u64,
+        /// The chunk (0 for a slot of one chunk).
+        chunk: u32,
         /// Proof-tree root before the slot's diff (a canonical BN254 field element).
         pre_root: B256,
         /// Root after it.
@@ -119,6 +121,8 @@ pub enum Action {
     CommitProof {
         /// The slot.
         slot: u64,
+        /// The chunk.
+        chunk: u32,
         /// `keccak256(proof ‖ sender address)`.
         hash: B256,
     },
@@ -127,6 +131,8 @@ pub enum Action {
     RevealProof {
         /// The slot.
         slot: u64,
+        /// The chunk.
+        chunk: u32,
         /// Proof-tree root before the slot's diff (a canonical BN254 field element).
         pre_root: B256,
         /// Root after it.
@@ -313,6 +319,7 @@ impl Action {
             Action::ForceInclude(tx) => K::ForceInclude(pb::ForceInclude { tx: tx.to_vec() }),
             Action::Proof {
                 slot,
+                chunk,
                 pre_root,
                 post_root,
                 proof,
@@ -321,13 +328,16 @@ impl Action {
                 pre_root: pre_root.to_vec(),
                 post_root: post_root.to_vec(),
                 proof: proof.to_vec(),
+                chunk: *chunk,
             }),
-            Action::CommitProof { slot, hash } => K::CommitProof(pb::CommitProof {
+            Action::CommitProof { slot, chunk, hash } => K::CommitProof(pb::CommitProof {
                 slot: *slot,
                 hash: hash.to_vec(),
+                chunk: *chunk,
             }),
             Action::RevealProof {
                 slot,
+                chunk,
                 pre_root,
                 post_root,
                 proof,
@@ -336,6 +346,7 @@ impl Action {
                 pre_root: pre_root.to_vec(),
                 post_root: post_root.to_vec(),
                 proof: proof.to_vec(),
+                chunk: *chunk,
             }),
             Action::Aggregate { epoch, proof } => K::Aggregate(pb::Aggregate {
                 epoch: *epoch,
@@ -403,18 +414,20 @@ impl Action {
                 Action::ForceInclude(Bytes::from(m.tx))
             }
             K::Proof(m) => {
-                let (slot, pre_root, post_root, proof) = proof_fields(m)?;
+                let (slot, chunk, pre_root, post_root, proof) = proof_fields(m)?;
                 Action::Proof {
                     slot,
+                    chunk,
                     pre_root,
                     post_root,
                     proof,
                 }
             }
             K::RevealProof(m) => {
-                let (slot, pre_root, post_root, proof) = proof_fields(m)?;
+                let (slot, chunk, pre_root, post_root, proof) = proof_fields(m)?;
                 Action::RevealProof {
                     slot,
+                    chunk,
                     pre_root,
                     post_root,
                     proof,
@@ -422,6 +435,7 @@ impl Action {
             }
             K::CommitProof(m) => Action::CommitProof {
                 slot: m.slot,
+                chunk: m.chunk,
                 hash: hash32(&m.hash, "commit_proof.hash must be 32 bytes")?,
             },
             K::Aggregate(m) => {
@@ -440,7 +454,7 @@ impl Action {
 }
 
 /// A `Proof`'s or `RevealProof`'s fields: roots canonical field elements, proof bytes present.
-fn proof_fields(m: pb::Proof) -> Result<(u64, B256, B256, Bytes), MsgError> {
+fn proof_fields(m: pb::Proof) -> Result<(u64, u32, B256, B256, Bytes), MsgError> {
     let root = |b: &[u8], what| {
         let r = hash32(b, what)?;
         parley_proofs::encoding::fr_from_b256(&r)
@@ -454,6 +468,7 @@ fn proof_fields(m: pb::Proof) -> Result<(u64, B256, B256, Bytes), MsgError> {
     }
     Ok((
         m.slot,
+        m.chunk,
         root(&m.pre_root, "proof.pre_root must be 32 bytes")?,
         root(&m.post_root, "proof.post_root must be 32 bytes")?,
         Bytes::from(m.proof),
@@ -716,16 +731,19 @@ mod tests {
             Action::ForceInclude(Bytes::from(vec![0xf8, 1, 2])),
             Action::Proof {
                 slot: 14,
+                chunk: 3,
                 pre_root: B256::ZERO,
                 post_root: B256::with_last_byte(9),
                 proof: Bytes::from(vec![7; 3000]),
             },
             Action::CommitProof {
                 slot: 15,
+                chunk: 1,
                 hash: B256::repeat_byte(8),
             },
             Action::RevealProof {
                 slot: 15,
+                chunk: 2,
                 pre_root: B256::with_last_byte(1),
                 post_root: B256::with_last_byte(2),
                 proof: Bytes::from(vec![6; 3000]),
@@ -753,6 +771,7 @@ mod tests {
         ));
         let reveal = |pre_root, n: usize| Action::RevealProof {
             slot: 1,
+            chunk: 0,
             pre_root,
             post_root: B256::ZERO,
             proof: Bytes::from(vec![1; n]),
@@ -779,6 +798,7 @@ mod tests {
             nonce: 0,
             kind: Some(pb::message::Kind::CommitProof(pb::CommitProof {
                 slot: 1,
+                chunk: 0,
                 hash: vec![1; 31],
             })),
         };
@@ -801,6 +821,7 @@ mod tests {
         let below = B256::from(U256::from_be_bytes(r.0) - U256::from(1));
         let proof = |pre_root, post_root, n: usize| Action::Proof {
             slot: 1,
+            chunk: 0,
             pre_root,
             post_root,
             proof: Bytes::from(vec![1; n]),

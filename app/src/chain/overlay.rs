@@ -73,6 +73,8 @@ pub enum Notice {
         prover: Address,
         /// The slot.
         slot: u64,
+        /// The chunk.
+        chunk: u32,
         /// The proof bytes, as the message carried them.
         proof: Vec<u8>,
     },
@@ -126,18 +128,19 @@ pub struct ProofTreeFull {
     pub inserts: u64,
 }
 
-/// A transaction's effects would take the block's diff past `max_diff_entries`, the block
-/// circuit's capacity: the block could not be proven (DESIGN §3.7).
+/// A transaction's effects would take the block's diff past its room (`max_diff_entries`, or
+/// less when its epoch has fewer chunks left): the block could not be proven, or its epoch not
+/// aggregated (DESIGN §3.7, ADR 0016).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "block diff full: a block holds {room} diff entries (max_diff_entries), this would make up to {entries}"
+    "block diff full: this block holds {room} diff entries (max_diff_entries, or what its epoch has left), this would make up to {entries}"
 )]
 pub struct DiffFull {
     /// Entries the block's diff may hold.
     pub room: u64,
     /// The bound on the block's entries had it been committed.
     pub entries: u64,
-    /// The bound before it: 0 means the transaction alone does not fit any block.
+    /// The bound before it: 0 means the transaction alone does not fit this block.
     pub before: u64,
 }
 
@@ -207,8 +210,9 @@ impl<'a, V: StateView> Overlay<'a, V> {
         }
     }
 
-    /// Bounds the entries this block's diff may hold: `max_diff_entries`, the block circuit's
-    /// capacity. An overlay that is not a block's leaves it unbounded.
+    /// Bounds the entries this block's diff may hold: `max_diff_entries`, and on a chain that
+    /// aggregates, what its epoch has left (`aggregation::diff_room`). An overlay that is not a
+    /// block's leaves it unbounded.
     pub fn set_diff_room(&mut self, room: u64) {
         self.diff_room = room;
     }
@@ -503,9 +507,9 @@ impl<'a, V: StateView> Overlay<'a, V> {
         self.evm.len()
     }
 
-    /// Whether the EVM state differs from committed state (the block's diff is not empty).
-    /// Same comparison as [`Self::finish`], without consuming anything.
-    pub fn evm_changed(&mut self) -> Result<bool, StoreError> {
+    /// How many entries the block's diff holds: the EVM entries whose value differs from
+    /// committed state. Same comparison as [`Self::finish`], without consuming anything.
+    pub fn diff_len(&mut self) -> Result<u64, StoreError> {
         let mut finals: BTreeMap<StateKey, Option<LeafValue>> = BTreeMap::new();
         for a in self.wiped.clone() {
             for slot in self.base.storage_slots(a)? {
@@ -513,12 +517,18 @@ impl<'a, V: StateView> Overlay<'a, V> {
             }
         }
         finals.extend(self.evm.iter().map(|(k, v)| (*k, *v)));
+        let mut n = 0u64;
         for (k, new) in finals {
             if self.committed(&k)?.map(|o| o.leaf) != new {
-                return Ok(true);
+                n += 1;
             }
         }
-        Ok(false)
+        Ok(n)
+    }
+
+    /// The entries this block's diff may hold ([`Self::set_diff_room`]).
+    pub fn diff_room(&self) -> u64 {
+        self.diff_room
     }
 
     /// Position `pos` of the committed freed-index stack; each is below `next`.

@@ -1,43 +1,47 @@
-//! Block proofs in consensus (DESIGN §3.8 and §3.11): which slots await a proof, the
+//! Block proofs in consensus (DESIGN §3.8, §3.11 and §3.12): which slots await a proof, the
 //! transitions verified proofs record, and when a slot counts as proven and its prover(s) are
 //! paid.
 //!
 //! - [`on_executed`]: a slot whose L2 block changed EVM state (a non-empty diff) starts to
-//!   await its proof; it is linked after the previous such slot, in slot order.
-//! - [`apply_proof`]: a `Proof{slot, pre_root, post_root, proof}` from a registered prover —
-//!   within the slot's window, one of its assigned provers, or anyone for a slot nobody was
-//!   drawn for — is verified against the statement the chain computes itself (`chain_id`,
-//!   slot, the slot's block commitment, its `diff_hash`, the **sender's address**, and the
-//!   two roots the message claims) and recorded as a [`Transition`]. A proof that does not
+//!   await its proof; it is linked after the previous such slot, in slot order. Its diff is
+//!   cut every `block_capacity` entries into chunks (ADR 0016), each proven on its own.
+//! - [`apply_proof`]: a `Proof{slot, chunk, pre_root, post_root, proof}` from a registered
+//!   prover — within the slot's window, one of its assigned provers, or anyone for a slot
+//!   nobody was drawn for — is verified against the statement the chain computes itself
+//!   (`chain_id`, slot, the chunk's index and the slot's chunk count, the slot's block
+//!   commitment, the chunk's `diff_hash`, the **sender's address**, and the two roots the
+//!   message claims) and recorded as a [`Transition`] of that chunk. A proof that does not
 //!   verify fines its sender. Proofs arrive in any order. After the window a `Proof` is
 //!   refused: the fallback takes over.
-//! - [`advance`]: the oldest unproven slot is proven once one of its transitions starts at the
-//!   proven root; proving moves on through later slots whose transitions were already there.
-//!   A transition from another root never chains and earns nothing. A slot waits while its
-//!   fallback round is open, and, with several drawn provers, until its window ends unless
-//!   all of them have a transition.
+//! - [`advance`]: the oldest unproven slot is proven once its transitions chain through every
+//!   chunk from the proven root ([`chained`]); proving moves on through later slots whose
+//!   transitions were already there. A transition from another root never chains and earns
+//!   nothing. A slot waits while its fallback round is open, and, with several drawn provers,
+//!   until its window ends unless all of them have a transition of every chunk.
 //! - The two-step permissionless fallback (DESIGN §3.9, [`end_block`], [`commit_proof`],
-//!   [`reveal_proof`]): a round opens at the end of the window when the slot has no
-//!   transition, or as soon as it is the oldest unproven slot and none of its transitions
-//!   chains (the window over, or every drawn prover's one transition used). Staked provers
-//!   send `CommitProof{slot, keccak256(proof ‖ address)}` during `commit_window`, then the
-//!   matching `RevealProof` during `reveal_proof_window`. When the round closes, unrevealed
-//!   commits are fined, the slot is settled if a reveal chains, and otherwise a new round
-//!   opens with the bounty raised.
+//!   [`reveal_proof`]): a round opens at the end of the window when some chunk of the slot
+//!   has no transition, or as soon as it is the oldest unproven slot and its transitions do
+//!   not chain (the window over, or every drawn prover's one transition of each chunk used).
+//!   Staked provers send `CommitProof{slot, chunk, keccak256(proof ‖ address)}` during
+//!   `commit_window`, then the matching `RevealProof` during `reveal_proof_window`. When the
+//!   round closes, unrevealed commits are fined, the slot is settled if its transitions now
+//!   chain, and otherwise a new round opens with the bounty raised.
 //!
 //! Validators never compute a Poseidon *tree* here: the genesis proof root is computed once at
-//! InitChain, and a proof's `diff_hash` is a Poseidon chain over the slot's diff, which the
-//! node computes in the background ([`ProofCheck::diff_hash`]).
+//! InitChain, and a chunk's `diff_hash` is a Poseidon chain over its entries, which the node
+//! computes in the background ([`ProofCheck::diff_hashes`]).
 //!
 //! Money (`settle`; DESIGN §3 "Money"): the winning bid stays in escrow from execution until
 //! the slot is proven. Then the bid and the slot's `prover_fee_share_bps` of base fees (owed
-//! by the pot) are cut into one share per drawn prover: an on-time prover gets its share and
-//! `rep_up`; one that missed is slashed `slash_missed` (part burned) and its reputation
-//! decays, even if another proved, and its share goes to the fallback provers whose reveals
-//! chained, with the unburned slash and the bounty, pro rata by their committed stake. A
-//! drawn prover with no `Proof` in its window is slashed when the window ends, proven or not
-//! (`slash_no_shows`; the pot holds the unburned part for the fallback provers). What
-//! nobody earned stays in the pot. Fines for invalid proofs and unrevealed commits are burned.
+//! by the pot) are cut into one share per drawn prover, and each share into one part per
+//! chunk: an on-time prover gets the part of every chunk it proved and `rep_up` for each;
+//! one that missed a chunk is slashed `slash_missed` once (part burned) and its reputation
+//! decays, even if another proved, and the parts it missed go to the fallback provers whose
+//! reveals of those chunks chained, with the unburned slash and the bounty, pro rata by their
+//! committed stake. A drawn prover without a `Proof` of every chunk in its window is slashed
+//! when the window ends, proven or not (`slash_no_shows`; the pot holds the unburned part for
+//! the fallback provers). What nobody earned stays in the pot. Fines for invalid proofs and
+//! unrevealed commits are burned.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use parley_types::{
@@ -52,16 +56,21 @@ use crate::chain::ledger::{Ledger, LedgerError};
 use crate::chain::overlay::{Notice, Overlay};
 use crate::chain::view::{StateView, StoreError};
 
-/// What a block proof is checked against: everything but the roots comes from the chain.
+/// What a block proof of one chunk is checked against: everything but the roots comes from
+/// the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statement {
     /// L2 chain id.
     pub chain_id: u64,
     /// The slot.
     pub slot: u64,
+    /// The chunk of the slot's diff.
+    pub chunk: u32,
+    /// How many chunks the slot's diff has ([`ProofSlot::chunks`]).
+    pub chunks: u32,
     /// The slot's block commitment ([`ProofSlot::commitment`]).
     pub commitment: B256,
-    /// `diff_hash` of the slot's diff.
+    /// `diff_hash` of the chunk's entries.
     pub diff_hash: B256,
     /// The submitter: a proof made for another address does not verify.
     pub prover: Address,
@@ -74,8 +83,10 @@ pub struct Statement {
 /// The node's proof checking, as the core sees it. Deterministic: every validator gets the
 /// same answer for the same statement and bytes.
 pub trait ProofCheck: std::fmt::Debug {
-    /// `diff_hash` of L2 block `number`'s diff (committed in an earlier height).
-    fn diff_hash(&self, number: u64) -> Result<B256, StoreError>;
+    /// `diff_hash` of each chunk of L2 block `number`'s diff (committed in an earlier height),
+    /// cut every `block_capacity` entries (ADR 0016): one value per chunk, none for an empty
+    /// diff.
+    fn diff_hashes(&self, number: u64) -> Result<Vec<B256>, StoreError>;
     /// `Ok(Ok(()))` when `proof` proves `statement` with the block circuit pinned in genesis,
     /// `Ok(Err(why))` when it does not; the outer `Err` when the node cannot verify at all
     /// (fatal: no validator may fine a prover for its own missing setup).
@@ -96,6 +107,8 @@ pub trait ProofCheck: std::fmt::Debug {
 pub struct Claim<'a> {
     /// The slot.
     pub slot: u64,
+    /// The chunk.
+    pub chunk: u32,
     /// Claimed root before.
     pub pre_root: B256,
     /// Claimed root after.
@@ -176,25 +189,35 @@ fn set_chain<V: StateView>(o: &mut Overlay<'_, V>, c: &ProofChain) {
     o.put_app(StateKey::ProofChain, Some(c.encode()));
 }
 
-/// Slot `height` executed L2 block `block_number`: when its diff is non-empty and proving is
-/// on, it awaits a proof of `commitment`, and `base_fees_to_pot` (what its base fees put in
-/// the pot) sets the fee share its prover(s) will be paid.
+/// Slot `height` executed L2 block `block_number` with a diff of `diff_len` entries: when the
+/// diff is non-empty and proving is on, it awaits a proof of `commitment` for each of its
+/// `⌈diff_len / block_capacity⌉` chunks (ADR 0016), and `base_fees_to_pot` (what its base fees
+/// put in the pot) sets the fee share its prover(s) will be paid.
 pub fn on_executed<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     height: u64,
     block_number: u64,
     commitment: B256,
-    empty_diff: bool,
+    diff_len: u64,
     base_fees_to_pot: U256,
 ) -> Result<(), StoreError> {
     let Some(p) = &params.protocol.proving else {
         return Ok(());
     };
-    if empty_diff {
+    if diff_len == 0 {
         return Ok(());
     }
-    crate::chain::aggregation::on_executed(o, params, height, base_fees_to_pot)?;
+    let chunks = diff_len.div_ceil(p.block_capacity.max(1));
+    // Execution bounds the diff by `max_diff_entries ≤ max_chunks · block_capacity`.
+    if chunks > p.max_chunks {
+        return Err(corrupt(
+            "proof slot",
+            format!("slot {height}: {chunks} chunks, more than max_chunks"),
+        ));
+    }
+    let chunks = u32::try_from(chunks).map_err(|e| corrupt("proof slot", e))?;
+    crate::chain::aggregation::on_executed(o, params, height, u64::from(chunks), base_fees_to_pot)?;
     let mut c = chain(o)?.ok_or_else(|| corrupt("proof chain", "missing with proving on"))?;
     let fee_share = base_fees_to_pot * U256::from(p.prover_fee_share_bps) / U256::from(10_000u64);
     if c.tail != 0 {
@@ -213,6 +236,7 @@ pub fn on_executed<V: StateView>(
             fee_share,
             next: 0,
             proven: false,
+            chunks,
             transitions: Vec::new(),
             round: 0,
             round_end: 0,
@@ -280,11 +304,25 @@ fn verify_or_fine<V: StateView>(
     let Some(check) = check else {
         return Ok(None);
     };
+    let hashes = check.diff_hashes(entry.block_number)?;
+    if hashes.len() != entry.chunks as usize {
+        return Err(corrupt(
+            "proof slot",
+            format!(
+                "slot {}: {} chunk diff hashes for {} chunks",
+                claim.slot,
+                hashes.len(),
+                entry.chunks
+            ),
+        ));
+    }
     let statement = Statement {
         chain_id: params.chain_id,
         slot: claim.slot,
+        chunk: claim.chunk,
+        chunks: entry.chunks,
         commitment: entry.commitment,
-        diff_hash: check.diff_hash(entry.block_number)?,
+        diff_hash: hashes[claim.chunk as usize],
         prover: who,
         pre_root: claim.pre_root,
         post_root: claim.post_root,
@@ -323,10 +361,12 @@ fn burn_fine<V: StateView>(
     Ok(fined)
 }
 
-/// A slot that awaits a proof and can take one at all: `Err` the refusal.
+/// A slot that awaits a proof of `chunk` from `who` and can take one at all: `Err` the
+/// refusal.
 fn open_slot<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     s: u64,
+    chunk: u32,
     who: Address,
 ) -> Result<Result<ProofSlot, LedgerError>, StoreError> {
     if l.prover(who)?.is_none() {
@@ -338,8 +378,19 @@ fn open_slot<V: StateView>(
     if entry.proven {
         return Ok(Err(LedgerError::AlreadyProven(s)));
     }
-    if entry.transitions.iter().any(|t| t.prover == who) {
-        return Ok(Err(LedgerError::DuplicateTransition(s)));
+    if chunk >= entry.chunks {
+        return Ok(Err(LedgerError::NoSuchChunk {
+            slot: s,
+            chunk,
+            chunks: entry.chunks,
+        }));
+    }
+    if entry
+        .transitions
+        .iter()
+        .any(|t| t.prover == who && t.chunk == chunk)
+    {
+        return Ok(Err(LedgerError::DuplicateTransition { slot: s, chunk }));
     }
     Ok(Ok(entry))
 }
@@ -375,7 +426,7 @@ pub fn apply_proof<V: StateView>(
         return Ok(Err(LedgerError::ProvingDisabled));
     }
     let s = claim.slot;
-    let entry = match open_slot(l, s, who)? {
+    let entry = match open_slot(l, s, claim.chunk, who)? {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
@@ -395,13 +446,14 @@ pub fn apply_proof<V: StateView>(
     }
     let t = Transition {
         prover: who,
+        chunk: claim.chunk,
         pre_root: claim.pre_root,
         post_root: claim.post_root,
         height,
         stake: U256::ZERO,
     };
     record(l, params, height, entry, t, s)?;
-    keep_proof(l, params, who, s, claim.proof);
+    keep_proof(l, params, who, s, claim.chunk, claim.proof);
     Ok(Ok(None))
 }
 
@@ -412,6 +464,7 @@ fn keep_proof<V: StateView>(
     params: &Params,
     prover: Address,
     slot: u64,
+    chunk: u32,
     proof: &[u8],
 ) {
     if params
@@ -423,6 +476,7 @@ fn keep_proof<V: StateView>(
         l.overlay().notice(Notice::TransitionProof {
             prover,
             slot,
+            chunk,
             proof: proof.to_vec(),
         });
     }
@@ -436,23 +490,25 @@ pub fn commit_hash(proof: &[u8], prover: Address) -> B256 {
     keccak256(buf)
 }
 
-/// A `CommitProof{slot, hash}` from `who` at `height` (DESIGN §3.9): during the commit phase
-/// of the slot's open fallback round, from a registered prover with at least
-/// `min_fallback_stake` and no transition for the slot yet, once per round, up to
-/// `max_commits`. Its stake is snapshotted now; it weighs the prover's share.
+/// A `CommitProof{slot, chunk, hash}` from `who` at `height` (DESIGN §3.9): during the commit
+/// phase of the slot's open fallback round, from a registered prover with at least
+/// `min_fallback_stake` and no transition for that chunk yet, once per chunk and round, up to
+/// `max_commits` per chunk. Its stake is snapshotted now; it weighs the prover's share.
+#[allow(clippy::too_many_arguments)]
 pub fn commit_proof<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     params: &Params,
     height: u64,
     who: Address,
     s: u64,
+    chunk: u32,
     hash: B256,
 ) -> Result<Result<(), LedgerError>, StoreError> {
     let Some(p) = &params.protocol.proving else {
         return Ok(Err(LedgerError::ProvingDisabled));
     };
     let f = &p.fallback;
-    let mut entry = match open_slot(l, s, who)? {
+    let mut entry = match open_slot(l, s, chunk, who)? {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
@@ -470,20 +526,25 @@ pub fn commit_proof<V: StateView>(
             need: f.min_fallback_stake,
         }));
     }
-    if entry.commits.iter().any(|c| c.prover == who) {
+    if entry
+        .commits
+        .iter()
+        .any(|c| c.prover == who && c.chunk == chunk)
+    {
         return Ok(Err(LedgerError::CommitRefused {
             slot: s,
-            why: "it already committed in this round",
+            why: "it already committed to this chunk in this round",
         }));
     }
-    if entry.commits.len() as u64 >= f.max_commits {
+    if entry.commits.iter().filter(|c| c.chunk == chunk).count() as u64 >= f.max_commits {
         return Ok(Err(LedgerError::CommitRefused {
             slot: s,
-            why: "the round holds max_commits commits",
+            why: "the round holds max_commits commits for this chunk",
         }));
     }
     entry.commits.push(Commit {
         prover: who,
+        chunk,
         hash,
         stake,
         revealed: false,
@@ -510,7 +571,7 @@ pub fn reveal_proof<V: StateView>(
     };
     let f = &p.fallback;
     let s = claim.slot;
-    let mut entry = match open_slot(l, s, who)? {
+    let mut entry = match open_slot(l, s, claim.chunk, who)? {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
@@ -524,8 +585,12 @@ pub fn reveal_proof<V: StateView>(
         }));
     }
     let refuse = |why| Ok(Err(LedgerError::RevealRefused { slot: s, why }));
-    let Some(i) = entry.commits.iter().position(|c| c.prover == who) else {
-        return refuse("the sender has no commit in this fallback round");
+    let Some(i) = entry
+        .commits
+        .iter()
+        .position(|c| c.prover == who && c.chunk == claim.chunk)
+    else {
+        return refuse("the sender has no commit for this chunk in this fallback round");
     };
     if entry.commits[i].revealed {
         return refuse("the sender already revealed in this round");
@@ -541,13 +606,14 @@ pub fn reveal_proof<V: StateView>(
     }
     let t = Transition {
         prover: who,
+        chunk: claim.chunk,
         pre_root: claim.pre_root,
         post_root: claim.post_root,
         height,
         stake,
     };
     record(l, params, height, entry, t, s)?;
-    keep_proof(l, params, who, s, claim.proof);
+    keep_proof(l, params, who, s, claim.chunk, claim.proof);
     Ok(Ok(None))
 }
 
@@ -627,8 +693,8 @@ pub fn end_block<V: StateView>(
     Ok(())
 }
 
-/// At the end of an unproven slot's window: each drawn prover that has no `Proof` of its own
-/// in the window is penalized now, whether or not the slot is ever proven — `slash_missed`
+/// At the end of an unproven slot's window: each drawn prover that has not sent a `Proof` of
+/// every chunk of the slot in the window is penalized now, once for the slot, whether or not the slot is ever proven — `slash_missed`
 /// from its stake (`slash_burn_bps` of it burned, the rest to the proving pot) and reputation
 /// `× rep_decay` — and recorded in [`ProofSlot::missed`], so that settling the slot does not
 /// penalize it again and owes the kept part to the fallback provers. A drawn prover whose
@@ -652,10 +718,10 @@ fn slash_no_shows<V: StateView>(
     let mut burned = U256::ZERO;
     let mut kept = U256::ZERO;
     for (a, _) in drawn {
-        let showed = entry
-            .transitions
-            .iter()
-            .any(|t| t.prover == a && !t.is_fallback() && t.height <= entry.window_end);
+        let window_end = entry.window_end;
+        let showed = every_chunk(entry, |t| {
+            t.prover == a && !t.is_fallback() && t.height <= window_end
+        });
         if showed || entry.missed.iter().any(|m| m.prover == a) {
             continue;
         }
@@ -720,9 +786,9 @@ pub(crate) fn penalize_miss<V: StateView>(
 }
 
 /// Whether unproven slot `s` (no round open) needs a fallback round at the end of `height`:
-/// its window is over and it has no transition, or it is the oldest unproven slot (so none
-/// of its transitions chains) and either its window is over or every assigned prover has
-/// used its one transition.
+/// its window is over and some chunk has no transition, or it is the oldest unproven slot (so
+/// its transitions do not chain through every chunk) and either its window is over or every
+/// assigned prover has used its one transition of every chunk.
 fn round_due<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     entry: &ProofSlot,
@@ -731,7 +797,7 @@ fn round_due<V: StateView>(
     height: u64,
 ) -> Result<bool, StoreError> {
     let over = height >= entry.window_end;
-    if over && (entry.transitions.is_empty() || is_head) {
+    if over && (!every_chunk(entry, |_| true) || is_head) {
         return Ok(true);
     }
     if !is_head || entry.transitions.is_empty() {
@@ -743,13 +809,40 @@ fn round_due<V: StateView>(
     Ok(!provers.is_empty()
         && provers
             .iter()
-            .all(|(a, _)| entry.transitions.iter().any(|t| t.prover == *a)))
+            .all(|(a, _)| every_chunk(entry, |t| t.prover == *a)))
 }
 
-/// Proves slots from the oldest unproven one on while one of its transitions starts at the
-/// proven root, settling each at `height`. A slot whose fallback round is open waits for the
-/// round to close ([`end_block`]), so that every reveal of the round shares its reward; a
-/// slot some drawn prover has no transition for yet waits for its window's end.
+/// Whether every chunk of `entry` has a transition `ok` accepts.
+fn every_chunk(entry: &ProofSlot, mut ok: impl FnMut(&Transition) -> bool) -> bool {
+    (0..entry.chunks).all(|c| entry.transitions.iter().any(|t| t.chunk == c && ok(t)))
+}
+
+/// The transitions of `entry` that chain from `root`: one of chunk 0 starting at `root`, then
+/// one of chunk 1 starting where it ended, and so on, as far as they go. The slot is proven
+/// when this reaches its last chunk. (Two valid proofs of a chunk from the same root end at
+/// the same root, so the first found is as good as any.)
+pub fn chained(entry: &ProofSlot, root: B256) -> Vec<Transition> {
+    let mut out = Vec::with_capacity(entry.chunks as usize);
+    let mut at = root;
+    for c in 0..entry.chunks {
+        let Some(t) = entry
+            .transitions
+            .iter()
+            .find(|t| t.chunk == c && t.pre_root == at)
+        else {
+            break;
+        };
+        at = t.post_root;
+        out.push(*t);
+    }
+    out
+}
+
+/// Proves slots from the oldest unproven one on while its transitions chain through every
+/// chunk from the proven root ([`chained`]), settling each at `height`. A slot whose fallback
+/// round is open waits for the round to close ([`end_block`]), so that every reveal of the
+/// round shares its reward; a slot some drawn prover has not sent every chunk for yet waits
+/// for its window's end.
 pub fn advance<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     params: &Params,
@@ -773,32 +866,31 @@ pub fn advance<V: StateView>(
                 .provers;
             if !drawn
                 .iter()
-                .all(|(a, _)| entry.transitions.iter().any(|t| t.prover == *a))
+                .all(|(a, _)| every_chunk(&entry, |t| t.prover == *a))
             {
                 break;
             }
         }
-        let Some(t) = entry
-            .transitions
-            .iter()
-            .find(|t| t.pre_root == c.proven_root)
-            .copied()
-        else {
+        let chain = chained(&entry, c.proven_root);
+        let Some(last) = chain.last().copied() else {
             break;
         };
+        if chain.len() != entry.chunks as usize {
+            break;
+        }
         entry.proven = true;
         set_proof_slot(l.overlay(), s, &entry);
-        settle(l, params, s, &entry, &t, height)?;
+        settle(l, params, s, &entry, &chain, height)?;
         crate::chain::aggregation::on_proven(
             l.overlay(),
             params,
             s,
             entry.block_number,
             entry.commitment,
-            &t,
+            &chain,
         )?;
         c.proven_slot = s;
-        c.proven_root = t.post_root;
+        c.proven_root = last.post_root;
         c.head = entry.next;
         if c.head == 0 {
             c.tail = 0;
@@ -812,24 +904,28 @@ pub fn advance<V: StateView>(
     Ok(())
 }
 
-/// Pays a proven slot at `height` (DESIGN §3 "Money", §3.9).
+/// Pays a proven slot at `height` (DESIGN §3 "Money", §3.9), proven by `chain` (one
+/// transition per chunk, in chunk order).
 ///
 /// The bid and the fee share are cut into k shares (k drawn provers; one share when nobody
-/// was drawn, owed to the prover whose in-window transition chained). Each drawn prover
-/// whose own in-window `Proof` matches the chaining transition gets its share and `rep_up`.
-/// One that did not is penalized even if another proved: `slash_missed` from its stake
-/// (`slash_burn_bps` of it burned) and reputation `× rep_decay` (not below `rep_min`); its
-/// share goes to the fallback provers whose reveals match the chaining transition, with the
-/// kept slash and the bounty, pro rata by their committed stake (they gain `rep_up` too).
-/// Whatever nobody earned goes to the proving pot; the fee share and the bounty are paid
-/// from the pot and never exceed it. Commits left unrevealed were fined when their round
-/// closed.
+/// was drawn, owed to the prover whose in-window transition chained), and each share into one
+/// part per chunk (ADR 0016). Each drawn prover gets the part of every chunk for which its
+/// own in-window `Proof` matches the chaining transition, and `rep_up` for each. One that
+/// missed any chunk is penalized once for the slot, even if another proved: `slash_missed`
+/// from its stake (`slash_burn_bps` of it burned) and reputation `× rep_decay` (not below
+/// `rep_min`). The parts it missed go to the fallback provers whose reveals of that chunk
+/// match the chaining transition, pro rata by their committed stake, together with the kept
+/// slash and the bounty in equal parts per chunk that has such provers (they gain `rep_up`
+/// too). Whatever nobody
+/// earned (and the rounding of the cuts) stays in the proving pot; the fee share and the
+/// bounty are paid from the pot and never exceed it. Commits left unrevealed were fined when
+/// their round closed.
 fn settle<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     params: &Params,
     s: u64,
     entry: &ProofSlot,
-    chained: &Transition,
+    chain: &[Transition],
     height: u64,
 ) -> Result<(), StoreError> {
     let p = params
@@ -852,24 +948,35 @@ fn settle<V: StateView>(
     let pot_before = l.pot()?;
     let fees = entry.fee_share.min(pot_before.proving_pot);
     let bounty = bounty_at(f, entry, height).min(pot_before.proving_pot - fees);
-    let matches =
-        |t: &Transition| t.pre_root == chained.pre_root && t.post_root == chained.post_root;
-    let on_time = |a: Address| {
+    let matches = |t: &Transition| {
+        chain.get(t.chunk as usize).is_some_and(|c| {
+            t.chunk == c.chunk && t.pre_root == c.pre_root && t.post_root == c.post_root
+        })
+    };
+    let on_time = |a: Address, chunk: u32| {
         entry.transitions.iter().any(|t| {
-            t.prover == a && !t.is_fallback() && matches(t) && t.height <= entry.window_end
+            t.prover == a
+                && t.chunk == chunk
+                && !t.is_fallback()
+                && matches(t)
+                && t.height <= entry.window_end
         })
     };
     // Who is owed a share: the drawn provers, or, for a slot nobody was drawn for, the
-    // prover of the chaining transition when it came within the window.
-    let owed: Vec<Address> = if drawn.is_empty() {
-        vec![chained.prover]
+    // prover of the chaining transition of each chunk when it came within the window.
+    let n = U256::from(chain.len());
+    let owed: Vec<Option<Address>> = if drawn.is_empty() {
+        vec![None]
     } else {
-        drawn.clone()
+        drawn.iter().copied().map(Some).collect()
     };
     let k = U256::from(owed.len());
-    let share = bid / k + fees / k;
+    let part = (bid / k + fees / k) / n;
     let mut credited = U256::ZERO;
-    let mut pool = U256::ZERO;
+    let mut pools = vec![U256::ZERO; chain.len()];
+    // The chunks some owed prover did not prove on time: only their fallback provers proved
+    // in someone's place.
+    let mut needed = vec![false; chain.len()];
     let mut kept_slash = U256::ZERO;
     let mut burned = U256::ZERO;
     // Slashes taken when the window ended: the pot holds their kept part already, and pays
@@ -877,40 +984,69 @@ fn settle<V: StateView>(
     let held: U256 = entry.missed.iter().map(|m| m.kept).sum();
     let held = held.min(pot_before.proving_pot - fees - bounty);
     for a in &owed {
-        if on_time(*a) {
-            l.credit(*a, share)?;
-            credited += share;
-            reputation(l, *a, |r| r.saturating_add(p.rep_up).min(REPUTATION_ONE))?;
-            continue;
+        let mut missed_any = false;
+        for (i, c) in chain.iter().enumerate() {
+            let who = a.unwrap_or(c.prover);
+            if on_time(who, c.chunk) {
+                l.credit(who, part)?;
+                credited += part;
+                reputation(l, who, |r| r.saturating_add(p.rep_up).min(REPUTATION_ONE))?;
+            } else {
+                pools[i] += part;
+                needed[i] = true;
+                missed_any = true;
+            }
         }
-        pool += share;
-        if drawn.contains(a) && !entry.missed.iter().any(|m| m.prover == *a) {
+        if let Some(a) = a
+            && missed_any
+            && !entry.missed.iter().any(|m| m.prover == *a)
+        {
             let (burn, keep) = penalize_miss(l, f, *a, s, height)?;
             burned += burn;
             kept_slash += keep;
         }
     }
-    // The fallback provers whose reveals match the chaining transition share the pool, the
-    // kept slash and the bounty by committed stake; without any, the pool and the slash stay
-    // in the pot and the bounty is not paid.
-    let fallback: Vec<&Transition> = entry
-        .transitions
-        .iter()
-        .filter(|t| t.is_fallback() && matches(t))
-        .collect();
-    let weight = fallback
-        .iter()
-        .try_fold(U256::ZERO, |acc, t| acc.checked_add(t.stake))
-        .ok_or_else(|| corrupt("proof slot", "fallback stakes overflow"))?;
-    if !weight.is_zero() {
-        let total = pool + kept_slash + held + bounty;
-        for t in &fallback {
-            let part = total
+    // Per chunk that an owed prover missed, the fallback provers whose reveals match the
+    // chaining transition share the chunk's pool by committed stake; the kept slash and the
+    // bounty go in equal parts to the missed chunks that have such provers (they proved in
+    // the missing prover's place). A reveal of a chunk proven on time earns nothing. Without
+    // any, the pools and the slash stay in the pot and the bounty is not paid.
+    let mut rounds = Vec::with_capacity(chain.len());
+    for (i, c) in chain.iter().enumerate() {
+        if !needed[i] {
+            rounds.push((Vec::new(), U256::ZERO));
+            continue;
+        }
+        let fallback: Vec<Transition> = entry
+            .transitions
+            .iter()
+            .filter(|t| t.chunk == c.chunk && t.is_fallback() && matches(t))
+            .copied()
+            .collect();
+        let weight = fallback
+            .iter()
+            .try_fold(U256::ZERO, |acc, t| acc.checked_add(t.stake))
+            .ok_or_else(|| corrupt("proof slot", "fallback stakes overflow"))?;
+        rounds.push((fallback, weight));
+    }
+    let helped = rounds.iter().filter(|(_, w)| !w.is_zero()).count();
+    let extra = if helped == 0 {
+        U256::ZERO
+    } else {
+        (kept_slash + held + bounty) / U256::from(helped)
+    };
+    for (i, (fallback, weight)) in rounds.iter().enumerate() {
+        if weight.is_zero() {
+            continue;
+        }
+        let total = pools[i] + extra;
+        for t in fallback {
+            let share = total
                 .checked_mul(t.stake)
-                .map(|x| x / weight)
+                .map(|x| x / *weight)
                 .ok_or_else(|| corrupt("proof slot", "fallback share overflows"))?;
-            l.credit(t.prover, part)?;
-            credited += part;
+            l.credit(t.prover, share)?;
+            credited += share;
             reputation(l, t.prover, |r| {
                 r.saturating_add(p.rep_up).min(REPUTATION_ONE)
             })?;

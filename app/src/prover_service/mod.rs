@@ -106,16 +106,18 @@ struct Session {
     no_aggregation: bool,
 }
 
-/// What a proving task's stream claims: its slot (`prove/<slot>` and every
-/// `fallback/<slot>/<round>` claim `slot/<slot>`), so one worker of a prover gets all of a
-/// slot's proving tasks: a proof it made too late for the window, or too late for a round's
+/// What a proving task's stream claims: its slot's chunk (`prove/<slot>/<chunk>` and every
+/// `fallback/<slot>/<chunk>/<round>` claim `slot/<slot>/<chunk>`), so one worker of a prover
+/// gets all of a chunk's proving tasks, and a slot's chunks go to different workers: a proof it made too late for the window, or too late for a round's
 /// commit phase, is kept by that worker process and committed in the next round instead of
 /// being proved again by another one. An aggregation (`aggregate/<epoch>`) claims
 /// `epoch/<epoch>`: one worker of a prover aggregates an epoch. `None`: not a proving task.
 pub fn slot_claim(task_id: &str) -> Option<String> {
     let mut parts = task_id.split('/');
     match (parts.next(), parts.next()) {
-        (Some("prove" | "fallback"), Some(slot)) => Some(format!("slot/{slot}")),
+        (Some("prove" | "fallback"), Some(slot)) => {
+            Some(format!("slot/{slot}/{}", parts.next().unwrap_or("0")))
+        }
         (Some("aggregate"), Some(epoch)) => Some(format!("epoch/{epoch}")),
         _ => None,
     }
@@ -201,13 +203,22 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
             block_commitment: commitment.to_vec(),
             amount: amount.to_be_bytes::<32>().to_vec(),
         }),
-        tasks::TaskKind::Prove { slot, block_number } => pb::task::Kind::Prove(pb::ProveTask {
+        tasks::TaskKind::Prove {
+            slot,
+            block_number,
+            chunk,
+            chunks,
+        } => pb::task::Kind::Prove(pb::ProveTask {
             slot: *slot,
             block_number: *block_number,
+            chunk: *chunk,
+            chunks: *chunks,
         }),
         tasks::TaskKind::Fallback {
             slot,
             block_number,
+            chunk,
+            chunks,
             round,
             commit_end,
             committed,
@@ -217,6 +228,8 @@ pub fn to_proto(t: &tasks::Task, height: u64) -> pb::Task {
             round: *round,
             commit_end: *commit_end,
             committed: *committed,
+            chunk: *chunk,
+            chunks: *chunks,
         }),
         tasks::TaskKind::Aggregate { epoch, blocks } => {
             pb::task::Kind::Aggregate(pb::AggregateTask {
@@ -327,9 +340,9 @@ impl Service {
     }
 
     /// The due tasks `session` of `prover` should hold. Proving tasks (`Prove`, `Fallback`)
-    /// take seconds of CPU each, so each slot's go to one of the prover's open streams: the
-    /// one that already holds one of them, else the stream holding the fewest slots (ties:
-    /// whichever asks first). Other streams leave it out; when its stream closes it goes to another
+    /// take seconds of CPU each, so each chunk's go to one of the prover's open streams: the
+    /// one that already holds one of them, else the stream holding the fewest chunks (ties:
+    /// whichever asks first); a slot's chunks thus spread over the streams. Other streams leave it out; when its stream closes it goes to another
     /// one at the next height. A stream open for less than [`Settings::share_after`] takes
     /// only the tasks it holds or declared running when it subscribed. `Select` and
     /// `Heartbeat` go to every stream (cheap, and the chain takes one of each). An epoch's
@@ -696,7 +709,7 @@ impl ProverService for Service {
         &self,
         req: Request<pb::GetWitnessRequest>,
     ) -> Result<Response<pb::GetWitnessResponse>, Status> {
-        let slot = req.get_ref().slot;
+        let (slot, chunk) = (req.get_ref().slot, req.get_ref().chunk);
         let params = self.params()?;
         let Some(proving) = params.protocol.proving.clone() else {
             return Err(Status::failed_precondition(
@@ -715,7 +728,7 @@ impl ProverService for Service {
             return Err(Status::internal(format!("witness service stopped: {why}")));
         }
         let height = self.reader()?.last_commit().map_err(internal)?.0;
-        match service.witness(slot) {
+        match service.witness(slot, chunk) {
             Some(witness) => Ok(Response::new(pb::GetWitnessResponse {
                 height,
                 witness,
@@ -723,7 +736,7 @@ impl ProverService for Service {
                 vk_hash: proving.block_vk_hash.to_vec(),
             })),
             None => Err(Status::unavailable(format!(
-                "no witness for slot {slot}: not awaiting a proof, or the witness service is at block {:?}",
+                "no witness for chunk {chunk} of slot {slot}: not awaiting a proof, no such chunk, or the witness service is at block {:?}",
                 service.progress().applied_through
             ))),
         }
@@ -733,7 +746,7 @@ impl ProverService for Service {
         &self,
         req: Request<pb::GetProofSlotRequest>,
     ) -> Result<Response<pb::GetProofSlotResponse>, Status> {
-        let slot = req.get_ref().slot;
+        let (slot, chunk) = (req.get_ref().slot, req.get_ref().chunk);
         let reader = self.reader()?;
         let height = reader.last_commit().map_err(internal)?.0;
         let entry = crate::chain::proving::proof_slot(&mut Overlay::new(&reader), slot)
@@ -748,16 +761,27 @@ impl ProverService for Service {
                 needs_proof: true,
                 proven: e.proven,
                 window_end: e.window_end,
-                transitions: e.transitions.iter().map(|t| t.prover.to_vec()).collect(),
+                transitions: e
+                    .transitions
+                    .iter()
+                    .filter(|t| t.chunk == chunk)
+                    .map(|t| t.prover.to_vec())
+                    .collect(),
                 round: if e.round_end == 0 { 0 } else { e.round },
                 round_end: e.round_end,
-                committed: e.commits.iter().map(|c| c.prover.to_vec()).collect(),
+                committed: e
+                    .commits
+                    .iter()
+                    .filter(|c| c.chunk == chunk)
+                    .map(|c| c.prover.to_vec())
+                    .collect(),
                 revealed: e
                     .commits
                     .iter()
-                    .filter(|c| c.revealed)
+                    .filter(|c| c.chunk == chunk && c.revealed)
                     .map(|c| c.prover.to_vec())
                     .collect(),
+                chunks: e.chunks,
             },
         }))
     }
@@ -809,15 +833,24 @@ impl ProverService for Service {
                 r.commitment = v.commitment.to_vec();
             }
             for b in &v.blocks {
-                let proof = reader.proof(b.slot, b.prover).map_err(internal)?;
+                let proof = reader.proof(b.slot, b.chunk, b.prover).map_err(internal)?;
                 // The verifier's cache holds it when the block was proven recently.
-                let diff_hash = match &verifier {
-                    Some(v) => v.diff_hash(b.block_number),
-                    None => crate::verifier::diff_hash_of(&store, b.block_number),
+                let hashes = match &verifier {
+                    Some(v) => v.diff_hashes(b.block_number),
+                    None => crate::verifier::diff_hash_of(
+                        &store,
+                        b.block_number,
+                        proving.block_capacity,
+                    ),
                 }
                 .map_err(internal)?;
+                let diff_hash = hashes.get(b.chunk as usize).copied().ok_or_else(|| {
+                    internal(format!("slot {}: no chunk {} in its diff", b.slot, b.chunk))
+                })?;
                 r.blocks.push(pb::EpochBlock {
                     slot: b.slot,
+                    chunk: b.chunk,
+                    chunks: b.chunks,
                     block_number: b.block_number,
                     block_commitment: b.commitment.to_vec(),
                     pre_root: b.pre_root.to_vec(),
@@ -916,9 +949,11 @@ mod tests {
 
     #[test]
     fn a_slots_proving_tasks_share_one_claim() {
-        assert_eq!(slot_claim("prove/12").as_deref(), Some("slot/12"));
-        assert_eq!(slot_claim("fallback/12/3").as_deref(), Some("slot/12"));
-        assert_eq!(slot_claim("fallback/13/1").as_deref(), Some("slot/13"));
+        assert_eq!(slot_claim("prove/12/0").as_deref(), Some("slot/12/0"));
+        assert_eq!(slot_claim("fallback/12/0/3").as_deref(), Some("slot/12/0"));
+        assert_eq!(slot_claim("fallback/13/0/1").as_deref(), Some("slot/13/0"));
+        assert_eq!(slot_claim("prove/12/1").as_deref(), Some("slot/12/1"));
+        assert_eq!(slot_claim("fallback/12/1/2").as_deref(), Some("slot/12/1"));
         assert_eq!(slot_claim("select/12"), None);
         assert_eq!(slot_claim("heartbeat/12"), None);
         assert_eq!(slot_claim("prove"), None);

@@ -32,12 +32,17 @@ pub enum TaskKind {
         /// Its amount (wei).
         amount: U256,
     },
-    /// Prove the slot's block (DESIGN §3.8) with the witness from `GetWitness`.
+    /// Prove one chunk of the slot's block (DESIGN §3.8, §3.12) with the witness from
+    /// `GetWitness`.
     Prove {
         /// The slot.
         slot: u64,
         /// The L2 block whose diff the proof covers.
         block_number: u64,
+        /// The chunk.
+        chunk: u32,
+        /// How many chunks the slot's diff has.
+        chunks: u32,
     },
     /// Prove the slot through its open fallback round (DESIGN §3.9): `CommitProof` with
     /// `keccak256(proof ‖ prover)` by `commit_end`, then `RevealProof` after it, by the
@@ -47,6 +52,10 @@ pub enum TaskKind {
         slot: u64,
         /// The L2 block whose diff the proof covers.
         block_number: u64,
+        /// The chunk.
+        chunk: u32,
+        /// How many chunks the slot's diff has.
+        chunks: u32,
         /// The round (its number is in the task id, so a new round is a new task).
         round: u32,
         /// The last height of the commit phase; reveals are taken after it.
@@ -87,14 +96,14 @@ pub fn select_task_id(slot: u64) -> String {
     format!("select/{slot}")
 }
 
-/// The id of the `Proof` duty of `slot`.
-pub fn prove_task_id(slot: u64) -> String {
-    format!("prove/{slot}")
+/// The id of the `Proof` duty of chunk `chunk` of `slot`.
+pub fn prove_task_id(slot: u64, chunk: u32) -> String {
+    format!("prove/{slot}/{chunk}")
 }
 
-/// The id of the fallback duty of `slot` in fallback round `round`.
-pub fn fallback_task_id(slot: u64, round: u32) -> String {
-    format!("fallback/{slot}/{round}")
+/// The id of the fallback duty of chunk `chunk` of `slot` in fallback round `round`.
+pub fn fallback_task_id(slot: u64, chunk: u32, round: u32) -> String {
+    format!("fallback/{slot}/{chunk}/{round}")
 }
 
 /// The id of the `Aggregate` duty of epoch `epoch` (the same in the window and after it).
@@ -197,11 +206,13 @@ pub fn tasks<V: StateView>(
     Ok(out)
 }
 
-/// The proving duties of `prover` after `height`, oldest slot first along the proof chain.
-/// `Proof`: a slot it was drawn for, or one nobody was drawn for, while the window is open
-/// at the next height and no fallback round has opened. Fallback: a slot whose fallback
-/// round takes commits at the next height, when the prover has the stake to commit, and,
-/// once it committed, until it revealed. Never a slot it already holds a transition for.
+/// The proving duties of `prover` after `height`, oldest slot first along the proof chain,
+/// one per chunk of a slot (ADR 0016). `Proof`: a chunk of a slot it was drawn for, or of one
+/// nobody was drawn for, while the window is open at the next height and no fallback round has
+/// opened. Fallback: a chunk of a slot whose fallback round takes commits at the next height,
+/// when the prover has the stake to commit, and, once it committed, until it revealed; not a
+/// chunk the slot's transitions already chain through from the proven root. Never a chunk it
+/// already holds a transition for.
 fn prove_tasks<V: StateView>(
     o: &mut Overlay<'_, V>,
     q: &ProtocolParams,
@@ -219,6 +230,9 @@ fn prove_tasks<V: StateView>(
     let next = height.saturating_add(1);
     let mut out = Vec::new();
     let mut s = chain.head;
+    // Only the oldest unproven slot chains from the proven root; later ones start wherever
+    // the slots before them end, which the chain does not know yet.
+    let mut root = Some(chain.proven_root);
     // The chain holds at most `unproven` slots; the bound guards against a corrupt link.
     for _ in 0..chain.unproven {
         if s == 0 {
@@ -229,42 +243,60 @@ fn prove_tasks<V: StateView>(
         };
         let here = s;
         s = e.next;
-        if e.proven || e.transitions.iter().any(|t| t.prover == prover) {
+        let chained = root.take().map_or(0, |r| proving::chained(&e, r).len());
+        if e.proven {
             continue;
         }
         let drawn = assignment::assigned(o, here)?.unwrap_or_default().provers;
         let mine = drawn.is_empty() || drawn.iter().any(|(a, _)| *a == prover);
-        if e.round == 0 && next <= e.window_end && mine {
-            out.push(Task {
-                id: prove_task_id(here),
-                deadline_height: e.window_end,
-                kind: TaskKind::Prove {
-                    slot: here,
-                    block_number: e.block_number,
-                },
-            });
-            continue;
-        }
-        let commit = e.commits.iter().find(|c| c.prover == prover);
-        // Held from the commit to the reveal, so that one job does both.
-        let due = match (proving::phase(f, &e, next), commit) {
-            (proving::Phase::Closed, _) => false,
-            (_, Some(c)) => !c.revealed,
-            (proving::Phase::Commit, None) => stake >= f.min_fallback_stake,
-            (proving::Phase::Reveal, None) => false,
-        };
-        if due {
-            out.push(Task {
-                id: fallback_task_id(here, e.round),
-                deadline_height: e.round_end,
-                kind: TaskKind::Fallback {
-                    slot: here,
-                    block_number: e.block_number,
-                    round: e.round,
-                    commit_end: e.round_end.saturating_sub(f.reveal_proof_window),
-                    committed: commit.is_some(),
-                },
-            });
+        for chunk in 0..e.chunks {
+            if e.transitions
+                .iter()
+                .any(|t| t.prover == prover && t.chunk == chunk)
+            {
+                continue;
+            }
+            if e.round == 0 && next <= e.window_end && mine {
+                out.push(Task {
+                    id: prove_task_id(here, chunk),
+                    deadline_height: e.window_end,
+                    kind: TaskKind::Prove {
+                        slot: here,
+                        block_number: e.block_number,
+                        chunk,
+                        chunks: e.chunks,
+                    },
+                });
+                continue;
+            }
+            let commit = e
+                .commits
+                .iter()
+                .find(|c| c.prover == prover && c.chunk == chunk);
+            // Held from the commit to the reveal, so that one job does both.
+            let due = match (proving::phase(f, &e, next), commit) {
+                (proving::Phase::Closed, _) => false,
+                (_, Some(c)) => !c.revealed,
+                (proving::Phase::Commit, None) => {
+                    stake >= f.min_fallback_stake && (chunk as usize) >= chained
+                }
+                (proving::Phase::Reveal, None) => false,
+            };
+            if due {
+                out.push(Task {
+                    id: fallback_task_id(here, chunk, e.round),
+                    deadline_height: e.round_end,
+                    kind: TaskKind::Fallback {
+                        slot: here,
+                        block_number: e.block_number,
+                        chunk,
+                        chunks: e.chunks,
+                        round: e.round,
+                        commit_end: e.round_end.saturating_sub(f.reveal_proof_window),
+                        committed: commit.is_some(),
+                    },
+                });
+            }
         }
     }
     Ok(out)
@@ -444,13 +476,14 @@ mod tests {
     }
 
     /// A proof chain awaiting slots `20` (drawn: ME), `25` (drawn: OTHER) and `30` (nobody
-    /// drawn), windows ending at 26, 31 and 36; slot 25 already holds ME's transition in
-    /// `with_mine`.
+    /// drawn; two chunks), windows ending at 26, 31 and 36; slot 25 already holds ME's
+    /// transition in `with_mine`.
     fn proving_state(with_mine: bool) -> (AppOnly, ProtocolParams) {
         let mut v = AppOnly::default();
         let q = ProtocolParams {
             proving: Some(crate::chain::genesis::ProvingParams {
                 block_capacity: 8,
+                max_chunks: 1,
                 block_vk_hash: B256::ZERO,
                 srs: crate::chain::genesis::SrsPin::Dev,
                 proof_window: 6,
@@ -478,6 +511,7 @@ mod tests {
             let transitions = if with_mine && s == 25 {
                 vec![parley_types::Transition {
                     prover: ME,
+                    chunk: 0,
                     pre_root: B256::ZERO,
                     post_root: B256::ZERO,
                     height: 27,
@@ -495,6 +529,7 @@ mod tests {
                     fee_share: U256::ZERO,
                     next,
                     proven: false,
+                    chunks: if s == 30 { 2 } else { 1 },
                     transitions,
                     round: 0,
                     round_end: 0,
@@ -531,40 +566,56 @@ mod tests {
             .collect()
     }
 
-    /// A prover is asked to prove the slots it was drawn for and the ones nobody was drawn
-    /// for, until the window's end; never one it already holds a transition for, nor another
-    /// prover's; past the window only through a fallback round; none at all on a chain
-    /// without proving.
+    /// A prover is asked to prove every chunk of the slots it was drawn for and of the ones
+    /// nobody was drawn for, until the window's end; never one it already holds a transition
+    /// for, nor another prover's; past the window only through a fallback round; none at all
+    /// on a chain without proving.
     #[test]
     fn prove_tasks_follow_the_draw_the_windows_and_the_transitions() {
         let (view, q) = proving_state(false);
         let mut o = Overlay::new(&view);
         assert_eq!(
             prove_ids(&mut o, &q, 21, ME),
-            vec![("prove/20".into(), 26), ("prove/30".into(), 36)]
+            vec![
+                ("prove/20/0".into(), 26),
+                ("prove/30/0".into(), 36),
+                ("prove/30/1".into(), 36)
+            ]
         );
         assert_eq!(
             prove_ids(&mut o, &q, 21, OTHER),
-            vec![("prove/25".into(), 31), ("prove/30".into(), 36)]
+            vec![
+                ("prove/25/0".into(), 31),
+                ("prove/30/0".into(), 36),
+                ("prove/30/1".into(), 36)
+            ]
         );
         // Past the windows of slots 20 and 25 (the next height is 32) without a fallback
         // round open: no `Proof` duty for them.
-        assert_eq!(prove_ids(&mut o, &q, 31, ME), vec![("prove/30".into(), 36)]);
+        assert_eq!(
+            prove_ids(&mut o, &q, 31, ME),
+            vec![("prove/30/0".into(), 36), ("prove/30/1".into(), 36)]
+        );
         let (view, q) = proving_state(true);
         let mut o = Overlay::new(&view);
         assert_eq!(
             prove_ids(&mut o, &q, 21, ME),
-            vec![("prove/20".into(), 26), ("prove/30".into(), 36)],
+            vec![
+                ("prove/20/0".into(), 26),
+                ("prove/30/0".into(), 36),
+                ("prove/30/1".into(), 36)
+            ],
             "slot 25 holds ME's transition"
         );
         let off = ProtocolParams { proving: None, ..q };
         assert!(prove_ids(&mut o, &off, 21, ME).is_empty());
     }
 
-    /// A fallback round of slot 20 opened at height 26 (commits at 27..=34, reveals at
-    /// 35..=42): a prover with `min_fallback_stake` gets `fallback/20/1` during the commit
-    /// phase and holds it until it revealed; one without the stake, or one that did not
-    /// commit by the reveal phase, gets nothing.
+    /// A fallback round of slot 20 (two chunks; OTHER's transition of chunk 0 chains from
+    /// the proven root) opened at height 26 (commits at 27..=34, reveals at 35..=42): a
+    /// prover with `min_fallback_stake` gets `fallback/20/1/1` (chunk 1, round 1) during the
+    /// commit phase and holds it until it revealed — not chunk 0, which already chains; one
+    /// without the stake, or one that did not commit by the reveal phase, gets nothing.
     #[test]
     fn fallback_tasks_run_from_the_commit_to_the_reveal() {
         let (mut view, q) = proving_state(false);
@@ -587,44 +638,64 @@ mod tests {
             e.round = 1;
             e.round_end = 26 + f.commit_window + f.reveal_proof_window;
             e.commits = commits;
+            e.chunks = 2;
+            e.transitions = vec![parley_types::Transition {
+                prover: OTHER,
+                chunk: 0,
+                pre_root: B256::ZERO,
+                post_root: B256::repeat_byte(1),
+                height: 22,
+                stake: U256::ZERO,
+            }];
             v.0.insert(key, e.encode());
             v
         };
         let mine = |revealed| parley_types::Commit {
             prover: ME,
+            chunk: 1,
             hash: B256::repeat_byte(1),
             stake: f.min_fallback_stake,
             revealed,
         };
         let end = 26 + f.commit_window + f.reveal_proof_window;
-        let fb = ("fallback/20/1".to_string(), end);
+        let fb = ("fallback/20/1/1".to_string(), end);
         let v = round(vec![]);
         let mut o = Overlay::new(&v);
         assert_eq!(
             prove_ids(&mut o, &q, 31, ME),
-            vec![("prove/30".into(), 36), fb.clone()]
+            vec![
+                ("prove/30/0".into(), 36),
+                ("prove/30/1".into(), 36),
+                fb.clone()
+            ]
         );
         assert_eq!(
             prove_ids(&mut o, &q, 31, OTHER),
-            vec![("prove/30".into(), 36)],
+            vec![("prove/30/0".into(), 36), ("prove/30/1".into(), 36)],
             "no fallback task: stake below the minimum"
         );
         assert_eq!(
             prove_ids(&mut o, &q, 26 + f.commit_window, ME),
-            vec![("prove/30".into(), 36)],
+            vec![("prove/30/0".into(), 36), ("prove/30/1".into(), 36)],
             "the reveal phase without a commit"
         );
         let v = round(vec![mine(false)]);
         let mut o = Overlay::new(&v);
         assert_eq!(
             prove_ids(&mut o, &q, 31, ME),
-            vec![("prove/30".into(), 36), fb.clone()]
+            vec![
+                ("prove/30/0".into(), 36),
+                ("prove/30/1".into(), 36),
+                fb.clone()
+            ]
         );
         let held = tasks(&mut o, &q, 26 + f.commit_window, ME).expect("reads");
         assert!(held.iter().any(|t| t.kind
             == TaskKind::Fallback {
                 slot: 20,
                 block_number: 20,
+                chunk: 1,
+                chunks: 2,
                 round: 1,
                 commit_end: 26 + f.commit_window,
                 committed: true,
@@ -637,7 +708,7 @@ mod tests {
         let mut o = Overlay::new(&v);
         assert_eq!(
             prove_ids(&mut o, &q, 26 + f.commit_window, ME),
-            vec![("prove/30".into(), 36)],
+            vec![("prove/30/0".into(), 36), ("prove/30/1".into(), 36)],
             "revealed"
         );
     }
@@ -822,6 +893,8 @@ mod tests {
             state: parley_types::EpochState::Due,
             blocks: vec![parley_types::EpochBlock {
                 slot: 1,
+                chunk: 0,
+                chunks: 1,
                 block_number: 1,
                 commitment: B256::ZERO,
                 prover: OTHER,

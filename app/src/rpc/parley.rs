@@ -174,6 +174,8 @@ struct ProofSlotJson {
     /// Wei of base fees the pot pays its on-time prover(s).
     fee_share: U256,
     proven: bool,
+    /// How many chunks the slot's diff is cut into (ADR 0016): one proof each.
+    chunks: u32,
     transitions: Vec<TransitionJson>,
     /// Fallback rounds opened so far (DESIGN §3.9).
     fallback_rounds: u32,
@@ -206,6 +208,8 @@ struct MissedJson {
 #[serde(rename_all = "camelCase")]
 struct TransitionJson {
     prover: Address,
+    /// The chunk of the slot's diff it proves.
+    chunk: u32,
     pre_root: B256,
     post_root: B256,
     height: U64,
@@ -217,6 +221,8 @@ struct TransitionJson {
 #[serde(rename_all = "camelCase")]
 struct CommitJson {
     prover: Address,
+    /// The chunk it commits a proof of.
+    chunk: u32,
     hash: B256,
     stake: U256,
     revealed: bool,
@@ -280,6 +286,9 @@ struct EpochJson {
 #[serde(rename_all = "camelCase")]
 struct EpochBlockJson {
     slot: U64,
+    /// Which chunk of the slot, of how many (one aggregation input each).
+    chunk: u32,
+    chunks: u32,
     block_number: U64,
     commitment: B256,
     prover: Address,
@@ -586,6 +595,7 @@ pub(super) fn register(
                     .iter()
                     .map(|c| CommitJson {
                         prover: c.prover,
+                        chunk: c.chunk,
                         hash: c.hash,
                         stake: c.stake,
                         revealed: c.revealed,
@@ -605,11 +615,13 @@ pub(super) fn register(
                 window_end: U64::from(e.window_end),
                 fee_share: e.fee_share,
                 proven: e.proven,
+                chunks: e.chunks,
                 transitions: e
                     .transitions
                     .iter()
                     .map(|t| TransitionJson {
                         prover: t.prover,
+                        chunk: t.chunk,
                         pre_root: t.pre_root,
                         post_root: t.post_root,
                         height: U64::from(t.height),
@@ -756,6 +768,8 @@ pub(super) fn register(
                 .iter()
                 .map(|b| EpochBlockJson {
                     slot: U64::from(b.slot),
+                    chunk: b.chunk,
+                    chunks: b.chunks,
                     block_number: U64::from(b.block_number),
                     commitment: b.commitment,
                     prover: b.prover,

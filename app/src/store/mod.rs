@@ -36,9 +36,18 @@ const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
 const DIFFS: TableDefinition<u64, &[u8]> = TableDefinition::new("diffs");
 /// Node bookkeeping: last committed height and app hash, genesis parameters, history floor.
 const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
-/// (slot, prover) → the proof bytes of a recorded transition, on chains that aggregate
-/// epochs: local to the node (not state, not in the app hash), kept until the epoch settles.
-const PROOFS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("proofs");
+/// (slot, chunk u32 big-endian ‖ prover) → the proof bytes of a recorded transition, on chains
+/// that aggregate epochs: local to the node (not state, not in the app hash), kept until the
+/// epoch settles. (`proofs.v2`: v1 had no chunk.)
+const PROOFS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("proofs.v2");
+
+/// The second part of a [`PROOFS`] key.
+pub(crate) fn proof_key(chunk: u32, prover: Address) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..4].copy_from_slice(&chunk.to_be_bytes());
+    k[4..].copy_from_slice(prover.as_slice());
+    k
+}
 /// INFO key of the database layout version (u32 big-endian).
 const SCHEMA_KEY: &str = "schema";
 /// Version of the database layout: 2 = binary block and tx records (ADR 0005); 3 = the
@@ -95,9 +104,9 @@ pub struct BlockWrites {
     pub params: Option<Params>,
     /// The CometBFT chain id (InitChain only): vote-extension signatures cover it.
     pub chain_id: Option<String>,
-    /// Proof bytes of the transitions the block recorded, (slot, prover, proof): kept beside
-    /// state, never hashed, for the aggregator of the slot's epoch ([`Reader::proof`]).
-    pub proofs: Vec<(u64, Address, Vec<u8>)>,
+    /// Proof bytes of the transitions the block recorded, (slot, chunk, prover, proof): kept
+    /// beside state, never hashed, for the aggregator of the slot's epoch ([`Reader::proof`]).
+    pub proofs: Vec<(u64, u32, Address, Vec<u8>)>,
     /// Drop the kept proofs of slots below this one (their epochs are settled).
     pub proofs_below: Option<u64>,
 }
@@ -125,8 +134,9 @@ impl BlockWrites {
                 Notice::TransitionProof {
                     prover,
                     slot,
+                    chunk,
                     proof,
-                } => proofs.push((slot, prover, proof)),
+                } => proofs.push((slot, chunk, prover, proof)),
                 Notice::EpochsSettled { first_slot } => proofs_below = Some(first_slot),
                 Notice::ProverSlashed { .. } | Notice::CommitFined { .. } => {}
             }
@@ -288,8 +298,11 @@ impl Store {
                     proofs.remove((slot, prover.as_slice()))?;
                 }
             }
-            for (slot, prover, proof) in &w.proofs {
-                proofs.insert((*slot, prover.as_slice()), proof.as_slice())?;
+            for (slot, chunk, prover, proof) in &w.proofs {
+                proofs.insert(
+                    (*slot, proof_key(*chunk, *prover).as_slice()),
+                    proof.as_slice(),
+                )?;
             }
             let mut info = tx.open_table(INFO)?;
             info.insert("height", w.height.to_be_bytes().as_slice())?;
@@ -351,7 +364,7 @@ fn history_floor(info: &impl ReadableTable<&'static str, &'static [u8]>) -> Resu
 mod tests {
     use super::*;
 
-    /// Recorded transitions' proofs are kept beside state, read back by (slot, prover), and
+    /// Recorded transitions' proofs are kept beside state, read back by (slot, chunk, prover), and
     /// dropped below the slot a commit names (their epochs settled); state and the app hash
     /// are not touched by them.
     #[test]
@@ -363,29 +376,37 @@ mod tests {
             .commit(&BlockWrites {
                 height: 1,
                 app_hash: B256::repeat_byte(9),
-                proofs: vec![(3, a, vec![3, 3]), (3, b, vec![4]), (5, a, vec![5])],
+                proofs: vec![
+                    (3, 0, a, vec![3, 3]),
+                    (3, 0, b, vec![4]),
+                    (3, 1, a, vec![6]),
+                    (5, 0, a, vec![5]),
+                ],
                 ..BlockWrites::default()
             })
             .expect("commits");
         let r = store.reader().expect("reader");
-        assert_eq!(r.proof(3, a).expect("reads"), Some(vec![3, 3]));
-        assert_eq!(r.proof(3, b).expect("reads"), Some(vec![4]));
-        assert_eq!(r.proof(4, a).expect("reads"), None);
+        assert_eq!(r.proof(3, 0, a).expect("reads"), Some(vec![3, 3]));
+        assert_eq!(r.proof(3, 0, b).expect("reads"), Some(vec![4]));
+        assert_eq!(r.proof(3, 1, a).expect("reads"), Some(vec![6]));
+        assert_eq!(r.proof(3, 1, b).expect("reads"), None);
+        assert_eq!(r.proof(4, 0, a).expect("reads"), None);
         drop(r);
         store
             .commit(&BlockWrites {
                 height: 2,
                 app_hash: B256::repeat_byte(9),
-                proofs: vec![(9, b, vec![9])],
+                proofs: vec![(9, 0, b, vec![9])],
                 proofs_below: Some(5),
                 ..BlockWrites::default()
             })
             .expect("commits");
         let r = store.reader().expect("reader");
-        assert_eq!(r.proof(3, a).expect("reads"), None);
-        assert_eq!(r.proof(3, b).expect("reads"), None);
-        assert_eq!(r.proof(5, a).expect("reads"), Some(vec![5]));
-        assert_eq!(r.proof(9, b).expect("reads"), Some(vec![9]));
+        assert_eq!(r.proof(3, 0, a).expect("reads"), None);
+        assert_eq!(r.proof(3, 0, b).expect("reads"), None);
+        assert_eq!(r.proof(3, 1, a).expect("reads"), None);
+        assert_eq!(r.proof(5, 0, a).expect("reads"), Some(vec![5]));
+        assert_eq!(r.proof(9, 0, b).expect("reads"), Some(vec![9]));
         assert_eq!(r.last_commit().expect("reads").1, B256::repeat_byte(9));
     }
 

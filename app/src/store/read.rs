@@ -182,9 +182,9 @@ impl Reader {
 
     /// The kept proof bytes of `prover`'s recorded transition for `slot` (chains that
     /// aggregate epochs keep them until the slot's epoch settles).
-    pub fn proof(&self, slot: u64, prover: Address) -> Result<Option<Vec<u8>>> {
+    pub fn proof(&self, slot: u64, chunk: u32, prover: Address) -> Result<Option<Vec<u8>>> {
         let t = self.tx.open_table(PROOFS)?;
-        Ok(t.get((slot, prover.as_slice()))?
+        Ok(t.get((slot, super::proof_key(chunk, prover).as_slice()))?
             .map(|g| g.value().to_vec()))
     }
 

@@ -158,6 +158,8 @@ fn bench_header() -> crate::circuit::BlockHeader {
     crate::circuit::BlockHeader {
         chain_id: 1,
         slot: 1,
+        chunk_index: 0,
+        chunk_count: 1,
         block_commitment: alloy_primitives::B256::repeat_byte(1),
         prover_address: addr(77),
     }
@@ -259,6 +261,8 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
         let header = crate::circuit::BlockHeader {
             chain_id: 1,
             slot,
+            chunk_index: 0,
+            chunk_count: 1,
             block_commitment: alloy_primitives::B256::repeat_byte(slot as u8),
             prover_address: addr(77),
         };

@@ -3,14 +3,18 @@
 //! Poseidon of ADR 0003 remains as [`HashBackend::FlexGate`] for benchmarks).
 //!
 //! Statement, for public instances `[pre_root, post_root, pi_hash]`: there is a diff
-//! `e_1..e_n` (n ≤ capacity) and a header `(chain_id, slot, block_commitment, prover_address)`
-//! such that
+//! `e_1..e_n` (n ≤ capacity) and a header `(chain_id, slot, chunk_index, chunk_count,
+//! block_commitment, prover_address)` such that
 //! 1. starting from `pre_root`, for each entry in order, `leaf_hash(old)` opens at `index` under
 //!    the running root and writing `leaf_hash(new)` there gives the next running root; the last
 //!    running root is `post_root`;
 //! 2. the entries hash to `diff_hash` (ADR 0003 chain, `n` included);
-//! 3. `pi_hash = Poseidon(PI_DOMAIN_V1, chain_id, slot, diff_hash, block_commitment_hi,
-//!    block_commitment_lo, prover_address)`.
+//! 3. `pi_hash = Poseidon(PI_DOMAIN_V2, chain_id, slot, chunk_index, chunk_count, diff_hash,
+//!    block_commitment_hi, block_commitment_lo, prover_address)`.
+//!
+//! A slot's diff larger than one circuit is proven in chunks (DESIGN §3.12, ADR 0016): each
+//! chunk is such a statement over its part of the diff, and `pi_hash` binds which part of
+//! how many it is, so a proof of one chunk never stands for another or for a whole block.
 //!
 //! Unused capacity slots carry `is_real = 0`: they neither move the root nor enter the diff
 //! hash. Every flag is constrained boolean; the index is decomposed into exactly 32 bits; a
@@ -55,10 +59,11 @@ pub const TARGET_ADVICE_COLUMNS: usize = 16;
 /// Number of public instances of a block proof.
 pub const BLOCK_NUM_INSTANCES: usize = 3;
 
-/// Version tag that starts the public-input hash: ASCII `parley.block.v1`. A later version
-/// (bridge: L1-queue position, withdrawal root) appends fields and bumps the tag.
-pub fn pi_domain_v1() -> Fr {
-    fr_from_be_bytes(b"parley.block.v1")
+/// Version tag that starts the public-input hash: ASCII `parley.block.v2` (v2 added the
+/// chunk index and count, ADR 0016). A later version (bridge: L1-queue position, withdrawal
+/// root) appends fields and bumps the tag.
+pub fn pi_domain_v2() -> Fr {
+    fr_from_be_bytes(b"parley.block.v2")
 }
 
 /// The block-level data a proof is bound to besides the roots.
@@ -68,6 +73,10 @@ pub struct BlockHeader {
     pub chain_id: u64,
     /// Slot of the block.
     pub slot: u64,
+    /// Which part of the slot's diff the proof covers (0-based, below `chunk_count`).
+    pub chunk_index: u32,
+    /// How many parts consensus cut the slot's diff into (1 for a diff one circuit holds).
+    pub chunk_count: u32,
     /// Commitment of the revealed block (hash of tx list + header fields).
     pub block_commitment: B256,
     /// The prover the proof is bound to.
@@ -88,13 +97,15 @@ pub struct BlockPublicInputs {
 }
 
 impl BlockPublicInputs {
-    /// Fields of the public-input hash, in order (version 1).
+    /// Fields of the public-input hash, in order (version 2).
     pub fn pi_fields(&self) -> Vec<Fr> {
         let (bc_hi, bc_lo) = fr_b256(&self.header.block_commitment);
         vec![
-            pi_domain_v1(),
+            pi_domain_v2(),
             Fr::from(self.header.chain_id),
             Fr::from(self.header.slot),
+            Fr::from(u64::from(self.header.chunk_index)),
+            Fr::from(u64::from(self.header.chunk_count)),
             self.diff_hash,
             bc_hi,
             bc_lo,
@@ -206,6 +217,8 @@ impl BlockWitness {
         let header = BlockHeader {
             chain_id: 0,
             slot: 0,
+            chunk_index: 0,
+            chunk_count: 1,
             block_commitment: B256::ZERO,
             prover_address: Address::ZERO,
         };
@@ -538,17 +551,20 @@ pub fn synthesize_block(
     let header = [
         Fr::from(w.public.header.chain_id),
         Fr::from(w.public.header.slot),
+        Fr::from(u64::from(w.public.header.chunk_index)),
+        Fr::from(u64::from(w.public.header.chunk_count)),
         bc_hi,
         bc_lo,
         fr_address(&w.public.header.prover_address),
     ];
     let header = ctx.assign_witnesses(header);
-    let domain = ctx.load_constant(pi_domain_v1());
+    let domain = ctx.load_constant(pi_domain_v2());
     let pi_hash = hasher.hash(
         ctx,
         &gate,
         &[
-            domain, header[0], header[1], diff_hash, header[2], header[3], header[4],
+            domain, header[0], header[1], header[2], header[3], diff_hash, header[4], header[5],
+            header[6],
         ],
     );
 

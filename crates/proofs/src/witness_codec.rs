@@ -2,10 +2,11 @@
 //! witness to a worker over gRPC (DESIGN §5). The header's prover address is the only part
 //! that depends on who proves; a worker sets it with [`BlockWitness::for_prover`].
 //!
-//! `0x01 ‖ chain_id u64 ‖ slot u64 ‖ block_commitment 32 ‖ prover 20 ‖ pre_root ‖ post_root ‖
-//! diff_hash ‖ count u32 ‖ entries`, each entry `flags u8 (bit 0 real, bit 1 account, bit 2
-//! old present, bit 3 new present) ‖ address ‖ slot_hi ‖ slot_lo ‖ index u64 ‖ [old 5 ×] ‖
-//! [new 5 ×] ‖ 32 path siblings`; field elements are 32-byte big-endian and must be canonical.
+//! `0x02 ‖ chain_id u64 ‖ slot u64 ‖ chunk_index u32 ‖ chunk_count u32 ‖ block_commitment 32
+//! ‖ prover 20 ‖ pre_root ‖ post_root ‖ diff_hash ‖ count u32 ‖ entries`, each entry `flags u8
+//! (bit 0 real, bit 1 account, bit 2 old present, bit 3 new present) ‖ address ‖ slot_hi ‖
+//! slot_lo ‖ index u64 ‖ [old 5 ×] ‖ [new 5 ×] ‖ 32 path siblings`; field elements are 32-byte
+//! big-endian and must be canonical.
 
 use crate::{
     Fr,
@@ -16,7 +17,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 fn put_fr(v: &mut Vec<u8>, x: &Fr) {
     v.extend_from_slice(fr_to_b256(x).as_slice());
@@ -33,6 +34,12 @@ impl<'a> Reader<'a> {
         self.0 = b;
         Ok(a)
     }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("take returns 4 bytes"),
+        ))
+    }
+
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_be_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
@@ -60,6 +67,8 @@ impl BlockWitness {
         let h = &self.public.header;
         v.extend_from_slice(&h.chain_id.to_be_bytes());
         v.extend_from_slice(&h.slot.to_be_bytes());
+        v.extend_from_slice(&h.chunk_index.to_be_bytes());
+        v.extend_from_slice(&h.chunk_count.to_be_bytes());
         v.extend_from_slice(h.block_commitment.as_slice());
         v.extend_from_slice(h.prover_address.as_slice());
         put_fr(&mut v, &self.public.pre_root);
@@ -97,6 +106,8 @@ impl BlockWitness {
         let header = BlockHeader {
             chain_id: r.u64()?,
             slot: r.u64()?,
+            chunk_index: r.u32()?,
+            chunk_count: r.u32()?,
             block_commitment: B256::from_slice(r.take(32)?),
             prover_address: Address::from_slice(r.take(20)?),
         };

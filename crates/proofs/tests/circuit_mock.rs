@@ -123,7 +123,7 @@ fn leaf_opened_under_stale_root_fails() {
 }
 
 #[test]
-fn different_prover_address_fails() {
+fn different_header_fields_fail() {
     let (mut m, mut t) = genesis();
     let d = transfer_diff(&mut m);
     let w = witness(&mut t, 1, &d, CAP);
@@ -138,6 +138,14 @@ fn different_prover_address_fails() {
     fails(&w, &p.instances());
     let mut p = w.public;
     p.header.block_commitment = alloy_primitives::B256::repeat_byte(0xee);
+    fails(&w, &p.instances()); // The chunk a proof covers, and of how many (ADR 0016): the same entries proven as
+    // chunk 0 of 1 stand for no other chunk, nor for chunk 0 of a longer diff.
+    let mut p = w.public;
+    p.header.chunk_index = 1;
+    p.header.chunk_count = 2;
+    fails(&w, &p.instances());
+    let mut p = w.public;
+    p.header.chunk_count = 2;
     fails(&w, &p.instances());
 }
 

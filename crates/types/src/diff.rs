@@ -37,7 +37,28 @@ pub enum DiffError {
     Entry(usize),
 }
 
+/// How many chunks a diff of `entries` entries is cut into for block circuits of `capacity`
+/// entries (DESIGN §3.12, ADR 0016): `⌈entries / capacity⌉`, and 0 for an empty diff (which
+/// needs no proof). `capacity` must be positive (genesis checks it).
+pub fn chunk_count(entries: usize, capacity: u64) -> u64 {
+    let capacity = capacity.max(1);
+    (entries as u64).div_ceil(capacity)
+}
+
 impl StateDiff {
+    /// Chunk `index` of the diff cut every `capacity` entries, in canonical order: entries
+    /// `index·capacity ..< min((index + 1)·capacity, len)`. Empty past the last chunk.
+    pub fn chunk(&self, index: u64, capacity: u64) -> StateDiff {
+        let capacity = usize::try_from(capacity.max(1)).unwrap_or(usize::MAX);
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(capacity))
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let end = start.saturating_add(capacity).min(self.0.len());
+        StateDiff(self.0[start..end].to_vec())
+    }
+
     /// Checks the canonical-form rules.
     pub fn validate(&self) -> Result<(), DiffError> {
         for (i, e) in self.0.iter().enumerate() {
@@ -142,6 +163,40 @@ mod tests {
             balance: U256::from(n * 10),
             code_hash: B256::ZERO,
         })
+    }
+
+    /// Chunks (ADR 0016): consecutive runs of `capacity` entries in canonical order, the last
+    /// one shorter; together they are the diff, and past the last there is nothing.
+    #[test]
+    fn a_diff_is_cut_every_capacity_entries() {
+        let d = StateDiff(
+            (0..7u64)
+                .map(|i| DiffEntry {
+                    key: StateKey::Account(Address::with_last_byte(i as u8)),
+                    index: i,
+                    old: None,
+                    new: Some(acc(i + 1)),
+                })
+                .collect(),
+        );
+        assert_eq!(chunk_count(0, 3), 0, "an empty diff needs no proof");
+        assert_eq!(chunk_count(1, 3), 1);
+        assert_eq!(chunk_count(6, 3), 2);
+        assert_eq!(chunk_count(7, 3), 3);
+        let parts: Vec<StateDiff> = (0..chunk_count(d.0.len(), 3))
+            .map(|i| d.chunk(i, 3))
+            .collect();
+        assert_eq!(
+            parts.iter().map(|p| p.0.len()).collect::<Vec<_>>(),
+            vec![3, 3, 1]
+        );
+        assert_eq!(
+            parts.iter().flat_map(|p| p.0.clone()).collect::<Vec<_>>(),
+            d.0
+        );
+        assert!(d.chunk(3, 3).0.is_empty());
+        assert!(d.chunk(u64::MAX, 3).0.is_empty());
+        assert_eq!(d.chunk(0, 100), d, "a diff one circuit holds is one chunk");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{end, version};
-use crate::proving::{take_b256, take_u16};
+use crate::proving::{take_b256, take_u16, take_u32};
 use crate::{DecodeError, Missed, Result, take, take_u64, take_u256};
 
 const VERSION: u8 = 0x01;
@@ -58,18 +58,23 @@ impl EpochCursor {
     }
 }
 
-/// A proven slot of an epoch: what its block proof's public inputs were.
+/// A proven chunk of an epoch's slot (a whole slot when it has one chunk): what its block
+/// proof's public inputs were. An aggregate takes one input per chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpochBlock {
     /// The slot.
     pub slot: u64,
+    /// Which chunk of the slot's diff.
+    pub chunk: u32,
+    /// How many chunks the slot's diff has.
+    pub chunks: u32,
     /// The L2 block it executed (its diff gives the proof's `diff_hash`).
     pub block_number: u64,
     /// Its block commitment.
     pub commitment: B256,
     /// The prover of the transition that proved it (bound in that proof's `pi_hash`).
     pub prover: Address,
-    /// Proof-tree root before the block.
+    /// Proof-tree root before the chunk.
     pub pre_root: B256,
     /// Proof-tree root after it.
     pub post_root: B256,
@@ -133,10 +138,11 @@ pub struct Epoch {
     /// Base fees the epoch's slots put in the proving pot (wei): the aggregator's pay is
     /// `agg_share_bps` of it.
     pub fees: U256,
-    /// Slots of the epoch that executed with a non-empty diff, each needing a block proof.
-    /// At `agg_capacity` the epoch is full: its later slots carry no L2 transactions.
+    /// Block proofs the epoch's slots need: one per chunk of every slot that executed with
+    /// a non-empty diff (at most `agg_capacity`). At `agg_capacity` the epoch is full: its
+    /// later slots carry no L2 transactions.
     pub needing: u64,
-    /// The proven slots, in slot order.
+    /// The proven chunks, in (slot, chunk) order.
     pub blocks: Vec<EpochBlock>,
     /// Height at which it closed (0 while collecting).
     pub closed_at: u64,
@@ -176,12 +182,12 @@ impl Default for Epoch {
 }
 
 impl Epoch {
-    /// `0x01 ‖ state u8 ‖ fees ‖ needing ‖ count u16 ‖ (slot ‖ block_number ‖ commitment ‖ prover ‖
-    /// pre_root ‖ post_root)* ‖ closed_at ‖ has_aggregator u8 [‖ address ‖ stake] ‖
+    /// `0x01 ‖ state u8 ‖ fees ‖ needing ‖ count u16 ‖ (slot ‖ chunk u32 ‖ chunks u32 ‖
+    /// block_number ‖ commitment ‖ prover ‖ pre_root ‖ post_root)* ‖ closed_at ‖ has_aggregator u8 [‖ address ‖ stake] ‖
     /// window_end ‖ has_missed u8 [‖ prover ‖ kept] ‖ aggregated_by ‖ commitment ‖
     /// aggregated_at`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(200 + 132 * self.blocks.len());
+        let mut v = Vec::with_capacity(200 + 140 * self.blocks.len());
         v.push(VERSION);
         v.push(self.state.tag());
         v.extend_from_slice(&self.fees.to_be_bytes::<32>());
@@ -190,6 +196,8 @@ impl Epoch {
         v.extend_from_slice(&n.to_be_bytes());
         for b in &self.blocks {
             v.extend_from_slice(&b.slot.to_be_bytes());
+            v.extend_from_slice(&b.chunk.to_be_bytes());
+            v.extend_from_slice(&b.chunks.to_be_bytes());
             v.extend_from_slice(&b.block_number.to_be_bytes());
             v.extend_from_slice(b.commitment.as_slice());
             v.extend_from_slice(b.prover.as_slice());
@@ -232,6 +240,8 @@ impl Epoch {
         for _ in 0..n {
             blocks.push(EpochBlock {
                 slot: take_u64(b, "epoch block slot")?,
+                chunk: take_u32(b, "epoch block chunk")?,
+                chunks: take_u32(b, "epoch block chunk count")?,
                 block_number: take_u64(b, "epoch block number")?,
                 commitment: take_b256(b, "epoch block commitment")?,
                 prover: take_address(b, "epoch block prover")?,
@@ -311,7 +321,7 @@ mod tests {
             fees in any::<[u8; 32]>(),
             needing in any::<u64>(),
             blocks in proptest::collection::vec(
-                (any::<u64>(), any::<u64>(), b256(), any::<[u8; 20]>(), b256(), b256()), 0..4),
+                (any::<u64>(), any::<u64>(), b256(), any::<[u8; 20]>(), b256(), b256(), any::<(u32, u32)>()), 0..4),
             closed_at in any::<u64>(),
             aggregator in proptest::option::of((any::<[u8; 20]>(), any::<[u8; 32]>())),
             window_end in any::<u64>(),
@@ -326,8 +336,10 @@ mod tests {
                 needing,
                 blocks: blocks
                     .iter()
-                    .map(|(s, n, c, p, a, b)| EpochBlock {
+                    .map(|(s, n, c, p, a, b, ch)| EpochBlock {
                         slot: *s,
+                        chunk: ch.0,
+                        chunks: ch.1,
                         block_number: *n,
                         commitment: *c,
                         prover: Address::from(*p),
@@ -363,7 +375,7 @@ mod tests {
             prop_assert!(Epoch::decode(&bad_state).is_err());
             // The aggregator flag, right after closed_at.
             let mut flag = ee.clone();
-            flag[1 + 1 + 32 + 8 + 2 + 132 * e.blocks.len() + 8] = 2;
+            flag[1 + 1 + 32 + 8 + 2 + 140 * e.blocks.len() + 8] = 2;
             prop_assert!(Epoch::decode(&flag).is_err());
         }
     }

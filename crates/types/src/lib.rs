@@ -28,7 +28,7 @@ mod records;
 mod smt;
 mod values;
 
-pub use diff::{DiffEntry, StateDiff};
+pub use diff::{DiffEntry, StateDiff, chunk_count};
 pub use epoch::{Epoch, EpochBlock, EpochCursor, EpochState};
 pub use keys::StateKey;
 pub use meta::ChainMeta;

@@ -27,6 +27,11 @@ pub(crate) fn take_u16(buf: &mut &[u8], what: &'static str) -> Result<u16> {
     Ok(u16::from_be_bytes([n[0], n[1]]))
 }
 
+pub(crate) fn take_u32(buf: &mut &[u8], what: &'static str) -> Result<u32> {
+    let n = take(buf, 4, what)?;
+    Ok(u32::from_be_bytes([n[0], n[1], n[2], n[3]]))
+}
+
 fn take_flag(buf: &mut &[u8], what: &'static str) -> Result<bool> {
     match take(buf, 1, what)?[0] {
         0 => Ok(false),
@@ -79,14 +84,17 @@ impl ProofChain {
     }
 }
 
-/// A verified block proof of a slot: what its prover claims the slot did to the proof tree.
+/// A verified block proof of one chunk of a slot: what its prover claims that part of the
+/// slot's diff did to the proof tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// The submitter, bound into the proof's public inputs.
     pub prover: Address,
-    /// Proof-tree root before the slot's diff.
+    /// Which chunk of the slot's diff it proves (0 for a slot of one chunk).
+    pub chunk: u32,
+    /// Proof-tree root before the chunk's entries.
     pub pre_root: B256,
-    /// Proof-tree root after it.
+    /// Proof-tree root after them.
     pub post_root: B256,
     /// Height of the block that included the proof.
     pub height: u64,
@@ -108,6 +116,8 @@ impl Transition {
 pub struct Commit {
     /// The committing prover.
     pub prover: Address,
+    /// The chunk it commits a proof of.
+    pub chunk: u32,
     /// `keccak256(proof ‖ prover)`: the reveal must match it.
     pub hash: B256,
     /// The prover's stake when it committed (its weight in the reward).
@@ -134,7 +144,11 @@ pub struct ProofSlot {
     pub next: u64,
     /// Set once a transition chains.
     pub proven: bool,
-    /// Verified transitions, one per prover, in inclusion order.
+    /// How many chunks consensus cut the slot's diff into (ADR 0016): `⌈entries /
+    /// block_capacity⌉`, at least 1. The slot is proven when transitions of chunks `0 ..
+    /// chunks` chain one after the other from the previous slot's proven root.
+    pub chunks: u32,
+    /// Verified transitions, one per (chunk, prover), in inclusion order.
     pub transitions: Vec<Transition>,
     /// Fallback rounds opened so far (0: none).
     pub round: u32,
@@ -145,7 +159,7 @@ pub struct ProofSlot {
     /// Bounty (wei, owed by the proving pot to the fallback provers) from rounds that proved
     /// nothing; the part that grows with time is computed from the height.
     pub bounty: U256,
-    /// The open round's commits, in inclusion order.
+    /// The open round's commits, one per (chunk, prover), in inclusion order.
     pub commits: Vec<Commit>,
     /// Drawn provers slashed when the window ended without a `Proof` of theirs in it, in
     /// draw order: the unburned part of each slash went to the proving pot, which owes it to
@@ -164,12 +178,12 @@ pub struct Missed {
 
 impl ProofSlot {
     /// `0x01 ‖ block_number ‖ commitment ‖ window_end ‖ fee_share ‖ next ‖ proven u8 ‖
-    /// count u16 ‖ (prover ‖ pre_root ‖ post_root ‖ height ‖ stake)* ‖ round u32 ‖
-    /// round_end u64 ‖ bounty ‖ count u16 ‖ (prover ‖ hash ‖ stake ‖ revealed u8)* ‖
-    /// count u16 ‖ (prover ‖ kept)*`.
+    /// chunks u32 ‖ count u16 ‖ (prover ‖ chunk u32 ‖ pre_root ‖ post_root ‖ height ‖ stake)* ‖
+    /// round u32 ‖ round_end u64 ‖ bounty ‖ count u16 ‖ (prover ‖ chunk u32 ‖ hash ‖ stake ‖
+    /// revealed u8)* ‖ count u16 ‖ (prover ‖ kept)*`.
     pub fn encode(&self) -> Vec<u8> {
         let mut v =
-            Vec::with_capacity(142 + 124 * self.transitions.len() + 85 * self.commits.len());
+            Vec::with_capacity(146 + 128 * self.transitions.len() + 89 * self.commits.len());
         v.push(VERSION);
         v.extend_from_slice(&self.block_number.to_be_bytes());
         v.extend_from_slice(self.commitment.as_slice());
@@ -177,10 +191,13 @@ impl ProofSlot {
         v.extend_from_slice(&self.fee_share.to_be_bytes::<32>());
         v.extend_from_slice(&self.next.to_be_bytes());
         v.push(u8::from(self.proven));
-        let n = u16::try_from(self.transitions.len()).expect("one transition per prover fits u16");
+        v.extend_from_slice(&self.chunks.to_be_bytes());
+        let n = u16::try_from(self.transitions.len())
+            .expect("transitions are capped per message kind and chunk, far below u16");
         v.extend_from_slice(&n.to_be_bytes());
         for t in &self.transitions {
             v.extend_from_slice(t.prover.as_slice());
+            v.extend_from_slice(&t.chunk.to_be_bytes());
             v.extend_from_slice(t.pre_root.as_slice());
             v.extend_from_slice(t.post_root.as_slice());
             v.extend_from_slice(&t.height.to_be_bytes());
@@ -193,6 +210,7 @@ impl ProofSlot {
         v.extend_from_slice(&n.to_be_bytes());
         for c in &self.commits {
             v.extend_from_slice(c.prover.as_slice());
+            v.extend_from_slice(&c.chunk.to_be_bytes());
             v.extend_from_slice(c.hash.as_slice());
             v.extend_from_slice(&c.stake.to_be_bytes::<32>());
             v.push(u8::from(c.revealed));
@@ -216,19 +234,20 @@ impl ProofSlot {
         let fee_share = take_u256(b, "proof fee share")?;
         let next = take_u64(b, "next proof slot")?;
         let proven = take_flag(b, "proven flag")?;
+        let chunks = take_u32(b, "chunk count")?;
         let n = take_u16(b, "transition count")?;
         let mut transitions = Vec::with_capacity(usize::from(n).min(1024));
         for _ in 0..n {
             transitions.push(Transition {
                 prover: Address::from_slice(take(b, 20, "transition prover")?),
+                chunk: take_u32(b, "transition chunk")?,
                 pre_root: take_b256(b, "transition pre_root")?,
                 post_root: take_b256(b, "transition post_root")?,
                 height: take_u64(b, "transition height")?,
                 stake: take_u256(b, "transition stake")?,
             });
         }
-        let round = take(b, 4, "fallback round")?;
-        let round = u32::from_be_bytes([round[0], round[1], round[2], round[3]]);
+        let round = take_u32(b, "fallback round")?;
         let round_end = take_u64(b, "fallback round end")?;
         let bounty = take_u256(b, "bounty")?;
         let n = take_u16(b, "commit count")?;
@@ -236,6 +255,7 @@ impl ProofSlot {
         for _ in 0..n {
             commits.push(Commit {
                 prover: Address::from_slice(take(b, 20, "commit prover")?),
+                chunk: take_u32(b, "commit chunk")?,
                 hash: take_b256(b, "commit hash")?,
                 stake: take_u256(b, "commit stake")?,
                 revealed: take_flag(b, "commit revealed flag")?,
@@ -257,6 +277,7 @@ impl ProofSlot {
             fee_share,
             next,
             proven,
+            chunks,
             transitions,
             round,
             round_end,
@@ -281,9 +302,10 @@ mod tests {
         fn proving_values_roundtrip_and_refuse_damage(
             chain in (any::<u64>(), b256(), any::<u64>(), any::<u64>(), any::<u64>()),
             slot in (any::<u64>(), b256(), any::<u64>(), any::<[u8; 32]>(), any::<u64>(), any::<bool>()),
-            ts in proptest::collection::vec((any::<[u8; 20]>(), b256(), b256(), any::<u64>(), any::<[u8; 32]>()), 0..4),
+            ts in proptest::collection::vec((any::<[u8; 20]>(), b256(), b256(), any::<u64>(), any::<[u8; 32]>(), any::<u32>()), 0..4),
+            chunks in any::<u32>(),
             fb in (any::<u32>(), any::<u64>(), any::<[u8; 32]>()),
-            cs in proptest::collection::vec((any::<[u8; 20]>(), b256(), any::<[u8; 32]>(), any::<bool>()), 0..4),
+            cs in proptest::collection::vec((any::<[u8; 20]>(), b256(), any::<[u8; 32]>(), any::<bool>(), any::<u32>()), 0..4),
             ms in proptest::collection::vec((any::<[u8; 20]>(), any::<[u8; 32]>()), 0..3),
             cut in any::<prop::sample::Index>(),
         ) {
@@ -301,10 +323,12 @@ mod tests {
                 fee_share: U256::from_be_bytes(slot.3),
                 next: slot.4,
                 proven: slot.5,
+                chunks,
                 transitions: ts
                     .iter()
-                    .map(|(p, a, b, h, st)| Transition {
+                    .map(|(p, a, b, h, st, ch)| Transition {
                         prover: Address::from(*p),
+                        chunk: *ch,
                         pre_root: *a,
                         post_root: *b,
                         height: *h,
@@ -316,8 +340,9 @@ mod tests {
                 bounty: U256::from_be_bytes(fb.2),
                 commits: cs
                     .iter()
-                    .map(|(p, h, st, r)| Commit {
+                    .map(|(p, h, st, r, ch)| Commit {
                         prover: Address::from(*p),
+                        chunk: *ch,
                         hash: *h,
                         stake: U256::from_be_bytes(*st),
                         revealed: *r,

@@ -16,6 +16,8 @@ pub fn header(slot: u64) -> BlockHeader {
     BlockHeader {
         chain_id: 4242,
         slot,
+        chunk_index: 0,
+        chunk_count: 1,
         block_commitment: B256::repeat_byte(slot as u8 + 1),
         prover_address: addr(77),
     }
