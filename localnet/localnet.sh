@@ -37,6 +37,9 @@
 #                                with a non-empty diff awaits a proof, and the prover workers
 #                                prove them (PARLEY_LOCALNET_PROVER_JOBS proofs at once each,
 #                                default 1)
+#   PARLEY_LOCALNET_MAX_CHUNKS   with proving: max_chunks (ADR 0016), the most chunks of
+#                                PARLEY_LOCALNET_PROVING entries one slot's diff is cut into,
+#                                each a proof of its own (default 1: a block is one proof)
 #   PARLEY_LOCALNET_MAX_UNPROVEN with proving: max_unproven_slots, where backpressure holds
 #                                (default 64)
 #   PARLEY_LOCALNET_PROOF_WINDOW with proving: proof_window in heights (default 30)
@@ -47,9 +50,9 @@
 #                                epoch verifier at start-up, and a prover's worker aggregates
 #                                each epoch it is drawn for (one aggregation at a time: minutes
 #                                and several GiB each)
-#   PARLEY_LOCALNET_AGG_CAPACITY with epochs: agg_capacity, the most slots of an epoch that may
-#                                need a proof (the aggregation circuit's capacity, at most 64;
-#                                default: the epoch's slots, at most 64). A full epoch's
+#   PARLEY_LOCALNET_AGG_CAPACITY with epochs: agg_capacity, the most block proofs (chunks) an
+#                                epoch may need (the aggregation circuit's capacity, at most
+#                                64; default: the epoch's slots, at most 64). A full epoch's
 #                                later slots carry no L2 transactions
 #   PARLEY_LOCALNET_AGG_K        with epochs: the aggregation circuit's k (default 20)
 #   PARLEY_LOCALNET_AGG_WINDOW   with epochs: heights the drawn aggregator has (default 100)
@@ -97,6 +100,7 @@ PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/pa
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 PROVERS="${PARLEY_LOCALNET_PROVERS:-1}"
 PROVING="${PARLEY_LOCALNET_PROVING:-0}"
+MAX_CHUNKS="${PARLEY_LOCALNET_MAX_CHUNKS:-1}"
 MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
 PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
 COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
@@ -539,7 +543,7 @@ cmd_up() {
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
   local proving_args=()
   if ((PROVING > 0)); then
-    proving_args=(--proving-capacity "${PROVING}" --max-unproven-slots "${MAX_UNPROVEN}"
+    proving_args=(--proving-capacity "${PROVING}" --max-chunks "${MAX_CHUNKS}" --max-unproven-slots "${MAX_UNPROVEN}"
       --proof-window "${PROOF_WINDOW}" --commit-window "${COMMIT_WINDOW}")
     [[ -n "${SRS_FILE}" ]] && proving_args+=(--srs-file "${SRS_FILE}")
     if ((EPOCH_SLOTS > 0)); then
@@ -547,7 +551,7 @@ cmd_up() {
       proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
       log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K} (computing its vk hash: minutes)"
     fi
-    log "block proving on: circuit capacity ${PROVING} (computing its vk hash; the first run makes the SRS)"
+    log "block proving on: circuit capacity ${PROVING}, up to ${MAX_CHUNKS} chunk(s) per slot (computing its vk hash; the first run makes the SRS)"
   fi
   if [[ "${APP}" == parleyd ]]; then
     app_state="$("${PARLEYD}" genesis-app-state --chain-id "${L2_CHAIN_ID}" --dev-accounts "${DEV_ACCOUNTS}" \

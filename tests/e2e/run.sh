@@ -976,6 +976,10 @@ auction_fallback() {
 # localnet's genesis pins its hash, every node and the prover worker load it, and a cast
 # transfer's slot is proven and verified by the validators. Had any part used the development
 # setup instead, its vk or its proofs would not match and nothing would be proven.
+# The same chain proves in chunks (ADR 0016): block circuits of 2 entries, up to 4 chunks a
+# slot, so the transfer's diff (3 entries or more) is cut into at least 2 chunks; the genesis
+# prover runs two workers, the node gives each chunk to one of them, and the slot is proven
+# only once every chunk's transition chains.
 t_ceremony() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
   local proofs out hash pin rcpt blk deadline ps
@@ -984,8 +988,8 @@ t_ceremony() {
   out="$("${proofs}" srs export 17 "${WORK}/rehearsal.srs" "parley e2e rehearsal" 2>&1)" ||
     fail "parley-proofs srs export: ${out}"
   hash="$(awk '{sub(/:$/, "", $4); print $4}' <<<"${out}")"
-  export PARLEY_LOCALNET_DIR="${WORK}/localnet-ceremony" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=16 \
-    PARLEY_LOCALNET_SRS_FILE="${WORK}/rehearsal.srs"
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-ceremony" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=2 \
+    PARLEY_LOCALNET_MAX_CHUNKS=4 PARLEY_LOCALNET_PROVER_WORKERS=2 PARLEY_LOCALNET_SRS_FILE="${WORK}/rehearsal.srs"
   trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/ceremony-up.log" 2>&1 ||
     fail "ceremony localnet up: $(grep -m1 ERROR "${WORK}/ceremony-up.log" || tail -n 1 "${WORK}/ceremony-up.log")"
@@ -1002,7 +1006,18 @@ t_ceremony() {
     ((SECONDS < deadline)) || fail "slot ${blk} not proven within 180 s on the ceremony chain: ${ps}"
     sleep 2
   done
-  info "ceremony ${hash} (k 17) pinned; slot ${blk} proven by $(jq -r '.transitions[0].prover' <<<"${ps}"), its proof verified in FinalizeBlock with the ceremony's setup"
+  local chunks proved w
+  chunks="$(jq -r .chunks <<<"${ps}")"
+  ((chunks >= 2)) || fail "slot ${blk}'s diff was not cut into chunks: ${ps}"
+  [[ "$(jq -c '[.transitions[] | select(.fallback == false) | .chunk] | unique' <<<"${ps}")" == "$(jq -nc "[range(${chunks})]")" ]] ||
+    fail "slot ${blk} is proven without an in-window transition of each of its ${chunks} chunks: ${ps}"
+  proved=""
+  for w in 0 1; do
+    grep -q "proved slot=${blk} " "${PARLEY_LOCALNET_DIR}/logs/prover${w}.log" && proved+="${w} "
+  done
+  [[ "${proved}" == "0 1 " ]] ||
+    fail "slot ${blk}'s ${chunks} chunks were not shared by the two workers (proved by: ${proved:-none})"
+  info "ceremony ${hash} (k 17) pinned; slot ${blk} ($(jq -r .chunks <<<"${ps}") chunks) proven by $(jq -r '.transitions[0].prover' <<<"${ps}"), its chunks proven by both workers and verified in FinalizeBlock with the ceremony's setup"
   "${LOCALNET}" down >/dev/null 2>&1 || true
 }
 
@@ -1096,7 +1111,7 @@ faults_holder() {
   local deadline=$((SECONDS + 60)) w
   while ((SECONDS < deadline)); do
     for w in 0 1; do
-      grep -q "prove task task=prove/$1 " "$(faults_logs "${w}")" 2>/dev/null && { echo "${w}"; return 0; }
+      grep -q "prove task task=prove/$1/0 " "$(faults_logs "${w}")" 2>/dev/null && { echo "${w}"; return 0; }
     done
     sleep 0.2
   done
@@ -1264,7 +1279,7 @@ main() {
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
-  run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover worker load it, a slot is proven" t_ceremony
+  run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover workers load it; a slot of several chunks is proven, its chunks by two workers" t_ceremony
   run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
   if [[ "${PARLEY_E2E_AGGREGATION:-0}" == 1 ]]; then
     run_check "epoch aggregation (own localnet, epochs of 2 slots): a transfer's epoch aggregated by the drawn prover's worker within its window, verified by every validator, the tx at stage aggregated" t_aggregation
