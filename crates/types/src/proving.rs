@@ -178,12 +178,13 @@ pub struct Missed {
 
 impl ProofSlot {
     /// `0x01 ‖ block_number ‖ commitment ‖ window_end ‖ fee_share ‖ next ‖ proven u8 ‖
-    /// chunks u32 ‖ count u16 ‖ (prover ‖ chunk u32 ‖ pre_root ‖ post_root ‖ height ‖ stake)* ‖
-    /// round u32 ‖ round_end u64 ‖ bounty ‖ count u16 ‖ (prover ‖ chunk u32 ‖ hash ‖ stake ‖
-    /// revealed u8)* ‖ count u16 ‖ (prover ‖ kept)*`.
+    /// chunks u32 ‖ count u32 ‖ (prover ‖ chunk u32 ‖ pre_root ‖ post_root ‖ height ‖ stake)* ‖
+    /// round u32 ‖ round_end u64 ‖ bounty ‖ count u32 ‖ (prover ‖ chunk u32 ‖ hash ‖ stake ‖
+    /// revealed u8)* ‖ count u16 ‖ (prover ‖ kept)*`. (Transitions and commits count in u32:
+    /// with 64 chunks, up to 1,024 commits per chunk and round already exceed u16.)
     pub fn encode(&self) -> Vec<u8> {
         let mut v =
-            Vec::with_capacity(146 + 128 * self.transitions.len() + 89 * self.commits.len());
+            Vec::with_capacity(150 + 128 * self.transitions.len() + 89 * self.commits.len());
         v.push(VERSION);
         v.extend_from_slice(&self.block_number.to_be_bytes());
         v.extend_from_slice(self.commitment.as_slice());
@@ -192,8 +193,8 @@ impl ProofSlot {
         v.extend_from_slice(&self.next.to_be_bytes());
         v.push(u8::from(self.proven));
         v.extend_from_slice(&self.chunks.to_be_bytes());
-        let n = u16::try_from(self.transitions.len())
-            .expect("transitions are capped per message kind and chunk, far below u16");
+        let n = u32::try_from(self.transitions.len())
+            .expect("transitions are capped per message kind and chunk, far below u32");
         v.extend_from_slice(&n.to_be_bytes());
         for t in &self.transitions {
             v.extend_from_slice(t.prover.as_slice());
@@ -206,7 +207,8 @@ impl ProofSlot {
         v.extend_from_slice(&self.round.to_be_bytes());
         v.extend_from_slice(&self.round_end.to_be_bytes());
         v.extend_from_slice(&self.bounty.to_be_bytes::<32>());
-        let n = u16::try_from(self.commits.len()).expect("commits are capped far below u16");
+        let n = u32::try_from(self.commits.len())
+            .expect("commits are capped per chunk and round (max_commits · max_chunks)");
         v.extend_from_slice(&n.to_be_bytes());
         for c in &self.commits {
             v.extend_from_slice(c.prover.as_slice());
@@ -235,8 +237,8 @@ impl ProofSlot {
         let next = take_u64(b, "next proof slot")?;
         let proven = take_flag(b, "proven flag")?;
         let chunks = take_u32(b, "chunk count")?;
-        let n = take_u16(b, "transition count")?;
-        let mut transitions = Vec::with_capacity(usize::from(n).min(1024));
+        let n = take_u32(b, "transition count")?;
+        let mut transitions = Vec::with_capacity((n as usize).min(1024));
         for _ in 0..n {
             transitions.push(Transition {
                 prover: Address::from_slice(take(b, 20, "transition prover")?),
@@ -250,8 +252,8 @@ impl ProofSlot {
         let round = take_u32(b, "fallback round")?;
         let round_end = take_u64(b, "fallback round end")?;
         let bounty = take_u256(b, "bounty")?;
-        let n = take_u16(b, "commit count")?;
-        let mut commits = Vec::with_capacity(usize::from(n).min(1024));
+        let n = take_u32(b, "commit count")?;
+        let mut commits = Vec::with_capacity((n as usize).min(1024));
         for _ in 0..n {
             commits.push(Commit {
                 prover: Address::from_slice(take(b, 20, "commit prover")?),
