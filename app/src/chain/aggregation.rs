@@ -135,6 +135,17 @@ pub fn diff_room<V: StateView>(
     Ok(max.min(left.saturating_mul(p.block_capacity)))
 }
 
+/// The most entries any block's diff may hold: `max_diff_entries`, and on a chain that
+/// aggregates at most what a whole epoch's chunks hold (`agg_capacity · block_capacity`). A
+/// transaction whose effects alone exceed it fits no block.
+pub fn max_room(params: &Params) -> u64 {
+    let max = params.protocol.max_diff_entries;
+    match agg_params(params) {
+        Some((p, a)) => max.min(a.agg_capacity.saturating_mul(p.block_capacity)),
+        None => max,
+    }
+}
+
 /// Whether slot `slot`'s epoch already holds `agg_capacity` chunks that need a proof: then the
 /// slot must not change EVM state (its L2 block executes no transactions, `Fund`/`Withdraw`
 /// are refused), so that every epoch fits one aggregate.
@@ -781,6 +792,11 @@ mod tests {
         assert_eq!(room(&mut v, &p, 7), 0);
         assert!(!full(&mut v, &p, 9), "the next epoch starts empty");
         assert_eq!(room(&mut v, &p, 9), 24);
+        assert_eq!(
+            max_room(&p),
+            24,
+            "no block holds more than a whole epoch's chunks"
+        );
         assert!(!full(&mut v, &p, 4), "the epoch before is another epoch");
         // Execution never goes past the capacity: one more chunk would be an invariant failure.
         let mut o = Overlay::new(&v);
@@ -795,6 +811,7 @@ mod tests {
             .expect("proving params")
             .aggregation = None;
         assert_eq!(room(&mut v, &p, 7), 40);
+        assert_eq!(max_room(&p), 40);
     }
 
     #[test]

@@ -422,13 +422,14 @@ pub fn execute_block_with_capacity<V: StateView>(
                 tracing::debug!(tx = %tx.hash, reason = ?why, "skipping transaction");
                 // A forced transaction refused only for a capacity keeps its place in the
                 // queue (ADR 0011): it is not invalid, and it was paid for — unless its
-                // effects alone exceed `max_diff_entries`: no block could ever hold it. (A
-                // block whose epoch has few chunks left holds less: the next epoch's first
-                // block holds it.)
+                // effects alone exceed what any block may hold (`aggregation::max_room`). A
+                // block whose epoch has few chunks left holds less than that: a later one
+                // (at worst the next epoch's first) holds it.
                 let retry = match &why {
                     Skip::ProofTreeFull(_) => true,
                     Skip::DiffFull(full) => {
-                        full.before > 0 || full.entries <= params.protocol.max_diff_entries
+                        full.before > 0
+                            || full.entries <= crate::chain::aggregation::max_room(params)
                     }
                     Skip::NoRoom { .. } | Skip::Invalid(_) => false,
                 };
