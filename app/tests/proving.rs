@@ -670,6 +670,88 @@ fn a_full_epoch_holds_transactions_until_the_next_epoch() {
     assert!(full(&net, 14));
 }
 
+/// A block's diff fits the chunks its epoch has left (ADR 0016): with epochs of 4 slots, an
+/// aggregation capacity of 3 proofs and circuits of 6 entries (up to 3 chunks a block), a
+/// slot of four transfers takes 2 chunks; the next slot may then write one chunk's worth (6
+/// entries), so of five more transfers only those that fit execute, the slot needs one proof,
+/// the epoch is full, and the rest execute in the next epoch.
+#[test]
+fn a_blocks_diff_fits_the_chunks_its_epoch_has_left() {
+    use parley_app::chain::aggregation;
+    use parley_app::chain::genesis::AggregationParams;
+    use parley_app::chain::overlay::Overlay;
+    let agg = AggregationParams {
+        epoch_slots: 4,
+        agg_capacity: 3,
+        agg_k: 20,
+        // Never used: no Aggregate is sent.
+        agg_vk_hash: B256::ZERO,
+        agg_window: 6,
+        agg_share_bps: 1_000,
+    };
+    let mut net = net_of(
+        ProvingParams {
+            max_unproven_slots: 8,
+            max_chunks: 3,
+            aggregation: Some(agg),
+            ..proving()
+        },
+        1,
+        &[(2, 1_000_000), (3, 1)],
+    );
+    let p = net.nodes[0].app.params().expect("initialised");
+    let room = |net: &Net, slot: u64| {
+        aggregation::diff_room(&mut Overlay::new(&net.reader()), &p, slot).expect("reads")
+    };
+    let entries = |net: &Net, n: u64| net.reader().diff(n).expect("read").expect("diff").0.len();
+    // Epoch 2 is slots 9..=12, epoch 3 is 13..=16.
+    step_to(&mut net, 9);
+    assert_eq!(room(&net, 10), 3 * CAPACITY as u64);
+    let senders: Vec<PrivateKeySigner> = [0, 1, 4, 5].map(|i| net.keys[i].clone()).into();
+    for (i, k) in senders.iter().enumerate() {
+        net.transfer(k, 0, Address::repeat_byte(0x70 + i as u8), 1);
+    }
+    net.step();
+    let first = entries(&net, 10);
+    assert!(
+        (CAPACITY + 1..=2 * CAPACITY).contains(&first),
+        "four transfers write {first} entries"
+    );
+    assert_eq!(proof_slot(&net, 10).expect("needs a proof").chunks, 2);
+    assert_eq!(room(&net, 11), CAPACITY as u64, "one chunk left");
+
+    let mut later: Vec<B256> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, k)| net.transfer(k, 1, Address::repeat_byte(0x74 + i as u8), 1))
+        .collect();
+    later.push(net.transfer(&net.keys[3].clone(), 0, Address::repeat_byte(0x78), 1));
+    net.step();
+    let second = entries(&net, 11);
+    assert!(
+        (1..=CAPACITY).contains(&second),
+        "slot 11 wrote {second} entries, more than its epoch has room for"
+    );
+    assert_eq!(proof_slot(&net, 11).expect("needs a proof").chunks, 1);
+    let done = later.iter().filter(|h| net.receipt(**h).is_some()).count();
+    assert!(
+        done >= 1 && done < later.len(),
+        "{done} of five transfers executed in slot 11: five need more than 6 entries"
+    );
+    assert!(
+        aggregation::epoch_full(&mut Overlay::new(&net.reader()), &p, 12).expect("reads"),
+        "3 chunks of capacity 3: the epoch is full"
+    );
+    step_to(&mut net, 13);
+    assert!(
+        later
+            .iter()
+            .all(|h| net.receipt(*h).is_some_and(|r| r.success)),
+        "the rest executed in the next epoch"
+    );
+    assert!(entries(&net, 13) <= 3 * CAPACITY);
+}
+
 async fn rpc<T: serde::de::DeserializeOwned>(
     c: &jsonrpsee::http_client::HttpClient,
     method: &str,

@@ -134,6 +134,10 @@ pub fn select<V: StateView>(
         B256::ZERO,
         meta.proof_index_room(PROOF_INDEX_CAPACITY),
     );
+    // The diff room execution will give the block (its epoch's chunks left, ADR 0016), as
+    // far as committed state tells now; the header's number is its slot.
+    let room = crate::chain::aggregation::diff_room(exec.overlay(), params, header.number)?;
+    exec.overlay().set_diff_room(room);
     let mut out = Vec::new();
     let mut bytes = 0u64;
     while let Some(head) = heap.pop() {
