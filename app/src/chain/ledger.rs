@@ -224,9 +224,12 @@ pub enum LedgerError {
         /// Why it does not verify.
         reason: String,
     },
-    /// A `Fund` or `Withdraw` in a block whose diff already holds `max_diff_entries` entries
-    /// (the block circuit's capacity): it may go into a later block.
-    #[error("this block's diff is full (max_diff_entries); send it again for a later block")]
+    /// A `Fund` or `Withdraw` in a block whose diff is already at its room (`max_diff_entries`,
+    /// or on a chain that aggregates what its epoch's chunks left hold): it may go into a
+    /// later block.
+    #[error(
+        "this block's diff is full (max_diff_entries, or the chunks its epoch has left); send it again for a later block"
+    )]
     DiffFull,
     /// A `Proof` after the slot's window (or once its fallback opened): late proofs go
     /// through `CommitProof`/`RevealProof` like anyone's.
