@@ -173,6 +173,8 @@ mod tests {
     fn sample() -> BlockWitness {
         let mut w = BlockWitness::dummy(3).for_prover(Address::repeat_byte(7));
         w.public.header.slot = 42;
+        w.public.header.chunk_index = 2;
+        w.public.header.chunk_count = 3;
         w.public.post_root = Fr::from(99u64);
         let e = &mut w.entries[1];
         e.is_real = true;
@@ -197,17 +199,22 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(BlockWitness::decode(&longer).is_err());
-        let mut version = bytes.clone();
-        version[0] = 2;
-        assert!(BlockWitness::decode(&version).is_err());
+        // Version 1 (before chunks) and an unknown version 3 are refused.
+        for v in [1, 3] {
+            let mut version = bytes.clone();
+            version[0] = v;
+            assert!(BlockWitness::decode(&version).is_err(), "version {v}");
+        }
+        // The chunk index and count are read back where they were written.
+        assert_eq!(bytes[17..25], [0, 0, 0, 2, 0, 0, 0, 3]);
         // A field element at the modulus is not canonical.
         let mut big = bytes.clone();
-        let at = 1 + 8 + 8 + 32 + 20;
+        let at = 1 + 8 + 8 + 4 + 4 + 32 + 20;
         big[at..at + 32].copy_from_slice(&[0xff; 32]);
         assert!(BlockWitness::decode(&big).is_err());
         // An entry count the bytes cannot hold is refused before allocating.
         let mut count = bytes;
-        let at = 1 + 8 + 8 + 32 + 20 + 96;
+        let at = 1 + 8 + 8 + 4 + 4 + 32 + 20 + 96;
         count[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(BlockWitness::decode(&count).is_err());
     }
