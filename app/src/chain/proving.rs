@@ -208,7 +208,10 @@ pub fn on_executed<V: StateView>(
     if diff_len == 0 {
         return Ok(());
     }
-    let chunks = diff_len.div_ceil(p.block_capacity.max(1));
+    let chunks = parley_types::chunk_count(
+        usize::try_from(diff_len).map_err(|e| corrupt("proof slot", e))?,
+        p.block_capacity,
+    );
     // Execution bounds the diff by `max_diff_entries ≤ max_chunks · block_capacity`.
     if chunks > p.max_chunks {
         return Err(corrupt(
