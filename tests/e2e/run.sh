@@ -1090,7 +1090,8 @@ t_aggregation() {
 # parley-prover workers, both dialing node 0's ProverService (localnet logs prover0.log and
 # prover1.log). Each part sends a cast transfer and follows its slot's task in the logs
 # ("prove task", "proving", "proved"):
-# 1. two transfers in a row: the two workers share the slots, each proving one;
+# 1. two transfers in a row, the first slot's worker held busy (SIGSTOP) while the second
+#    slot is offered: the second goes to the other worker, and each slot is proven once;
 # 2. kill -9 the worker proving a slot: its task goes to the other worker, which proves it
 #    within the window, with no fallback round;
 # 3. kill -9 node 0's parleyd while a worker proves, then restart it: the workers reconnect,
@@ -1146,19 +1147,28 @@ t_prover_faults() {
   FAULTS_PROVER="$(dev_addr 1200)"
   local a b wa wb blk w other pid stake0 stake1 metrics n
   stake0="$(rpc 1 parley_getRoles "[\"${FAULTS_PROVER}\"]" | jq -r .result.prover.stake)"
-  # 1. Two slots in a row: a worker proves one (its first proof makes the keys, seconds), so
-  # the second goes to the other worker.
+  # 1. Two slots in a row. The worker given the first is stopped (SIGSTOP) while the second
+  # is offered, so it still holds the first: the node must give the second to the other
+  # worker. (Without the stop the test raced: a worker that finished the first proof before
+  # the second slot executed could fairly take both.) The stop lasts a few seconds, well
+  # under the node's stall timeout (30 s), after which it would share the held task.
   a="$(faults_transfer 3)"
+  wa="$(faults_holder "${a}")"
+  local stopped
+  stopped="$(cat "${PARLEY_LOCALNET_DIR}/pids/prover${wa}.prover.pid")"
+  trap 'kill -CONT '"${stopped}"' 2>/dev/null; "${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  kill -STOP "${stopped}" || fail "could not stop worker ${wa} (pid ${stopped})"
   b="$(faults_transfer 4)"
   ((b > a)) || fail "the two transfers share block ${a}"
-  wa="$(faults_holder "${a}")"
   wb="$(faults_holder "${b}")"
+  kill -CONT "${stopped}" || fail "could not continue worker ${wa} (pid ${stopped})"
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   faults_proven "${a}"
   faults_proven "${b}"
   ((wa != wb)) || fail "worker ${wa} was given both prove/${a} and prove/${b}; the other none"
   [[ "$(faults_proofs "${a}")" == 1 && "$(faults_proofs "${b}")" == 1 ]] ||
     fail "slots ${a} and ${b} proven $(faults_proofs "${a}") and $(faults_proofs "${b}") times"
-  info "slots ${a} and ${b} proven by workers ${wa} and ${wb}, once each"
+  info "slots ${a} and ${b} proven by workers ${wa} and ${wb} (worker ${wa} stopped while slot ${b} was offered), once each"
   # 2. kill -9 the worker while it proves.
   blk="$(faults_transfer 5)"
   w="$(faults_holder "${blk}")"
