@@ -10,6 +10,8 @@
 //!   freed-index stack depth; the capacity rule of ADR 0011 is [`PROOF_INDEX_CAPACITY`]);
 //! - [`LedgerAccount`], [`SequencerEntry`], [`ProverEntry`], [`ValidatorEntry`], [`Pot`]: the
 //!   protocol ledger and registries (DESIGN §3), in the app hash but outside the EVM state;
+//! - [`bridge`]: the L1 bridge's encodings (epoch digest, validator-set hash, L1 queue,
+//!   withdrawal tree), shared with the Rollup contract;
 //! - [`BlockRecord`] / [`TxRecord`]: what a node stores about executed blocks and transactions
 //!   for JSON-RPC, in a versioned binary codec (not consensus state, but the node's schema).
 //!
@@ -17,6 +19,7 @@
 //! function of the set of entries only (not of insertion order or batching); the diff never
 //! holds a key twice nor an entry whose old and new values are equal.
 
+pub mod bridge;
 mod diff;
 mod epoch;
 mod keys;

@@ -1,0 +1,470 @@
+//! The L1 bridge's encodings (docs/bridge.md "Encodings", ADR 0017): what validators sign for
+//! an epoch, the validator-set hash, the L1 queue's entries and rolling hash, and the epoch's
+//! withdrawal tree. The Rollup contract (`l1-bridge/contracts/src/Rollup.sol`) computes the
+//! same bytes; both are checked against one committed vector file
+//! (`l1-bridge/contracts/test/vectors/bridge.json`, written and checked by
+//! `l1-bridge/tests/vectors.rs`).
+//!
+//! Every function here is pure and consensus-critical once the attestation reaches consensus:
+//! a change is a protocol change and moves the vectors.
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+
+/// Most members a validator set posted to L1 may have (the contract's loop bound).
+pub const MAX_VALIDATORS: usize = 128;
+
+/// Domain tags: keccak256 of their ASCII names.
+pub fn tag(name: &str) -> B256 {
+    keccak256(name.as_bytes())
+}
+
+/// Tag of the epoch digest.
+pub const EPOCH_TAG: &str = "parley.bridge.epoch.v1";
+/// Tag of the validator-set hash.
+pub const VALSET_TAG: &str = "parley.bridge.valset.v1";
+/// Tag of a deposit queue entry.
+pub const DEPOSIT_TAG: &str = "parley.bridge.deposit.v1";
+/// Tag of a forced-transaction queue entry.
+pub const FORCED_TAG: &str = "parley.bridge.forced.v1";
+/// Tag of a withdrawal leaf.
+pub const WITHDRAWAL_TAG: &str = "parley.bridge.withdrawal.v1";
+
+/// `abi.encode` of 32-byte words: their concatenation.
+fn words(ws: &[[u8; 32]]) -> Vec<u8> {
+    ws.concat()
+}
+
+fn w_u256(v: U256) -> [u8; 32] {
+    v.to_be_bytes::<32>()
+}
+
+fn w_u64(v: u64) -> [u8; 32] {
+    w_u256(U256::from(v))
+}
+
+fn w_addr(a: &Address) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[12..].copy_from_slice(a.as_slice());
+    w
+}
+
+/// What an epoch's attestation says (DESIGN §6): the fields of [`epoch_digest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EpochAttestation {
+    /// The L1 chain's id.
+    pub l1_chain_id: u64,
+    /// The Rollup contract's address on L1.
+    pub rollup: Address,
+    /// This chain's id.
+    pub l2_chain_id: u64,
+    /// The epoch number.
+    pub epoch: u64,
+    /// Poseidon proof root before the epoch's first block (a field element, big-endian).
+    pub first_pre_root: B256,
+    /// Poseidon proof root after its last block.
+    pub last_post_root: B256,
+    /// The aggregation's `epoch_commitment` (zero for an epoch without proven blocks).
+    pub epoch_commitment: B256,
+    /// Root of the epoch's withdrawal tree ([`withdrawal_root`]).
+    pub withdrawal_root: B256,
+    /// The L1 queue's rolling hash after the last entry the chain consumed by the epoch's end.
+    pub l1_queue_rolling_hash: B256,
+    /// [`validator_set_hash`] of the set that signs the next epoch.
+    pub next_validator_set_hash: B256,
+}
+
+/// The digest each validator's bridge key signs for an epoch:
+/// `keccak256(abi.encode(EPOCH_TAG, l1_chain_id, rollup, l2_chain_id, epoch, first_pre_root,
+/// last_post_root, epoch_commitment, withdrawal_root, l1_queue_rolling_hash,
+/// next_validator_set_hash))`.
+pub fn epoch_digest(a: &EpochAttestation) -> B256 {
+    keccak256(words(&[
+        tag(EPOCH_TAG).0,
+        w_u64(a.l1_chain_id),
+        w_addr(&a.rollup),
+        w_u64(a.l2_chain_id),
+        w_u64(a.epoch),
+        a.first_pre_root.0,
+        a.last_post_root.0,
+        a.epoch_commitment.0,
+        a.withdrawal_root.0,
+        a.l1_queue_rolling_hash.0,
+        a.next_validator_set_hash.0,
+    ]))
+}
+
+/// Why a validator set cannot be posted to L1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidatorSetError {
+    /// No members, or more than [`MAX_VALIDATORS`].
+    #[error("a validator set on L1 has 1..={MAX_VALIDATORS} members, not {0}")]
+    Size(usize),
+    /// Addresses not strictly ascending (unsorted or a duplicate).
+    #[error("validator addresses must be strictly ascending: {0} is not above the one before")]
+    Order(Address),
+    /// A member without power.
+    #[error("validator {0} has no power")]
+    ZeroPower(Address),
+}
+
+/// `keccak256(abi.encode(VALSET_TAG, n, a_1, p_1, …, a_n, p_n))` of a set given as
+/// `(address, power)` pairs in strictly ascending address order.
+pub fn validator_set_hash(set: &[(Address, u64)]) -> Result<B256, ValidatorSetError> {
+    if set.is_empty() || set.len() > MAX_VALIDATORS {
+        return Err(ValidatorSetError::Size(set.len()));
+    }
+    let mut ws = Vec::with_capacity(2 + 2 * set.len());
+    ws.push(tag(VALSET_TAG).0);
+    ws.push(w_u64(set.len() as u64));
+    let mut prev: Option<Address> = None;
+    for (a, p) in set {
+        if prev.is_some_and(|q| q >= *a) {
+            return Err(ValidatorSetError::Order(*a));
+        }
+        if *p == 0 {
+            return Err(ValidatorSetError::ZeroPower(*a));
+        }
+        prev = Some(*a);
+        ws.push(w_addr(a));
+        ws.push(w_u64(*p));
+    }
+    Ok(keccak256(words(&ws)))
+}
+
+/// Whether `signed` power out of `total` is enough to finalize on L1: more than two thirds
+/// (`3·signed > 2·total`, CometBFT's commit rule).
+pub fn enough_power(signed: u128, total: u128) -> bool {
+    signed.saturating_mul(3) > total.saturating_mul(2)
+}
+
+/// One entry of the L1 queue, as the Rollup contract's `QueueEntry` event tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueEntry {
+    /// `deposit(l2_recipient)` with `amount` wei.
+    Deposit {
+        /// Position in the queue.
+        index: u64,
+        /// The L1 account that paid.
+        sender: Address,
+        /// Who is credited on L2.
+        l2_recipient: Address,
+        /// Wei.
+        amount: U256,
+    },
+    /// `forceTransaction(raw_tx)`.
+    Forced {
+        /// Position in the queue.
+        index: u64,
+        /// The L1 account that posted it.
+        sender: Address,
+        /// The signed L2 transaction, as posted.
+        raw_tx: Vec<u8>,
+    },
+}
+
+impl QueueEntry {
+    /// The entry's position in the queue.
+    pub fn index(&self) -> u64 {
+        match self {
+            Self::Deposit { index, .. } | Self::Forced { index, .. } => *index,
+        }
+    }
+
+    /// The entry's hash (docs/bridge.md "L1 queue").
+    pub fn hash(&self) -> B256 {
+        match self {
+            Self::Deposit {
+                index,
+                sender,
+                l2_recipient,
+                amount,
+            } => keccak256(words(&[
+                tag(DEPOSIT_TAG).0,
+                w_u64(*index),
+                w_addr(sender),
+                w_addr(l2_recipient),
+                w_u256(*amount),
+            ])),
+            Self::Forced {
+                index,
+                sender,
+                raw_tx,
+            } => keccak256(words(&[
+                tag(FORCED_TAG).0,
+                w_u64(*index),
+                w_addr(sender),
+                keccak256(raw_tx).0,
+            ])),
+        }
+    }
+}
+
+/// The rolling hash after one more entry: `keccak256(abi.encode(previous, entry_hash))`. The
+/// queue's hash before its first entry is zero.
+pub fn roll(previous: B256, entry_hash: B256) -> B256 {
+    keccak256(words(&[previous.0, entry_hash.0]))
+}
+
+/// One withdrawal recorded on L2 in an epoch, claimable on L1 once the epoch is finalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// Who is paid on L1.
+    pub l1_recipient: Address,
+    /// Wei.
+    pub amount: U256,
+}
+
+/// The leaf of the `index`-th withdrawal of `epoch`.
+pub fn withdrawal_leaf(l2_chain_id: u64, epoch: u64, index: u64, w: &Withdrawal) -> B256 {
+    keccak256(words(&[
+        tag(WITHDRAWAL_TAG).0,
+        w_u64(l2_chain_id),
+        w_u64(epoch),
+        w_u64(index),
+        w_addr(&w.l1_recipient),
+        w_u256(w.amount),
+    ]))
+}
+
+fn node(l: &B256, r: &B256) -> B256 {
+    keccak256(words(&[l.0, r.0]))
+}
+
+/// Depth of the withdrawal tree of `n` leaves: `⌈log2 n⌉` (0 for zero or one leaf).
+fn depth(n: usize) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        usize::BITS - (n - 1).leading_zeros()
+    }
+}
+
+/// The tree's levels from the leaves (padded with zeros to `2^depth`) up to the root.
+fn levels(leaves: &[B256]) -> Vec<Vec<B256>> {
+    let d = depth(leaves.len());
+    let mut level = leaves.to_vec();
+    level.resize(1usize << d, B256::ZERO);
+    let mut out = vec![level];
+    for _ in 0..d {
+        let prev = out.last().expect("at least the leaves");
+        let next = prev.chunks(2).map(|p| node(&p[0], &p[1])).collect();
+        out.push(next);
+    }
+    out
+}
+
+/// The withdrawal root of an epoch's withdrawals in execution order; zero when there are none.
+pub fn withdrawal_root(l2_chain_id: u64, epoch: u64, ws: &[Withdrawal]) -> B256 {
+    if ws.is_empty() {
+        return B256::ZERO;
+    }
+    let leaves: Vec<B256> = ws
+        .iter()
+        .enumerate()
+        .map(|(i, w)| withdrawal_leaf(l2_chain_id, epoch, i as u64, w))
+        .collect();
+    levels(&leaves)
+        .last()
+        .and_then(|l| l.first())
+        .copied()
+        .expect("a non-empty tree has a root")
+}
+
+/// The siblings from leaf `index` up to the root (what a claim on L1 gives); `None` when
+/// `index` is not a withdrawal of the list.
+pub fn withdrawal_path(
+    l2_chain_id: u64,
+    epoch: u64,
+    ws: &[Withdrawal],
+    index: usize,
+) -> Option<Vec<B256>> {
+    if index >= ws.len() {
+        return None;
+    }
+    let leaves: Vec<B256> = ws
+        .iter()
+        .enumerate()
+        .map(|(i, w)| withdrawal_leaf(l2_chain_id, epoch, i as u64, w))
+        .collect();
+    let lv = levels(&leaves);
+    let mut i = index;
+    let mut path = Vec::with_capacity(lv.len().saturating_sub(1));
+    for level in &lv[..lv.len() - 1] {
+        path.push(level[i ^ 1]);
+        i >>= 1;
+    }
+    Some(path)
+}
+
+/// The root a claim's leaf and path give (what the contract recomputes).
+pub fn root_from_withdrawal_path(leaf: B256, index: u64, path: &[B256]) -> B256 {
+    let mut h = leaf;
+    for (j, s) in path.iter().enumerate() {
+        h = if (index >> j) & 1 == 1 {
+            node(s, &h)
+        } else {
+            node(&h, s)
+        };
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn a(n: u8) -> Address {
+        Address::repeat_byte(n)
+    }
+
+    #[test]
+    fn the_digest_moves_with_every_field() {
+        let base = EpochAttestation {
+            l1_chain_id: 31337,
+            rollup: a(1),
+            l2_chain_id: 424242,
+            epoch: 3,
+            ..Default::default()
+        };
+        let d0 = epoch_digest(&base);
+        let mut variants = Vec::new();
+        let mut v = base;
+        v.l1_chain_id += 1;
+        variants.push(v);
+        let mut v = base;
+        v.rollup = a(2);
+        variants.push(v);
+        let mut v = base;
+        v.l2_chain_id += 1;
+        variants.push(v);
+        let mut v = base;
+        v.epoch += 1;
+        variants.push(v);
+        for f in 0..6 {
+            let mut v = base;
+            let field = match f {
+                0 => &mut v.first_pre_root,
+                1 => &mut v.last_post_root,
+                2 => &mut v.epoch_commitment,
+                3 => &mut v.withdrawal_root,
+                4 => &mut v.l1_queue_rolling_hash,
+                _ => &mut v.next_validator_set_hash,
+            };
+            *field = B256::with_last_byte(1);
+            variants.push(v);
+        }
+        for v in variants {
+            assert_ne!(epoch_digest(&v), d0, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn a_validator_set_must_be_ascending_powered_and_bounded() {
+        assert_eq!(validator_set_hash(&[]), Err(ValidatorSetError::Size(0)));
+        assert_eq!(
+            validator_set_hash(&[(a(2), 1), (a(1), 1)]),
+            Err(ValidatorSetError::Order(a(1)))
+        );
+        assert_eq!(
+            validator_set_hash(&[(a(1), 1), (a(1), 1)]),
+            Err(ValidatorSetError::Order(a(1)))
+        );
+        assert_eq!(
+            validator_set_hash(&[(a(1), 0)]),
+            Err(ValidatorSetError::ZeroPower(a(1)))
+        );
+        let big: Vec<(Address, u64)> = (0..=MAX_VALIDATORS)
+            .map(|i| (Address::left_padding_from(&(i as u64 + 1).to_be_bytes()), 1))
+            .collect();
+        assert_eq!(
+            validator_set_hash(&big),
+            Err(ValidatorSetError::Size(MAX_VALIDATORS + 1))
+        );
+        let one = validator_set_hash(&[(a(1), 1)]).expect("valid");
+        assert_ne!(one, validator_set_hash(&[(a(1), 2)]).expect("valid"));
+        assert_ne!(one, validator_set_hash(&[(a(2), 1)]).expect("valid"));
+    }
+
+    #[test]
+    fn more_than_two_thirds_is_enough() {
+        assert!(!enough_power(2, 3));
+        assert!(enough_power(3, 4));
+        assert!(!enough_power(0, 0));
+        assert!(enough_power(67, 100));
+        assert!(!enough_power(66, 99));
+    }
+
+    #[test]
+    fn no_withdrawals_root_is_zero_and_one_is_its_leaf() {
+        assert_eq!(withdrawal_root(1, 2, &[]), B256::ZERO);
+        let w = Withdrawal {
+            l1_recipient: a(7),
+            amount: U256::from(5),
+        };
+        assert_eq!(withdrawal_root(1, 2, &[w]), withdrawal_leaf(1, 2, 0, &w));
+        assert_eq!(withdrawal_path(1, 2, &[w], 0), Some(vec![]));
+        assert_eq!(withdrawal_path(1, 2, &[w], 1), None);
+    }
+
+    proptest! {
+        #[test]
+        fn every_withdrawal_path_leads_to_the_root_and_only_for_its_leaf(
+            amounts in proptest::collection::vec(1u64..1_000_000, 1..20),
+            epoch in 0u64..1000,
+        ) {
+            let ws: Vec<Withdrawal> = amounts
+                .iter()
+                .enumerate()
+                .map(|(i, x)| Withdrawal { l1_recipient: a(i as u8 + 1), amount: U256::from(*x) })
+                .collect();
+            let root = withdrawal_root(9, epoch, &ws);
+            for (i, w) in ws.iter().enumerate() {
+                let path = withdrawal_path(9, epoch, &ws, i).expect("in range");
+                prop_assert_eq!(path.len() as u32, depth(ws.len()));
+                let leaf = withdrawal_leaf(9, epoch, i as u64, w);
+                prop_assert_eq!(root_from_withdrawal_path(leaf, i as u64, &path), root);
+                // Another amount, another epoch, or another index does not reach the root.
+                let more = Withdrawal { amount: w.amount + U256::from(1), ..*w };
+                prop_assert_ne!(
+                    root_from_withdrawal_path(withdrawal_leaf(9, epoch, i as u64, &more), i as u64, &path),
+                    root
+                );
+                prop_assert_ne!(
+                    root_from_withdrawal_path(withdrawal_leaf(9, epoch + 1, i as u64, w), i as u64, &path),
+                    root
+                );
+                if ws.len() > 1 {
+                    let j = (i + 1) % ws.len();
+                    prop_assert_ne!(
+                        root_from_withdrawal_path(withdrawal_leaf(9, epoch, j as u64, w), j as u64, &path),
+                        root
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_rolling_hash_depends_on_every_entry_and_its_order(
+            amounts in proptest::collection::vec(1u64..1_000_000, 2..10),
+        ) {
+            let entries: Vec<QueueEntry> = amounts
+                .iter()
+                .enumerate()
+                .map(|(i, x)| QueueEntry::Deposit {
+                    index: i as u64,
+                    sender: a(1),
+                    l2_recipient: a(2),
+                    amount: U256::from(*x),
+                })
+                .collect();
+            let fold = |es: &[QueueEntry]| es.iter().fold(B256::ZERO, |r, e| roll(r, e.hash()));
+            let all = fold(&entries);
+            let mut swapped = entries.clone();
+            swapped.swap(0, 1);
+            prop_assert_ne!(fold(&swapped), all);
+            prop_assert_ne!(fold(&entries[1..]), all);
+            prop_assert_ne!(fold(&entries[..entries.len() - 1]), all);
+        }
+    }
+}
