@@ -85,6 +85,9 @@ struct Inner {
     /// This node's CometBFT private key seed, when it can sign as a validator: its vote
     /// extensions carry its seed commitments and openings (ADR 0009).
     validator_key: Mutex<Option<[u8; 32]>>,
+    /// This validator's bridge key (DESIGN §6): signs pending epoch digests in its vote
+    /// extensions. `None`: its extensions carry no bridge vote.
+    bridge_key: Mutex<Option<alloy_signer_local::PrivateKeySigner>>,
     consensus: Mutex<Consensus>,
     senders: SenderCache,
     pending: PendingNonces,
@@ -216,6 +219,7 @@ impl App {
                 params: Mutex::new(params),
                 chain_id: Mutex::new(chain_id),
                 validator_key: Mutex::new(None),
+                bridge_key: Mutex::new(None),
                 consensus: Mutex::new(Consensus { tree, staged: None }),
                 senders: SenderCache::default(),
                 pending: PendingNonces::default(),
@@ -274,6 +278,12 @@ impl App {
     /// `priv_validator_key.json`); without one, its vote extensions are empty.
     pub fn set_validator_key(&self, key_seed: Option<[u8; 32]>) {
         *self.inner.validator_key.lock().expect("key lock") = key_seed;
+    }
+
+    /// Sets this validator's bridge key (config `bridge_key`); without one, its vote
+    /// extensions carry no bridge vote.
+    pub fn set_bridge_key(&self, key: Option<alloy_signer_local::PrivateKeySigner>) {
+        *self.inner.bridge_key.lock().expect("bridge key lock") = key;
     }
 
     /// The CometBFT chain id recorded at InitChain.
@@ -545,6 +555,9 @@ impl App {
         )? {
             out.push(Bytes::from(Message::Seed(r).encode()));
         }
+        if let Some(a) = crate::chain::bridge::collect(&mut Overlay::new(&reader), last_commit)? {
+            out.push(Bytes::from(Message::Attest(a).encode()));
+        }
         let seed_bytes: u64 = out.iter().map(|m| m.len() as u64).sum();
         let max_tx_bytes = max_tx_bytes.saturating_sub(seed_bytes);
         let messages = self.pick_messages(
@@ -614,19 +627,27 @@ impl App {
             Err(why) => return Ok(Err(why)),
         };
         let chain_id = self.chain_id_or_err()?;
-        Ok(seed::check_reveals(
+        if let Err(why) = seed::check_reveals(
             &mut Overlay::new(reader),
             params,
             height,
             &chain_id,
             last_commit,
             proposal.seed.as_ref(),
-        )?
-        .map(|()| proposal))
+        )? {
+            return Ok(Err(why));
+        }
+        if let Some(a) = &proposal.attest
+            && let Err(why) = crate::chain::bridge::check_attest(&mut Overlay::new(reader), a)?
+        {
+            return Ok(Err(why));
+        }
+        Ok(Ok(proposal))
     }
 
     /// ExtendVote at `height`: this validator's seed extension (empty away from reveal
-    /// heights, or when the node has no validator key).
+    /// heights, or when the node has no validator key), then its bridge vote when an epoch
+    /// digest is pending and the node has a bridge key in the signing set.
     pub fn extend_vote(&self, height: u64) -> Result<Vec<u8>> {
         let Some(key) = *self.inner.validator_key.lock().expect("key lock") else {
             return Ok(Vec::new());
@@ -634,13 +655,20 @@ impl App {
         let params = self.params_or_err()?;
         let chain_id = self.chain_id_or_err()?;
         let reader = self.inner.store.reader()?;
-        Ok(seed::own_extension(
-            &mut Overlay::new(&reader),
-            &params,
-            height,
-            &key,
-            &chain_id,
-        )?)
+        let mut out =
+            seed::own_extension(&mut Overlay::new(&reader), &params, height, &key, &chain_id)?;
+        let signer = self
+            .inner
+            .bridge_key
+            .lock()
+            .expect("bridge key lock")
+            .clone();
+        if let Some(signer) = signer
+            && let Some(v) = crate::chain::bridge::own_vote(&mut Overlay::new(&reader), &signer)?
+        {
+            out.extend_from_slice(&v.encode());
+        }
+        Ok(out)
     }
 
     /// VerifyVoteExtension: `validator`'s extension at `height` against the seed rule
@@ -653,14 +681,20 @@ impl App {
     ) -> Result<Result<(), seed::SeedError>> {
         let params = self.params_or_err()?;
         let reader = self.inner.store.reader()?;
-        Ok(seed::check_extension(
+        if let Err(why) = seed::check_extension(
             &mut Overlay::new(&reader),
             &params,
             height,
             validator,
             extension,
-        )?
-        .map(|_| ()))
+        )? {
+            return Ok(Err(why));
+        }
+        let part = crate::chain::bridge::split(extension).1;
+        Ok(
+            crate::chain::bridge::check_vote(&mut Overlay::new(&reader), validator, part)?
+                .map_err(seed::SeedError::from),
+        )
     }
 
     /// Whether slot `height` was auctioned (a winner was selected), from committed state.
@@ -809,6 +843,7 @@ impl App {
                 let empty = Proposal {
                     messages: Vec::new(),
                     seed: None,
+                    attest: None,
                     block: (!auctioned).then(|| {
                         (
                             rules::empty_block(&params, &meta, height, time_secs),
@@ -829,6 +864,7 @@ impl App {
             time_secs,
             proposer: proposal.block.as_ref().map(|(h, txs)| (h, txs.as_slice())),
             seed: proposal.seed.as_ref(),
+            attest: proposal.attest.as_ref(),
             proofs: self
                 .verifier()
                 .map(|v| v.as_ref() as &dyn crate::chain::proving::ProofCheck),

@@ -330,9 +330,14 @@ fn parley_types_hashes(
 
 /// Parses a `sequencer_key` setting: a 32-byte hex private key.
 pub fn parse_key(hex_key: &str) -> eyre::Result<PrivateKeySigner> {
+    parse_named_key("sequencer_key", hex_key)
+}
+
+/// Parses the secp256k1 private key (32 bytes hex) of config key `name`; errors name it.
+pub fn parse_named_key(name: &str, hex_key: &str) -> eyre::Result<PrivateKeySigner> {
     let b: B256 = hex_key
         .trim()
         .parse()
-        .map_err(|e| eyre::eyre!("key `sequencer_key`: not a 32-byte hex private key: {e}"))?;
-    PrivateKeySigner::from_bytes(&b).map_err(|e| eyre::eyre!("key `sequencer_key`: {e}"))
+        .map_err(|e| eyre::eyre!("key `{name}`: not a 32-byte hex private key: {e}"))?;
+    PrivateKeySigner::from_bytes(&b).map_err(|e| eyre::eyre!("key `{name}`: {e}"))
 }

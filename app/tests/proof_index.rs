@@ -152,6 +152,7 @@ fn execute(
         time_secs: T0 + 1,
         proposer: Some((&header, &txs)),
         seed: None,
+        attest: None,
         proofs: None,
     };
     let executed = execute_block_with_capacity(

@@ -326,7 +326,18 @@ fn vote_extensions_are_checked() {
     );
     let stranger = Address::repeat_byte(0x77);
     assert_eq!(check(h, stranger, &own), Ok(()));
-    assert_eq!(check(h, stranger, &[0; 74]), Err(SeedError::TooLarge(74)));
+    let too_large = [0; seed::MAX_EXTENSION_BYTES + 1];
+    assert_eq!(
+        check(h, stranger, &too_large),
+        Err(SeedError::TooLarge(seed::MAX_EXTENSION_BYTES + 1))
+    );
+    // A bridge vote after the seed part, on a chain without a bridge.
+    assert_eq!(
+        check(h, stranger, &[0; parley_app::chain::bridge::VOTE_BYTES]),
+        Err(SeedError::Bridge(
+            parley_app::chain::bridge::BridgeError::NoBridge
+        ))
+    );
 }
 
 /// CometBFT lets a precommit that arrives after the commit into the last commit without the

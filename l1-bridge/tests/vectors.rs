@@ -249,8 +249,8 @@ fn vectors() -> Value {
 
 #[test]
 fn the_committed_vectors_are_what_rust_computes() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("contracts/test/vectors/bridge.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/test/vectors/bridge.json");
     let text = serde_json::to_string_pretty(&vectors()).expect("json") + "\n";
     if std::env::var_os("PARLEY_WRITE_L1_VECTORS").is_some() {
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
@@ -284,7 +284,14 @@ fn signatures_are_low_s_and_recover_to_their_keys() {
         assert!(num("s") <= n / U256::from(2), "high s in {s}");
         let sig = alloy_primitives::Signature::new(num("r"), num("s"), num("v") == U256::from(28));
         let digest: B256 = s["digest"].as_str().expect("digest").parse().expect("hex");
-        let want: Address = s["address"].as_str().expect("address").parse().expect("hex");
-        assert_eq!(sig.recover_address_from_prehash(&digest).expect("recovers"), want);
+        let want: Address = s["address"]
+            .as_str()
+            .expect("address")
+            .parse()
+            .expect("hex");
+        assert_eq!(
+            sig.recover_address_from_prehash(&digest).expect("recovers"),
+            want
+        );
     }
 }

@@ -142,6 +142,7 @@ fn ceiling(n: usize) -> Result<f64> {
         time_secs: 1,
         proposer: Some((&header, &txs)),
         seed: None,
+        attest: None,
         proofs: None,
     };
     let executed = parley_app::chain::evm::execute_block(

@@ -17,6 +17,7 @@ pub const MAGIC: &[u8; 4] = b"PRLY";
 pub const VERSION: u8 = 1;
 const KIND_PROPOSER_BLOCK: u8 = 1;
 const KIND_SEED: u8 = 3;
+const KIND_ATTEST: u8 = 4;
 
 /// The header of an L2 block: everything the block commitment covers besides the txs.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
@@ -74,6 +75,9 @@ pub enum Message {
     /// The seed openings of the reveal height before (ADR 0009), first in the proposal of
     /// an inclusion height; put there by the proposer from its last commit.
     Seed(crate::chain::seed::SeedReveals),
+    /// The validators' signatures of the pending epoch digest (DESIGN §6), after any seed
+    /// reveals; put there by the proposer from its last commit's vote extensions.
+    Attest(crate::chain::bridge::Attest),
 }
 
 /// Why bytes are not a protocol message.
@@ -113,6 +117,10 @@ impl Message {
                 out.push(KIND_SEED);
                 r.encode(&mut out);
             }
+            Self::Attest(a) => {
+                out.push(KIND_ATTEST);
+                a.encode(&mut out);
+            }
         }
         out
     }
@@ -137,6 +145,9 @@ impl Message {
             ),
             KIND_SEED => Self::Seed(
                 crate::chain::seed::SeedReveals::decode(&mut body).map_err(MessageError::Body)?,
+            ),
+            KIND_ATTEST => Self::Attest(
+                crate::chain::bridge::Attest::decode(&mut body).map_err(MessageError::Body)?,
             ),
             k => return Err(MessageError::Kind(k)),
         };

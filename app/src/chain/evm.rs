@@ -264,6 +264,9 @@ pub struct BlockInput<'a> {
     /// The seed openings the proposal starts with, already checked against the rules
     /// ([`seed::check_reveals`]); applied before anything else.
     pub seed: Option<&'a SeedReveals>,
+    /// The epoch attestation after them, already checked
+    /// ([`crate::chain::bridge::check_attest`]); applied right after the seed.
+    pub attest: Option<&'a crate::chain::bridge::Attest>,
     /// Checks `Proof` messages (FinalizeBlock passes the node's verifier; `None` takes every
     /// proof as valid, which only block building and benchmarks may do).
     pub proofs: Option<&'a dyn proving::ProofCheck>,
@@ -332,6 +335,10 @@ pub fn execute_block_with_capacity<V: StateView>(
     if let Some(r) = input.seed {
         seed::apply(exec.overlay(), r)?;
     }
+    let mut validator_updates = match input.attest {
+        Some(a) => crate::chain::bridge::apply(exec.overlay(), params, height, a)?,
+        None => Vec::new(),
+    };
     let mut outcomes = Vec::with_capacity(messages.len());
     for m in messages {
         let outcome = ledger::apply(exec.overlay(), params, height, m, input.proofs)?;
@@ -505,11 +512,12 @@ pub fn execute_block_with_capacity<V: StateView>(
         diff_len,
         to_pot,
     )?;
-    let validator_updates = ledger::end_block(exec.overlay(), params, header.number)?;
+    validator_updates.extend(ledger::end_block(exec.overlay(), params, header.number)?);
     auction::end_block(exec.overlay(), params, header.number)?;
     assignment::end_block(exec.overlay(), params, header.number)?;
     proving::end_block(exec.overlay(), params, header.number)?;
     crate::chain::aggregation::end_block(exec.overlay(), params, header.number)?;
+    crate::chain::bridge::end_block(exec.overlay(), params, header.number)?;
 
     let receipts_root = receipts_root(&executed);
     let (changes, indices) = exec.overlay().finish(ProofIndices::of(meta), capacity)?;

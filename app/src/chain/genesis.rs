@@ -112,6 +112,23 @@ pub struct ProtocolParams {
     /// never comes). Present: every slot with a non-empty diff awaits a verified proof.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proving: Option<ProvingParams>,
+    /// The L1 bridge (DESIGN §6, docs/bridge.md). Absent: validators attest nothing and the
+    /// validator set changes at `epoch_heights` boundaries. Present (needs epoch
+    /// aggregation): each validator's bridge key signs every epoch's digest in its vote
+    /// extensions, and the validator set changes only in the block that carries an epoch's
+    /// attestation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeParams>,
+}
+
+/// Where the chain's epochs are finalized (DESIGN §6): what every epoch digest binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeParams {
+    /// The L1 chain's id.
+    pub l1_chain_id: u64,
+    /// The Rollup contract's address on L1.
+    pub rollup: Address,
 }
 
 /// Parameters of block proving (DESIGN §3.8 and §3.11).
@@ -295,6 +312,7 @@ impl Default for ProtocolParams {
             forced_gas: 10_000_000,
             max_diff_entries: 20_000,
             proving: None,
+            bridge: None,
         }
     }
 }
@@ -753,6 +771,40 @@ impl AppGenesis {
                 }
             }
         }
+        if q.bridge.is_some() {
+            if q.proving
+                .as_ref()
+                .and_then(|p| p.aggregation.as_ref())
+                .is_none()
+            {
+                return Err(bad(
+                    "params.protocol.bridge",
+                    "needs params.protocol.proving.aggregation (L1 finalizes aggregated epochs)",
+                ));
+            }
+            if self.validators.is_empty()
+                || self.validators.len() > parley_types::bridge::MAX_VALIDATORS
+            {
+                return Err(bad(
+                    "validators",
+                    format!(
+                        "a chain with a bridge registers 1..={} genesis validators (L1 must know who signs epoch 0)",
+                        parley_types::bridge::MAX_VALIDATORS
+                    ),
+                ));
+            }
+        }
+        let mut bridge_keys = std::collections::BTreeSet::new();
+        if q.bridge.is_some() {
+            for (i, v) in self.validators.iter().enumerate() {
+                if v.bridge_key == Address::ZERO || !bridge_keys.insert(v.bridge_key) {
+                    return Err(bad(
+                        format!("validators[{i}].bridge_key"),
+                        "must be non-zero and not another validator's (it signs epochs for L1)",
+                    ));
+                }
+            }
+        }
         let mut operators = std::collections::BTreeSet::new();
         let mut keys = std::collections::BTreeSet::new();
         for (i, v) in self.validators.iter().enumerate() {
@@ -867,6 +919,23 @@ impl AppGenesis {
             // Its key sorts after every other genesis entry: `writes` stays in key order.
             debug_assert!(writes.last().is_none_or(|(k, _)| *k < StateKey::ProofChain));
             writes.push((StateKey::ProofChain, Some(chain.encode())));
+            // The bridge starts at the same root, signed for by the genesis validators.
+            if self.params.protocol.bridge.is_some() {
+                let mut set: Vec<(Address, u64)> = self
+                    .validators
+                    .iter()
+                    .map(|v| (v.bridge_key, self.params.protocol.power_of(v.bond)))
+                    .filter(|(_, p)| *p > 0)
+                    .collect();
+                set.sort_by_key(|(a, _)| *a);
+                let state = parley_types::bridge::BridgeState {
+                    next_epoch: 0,
+                    root,
+                    set,
+                    pending: None,
+                };
+                writes.push((StateKey::Bridge, Some(state.encode())));
+            }
         }
         let mut tree = MerkleTree::new();
         let app_hash = tree.update(

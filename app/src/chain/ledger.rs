@@ -1018,17 +1018,33 @@ pub fn end_block<V: StateView>(
         l.set_account(owner, acc);
         l.o.put_app(key, None);
     }
-    if !height.is_multiple_of(q.epoch_heights) {
+    // With a bridge, the set changes only with an epoch's attestation (chain::bridge).
+    if q.bridge.is_some() || !height.is_multiple_of(q.epoch_heights) {
         return Ok(Vec::new());
     }
     let validators = l.validators()?;
     let plan = plan_validator_changes(q, &validators);
+    apply_power_plan(&mut l, q, height, &plan)
+}
+
+/// Applies a plan of [`plan_validator_changes`] at `height`: each named validator's power
+/// becomes the planned one; a leaving validator at 0 leaves the registry and its bond starts
+/// unbonding. Returns the updates for CometBFT. A plan that names an operator no longer
+/// registered is an invariant failure.
+pub fn apply_power_plan<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    q: &ProtocolParams,
+    height: u64,
+    plan: &[(Address, u64)],
+) -> Result<Vec<ValidatorUpdate>, StoreError> {
     let mut updates = Vec::with_capacity(plan.len());
-    for (operator, power) in plan {
-        let (_, e) = validators
-            .iter()
-            .find(|(a, _)| *a == operator)
-            .expect("the plan names registered validators");
+    for &(operator, power) in plan {
+        let e = &l.validator(operator)?.ok_or_else(|| {
+            corrupt(
+                "validator plan",
+                format!("{operator} is planned but not registered"),
+            )
+        })?;
         updates.push(ValidatorUpdate {
             consensus_key: e.consensus_key,
             power,

@@ -19,6 +19,8 @@
 //! - [`auction`]: the slot auction — sealed bids, the prover's `Select`, the winner's
 //!   `Reveal`, the withhold rule, forced inclusion, and which block a height executes;
 //! - [`assignment`]: the per-slot prover draw (stake × reputation, without replacement);
+//! - [`bridge`]: the validators' attestation of epochs for L1, carried in vote extensions,
+//!   and the validator-set changes that go with it;
 //! - [`seed`]: the seed the draw uses, from validators' commit-reveal randomness carried in
 //!   vote extensions;
 //! - [`rules`]: what a proposal must be (ProcessProposal) and the fallback for a decided
@@ -39,6 +41,7 @@ pub mod aggregation;
 pub mod assignment;
 pub mod auction;
 pub mod block;
+pub mod bridge;
 pub mod evm;
 pub mod genesis;
 pub mod ledger;

@@ -77,6 +77,9 @@ pub struct Proposal {
     /// The seed openings the proposal starts with, if any (whether it must carry them is a
     /// rule on state: [`crate::chain::seed::check_reveals`]).
     pub seed: Option<SeedReveals>,
+    /// The epoch attestation the proposal carries after the seed openings, if any (checked
+    /// on state: [`crate::chain::bridge::check_attest`]).
+    pub attest: Option<crate::chain::bridge::Attest>,
 }
 
 /// Checks a proposal's transactions at `height`: signed protocol messages first (each valid
@@ -97,6 +100,11 @@ pub fn check_proposal(
         Some(Ok(Message::Seed(r))) => (Some(r), &txs[1..]),
         _ => (None, txs),
     };
+    // Then the epoch attestation, if any.
+    let (attest, txs) = match txs.first().map(|t| Message::decode(t)) {
+        Some(Ok(Message::Attest(a))) => (Some(a), &txs[1..]),
+        _ => (None, txs),
+    };
     let mut block = None;
     for (i, raw) in txs.iter().enumerate() {
         if msg::is_signed_message(raw) {
@@ -112,6 +120,11 @@ pub fn check_proposal(
             Ok(Message::ProposerBlock(_)) => return Err(format!("tx {i}: second L2 block")),
             Ok(Message::Seed(_)) => {
                 return Err(format!("tx {i}: seed reveals anywhere but first"));
+            }
+            Ok(Message::Attest(_)) => {
+                return Err(format!(
+                    "tx {i}: an attestation anywhere but first (after any seed reveals)"
+                ));
             }
             Err(e) => {
                 return Err(format!(
@@ -130,6 +143,7 @@ pub fn check_proposal(
             messages: check_messages(txs, params)?,
             block: None,
             seed,
+            attest,
         });
     }
     let block = block.ok_or_else(|| {
@@ -141,6 +155,7 @@ pub fn check_proposal(
         messages,
         block: Some((block.header, signed)),
         seed,
+        attest,
     })
 }
 
@@ -154,6 +169,9 @@ pub fn check_messages(raw: &[Bytes], params: &Params) -> Result<Vec<SignedMsg>, 
             return Err(match Message::decode(tx) {
                 Ok(Message::ProposerBlock(_)) => format!("tx {i}: second L2 block"),
                 Ok(Message::Seed(_)) => format!("tx {i}: seed reveals anywhere but first"),
+                Ok(Message::Attest(_)) => {
+                    format!("tx {i}: an attestation anywhere but first (after any seed reveals)")
+                }
                 Err(e) => format!("tx {i}: {e} (raw user transactions travel inside L2 blocks)"),
             });
         }

@@ -39,8 +39,11 @@ use crate::chain::view::{StateView, StoreError};
 
 /// Version byte of an [`Extension`].
 pub const EXTENSION_VERSION: u8 = 1;
-/// The largest extension accepted from anyone (an [`Extension`] with an opening is 73 bytes).
-pub const MAX_EXTENSION_BYTES: usize = 73;
+/// The largest seed part of an extension (an [`Extension`] with an opening is 73 bytes).
+pub const MAX_SEED_BYTES: usize = 73;
+/// The largest extension accepted from anyone: a seed part and a bridge vote
+/// ([`crate::chain::bridge::split`]).
+pub const MAX_EXTENSION_BYTES: usize = MAX_SEED_BYTES + crate::chain::bridge::VOTE_BYTES;
 const SECRET_DOMAIN: &[u8] = b"parley/seed-secret/v1";
 const COMMIT_DOMAIN: &[u8] = b"parley/seed-commit/v1";
 const MIX_DOMAIN: &[u8] = b"parley/seed/v2";
@@ -60,7 +63,7 @@ pub struct Extension {
 impl Extension {
     /// `0x01 ‖ epoch u64 ‖ commit ‖ [reveal]`: 41 or 73 bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(MAX_EXTENSION_BYTES);
+        let mut v = Vec::with_capacity(MAX_SEED_BYTES);
         v.push(EXTENSION_VERSION);
         v.extend_from_slice(&self.epoch.to_be_bytes());
         v.extend_from_slice(self.commit.as_slice());
@@ -115,6 +118,9 @@ pub enum SeedError {
     /// Bigger than any extension this protocol writes.
     #[error("vote extension of {0} bytes (at most {MAX_EXTENSION_BYTES})")]
     TooLarge(usize),
+    /// The extension's bridge part is refused (VerifyVoteExtension checks both parts).
+    #[error("{0}")]
+    Bridge(#[from] crate::chain::bridge::BridgeError),
 }
 
 /// One validator's signed extension, as the proposer carries it into the block.
@@ -143,7 +149,10 @@ impl SeedReveals {
         out.extend_from_slice(&n.to_be_bytes());
         for e in &self.entries {
             out.extend_from_slice(e.validator.as_slice());
-            out.push(u8::try_from(e.extension.len()).expect("extensions are at most 73 bytes"));
+            out.push(
+                u8::try_from(e.extension.len())
+                    .expect("extensions are at most MAX_EXTENSION_BYTES (147) bytes"),
+            );
             out.extend_from_slice(&e.extension);
             out.extend_from_slice(&e.signature);
         }
@@ -315,6 +324,8 @@ fn check_registered_extension<V: StateView>(
     if bytes.len() > MAX_EXTENSION_BYTES {
         return Ok(Err(SeedError::TooLarge(bytes.len())));
     }
+    // The bridge vote after the seed part is the bridge's to check.
+    let bytes = crate::chain::bridge::split(bytes).0;
     if !is_reveal_height(params, height) {
         return Ok(if bytes.is_empty() {
             Ok(None)

@@ -74,6 +74,12 @@ pub struct Config {
     /// must hash to what genesis pins. Empty: not chosen, and a chain that proves stops the
     /// node, naming this key. A missing or damaged file stops the node at start-up.
     pub srs: String,
+    /// This validator's bridge key, a secp256k1 private key (32 bytes hex) whose address is
+    /// the `bridge_key` registered with its validator entry: it signs each epoch's digest
+    /// for L1 in the node's vote extensions (DESIGN §6). Empty: the node signs nothing (its
+    /// power does not count toward an epoch's attestation). Keep it as secret as the
+    /// validator key: with two thirds of the power's bridge keys, L1 accepts any epoch.
+    pub bridge_key: String,
 }
 
 /// An optional listen address written as a string, `""` for none (TOML has no null).
@@ -129,6 +135,7 @@ impl Default for Config {
             sequencer_bid_empty: false,
             prover_grpc_addr: Some(([127, 0, 0, 1], 9090).into()),
             srs: String::new(),
+            bridge_key: String::new(),
         }
     }
 }
@@ -161,6 +168,7 @@ const KEYS: &[(&str, bool)] = &[
     ("sequencer_bid_empty", false),
     ("prover_grpc_addr", false),
     ("srs", false),
+    ("bridge_key", false),
 ];
 
 /// Keys whose environment override is `true` or `false` (anything else stays a string and is

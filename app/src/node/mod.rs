@@ -79,6 +79,18 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
         }
     }
     app.set_validator_key(key);
+    if cfg.bridge_key.is_empty() {
+        if app.params().is_some_and(|p| p.protocol.bridge.is_some()) {
+            tracing::warn!(
+                "no bridge_key: this node's vote extensions carry no epoch signatures for L1"
+            );
+        }
+        app.set_bridge_key(None);
+    } else {
+        let k = crate::sequencer::parse_named_key("bridge_key", &cfg.bridge_key)?;
+        tracing::info!(bridge_key = %k.address(), "bridge key loaded: vote extensions sign pending epoch digests");
+        app.set_bridge_key(Some(k));
+    }
 
     let server = tendermint_abci::ServerBuilder::new(1 << 20)
         .bind(cfg.abci_addr, Abci::new(app.clone()))

@@ -296,6 +296,104 @@ struct EpochBlockJson {
     post_root: B256,
 }
 
+/// An epoch digest's fields (docs/bridge.md), as `parley_getBridge` and
+/// `parley_getAttestation` show them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DigestJson {
+    l1_chain_id: U64,
+    rollup: Address,
+    l2_chain_id: U64,
+    epoch: U64,
+    first_pre_root: B256,
+    last_post_root: B256,
+    epoch_commitment: B256,
+    withdrawal_root: B256,
+    l1_queue_rolling_hash: B256,
+    next_validator_set_hash: B256,
+    /// What the bridge keys sign.
+    digest: B256,
+}
+
+impl From<&parley_types::bridge::EpochAttestation> for DigestJson {
+    fn from(a: &parley_types::bridge::EpochAttestation) -> Self {
+        Self {
+            l1_chain_id: U64::from(a.l1_chain_id),
+            rollup: a.rollup,
+            l2_chain_id: U64::from(a.l2_chain_id),
+            epoch: U64::from(a.epoch),
+            first_pre_root: a.first_pre_root,
+            last_post_root: a.last_post_root,
+            epoch_commitment: a.epoch_commitment,
+            withdrawal_root: a.withdrawal_root,
+            l1_queue_rolling_hash: a.l1_queue_rolling_hash,
+            next_validator_set_hash: a.next_validator_set_hash,
+            digest: parley_types::bridge::epoch_digest(a),
+        }
+    }
+}
+
+/// A bridge signing set: the calldata `finalizeEpoch` takes, and its hash.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignersJson {
+    signers: Vec<Address>,
+    powers: Vec<U64>,
+    hash: Option<B256>,
+}
+
+fn signers_json(set: &[(Address, u64)]) -> SignersJson {
+    SignersJson {
+        signers: set.iter().map(|(a, _)| *a).collect(),
+        powers: set.iter().map(|(_, p)| U64::from(*p)).collect(),
+        hash: parley_types::bridge::validator_set_hash(set).ok(),
+    }
+}
+
+/// `parley_getBridge`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BridgeJson {
+    /// The oldest epoch not attested yet.
+    next_epoch: U64,
+    /// The proof root it starts at.
+    root: B256,
+    /// Who signs it.
+    set: SignersJson,
+    /// Its digest, once fixed (the epoch is done on L2).
+    pending: Option<DigestJson>,
+    /// The height whose end fixed it.
+    pending_since: Option<U64>,
+    /// The set that signs the epoch after it.
+    next_set: Option<SignersJson>,
+}
+
+/// One signature of an attestation, split as `finalizeEpoch` takes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SigJson {
+    /// Index of the signer in the set.
+    index: u16,
+    signer: Address,
+    r: B256,
+    s: B256,
+    v: u8,
+}
+
+/// `parley_getAttestation`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttestationJson {
+    attestation: DigestJson,
+    set: SignersJson,
+    signatures: Vec<SigJson>,
+    /// Signed power, of the set's total.
+    signed_power: U64,
+    total_power: U64,
+    /// Height of the block that carried the signatures.
+    height: U64,
+}
+
 /// `parley_getSeed`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -817,6 +915,60 @@ pub(super) fn register(
             });
         }
         Ok::<_, ErrorObjectOwned>(SeedJson { seed, commitments })
+    })?;
+    module.register_method("parley_getBridge", |_, ctx, _| {
+        m::rpc("parley_getBridge");
+        let r = ctx.reader()?;
+        let Some(st) = crate::chain::bridge::state(&mut Overlay::new(&r)).map_err(internal)? else {
+            return Err(invalid(
+                "this chain has no bridge (no params.protocol.bridge)",
+            ));
+        };
+        Ok::<_, ErrorObjectOwned>(BridgeJson {
+            next_epoch: U64::from(st.next_epoch),
+            root: st.root,
+            set: signers_json(&st.set),
+            pending: st
+                .pending
+                .as_ref()
+                .map(|p| DigestJson::from(&p.attestation)),
+            pending_since: st.pending.as_ref().map(|p| U64::from(p.since)),
+            next_set: st.pending.as_ref().map(|p| signers_json(&p.next_set)),
+        })
+    })?;
+    module.register_method("parley_getAttestation", |p: Params, ctx, _| {
+        m::rpc("parley_getAttestation");
+        let (epoch,): (U64,) = args(&p, 1)?;
+        let r = ctx.reader()?;
+        let rec = crate::chain::bridge::attestation(&mut Overlay::new(&r), epoch.to::<u64>())
+            .map_err(internal)?;
+        let Some(rec) = rec else {
+            return Ok(None);
+        };
+        let mut signed = 0u64;
+        let signatures = rec
+            .signatures
+            .iter()
+            .map(|(i, s)| {
+                let (signer, power) = rec.set.get(usize::from(*i)).copied().unwrap_or_default();
+                signed = signed.saturating_add(power);
+                SigJson {
+                    index: *i,
+                    signer,
+                    r: B256::from_slice(&s[..32]),
+                    s: B256::from_slice(&s[32..64]),
+                    v: s[64],
+                }
+            })
+            .collect();
+        Ok::<_, ErrorObjectOwned>(Some(AttestationJson {
+            attestation: DigestJson::from(&rec.attestation),
+            set: signers_json(&rec.set),
+            signatures,
+            signed_power: U64::from(signed),
+            total_power: U64::from(rec.set.iter().map(|(_, p)| *p).sum::<u64>()),
+            height: U64::from(rec.height),
+        }))
     })?;
     module.register_method("parley_getProtocolParams", |_, ctx, _| {
         m::rpc("parley_getProtocolParams");

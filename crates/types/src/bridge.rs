@@ -309,6 +309,204 @@ pub fn root_from_withdrawal_path(leaf: B256, index: u64, path: &[B256]) -> B256 
     h
 }
 
+const VALUE_VERSION: u8 = 0x01;
+
+fn put_set(v: &mut Vec<u8>, set: &[(Address, u64)]) {
+    let n = u16::try_from(set.len()).expect("a validator set has at most 65,535 members");
+    v.extend_from_slice(&n.to_be_bytes());
+    for (a, p) in set {
+        v.extend_from_slice(a.as_slice());
+        v.extend_from_slice(&p.to_be_bytes());
+    }
+}
+
+fn take_set(b: &mut &[u8], what: &'static str) -> crate::Result<Vec<(Address, u64)>> {
+    let n = crate::proving::take_u16(b, what)?;
+    let mut out = Vec::with_capacity(usize::from(n).min(MAX_VALIDATORS));
+    for _ in 0..n {
+        let a = Address::from_slice(crate::take(b, 20, what)?);
+        out.push((a, crate::take_u64(b, what)?));
+    }
+    Ok(out)
+}
+
+fn put_attestation(v: &mut Vec<u8>, a: &EpochAttestation) {
+    v.extend_from_slice(&a.l1_chain_id.to_be_bytes());
+    v.extend_from_slice(a.rollup.as_slice());
+    v.extend_from_slice(&a.l2_chain_id.to_be_bytes());
+    v.extend_from_slice(&a.epoch.to_be_bytes());
+    for h in [
+        a.first_pre_root,
+        a.last_post_root,
+        a.epoch_commitment,
+        a.withdrawal_root,
+        a.l1_queue_rolling_hash,
+        a.next_validator_set_hash,
+    ] {
+        v.extend_from_slice(h.as_slice());
+    }
+}
+
+fn take_attestation(b: &mut &[u8]) -> crate::Result<EpochAttestation> {
+    use crate::proving::take_b256;
+    Ok(EpochAttestation {
+        l1_chain_id: crate::take_u64(b, "l1 chain id")?,
+        rollup: Address::from_slice(crate::take(b, 20, "rollup")?),
+        l2_chain_id: crate::take_u64(b, "l2 chain id")?,
+        epoch: crate::take_u64(b, "epoch")?,
+        first_pre_root: take_b256(b, "first pre root")?,
+        last_post_root: take_b256(b, "last post root")?,
+        epoch_commitment: take_b256(b, "epoch commitment")?,
+        withdrawal_root: take_b256(b, "withdrawal root")?,
+        l1_queue_rolling_hash: take_b256(b, "l1 queue rolling hash")?,
+        next_validator_set_hash: take_b256(b, "next validator set hash")?,
+    })
+}
+
+/// An epoch whose digest the validators are signing: fixed at the end of the first height
+/// at which the epoch is done on L2 (aggregated, or closed empty) and every earlier epoch is
+/// attested, so every validator signs the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAttestation {
+    /// What is signed ([`epoch_digest`]).
+    pub attestation: EpochAttestation,
+    /// Height whose end fixed it.
+    pub since: u64,
+    /// The validator-power changes that take effect with the attestation, `(operator,
+    /// new power)` in operator order (DESIGN §6: only at an attested boundary, at most a third
+    /// of the power per epoch).
+    pub plan: Vec<(Address, u64)>,
+    /// The set after them, as `(bridge key, power)` in ascending key order: it signs the next
+    /// epoch, and its [`validator_set_hash`] is `attestation.next_validator_set_hash`.
+    pub next_set: Vec<(Address, u64)>,
+}
+
+/// Where the bridge's attestation stands (the singleton [`crate::StateKey::Bridge`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BridgeState {
+    /// The oldest epoch not attested yet.
+    pub next_epoch: u64,
+    /// The proof root the next epoch starts at: the last attested epoch's `last_post_root`
+    /// (the genesis proof root before the first).
+    pub root: B256,
+    /// Who signs `next_epoch`: `(bridge key, power)` in ascending key order; the set the
+    /// Rollup contract holds (or will, once the previous epoch is finalized on L1).
+    pub set: Vec<(Address, u64)>,
+    /// `next_epoch`'s digest, once fixed.
+    pub pending: Option<PendingAttestation>,
+}
+
+impl BridgeState {
+    /// `0x01 ‖ next_epoch ‖ root ‖ set ‖ 0 | (1 ‖ attestation ‖ since ‖ plan ‖ next_set)`, where a
+    /// set or plan is `n u16 ‖ (address ‖ u64)*`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = vec![VALUE_VERSION];
+        v.extend_from_slice(&self.next_epoch.to_be_bytes());
+        v.extend_from_slice(self.root.as_slice());
+        put_set(&mut v, &self.set);
+        match &self.pending {
+            None => v.push(0),
+            Some(p) => {
+                v.push(1);
+                put_attestation(&mut v, &p.attestation);
+                v.extend_from_slice(&p.since.to_be_bytes());
+                put_set(&mut v, &p.plan);
+                put_set(&mut v, &p.next_set);
+            }
+        }
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> crate::Result<Self> {
+        let b = &mut bytes;
+        crate::protocol::version(b, "bridge state version")?;
+        let next_epoch = crate::take_u64(b, "next epoch")?;
+        let root = crate::proving::take_b256(b, "bridge root")?;
+        let set = take_set(b, "signing set")?;
+        let pending = match crate::take(b, 1, "pending flag")?[0] {
+            0 => None,
+            1 => Some(PendingAttestation {
+                attestation: take_attestation(b)?,
+                since: crate::take_u64(b, "pending since")?,
+                plan: take_set(b, "power plan")?,
+                next_set: take_set(b, "next set")?,
+            }),
+            tag => {
+                return Err(crate::DecodeError::Tag {
+                    what: "pending flag",
+                    tag,
+                });
+            }
+        };
+        crate::protocol::end(b, "bridge state")?;
+        Ok(Self {
+            next_epoch,
+            root,
+            set,
+            pending,
+        })
+    }
+}
+
+/// A bridge key's 65-byte signature `r ‖ s ‖ v` over an epoch digest.
+pub type BridgeSignature = [u8; 65];
+
+/// An attested epoch as the chain recorded it: everything `finalizeEpoch` needs but the proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationRecord {
+    /// What was signed.
+    pub attestation: EpochAttestation,
+    /// The set that signed it (`(bridge key, power)`, ascending).
+    pub set: Vec<(Address, u64)>,
+    /// Signatures as `(index in set, signature)`, indices ascending.
+    pub signatures: Vec<(u16, BridgeSignature)>,
+    /// Height of the block that carried them.
+    pub height: u64,
+}
+
+impl AttestationRecord {
+    /// `0x01 ‖ attestation ‖ set ‖ n u16 ‖ (index u16 ‖ signature 65)* ‖ height`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = vec![VALUE_VERSION];
+        put_attestation(&mut v, &self.attestation);
+        put_set(&mut v, &self.set);
+        let n = u16::try_from(self.signatures.len()).expect("at most one signature per member");
+        v.extend_from_slice(&n.to_be_bytes());
+        for (i, s) in &self.signatures {
+            v.extend_from_slice(&i.to_be_bytes());
+            v.extend_from_slice(s);
+        }
+        v.extend_from_slice(&self.height.to_be_bytes());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> crate::Result<Self> {
+        let b = &mut bytes;
+        crate::protocol::version(b, "attestation version")?;
+        let attestation = take_attestation(b)?;
+        let set = take_set(b, "signing set")?;
+        let n = crate::proving::take_u16(b, "signature count")?;
+        let mut signatures = Vec::with_capacity(usize::from(n).min(MAX_VALIDATORS));
+        for _ in 0..n {
+            let i = crate::proving::take_u16(b, "signer index")?;
+            let s: BridgeSignature = crate::take(b, 65, "signature")?
+                .try_into()
+                .expect("take returned 65 bytes");
+            signatures.push((i, s));
+        }
+        let height = crate::take_u64(b, "attestation height")?;
+        crate::protocol::end(b, "attestation")?;
+        Ok(Self {
+            attestation,
+            set,
+            signatures,
+            height,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +514,52 @@ mod tests {
 
     fn a(n: u8) -> Address {
         Address::repeat_byte(n)
+    }
+
+    #[test]
+    fn bridge_values_round_trip_and_refuse_trailing_bytes() {
+        let att = EpochAttestation {
+            l1_chain_id: 1,
+            rollup: a(9),
+            l2_chain_id: 2,
+            epoch: 3,
+            first_pre_root: B256::repeat_byte(1),
+            last_post_root: B256::repeat_byte(2),
+            epoch_commitment: B256::repeat_byte(3),
+            withdrawal_root: B256::repeat_byte(4),
+            l1_queue_rolling_hash: B256::repeat_byte(5),
+            next_validator_set_hash: B256::repeat_byte(6),
+        };
+        let states = [
+            BridgeState::default(),
+            BridgeState {
+                next_epoch: 7,
+                root: B256::repeat_byte(0x42),
+                set: vec![(a(1), 10), (a(2), 20)],
+                pending: Some(PendingAttestation {
+                    attestation: att,
+                    since: 99,
+                    plan: vec![(a(3), 0)],
+                    next_set: vec![(a(1), 10)],
+                }),
+            },
+        ];
+        for st in states {
+            let mut b = st.encode();
+            assert_eq!(BridgeState::decode(&b).expect("decodes"), st);
+            b.push(0);
+            assert!(BridgeState::decode(&b).is_err());
+        }
+        let rec = AttestationRecord {
+            attestation: att,
+            set: vec![(a(1), 10), (a(2), 20)],
+            signatures: vec![(0, [7u8; 65]), (1, [8u8; 65])],
+            height: 42,
+        };
+        let mut b = rec.encode();
+        assert_eq!(AttestationRecord::decode(&b).expect("decodes"), rec);
+        b.pop();
+        assert!(AttestationRecord::decode(&b).is_err());
     }
 
     #[test]

@@ -25,6 +25,8 @@ const TAG_PROOF_CHAIN: u8 = 0x1d;
 const TAG_PROOF_SLOT: u8 = 0x1e;
 const TAG_EPOCH_CURSOR: u8 = 0x1f;
 const TAG_EPOCH: u8 = 0x20;
+const TAG_BRIDGE: u8 = 0x21;
+const TAG_ATTESTATION: u8 = 0x22;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -94,6 +96,12 @@ pub enum StateKey {
     EpochCursor,
     /// An epoch's proven blocks and its aggregation duty ([`crate::Epoch`]).
     Epoch(u64),
+    /// Where the L1 bridge's attestation stands ([`crate::bridge::BridgeState`]); written
+    /// only on a chain whose genesis configures the bridge.
+    Bridge,
+    /// An epoch's attestation as the chain recorded it ([`crate::bridge::AttestationRecord`]):
+    /// what the relayer posts to L1.
+    Attestation(u64),
 }
 
 impl StateKey {
@@ -104,7 +112,8 @@ impl StateKey {
     /// block), `0x1a ‖ height u64 ‖ index u32` (forced transaction), `0x1b ‖ consensus
     /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index),
     /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof), `0x1f` (epoch
-    /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation).
+    /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation), `0x21` (bridge state), `0x22 ‖
+    /// epoch u64` (an epoch's attestation).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -159,6 +168,8 @@ impl StateKey {
             Self::ProofSlot(slot) => tagged_u64(TAG_PROOF_SLOT, *slot),
             Self::EpochCursor => vec![TAG_EPOCH_CURSOR],
             Self::Epoch(e) => tagged_u64(TAG_EPOCH, *e),
+            Self::Bridge => vec![TAG_BRIDGE],
+            Self::Attestation(e) => tagged_u64(TAG_ATTESTATION, *e),
         }
     }
 
@@ -194,6 +205,8 @@ impl StateKey {
             TAG_PROOF_SLOT => Ok(Self::ProofSlot(crate::take_u64(buf, "slot")?)),
             TAG_EPOCH_CURSOR => Ok(Self::EpochCursor),
             TAG_EPOCH => Ok(Self::Epoch(crate::take_u64(buf, "epoch")?)),
+            TAG_BRIDGE => Ok(Self::Bridge),
+            TAG_ATTESTATION => Ok(Self::Attestation(crate::take_u64(buf, "epoch")?)),
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
             TAG_REVEAL => Ok(Self::Reveal(crate::take_u64(buf, "slot")?)),
@@ -329,6 +342,9 @@ mod tests {
                 StateKey::EpochCursor,
                 StateKey::Epoch(h),
                 StateKey::Epoch(g),
+                StateKey::Bridge,
+                StateKey::Attestation(h),
+                StateKey::Attestation(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);

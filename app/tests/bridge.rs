@@ -1,0 +1,514 @@
+//! The validators' attestation of epochs for L1 (DESIGN §6, ADR 0017), on the in-process
+//! harness: validators with real ed25519 consensus keys and secp256k1 bridge keys sign each
+//! pending epoch digest in their vote extensions; every node checks the extensions
+//! (VerifyVoteExtension); the next proposer carries the signatures; every node checks and
+//! records them; and the validator set changes only in the block that carries an epoch's
+//! attestation.
+//!
+//! The epochs here have no L2 transactions, so they close empty and need no proof: the
+//! attestation path is the same for aggregated epochs, whose roots and commitment come from
+//! the aggregate (checked with a real aggregate in `epoch_aggregation.rs`, slow).
+
+mod common;
+
+use std::sync::OnceLock;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::PrivateKeySigner;
+use common::{CHAIN_ID, Net, signer_address};
+use parley_app::chain::block::Message;
+use parley_app::chain::bridge::{self, Attest, BridgeError, BridgeVote};
+use parley_app::chain::genesis::{
+    AggregationParams, AppGenesis, BridgeParams, FallbackParams, GenesisLedger, GenesisValidator,
+    Params, ProtocolParams, ProvingParams, SrsPin,
+};
+use parley_app::chain::msg::{self, Action};
+use parley_app::chain::rules::Verdict;
+use parley_app::chain::seed::SeedError;
+use parley_proofs::{BlockProver, Halo2BlockProver};
+use parley_types::bridge::{AttestationRecord, BridgeState, epoch_digest, validator_set_hash};
+use parley_types::{Role, StateKey};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const CAPACITY: usize = 6;
+/// Slots per aggregation epoch: epoch `e` is slots `4e + 1 ..= 4e + 4`.
+const EPOCH_SLOTS: u64 = 4;
+const L1_CHAIN_ID: u64 = 31_337;
+const ROLLUP: Address = Address::repeat_byte(0x77);
+
+fn eth(n: u128) -> U256 {
+    U256::from(n * ETH)
+}
+
+fn block_keys() -> &'static Halo2BlockProver {
+    static KEYS: OnceLock<Halo2BlockProver> = OnceLock::new();
+    KEYS.get_or_init(|| Halo2BlockProver::setup(CAPACITY).expect("block circuit keys"))
+}
+
+/// Validator `i`'s CometBFT key seed.
+fn consensus(i: u8) -> [u8; 32] {
+    [0x40 + i; 32]
+}
+
+fn public(seed: &[u8; 32]) -> B256 {
+    B256::from(
+        ed25519_consensus::SigningKey::from(*seed)
+            .verification_key()
+            .to_bytes(),
+    )
+}
+
+/// Validator `i`'s bridge key.
+fn bridge_key(i: u8) -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(0x60 + i)).expect("a key")
+}
+
+/// `n` nodes; validators 0..4 registered at genesis (10 power each) with their operators
+/// the dev keys 0..4 (funded in the ledger); node `i` signs as validator `i` (consensus and
+/// bridge key), so a fifth node can join by bonding.
+fn net(n: usize) -> Net {
+    let keys = parley_app::dev_accounts(6).expect("dev keys");
+    let params = Params {
+        chain_id: CHAIN_ID,
+        protocol: ProtocolParams {
+            epoch_heights: 4,
+            max_diff_entries: CAPACITY as u64,
+            proving: Some(ProvingParams {
+                block_capacity: CAPACITY as u64,
+                max_chunks: 1,
+                block_vk_hash: block_keys().vk_hash(),
+                srs: SrsPin::Dev,
+                proof_window: 6,
+                prover_fee_share_bps: 5_000,
+                invalid_proof_fine: U256::from(1u64),
+                rep_up: 10_000,
+                max_unproven_slots: 4,
+                fallback: FallbackParams::default(),
+                aggregation: Some(AggregationParams {
+                    epoch_slots: EPOCH_SLOTS,
+                    agg_capacity: 2,
+                    agg_k: 20,
+                    // Never used: these epochs have no blocks to aggregate.
+                    agg_vk_hash: B256::ZERO,
+                    agg_window: 8,
+                    agg_share_bps: 5_000,
+                }),
+            }),
+            bridge: Some(BridgeParams {
+                l1_chain_id: L1_CHAIN_ID,
+                rollup: ROLLUP,
+            }),
+            ..ProtocolParams::default()
+        },
+        ..Params::default()
+    };
+    let mut g = AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1_000));
+    g.ledger = (0..6)
+        .map(|i| GenesisLedger {
+            address: keys[i].address(),
+            balance: eth(100),
+        })
+        .collect();
+    g.validators = (0..4u8)
+        .map(|i| GenesisValidator {
+            operator: keys[usize::from(i)].address(),
+            consensus_key: public(&consensus(i)),
+            bridge_key: bridge_key(i).address(),
+            bond: eth(10),
+        })
+        .collect();
+    let seeds: Vec<[u8; 32]> = (0..n as u8).map(consensus).collect();
+    let net =
+        Net::with_genesis(n, keys, &serde_json::to_vec(&g).expect("json")).with_signers(&seeds);
+    for (i, node) in net.nodes.iter().enumerate() {
+        node.app.set_bridge_key(Some(bridge_key(i as u8)));
+    }
+    net
+}
+
+fn state(net: &Net) -> BridgeState {
+    let b = net
+        .reader()
+        .app_entry(&StateKey::Bridge)
+        .expect("read")
+        .expect("a chain with a bridge has its state from genesis");
+    BridgeState::decode(&b).expect("decodes")
+}
+
+fn record(net: &Net, e: u64) -> Option<AttestationRecord> {
+    net.reader()
+        .app_entry(&StateKey::Attestation(e))
+        .expect("read")
+        .map(|b| AttestationRecord::decode(&b).expect("decodes"))
+}
+
+fn genesis_set() -> Vec<(Address, u64)> {
+    let mut s: Vec<(Address, u64)> = (0..4).map(|i| (bridge_key(i).address(), 10)).collect();
+    s.sort_by_key(|(a, _)| *a);
+    s
+}
+
+/// Steps until `f` holds (at most `limit` heights).
+fn step_until(net: &mut Net, limit: u64, what: &str, f: impl Fn(&Net) -> bool) {
+    for _ in 0..limit {
+        if f(net) {
+            return;
+        }
+        net.step();
+    }
+    assert!(
+        f(net),
+        "{what}: not within {limit} heights (height {})",
+        net.height
+    );
+}
+
+#[test]
+fn empty_epochs_are_attested_in_vote_extensions_and_recorded_for_l1() {
+    let mut net = net(4);
+    let genesis_root = state(&net).root;
+    assert_eq!(state(&net).set, genesis_set());
+    step_until(&mut net, 40, "epochs 0..3 attested", |n| {
+        state(n).next_epoch >= 4
+    });
+    for e in 0..4 {
+        let rec = record(&net, e).unwrap_or_else(|| panic!("epoch {e} attested"));
+        let a = rec.attestation;
+        assert_eq!(
+            (a.l1_chain_id, a.rollup, a.l2_chain_id, a.epoch),
+            (L1_CHAIN_ID, ROLLUP, CHAIN_ID, e)
+        );
+        // No block in the epoch: the roots do not move and nothing was aggregated.
+        assert_eq!(
+            (a.first_pre_root, a.last_post_root),
+            (genesis_root, genesis_root)
+        );
+        assert_eq!(a.epoch_commitment, B256::ZERO);
+        // Nobody joined or left: the same set signs the next epoch.
+        assert_eq!(rec.set, genesis_set());
+        assert_eq!(
+            a.next_validator_set_hash,
+            validator_set_hash(&genesis_set()).expect("valid")
+        );
+        // Each signature recovers to the set member at its index; more than 2/3 signed.
+        let d = epoch_digest(&a);
+        let mut last = None;
+        for (i, sig) in &rec.signatures {
+            assert!(last < Some(*i), "indices ascend");
+            last = Some(*i);
+            assert_eq!(bridge::recover(&d, sig), Some(rec.set[usize::from(*i)].0));
+        }
+        assert!(
+            rec.signatures.len() >= 3,
+            "{} signatures",
+            rec.signatures.len()
+        );
+        // The epoch was attested after it closed (slot 4e + 4), in order.
+        assert!(
+            rec.height > EPOCH_SLOTS * (e + 1),
+            "epoch {e} at {}",
+            rec.height
+        );
+        if e > 0 {
+            assert!(rec.height > record(&net, e - 1).expect("attested").height);
+        }
+    }
+    // With the bridge, seed-epoch boundaries move no power.
+    assert!(net.last_updates.is_empty());
+}
+
+/// Height `h`'s proposal from node 0 with the attestation it would carry replaced by `a`
+/// (inserted after any seed reveals).
+fn proposal_with(net: &Net, a: Option<&Attest>) -> Vec<Bytes> {
+    let h = net.height + 1;
+    let proposer = &net.nodes[(h as usize) % net.nodes.len()];
+    let mut txs = proposer
+        .app
+        .prepare_proposal(h, net.time(h), &[], 4 << 20, &net.last_commit())
+        .expect("prepare");
+    txs.retain(|t| !matches!(Message::decode(t), Ok(Message::Attest(_))));
+    if let Some(a) = a {
+        let at = usize::from(matches!(
+            txs.first().map(|t| Message::decode(t)),
+            Some(Ok(Message::Seed(_)))
+        ));
+        txs.insert(at, Bytes::from(Message::Attest(a.clone()).encode()));
+    }
+    txs
+}
+
+fn verdict(net: &Net, txs: &[Bytes]) -> Verdict {
+    let h = net.height + 1;
+    net.nodes[0]
+        .app
+        .process_proposal(
+            h,
+            net.time(h),
+            B256::with_last_byte(h as u8),
+            txs,
+            &net.commit_info(),
+        )
+        .expect("process")
+}
+
+#[test]
+fn attestations_below_two_thirds_forged_or_for_another_epoch_are_refused() {
+    let mut net = net(4);
+    step_until(&mut net, 20, "a pending digest", |n| {
+        state(n).pending.is_some()
+    });
+    let st = state(&net);
+    let p = st.pending.clone().expect("pending");
+    let d = epoch_digest(&p.attestation);
+    let e = p.attestation.epoch;
+    let index_of = |i: u8| {
+        st.set
+            .iter()
+            .position(|(a, _)| *a == bridge_key(i).address())
+            .expect("in the set") as u16
+    };
+    let sig = |i: u8| bridge::sign(&bridge_key(i), &d).expect("signs");
+    let signed_by = |who: &[u8]| {
+        let mut s: Vec<(u16, [u8; 65])> = who.iter().map(|i| (index_of(*i), sig(*i))).collect();
+        s.sort_by_key(|(i, _)| *i);
+        Attest {
+            epoch: e,
+            signatures: s,
+        }
+    };
+    // Three of four (30 of 40 power) is more than two thirds: accepted.
+    let three = signed_by(&[0, 1, 2]);
+    assert_eq!(
+        verdict(&net, &proposal_with(&net, Some(&three))),
+        Verdict::Accept
+    );
+    // Two of four is not.
+    let two = signed_by(&[0, 1]);
+    assert!(matches!(
+        verdict(&net, &proposal_with(&net, Some(&two))),
+        Verdict::Reject(_)
+    ));
+    // A signature by a key outside the set, at a member's index.
+    let mut forged = three.clone();
+    forged.signatures[0].1 = bridge::sign(&bridge_key(9), &d).expect("signs");
+    assert!(matches!(
+        verdict(&net, &proposal_with(&net, Some(&forged))),
+        Verdict::Reject(_)
+    ));
+    // A member counted twice.
+    let mut twice = three.clone();
+    twice.signatures[1] = twice.signatures[0];
+    assert!(matches!(
+        verdict(&net, &proposal_with(&net, Some(&twice))),
+        Verdict::Reject(_)
+    ));
+    // Valid signatures of another epoch's digest, or claimed for another epoch.
+    let mut other = p.attestation;
+    other.epoch += 1;
+    let od = epoch_digest(&other);
+    let stale = Attest {
+        epoch: e,
+        signatures: three
+            .signatures
+            .iter()
+            .map(|(i, _)| {
+                let k = (0..4u8).find(|k| index_of(*k) == *i).expect("a member");
+                (*i, bridge::sign(&bridge_key(k), &od).expect("signs"))
+            })
+            .collect(),
+    };
+    assert!(matches!(
+        verdict(&net, &proposal_with(&net, Some(&stale))),
+        Verdict::Reject(_)
+    ));
+    let renamed = Attest {
+        epoch: e + 1,
+        ..three.clone()
+    };
+    assert!(matches!(
+        verdict(&net, &proposal_with(&net, Some(&renamed))),
+        Verdict::Reject(_)
+    ));
+    // Nothing was recorded by checking: the epoch is still pending.
+    assert_eq!(state(&net).pending, Some(p));
+    assert!(record(&net, e).is_none());
+}
+
+#[test]
+fn a_bridge_vote_must_be_the_senders_key_over_the_pending_digest() {
+    let mut net = net(4);
+    step_until(&mut net, 20, "a pending digest", |n| {
+        state(n).pending.is_some()
+    });
+    let p = state(&net).pending.expect("pending");
+    let d = epoch_digest(&p.attestation);
+    let h = net.height + 1;
+    let app = net.nodes[1].app.clone();
+    let me = signer_address(&consensus(0));
+    let own = net.nodes[0].app.extend_vote(h).expect("extend");
+    let (seed_part, tail) = bridge::split(&own);
+    let tail = tail.expect("a validator in the set signs the pending digest");
+    let vote = BridgeVote::decode(tail).expect("decodes");
+    assert_eq!(vote.epoch, p.attestation.epoch);
+    assert_eq!(
+        bridge::recover(&d, &vote.signature),
+        Some(bridge_key(0).address())
+    );
+    assert_eq!(app.verify_vote_extension(h, me, &own).expect("ok"), Ok(()));
+    let with_tail = |v: BridgeVote| [seed_part, &v.encode()].concat();
+    let check = |ext: &[u8]| {
+        app.verify_vote_extension(h, me, ext)
+            .expect("no fatal error")
+    };
+    // Validator 1's signature in validator 0's extension.
+    let theirs = BridgeVote {
+        signature: bridge::sign(&bridge_key(1), &d).expect("signs"),
+        ..vote
+    };
+    assert!(matches!(
+        check(&with_tail(theirs)),
+        Err(SeedError::Bridge(BridgeError::WrongKey { .. }))
+    ));
+    // A key outside the set.
+    let outsider = BridgeVote {
+        signature: bridge::sign(&bridge_key(9), &d).expect("signs"),
+        ..vote
+    };
+    assert!(matches!(
+        check(&with_tail(outsider)),
+        Err(SeedError::Bridge(BridgeError::NotInSet(_)))
+    ));
+    // Another epoch.
+    let later = BridgeVote {
+        epoch: vote.epoch + 1,
+        ..vote
+    };
+    assert!(matches!(
+        check(&with_tail(later)),
+        Err(SeedError::Bridge(BridgeError::Epoch { .. }))
+    ));
+    // Garbage where the vote goes.
+    let mut garbage = own.clone();
+    let n = garbage.len();
+    garbage[n - bridge::VOTE_BYTES] = 0;
+    assert!(matches!(
+        check(&garbage),
+        Err(SeedError::Bridge(BridgeError::Malformed))
+    ));
+    // Leaving the vote out is allowed (the power simply does not count).
+    assert_eq!(check(seed_part), Ok(()));
+}
+
+#[test]
+fn the_validator_set_changes_only_with_an_attestation() {
+    let mut net = net(5);
+    let keys = net.keys.clone();
+    // Validator 4 bonds (10 power); validator 3 leaves. Both land while epoch 0 collects.
+    let join = Action::BondValidator {
+        amount: eth(10),
+        consensus_key: public(&consensus(4)).0,
+        bridge_key: bridge_key(4).address(),
+    };
+    net.submit(msg::sign(&keys[4], CHAIN_ID, 0, &join).into())
+        .expect("bond accepted");
+    net.submit(msg::sign(&keys[3], CHAIN_ID, 0, &Action::Unbond(Role::Validator)).into())
+        .expect("unbond accepted");
+    net.step();
+    let mut changes = Vec::new();
+    // Follow the chain until both changes took effect; note at which heights they did.
+    for _ in 0..80 {
+        net.step();
+        if !net.last_updates.is_empty() {
+            let st = state(&net);
+            let rec = record(&net, st.next_epoch - 1).expect("the epoch before is attested");
+            assert_eq!(
+                rec.height, net.height,
+                "validator updates at height {} without an attestation in it",
+                net.height
+            );
+            changes.push((net.height, net.last_updates.clone(), rec, st.set.clone()));
+        }
+        let gone = state(&net)
+            .set
+            .iter()
+            .all(|(a, _)| *a != bridge_key(3).address());
+        if gone && changes.len() >= 2 {
+            break;
+        }
+    }
+    assert!(changes.len() >= 2, "changes: {}", changes.len());
+    // The whole change (+10 and −10 of 40) is more than a third of the power, so it spreads
+    // over attestations, each moving at most a third of the power before it.
+    let mut joined_at = None;
+    let mut left_at = None;
+    for (h, updates, rec, set_after) in &changes {
+        // The attested next-set hash is the set that now signs.
+        assert_eq!(
+            rec.attestation.next_validator_set_hash,
+            validator_set_hash(set_after).expect("valid"),
+            "height {h}"
+        );
+        let power = |set: &[(Address, u64)], a: Address| {
+            set.iter().find(|(k, _)| *k == a).map_or(0, |(_, p)| *p)
+        };
+        let before: u64 = rec.set.iter().map(|(_, p)| *p).sum();
+        let moved: u64 = (0..5u8)
+            .map(|i| {
+                let a = bridge_key(i).address();
+                power(&rec.set, a).abs_diff(power(set_after, a))
+            })
+            .sum();
+        assert!(
+            3 * moved <= before,
+            "height {h}: {moved} of {before} power moved: {updates:?}"
+        );
+        // CometBFT is told exactly the changes between the two sets.
+        for u in updates {
+            let i = (0..5u8)
+                .find(|i| public(&consensus(*i)).0 == u.consensus_key)
+                .expect("a known validator");
+            assert_eq!(
+                u.power,
+                power(set_after, bridge_key(i).address()),
+                "height {h}"
+            );
+        }
+        if joined_at.is_none() && power(set_after, bridge_key(4).address()) == 10 {
+            joined_at = Some(rec.attestation.epoch);
+        }
+        if left_at.is_none() && power(set_after, bridge_key(3).address()) == 0 {
+            left_at = Some(rec.attestation.epoch);
+        }
+    }
+    let (joined, left) = (joined_at.expect("joined"), left_at.expect("left"));
+    // The joiner signs the epoch after the attestation that added it; the leaver signs the
+    // epochs up to the attestation that removed it, and none after.
+    step_until(&mut net, 40, "the epoch after both changes attested", |n| {
+        state(n).next_epoch > joined.max(left) + 1
+    });
+    let signers = |e: u64| -> Vec<Address> {
+        let rec = record(&net, e).expect("attested");
+        rec.signatures
+            .iter()
+            .map(|(i, _)| rec.set[usize::from(*i)].0)
+            .collect()
+    };
+    let in_set = |e: u64, i: u8| {
+        record(&net, e)
+            .expect("attested")
+            .set
+            .iter()
+            .any(|(a, _)| *a == bridge_key(i).address())
+    };
+    assert!(!in_set(joined, 4) && in_set(joined + 1, 4));
+    assert!(signers(joined + 1).contains(&bridge_key(4).address()));
+    assert!(in_set(left, 3) && !in_set(left + 1, 3));
+    assert!(!signers(left + 1).contains(&bridge_key(3).address()));
+    // The leaver's bond is unbonding, no longer a registry entry.
+    let r = net.reader();
+    assert!(
+        r.app_entry(&StateKey::Validator(keys[3].address()))
+            .expect("read")
+            .is_none()
+    );
+}
