@@ -105,6 +105,9 @@ pub enum ValidatorSetError {
     /// A member without power.
     #[error("validator {0} has no power")]
     ZeroPower(Address),
+    /// The zero address (ecrecover's answer for an invalid signature) as a member.
+    #[error("the zero address cannot be a validator's bridge key")]
+    ZeroAddress,
 }
 
 /// `keccak256(abi.encode(VALSET_TAG, n, a_1, p_1, …, a_n, p_n))` of a set given as
@@ -118,6 +121,9 @@ pub fn validator_set_hash(set: &[(Address, u64)]) -> Result<B256, ValidatorSetEr
     ws.push(w_u64(set.len() as u64));
     let mut prev: Option<Address> = None;
     for (a, p) in set {
+        if *a == Address::ZERO {
+            return Err(ValidatorSetError::ZeroAddress);
+        }
         if prev.is_some_and(|q| q >= *a) {
             return Err(ValidatorSetError::Order(*a));
         }
@@ -617,6 +623,10 @@ mod tests {
         assert_eq!(
             validator_set_hash(&[(a(1), 0)]),
             Err(ValidatorSetError::ZeroPower(a(1)))
+        );
+        assert_eq!(
+            validator_set_hash(&[(Address::ZERO, 1), (a(1), 1)]),
+            Err(ValidatorSetError::ZeroAddress)
         );
         let big: Vec<(Address, u64)> = (0..=MAX_VALIDATORS)
             .map(|i| (Address::left_padding_from(&(i as u64 + 1).to_be_bytes()), 1))
