@@ -917,11 +917,12 @@ impl App {
                 .map(|_| (RULE_BREAKING_CODE, "block broke the proposal rules".into()))
                 .collect()
         } else {
-            // The seed openings, when the proposal starts with them.
+            // The seed openings and the epoch attestation, when the proposal starts with them.
             proposal
                 .seed
                 .iter()
                 .map(|_| (0, String::new()))
+                .chain(proposal.attest.iter().map(|_| (0, String::new())))
                 .chain(executed.messages.iter().map(|o| match o {
                     Ok(ledger::Applied {
                         rejected: Some(e), ..

@@ -283,6 +283,12 @@ impl Net {
                 )
                 .expect("finalize");
             n.app.commit().expect("commit");
+            // CometBFT stops on anything but one result per transaction.
+            assert_eq!(
+                f.tx_results.len(),
+                txs.len(),
+                "height {h}: one result per transaction"
+            );
             hashes.push(f.app_hash);
             results.push((f.tx_results, f.validator_updates));
         }
