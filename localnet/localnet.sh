@@ -60,6 +60,12 @@
 #                                genesis pins and every node and worker uses; default: the
 #                                seeded development setup (srs = "dev"), with which anyone can
 #                                forge proofs
+#   PARLEY_LOCALNET_BRIDGE_ROLLUP with epochs: the L1 Rollup contract's address (DESIGN §6,
+#                                docs/bridge.md). The validators then sign every epoch's digest
+#                                in their vote extensions with their bridge keys (validator i's
+#                                is its operator, dev account 1000+i) and the validator set
+#                                changes only with an attestation; default: no bridge
+#   PARLEY_LOCALNET_L1_CHAIN_ID  with the bridge: the L1 chain id (default 31337, anvil's)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -109,6 +115,8 @@ AGG_CAPACITY="${PARLEY_LOCALNET_AGG_CAPACITY:-}"
 AGG_K="${PARLEY_LOCALNET_AGG_K:-20}"
 AGG_WINDOW="${PARLEY_LOCALNET_AGG_WINDOW:-100}"
 SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
+BRIDGE_ROLLUP="${PARLEY_LOCALNET_BRIDGE_ROLLUP:-}"
+L1_CHAIN_ID="${PARLEY_LOCALNET_L1_CHAIN_ID:-31337}"
 PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
@@ -338,6 +346,10 @@ configure_parleyd() {
   toml_set "${cfg}" "" prover_grpc_addr "\"127.0.0.1:$(prover_grpc_port "${i}")\""
   # The trusted setup block proofs are checked with (ADR 0014); it must be what genesis pins.
   toml_set "${cfg}" "" srs "\"${SRS_FILE:-dev}\""
+  # A validator's bridge key is its operator's (genesis registers the operator address).
+  if [[ -n "${BRIDGE_ROLLUP}" ]] && ((i < VALIDATORS)); then
+    toml_set "${cfg}" "" bridge_key "\"$("${PARLEYD}" dev-key $((OPERATOR_BASE + i)))\""
+  fi
   # Each node's own fee recipient (the tips of the blocks it proposes): 0xfee0…0<i>.
   toml_set "${cfg}" "" fee_recipient "\"$(fee_recipient "${i}")\""
   # The first SEQUENCERS nodes run the built-in sequencer, with different bid strategies.
@@ -550,7 +562,13 @@ cmd_up() {
       local cap="${AGG_CAPACITY:-$((EPOCH_SLOTS < 64 ? EPOCH_SLOTS : 64))}"
       proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
       log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K} (computing its vk hash: minutes)"
+      if [[ -n "${BRIDGE_ROLLUP}" ]]; then
+        proving_args+=(--bridge-rollup "${BRIDGE_ROLLUP}" --bridge-l1-chain-id "${L1_CHAIN_ID}")
+        log "bridge on: validators attest every epoch for Rollup ${BRIDGE_ROLLUP} on L1 chain ${L1_CHAIN_ID}"
+      fi
     fi
+    [[ -z "${BRIDGE_ROLLUP}" || "${EPOCH_SLOTS}" -gt 0 ]] ||
+      die "PARLEY_LOCALNET_BRIDGE_ROLLUP needs PARLEY_LOCALNET_EPOCH_SLOTS (L1 finalizes epochs)"
     log "block proving on: circuit capacity ${PROVING}, up to ${MAX_CHUNKS} chunk(s) per slot (computing its vk hash; the first run makes the SRS)"
   fi
   if [[ "${APP}" == parleyd ]]; then

@@ -170,6 +170,14 @@ enum Cmd {
         /// With --epoch-slots: the aggregator's share of the epoch's base fees, basis points.
         #[arg(long, default_value_t = 1_000)]
         agg_share_bps: u64,
+        /// The L1 bridge (DESIGN §6): the address of the Rollup contract on L1. With it the
+        /// validators attest every epoch (needs --epoch-slots and --validators-from; each
+        /// validator's bridge key is its operator's address).
+        #[arg(long, requires = "bridge_l1_chain_id")]
+        bridge_rollup: Option<alloy_primitives::Address>,
+        /// With --bridge-rollup: the L1 chain's id.
+        #[arg(long, requires = "bridge_rollup")]
+        bridge_l1_chain_id: Option<u64>,
     },
     /// Print dev account N's private key (hex): localnet only, for the built-in sequencer's
     /// `sequencer_key` and the prover's key.
@@ -340,11 +348,19 @@ fn main() -> eyre::Result<()> {
             agg_k,
             agg_window,
             agg_share_bps,
+            bridge_rollup,
+            bridge_l1_chain_id,
         } => {
             let mut params = Params {
                 chain_id,
                 ..Params::default()
             };
+            if let (Some(rollup), Some(l1_chain_id)) = (bridge_rollup, bridge_l1_chain_id) {
+                params.protocol.bridge = Some(parley_app::chain::genesis::BridgeParams {
+                    l1_chain_id,
+                    rollup,
+                });
+            }
             if agg_capacity.is_some() && epoch_slots.is_none() {
                 eyre::bail!("--agg-capacity needs --epoch-slots");
             }

@@ -1226,6 +1226,121 @@ t_prover_faults() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
 }
 
+# The validators' attestation reaches L1 (DESIGN §6, docs/bridge.md): anvil as L1, a localnet
+# whose genesis names the Rollup's address (predicted: the deployer's second contract), the
+# Rollup deployed with the genesis signing set and proof root that parleyd serves
+# (parley_getBridge), then epochs finalized on L1 with cast from what parleyd serves
+# (parley_getAttestation). The epochs carry no transactions, so they close empty and need
+# no proof: the verifier here is a stand-in that refuses every proof (real aggregation on
+# L1 is the slow suite's). Refused: a digest field changed after signing, signatures below
+# 2/3 of the power, and an epoch out of order; an epoch posted twice says AlreadyFinalized.
+bridge_url() { echo "http://127.0.0.1:18545"; }
+
+# bridge_finalize_args EPOCH [JQ_FILTER] — cast arguments of finalizeEpoch for EPOCH's
+# attestation, after applying JQ_FILTER to parley_getAttestation's result.
+bridge_finalize_args() {
+  local a
+  a="$(rpc 0 parley_getAttestation "[\"0x$(printf %x "$1")\"]" | jq -c ".result | ${2:-.}")"
+  [[ "${a}" != null ]] || fail "epoch $1 is not attested"
+  jq -r '
+    def n: tonumber? // (.[2:] | explode | reduce .[] as $c (0; . * 16 + (if $c >= 97 then $c - 87 elif $c >= 65 then $c - 55 else $c - 48 end)));
+    .attestation as $h
+    | "(\($h.epoch | n),\($h.firstPreRoot),\($h.lastPostRoot),\($h.epochCommitment),\($h.withdrawalRoot),\($h.l1QueueRollingHash),0,\($h.nextValidatorSetHash))",
+      "[\(.set.signers | join(","))]",
+      "[\(.set.powers | map(n | tostring) | join(","))]",
+      "[\(.signatures | map("(\(.index),\(.r),\(.s),\(.v))") | join(","))]",
+      "[0,0,0,0,0,0,0,0,0,0,0,0]",
+      "0x"' <<<"${a}"
+}
+
+# bridge_refused EPOCH JQ_FILTER ERROR WHAT — eth_call of finalizeEpoch with EPOCH's
+# attestation changed by JQ_FILTER must revert with custom error ERROR (a signature).
+bridge_refused() {
+  local args out sel
+  mapfile -t args < <(bridge_finalize_args "$1" "$2")
+  out="$("${CAST}" call --rpc-url "$(bridge_url)" "${BRIDGE_ROLLUP_ADDR}" "${BRIDGE_SIG}" "${args[@]}" 2>&1)" &&
+    fail "finalizeEpoch accepted $4: ${out}"
+  sel="$("${CAST}" sig "$3")"
+  grep -q "${sel}" <<<"${out}" || fail "finalizeEpoch refused $4, but not with $3 (${sel}): ${out}"
+}
+
+BRIDGE_SIG='finalizeEpoch((uint64,bytes32,bytes32,bytes32,bytes32,bytes32,uint64,bytes32),address[],uint256[],(uint256,bytes32,bytes32,uint8)[],uint256[12],bytes)'
+
+t_bridge() {
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  local anvil_pid deployer dkey predicted verifier rollup out st root signers powers e args gas
+  "${TOOLS_BIN}/anvil" --port 18545 --chain-id 31337 --silent >"${WORK}/anvil.log" 2>&1 &
+  anvil_pid=$!
+  trap 'kill '"${anvil_pid}"' 2>/dev/null; "${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  local deadline=$((SECONDS + 30))
+  until "${CAST}" chain-id --rpc-url "$(bridge_url)" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "anvil did not start: $(tail -n 3 "${WORK}/anvil.log")"
+    sleep 0.5
+  done
+  dkey="$(dev_key 0)"
+  deployer="$(dev_addr 0)"
+  # The deployer's first contract is the verifier, its second the Rollup.
+  predicted="$("${CAST}" compute-address --nonce 1 "${deployer}" | awk '{print $NF}')"
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-bridge" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
+    PARLEY_LOCALNET_PROVER_WORKERS=0 PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY=1 \
+    PARLEY_LOCALNET_BRIDGE_ROLLUP="${predicted}" PARLEY_LOCALNET_L1_CHAIN_ID=31337
+  local t0=${SECONDS}
+  "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/bridge-up.log" 2>&1 ||
+    fail "bridge localnet up: $(grep -m1 ERROR "${WORK}/bridge-up.log" || tail -n 1 "${WORK}/bridge-up.log")"
+  info "bridge localnet up in $((SECONDS - t0)) s; Rollup predicted at ${predicted}"
+  st="$(rpc 0 parley_getBridge '[]' | jq -c .result)"
+  root="$(jq -r .root <<<"${st}")"
+  signers="[$(jq -r '.set.signers | join(",")' <<<"${st}")]"
+  powers="[$(jq -r '.set.powers | map(tonumber? // .) | join(",")' <<<"${st}")]"
+  # A stand-in verifier that refuses every proof: runtime PUSH1 0 PUSH1 0 REVERT.
+  out="$("${CAST}" send --rpc-url "$(bridge_url)" --private-key "${dkey}" --json \
+    --create 0x6005600c60003960056000f360006000fd 2>&1)" || fail "deploying the verifier: ${out}"
+  verifier="$(jq -r .contractAddress <<<"${out}")"
+  out="$(cd "${REPO_ROOT}/l1-bridge/contracts" && timeout 600 "${FORGE}" create --out "${WORK}/l1-out" \
+    --cache-path "${WORK}/l1-cache" --rpc-url "$(bridge_url)" --private-key "${dkey}" --broadcast \
+    src/Rollup.sol:Rollup --constructor-args "${verifier}" "${L2_CHAIN_ID}" "${root}" "${signers}" "${powers}" \
+    86400 604800 20 131072 2>&1)" || fail "forge create Rollup: $(tail -n 5 <<<"${out}")"
+  rollup="$(grep -oE 'Deployed to: 0x[0-9a-fA-F]{40}' <<<"${out}" | awk '{print $3}')"
+  [[ "${rollup,,}" == "${predicted,,}" ]] || fail "Rollup deployed at ${rollup}, genesis names ${predicted}"
+  BRIDGE_ROLLUP_ADDR="${rollup}"
+  # Wait for epochs 0 and 1 to be attested on L2.
+  deadline=$((SECONDS + 120))
+  until [[ "$(rpc 1 parley_getAttestation '["0x1"]' | jq -r .result)" != null ]]; do
+    ((SECONDS < deadline)) || fail "epoch 1 not attested within 120 s: $(rpc 0 parley_getBridge '[]' | jq -c .result)"
+    sleep 1
+  done
+  local rec
+  rec="$(rpc 2 parley_getAttestation '["0x0"]' | jq -c .result)"
+  [[ "$(jq -r .attestation.rollup <<<"${rec}" | tr A-F a-f)" == "${rollup,,}" &&
+    "$(jq -r .attestation.firstPreRoot <<<"${rec}")" == "${root}" ]] ||
+    fail "epoch 0's attestation does not name this Rollup and root: ${rec}"
+  # Refused, each with its own error: a field changed after signing (the signatures recover
+  # to other keys), signatures below 2/3 of the power, epoch 1 before epoch 0.
+  bridge_refused 0 '.attestation.withdrawalRoot = "0x00000000000000000000000000000000000000000000000000000000000000ff"' \
+    'SignatureInvalid(uint256)' "a digest the validators did not sign"
+  bridge_refused 0 '.signatures = .signatures[:2]' 'NotEnoughPower(uint256,uint256)' "2 of 4 signatures"
+  bridge_refused 1 . 'EpochOutOfOrder(uint64,uint64)' "epoch 1 before epoch 0"
+  # Accepted: epochs 0 and 1 as parleyd serves them.
+  for e in 0 1; do
+    mapfile -t args < <(bridge_finalize_args "${e}")
+    out="$("${CAST}" send --rpc-url "$(bridge_url)" --private-key "${dkey}" --json "${rollup}" "${BRIDGE_SIG}" "${args[@]}" 2>&1)" ||
+      fail "finalizeEpoch(${e}) failed: ${out}"
+    [[ "$(jq -r .status <<<"${out}")" == 0x1 ]] || fail "finalizeEpoch(${e}) reverted: ${out}"
+    gas="$(($(jq -r .gasUsed <<<"${out}")))"
+    info "epoch ${e} finalized on L1 ($(jq '.signatures | length' <<<"$(rpc 0 parley_getAttestation "[\"0x${e}\"]" | jq -c .result)") signatures): gasUsed ${gas}"
+  done
+  [[ "$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'nextEpoch()(uint64)')" == 2 ]] ||
+    fail "the Rollup's nextEpoch is not 2"
+  [[ "$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'validatorSetHash()(bytes32)')" == \
+    "$(jq -r .attestation.nextValidatorSetHash <<<"$(rpc 0 parley_getAttestation '["0x1"]' | jq -c .result)")" ]] ||
+    fail "the Rollup's validator set hash is not epoch 1's next set"
+  # Posting an epoch again is refused as already finalized (the relayer counts it a success).
+  bridge_refused 0 . 'AlreadyFinalized(uint64)' "epoch 0 posted again"
+  info "refused with their own errors: a changed digest, 2 of 4 signatures, epoch 1 before 0, epoch 0 again"
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  kill "${anvil_pid}" 2>/dev/null || true
+}
+
 main() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
   STATE="${WORK}/state"
@@ -1291,6 +1406,7 @@ main() {
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
   run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover workers load it; a slot of several chunks is proven, its chunks by two workers" t_ceremony
   run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
+  run_check "the bridge (own localnet + anvil): validators attest empty epochs in vote extensions; the Rollup deployed with the genesis set finalizes them from parley_getAttestation with cast; a changed digest, too few signatures and an epoch out of order refused" t_bridge
   if [[ "${PARLEY_E2E_AGGREGATION:-0}" == 1 ]]; then
     run_check "epoch aggregation (own localnet, epochs of 2 slots): a transfer's epoch aggregated by the drawn prover's worker within its window, verified by every validator, the tx at stage aggregated" t_aggregation
   fi
