@@ -2,11 +2,14 @@
 # The project's test command (README): everything CI runs, in order, on a fresh machine.
 #
 #   scripts/test.sh            format, lints, unit + harness + RPC tests, the differential test
-#                              against anvil, end-to-end localnet tests (cast, viem, ethers,
-#                              forge), and the proofs suite (real proving, aggregation, EVM
-#                              verifier)
-#   PARLEY_TEST_FAST=1 scripts/test.sh   skip the proofs suite (crates/proofs/ci.sh: minutes of
-#                                        real proving, aggregation and the EVM verifier)
+#                              against anvil, the L1 contracts' forge tests, end-to-end
+#                              localnet tests (cast, viem, ethers, forge, the bridge on anvil),
+#                              and the proofs suite (real proving at small capacities)
+#   PARLEY_TEST_FAST=1 scripts/test.sh   skip the proofs suite (crates/proofs/ci.sh)
+#
+# Not here (named slow suites, docs/testing.md): PARLEY_PROOFS_SLOW=1 crates/proofs/ci.sh
+# (aggregation, compression and the EVM verifier with real proofs, ~20 min) and
+# tests/e2e/aggregation.sh (an epoch aggregated on a localnet, ~10 min).
 #
 # Installs what is missing (CometBFT, Foundry, solcjs) through scripts/tools.sh; Rust crates
 # come from crates.io through cargo. Exits non-zero on the first failing stage.
@@ -15,7 +18,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 
-stage() { printf '\n==> %s\n' "$*"; }
+# Each stage prints how long the one before took, so CI logs show where the time goes.
+STAGE_T0=""
+stage() {
+  [[ -n "${STAGE_T0}" ]] && printf '# (%d s)\n' $((SECONDS - STAGE_T0))
+  STAGE_T0=${SECONDS}
+  printf '\n==> %s\n' "$*"
+}
 
 stage "tools"
 bash scripts/tools.sh
@@ -32,12 +41,17 @@ cargo test --workspace --release --locked --exclude parley-proofs
 stage "predeploys: committed bytecode matches contracts/predeploys"
 bash contracts/predeploys/check.sh
 
+stage "L1 contracts: forge unit and fuzz tests (l1-bridge/contracts)"
+L1_TMP="$(mktemp -d)"
+(cd l1-bridge/contracts && ../../.tools/bin/forge test --out "${L1_TMP}/out" --cache-path "${L1_TMP}/cache")
+rm -rf "${L1_TMP}"
+
 stage "end-to-end: 4-validator CometBFT localnet driven by cast, viem, ethers and forge"
 cargo build --release --locked -p parley-app -p parley-prover -p parley-proofs --bins
 PARLEY_SKIP_BUILD=1 bash tests/e2e/run.sh
 
 if [[ "${PARLEY_TEST_FAST:-0}" != 1 && -f crates/proofs/ci.sh ]]; then
-  stage "proofs suite: native tree, MockProver soundness, real prove/verify, aggregation, EVM verifier on anvil"
+  stage "proofs suite: native tree, vectors, MockProver soundness, real prove/verify"
   PARLEY_PROOFS_LINT=0 bash crates/proofs/ci.sh
 fi
 
