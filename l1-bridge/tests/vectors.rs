@@ -4,7 +4,8 @@
 //!
 //! This test fails when the committed file differs from what Rust computes today, so an
 //! encoding cannot change on one side only. To rewrite the file after a deliberate change:
-//! `PARLEY_WRITE_L1_VECTORS=1 cargo test -p parley-bridge --test vectors`.
+//! `PARLEY_WRITE_L1_VECTORS=1 cargo test -p parley-bridge --test vectors` (that run then fails,
+//! so the rewritten file is looked at before it is committed).
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_signer::SignerSync;
@@ -255,7 +256,11 @@ fn the_committed_vectors_are_what_rust_computes() {
     if std::env::var_os("PARLEY_WRITE_L1_VECTORS").is_some() {
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
         std::fs::write(&path, &text).expect("write the vectors");
-        return;
+        // A written run fails, so a rewritten vector file is always looked at first.
+        panic!(
+            "wrote {}; check the diff, then run again without PARLEY_WRITE_L1_VECTORS",
+            path.display()
+        );
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
