@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, signer_address};
+use common::{CHAIN_ID, Net, call, signer_address};
 use parley_app::chain::block::Message;
 use parley_app::chain::bridge::{self, Attest, BridgeError, BridgeVote};
 use parley_app::chain::genesis::{
@@ -63,10 +63,9 @@ fn bridge_key(i: u8) -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&B256::repeat_byte(0x60 + i)).expect("a key")
 }
 
-/// `n` nodes; validators 0..4 registered at genesis (10 power each) with their operators
-/// the dev keys 0..4 (funded in the ledger); node `i` signs as validator `i` (consensus and
-/// bridge key), so a fifth node can join by bonding.
-fn net(n: usize) -> Net {
+/// The genesis: validators 0..4 registered (10 power each) with their operators the dev
+/// keys 0..4 (funded in the ledger), and the bridge's withdrawal contract.
+fn genesis() -> AppGenesis {
     let keys = parley_app::dev_accounts(6).expect("dev keys");
     let params = Params {
         chain_id: CHAIN_ID,
@@ -102,7 +101,9 @@ fn net(n: usize) -> Net {
         },
         ..Params::default()
     };
-    let mut g = AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1_000));
+    // The bridge's predeploy (the withdrawal contract) comes with the others.
+    let mut g =
+        AppGenesis::funded(params, keys.iter().map(|k| k.address()), eth(1_000)).with_predeploys();
     g.ledger = (0..6)
         .map(|i| GenesisLedger {
             address: keys[i].address(),
@@ -117,6 +118,14 @@ fn net(n: usize) -> Net {
             bond: eth(10),
         })
         .collect();
+    g
+}
+
+/// `n` nodes; node `i` signs as validator `i` (consensus and bridge key), so a fifth node
+/// can join by bonding.
+fn net(n: usize) -> Net {
+    let keys = parley_app::dev_accounts(6).expect("dev keys");
+    let g = genesis();
     let seeds: Vec<[u8; 32]> = (0..n as u8).map(consensus).collect();
     let net =
         Net::with_genesis(n, keys, &serde_json::to_vec(&g).expect("json")).with_signers(&seeds);
@@ -511,4 +520,111 @@ fn the_validator_set_changes_only_with_an_attestation() {
             .expect("read")
             .is_none()
     );
+}
+
+#[test]
+fn a_withdrawal_is_recorded_in_its_epoch_and_its_value_burned() {
+    let mut net = net(4);
+    let user = net.keys[5].clone();
+    let w = parley_app::chain::predeploys::WITHDRAWALS;
+    let to_l1 = Address::repeat_byte(0x11);
+    let withdraw = |to: Address| {
+        let mut data = alloy_primitives::keccak256("withdraw(address)")[..4].to_vec();
+        data.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
+        data
+    };
+    net.step();
+    let before = net.balance(user.address());
+    let amount = 3 * ETH / 2;
+    // A withdrawal, then two the contract refuses: no value, and no L1 recipient.
+    let ok = net
+        .submit(call(&user, 0, w, amount as u64, withdraw(to_l1)))
+        .expect("accepted");
+    let no_value = net
+        .submit(call(&user, 1, w, 0, withdraw(to_l1)))
+        .expect("accepted");
+    let no_recipient = net
+        .submit(call(&user, 2, w, 1, withdraw(Address::ZERO)))
+        .expect("accepted");
+    net.step();
+    let h = net.height;
+    let r = net.receipt(ok).expect("executed");
+    assert!(r.success);
+    assert!(!net.receipt(no_value).expect("executed").success);
+    assert!(!net.receipt(no_recipient).expect("executed").success);
+    // Recorded as the first withdrawal of the block's epoch, with the contract's balance burned.
+    let e = (h - 1) / EPOCH_SLOTS;
+    let reader = net.reader();
+    let recorded = bridge::withdrawals(&mut parley_app::chain::overlay::Overlay::new(&reader), e)
+        .expect("read");
+    assert_eq!(
+        recorded,
+        vec![parley_types::bridge::WithdrawalEntry {
+            sender: user.address(),
+            withdrawal: parley_types::bridge::Withdrawal {
+                l1_recipient: to_l1,
+                amount: U256::from(amount),
+            },
+            block: h,
+        }]
+    );
+    assert_eq!(
+        net.balance(w),
+        U256::ZERO,
+        "the withdrawn value is burned on L2"
+    );
+    // The user paid the amount and the gas of the three transactions, nothing else.
+    let fees: U256 = [ok, no_value, no_recipient]
+        .iter()
+        .map(|t| {
+            let r = net.receipt(*t).expect("executed");
+            U256::from(r.gas_used) * U256::from(r.effective_gas_price)
+        })
+        .sum();
+    assert_eq!(
+        net.balance(user.address()),
+        before - U256::from(amount) - fees
+    );
+    // A second withdrawal in the same epoch is the next leaf; the epoch's root is the keccak
+    // tree of both, in execution order.
+    net.submit(call(&user, 3, w, 7, withdraw(user.address())))
+        .expect("accepted");
+    net.step();
+    assert_eq!((net.height - 1) / EPOCH_SLOTS, e, "still epoch {e}");
+    {
+        let all = bridge::withdrawals(
+            &mut parley_app::chain::overlay::Overlay::new(&net.reader()),
+            e,
+        )
+        .expect("read");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].withdrawal.amount, U256::from(7u64));
+        let ws: Vec<_> = all.iter().map(|x| x.withdrawal).collect();
+        let root = parley_types::bridge::withdrawal_root(CHAIN_ID, e, &ws);
+        let tree = parley_types::bridge::WithdrawalTree::new(CHAIN_ID, e, &ws);
+        assert_eq!(tree.root(), root);
+        for (i, x) in ws.iter().enumerate() {
+            let leaf = parley_types::bridge::withdrawal_leaf(CHAIN_ID, e, i as u64, x);
+            let path = tree.path(i).expect("in range");
+            assert_eq!(
+                parley_types::bridge::root_from_withdrawal_path(leaf, i as u64, &path),
+                root
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bridge_genesis_needs_the_withdrawal_contract() {
+    let with = |predeploys: bool| {
+        let mut g = genesis();
+        if !predeploys {
+            g.accounts
+                .retain(|a| a.address != parley_app::chain::predeploys::WITHDRAWALS);
+        }
+        g.validate().map_err(|e| e.to_string())
+    };
+    assert_eq!(with(true), Ok(()));
+    let err = with(false).expect_err("no withdrawal contract");
+    assert!(err.contains("L2 withdrawals"), "{err}");
 }

@@ -7,6 +7,7 @@
 #
 #   Aggregator.sol       -> aggregator.hex        Multicall3-compatible, at 0xcA11…CA11
 #   Create2Deployer.yul  -> create2_deployer.hex  deterministic CREATE2 deployer, at 0x4e59…956c
+#   L2Withdrawals.sol    -> l2_withdrawals.hex    L2 → L1 withdrawals, at 0x…0b11d6 (bridge chains)
 #
 # Deterministic: optimizer on (200 runs), evmVersion "paris" (the newest 0.8.19 knows; the code
 # runs unchanged on the chain's Prague), and no metadata (no CBOR trailer), so the bytes depend
@@ -59,6 +60,7 @@ compile() {
 
 compile Solidity Aggregator.sol Aggregator evm.deployedBytecode >"${OUT_DIR}/aggregator.hex"
 compile Yul Create2Deployer.yul Create2Deployer evm.bytecode >"${OUT_DIR}/create2_deployer.hex"
-for f in aggregator create2_deployer; do
+compile Solidity L2Withdrawals.sol L2Withdrawals evm.deployedBytecode >"${OUT_DIR}/l2_withdrawals.hex"
+for f in aggregator create2_deployer l2_withdrawals; do
   echo "predeploys/build.sh: wrote ${OUT_DIR}/${f}.hex ($(($(tr -d '\n' <"${OUT_DIR}/${f}.hex" | wc -c) / 2)) bytes)" >&2
 done

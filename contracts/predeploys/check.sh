@@ -14,7 +14,7 @@ trap 'rm -rf "${tmp}"' EXIT
 
 "${SCRIPT_DIR}/build.sh" "${tmp}" 2>/dev/null
 status=0
-for f in aggregator.hex create2_deployer.hex; do
+for f in aggregator.hex create2_deployer.hex l2_withdrawals.hex; do
   if ! diff -q "${COMMITTED}/${f}" "${tmp}/${f}" >/dev/null 2>&1; then
     echo "predeploys/check.sh: ${COMMITTED#"${REPO_ROOT}/"}/${f} is not what the sources compile to;" \
       "run contracts/predeploys/build.sh" >&2

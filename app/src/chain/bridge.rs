@@ -19,19 +19,23 @@
 //!   epoch, and applies the planned validator-power changes: the CometBFT validator set
 //!   changes only here (DESIGN §6), and the new set signs the next epoch.
 //!
-//! What is not built yet (issue 9): withdrawals on L2 (the withdrawal root is that of no
-//! withdrawals, zero) and the L1 queue (its rolling hash stays at the empty queue's, zero);
-//! a leaving validator's bond is released after the unbonding delay, not after L1 finalizes
-//! its last signed epoch.
+//! - After each block's transactions ([`after_transactions`]): the withdrawal contract's
+//!   `Withdrawal` logs ([`crate::chain::predeploys::WITHDRAWALS`]) become the block's epoch's
+//!   next withdrawals ([`parley_types::bridge::WithdrawalEntry`]), and the contract's balance
+//!   is burned. The epoch's digest carries the root of its withdrawals' keccak tree.
+//!
+//! What is not built yet (issue 9): the L1 queue (its rolling hash stays at the empty
+//! queue's, zero); a leaving validator's bond is released after the unbonding delay, not
+//! after L1 finalizes its last signed epoch.
 //!
 //! Pure functions of (overlay, parameters, height, message), like the rest of the core.
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, U256, keccak256};
 use parley_types::bridge::{
     AttestationRecord, BridgeSignature, BridgeState, EpochAttestation, PendingAttestation,
-    enough_power, epoch_digest, validator_set_hash,
+    Withdrawal, WithdrawalEntry, enough_power, epoch_digest, validator_set_hash, withdrawal_root,
 };
-use parley_types::{EpochState, StateKey};
+use parley_types::{EpochState, StateKey, TxRecord};
 
 use crate::chain::aggregation;
 use crate::chain::genesis::Params;
@@ -181,6 +185,94 @@ pub fn sign(
     Ok(out)
 }
 
+/// `keccak256("Withdrawal(address,address,uint256)")`: the withdrawal contract's event.
+pub fn withdrawal_topic() -> B256 {
+    keccak256("Withdrawal(address,address,uint256)")
+}
+
+/// Epoch `e`'s withdrawals, in index order.
+pub fn withdrawals<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    e: u64,
+) -> Result<Vec<WithdrawalEntry>, StoreError> {
+    o.app_range(StateKey::withdrawals_of(e))?
+        .into_iter()
+        .map(|(_, v)| WithdrawalEntry::decode(&v).map_err(|x| corrupt("withdrawal", x)))
+        .collect()
+}
+
+/// After block `height`'s transactions, on a chain with a bridge: records the withdrawal
+/// contract's `Withdrawal` logs of the executed transactions, in order, as the next
+/// withdrawals of the block's epoch, and burns the contract's balance (what it received is
+/// now owed on L1). A log that is not the contract's own event shape is an invariant failure:
+/// only the contract's code emits logs at its address.
+pub fn after_transactions<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    params: &Params,
+    height: u64,
+    executed: &[TxRecord],
+) -> Result<(), StoreError> {
+    let Some(a) = params
+        .protocol
+        .bridge
+        .and(params.protocol.proving.as_ref())
+        .and_then(|p| p.aggregation.as_ref())
+    else {
+        return Ok(());
+    };
+    let w = crate::chain::predeploys::WITHDRAWALS;
+    let topic = withdrawal_topic();
+    let e = aggregation::epoch_of(a, height);
+    let mut next = o.app_range(StateKey::withdrawals_of(e))?.len() as u64;
+    for tx in executed.iter().filter(|t| t.receipt.success) {
+        for log in tx.receipt.logs.iter().filter(|l| l.address == w) {
+            let t = log.data.topics();
+            let (Some(t0), Some(sender), Some(to), 32) =
+                (t.first(), t.get(1), t.get(2), log.data.data.len())
+            else {
+                return Err(corrupt(
+                    "withdrawal log",
+                    format!("malformed in tx {}", tx.hash),
+                ));
+            };
+            if *t0 != topic {
+                return Err(corrupt(
+                    "withdrawal log",
+                    format!("unknown event in tx {}", tx.hash),
+                ));
+            }
+            let entry = WithdrawalEntry {
+                sender: Address::from_word(*sender),
+                withdrawal: Withdrawal {
+                    l1_recipient: Address::from_word(*to),
+                    amount: U256::from_be_slice(&log.data.data),
+                },
+                block: height,
+            };
+            o.put_app(
+                StateKey::Withdrawal {
+                    epoch: e,
+                    index: next,
+                },
+                Some(entry.encode()),
+            );
+            next += 1;
+        }
+    }
+    if let Some(acc) = o.account(w)?
+        && !acc.balance.is_zero()
+    {
+        o.set_account(
+            w,
+            parley_types::AccountLeaf {
+                balance: U256::ZERO,
+                ..acc
+            },
+        );
+    }
+    Ok(())
+}
+
 /// End of every block: fixes the digest of the oldest unattested epoch once it is done on
 /// L2 and nothing is pending.
 pub fn end_block<V: StateView>(
@@ -240,6 +332,10 @@ pub fn end_block<V: StateView>(
     next_set.sort_by_key(|(a, _)| *a);
     let next_validator_set_hash = validator_set_hash(&next_set)
         .map_err(|e| corrupt("bridge", format!("the next signing set: {e}")))?;
+    let ws: Vec<Withdrawal> = withdrawals(o, e)?
+        .into_iter()
+        .map(|w| w.withdrawal)
+        .collect();
     st.pending = Some(PendingAttestation {
         attestation: EpochAttestation {
             l1_chain_id: b.l1_chain_id,
@@ -249,8 +345,8 @@ pub fn end_block<V: StateView>(
             first_pre_root,
             last_post_root,
             epoch_commitment,
-            // Not built yet: no withdrawals and no L1 queue on L2 (see the module docs).
-            withdrawal_root: B256::ZERO,
+            withdrawal_root: withdrawal_root(params.chain_id, e, &ws),
+            // Not built yet: no L1 queue on L2 (see the module docs).
             l1_queue_rolling_hash: B256::ZERO,
             next_validator_set_hash,
         },

@@ -488,6 +488,8 @@ pub fn execute_block_with_capacity<V: StateView>(
         });
         log_index += n_logs;
     }
+    // Withdrawals to L1 made by this block, and the withdrawal contract's balance burned.
+    crate::chain::bridge::after_transactions(exec.overlay(), params, height, &executed)?;
     let diff_len = exec.overlay().diff_len()?;
     let empty_diff = diff_len == 0;
     // What a proof of this slot binds: the winning bid's commitment, or the block hash of a

@@ -453,7 +453,11 @@ impl AppGenesis {
     /// A predeploy's account has no balance, nonce 1 (a contract account's nonce after
     /// creation, EIP-161), its code and no storage.
     pub fn with_predeploys(mut self) -> Self {
-        for p in crate::chain::predeploys::all() {
+        let mut all = crate::chain::predeploys::all();
+        if self.params.protocol.bridge.is_some() {
+            all.extend(crate::chain::predeploys::bridge());
+        }
+        for p in all {
             if !self.accounts.iter().any(|b| b.address == p.address) {
                 self.accounts.push(GenesisAccount {
                     address: p.address,
@@ -792,6 +796,26 @@ impl AppGenesis {
                         parley_types::bridge::MAX_VALIDATORS
                     ),
                 ));
+            }
+        }
+        if q.bridge.is_some() {
+            let want = crate::chain::predeploys::bridge();
+            for p in &want {
+                let ok = self
+                    .accounts
+                    .iter()
+                    .any(|a| a.address == p.address && a.code == p.code);
+                if !ok {
+                    return Err(bad(
+                        "accounts",
+                        format!(
+                            "a chain with a bridge has the {} contract at {} with its committed \
+                             code (AppGenesis::with_predeploys adds it): its logs are the \
+                             withdrawals L1 pays",
+                            p.name, p.address
+                        ),
+                    ));
+                }
             }
         }
         let mut bridge_keys = std::collections::BTreeSet::new();

@@ -26,6 +26,22 @@ const AGGREGATOR_HEX: &str = include_str!("predeploys/aggregator.hex");
 /// Runtime code of `contracts/predeploys/Create2Deployer.yul`, as hex (built by build.sh).
 const CREATE2_DEPLOYER_HEX: &str = include_str!("predeploys/create2_deployer.hex");
 
+/// Address of the L2 withdrawal contract on a chain with a bridge (DESIGN §6): its
+/// `Withdrawal` logs are the epoch's withdrawals to L1 ([`crate::chain::bridge`]).
+pub const WITHDRAWALS: Address = address!("00000000000000000000000000000000000b11d6");
+
+/// Runtime code of `contracts/predeploys/L2Withdrawals.sol`, as hex (built by build.sh).
+const WITHDRAWALS_HEX: &str = include_str!("predeploys/l2_withdrawals.hex");
+
+/// The predeploys of a chain with an L1 bridge, beside [`all`]: the withdrawal contract.
+pub fn bridge() -> Vec<Predeploy> {
+    vec![Predeploy {
+        name: "L2 withdrawals",
+        address: WITHDRAWALS,
+        code: decode("l2_withdrawals", WITHDRAWALS_HEX),
+    }]
+}
+
 /// One predeployed contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Predeploy {
@@ -88,6 +104,7 @@ mod tests {
         for (file, text) in [
             ("aggregator.hex", AGGREGATOR_HEX),
             ("create2_deployer.hex", CREATE2_DEPLOYER_HEX),
+            ("l2_withdrawals.hex", WITHDRAWALS_HEX),
         ] {
             let t = text.trim();
             assert!(

@@ -394,6 +394,29 @@ struct AttestationJson {
     height: U64,
 }
 
+/// One withdrawal of `parley_getWithdrawals`: what `Rollup.claimWithdrawal` takes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WithdrawalJson {
+    index: U64,
+    sender: Address,
+    l1_recipient: Address,
+    amount: U256,
+    block_number: U64,
+    /// Siblings from the leaf up.
+    path: Vec<B256>,
+}
+
+/// `parley_getWithdrawals`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WithdrawalsJson {
+    epoch: U64,
+    /// The root of the epoch's withdrawal tree so far (final once the epoch is done on L2).
+    root: B256,
+    withdrawals: Vec<WithdrawalJson>,
+}
+
 /// `parley_getSeed`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -934,6 +957,40 @@ pub(super) fn register(
                 .map(|p| DigestJson::from(&p.attestation)),
             pending_since: st.pending.as_ref().map(|p| U64::from(p.since)),
             next_set: st.pending.as_ref().map(|p| signers_json(&p.next_set)),
+        })
+    })?;
+    module.register_blocking_method("parley_getWithdrawals", |p: Params, ctx, _| {
+        m::rpc("parley_getWithdrawals");
+        let (epoch,): (U64,) = args(&p, 1)?;
+        let e = epoch.to::<u64>();
+        let params = ctx.params()?;
+        if params.protocol.bridge.is_none() {
+            return Err(invalid(
+                "this chain has no bridge (no params.protocol.bridge)",
+            ));
+        }
+        let r = ctx.reader()?;
+        let entries =
+            crate::chain::bridge::withdrawals(&mut Overlay::new(&r), e).map_err(internal)?;
+        let ws: Vec<parley_types::bridge::Withdrawal> =
+            entries.iter().map(|w| w.withdrawal).collect();
+        let tree = parley_types::bridge::WithdrawalTree::new(params.chain_id, e, &ws);
+        let withdrawals = entries
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WithdrawalJson {
+                index: U64::from(i as u64),
+                sender: w.sender,
+                l1_recipient: w.withdrawal.l1_recipient,
+                amount: w.withdrawal.amount,
+                block_number: U64::from(w.block),
+                path: tree.path(i).unwrap_or_default(),
+            })
+            .collect();
+        Ok::<_, ErrorObjectOwned>(WithdrawalsJson {
+            epoch,
+            root: tree.root(),
+            withdrawals,
         })
     })?;
     module.register_method("parley_getAttestation", |p: Params, ctx, _| {

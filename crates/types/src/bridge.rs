@@ -261,45 +261,68 @@ fn levels(leaves: &[B256]) -> Vec<Vec<B256>> {
 
 /// The withdrawal root of an epoch's withdrawals in execution order; zero when there are none.
 pub fn withdrawal_root(l2_chain_id: u64, epoch: u64, ws: &[Withdrawal]) -> B256 {
-    if ws.is_empty() {
-        return B256::ZERO;
-    }
-    let leaves: Vec<B256> = ws
-        .iter()
-        .enumerate()
-        .map(|(i, w)| withdrawal_leaf(l2_chain_id, epoch, i as u64, w))
-        .collect();
-    levels(&leaves)
-        .last()
-        .and_then(|l| l.first())
-        .copied()
-        .expect("a non-empty tree has a root")
+    WithdrawalTree::new(l2_chain_id, epoch, ws).root()
 }
 
 /// The siblings from leaf `index` up to the root (what a claim on L1 gives); `None` when
-/// `index` is not a withdrawal of the list.
+/// `index` is not a withdrawal of the list. (Builds the whole tree: for many paths, build a
+/// [`WithdrawalTree`] once.)
 pub fn withdrawal_path(
     l2_chain_id: u64,
     epoch: u64,
     ws: &[Withdrawal],
     index: usize,
 ) -> Option<Vec<B256>> {
-    if index >= ws.len() {
-        return None;
+    WithdrawalTree::new(l2_chain_id, epoch, ws).path(index)
+}
+
+/// An epoch's withdrawal tree, built once: its root and every leaf's path.
+#[derive(Debug, Clone)]
+pub struct WithdrawalTree {
+    levels: Vec<Vec<B256>>,
+    n: usize,
+}
+
+impl WithdrawalTree {
+    /// The tree of `ws` (execution order) of `epoch`.
+    pub fn new(l2_chain_id: u64, epoch: u64, ws: &[Withdrawal]) -> Self {
+        let leaves: Vec<B256> = ws
+            .iter()
+            .enumerate()
+            .map(|(i, w)| withdrawal_leaf(l2_chain_id, epoch, i as u64, w))
+            .collect();
+        Self {
+            levels: if ws.is_empty() {
+                Vec::new()
+            } else {
+                levels(&leaves)
+            },
+            n: ws.len(),
+        }
     }
-    let leaves: Vec<B256> = ws
-        .iter()
-        .enumerate()
-        .map(|(i, w)| withdrawal_leaf(l2_chain_id, epoch, i as u64, w))
-        .collect();
-    let lv = levels(&leaves);
-    let mut i = index;
-    let mut path = Vec::with_capacity(lv.len().saturating_sub(1));
-    for level in &lv[..lv.len() - 1] {
-        path.push(level[i ^ 1]);
-        i >>= 1;
+
+    /// [`withdrawal_root`].
+    pub fn root(&self) -> B256 {
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or(B256::ZERO)
     }
-    Some(path)
+
+    /// [`withdrawal_path`] of leaf `index`.
+    pub fn path(&self, index: usize) -> Option<Vec<B256>> {
+        if index >= self.n {
+            return None;
+        }
+        let mut i = index;
+        let mut path = Vec::with_capacity(self.levels.len().saturating_sub(1));
+        for level in &self.levels[..self.levels.len() - 1] {
+            path.push(level[i ^ 1]);
+            i >>= 1;
+        }
+        Some(path)
+    }
 }
 
 /// The root a claim's leaf and path give (what the contract recomputes).
@@ -455,6 +478,49 @@ impl BridgeState {
     }
 }
 
+/// A withdrawal to L1 as the chain recorded it (the value of [`crate::StateKey::Withdrawal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WithdrawalEntry {
+    /// Who paid it on L2 (`msg.sender` of the withdrawal contract's `withdraw`).
+    pub sender: Address,
+    /// Who is paid on L1, and how much (wei).
+    pub withdrawal: Withdrawal,
+    /// The L2 block that made it.
+    pub block: u64,
+}
+
+impl WithdrawalEntry {
+    /// `0x01 ‖ sender ‖ l1_recipient ‖ amount u256 ‖ block u64`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(81);
+        v.push(VALUE_VERSION);
+        v.extend_from_slice(self.sender.as_slice());
+        v.extend_from_slice(self.withdrawal.l1_recipient.as_slice());
+        v.extend_from_slice(&self.withdrawal.amount.to_be_bytes::<32>());
+        v.extend_from_slice(&self.block.to_be_bytes());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> crate::Result<Self> {
+        let b = &mut bytes;
+        crate::protocol::version(b, "withdrawal version")?;
+        let sender = Address::from_slice(crate::take(b, 20, "withdrawal sender")?);
+        let l1_recipient = Address::from_slice(crate::take(b, 20, "l1 recipient")?);
+        let amount = crate::take_u256(b, "withdrawal amount")?;
+        let block = crate::take_u64(b, "withdrawal block")?;
+        crate::protocol::end(b, "withdrawal")?;
+        Ok(Self {
+            sender,
+            withdrawal: Withdrawal {
+                l1_recipient,
+                amount,
+            },
+            block,
+        })
+    }
+}
+
 /// A bridge key's 65-byte signature `r ‖ s ‖ v` over an epoch digest.
 pub type BridgeSignature = [u8; 65];
 
@@ -566,6 +632,18 @@ mod tests {
         assert_eq!(AttestationRecord::decode(&b).expect("decodes"), rec);
         b.pop();
         assert!(AttestationRecord::decode(&b).is_err());
+        let w = WithdrawalEntry {
+            sender: a(1),
+            withdrawal: Withdrawal {
+                l1_recipient: a(2),
+                amount: U256::MAX,
+            },
+            block: 7,
+        };
+        let mut b = w.encode();
+        assert_eq!(WithdrawalEntry::decode(&b).expect("decodes"), w);
+        b.push(0);
+        assert!(WithdrawalEntry::decode(&b).is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ const TAG_EPOCH_CURSOR: u8 = 0x1f;
 const TAG_EPOCH: u8 = 0x20;
 const TAG_BRIDGE: u8 = 0x21;
 const TAG_ATTESTATION: u8 = 0x22;
+const TAG_WITHDRAWAL: u8 = 0x23;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -102,6 +103,15 @@ pub enum StateKey {
     /// An epoch's attestation as the chain recorded it ([`crate::bridge::AttestationRecord`]):
     /// what the relayer posts to L1.
     Attestation(u64),
+    /// The `index`-th withdrawal to L1 made in an epoch
+    /// ([`crate::bridge::WithdrawalEntry`]), numbered in execution order: the leaves of the
+    /// epoch's withdrawal tree.
+    Withdrawal {
+        /// The epoch of the block that made it.
+        epoch: u64,
+        /// Its position in the epoch.
+        index: u64,
+    },
 }
 
 impl StateKey {
@@ -113,7 +123,7 @@ impl StateKey {
     /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index),
     /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof), `0x1f` (epoch
     /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation), `0x21` (bridge state), `0x22 ‖
-    /// epoch u64` (an epoch's attestation).
+    /// epoch u64` (an epoch's attestation), `0x23 ‖ epoch u64 ‖ index u64` (a withdrawal).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -170,6 +180,11 @@ impl StateKey {
             Self::Epoch(e) => tagged_u64(TAG_EPOCH, *e),
             Self::Bridge => vec![TAG_BRIDGE],
             Self::Attestation(e) => tagged_u64(TAG_ATTESTATION, *e),
+            Self::Withdrawal { epoch, index } => {
+                let mut v = tagged_u64(TAG_WITHDRAWAL, *epoch);
+                v.extend_from_slice(&index.to_be_bytes());
+                v
+            }
         }
     }
 
@@ -207,6 +222,10 @@ impl StateKey {
             TAG_EPOCH => Ok(Self::Epoch(crate::take_u64(buf, "epoch")?)),
             TAG_BRIDGE => Ok(Self::Bridge),
             TAG_ATTESTATION => Ok(Self::Attestation(crate::take_u64(buf, "epoch")?)),
+            TAG_WITHDRAWAL => Ok(Self::Withdrawal {
+                epoch: crate::take_u64(buf, "withdrawal epoch")?,
+                index: crate::take_u64(buf, "withdrawal index")?,
+            }),
             TAG_ASSIGNMENT => Ok(Self::Assignment(crate::take_u64(buf, "slot")?)),
             TAG_SLOT => Ok(Self::Slot(crate::take_u64(buf, "slot")?)),
             TAG_REVEAL => Ok(Self::Reveal(crate::take_u64(buf, "slot")?)),
@@ -260,6 +279,14 @@ impl StateKey {
     /// Whether this entry belongs to the EVM state (and so to diffs and the proof tree).
     pub fn is_evm(&self) -> bool {
         matches!(self, Self::Account(_) | Self::Storage(..))
+    }
+
+    /// The range of epoch `epoch`'s withdrawals, in index order.
+    pub fn withdrawals_of(epoch: u64) -> std::ops::RangeInclusive<Self> {
+        Self::Withdrawal { epoch, index: 0 }..=Self::Withdrawal {
+            epoch,
+            index: u64::MAX,
+        }
     }
 
     /// The range of every queued forced transaction, oldest first.
@@ -345,6 +372,8 @@ mod tests {
                 StateKey::Bridge,
                 StateKey::Attestation(h),
                 StateKey::Attestation(g),
+                StateKey::Withdrawal { epoch: h, index: g },
+                StateKey::Withdrawal { epoch: g, index: h },
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
