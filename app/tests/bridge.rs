@@ -70,7 +70,9 @@ fn genesis() -> AppGenesis {
     let params = Params {
         chain_id: CHAIN_ID,
         protocol: ProtocolParams {
-            epoch_heights: 4,
+            // Seed epochs of 3 heights against aggregation epochs of 4 slots: bridge votes
+            // land on reveal heights too, beside the seed part.
+            epoch_heights: 3,
             max_diff_entries: CAPACITY as u64,
             proving: Some(ProvingParams {
                 block_capacity: CAPACITY as u64,

@@ -1230,7 +1230,8 @@ t_prover_faults() {
 # whose genesis names the Rollup's address (predicted: the deployer's second contract), the
 # Rollup deployed with the genesis signing set and proof root that parleyd serves
 # (parley_getBridge), then epochs finalized on L1 with cast from what parleyd serves
-# (parley_getAttestation). The epochs carry no transactions, so they close empty and need
+# (parley_getAttestation). Seed epochs of 3 heights against bridge epochs of 4 slots put
+# bridge votes beside seed openings at reveal heights. The epochs carry no transactions, so they close empty and need
 # no proof: the verifier here is a stand-in that refuses every proof (real aggregation on
 # L1 is the slow suite's). Refused: a digest field changed after signing, signatures below
 # 2/3 of the power, and an epoch out of order; an epoch posted twice says AlreadyFinalized.
@@ -1283,7 +1284,7 @@ t_bridge() {
   predicted="$("${CAST}" compute-address --nonce 1 "${deployer}" | awk '{print $NF}')"
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-bridge" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
     PARLEY_LOCALNET_PROVER_WORKERS=0 PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY=1 \
-    PARLEY_LOCALNET_BRIDGE_ROLLUP="${predicted}" PARLEY_LOCALNET_L1_CHAIN_ID=31337
+    PARLEY_LOCALNET_BRIDGE_ROLLUP="${predicted}" PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3
   local t0=${SECONDS}
   "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/bridge-up.log" 2>&1 ||
     fail "bridge localnet up: $(grep -m1 ERROR "${WORK}/bridge-up.log" || tail -n 1 "${WORK}/bridge-up.log")"

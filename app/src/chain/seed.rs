@@ -585,7 +585,8 @@ pub fn apply<V: StateView>(
 ) -> Result<(), StoreError> {
     let mut openings = Vec::new();
     for e in &reveals.entries {
-        let ext = Extension::decode(&e.extension)
+        // The seed part only: a bridge vote may follow it (chain::bridge::split).
+        let ext = Extension::decode(crate::chain::bridge::split(&e.extension).0)
             .map_err(|why| corrupt("a checked seed extension", why))?;
         if let Some(r) = ext.reveal {
             openings.push((e.validator, r));
