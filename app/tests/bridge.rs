@@ -630,3 +630,55 @@ fn a_bridge_genesis_needs_the_withdrawal_contract() {
     let err = with(false).expect_err("no withdrawal contract");
     assert!(err.contains("L2 withdrawals"), "{err}");
 }
+
+#[test]
+fn a_bridge_key_is_nonzero_and_registered_once() {
+    let mut net = net(4);
+    let keys = net.keys.clone();
+    let bond = |key: Address, consensus_seed: u8| Action::BondValidator {
+        amount: eth(10),
+        consensus_key: public(&consensus(consensus_seed)).0,
+        bridge_key: key,
+    };
+    // Validator 0's bridge key again, and the zero address: refused at admission, with the
+    // reason (a fresh key is taken: the_validator_set_changes_only_with_an_attestation).
+    let taken = net
+        .submit(msg::sign(&keys[4], CHAIN_ID, 0, &bond(bridge_key(0).address(), 4)).into())
+        .expect_err("a bridge key registered twice");
+    assert!(
+        taken.contains("bridge key is registered by validator"),
+        "{taken}"
+    );
+    let zero = net
+        .submit(msg::sign(&keys[5], CHAIN_ID, 0, &bond(Address::ZERO, 5)).into())
+        .expect_err("the zero bridge key");
+    assert!(zero.contains("zero address"), "{zero}");
+    // The same messages forced into a block (as a byzantine proposer could) are refused at
+    // their turn with their codes.
+    net.height += 1;
+    let h = net.height;
+    let mut txs = net.nodes[h as usize % 4]
+        .app
+        .prepare_proposal(h, net.time(h), &[], 4 << 20, &net.last_commit())
+        .expect("prepare");
+    let block = txs.pop().expect("the L2 block");
+    txs.push(msg::sign(&keys[4], CHAIN_ID, 0, &bond(bridge_key(0).address(), 4)).into());
+    txs.push(msg::sign(&keys[5], CHAIN_ID, 0, &bond(Address::ZERO, 5)).into());
+    txs.push(block);
+    net.decide(txs);
+    let codes: Vec<u32> = net.last_results.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        codes[codes.len() - 3..],
+        [84, 86, 0],
+        "{:?}",
+        net.last_results
+    );
+    for k in [&keys[4], &keys[5]] {
+        assert!(
+            net.reader()
+                .app_entry(&StateKey::Validator(k.address()))
+                .expect("read")
+                .is_none()
+        );
+    }
+}

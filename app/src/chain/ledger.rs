@@ -80,6 +80,17 @@ pub enum LedgerError {
     /// Another validator uses this consensus key.
     #[error("consensus key is registered by validator {0}")]
     KeyTaken(Address),
+    /// On a chain with a bridge: another validator registered this bridge key (L1 counts
+    /// each key once).
+    #[error("bridge key is registered by validator {0}")]
+    BridgeKeyTaken(Address),
+    /// On a chain with a bridge: the registry holds as many validators as a validator set on
+    /// L1 may have.
+    #[error("the validator registry is full: {0} validators, the most a set on L1 may hold")]
+    TooManyValidators(usize),
+    /// On a chain with a bridge: the zero address cannot sign for L1.
+    #[error("the bridge key must not be the zero address")]
+    ZeroBridgeKey,
     /// An amount would overflow 256 bits.
     #[error("amount overflows")]
     Overflow,
@@ -347,6 +358,9 @@ impl LedgerError {
             LedgerError::NotAggregator(_) => 81,
             LedgerError::InvalidAggregate { .. } => 82,
             LedgerError::NoSuchChunk { .. } => 83,
+            LedgerError::BridgeKeyTaken(_) => 84,
+            LedgerError::TooManyValidators(_) => 85,
+            LedgerError::ZeroBridgeKey => 86,
         }
     }
 }
@@ -897,6 +911,20 @@ fn bond_validator<V: StateView>(
                 .find(|(_, v)| v.consensus_key == consensus_key)
             {
                 return Ok(Err(LedgerError::KeyTaken(other)));
+            }
+            // With a bridge, every member of the set L1 holds signs with its own nonzero
+            // key, and the set stays within what the Rollup takes.
+            if q.bridge.is_some() {
+                let all = l.validators()?;
+                if bridge_key == Address::ZERO {
+                    return Ok(Err(LedgerError::ZeroBridgeKey));
+                }
+                if let Some((other, _)) = all.iter().find(|(_, v)| v.bridge_key == bridge_key) {
+                    return Ok(Err(LedgerError::BridgeKeyTaken(*other)));
+                }
+                if all.len() >= parley_types::bridge::MAX_VALIDATORS {
+                    return Ok(Err(LedgerError::TooManyValidators(all.len())));
+                }
             }
             ValidatorEntry {
                 bond: U256::ZERO,
