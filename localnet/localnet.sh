@@ -66,6 +66,10 @@
 #                                is its operator, dev account 1000+i) and the validator set
 #                                changes only with an attestation; default: no bridge
 #   PARLEY_LOCALNET_L1_CHAIN_ID  with the bridge: the L1 chain id (default 31337, anvil's)
+#   PARLEY_LOCALNET_L1_RPC       with the bridge: an L1 JSON-RPC URL; the validators watch the
+#                                Rollup's queue there and vote its deposits and forced
+#                                transactions into L2; default: no watcher
+#   PARLEY_LOCALNET_L1_DEPTH     with the watcher: L1 finality depth in blocks (default 0)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -117,6 +121,8 @@ AGG_WINDOW="${PARLEY_LOCALNET_AGG_WINDOW:-100}"
 SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
 BRIDGE_ROLLUP="${PARLEY_LOCALNET_BRIDGE_ROLLUP:-}"
 L1_CHAIN_ID="${PARLEY_LOCALNET_L1_CHAIN_ID:-31337}"
+L1_RPC="${PARLEY_LOCALNET_L1_RPC:-}"
+L1_DEPTH="${PARLEY_LOCALNET_L1_DEPTH:-0}"
 PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
 TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
@@ -349,6 +355,12 @@ configure_parleyd() {
   # A validator's bridge key is its operator's (genesis registers the operator address).
   if [[ -n "${BRIDGE_ROLLUP}" ]] && ((i < VALIDATORS)); then
     toml_set "${cfg}" "" bridge_key "\"$("${PARLEYD}" dev-key $((OPERATOR_BASE + i)))\""
+    # The validators watch the L1 queue (deposits, forced transactions) there.
+    if [[ -n "${L1_RPC}" ]]; then
+      toml_set "${cfg}" "" l1_rpc "\"${L1_RPC}\""
+      toml_set "${cfg}" "" l1_finality_depth "${L1_DEPTH}"
+      toml_set "${cfg}" "" l1_poll_ms 500
+    fi
   fi
   # Each node's own fee recipient (the tips of the blocks it proposes): 0xfee0…0<i>.
   toml_set "${cfg}" "" fee_recipient "\"$(fee_recipient "${i}")\""

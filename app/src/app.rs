@@ -88,6 +88,9 @@ struct Inner {
     /// This validator's bridge key (DESIGN §6): signs pending epoch digests in its vote
     /// extensions. `None`: its extensions carry no bridge vote.
     bridge_key: Mutex<Option<alloy_signer_local::PrivateKeySigner>>,
+    /// What this node's L1 watcher has seen of the Rollup's queue (`crate::l1watch`): its
+    /// queue votes and the batches it proposes come from it. Empty without a watcher.
+    l1_view: Arc<std::sync::RwLock<crate::chain::l1queue::L1View>>,
     consensus: Mutex<Consensus>,
     senders: SenderCache,
     pending: PendingNonces,
@@ -220,6 +223,7 @@ impl App {
                 chain_id: Mutex::new(chain_id),
                 validator_key: Mutex::new(None),
                 bridge_key: Mutex::new(None),
+                l1_view: Arc::default(),
                 consensus: Mutex::new(Consensus { tree, staged: None }),
                 senders: SenderCache::default(),
                 pending: PendingNonces::default(),
@@ -284,6 +288,11 @@ impl App {
     /// extensions carry no bridge vote.
     pub fn set_bridge_key(&self, key: Option<alloy_signer_local::PrivateKeySigner>) {
         *self.inner.bridge_key.lock().expect("bridge key lock") = key;
+    }
+
+    /// This node's view of the L1 queue, which its L1 watcher fills (tests fill it by hand).
+    pub fn l1_view(&self) -> Arc<std::sync::RwLock<crate::chain::l1queue::L1View>> {
+        self.inner.l1_view.clone()
     }
 
     /// The CometBFT chain id recorded at InitChain.
@@ -558,6 +567,13 @@ impl App {
         if let Some(a) = crate::chain::bridge::collect(&mut Overlay::new(&reader), last_commit)? {
             out.push(Bytes::from(Message::Attest(a).encode()));
         }
+        let batch = {
+            let view = self.inner.l1_view.read().expect("l1 view lock");
+            crate::chain::l1queue::collect(&mut Overlay::new(&reader), &params, &view, last_commit)?
+        };
+        if let Some(b) = batch {
+            out.push(Bytes::from(Message::L1Queue(b).encode()));
+        }
         let seed_bytes: u64 = out.iter().map(|m| m.len() as u64).sum();
         let max_tx_bytes = max_tx_bytes.saturating_sub(seed_bytes);
         let messages = self.pick_messages(
@@ -614,7 +630,7 @@ impl App {
         auctioned: bool,
         last_commit: &LastCommit,
     ) -> Result<Result<Proposal, String>> {
-        let proposal = match rules::check_proposal(
+        let mut proposal = match rules::check_proposal(
             txs,
             height,
             time_secs,
@@ -642,12 +658,19 @@ impl App {
         {
             return Ok(Err(why));
         }
+        if let Some(b) = &proposal.l1_queue {
+            match crate::chain::l1queue::check_batch(&mut Overlay::new(reader), params, b)? {
+                Ok(to) => proposal.l1_queue_to = to,
+                Err(why) => return Ok(Err(why)),
+            }
+        }
         Ok(Ok(proposal))
     }
 
     /// ExtendVote at `height`: this validator's seed extension (empty away from reveal
     /// heights, or when the node has no validator key), then its bridge vote when an epoch
-    /// digest is pending and the node has a bridge key in the signing set.
+    /// digest is pending and the node has a bridge key in the signing set, then its L1 queue
+    /// vote when its watcher has seen entries the chain has not consumed.
     pub fn extend_vote(&self, height: u64) -> Result<Vec<u8>> {
         let Some(key) = *self.inner.validator_key.lock().expect("key lock") else {
             return Ok(Vec::new());
@@ -663,10 +686,19 @@ impl App {
             .lock()
             .expect("bridge key lock")
             .clone();
-        if let Some(signer) = signer
-            && let Some(v) = crate::chain::bridge::own_vote(&mut Overlay::new(&reader), &signer)?
-        {
-            out.extend_from_slice(&v.encode());
+        if let Some(signer) = signer {
+            if let Some(v) = crate::chain::bridge::own_vote(&mut Overlay::new(&reader), &signer)? {
+                out.extend_from_slice(&v.encode());
+            }
+            let view = self.inner.l1_view.read().expect("l1 view lock");
+            if let Some(v) = crate::chain::l1queue::own_vote(
+                &mut Overlay::new(&reader),
+                &params,
+                &view,
+                &signer,
+            )? {
+                out.extend_from_slice(&v.encode());
+            }
         }
         Ok(out)
     }
@@ -690,11 +722,19 @@ impl App {
         )? {
             return Ok(Err(why));
         }
-        let part = crate::chain::bridge::split(extension).1;
-        Ok(
-            crate::chain::bridge::check_vote(&mut Overlay::new(&reader), validator, part)?
-                .map_err(seed::SeedError::from),
-        )
+        let parts = crate::chain::bridge::split(extension);
+        if let Err(why) =
+            crate::chain::bridge::check_vote(&mut Overlay::new(&reader), validator, parts.epoch)?
+        {
+            return Ok(Err(why.into()));
+        }
+        Ok(crate::chain::l1queue::check_vote(
+            &mut Overlay::new(&reader),
+            &params,
+            validator,
+            parts.queue,
+        )?
+        .map_err(seed::SeedError::from))
     }
 
     /// Whether slot `height` was auctioned (a winner was selected), from committed state.
@@ -844,6 +884,8 @@ impl App {
                     messages: Vec::new(),
                     seed: None,
                     attest: None,
+                    l1_queue: None,
+                    l1_queue_to: 0,
                     block: (!auctioned).then(|| {
                         (
                             rules::empty_block(&params, &meta, height, time_secs),
@@ -865,6 +907,10 @@ impl App {
             proposer: proposal.block.as_ref().map(|(h, txs)| (h, txs.as_slice())),
             seed: proposal.seed.as_ref(),
             attest: proposal.attest.as_ref(),
+            l1_queue: proposal
+                .l1_queue
+                .as_ref()
+                .map(|b| (b, proposal.l1_queue_to)),
             proofs: self
                 .verifier()
                 .map(|v| v.as_ref() as &dyn crate::chain::proving::ProofCheck),
@@ -923,6 +969,7 @@ impl App {
                 .iter()
                 .map(|_| (0, String::new()))
                 .chain(proposal.attest.iter().map(|_| (0, String::new())))
+                .chain(proposal.l1_queue.iter().map(|_| (0, String::new())))
                 .chain(executed.messages.iter().map(|o| match o {
                     Ok(ledger::Applied {
                         rejected: Some(e), ..

@@ -24,6 +24,7 @@ pub mod abci;
 pub mod app;
 pub mod chain;
 pub mod devtx;
+pub mod l1watch;
 pub mod mempool;
 pub mod node;
 pub mod operator;

@@ -22,11 +22,15 @@ use parley_app::chain::genesis::{
     AggregationParams, AppGenesis, BridgeParams, FallbackParams, GenesisLedger, GenesisValidator,
     Params, ProtocolParams, ProvingParams, SrsPin,
 };
+use parley_app::chain::l1queue::{QueueBatch, QueueVote};
 use parley_app::chain::msg::{self, Action};
 use parley_app::chain::rules::Verdict;
 use parley_app::chain::seed::SeedError;
 use parley_proofs::{BlockProver, Halo2BlockProver};
-use parley_types::bridge::{AttestationRecord, BridgeState, epoch_digest, validator_set_hash};
+use parley_types::bridge::{
+    AttestationRecord, BridgeState, QueueEntry, QueuePosition, QueueState, epoch_digest,
+    queue_digest, roll, validator_set_hash,
+};
 use parley_types::{Role, StateKey};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -357,8 +361,11 @@ fn a_bridge_vote_must_be_the_senders_key_over_the_pending_digest() {
     let app = net.nodes[1].app.clone();
     let me = signer_address(&consensus(0));
     let own = net.nodes[0].app.extend_vote(h).expect("extend");
-    let (seed_part, tail) = bridge::split(&own);
-    let tail = tail.expect("a validator in the set signs the pending digest");
+    let parts = bridge::split(&own);
+    let seed_part = parts.seed;
+    let tail = parts
+        .epoch
+        .expect("a validator in the set signs the pending digest");
     let vote = BridgeVote::decode(tail).expect("decodes");
     assert_eq!(vote.epoch, p.attestation.epoch);
     assert_eq!(
@@ -681,4 +688,316 @@ fn a_bridge_key_is_nonzero_and_registered_once() {
                 .is_none()
         );
     }
+}
+
+// ---- the L1 queue: deposits and forced transactions (docs/bridge.md "L1 → L2") ----------
+
+const R1: Address = Address::repeat_byte(0xd1);
+const R2: Address = Address::repeat_byte(0xd2);
+const L1_SENDER: Address = Address::repeat_byte(0x1a);
+
+fn deposit(index: u64, to: Address, amount: U256) -> QueueEntry {
+    QueueEntry::Deposit {
+        index,
+        sender: L1_SENDER,
+        l2_recipient: to,
+        amount,
+    }
+}
+
+fn forced(index: u64, raw: &[u8]) -> QueueEntry {
+    QueueEntry::Forced {
+        index,
+        sender: L1_SENDER,
+        raw_tx: raw.to_vec(),
+    }
+}
+
+/// The rolling hash after `entries` (from the empty queue).
+fn rolling(entries: &[QueueEntry]) -> B256 {
+    entries.iter().fold(B256::ZERO, |r, e| roll(r, e.hash()))
+}
+
+/// Nodes `who` see `entries` (the queue from its start) final at L1 block `l1_block`, as
+/// their watchers would after reading the contract's events.
+fn see(net: &Net, who: &[usize], entries: &[QueueEntry], l1_block: u64) {
+    for i in who {
+        let view = net.nodes[*i].app.l1_view();
+        let mut v = view.write().expect("lock");
+        for (k, e) in entries.iter().enumerate().skip(v.len() as usize) {
+            v.push(e.clone(), rolling(&entries[..=k]))
+                .expect("in order");
+        }
+        v.set_l1_block(l1_block);
+    }
+}
+
+fn queue(net: &Net) -> QueueState {
+    net.reader()
+        .app_entry(&StateKey::L1Queue)
+        .expect("read")
+        .map(|b| QueueState::decode(&b).expect("decodes"))
+        .unwrap_or_default()
+}
+
+/// The next height's proposal (its proposer's, from the last commit).
+fn next_proposal(net: &Net) -> Vec<Bytes> {
+    let h = net.height + 1;
+    net.nodes[(h as usize) % net.nodes.len()]
+        .app
+        .prepare_proposal(h, net.time(h), &net.mempool, 4 << 20, &net.last_commit())
+        .expect("prepare")
+}
+
+fn batch_of(txs: &[Bytes]) -> Option<(usize, QueueBatch)> {
+    txs.iter()
+        .enumerate()
+        .find_map(|(i, t)| match Message::decode(t) {
+            Ok(Message::L1Queue(b)) => Some((i, b)),
+            _ => None,
+        })
+}
+
+#[test]
+fn deposits_and_a_forced_transaction_from_l1_execute_once_more_than_two_thirds_have_seen_them() {
+    let mut net = net(4);
+    let keys = parley_app::dev_accounts(6).expect("dev keys");
+    // A transaction nobody sends to L2's mempool: it reaches L2 only through L1.
+    let raw = parley_app::devtx::transfer(&keys[5], CHAIN_ID, 0, R2, U256::from(7u64));
+    let tx_hash = alloy_primitives::keccak256(&raw);
+    let entries = vec![
+        deposit(0, R1, eth(3)),
+        forced(1, &raw),
+        deposit(2, R2, U256::from(1u64)),
+        // Garbage posted to L1: consumed (L1 cannot judge it) and dropped.
+        forced(3, b"not a transaction"),
+    ];
+    net.step();
+    // Two of four validators (20 of 40 power) have seen them: not enough.
+    see(&net, &[0, 1], &entries, 10);
+    for _ in 0..4 {
+        net.step();
+        assert_eq!(batch_of(&next_proposal(&net)).map(|(_, b)| b.first), None);
+    }
+    assert_eq!(queue(&net).consumed.count, 0);
+    assert_eq!(net.balance(R1), U256::ZERO);
+    // A third one sees them: the next proposals carry them and the chain consumes them.
+    see(&net, &[2], &entries, 11);
+    step_until(&mut net, 6, "the queue consumed", |n| {
+        queue(n).consumed.count == 4
+    });
+    let q = queue(&net);
+    assert_eq!(q.consumed.rolling, rolling(&entries));
+    assert_eq!(net.balance(R1), eth(3));
+    // The forced transfer ran (7 wei) after the second deposit (1 wei) was credited.
+    assert_eq!(net.balance(R2), U256::from(8u64));
+    let receipt = net
+        .receipt(tx_hash)
+        .expect("the forced transaction executed");
+    assert!(receipt.success);
+    // The epoch of the block that consumed them keeps the queue position for its digest.
+    let h = net.height;
+    let e = (h - 1) / EPOCH_SLOTS;
+    let marks: Vec<QueuePosition> = (0..=e)
+        .filter_map(|e| {
+            net.reader()
+                .app_entry(&StateKey::QueueMark(e))
+                .expect("read")
+                .map(|b| QueuePosition::decode(&b).expect("decodes"))
+        })
+        .collect();
+    assert_eq!(marks.last(), Some(&q.consumed));
+    // Nothing is consumed twice: later heights leave the queue and balances alone.
+    for _ in 0..3 {
+        net.step();
+    }
+    assert_eq!(queue(&net), q);
+    assert_eq!(net.balance(R1), eth(3));
+}
+
+#[test]
+fn queue_batches_that_invent_change_skip_or_lack_votes_are_refused() {
+    let mut net = net(4);
+    let entries = vec![deposit(0, R1, eth(1)), deposit(1, R2, eth(2))];
+    see(&net, &[0, 1, 2, 3], &entries, 5);
+    // The votes are made in this height's precommits; the next proposal carries them.
+    net.step();
+    let txs = next_proposal(&net);
+    let (at, batch) = batch_of(&txs).expect("a batch");
+    assert_eq!((batch.first, batch.entries.as_slice()), (0, &entries[..]));
+    assert_eq!(verdict(&net, &txs), Verdict::Accept);
+    let with = |b: QueueBatch| {
+        let mut t = txs.clone();
+        t[at] = Bytes::from(Message::L1Queue(b).encode());
+        t
+    };
+    let refused = |b: QueueBatch, what: &str| {
+        assert!(
+            matches!(verdict(&net, &with(b)), Verdict::Reject(_)),
+            "accepted: {what}"
+        );
+    };
+    // A changed amount: the rolling hash moves and no signature matches.
+    let mut b = batch.clone();
+    b.entries[1] = deposit(1, R2, eth(200));
+    refused(b, "a changed deposit");
+    // Another recipient.
+    let mut b = batch.clone();
+    b.entries[0] = deposit(0, Address::repeat_byte(0xee), eth(1));
+    refused(b, "a changed recipient");
+    // Entries in another order.
+    let mut b = batch.clone();
+    b.entries.swap(0, 1);
+    refused(b, "reordered entries");
+    // Skipping the first entry.
+    let b = QueueBatch {
+        first: 1,
+        entries: vec![deposit(1, R2, eth(2))],
+        ..batch.clone()
+    };
+    refused(b, "a skipped entry");
+    // An invented entry past what anyone signed.
+    let mut b = batch.clone();
+    b.entries.push(deposit(2, R1, eth(50)));
+    refused(b, "an invented entry");
+    // Two votes of four.
+    let mut b = batch.clone();
+    b.votes.truncate(2);
+    refused(b, "two of four votes");
+    // A vote counted twice, or moved to another member's index.
+    let mut b = batch.clone();
+    b.votes[1] = b.votes[0];
+    refused(b, "a vote counted twice");
+    let mut b = batch.clone();
+    b.votes[0].index = (b.votes[0].index + 1) % 4;
+    b.votes.sort_by_key(|v| v.index);
+    refused(b, "a vote at another member's index");
+    // Still nothing consumed by checking; the honest batch goes through.
+    assert_eq!(queue(&net).consumed.count, 0);
+    net.height += 1;
+    net.decide(txs);
+    assert_eq!(queue(&net).consumed.count, 2);
+    assert_eq!(net.balance(R2), eth(2));
+}
+
+#[test]
+fn a_queue_vote_must_be_the_senders_key_within_one_batch() {
+    let mut net = net(4);
+    let entries: Vec<QueueEntry> = (0..40).map(|i| deposit(i, R1, U256::from(1u64))).collect();
+    see(&net, &[0], &entries, 3);
+    net.step();
+    let h = net.height + 1;
+    let own = net.nodes[0].app.extend_vote(h).expect("extend");
+    let parts = bridge::split(&own);
+    let vote = QueueVote::decode(parts.queue.expect("a queue vote")).expect("decodes");
+    // One batch: 32 entries of the 40 seen.
+    assert_eq!(vote.count, 32);
+    assert_eq!(vote.rolling, rolling(&entries[..32]));
+    let me = signer_address(&consensus(0));
+    let app = net.nodes[1].app.clone();
+    assert_eq!(app.verify_vote_extension(h, me, &own).expect("ok"), Ok(()));
+    let head = [parts.seed, parts.epoch.unwrap_or_default()].concat();
+    let signed = |count: u64, key: u8| {
+        let mut v = QueueVote {
+            count,
+            l1_block: 3,
+            rolling: rolling(&entries[..count.min(40) as usize]),
+            signature: [0; 65],
+        };
+        let d = queue_digest(
+            L1_CHAIN_ID,
+            &ROLLUP,
+            CHAIN_ID,
+            v.count,
+            v.l1_block,
+            &v.rolling,
+        );
+        v.signature = bridge::sign(&bridge_key(key), &d).expect("signs");
+        [head.as_slice(), &v.encode()].concat()
+    };
+    let check = |ext: &[u8]| {
+        app.verify_vote_extension(h, me, ext)
+            .expect("no fatal error")
+    };
+    assert_eq!(check(&signed(5, 0)), Ok(()));
+    // Past one batch, or nothing new.
+    assert!(matches!(
+        check(&signed(33, 0)),
+        Err(SeedError::Bridge(BridgeError::QueueCount {
+            consumed: 0,
+            got: 33
+        }))
+    ));
+    assert!(matches!(
+        check(&signed(0, 0)),
+        Err(SeedError::Bridge(BridgeError::QueueCount { .. }))
+    ));
+    // Another member's key in validator 0's extension; a key outside the set.
+    assert!(matches!(
+        check(&signed(5, 1)),
+        Err(SeedError::Bridge(BridgeError::WrongKey { .. }))
+    ));
+    assert!(matches!(
+        check(&signed(5, 9)),
+        Err(SeedError::Bridge(BridgeError::NotInSet(_)))
+    ));
+    // A view that disagrees with the chain, or that its watcher flagged, does not vote.
+    net.nodes[0]
+        .app
+        .l1_view()
+        .write()
+        .expect("lock")
+        .set_error("rolling hash mismatch".into());
+    let own = net.nodes[0].app.extend_vote(h).expect("extend");
+    assert_eq!(bridge::split(&own).queue, None);
+}
+
+#[test]
+fn an_epoch_that_consumed_entries_attests_the_queue_position() {
+    let mut net = net(4);
+    // Forced transactions L2 refuses change no state: the epoch stays empty (no proof
+    // needed), and its digest still carries where the queue stands.
+    let entries = vec![forced(0, b"garbage one"), forced(1, b"garbage two")];
+    net.step();
+    see(&net, &[0, 1, 2, 3], &entries, 7);
+    step_until(&mut net, 4, "the queue consumed", |n| {
+        queue(n).consumed.count == 2
+    });
+    let consumed_at = net.height;
+    let e = (consumed_at - 1) / EPOCH_SLOTS;
+    step_until(&mut net, 40, "the epoch attested", |n| {
+        record(n, e).is_some()
+    });
+    // Epoch e ends after the block that consumed both; any earlier epoch ends at a prefix.
+    let a = record(&net, e).expect("attested").attestation;
+    assert_eq!(
+        (a.l1_queue_count, a.l1_queue_rolling_hash),
+        (2, rolling(&entries))
+    );
+    for k in 0..e {
+        let a = record(&net, k).expect("attested").attestation;
+        assert!(a.l1_queue_count <= 2, "epoch {k}");
+        assert_eq!(
+            a.l1_queue_rolling_hash,
+            rolling(&entries[..a.l1_queue_count as usize]),
+            "epoch {k}"
+        );
+    }
+    // The next epoch consumed nothing: it carries the same position.
+    step_until(&mut net, 20, "the next epoch attested", |n| {
+        record(n, e + 1).is_some()
+    });
+    let next = record(&net, e + 1).expect("attested").attestation;
+    assert_eq!(
+        (next.l1_queue_count, next.l1_queue_rolling_hash),
+        (2, rolling(&entries))
+    );
+    assert_eq!(queue(&net).attested.count, 2);
+    // Attested epochs' marks are gone.
+    assert!(
+        net.reader()
+            .app_entry(&StateKey::QueueMark(e))
+            .expect("read")
+            .is_none()
+    );
 }

@@ -153,6 +153,7 @@ fn execute(
         proposer: Some((&header, &txs)),
         seed: None,
         attest: None,
+        l1_queue: None,
         proofs: None,
     };
     let executed = execute_block_with_capacity(

@@ -65,6 +65,7 @@ fn vectors() -> Value {
             epoch_commitment: fe("commitment"),
             withdrawal_root: h("withdrawals"),
             l1_queue_rolling_hash: h("queue"),
+            l1_queue_count: 3,
             next_validator_set_hash: h("valset"),
         },
         EpochAttestation {
@@ -77,6 +78,7 @@ fn vectors() -> Value {
             epoch_commitment: fe("c"),
             withdrawal_root: B256::repeat_byte(0xff),
             l1_queue_rolling_hash: B256::repeat_byte(0xee),
+            l1_queue_count: u64::MAX,
             next_validator_set_hash: B256::repeat_byte(0xdd),
         },
     ]

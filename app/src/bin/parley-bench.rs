@@ -143,6 +143,7 @@ fn ceiling(n: usize) -> Result<f64> {
         proposer: Some((&header, &txs)),
         seed: None,
         attest: None,
+        l1_queue: None,
         proofs: None,
     };
     let executed = parley_app::chain::evm::execute_block(

@@ -6,7 +6,9 @@
 //! builds from its mempool (DESIGN §3.5); kind 2 is a signed protocol message (protobuf,
 //! [`crate::chain::msg`]), which users, sequencers, provers and validators send; kind 3 is
 //! [`Message::Seed`], the validators' seed openings a proposer carries from its last commit
-//! ([`crate::chain::seed`]).
+//! ([`crate::chain::seed`]); kind 4 is [`Message::Attest`] (an epoch's attestation for L1) and
+//! kind 5 [`Message::L1Queue`] (L1 queue entries with their votes), both from its last
+//! commit's vote extensions ([`crate::chain::bridge`], [`crate::chain::l1queue`]).
 
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
@@ -18,6 +20,7 @@ pub const VERSION: u8 = 1;
 const KIND_PROPOSER_BLOCK: u8 = 1;
 const KIND_SEED: u8 = 3;
 const KIND_ATTEST: u8 = 4;
+const KIND_L1_QUEUE: u8 = 5;
 
 /// The header of an L2 block: everything the block commitment covers besides the txs.
 #[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
@@ -78,6 +81,9 @@ pub enum Message {
     /// The validators' signatures of the pending epoch digest (DESIGN §6), after any seed
     /// reveals; put there by the proposer from its last commit's vote extensions.
     Attest(crate::chain::bridge::Attest),
+    /// L1 queue entries and the validators' votes that let them in (DESIGN §6), after any
+    /// attestation; put there by the proposer from its last commit's vote extensions.
+    L1Queue(crate::chain::l1queue::QueueBatch),
 }
 
 /// Why bytes are not a protocol message.
@@ -121,6 +127,10 @@ impl Message {
                 out.push(KIND_ATTEST);
                 a.encode(&mut out);
             }
+            Self::L1Queue(b) => {
+                out.push(KIND_L1_QUEUE);
+                b.encode(&mut out);
+            }
         }
         out
     }
@@ -148,6 +158,9 @@ impl Message {
             ),
             KIND_ATTEST => Self::Attest(
                 crate::chain::bridge::Attest::decode(&mut body).map_err(MessageError::Body)?,
+            ),
+            KIND_L1_QUEUE => Self::L1Queue(
+                crate::chain::l1queue::QueueBatch::decode(&mut body).map_err(MessageError::Body)?,
             ),
             k => return Err(MessageError::Kind(k)),
         };

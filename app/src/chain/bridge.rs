@@ -24,9 +24,11 @@
 //!   next withdrawals ([`parley_types::bridge::WithdrawalEntry`]), and the contract's balance
 //!   is burned. The epoch's digest carries the root of its withdrawals' keccak tree.
 //!
-//! What is not built yet (issue 9): the L1 queue (its rolling hash stays at the empty
-//! queue's, zero); a leaving validator's bond is released after the unbonding delay, not
-//! after L1 finalizes its last signed epoch.
+//! - The L1 queue's deposits and forced transactions: [`crate::chain::l1queue`]; the digest
+//!   carries the queue position at the epoch's end.
+//!
+//! What is not built yet (issue 9): a leaving validator's bond is released after the
+//! unbonding delay, not after L1 finalizes its last signed epoch.
 //!
 //! Pure functions of (overlay, parameters, height, message), like the rest of the core.
 
@@ -90,12 +92,39 @@ impl BridgeVote {
     }
 }
 
-/// A vote extension's seed part (0, 41 or 73 bytes; [`seed::Extension`]) and bridge part
-/// ([`BridgeVote`], when the extension is one of those lengths plus [`VOTE_BYTES`]).
-pub fn split(extension: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match extension.len().checked_sub(VOTE_BYTES) {
-        Some(n @ (0 | 41 | 73)) => (&extension[..n], Some(&extension[n..])),
-        _ => (extension, None),
+/// The parts of a vote extension: `seed ‖ [epoch vote] ‖ [queue vote]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts<'a> {
+    /// The seed part: 0, 41 or 73 bytes ([`seed::Extension`]).
+    pub seed: &'a [u8],
+    /// The epoch vote ([`BridgeVote`], [`VOTE_BYTES`]), if any.
+    pub epoch: Option<&'a [u8]>,
+    /// The L1 queue vote ([`crate::chain::l1queue::QueueVote`]), if any.
+    pub queue: Option<&'a [u8]>,
+}
+
+/// Splits a vote extension by its length: the seed part's three lengths and the votes'
+/// lengths (74 and 114) add up to twelve different totals, so the length alone says which
+/// parts are there (a unit test checks it). Any other length is all seed part, which the
+/// seed rule then refuses.
+pub fn split(extension: &[u8]) -> Parts<'_> {
+    use crate::chain::l1queue::VOTE_BYTES as QUEUE_BYTES;
+    for (epoch, queue) in [(false, false), (true, false), (false, true), (true, true)] {
+        let tail = usize::from(epoch) * VOTE_BYTES + usize::from(queue) * QUEUE_BYTES;
+        if let Some(n @ (0 | 41 | 73)) = extension.len().checked_sub(tail) {
+            let (seed, rest) = extension.split_at(n);
+            let (e, q) = rest.split_at(if epoch { VOTE_BYTES } else { 0 });
+            return Parts {
+                seed,
+                epoch: epoch.then_some(e),
+                queue: queue.then_some(q),
+            };
+        }
+    }
+    Parts {
+        seed: extension,
+        epoch: None,
+        queue: None,
     }
 }
 
@@ -130,6 +159,16 @@ pub enum BridgeError {
     /// The signer is not in the epoch's signing set.
     #[error("bridge key {0} is not in the signing set of the pending epoch")]
     NotInSet(Address),
+    /// A queue vote's count is not within one batch past what the chain consumed.
+    #[error(
+        "queue vote for count {got}, but the chain consumed {consumed} (a vote reaches 1..=32 entries past it)"
+    )]
+    QueueCount {
+        /// Entries the chain consumed.
+        consumed: u64,
+        /// The vote's count.
+        got: u64,
+    },
 }
 
 /// The bridge's state; `None` on a chain without a bridge.
@@ -332,6 +371,7 @@ pub fn end_block<V: StateView>(
     next_set.sort_by_key(|(a, _)| *a);
     let next_validator_set_hash = validator_set_hash(&next_set)
         .map_err(|e| corrupt("bridge", format!("the next signing set: {e}")))?;
+    let queue = crate::chain::l1queue::position_at_end(o, e)?;
     let ws: Vec<Withdrawal> = withdrawals(o, e)?
         .into_iter()
         .map(|w| w.withdrawal)
@@ -346,8 +386,8 @@ pub fn end_block<V: StateView>(
             last_post_root,
             epoch_commitment,
             withdrawal_root: withdrawal_root(params.chain_id, e, &ws),
-            // Not built yet: no L1 queue on L2 (see the module docs).
-            l1_queue_rolling_hash: B256::ZERO,
+            l1_queue_rolling_hash: queue.rolling,
+            l1_queue_count: queue.count,
             next_validator_set_hash,
         },
         since: height,
@@ -387,7 +427,7 @@ pub fn own_vote<V: StateView>(
 }
 
 /// The registered bridge key of the validator whose node has consensus address `validator`.
-fn bridge_key_of<V: StateView>(
+pub(crate) fn bridge_key_of<V: StateView>(
     o: &mut Overlay<'_, V>,
     validator: Address,
 ) -> Result<Option<Address>, StoreError> {
@@ -511,7 +551,7 @@ pub fn collect<V: StateView>(
     };
     let mut found: std::collections::BTreeMap<usize, BridgeSignature> = Default::default();
     for v in commit.votes.iter().filter(|v| v.signed) {
-        let Some(part) = split(&v.extension).1 else {
+        let Some(part) = split(&v.extension).epoch else {
             continue;
         };
         let Ok(vote) = BridgeVote::decode(part) else {
@@ -616,6 +656,14 @@ pub fn apply<V: StateView>(
     st.root = p.attestation.last_post_root;
     st.set = p.next_set;
     set_state(o, &st);
+    crate::chain::l1queue::on_attested(
+        o,
+        a.epoch,
+        parley_types::bridge::QueuePosition {
+            count: p.attestation.l1_queue_count,
+            rolling: p.attestation.l1_queue_rolling_hash,
+        },
+    )?;
     let mut l = Ledger::new(o);
     ledger::apply_power_plan(&mut l, &params.protocol, height, &p.plan)
 }
@@ -625,18 +673,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_extension_splits_only_at_seed_lengths_plus_a_vote() {
+    fn the_extension_splits_by_length_alone() {
+        use crate::chain::l1queue::VOTE_BYTES as Q;
+        let mut totals = std::collections::BTreeSet::new();
         for seed_len in [0usize, 41, 73] {
-            let mut ext = vec![1u8; seed_len];
-            assert_eq!(split(&ext), (&ext[..], None));
-            ext.extend_from_slice(&[VOTE_TAG; VOTE_BYTES]);
-            let (head, tail) = split(&ext);
-            assert_eq!(head.len(), seed_len);
-            assert_eq!(tail.map(<[u8]>::len), Some(VOTE_BYTES));
+            for (e, q) in [(false, false), (true, false), (false, true), (true, true)] {
+                let mut ext = vec![1u8; seed_len];
+                ext.extend(std::iter::repeat_n(VOTE_TAG, usize::from(e) * VOTE_BYTES));
+                ext.extend(std::iter::repeat_n(0xb2, usize::from(q) * Q));
+                assert!(
+                    totals.insert(ext.len()),
+                    "two layouts of {} bytes",
+                    ext.len()
+                );
+                let p = split(&ext);
+                assert_eq!(p.seed.len(), seed_len);
+                assert_eq!(p.epoch.map(<[u8]>::len), e.then_some(VOTE_BYTES));
+                assert_eq!(p.queue.map(<[u8]>::len), q.then_some(Q));
+                assert!(p.epoch.is_none_or(|v| v.iter().all(|b| *b == VOTE_TAG)));
+                assert!(p.queue.is_none_or(|v| v.iter().all(|b| *b == 0xb2)));
+            }
         }
+        assert_eq!(totals.len(), 12);
         // Any other length is all seed part (and fails the seed rule there).
         let odd = vec![0u8; VOTE_BYTES + 1];
-        assert_eq!(split(&odd).1, None);
+        assert_eq!(split(&odd).seed.len(), VOTE_BYTES + 1);
+        assert_eq!(split(&odd).epoch, None);
     }
 
     #[test]

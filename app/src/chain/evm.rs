@@ -267,6 +267,9 @@ pub struct BlockInput<'a> {
     /// The epoch attestation after them, already checked
     /// ([`crate::chain::bridge::check_attest`]); applied right after the seed.
     pub attest: Option<&'a crate::chain::bridge::Attest>,
+    /// The L1 queue batch and the count it consumes up to, already checked on committed
+    /// state ([`crate::chain::l1queue::check_batch`]); consumed first in the L2 block.
+    pub l1_queue: Option<(&'a crate::chain::l1queue::QueueBatch, u64)>,
     /// Checks `Proof` messages (FinalizeBlock passes the node's verifier; `None` takes every
     /// proof as valid, which only block building and benchmarks may do).
     pub proofs: Option<&'a dyn proving::ProofCheck>,
@@ -274,7 +277,8 @@ pub struct BlockInput<'a> {
 
 /// Executes one height on top of committed state `view`: the protocol `messages` in order
 /// ([`ledger::apply`]); then the height's L2 block ([`auction::source`]: the proposer's, the
-/// winner's revealed block, or an empty one for a withheld slot), starting with the queued
+/// winner's revealed block, or an empty one for a withheld slot), starting with the L1
+/// queue's entries ([`crate::chain::l1queue::apply`]) and the queued
 /// forced transactions (up to `forced_gas`), each transaction running against the block
 /// overlay and committed into it when it finishes, until the block's writes reach
 /// `max_diff_entries`; then the slot's settlement, the base fees to the pot,
@@ -394,6 +398,11 @@ pub fn execute_block_with_capacity<V: StateView>(
         skipped.extend(txs.iter().map(|t| t.hash));
     }
     let txs = if held { Vec::new() } else { txs };
+    // The L1 queue's entries first: deposits credited, forced transactions queued (they run
+    // just below, in the forced section).
+    if let Some((batch, to)) = input.l1_queue {
+        crate::chain::l1queue::apply(exec.overlay(), params, height, batch, to, held, senders)?;
+    }
     let queue = if held {
         Vec::new()
     } else {

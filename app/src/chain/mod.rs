@@ -44,6 +44,7 @@ pub mod block;
 pub mod bridge;
 pub mod evm;
 pub mod genesis;
+pub mod l1queue;
 pub mod ledger;
 pub mod msg;
 pub mod overlay;

@@ -80,6 +80,11 @@ pub struct Proposal {
     /// The epoch attestation the proposal carries after the seed openings, if any (checked
     /// on state: [`crate::chain::bridge::check_attest`]).
     pub attest: Option<crate::chain::bridge::Attest>,
+    /// The L1 queue batch after the attestation, if any (checked on state:
+    /// [`crate::chain::l1queue::check_batch`]).
+    pub l1_queue: Option<crate::chain::l1queue::QueueBatch>,
+    /// The queue count the batch consumes up to, once checked on state (zero until then).
+    pub l1_queue_to: u64,
 }
 
 /// Checks a proposal's transactions at `height`: signed protocol messages first (each valid
@@ -105,6 +110,11 @@ pub fn check_proposal(
         Some(Ok(Message::Attest(a))) => (Some(a), &txs[1..]),
         _ => (None, txs),
     };
+    // Then the L1 queue batch, if any.
+    let (l1_queue, txs) = match txs.first().map(|t| Message::decode(t)) {
+        Some(Ok(Message::L1Queue(b))) => (Some(b), &txs[1..]),
+        _ => (None, txs),
+    };
     let mut block = None;
     for (i, raw) in txs.iter().enumerate() {
         if msg::is_signed_message(raw) {
@@ -126,6 +136,11 @@ pub fn check_proposal(
                     "tx {i}: an attestation anywhere but first (after any seed reveals)"
                 ));
             }
+            Ok(Message::L1Queue(_)) => {
+                return Err(format!(
+                    "tx {i}: L1 queue entries anywhere but first (after any seed reveals and attestation)"
+                ));
+            }
             Err(e) => {
                 return Err(format!(
                     "tx {i}: {e} (raw user transactions travel inside L2 blocks)"
@@ -144,6 +159,8 @@ pub fn check_proposal(
             block: None,
             seed,
             attest,
+            l1_queue,
+            l1_queue_to: 0,
         });
     }
     let block = block.ok_or_else(|| {
@@ -156,6 +173,8 @@ pub fn check_proposal(
         block: Some((block.header, signed)),
         seed,
         attest,
+        l1_queue,
+        l1_queue_to: 0,
     })
 }
 
@@ -172,6 +191,9 @@ pub fn check_messages(raw: &[Bytes], params: &Params) -> Result<Vec<SignedMsg>, 
                 Ok(Message::Attest(_)) => {
                     format!("tx {i}: an attestation anywhere but first (after any seed reveals)")
                 }
+                Ok(Message::L1Queue(_)) => format!(
+                    "tx {i}: L1 queue entries anywhere but first (after any seed reveals and attestation)"
+                ),
                 Err(e) => format!("tx {i}: {e} (raw user transactions travel inside L2 blocks)"),
             });
         }

@@ -41,9 +41,10 @@ use crate::chain::view::{StateView, StoreError};
 pub const EXTENSION_VERSION: u8 = 1;
 /// The largest seed part of an extension (an [`Extension`] with an opening is 73 bytes).
 pub const MAX_SEED_BYTES: usize = 73;
-/// The largest extension accepted from anyone: a seed part and a bridge vote
+/// The largest extension accepted from anyone: a seed part, an epoch vote and a queue vote
 /// ([`crate::chain::bridge::split`]).
-pub const MAX_EXTENSION_BYTES: usize = MAX_SEED_BYTES + crate::chain::bridge::VOTE_BYTES;
+pub const MAX_EXTENSION_BYTES: usize =
+    MAX_SEED_BYTES + crate::chain::bridge::VOTE_BYTES + crate::chain::l1queue::VOTE_BYTES;
 const SECRET_DOMAIN: &[u8] = b"parley/seed-secret/v1";
 const COMMIT_DOMAIN: &[u8] = b"parley/seed-commit/v1";
 const MIX_DOMAIN: &[u8] = b"parley/seed/v2";
@@ -143,16 +144,15 @@ pub struct SeedReveals {
 }
 
 impl SeedReveals {
-    /// `count u16 ‖ (address ‖ length u8 ‖ extension ‖ signature)*`.
+    /// `count u16 ‖ (address ‖ length u16 ‖ extension ‖ signature)*`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let n = u16::try_from(self.entries.len()).expect("at most 65,535 validators");
         out.extend_from_slice(&n.to_be_bytes());
         for e in &self.entries {
             out.extend_from_slice(e.validator.as_slice());
-            out.push(
-                u8::try_from(e.extension.len())
-                    .expect("extensions are at most MAX_EXTENSION_BYTES (147) bytes"),
-            );
+            let len = u16::try_from(e.extension.len())
+                .expect("extensions are at most MAX_EXTENSION_BYTES bytes");
+            out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(&e.extension);
             out.extend_from_slice(&e.signature);
         }
@@ -172,7 +172,11 @@ impl SeedReveals {
         let mut entries = Vec::with_capacity(usize::from(n).min(1024));
         for _ in 0..n {
             let validator = Address::from_slice(take(buf, 20, "address")?);
-            let len = take(buf, 1, "extension length")?[0];
+            let len = u16::from_be_bytes(
+                take(buf, 2, "extension length")?
+                    .try_into()
+                    .expect("2 bytes"),
+            );
             if usize::from(len) > MAX_EXTENSION_BYTES {
                 return Err(format!("seed reveals: extension of {len} bytes"));
             }
@@ -325,7 +329,7 @@ fn check_registered_extension<V: StateView>(
         return Ok(Err(SeedError::TooLarge(bytes.len())));
     }
     // The bridge vote after the seed part is the bridge's to check.
-    let bytes = crate::chain::bridge::split(bytes).0;
+    let bytes = crate::chain::bridge::split(bytes).seed;
     if !is_reveal_height(params, height) {
         return Ok(if bytes.is_empty() {
             Ok(None)
@@ -586,7 +590,7 @@ pub fn apply<V: StateView>(
     let mut openings = Vec::new();
     for e in &reveals.entries {
         // The seed part only: a bridge vote may follow it (chain::bridge::split).
-        let ext = Extension::decode(crate::chain::bridge::split(&e.extension).0)
+        let ext = Extension::decode(crate::chain::bridge::split(&e.extension).seed)
             .map_err(|why| corrupt("a checked seed extension", why))?;
         if let Some(r) = ext.reveal {
             openings.push((e.validator, r));

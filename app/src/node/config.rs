@@ -80,6 +80,17 @@ pub struct Config {
     /// power does not count toward an epoch's attestation). Keep it as secret as the
     /// validator key: with two thirds of the power's bridge keys, L1 accepts any epoch.
     pub bridge_key: String,
+    /// An L1 JSON-RPC URL (a bridge chain's validators): the node watches the Rollup's queue
+    /// there and votes L1 deposits and forced transactions into L2 (DESIGN §6). Empty: the
+    /// node does not watch L1, and its power does not count toward letting entries in.
+    pub l1_rpc: String,
+    /// L1 blocks below the head before a queue entry counts (a reorganisation deeper than
+    /// this makes the node stop voting on the queue until restarted).
+    pub l1_finality_depth: u64,
+    /// Milliseconds between the L1 watcher's polls.
+    pub l1_poll_ms: u64,
+    /// First L1 block the watcher reads: the Rollup's deployment block, or any block before.
+    pub l1_start_block: u64,
 }
 
 /// An optional listen address written as a string, `""` for none (TOML has no null).
@@ -136,6 +147,10 @@ impl Default for Config {
             prover_grpc_addr: Some(([127, 0, 0, 1], 9090).into()),
             srs: String::new(),
             bridge_key: String::new(),
+            l1_rpc: String::new(),
+            l1_finality_depth: 64,
+            l1_poll_ms: 2_000,
+            l1_start_block: 0,
         }
     }
 }
@@ -169,6 +184,10 @@ const KEYS: &[(&str, bool)] = &[
     ("prover_grpc_addr", false),
     ("srs", false),
     ("bridge_key", false),
+    ("l1_rpc", false),
+    ("l1_finality_depth", true),
+    ("l1_poll_ms", true),
+    ("l1_start_block", true),
 ];
 
 /// Keys whose environment override is `true` or `false` (anything else stays a string and is

@@ -310,6 +310,9 @@ struct DigestJson {
     epoch_commitment: B256,
     withdrawal_root: B256,
     l1_queue_rolling_hash: B256,
+    /// The queue position of `l1QueueRollingHash` (not signed: `finalizeEpoch`'s
+    /// `queueCount`).
+    l1_queue_count: U64,
     next_validator_set_hash: B256,
     /// What the bridge keys sign.
     digest: B256,
@@ -327,6 +330,7 @@ impl From<&parley_types::bridge::EpochAttestation> for DigestJson {
             epoch_commitment: a.epoch_commitment,
             withdrawal_root: a.withdrawal_root,
             l1_queue_rolling_hash: a.l1_queue_rolling_hash,
+            l1_queue_count: U64::from(a.l1_queue_count),
             next_validator_set_hash: a.next_validator_set_hash,
             digest: parley_types::bridge::epoch_digest(a),
         }
@@ -366,6 +370,36 @@ struct BridgeJson {
     pending_since: Option<U64>,
     /// The set that signs the epoch after it.
     next_set: Option<SignersJson>,
+    /// The L1 queue on L2 (consensus state).
+    queue: QueueJson,
+    /// What this node's L1 watcher has seen (node-local: other nodes may differ).
+    l1_view: L1ViewJson,
+}
+
+/// The L1 queue as the chain consumed it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueJson {
+    /// Entries consumed (deposits credited, forced transactions queued or dropped).
+    consumed: U64,
+    /// The rolling hash after them (the Rollup's `rollingHash(consumed)`).
+    rolling_hash: B256,
+    /// Where the last attested epoch ended in the queue.
+    attested_count: U64,
+}
+
+/// This node's L1 watcher's view of the queue.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct L1ViewJson {
+    /// Entries seen, final at `l1Block`.
+    seen: U64,
+    /// The L1 block the view is complete to.
+    l1_block: U64,
+    /// The rolling hash after the entries seen.
+    rolling_hash: B256,
+    /// The watcher's last error, if any.
+    error: Option<String>,
 }
 
 /// One signature of an attestation, split as `finalizeEpoch` takes it.
@@ -947,6 +981,17 @@ pub(super) fn register(
                 "this chain has no bridge (no params.protocol.bridge)",
             ));
         };
+        let q = crate::chain::l1queue::state(&mut Overlay::new(&r)).map_err(internal)?;
+        let l1_view = {
+            let view = ctx.app.l1_view();
+            let v = view.read().expect("l1 view lock");
+            L1ViewJson {
+                seen: U64::from(v.len()),
+                l1_block: U64::from(v.l1_block()),
+                rolling_hash: v.rolling_at(v.len()).unwrap_or_default(),
+                error: v.error().map(str::to_owned),
+            }
+        };
         Ok::<_, ErrorObjectOwned>(BridgeJson {
             next_epoch: U64::from(st.next_epoch),
             root: st.root,
@@ -957,6 +1002,12 @@ pub(super) fn register(
                 .map(|p| DigestJson::from(&p.attestation)),
             pending_since: st.pending.as_ref().map(|p| U64::from(p.since)),
             next_set: st.pending.as_ref().map(|p| signers_json(&p.next_set)),
+            queue: QueueJson {
+                consumed: U64::from(q.consumed.count),
+                rolling_hash: q.consumed.rolling,
+                attested_count: U64::from(q.attested.count),
+            },
+            l1_view,
         })
     })?;
     module.register_blocking_method("parley_getWithdrawals", |p: Params, ctx, _| {

@@ -28,6 +28,9 @@ pub const DEPOSIT_TAG: &str = "parley.bridge.deposit.v1";
 pub const FORCED_TAG: &str = "parley.bridge.forced.v1";
 /// Tag of a withdrawal leaf.
 pub const WITHDRAWAL_TAG: &str = "parley.bridge.withdrawal.v1";
+/// Tag of a validator's signed view of the L1 queue ([`queue_digest`]); never an epoch
+/// digest, so L1 cannot be given one for the other.
+pub const QUEUE_TAG: &str = "parley.bridge.queue.v1";
 
 /// `abi.encode` of 32-byte words: their concatenation.
 fn words(ws: &[[u8; 32]]) -> Vec<u8> {
@@ -69,6 +72,10 @@ pub struct EpochAttestation {
     pub withdrawal_root: B256,
     /// The L1 queue's rolling hash after the last entry the chain consumed by the epoch's end.
     pub l1_queue_rolling_hash: B256,
+    /// How many queue entries the chain consumed by the epoch's end: the position of
+    /// `l1_queue_rolling_hash`. Not signed (the hash binds it: the contract checks its own
+    /// rolling hash at this position); the relayer passes it as `queueCount`.
+    pub l1_queue_count: u64,
     /// [`validator_set_hash`] of the set that signs the next epoch.
     pub next_validator_set_hash: B256,
 }
@@ -209,6 +216,98 @@ impl QueueEntry {
 /// queue's hash before its first entry is zero.
 pub fn roll(previous: B256, entry_hash: B256) -> B256 {
     keccak256(words(&[previous.0, entry_hash.0]))
+}
+
+/// What a validator's bridge key signs about the L1 queue in its vote extension: it has seen
+/// the first `count` entries, final at L1 block `l1_block`, with rolling hash `rolling`:
+/// `keccak256(abi.encode(QUEUE_TAG, l1_chain_id, rollup, l2_chain_id, count, l1_block,
+/// rolling))`.
+pub fn queue_digest(
+    l1_chain_id: u64,
+    rollup: &Address,
+    l2_chain_id: u64,
+    count: u64,
+    l1_block: u64,
+    rolling: &B256,
+) -> B256 {
+    keccak256(words(&[
+        tag(QUEUE_TAG).0,
+        w_u64(l1_chain_id),
+        w_addr(rollup),
+        w_u64(l2_chain_id),
+        w_u64(count),
+        w_u64(l1_block),
+        rolling.0,
+    ]))
+}
+
+/// A position in the L1 queue: `count` entries and the rolling hash after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueuePosition {
+    /// Entries up to this position.
+    pub count: u64,
+    /// The rolling hash after them ([`roll`]; zero for none).
+    pub rolling: B256,
+}
+
+impl QueuePosition {
+    /// `0x01 ‖ count u64 ‖ rolling`: the value of [`crate::StateKey::QueueMark`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(41);
+        v.push(VALUE_VERSION);
+        v.extend_from_slice(&self.count.to_be_bytes());
+        v.extend_from_slice(self.rolling.as_slice());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> crate::Result<Self> {
+        let b = &mut bytes;
+        crate::protocol::version(b, "queue position version")?;
+        let p = take_position(b)?;
+        crate::protocol::end(b, "queue position")?;
+        Ok(p)
+    }
+}
+
+fn take_position(b: &mut &[u8]) -> crate::Result<QueuePosition> {
+    Ok(QueuePosition {
+        count: crate::take_u64(b, "queue count")?,
+        rolling: crate::proving::take_b256(b, "queue rolling hash")?,
+    })
+}
+
+/// How far the chain has consumed the L1 queue (the singleton [`crate::StateKey::L1Queue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueState {
+    /// Entries consumed so far (deposits credited, forced transactions queued or dropped).
+    pub consumed: QueuePosition,
+    /// The position the last attested epoch ended at (the start for the next epoch's digest
+    /// when that epoch consumes nothing).
+    pub attested: QueuePosition,
+}
+
+impl QueueState {
+    /// `0x01 ‖ consumed (count u64 ‖ rolling) ‖ attested (count u64 ‖ rolling)`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(81);
+        v.push(VALUE_VERSION);
+        for p in [self.consumed, self.attested] {
+            v.extend_from_slice(&p.count.to_be_bytes());
+            v.extend_from_slice(p.rolling.as_slice());
+        }
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> crate::Result<Self> {
+        let b = &mut bytes;
+        crate::protocol::version(b, "queue state version")?;
+        let consumed = take_position(b)?;
+        let attested = take_position(b)?;
+        crate::protocol::end(b, "queue state")?;
+        Ok(Self { consumed, attested })
+    }
 }
 
 /// One withdrawal recorded on L2 in an epoch, claimable on L1 once the epoch is finalized.
@@ -364,6 +463,7 @@ fn put_attestation(v: &mut Vec<u8>, a: &EpochAttestation) {
     v.extend_from_slice(a.rollup.as_slice());
     v.extend_from_slice(&a.l2_chain_id.to_be_bytes());
     v.extend_from_slice(&a.epoch.to_be_bytes());
+    v.extend_from_slice(&a.l1_queue_count.to_be_bytes());
     for h in [
         a.first_pre_root,
         a.last_post_root,
@@ -383,6 +483,7 @@ fn take_attestation(b: &mut &[u8]) -> crate::Result<EpochAttestation> {
         rollup: Address::from_slice(crate::take(b, 20, "rollup")?),
         l2_chain_id: crate::take_u64(b, "l2 chain id")?,
         epoch: crate::take_u64(b, "epoch")?,
+        l1_queue_count: crate::take_u64(b, "l1 queue count")?,
         first_pre_root: take_b256(b, "first pre root")?,
         last_post_root: take_b256(b, "last post root")?,
         epoch_commitment: take_b256(b, "epoch commitment")?,
@@ -600,8 +701,27 @@ mod tests {
             epoch_commitment: B256::repeat_byte(3),
             withdrawal_root: B256::repeat_byte(4),
             l1_queue_rolling_hash: B256::repeat_byte(5),
+            l1_queue_count: 11,
             next_validator_set_hash: B256::repeat_byte(6),
         };
+        let q = QueueState {
+            consumed: QueuePosition {
+                count: 9,
+                rolling: B256::repeat_byte(7),
+            },
+            attested: QueuePosition {
+                count: 4,
+                rolling: B256::repeat_byte(8),
+            },
+        };
+        assert_eq!(QueueState::decode(&q.encode()), Ok(q));
+        assert_eq!(QueuePosition::decode(&q.consumed.encode()), Ok(q.consumed));
+        let mut long = q.encode();
+        long.push(0);
+        assert!(QueueState::decode(&long).is_err());
+        let mut long = q.attested.encode();
+        long.push(0);
+        assert!(QueuePosition::decode(&long).is_err());
         let states = [
             BridgeState::default(),
             BridgeState {
@@ -685,6 +805,27 @@ mod tests {
         for v in variants {
             assert_ne!(epoch_digest(&v), d0, "{v:?}");
         }
+        // The queue count is bound through the rolling hash, not signed itself.
+        let mut v = base;
+        v.l1_queue_count = 5;
+        assert_eq!(epoch_digest(&v), d0);
+    }
+
+    #[test]
+    fn the_queue_digest_moves_with_every_field_and_is_never_an_epoch_digest() {
+        let r = a(1);
+        let d0 = queue_digest(31337, &r, 424242, 3, 100, &B256::repeat_byte(9));
+        for d in [
+            queue_digest(31338, &r, 424242, 3, 100, &B256::repeat_byte(9)),
+            queue_digest(31337, &a(2), 424242, 3, 100, &B256::repeat_byte(9)),
+            queue_digest(31337, &r, 424243, 3, 100, &B256::repeat_byte(9)),
+            queue_digest(31337, &r, 424242, 4, 100, &B256::repeat_byte(9)),
+            queue_digest(31337, &r, 424242, 3, 101, &B256::repeat_byte(9)),
+            queue_digest(31337, &r, 424242, 3, 100, &B256::repeat_byte(8)),
+        ] {
+            assert_ne!(d, d0);
+        }
+        assert_ne!(tag(QUEUE_TAG), tag(EPOCH_TAG));
     }
 
     #[test]

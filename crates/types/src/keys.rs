@@ -28,6 +28,8 @@ const TAG_EPOCH: u8 = 0x20;
 const TAG_BRIDGE: u8 = 0x21;
 const TAG_ATTESTATION: u8 = 0x22;
 const TAG_WITHDRAWAL: u8 = 0x23;
+const TAG_L1_QUEUE: u8 = 0x24;
+const TAG_QUEUE_MARK: u8 = 0x25;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -112,6 +114,12 @@ pub enum StateKey {
         /// Its position in the epoch.
         index: u64,
     },
+    /// How far the chain has consumed the L1 queue ([`crate::bridge::QueueState`]); written
+    /// only on a chain whose genesis configures the bridge.
+    L1Queue,
+    /// Where the L1 queue stood at the end of the last block of an epoch that consumed
+    /// entries ([`crate::bridge::QueuePosition`]), kept until the epoch is attested.
+    QueueMark(u64),
 }
 
 impl StateKey {
@@ -123,7 +131,8 @@ impl StateKey {
     /// address` (a validator's seed commitment), `0x1c ‖ position u64` (freed proof index),
     /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof), `0x1f` (epoch
     /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation), `0x21` (bridge state), `0x22 ‖
-    /// epoch u64` (an epoch's attestation), `0x23 ‖ epoch u64 ‖ index u64` (a withdrawal).
+    /// epoch u64` (an epoch's attestation), `0x23 ‖ epoch u64 ‖ index u64` (a withdrawal),
+    /// `0x24` (the L1 queue's consumption), `0x25 ‖ epoch u64` (the queue at an epoch's end).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -180,6 +189,8 @@ impl StateKey {
             Self::Epoch(e) => tagged_u64(TAG_EPOCH, *e),
             Self::Bridge => vec![TAG_BRIDGE],
             Self::Attestation(e) => tagged_u64(TAG_ATTESTATION, *e),
+            Self::L1Queue => vec![TAG_L1_QUEUE],
+            Self::QueueMark(e) => tagged_u64(TAG_QUEUE_MARK, *e),
             Self::Withdrawal { epoch, index } => {
                 let mut v = tagged_u64(TAG_WITHDRAWAL, *epoch);
                 v.extend_from_slice(&index.to_be_bytes());
@@ -222,6 +233,8 @@ impl StateKey {
             TAG_EPOCH => Ok(Self::Epoch(crate::take_u64(buf, "epoch")?)),
             TAG_BRIDGE => Ok(Self::Bridge),
             TAG_ATTESTATION => Ok(Self::Attestation(crate::take_u64(buf, "epoch")?)),
+            TAG_L1_QUEUE => Ok(Self::L1Queue),
+            TAG_QUEUE_MARK => Ok(Self::QueueMark(crate::take_u64(buf, "epoch")?)),
             TAG_WITHDRAWAL => Ok(Self::Withdrawal {
                 epoch: crate::take_u64(buf, "withdrawal epoch")?,
                 index: crate::take_u64(buf, "withdrawal index")?,
@@ -374,6 +387,9 @@ mod tests {
                 StateKey::Attestation(g),
                 StateKey::Withdrawal { epoch: h, index: g },
                 StateKey::Withdrawal { epoch: g, index: h },
+                StateKey::L1Queue,
+                StateKey::QueueMark(h),
+                StateKey::QueueMark(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
