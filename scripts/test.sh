@@ -47,7 +47,7 @@ L1_TMP="$(mktemp -d)"
 rm -rf "${L1_TMP}"
 
 stage "end-to-end: 4-validator CometBFT localnet driven by cast, viem, ethers and forge"
-cargo build --release --locked -p parley-app -p parley-prover -p parley-proofs --bins
+cargo build --release --locked -p parley-app -p parley-prover -p parley-proofs -p parley-bridge --bins
 PARLEY_SKIP_BUILD=1 bash tests/e2e/run.sh
 
 if [[ "${PARLEY_TEST_FAST:-0}" != 1 && -f crates/proofs/ci.sh ]]; then
