@@ -1,6 +1,7 @@
 //! The L1 watcher (DESIGN §6, docs/bridge.md "L1 → L2"): reads the Rollup contract's
 //! `QueueEntry` events from an L1 JSON-RPC endpoint, up to `finality_depth` blocks below the
-//! L1 head, into the node's [`L1View`]. The view is node-local: it only decides this
+//! L1 head, into the node's [`L1View`], and the Rollup's `nextEpoch()` at that block (the
+//! epochs final on L1: JSON-RPC's `finalized` tag). The view is node-local: it only decides this
 //! validator's queue votes and the batches it proposes; consensus checks the votes'
 //! signatures ([`crate::chain::l1queue`]).
 //!
@@ -24,10 +25,8 @@ use crate::chain::l1queue::L1View;
 /// What the watcher needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The L1 JSON-RPC URL (config `l1_rpc`).
+    /// The L1 JSON-RPC URL (config `l1_rpc`; empty: no watcher).
     pub url: String,
-    /// The Rollup contract (from genesis).
-    pub rollup: Address,
     /// L1 blocks below the head an entry must be before it counts (config
     /// `l1_finality_depth`).
     pub finality_depth: u64,
@@ -110,6 +109,7 @@ struct Log {
 async fn poll_once(
     client: &HttpClient,
     s: &Settings,
+    rollup: Address,
     view: &RwLock<L1View>,
     next: u64,
 ) -> Result<u64, String> {
@@ -126,7 +126,7 @@ async fn poll_once(
     }
     let to = safe.min(next.saturating_add(MAX_RANGE - 1));
     let filter = serde_json::json!({
-        "address": s.rollup,
+        "address": rollup,
         "topics": [queue_entry_topic()],
         "fromBlock": format!("0x{next:x}"),
         "toBlock": format!("0x{to:x}"),
@@ -135,7 +135,24 @@ async fn poll_once(
         .request("eth_getLogs", rpc_params![filter])
         .await
         .map_err(|e| format!("eth_getLogs {next}..={to}: {e}"))?;
+    // How many epochs the Rollup has finalized at that block (the `finalized` tag).
+    let call = serde_json::json!({
+        "to": rollup,
+        "data": format!("0x{}", alloy_primitives::hex::encode(&keccak256("nextEpoch()")[..4])),
+    });
+    let answer: alloy_primitives::Bytes = client
+        .request("eth_call", rpc_params![call, format!("0x{to:x}")])
+        .await
+        .map_err(|e| format!("eth_call nextEpoch() at {to}: {e}"))?;
+    // No code at the address yet (an empty answer): nothing finalized.
+    let finalized = if answer.is_empty() {
+        0
+    } else {
+        u64::try_from(U256::from_be_slice(&answer))
+            .map_err(|_| format!("nextEpoch() answered {answer}"))?
+    };
     let mut v = view.write().expect("l1 view lock");
+    v.set_finalized_epochs(finalized);
     for log in logs.iter().filter(|l| !l.removed) {
         let (entry, rolling) = decode_log(&log.topics, &log.data)?;
         // A range read again after an error repeats entries already taken.
@@ -148,8 +165,32 @@ async fn poll_once(
     Ok(to + 1)
 }
 
-/// Runs the watcher until the process ends.
-pub async fn run(view: Arc<RwLock<L1View>>, s: Settings) {
+/// Waits for the chain's genesis (InitChain, on a fresh node), then runs the watcher on a
+/// chain with a bridge when `l1_rpc` is set; warns when a bridge chain's node has no
+/// `l1_rpc`.
+pub async fn start(app: crate::app::App, s: Settings) {
+    let params = loop {
+        if let Some(p) = app.params() {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    match (params.protocol.bridge, s.url.is_empty()) {
+        (Some(b), false) => run(app.l1_view(), s, b.rollup).await,
+        (Some(_), true) => tracing::warn!(
+            target: "parley::bridge",
+            "no l1_rpc: this node does not watch the L1 queue; its power does not count toward letting deposits and forced transactions in"
+        ),
+        (None, false) => tracing::warn!(
+            target: "parley::bridge",
+            "l1_rpc is set, but this chain has no bridge: nothing to watch"
+        ),
+        (None, true) => {}
+    }
+}
+
+/// Runs the watcher of the Rollup at `rollup` until the process ends.
+pub async fn run(view: Arc<RwLock<L1View>>, s: Settings, rollup: Address) {
     let client = match HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(10))
         .max_response_size(64 << 20)
@@ -163,11 +204,11 @@ pub async fn run(view: Arc<RwLock<L1View>>, s: Settings) {
             return;
         }
     };
-    tracing::info!(target: "parley::bridge", url = %s.url, rollup = %s.rollup, depth = s.finality_depth, "L1 watcher started");
+    tracing::info!(target: "parley::bridge", url = %s.url, %rollup, depth = s.finality_depth, "L1 watcher started");
     let mut next = s.start_block;
     let mut failing = false;
     loop {
-        match poll_once(&client, &s, &view, next).await {
+        match poll_once(&client, &s, rollup, &view, next).await {
             Ok(n) => {
                 if failing {
                     tracing::info!(target: "parley::bridge", "L1 watcher reaches L1 again");

@@ -117,6 +117,7 @@ pub struct L1View {
     /// `rolling[i]`: the rolling hash after the first `i` entries.
     rolling: Vec<B256>,
     l1_block: u64,
+    finalized_epochs: u64,
     error: Option<String>,
 }
 
@@ -126,6 +127,7 @@ impl Default for L1View {
             entries: Vec::new(),
             rolling: vec![B256::ZERO],
             l1_block: 0,
+            finalized_epochs: 0,
             error: None,
         }
     }
@@ -183,6 +185,17 @@ impl L1View {
     pub fn set_l1_block(&mut self, b: u64) {
         self.l1_block = b;
         self.error = None;
+    }
+
+    /// Epochs the Rollup had finalized at [`Self::l1_block`] (its `nextEpoch()`): epochs
+    /// `0 .. finalized_epochs` are final on L1.
+    pub fn finalized_epochs(&self) -> u64 {
+        self.finalized_epochs
+    }
+
+    /// Records the Rollup's `nextEpoch()` at the view's L1 block (it never goes back).
+    pub fn set_finalized_epochs(&mut self, n: u64) {
+        self.finalized_epochs = self.finalized_epochs.max(n);
     }
 
     /// The watcher's last error, if its view is stale or inconsistent.

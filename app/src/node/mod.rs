@@ -119,27 +119,16 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
             cometbft_rpc: cfg.cometbft_rpc.clone(),
         })
     };
-    let bridge = app.params().and_then(|p| p.protocol.bridge);
-    let watcher = match (bridge, cfg.l1_rpc.trim()) {
-        (Some(b), url) if !url.is_empty() => Some(crate::l1watch::Settings {
-            url: url.to_owned(),
-            rollup: b.rollup,
-            finality_depth: cfg.l1_finality_depth,
-            poll: std::time::Duration::from_millis(cfg.l1_poll_ms.max(100)),
-            start_block: cfg.l1_start_block,
-        }),
-        (Some(_), _) => {
-            tracing::warn!(
-                "no l1_rpc: this node does not watch the L1 queue; its power does not count toward letting deposits and forced transactions in"
-            );
-            None
-        }
-        (None, _) => None,
+    let watcher = crate::l1watch::Settings {
+        url: cfg.l1_rpc.trim().to_owned(),
+        finality_depth: cfg.l1_finality_depth,
+        poll: std::time::Duration::from_millis(cfg.l1_poll_ms.max(100)),
+        start_block: cfg.l1_start_block,
     };
     rt.block_on(async move {
-        if let Some(w) = watcher {
-            tokio::spawn(crate::l1watch::run(app.l1_view(), w));
-        }
+        // The genesis (known only after InitChain on a fresh node) says whether there is
+        // a bridge to watch.
+        tokio::spawn(crate::l1watch::start(app.clone(), watcher));
         if let Some(s) = sequencer {
             let app = app.clone();
             tokio::spawn(async move {

@@ -1,9 +1,11 @@
 //! Ethereum JSON-RPC (jsonrpsee) over committed state, for unmodified clients (cast, viem,
 //! alloy). Writes go through CometBFT's mempool (`broadcast_tx_sync`).
 //!
-//! Block tags: `latest`, `pending`, `safe` and `finalized` all read the last committed state
-//! until proofs (`safe` = proven) and the L1 bridge (`finalized`) exist; `pending` differs only
-//! for `eth_getTransactionCount`, which adds this node's pending mempool nonces. State reads
+//! Block tags: `latest` and `pending` read the last committed state (`pending` differs only
+//! for `eth_getTransactionCount`, which adds this node's pending mempool nonces); `safe` is
+//! the newest proven block on a chain that proves, and `finalized` the newest block whose
+//! epoch the L1 Rollup finalized on a chain with a bridge (as this node's L1 watcher sees
+//! it), both `latest` otherwise. State reads
 //! and calls take any block number or hash within the node's retained history
 //! (`history_retention`; archive by default), read through the changesets.
 
@@ -163,6 +165,25 @@ impl Ctx {
             .ok_or_else(|| err(-32000, "chain not initialised yet"))
     }
 
+    /// On a chain with a bridge, the newest block final on L1 as this node's L1 watcher saw
+    /// it: the last slot of the last epoch the Rollup finalized (0 before any, or without a
+    /// watcher). `None` on a chain without a bridge.
+    fn l1_finalized(&self, latest: u64) -> Option<u64> {
+        let params = self.app.params()?;
+        params.protocol.bridge?;
+        let a = params.protocol.proving?.aggregation?;
+        let k = self
+            .app
+            .l1_view()
+            .read()
+            .expect("l1 view lock")
+            .finalized_epochs();
+        Some(match k.checked_sub(1) {
+            Some(e) => crate::chain::aggregation::last_slot(&a, e).min(latest),
+            None => 0,
+        })
+    }
+
     /// The latest block number.
     fn latest(&self) -> RpcResult<u64> {
         Ok(self.reader()?.meta().map_err(internal)?.last_block_number)
@@ -238,6 +259,9 @@ impl Ctx {
             BlockNumberOrTag::Safe => crate::chain::proving::proven_block(reader, latest)
                 .map_err(internal)?
                 .unwrap_or(latest),
+            // Final on L1 (the bridge's Rollup finalized its epoch); every block on a chain
+            // without a bridge.
+            BlockNumberOrTag::Finalized => self.l1_finalized(latest).unwrap_or(latest),
             _ => latest,
         })
     }

@@ -234,8 +234,9 @@ struct CommitJson {
 struct StageJson {
     /// `unknown`, `pending`, `sequenced` (executed in a block), `proven` (its block's state
     /// is proven on the app-chain; only on a chain that proves), or `aggregated` (its epoch's
-    /// aggregate is accepted on the app-chain; only on a chain that aggregates). Finalized on
-    /// L1 comes with the bridge.
+    /// aggregate is accepted on the app-chain; only on a chain that aggregates), or
+    /// `finalized` (the L1 Rollup finalized its epoch, as this node's L1 watcher sees it; only
+    /// on a chain with a bridge).
     stage: &'static str,
     /// The epoch of its slot, on a chain that aggregates.
     epoch: Option<U64>,
@@ -394,6 +395,8 @@ struct QueueJson {
 struct L1ViewJson {
     /// Entries seen, final at `l1Block`.
     seen: U64,
+    /// Epochs the Rollup had finalized at `l1Block` (`nextEpoch()`).
+    finalized_epochs: U64,
     /// The L1 block the view is complete to.
     l1_block: U64,
     /// The rolling hash after the entries seen.
@@ -866,8 +869,21 @@ pub(super) fn register(
                     .is_some_and(|v| v.state == EpochState::Aggregated),
                 None => false,
             };
+            let finalized = epoch.is_some_and(|e| {
+                ctx.app
+                    .params()
+                    .is_some_and(|p| p.protocol.bridge.is_some())
+                    && e < ctx
+                        .app
+                        .l1_view()
+                        .read()
+                        .expect("l1 view lock")
+                        .finalized_epochs()
+            });
             return Ok::<_, ErrorObjectOwned>(StageJson {
-                stage: if aggregated {
+                stage: if finalized {
+                    "finalized"
+                } else if aggregated {
                     "aggregated"
                 } else if proven {
                     "proven"
@@ -987,6 +1003,7 @@ pub(super) fn register(
             let v = view.read().expect("l1 view lock");
             L1ViewJson {
                 seen: U64::from(v.len()),
+                finalized_epochs: U64::from(v.finalized_epochs()),
                 l1_block: U64::from(v.l1_block()),
                 rolling_hash: v.rolling_at(v.len()).unwrap_or_default(),
                 error: v.error().map(str::to_owned),
