@@ -660,7 +660,7 @@ impl App {
         }
         if let Some(b) = &proposal.l1_queue {
             match crate::chain::l1queue::check_batch(&mut Overlay::new(reader), params, b)? {
-                Ok(to) => proposal.l1_queue_to = to,
+                Ok(effect) => proposal.l1_queue_effect = effect,
                 Err(why) => return Ok(Err(why)),
             }
         }
@@ -885,7 +885,7 @@ impl App {
                     seed: None,
                     attest: None,
                     l1_queue: None,
-                    l1_queue_to: 0,
+                    l1_queue_effect: Default::default(),
                     block: (!auctioned).then(|| {
                         (
                             rules::empty_block(&params, &meta, height, time_secs),
@@ -910,7 +910,7 @@ impl App {
             l1_queue: proposal
                 .l1_queue
                 .as_ref()
-                .map(|b| (b, proposal.l1_queue_to)),
+                .map(|b| (b, proposal.l1_queue_effect)),
             proofs: self
                 .verifier()
                 .map(|v| v.as_ref() as &dyn crate::chain::proving::ProofCheck),

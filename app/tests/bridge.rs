@@ -28,8 +28,8 @@ use parley_app::chain::rules::Verdict;
 use parley_app::chain::seed::SeedError;
 use parley_proofs::{BlockProver, Halo2BlockProver};
 use parley_types::bridge::{
-    AttestationRecord, BridgeState, QueueEntry, QueuePosition, QueueState, epoch_digest,
-    queue_digest, roll, validator_set_hash,
+    AttestationRecord, BridgeState, L1Observation, QueueEntry, QueuePosition, QueueState,
+    epoch_digest, queue_digest, roll, validator_set_hash,
 };
 use parley_types::{Role, StateKey};
 
@@ -891,27 +891,23 @@ fn a_queue_vote_must_be_the_senders_key_within_one_batch() {
     let parts = bridge::split(&own);
     let vote = QueueVote::decode(parts.queue.expect("a queue vote")).expect("decodes");
     // One batch: 32 entries of the 40 seen.
-    assert_eq!(vote.count, 32);
-    assert_eq!(vote.rolling, rolling(&entries[..32]));
+    assert_eq!(vote.seen.count, 32);
+    assert_eq!(vote.seen.rolling, rolling(&entries[..32]));
     let me = signer_address(&consensus(0));
     let app = net.nodes[1].app.clone();
     assert_eq!(app.verify_vote_extension(h, me, &own).expect("ok"), Ok(()));
     let head = [parts.seed, parts.epoch.unwrap_or_default()].concat();
     let signed = |count: u64, key: u8| {
         let mut v = QueueVote {
-            count,
-            l1_block: 3,
-            rolling: rolling(&entries[..count.min(40) as usize]),
+            seen: L1Observation {
+                count,
+                l1_block: 3,
+                rolling: rolling(&entries[..count.min(40) as usize]),
+                finalized_epochs: 0,
+            },
             signature: [0; 65],
         };
-        let d = queue_digest(
-            L1_CHAIN_ID,
-            &ROLLUP,
-            CHAIN_ID,
-            v.count,
-            v.l1_block,
-            &v.rolling,
-        );
+        let d = queue_digest(L1_CHAIN_ID, &ROLLUP, CHAIN_ID, &v.seen);
         v.signature = bridge::sign(&bridge_key(key), &d).expect("signs");
         [head.as_slice(), &v.encode()].concat()
     };
@@ -920,7 +916,7 @@ fn a_queue_vote_must_be_the_senders_key_within_one_batch() {
             .expect("no fatal error")
     };
     assert_eq!(check(&signed(5, 0)), Ok(()));
-    // Past one batch, or nothing new.
+    // Past one batch.
     assert!(matches!(
         check(&signed(33, 0)),
         Err(SeedError::Bridge(BridgeError::QueueCount {
@@ -928,10 +924,8 @@ fn a_queue_vote_must_be_the_senders_key_within_one_batch() {
             got: 33
         }))
     ));
-    assert!(matches!(
-        check(&signed(0, 0)),
-        Err(SeedError::Bridge(BridgeError::QueueCount { .. }))
-    ));
+    // A vote at the consumed count (it may carry only L1 finality) is well formed.
+    assert_eq!(check(&signed(0, 0)), Ok(()));
     // Another member's key in validator 0's extension; a key outside the set.
     assert!(matches!(
         check(&signed(5, 1)),
@@ -999,5 +993,81 @@ fn an_epoch_that_consumed_entries_attests_the_queue_position() {
             .app_entry(&StateKey::QueueMark(e))
             .expect("read")
             .is_none()
+    );
+}
+
+/// Nodes `who` see `n` epochs finalized by the Rollup on L1.
+fn l1_finalized(net: &Net, who: &[usize], n: u64) {
+    for i in who {
+        net.nodes[*i]
+            .app
+            .l1_view()
+            .write()
+            .expect("lock")
+            .set_finalized_epochs(n);
+    }
+}
+
+#[test]
+fn a_leaving_validators_bond_waits_for_l1_to_finalize_the_last_epoch_it_signed() {
+    let mut net = net(4);
+    let keys = net.keys.clone();
+    let leaver = keys[3].address();
+    net.submit(msg::sign(&keys[3], CHAIN_ID, 0, &Action::Unbond(Role::Validator)).into())
+        .expect("unbond accepted");
+    step_until(&mut net, 60, "validator 3 removed", |n| {
+        n.reader()
+            .app_entry(&StateKey::Validator(leaver))
+            .expect("read")
+            .is_none()
+    });
+    // It left with the attestation of epoch `e`, the last one it signed.
+    let e = state(&net).next_epoch - 1;
+    let rec = record(&net, e).expect("attested");
+    assert!(rec.set.iter().any(|(a, _)| *a == bridge_key(3).address()));
+    assert!(
+        !state(&net)
+            .set
+            .iter()
+            .any(|(a, _)| *a == bridge_key(3).address())
+    );
+    let held = StateKey::HeldBond {
+        epoch: e,
+        owner: leaver,
+    };
+    let unbonding = |net: &Net| {
+        net.reader()
+            .app_entries(StateKey::unbonding_due(u64::MAX))
+            .expect("read")
+            .into_iter()
+            .filter(|(k, _)| matches!(k, StateKey::Unbonding { owner, .. } if *owner == leaver))
+            .count()
+    };
+    assert!(net.reader().app_entry(&held).expect("read").is_some());
+    assert_eq!(unbonding(&net), 0, "no unbonding before L1 finality");
+    // L1 finalized the epochs before `e` only: still held.
+    l1_finalized(&net, &[0, 1, 2], e);
+    for _ in 0..4 {
+        net.step();
+    }
+    assert_eq!(queue(&net).l1_finalized, e);
+    assert!(net.reader().app_entry(&held).expect("read").is_some());
+    // Two of the three remaining validators (20 of 30) see `e` finalized: not enough.
+    l1_finalized(&net, &[0, 1], e + 1);
+    for _ in 0..4 {
+        net.step();
+    }
+    assert_eq!(queue(&net).l1_finalized, e);
+    assert!(net.reader().app_entry(&held).expect("read").is_some());
+    // All three: recorded, and the bond starts unbonding.
+    l1_finalized(&net, &[2], e + 1);
+    step_until(&mut net, 6, "L1 finality recorded", |n| {
+        queue(n).l1_finalized == e + 1
+    });
+    assert!(net.reader().app_entry(&held).expect("read").is_none());
+    assert_eq!(
+        unbonding(&net),
+        1,
+        "the bond unbonds once L1 finalized epoch {e}"
     );
 }

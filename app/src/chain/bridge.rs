@@ -27,8 +27,8 @@
 //! - The L1 queue's deposits and forced transactions: [`crate::chain::l1queue`]; the digest
 //!   carries the queue position at the epoch's end.
 //!
-//! What is not built yet (issue 9): a leaving validator's bond is released after the
-//! unbonding delay, not after L1 finalizes its last signed epoch.
+//! A validator leaving with an attestation signed that epoch last: its bond is held until
+//! L1 finalizes it ([`crate::chain::l1queue::hold_bond`]).
 //!
 //! Pure functions of (overlay, parameters, height, message), like the rest of the core.
 
@@ -104,7 +104,7 @@ pub struct Parts<'a> {
 }
 
 /// Splits a vote extension by its length: the seed part's three lengths and the votes'
-/// lengths (74 and 114) add up to twelve different totals, so the length alone says which
+/// lengths (74 and 122) add up to twelve different totals, so the length alone says which
 /// parts are there (a unit test checks it). Any other length is all seed part, which the
 /// seed rule then refuses.
 pub fn split(extension: &[u8]) -> Parts<'_> {
@@ -665,7 +665,8 @@ pub fn apply<V: StateView>(
         },
     )?;
     let mut l = Ledger::new(o);
-    ledger::apply_power_plan(&mut l, &params.protocol, height, &p.plan)
+    // A validator leaving here signed this epoch last: its bond waits for L1 to finalize it.
+    ledger::apply_power_plan(&mut l, &params.protocol, height, &p.plan, Some(a.epoch))
 }
 
 #[cfg(test)]

@@ -267,9 +267,12 @@ pub struct BlockInput<'a> {
     /// The epoch attestation after them, already checked
     /// ([`crate::chain::bridge::check_attest`]); applied right after the seed.
     pub attest: Option<&'a crate::chain::bridge::Attest>,
-    /// The L1 queue batch and the count it consumes up to, already checked on committed
-    /// state ([`crate::chain::l1queue::check_batch`]); consumed first in the L2 block.
-    pub l1_queue: Option<(&'a crate::chain::l1queue::QueueBatch, u64)>,
+    /// The L1 queue batch and what it does, already checked on committed state
+    /// ([`crate::chain::l1queue::check_batch`]); consumed first in the L2 block.
+    pub l1_queue: Option<(
+        &'a crate::chain::l1queue::QueueBatch,
+        crate::chain::l1queue::Effect,
+    )>,
     /// Checks `Proof` messages (FinalizeBlock passes the node's verifier; `None` takes every
     /// proof as valid, which only block building and benchmarks may do).
     pub proofs: Option<&'a dyn proving::ProofCheck>,
@@ -400,8 +403,8 @@ pub fn execute_block_with_capacity<V: StateView>(
     let txs = if held { Vec::new() } else { txs };
     // The L1 queue's entries first: deposits credited, forced transactions queued (they run
     // just below, in the forced section).
-    if let Some((batch, to)) = input.l1_queue {
-        crate::chain::l1queue::apply(exec.overlay(), params, height, batch, to, held, senders)?;
+    if let Some((batch, effect)) = input.l1_queue {
+        crate::chain::l1queue::apply(exec.overlay(), params, height, batch, effect, held, senders)?;
     }
     let queue = if held {
         Vec::new()

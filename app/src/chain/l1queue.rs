@@ -39,7 +39,8 @@
 
 use alloy_primitives::{Address, B256, U256};
 use parley_types::bridge::{
-    BridgeSignature, QueueEntry, QueuePosition, QueueState, enough_power, queue_digest, roll,
+    BridgeSignature, L1Observation, QueueEntry, QueuePosition, QueueState, enough_power,
+    queue_digest, roll,
 };
 use parley_types::{AccountLeaf, KECCAK_EMPTY, StateKey};
 
@@ -53,8 +54,9 @@ use crate::chain::view::{StateView, StoreError};
 
 /// First byte of a [`QueueVote`].
 pub const VOTE_TAG: u8 = 0xb2;
-/// Length of an encoded [`QueueVote`]: tag, count, L1 block, rolling hash, signature.
-pub const VOTE_BYTES: usize = 1 + 8 + 8 + 32 + 65;
+/// Length of an encoded [`QueueVote`]: tag, count, L1 block, rolling hash, finalized
+/// epochs, signature.
+pub const VOTE_BYTES: usize = 1 + 8 + 8 + 32 + 8 + 65;
 /// Most entries one block consumes (and one vote reaches past the consumed count).
 pub const MAX_BATCH: u64 = 32;
 /// Most bytes of entries one batch carries, unless it is a single entry.
@@ -71,27 +73,25 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// A validator's signed view of the L1 queue, as its vote extension carries it.
+/// A validator's signed view of L1, as its vote extension carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueVote {
-    /// Entries seen (final on L1).
-    pub count: u64,
-    /// The L1 block they were final at.
-    pub l1_block: u64,
-    /// The rolling hash after them.
-    pub rolling: B256,
+    /// What it saw.
+    pub seen: L1Observation,
     /// The bridge key's `r ‖ s ‖ v` over [`queue_digest`].
     pub signature: BridgeSignature,
 }
 
 impl QueueVote {
-    /// `0xb2 ‖ count u64 ‖ l1_block u64 ‖ rolling ‖ r ‖ s ‖ v`: [`VOTE_BYTES`] bytes.
+    /// `0xb2 ‖ count u64 ‖ l1_block u64 ‖ rolling ‖ finalized_epochs u64 ‖ r ‖ s ‖ v`:
+    /// [`VOTE_BYTES`] bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(VOTE_BYTES);
         v.push(VOTE_TAG);
-        v.extend_from_slice(&self.count.to_be_bytes());
-        v.extend_from_slice(&self.l1_block.to_be_bytes());
-        v.extend_from_slice(self.rolling.as_slice());
+        v.extend_from_slice(&self.seen.count.to_be_bytes());
+        v.extend_from_slice(&self.seen.l1_block.to_be_bytes());
+        v.extend_from_slice(self.seen.rolling.as_slice());
+        v.extend_from_slice(&self.seen.finalized_epochs.to_be_bytes());
         v.extend_from_slice(&self.signature);
         v
     }
@@ -101,11 +101,15 @@ impl QueueVote {
         if b.len() != VOTE_BYTES || b[0] != VOTE_TAG {
             return Err(BridgeError::Malformed);
         }
+        let u = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
         Ok(Self {
-            count: u64::from_be_bytes(b[1..9].try_into().expect("8 bytes")),
-            l1_block: u64::from_be_bytes(b[9..17].try_into().expect("8 bytes")),
-            rolling: B256::from_slice(&b[17..49]),
-            signature: b[49..].try_into().expect("65 bytes"),
+            seen: L1Observation {
+                count: u(1),
+                l1_block: u(9),
+                rolling: B256::from_slice(&b[17..49]),
+                finalized_epochs: u(49),
+            },
+            signature: b[57..].try_into().expect("65 bytes"),
         })
     }
 }
@@ -267,19 +271,13 @@ pub fn on_attested<V: StateView>(
     Ok(())
 }
 
-fn digest(params: &Params, b: &crate::chain::genesis::BridgeParams, v: &QueueVote) -> B256 {
-    queue_digest(
-        b.l1_chain_id,
-        &b.rollup,
-        params.chain_id,
-        v.count,
-        v.l1_block,
-        &v.rolling,
-    )
+fn digest(params: &Params, b: &crate::chain::genesis::BridgeParams, seen: &L1Observation) -> B256 {
+    queue_digest(b.l1_chain_id, &b.rollup, params.chain_id, seen)
 }
 
-/// ExtendVote: this node's queue vote, when its view reaches past what the chain consumed,
-/// agrees with the chain up to there, and `signer`'s key is in the signing set.
+/// ExtendVote: this node's L1 vote, when its view agrees with what the chain consumed and
+/// reaches past it, or has seen more epochs finalized on L1 than the chain knows, and
+/// `signer`'s key is in the signing set.
 pub fn own_vote<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
@@ -297,7 +295,9 @@ pub fn own_vote<V: StateView>(
     }
     let q = state(o)?;
     let consumed = q.consumed.count;
-    if view.len() <= consumed {
+    if view.len() < consumed
+        || (view.len() == consumed && view.finalized_epochs() <= q.l1_finalized)
+    {
         return Ok(None);
     }
     if view.rolling_at(consumed) != Some(q.consumed.rolling) {
@@ -307,12 +307,15 @@ pub fn own_vote<V: StateView>(
     }
     let count = consumed + batch_len(view.entries(consumed, view.len())) as u64;
     let mut vote = QueueVote {
-        count,
-        l1_block: view.l1_block(),
-        rolling: view.rolling_at(count).expect("count is within the view"),
+        seen: L1Observation {
+            count,
+            l1_block: view.l1_block(),
+            rolling: view.rolling_at(count).expect("count is within the view"),
+            finalized_epochs: view.finalized_epochs(),
+        },
         signature: [0; 65],
     };
-    match bridge::sign(signer, &digest(params, &b, &vote)) {
+    match bridge::sign(signer, &digest(params, &b, &vote.seen)) {
         Ok(s) => {
             vote.signature = s;
             Ok(Some(vote))
@@ -343,13 +346,13 @@ pub fn check_vote<V: StateView>(
         Err(e) => return Ok(Err(e)),
     };
     let consumed = state(o)?.consumed.count;
-    if vote.count <= consumed || vote.count - consumed > MAX_BATCH {
+    if vote.seen.count < consumed || vote.seen.count - consumed > MAX_BATCH {
         return Ok(Err(BridgeError::QueueCount {
             consumed,
-            got: vote.count,
+            got: vote.seen.count,
         }));
     }
-    let Some(who) = bridge::recover(&digest(params, &b, &vote), &vote.signature) else {
+    let Some(who) = bridge::recover(&digest(params, &b, &vote.seen), &vote.signature) else {
         return Ok(Err(BridgeError::Signature));
     };
     if !st.set.iter().any(|(a, _)| *a == who) {
@@ -372,8 +375,20 @@ pub struct BatchVote {
     pub count: u64,
     /// Its L1 block.
     pub l1_block: u64,
+    /// Its finalized epochs.
+    pub finalized_epochs: u64,
     /// Its signature (the rolling hash is the batch's at `count`).
     pub signature: BridgeSignature,
+}
+
+/// What a checked [`QueueBatch`] does: the queue count it consumes up to, and the epochs
+/// final on L1 it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Effect {
+    /// Consume entries up to this count.
+    pub to: u64,
+    /// Epochs final on L1 from now on.
+    pub finalized: u64,
 }
 
 /// Queue entries and the votes that let them in, as a proposal carries them.
@@ -409,7 +424,8 @@ fn take_u16(buf: &mut &[u8], what: &str) -> Result<u16, String> {
 }
 
 impl QueueBatch {
-    /// `first u64 ‖ n u16 ‖ entry* ‖ m u16 ‖ (index u16 ‖ count u64 ‖ l1_block u64 ‖ sig 65)*`,
+    /// `first u64 ‖ n u16 ‖ entry* ‖ m u16 ‖ (index u16 ‖ count u64 ‖ l1_block u64 ‖
+    /// finalized_epochs u64 ‖ sig 65)*`,
     /// an entry `0 ‖ sender ‖ l2_recipient ‖ amount u256` (deposit) or `1 ‖ sender ‖ len u32 ‖
     /// raw` (forced); entry indices follow from `first`.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -444,6 +460,7 @@ impl QueueBatch {
             out.extend_from_slice(&v.index.to_be_bytes());
             out.extend_from_slice(&v.count.to_be_bytes());
             out.extend_from_slice(&v.l1_block.to_be_bytes());
+            out.extend_from_slice(&v.finalized_epochs.to_be_bytes());
             out.extend_from_slice(&v.signature);
         }
     }
@@ -497,6 +514,7 @@ impl QueueBatch {
                 index: take_u16(buf, "vote index")?,
                 count: take_u64(buf, "vote count")?,
                 l1_block: take_u64(buf, "vote l1 block")?,
+                finalized_epochs: take_u64(buf, "vote finalized epochs")?,
                 signature: take(buf, 65, "vote signature")?
                     .try_into()
                     .expect("65 bytes"),
@@ -510,17 +528,17 @@ impl QueueBatch {
     }
 }
 
-/// The highest count in `(first, ..]` that `votes` (count, power) holding more than two
-/// thirds of `total` reach; `None` if none does.
-fn supported(first: u64, votes: &[(u64, u64)], total: u128) -> Option<u64> {
-    let mut counts: Vec<u64> = votes
+/// The highest value above `above` that `votes` (value, power) holding more than two thirds
+/// of `total` reach; `None` if none does.
+fn supported(above: u64, votes: &[(u64, u64)], total: u128) -> Option<u64> {
+    let mut values: Vec<u64> = votes
         .iter()
         .map(|(c, _)| *c)
-        .filter(|c| *c > first)
+        .filter(|c| *c > above)
         .collect();
-    counts.sort_unstable();
-    counts.dedup();
-    counts.into_iter().rev().find(|n| {
+    values.sort_unstable();
+    values.dedup();
+    values.into_iter().rev().find(|n| {
         let power: u128 = votes
             .iter()
             .filter(|(c, _)| c >= n)
@@ -530,8 +548,23 @@ fn supported(first: u64, votes: &[(u64, u64)], total: u128) -> Option<u64> {
     })
 }
 
-/// PrepareProposal: a batch from `commit`'s queue votes that agree with this node's `view`,
-/// when they let at least one entry in.
+/// What votes (`(count, finalized, power)`) let in above the chain's `q`.
+fn effect_of(q: &QueueState, votes: &[(u64, u64, u64)], total: u128) -> Option<Effect> {
+    let counts: Vec<(u64, u64)> = votes.iter().map(|(c, _, p)| (*c, *p)).collect();
+    let finals: Vec<(u64, u64)> = votes.iter().map(|(_, f, p)| (*f, *p)).collect();
+    let to = supported(q.consumed.count, &counts, total);
+    let finalized = supported(q.l1_finalized, &finals, total);
+    if to.is_none() && finalized.is_none() {
+        return None;
+    }
+    Some(Effect {
+        to: to.unwrap_or(q.consumed.count),
+        finalized: finalized.unwrap_or(q.l1_finalized),
+    })
+}
+
+/// PrepareProposal: a batch from `commit`'s L1 votes that agree with this node's `view`,
+/// when they let at least one entry in or record more epochs final on L1.
 pub fn collect<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
@@ -546,7 +579,7 @@ pub fn collect<V: StateView>(
     };
     let q = state(o)?;
     let first = q.consumed.count;
-    if view.len() <= first || view.rolling_at(first) != Some(q.consumed.rolling) {
+    if view.len() < first || view.rolling_at(first) != Some(q.consumed.rolling) {
         return Ok(None);
     }
     // The longest batch this view can carry from here: votes past it cannot be checked.
@@ -559,29 +592,41 @@ pub fn collect<V: StateView>(
         let Ok(v) = QueueVote::decode(part) else {
             continue;
         };
-        if v.count <= first || v.count > reach || view.rolling_at(v.count) != Some(v.rolling) {
+        let c = v.seen.count;
+        if c < first || c > reach || view.rolling_at(c) != Some(v.seen.rolling) {
             continue;
         }
-        let Some(who) = bridge::recover(&digest(params, &b, &v), &v.signature) else {
+        let Some(who) = bridge::recover(&digest(params, &b, &v.seen), &v.signature) else {
             continue;
         };
         if let Some(i) = st.set.iter().position(|(a, _)| *a == who) {
             found.entry(i).or_insert(BatchVote {
                 index: u16::try_from(i).expect("sets have at most 128 members"),
-                count: v.count,
-                l1_block: v.l1_block,
+                count: c,
+                l1_block: v.seen.l1_block,
+                finalized_epochs: v.seen.finalized_epochs,
                 signature: v.signature,
             });
         }
     }
     let total: u128 = st.set.iter().map(|(_, p)| u128::from(*p)).sum();
-    let powered: Vec<(u64, u64)> = found.iter().map(|(i, v)| (v.count, st.set[*i].1)).collect();
-    let Some(n) = supported(first, &powered, total) else {
+    let powered: Vec<(u64, u64, u64)> = found
+        .iter()
+        .map(|(i, v)| (v.count, v.finalized_epochs, st.set[*i].1))
+        .collect();
+    let Some(effect) = effect_of(&q, &powered, total) else {
         return Ok(None);
     };
-    // Only the votes that reach `n` are needed; the entries go up to the highest of them.
-    let votes: Vec<BatchVote> = found.into_values().filter(|v| v.count >= n).collect();
-    let top = votes.iter().map(|v| v.count).max().unwrap_or(n);
+    // Only the votes that reach what the batch does are needed; the entries go up to the
+    // highest count among them.
+    let votes: Vec<BatchVote> = found
+        .into_values()
+        .filter(|v| {
+            (effect.to > first && v.count >= effect.to)
+                || (effect.finalized > q.l1_finalized && v.finalized_epochs >= effect.finalized)
+        })
+        .collect();
+    let top = votes.iter().map(|v| v.count).max().unwrap_or(first);
     Ok(Some(QueueBatch {
         first,
         entries: view.entries(first, top).to_vec(),
@@ -590,12 +635,12 @@ pub fn collect<V: StateView>(
 }
 
 /// ProcessProposal's (and FinalizeBlock's) rule for a [`QueueBatch`], on committed state:
-/// returns the queue count it consumes up to.
+/// returns what it does.
 pub fn check_batch<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     batch: &QueueBatch,
-) -> Result<Result<u64, String>, StoreError> {
+) -> Result<Result<Effect, String>, StoreError> {
     let (Some(b), Some(st)) = (params.protocol.bridge, bridge::state(o)?) else {
         return Ok(Err(
             "this chain has no bridge: a proposal carries no L1 queue entries".into(),
@@ -610,9 +655,9 @@ pub fn check_batch<V: StateView>(
         )));
     }
     let len = batch.entries.len();
-    if len == 0 || batch_len(&batch.entries) != len {
+    if batch_len(&batch.entries) != len {
         return Ok(Err(format!(
-            "queue batch of {len} entries is not one batch (1..={MAX_BATCH} entries, {MAX_BATCH_BYTES} bytes unless one)"
+            "queue batch of {len} entries is not one batch (at most {MAX_BATCH} entries, {MAX_BATCH_BYTES} bytes unless one)"
         )));
     }
     let mut rolling = Vec::with_capacity(len + 1);
@@ -639,28 +684,27 @@ pub fn check_batch<V: StateView>(
                 st.set.len()
             )));
         };
-        if v.count <= first || v.count > first + len as u64 {
+        if v.count < first || v.count > first + len as u64 {
             return Ok(Err(format!(
-                "queue batch: a vote for count {} outside the batch's {}..={}",
+                "queue batch: a vote for count {} outside the batch's {first}..={}",
                 v.count,
-                first + 1,
                 first + len as u64
             )));
         }
-        let vote = QueueVote {
+        let seen = L1Observation {
             count: v.count,
             l1_block: v.l1_block,
             rolling: rolling[(v.count - first) as usize],
-            signature: v.signature,
+            finalized_epochs: v.finalized_epochs,
         };
-        if bridge::recover(&digest(params, &b, &vote), &v.signature) != Some(*who) {
+        if bridge::recover(&digest(params, &b, &seen), &v.signature) != Some(*who) {
             return Ok(Err(format!(
                 "queue batch: the vote at index {} is not {who}'s over these entries",
                 v.index
             )));
         }
         top = top.max(v.count);
-        powered.push((v.count, *power));
+        powered.push((v.count, v.finalized_epochs, *power));
     }
     if top != first + len as u64 {
         return Ok(Err(format!(
@@ -669,34 +713,39 @@ pub fn check_batch<V: StateView>(
         )));
     }
     let total: u128 = st.set.iter().map(|(_, p)| u128::from(*p)).sum();
-    Ok(match supported(first, &powered, total) {
-        Some(n) => Ok(n),
-        None => Err("queue batch: no count is signed by more than two thirds of the power".into()),
-    })
+    Ok(effect_of(&q, &powered, total).ok_or_else(|| {
+        "queue batch: no new count or finalized epoch is signed by more than two thirds of the power"
+            .to_string()
+    }))
 }
 
-/// FinalizeBlock, first in the L2 block: consumes the batch's entries up to `to` (module
-/// docs), unless `held` (backpressure) or a deposit does not fit the block's room.
+/// FinalizeBlock, first in the L2 block: consumes the batch's entries up to `effect.to`
+/// (module docs), unless `held` (backpressure) or a deposit does not fit the block's room;
+/// records `effect.finalized` and starts unbonding the bonds it frees ([`hold_bond`]).
 #[allow(clippy::too_many_arguments)]
 pub fn apply<V: StateView>(
     o: &mut Overlay<'_, V>,
     params: &Params,
     height: u64,
     batch: &QueueBatch,
-    to: u64,
+    effect: Effect,
     held: bool,
     senders: &impl SenderMemo,
 ) -> Result<u64, StoreError> {
     let mut q = state(o)?;
-    if held || batch.first != q.consumed.count {
-        return Ok(0);
+    if batch.first != q.consumed.count {
+        return Err(corrupt(
+            "queue batch",
+            "checked against another consumed count",
+        ));
     }
     let mut done = 0u64;
-    for e in batch
-        .entries
-        .iter()
-        .take(usize::try_from(to.saturating_sub(batch.first)).unwrap_or(usize::MAX))
-    {
+    let take = if held {
+        0
+    } else {
+        usize::try_from(effect.to.saturating_sub(batch.first)).unwrap_or(usize::MAX)
+    };
+    for e in batch.entries.iter().take(take) {
         match e {
             QueueEntry::Deposit {
                 l2_recipient,
@@ -732,19 +781,93 @@ pub fn apply<V: StateView>(
         };
         done += 1;
     }
-    if done > 0 {
-        o.put_app(StateKey::L1Queue, Some(q.encode()));
-        if let Some(a) = params
+    if done > 0
+        && let Some(a) = params
             .protocol
             .proving
             .as_ref()
             .and_then(|p| p.aggregation.as_ref())
-        {
-            let e = crate::chain::aggregation::epoch_of(a, height);
-            o.put_app(StateKey::QueueMark(e), Some(q.consumed.encode()));
-        }
+    {
+        let e = crate::chain::aggregation::epoch_of(a, height);
+        o.put_app(StateKey::QueueMark(e), Some(q.consumed.encode()));
+    }
+    let finalized = effect.finalized > q.l1_finalized;
+    if finalized {
+        q.l1_finalized = effect.finalized;
+        release_bonds(o, height, q.l1_finalized)?;
+    }
+    if done > 0 || finalized {
+        o.put_app(StateKey::L1Queue, Some(q.encode()));
     }
     Ok(done)
+}
+
+/// On a chain with a bridge, a leaving validator's bond waits for L1 to finalize `epoch`,
+/// the last epoch it signed (DESIGN §6), before its unbonding (due at `release`) counts.
+pub fn hold_bond<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    epoch: u64,
+    owner: Address,
+    release: u64,
+    amount: U256,
+) -> Result<(), StoreError> {
+    let key = StateKey::HeldBond { epoch, owner };
+    let have = match o.app(&key)? {
+        Some(b) => decode_held(&b)?.1,
+        None => U256::ZERO,
+    };
+    let total = have
+        .checked_add(amount)
+        .ok_or_else(|| corrupt("held bond", "amount overflows"))?;
+    let mut v = Vec::with_capacity(41);
+    v.push(1);
+    v.extend_from_slice(&release.to_be_bytes());
+    v.extend_from_slice(&total.to_be_bytes::<32>());
+    o.put_app(key, Some(v));
+    Ok(())
+}
+
+fn decode_held(b: &[u8]) -> Result<(u64, U256), StoreError> {
+    match b {
+        [1, rest @ ..] if rest.len() == 40 => Ok((
+            u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")),
+            U256::from_be_slice(&rest[8..]),
+        )),
+        _ => Err(corrupt("held bond", "malformed value")),
+    }
+}
+
+/// The bonds held for epochs L1 has now finalized (`0 .. finalized`) start unbonding: due
+/// at their planned release height, or now if that has passed.
+fn release_bonds<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    height: u64,
+    finalized: u64,
+) -> Result<(), StoreError> {
+    let Some(last) = finalized.checked_sub(1) else {
+        return Ok(());
+    };
+    let range = StateKey::HeldBond {
+        epoch: 0,
+        owner: Address::ZERO,
+    }..=StateKey::HeldBond {
+        epoch: last,
+        owner: Address::repeat_byte(0xff),
+    };
+    for (key, value) in o.app_range(range)? {
+        let StateKey::HeldBond { owner, .. } = key else {
+            return Err(corrupt("held bond", format!("{key:?} in the held range")));
+        };
+        let (release, amount) = decode_held(&value)?;
+        o.put_app(key, None);
+        Ledger::new(o).add_unbonding(
+            release.max(height),
+            owner,
+            parley_types::Role::Validator,
+            amount,
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -763,9 +886,12 @@ mod tests {
     #[test]
     fn a_vote_and_a_batch_round_trip_and_garbage_is_refused() {
         let v = QueueVote {
-            count: 3,
-            l1_block: 99,
-            rolling: B256::repeat_byte(4),
+            seen: L1Observation {
+                count: 3,
+                l1_block: 99,
+                rolling: B256::repeat_byte(4),
+                finalized_epochs: 2,
+            },
             signature: [5; 65],
         };
         assert_eq!(QueueVote::decode(&v.encode()), Ok(v));
@@ -787,6 +913,7 @@ mod tests {
                 index: 1,
                 count: 9,
                 l1_block: 4,
+                finalized_epochs: 1,
                 signature: [6; 65],
             }],
         };
@@ -852,5 +979,38 @@ mod tests {
         assert_eq!(supported(0, &votes, 40), Some(5));
         assert_eq!(supported(5, &votes, 40), None);
         assert_eq!(supported(0, &votes[..2], 40), None);
+    }
+
+    #[test]
+    fn a_batch_moves_the_queue_the_l1_finality_or_both() {
+        let q = QueueState {
+            consumed: QueuePosition {
+                count: 2,
+                rolling: B256::ZERO,
+            },
+            l1_finalized: 1,
+            ..QueueState::default()
+        };
+        // (count, finalized, power): three of four reach count 4, all four finality 3.
+        let votes = [(4, 3, 10), (4, 3, 10), (5, 3, 10), (2, 3, 10)];
+        assert_eq!(
+            effect_of(&q, &votes, 40),
+            Some(Effect {
+                to: 4,
+                finalized: 3
+            })
+        );
+        // Nothing new: no batch.
+        let stale = [(2, 1, 10), (2, 1, 10), (2, 1, 10), (2, 1, 10)];
+        assert_eq!(effect_of(&q, &stale, 40), None);
+        // Finality only.
+        let fin = [(2, 2, 10), (2, 2, 10), (2, 2, 10), (2, 0, 10)];
+        assert_eq!(
+            effect_of(&q, &fin, 40),
+            Some(Effect {
+                to: 2,
+                finalized: 2
+            })
+        );
     }
 }

@@ -541,7 +541,7 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
     }
 
     /// Adds `amount` to the unbonding entry (release, owner, role).
-    fn add_unbonding(
+    pub(crate) fn add_unbonding(
         &mut self,
         release: u64,
         owner: Address,
@@ -1052,7 +1052,7 @@ pub fn end_block<V: StateView>(
     }
     let validators = l.validators()?;
     let plan = plan_validator_changes(q, &validators);
-    apply_power_plan(&mut l, q, height, &plan)
+    apply_power_plan(&mut l, q, height, &plan, None)
 }
 
 /// Applies a plan of [`plan_validator_changes`] at `height`: each named validator's power
@@ -1064,6 +1064,7 @@ pub fn apply_power_plan<V: StateView>(
     q: &ProtocolParams,
     height: u64,
     plan: &[(Address, u64)],
+    hold_until_final: Option<u64>,
 ) -> Result<Vec<ValidatorUpdate>, StoreError> {
     let mut updates = Vec::with_capacity(plan.len());
     for &(operator, power) in plan {
@@ -1079,12 +1080,14 @@ pub fn apply_power_plan<V: StateView>(
         });
         if power == 0 && e.leaving {
             l.o.put_app(StateKey::Validator(operator), None);
-            l.add_unbonding(
-                height.saturating_add(q.unbonding_delay),
-                operator,
-                Role::Validator,
-                e.bond,
-            )?;
+            let release = height.saturating_add(q.unbonding_delay);
+            match hold_until_final {
+                // With the bridge: held until L1 finalizes the last epoch it signed.
+                Some(epoch) => {
+                    crate::chain::l1queue::hold_bond(l.o, epoch, operator, release, e.bond)?;
+                }
+                None => l.add_unbonding(release, operator, Role::Validator, e.bond)?,
+            }
         } else {
             let entry = ValidatorEntry { power, ..*e };
             l.o.put_app(StateKey::Validator(operator), Some(entry.encode()));

@@ -83,8 +83,8 @@ pub struct Proposal {
     /// The L1 queue batch after the attestation, if any (checked on state:
     /// [`crate::chain::l1queue::check_batch`]).
     pub l1_queue: Option<crate::chain::l1queue::QueueBatch>,
-    /// The queue count the batch consumes up to, once checked on state (zero until then).
-    pub l1_queue_to: u64,
+    /// What the batch does, once checked on state (nothing until then).
+    pub l1_queue_effect: crate::chain::l1queue::Effect,
 }
 
 /// Checks a proposal's transactions at `height`: signed protocol messages first (each valid
@@ -160,7 +160,7 @@ pub fn check_proposal(
             seed,
             attest,
             l1_queue,
-            l1_queue_to: 0,
+            l1_queue_effect: Default::default(),
         });
     }
     let block = block.ok_or_else(|| {
@@ -174,7 +174,7 @@ pub fn check_proposal(
         seed,
         attest,
         l1_queue,
-        l1_queue_to: 0,
+        l1_queue_effect: Default::default(),
     })
 }
 

@@ -4,8 +4,8 @@
 //! Block tags: `latest` and `pending` read the last committed state (`pending` differs only
 //! for `eth_getTransactionCount`, which adds this node's pending mempool nonces); `safe` is
 //! the newest proven block on a chain that proves, and `finalized` the newest block whose
-//! epoch the L1 Rollup finalized on a chain with a bridge (as this node's L1 watcher sees
-//! it), both `latest` otherwise. State reads
+//! epoch the L1 Rollup finalized on a chain with a bridge (as the validators' L1 votes
+//! recorded it), both `latest` otherwise. State reads
 //! and calls take any block number or hash within the node's retained history
 //! (`history_retention`; archive by default), read through the changesets.
 
@@ -165,23 +165,26 @@ impl Ctx {
             .ok_or_else(|| err(-32000, "chain not initialised yet"))
     }
 
-    /// On a chain with a bridge, the newest block final on L1 as this node's L1 watcher saw
-    /// it: the last slot of the last epoch the Rollup finalized (0 before any, or without a
-    /// watcher). `None` on a chain without a bridge.
-    fn l1_finalized(&self, latest: u64) -> Option<u64> {
-        let params = self.app.params()?;
-        params.protocol.bridge?;
-        let a = params.protocol.proving?.aggregation?;
-        let k = self
-            .app
-            .l1_view()
-            .read()
-            .expect("l1 view lock")
-            .finalized_epochs();
-        Some(match k.checked_sub(1) {
+    /// On a chain with a bridge, the newest block final on L1: the last slot of the last
+    /// epoch the Rollup finalized, as the validators' L1 votes recorded it in state (0
+    /// before any). `None` on a chain without a bridge.
+    fn l1_finalized(&self, reader: &Reader, latest: u64) -> RpcResult<Option<u64>> {
+        let Some(params) = self.app.params() else {
+            return Ok(None);
+        };
+        let (Some(_), Some(a)) = (
+            params.protocol.bridge,
+            params.protocol.proving.and_then(|p| p.aggregation),
+        ) else {
+            return Ok(None);
+        };
+        let k = crate::chain::l1queue::state(&mut crate::chain::overlay::Overlay::new(reader))
+            .map_err(internal)?
+            .l1_finalized;
+        Ok(Some(match k.checked_sub(1) {
             Some(e) => crate::chain::aggregation::last_slot(&a, e).min(latest),
             None => 0,
-        })
+        }))
     }
 
     /// The latest block number.
@@ -261,7 +264,7 @@ impl Ctx {
                 .unwrap_or(latest),
             // Final on L1 (the bridge's Rollup finalized its epoch); every block on a chain
             // without a bridge.
-            BlockNumberOrTag::Finalized => self.l1_finalized(latest).unwrap_or(latest),
+            BlockNumberOrTag::Finalized => self.l1_finalized(reader, latest)?.unwrap_or(latest),
             _ => latest,
         })
     }

@@ -235,8 +235,8 @@ struct StageJson {
     /// `unknown`, `pending`, `sequenced` (executed in a block), `proven` (its block's state
     /// is proven on the app-chain; only on a chain that proves), or `aggregated` (its epoch's
     /// aggregate is accepted on the app-chain; only on a chain that aggregates), or
-    /// `finalized` (the L1 Rollup finalized its epoch, as this node's L1 watcher sees it; only
-    /// on a chain with a bridge).
+    /// `finalized` (the L1 Rollup finalized its epoch, as the validators' L1 votes recorded
+    /// it; only on a chain with a bridge).
     stage: &'static str,
     /// The epoch of its slot, on a chain that aggregates.
     epoch: Option<U64>,
@@ -387,6 +387,8 @@ struct QueueJson {
     rolling_hash: B256,
     /// Where the last attested epoch ended in the queue.
     attested_count: U64,
+    /// Epochs final on L1 (`0 .. l1FinalizedEpochs`), as the validators' votes recorded them.
+    l1_finalized_epochs: U64,
 }
 
 /// This node's L1 watcher's view of the queue.
@@ -869,17 +871,14 @@ pub(super) fn register(
                     .is_some_and(|v| v.state == EpochState::Aggregated),
                 None => false,
             };
-            let finalized = epoch.is_some_and(|e| {
-                ctx.app
-                    .params()
-                    .is_some_and(|p| p.protocol.bridge.is_some())
-                    && e < ctx
-                        .app
-                        .l1_view()
-                        .read()
-                        .expect("l1 view lock")
-                        .finalized_epochs()
-            });
+            let finalized = match epoch {
+                Some(e) if ctx.params()?.protocol.bridge.is_some() => {
+                    e < crate::chain::l1queue::state(&mut Overlay::new(&r))
+                        .map_err(internal)?
+                        .l1_finalized
+                }
+                _ => false,
+            };
             return Ok::<_, ErrorObjectOwned>(StageJson {
                 stage: if finalized {
                     "finalized"
@@ -1023,6 +1022,7 @@ pub(super) fn register(
                 consumed: U64::from(q.consumed.count),
                 rolling_hash: q.consumed.rolling,
                 attested_count: U64::from(q.attested.count),
+                l1_finalized_epochs: U64::from(q.l1_finalized),
             },
             l1_view,
         })

@@ -218,26 +218,38 @@ pub fn roll(previous: B256, entry_hash: B256) -> B256 {
     keccak256(words(&[previous.0, entry_hash.0]))
 }
 
-/// What a validator's bridge key signs about the L1 queue in its vote extension: it has seen
-/// the first `count` entries, final at L1 block `l1_block`, with rolling hash `rolling`:
+/// What a validator's L1 watcher saw, final at L1 block `l1_block`: the first `count` queue
+/// entries, with rolling hash `rolling`, and the Rollup's `nextEpoch()` (`finalized_epochs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct L1Observation {
+    /// Queue entries seen.
+    pub count: u64,
+    /// The L1 block they are final at.
+    pub l1_block: u64,
+    /// The rolling hash after them.
+    pub rolling: B256,
+    /// Epochs the Rollup had finalized at that block.
+    pub finalized_epochs: u64,
+}
+
+/// What a validator's bridge key signs about L1 in its vote extension:
 /// `keccak256(abi.encode(QUEUE_TAG, l1_chain_id, rollup, l2_chain_id, count, l1_block,
-/// rolling))`.
+/// rolling, finalized_epochs))`.
 pub fn queue_digest(
     l1_chain_id: u64,
     rollup: &Address,
     l2_chain_id: u64,
-    count: u64,
-    l1_block: u64,
-    rolling: &B256,
+    seen: &L1Observation,
 ) -> B256 {
     keccak256(words(&[
         tag(QUEUE_TAG).0,
         w_u64(l1_chain_id),
         w_addr(rollup),
         w_u64(l2_chain_id),
-        w_u64(count),
-        w_u64(l1_block),
-        rolling.0,
+        w_u64(seen.count),
+        w_u64(seen.l1_block),
+        seen.rolling.0,
+        w_u64(seen.finalized_epochs),
     ]))
 }
 
@@ -285,17 +297,22 @@ pub struct QueueState {
     /// The position the last attested epoch ended at (the start for the next epoch's digest
     /// when that epoch consumes nothing).
     pub attested: QueuePosition,
+    /// Epochs final on L1, as votes of more than two thirds of the power saw the Rollup's
+    /// `nextEpoch()`: epochs `0 .. l1_finalized` are final.
+    pub l1_finalized: u64,
 }
 
 impl QueueState {
-    /// `0x01 ‖ consumed (count u64 ‖ rolling) ‖ attested (count u64 ‖ rolling)`.
+    /// `0x01 ‖ consumed (count u64 ‖ rolling) ‖ attested (count u64 ‖ rolling) ‖
+    /// l1_finalized u64`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(81);
+        let mut v = Vec::with_capacity(89);
         v.push(VALUE_VERSION);
         for p in [self.consumed, self.attested] {
             v.extend_from_slice(&p.count.to_be_bytes());
             v.extend_from_slice(p.rolling.as_slice());
         }
+        v.extend_from_slice(&self.l1_finalized.to_be_bytes());
         v
     }
 
@@ -305,8 +322,13 @@ impl QueueState {
         crate::protocol::version(b, "queue state version")?;
         let consumed = take_position(b)?;
         let attested = take_position(b)?;
+        let l1_finalized = crate::take_u64(b, "l1 finalized epochs")?;
         crate::protocol::end(b, "queue state")?;
-        Ok(Self { consumed, attested })
+        Ok(Self {
+            consumed,
+            attested,
+            l1_finalized,
+        })
     }
 }
 
@@ -713,6 +735,7 @@ mod tests {
                 count: 4,
                 rolling: B256::repeat_byte(8),
             },
+            l1_finalized: 3,
         };
         assert_eq!(QueueState::decode(&q.encode()), Ok(q));
         assert_eq!(QueuePosition::decode(&q.consumed.encode()), Ok(q.consumed));
@@ -814,15 +837,34 @@ mod tests {
     #[test]
     fn the_queue_digest_moves_with_every_field_and_is_never_an_epoch_digest() {
         let r = a(1);
-        let d0 = queue_digest(31337, &r, 424242, 3, 100, &B256::repeat_byte(9));
-        for d in [
-            queue_digest(31338, &r, 424242, 3, 100, &B256::repeat_byte(9)),
-            queue_digest(31337, &a(2), 424242, 3, 100, &B256::repeat_byte(9)),
-            queue_digest(31337, &r, 424243, 3, 100, &B256::repeat_byte(9)),
-            queue_digest(31337, &r, 424242, 4, 100, &B256::repeat_byte(9)),
-            queue_digest(31337, &r, 424242, 3, 101, &B256::repeat_byte(9)),
-            queue_digest(31337, &r, 424242, 3, 100, &B256::repeat_byte(8)),
-        ] {
+        let o = L1Observation {
+            count: 3,
+            l1_block: 100,
+            rolling: B256::repeat_byte(9),
+            finalized_epochs: 2,
+        };
+        let d0 = queue_digest(31337, &r, 424242, &o);
+        let moved = [
+            L1Observation { count: 4, ..o },
+            L1Observation { l1_block: 101, ..o },
+            L1Observation {
+                rolling: B256::repeat_byte(8),
+                ..o
+            },
+            L1Observation {
+                finalized_epochs: 3,
+                ..o
+            },
+        ];
+        for d in moved
+            .iter()
+            .map(|m| queue_digest(31337, &r, 424242, m))
+            .chain([
+                queue_digest(31338, &r, 424242, &o),
+                queue_digest(31337, &a(2), 424242, &o),
+                queue_digest(31337, &r, 424243, &o),
+            ])
+        {
             assert_ne!(d, d0);
         }
         assert_ne!(tag(QUEUE_TAG), tag(EPOCH_TAG));

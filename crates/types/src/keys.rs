@@ -30,6 +30,7 @@ const TAG_ATTESTATION: u8 = 0x22;
 const TAG_WITHDRAWAL: u8 = 0x23;
 const TAG_L1_QUEUE: u8 = 0x24;
 const TAG_QUEUE_MARK: u8 = 0x25;
+const TAG_HELD_BOND: u8 = 0x26;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -120,6 +121,15 @@ pub enum StateKey {
     /// Where the L1 queue stood at the end of the last block of an epoch that consumed
     /// entries ([`crate::bridge::QueuePosition`]), kept until the epoch is attested.
     QueueMark(u64),
+    /// A leaving validator's bond on a chain with a bridge, held until L1 finalizes the last
+    /// epoch it signed (`epoch`); then it starts unbonding (value: release height u64 ‖
+    /// amount u256, versioned).
+    HeldBond {
+        /// The last epoch the validator signed.
+        epoch: u64,
+        /// The validator's operator.
+        owner: Address,
+    },
 }
 
 impl StateKey {
@@ -132,7 +142,8 @@ impl StateKey {
     /// `0x1d` (proof chain), `0x1e ‖ slot u64` (a slot that needs a proof), `0x1f` (epoch
     /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation), `0x21` (bridge state), `0x22 ‖
     /// epoch u64` (an epoch's attestation), `0x23 ‖ epoch u64 ‖ index u64` (a withdrawal),
-    /// `0x24` (the L1 queue's consumption), `0x25 ‖ epoch u64` (the queue at an epoch's end).
+    /// `0x24` (the L1 queue's consumption), `0x25 ‖ epoch u64` (the queue at an epoch's end),
+    /// `0x26 ‖ epoch u64 ‖ owner` (a bond held until L1 finalizes the epoch).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -191,6 +202,11 @@ impl StateKey {
             Self::Attestation(e) => tagged_u64(TAG_ATTESTATION, *e),
             Self::L1Queue => vec![TAG_L1_QUEUE],
             Self::QueueMark(e) => tagged_u64(TAG_QUEUE_MARK, *e),
+            Self::HeldBond { epoch, owner } => {
+                let mut v = tagged_u64(TAG_HELD_BOND, *epoch);
+                v.extend_from_slice(owner.as_slice());
+                v
+            }
             Self::Withdrawal { epoch, index } => {
                 let mut v = tagged_u64(TAG_WITHDRAWAL, *epoch);
                 v.extend_from_slice(&index.to_be_bytes());
@@ -235,6 +251,10 @@ impl StateKey {
             TAG_ATTESTATION => Ok(Self::Attestation(crate::take_u64(buf, "epoch")?)),
             TAG_L1_QUEUE => Ok(Self::L1Queue),
             TAG_QUEUE_MARK => Ok(Self::QueueMark(crate::take_u64(buf, "epoch")?)),
+            TAG_HELD_BOND => Ok(Self::HeldBond {
+                epoch: crate::take_u64(buf, "epoch")?,
+                owner: take_address(buf)?,
+            }),
             TAG_WITHDRAWAL => Ok(Self::Withdrawal {
                 epoch: crate::take_u64(buf, "withdrawal epoch")?,
                 index: crate::take_u64(buf, "withdrawal index")?,
@@ -390,6 +410,8 @@ mod tests {
                 StateKey::L1Queue,
                 StateKey::QueueMark(h),
                 StateKey::QueueMark(g),
+                StateKey::HeldBond { epoch: h, owner: a },
+                StateKey::HeldBond { epoch: g, owner: b },
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
