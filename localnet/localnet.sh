@@ -70,6 +70,15 @@
 #                                Rollup's queue there and vote its deposits and forced
 #                                transactions into L2; default: no watcher
 #   PARLEY_LOCALNET_L1_DEPTH     with the watcher: L1 finality depth in blocks (default 0)
+#   PARLEY_LOCALNET_L1=1         the whole bridge in one command: anvil as L1 (port
+#                                PARLEY_LOCALNET_L1_PORT, default 18545, its state kept across
+#                                down/start), the Rollup's address predicted into genesis, the
+#                                validators watching it, the Rollup deployed by parley-bridge
+#                                once the chain runs, and `parley-bridge relay` posting every
+#                                attested epoch (PARLEY_LOCALNET_RELAYER=0: no relayer).
+#                                Implies proving 4, epochs of 4 slots, aggregation capacity 1
+#                                unless set. The verifier is a stand-in that refuses every
+#                                proof: epochs that change state do not finalize on L1 yet
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -100,6 +109,8 @@ REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 TOOLS_BIN="${REPO_ROOT}/.tools/bin"
 COMETBFT="${TOOLS_BIN}/cometbft"
 CAST="${TOOLS_BIN}/cast"
+ANVIL="${TOOLS_BIN}/anvil"
+FORGE="${TOOLS_BIN}/forge"
 
 DATA_DIR="${PARLEY_LOCALNET_DIR:-${REPO_ROOT}/localnet/.data}"
 LOG_DIR="${DATA_DIR}/logs"
@@ -107,6 +118,15 @@ PID_DIR="${DATA_DIR}/pids"
 META_FILE="${DATA_DIR}/localnet.env"
 PARLEYD="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
 PROVER="${PARLEY_PROVER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-prover}"
+RELAYER="${PARLEY_RELAYER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parley-bridge}"
+# The one-command bridge: anvil as L1, the Rollup deployed by parley-bridge, its relayer.
+L1="${PARLEY_LOCALNET_L1:-0}"
+L1_PORT="${PARLEY_LOCALNET_L1_PORT:-18545}"
+RELAY="${PARLEY_LOCALNET_RELAYER:-1}"
+if [[ "${L1}" == 1 ]]; then
+  # A bridge needs proving and epochs: small ones, unless asked otherwise.
+  : "${PARLEY_LOCALNET_PROVING:=4}" "${PARLEY_LOCALNET_EPOCH_SLOTS:=4}" "${PARLEY_LOCALNET_AGG_CAPACITY:=1}"
+fi
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 PROVERS="${PARLEY_LOCALNET_PROVERS:-1}"
 PROVING="${PARLEY_LOCALNET_PROVING:-0}"
@@ -122,6 +142,7 @@ SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
 BRIDGE_ROLLUP="${PARLEY_LOCALNET_BRIDGE_ROLLUP:-}"
 L1_CHAIN_ID="${PARLEY_LOCALNET_L1_CHAIN_ID:-31337}"
 L1_RPC="${PARLEY_LOCALNET_L1_RPC:-}"
+[[ "${L1}" == 1 && -z "${L1_RPC}" ]] && L1_RPC="http://127.0.0.1:${L1_PORT}"
 L1_DEPTH="${PARLEY_LOCALNET_L1_DEPTH:-0}"
 PROVER_JOBS="${PARLEY_LOCALNET_PROVER_JOBS:-1}"
 WAIT_TIMEOUT="${PARLEY_LOCALNET_TIMEOUT:-120}"
@@ -240,6 +261,10 @@ VALIDATORS=${VALIDATORS}
 NODES=${NODES}
 APP=${APP}
 SRS_FILE=$(printf '%q' "${SRS_FILE}")
+L1=${L1}
+L1_PORT=${L1_PORT}
+RELAY=${RELAY}
+L1_CHAIN_ID=${L1_CHAIN_ID}
 EOF
 }
 
@@ -259,6 +284,51 @@ build_parleyd() {
   if ((PROVER_WORKERS > 0)); then
     [[ -x "${PROVER}" ]] || die "parley-prover binary not found at ${PROVER} (build it, set PARLEY_PROVER_BIN, or PARLEY_LOCALNET_PROVER_WORKERS=0)"
   fi
+  if [[ "${L1}" == 1 ]]; then
+    if [[ "${PARLEY_SKIP_BUILD:-0}" != "1" ]]; then
+      (cd "${REPO_ROOT}" && cargo build --release -p parley-bridge) >&2 || die "cargo build --release -p parley-bridge failed"
+    fi
+    [[ -x "${RELAYER}" ]] || die "parley-bridge binary not found at ${RELAYER} (build it, or set PARLEY_RELAYER_BIN)"
+  fi
+}
+
+# start_l1 — anvil as L1 (its state kept in the data folder across down/start).
+start_l1() {
+  local pidfile="${PID_DIR}/l1.anvil.pid"
+  pid_alive "${pidfile}" && return 0
+  port_in_use "${L1_PORT}" && die "port ${L1_PORT} (anvil, L1) is already in use (PARLEY_LOCALNET_L1_PORT)"
+  spawn l1.anvil "${LOG_DIR}/anvil.log" "${ANVIL}" --port "${L1_PORT}" --chain-id "${L1_CHAIN_ID}" \
+    --state "${DATA_DIR}/anvil-state.json" --silent
+  local deadline=$((SECONDS + 30))
+  until "${CAST}" chain-id --rpc-url "${L1_RPC}" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "anvil did not start on port ${L1_PORT}: $(tail -n 3 "${LOG_DIR}/anvil.log")"
+    sleep 0.3
+  done
+}
+
+# l1_key — the L1 deployer and relayer: dev account 0 (anvil's first funded account).
+l1_key() { "${CAST}" wallet private-key "${DEV_MNEMONIC}" 0; }
+
+# deploy_l1 — the verifier stand-in and the Rollup, by parley-bridge, at the address genesis
+# names.
+deploy_l1() {
+  log "deploying the Rollup on L1 with parley-bridge (forge build first)"
+  (cd "${REPO_ROOT}/l1-bridge/contracts" && "${FORGE}" build --skip test --out "${DATA_DIR}/l1-out" \
+    --cache-path "${DATA_DIR}/l1-cache") >"${LOG_DIR}/l1-build.log" 2>&1 ||
+    die "forge build of the Rollup failed: $(tail -n 5 "${LOG_DIR}/l1-build.log")"
+  PARLEY_RELAYER_KEY="$(l1_key)" "${RELAYER}" deploy --l1-rpc "${L1_RPC}" --parleyd-rpc "http://127.0.0.1:$(eth_port 0)" \
+    --artifact "${DATA_DIR}/l1-out/Rollup.sol/Rollup.json" --verifier-stand-in \
+    >"${DATA_DIR}/l1-deploy.json" 2>"${LOG_DIR}/l1-deploy.log" ||
+    die "parley-bridge deploy failed: $(tail -n 5 "${LOG_DIR}/l1-deploy.log")"
+}
+
+# start_relayer — parley-bridge relay in the background (off with PARLEY_LOCALNET_RELAYER=0).
+start_relayer() {
+  [[ "${RELAY}" == 1 ]] || return 0
+  local pidfile="${PID_DIR}/l1.relayer.pid"
+  pid_alive "${pidfile}" && return 0
+  PARLEY_RELAYER_KEY="$(l1_key)" spawn l1.relayer "${LOG_DIR}/relayer.log" "${RELAYER}" relay \
+    --l1-rpc "${L1_RPC}" --parleyd-rpc "http://127.0.0.1:$(eth_port 0)" --state-dir "${DATA_DIR}/relayer"
 }
 
 # srs_flags — the trusted-setup flags of parley-prover: `--srs dev`, or the ceremony file with
@@ -552,6 +622,7 @@ cmd_up() {
 
   if [[ "${APP}" == parleyd ]]; then build_parleyd; fi
   ensure_tools
+  [[ "${L1}" != 1 || "${APP}" == parleyd ]] || die "PARLEY_LOCALNET_L1=1 needs --app parleyd"
 
   VALIDATORS="${n}"
   NODES="${n}"
@@ -562,6 +633,14 @@ cmd_up() {
     --populate-persistent-peers=false >"${LOG_DIR}/testnet.log" 2>&1 ||
     die "cometbft testnet failed: $(cat "${LOG_DIR}/testnet.log")"
   write_meta
+  if [[ "${L1}" == 1 ]]; then
+    start_l1
+    # The deployer's next contract is the verifier, the one after it the Rollup.
+    local nonce
+    nonce="$("${CAST}" nonce --rpc-url "${L1_RPC}" "$("${CAST}" wallet address --private-key "$(l1_key)")")"
+    BRIDGE_ROLLUP="$("${CAST}" compute-address --nonce $((nonce + 1)) "$("${CAST}" wallet address --private-key "$(l1_key)")" | awk '{print $NF}')"
+    log "L1: anvil on ${L1_RPC} (chain ${L1_CHAIN_ID}); the Rollup will be at ${BRIDGE_ROLLUP}"
+  fi
 
   # One genesis for all: CometBFT chain id + parleyd's app_state (dev accounts prefunded).
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
@@ -622,6 +701,10 @@ cmd_up() {
     die "no blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR} (localnet left running: localnet/localnet.sh down)"
   fi
   if [[ "${APP}" == parleyd ]]; then start_provers; fi
+  if [[ "${L1}" == 1 ]]; then
+    deploy_l1
+    start_relayer
+  fi
   print_summary
 }
 
@@ -655,6 +738,14 @@ print_summary() {
     echo
     echo "  Try: .tools/bin/cast block-number --rpc-url http://127.0.0.1:$(eth_port 0)"
   fi
+  if [[ "${L1}" == 1 ]]; then
+    echo
+    echo "  L1 (anvil): ${L1_RPC}, chain ${L1_CHAIN_ID}; Rollup $(jq -r 'select(.event == "deployed") | .rollup' "${DATA_DIR}/l1-deploy.json" 2>/dev/null)"
+    if [[ "${RELAY}" == 1 ]]; then
+      echo "  relayer: parley-bridge relay (log ${LOG_DIR}/relayer.log, gas report ${DATA_DIR}/relayer/gas.jsonl)"
+    fi
+    echo "  Deposit: .tools/bin/cast send --rpc-url ${L1_RPC} <Rollup> 'deposit(address)' <L2 address> --value 1ether --private-key <key>"
+  fi
   echo "  Stop: localnet/localnet.sh down    Status: localnet/localnet.sh status"
 }
 
@@ -665,7 +756,7 @@ cmd_down() {
   fi
   local f pid stopped=0 kind
   # Prover workers first, then CometBFT processes (all at once, then wait), then the apps.
-  for kind in prover cometbft parleyd; do
+  for kind in prover relayer cometbft parleyd anvil; do
     for f in "${PID_DIR}"/*."${kind}".pid; do
       [[ -e "${f}" ]] || continue
       if pid_alive "${f}"; then
@@ -691,6 +782,10 @@ cmd_start() {
   fi
   ensure_tools
   mkdir -p "${LOG_DIR}" "${PID_DIR}"
+  if [[ "${L1}" == 1 ]]; then
+    L1_RPC="http://127.0.0.1:${L1_PORT}"
+    start_l1
+  fi
   local i h
   for ((i = 0; i < NODES; i++)); do
     start_node "${i}" all
@@ -703,6 +798,7 @@ cmd_start() {
   done
   wait_height $((last + 2)) "${WAIT_TIMEOUT}" || die "no new blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR}"
   if [[ "${APP}" == parleyd ]]; then start_provers; fi
+  if [[ "${L1}" == 1 ]]; then start_relayer; fi
   print_summary
 }
 

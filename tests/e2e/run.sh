@@ -1307,42 +1307,28 @@ BRIDGE_SIG='finalizeEpoch((uint64,bytes32,bytes32,bytes32,bytes32,bytes32,uint64
 
 t_bridge() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
-  local anvil_pid deployer dkey predicted rollup out st root e gas
-  "${TOOLS_BIN}/anvil" --port 18545 --chain-id 31337 --silent >"${WORK}/anvil.log" 2>&1 &
-  anvil_pid=$!
-  trap 'kill '"${anvil_pid}"' 2>/dev/null; "${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
-  local deadline=$((SECONDS + 30))
-  until "${CAST}" chain-id --rpc-url "$(bridge_url)" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "anvil did not start: $(tail -n 3 "${WORK}/anvil.log")"
-    sleep 0.5
-  done
+  local dkey rollup out st root e gas
   dkey="$(dev_key 0)"
-  deployer="$(dev_addr 0)"
-  # The deployer's first contract is the verifier, its second the Rollup.
-  predicted="$("${CAST}" compute-address --nonce 1 "${deployer}" | awk '{print $NF}')"
+  # The localnet's one-command bridge: anvil as L1, the Rollup's address predicted into
+  # genesis, the validators watching L1, the Rollup deployed by parley-bridge once the chain
+  # runs. No background relayer: this check relays by hand, after its refusals.
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-bridge" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
     PARLEY_LOCALNET_PROVER_WORKERS=0 PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY=1 \
-    PARLEY_LOCALNET_BRIDGE_ROLLUP="${predicted}" PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3 \
-    PARLEY_LOCALNET_L1_RPC="$(bridge_url)"
+    PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_RELAYER=0 PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   local t0=${SECONDS}
   "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/bridge-up.log" 2>&1 ||
     fail "bridge localnet up: $(grep -m1 ERROR "${WORK}/bridge-up.log" || tail -n 1 "${WORK}/bridge-up.log")"
-  info "bridge localnet up in $((SECONDS - t0)) s; Rollup predicted at ${predicted}"
+  out="$(cat "${PARLEY_LOCALNET_DIR}/l1-deploy.json")"
+  rollup="$(jq -r 'select(.event == "deployed") | .rollup' <<<"${out}")"
+  info "bridge localnet up in $((SECONDS - t0)) s with anvil; parley-bridge deployed the Rollup at ${rollup} ($(jq -r 'select(.event == "deployed") | .gasUsed' <<<"${out}") gas with the verifier)"
+  [[ "$(rpc 0 parley_getProtocolParams '[]' | jq -r '.result.protocol.bridge.rollup' | tr A-F a-f)" == "${rollup,,}" ]] ||
+    fail "the Rollup ${rollup} is not the one genesis names: $(rpc 0 parley_getProtocolParams '[]' | jq -c .result.protocol.bridge)"
   st="$(rpc 0 parley_getBridge '[]' | jq -c .result)"
   root="$(jq -r .root <<<"${st}")"
-  # The relayer deploys: a stand-in verifier that refuses every proof, then the Rollup with
-  # the genesis set and root it reads from parleyd, at the address genesis names.
-  out="$(cd "${REPO_ROOT}/l1-bridge/contracts" && timeout 600 "${FORGE}" build --skip test --out "${WORK}/l1-out" \
-    --cache-path "${WORK}/l1-cache" 2>&1)" || fail "forge build of the Rollup: $(tail -n 5 <<<"${out}")"
-  out="$(PARLEY_RELAYER_KEY="${dkey}" timeout 120 "${RELAYER}" deploy --l1-rpc "$(bridge_url)" \
-    --parleyd-rpc "$(eth_url 0)" --artifact "${WORK}/l1-out/Rollup.sol/Rollup.json" --verifier-stand-in \
-    --force-delay 86400 --escape-delay 604800 --relay-slot 20 --max-forced-tx-bytes 131072 2>"${WORK}/deploy.log")" ||
-    fail "parley-bridge deploy: $(tail -n 5 "${WORK}/deploy.log")"
-  rollup="$(jq -r 'select(.event == "deployed") | .rollup' <<<"${out}")"
-  [[ "${rollup,,}" == "${predicted,,}" ]] || fail "Rollup deployed at ${rollup}, genesis names ${predicted}: ${out}"
-  [[ "$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'lastRoot()(bytes32)')" == "${root}" ]] ||
-    fail "the Rollup's root is not parleyd's genesis proof root ${root}"
-  info "parley-bridge deployed the Rollup at ${rollup} ($(jq -r 'select(.event == "deployed") | .gasUsed' <<<"${out}") gas with the verifier)"
+  [[ "$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'lastRoot()(bytes32)')" == "${root}" &&
+    "$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'validatorSetHash()(bytes32)')" == "$(jq -r .set.hash <<<"${st}")" ]] ||
+    fail "the Rollup's root or set hash is not parleyd's genesis ${root} / $(jq -r .set.hash <<<"${st}")"
   BRIDGE_ROLLUP_ADDR="${rollup}"
   # Wait for epochs 0 and 1 to be attested on L2.
   deadline=$((SECONDS + 120))
@@ -1418,7 +1404,6 @@ t_bridge() {
   info "a cast withdrawal in block ${blk} is epoch ${ep}'s leaf 0 (root $(jq -r .root <<<"${ws}")); the contract's balance burned; a plain transfer to it refused"
   bridge_queue_checks "${rollup}" "${dkey}"
   "${LOCALNET}" down >/dev/null 2>&1 || true
-  kill "${anvil_pid}" 2>/dev/null || true
 }
 
 main() {
@@ -1486,7 +1471,7 @@ main() {
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
   run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover workers load it; a slot of several chunks is proven, its chunks by two workers" t_ceremony
   run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
-  run_check "the bridge (own localnet + anvil): validators attest empty epochs in vote extensions; parley-bridge deploys the Rollup with the genesis set and finalizes them, once each; a changed digest, too few signatures and an epoch out of order refused; an L1 deposit and a forced transaction sent only to L1 execute on L2" t_bridge
+  run_check "the bridge (own localnet with anvil, PARLEY_LOCALNET_L1=1): validators attest empty epochs in vote extensions; parley-bridge deploys the Rollup with the genesis set and finalizes them, once each; a changed digest, too few signatures and an epoch out of order refused; an L1 deposit and a forced transaction sent only to L1 execute on L2" t_bridge
   if [[ "${PARLEY_E2E_AGGREGATION:-0}" == 1 ]]; then
     run_check "epoch aggregation (own localnet, epochs of 2 slots): a transfer's epoch aggregated by the drawn prover's worker within its window, verified by every validator, the tx at stage aggregated" t_aggregation
   fi
