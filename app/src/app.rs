@@ -572,7 +572,13 @@ impl App {
             crate::chain::l1queue::collect(&mut Overlay::new(&reader), &params, &view, last_commit)?
         };
         if let Some(b) = batch {
-            out.push(Bytes::from(Message::L1Queue(b).encode()));
+            let m = Message::L1Queue(b).encode();
+            // A batch is at most ~270 KiB; a block too small for it leaves it to a later one.
+            if (m.len() as u64) <= max_tx_bytes / 2 {
+                out.push(Bytes::from(m));
+            } else {
+                tracing::warn!(target: "parley::bridge", bytes = m.len(), max_tx_bytes, "L1 queue batch left out: the block's byte budget is too small");
+            }
         }
         let seed_bytes: u64 = out.iter().map(|m| m.len() as u64).sum();
         let max_tx_bytes = max_tx_bytes.saturating_sub(seed_bytes);
