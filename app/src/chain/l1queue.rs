@@ -7,15 +7,17 @@
 //! - ExtendVote ([`own_vote`]): a validator in the signing set appends a [`QueueVote`] to its
 //!   vote extension (after the seed part and any epoch vote, [`crate::chain::bridge::split`]):
 //!   its bridge key's signature of "I have seen the first `count` entries, final at L1 block
-//!   `l1_block`, with rolling hash R" ([`parley_types::bridge::queue_digest`]). `count` goes
-//!   one batch ([`batch_len`]) past what the chain consumed.
+//!   `l1_block`, with rolling hash R, and the Rollup had finalized `finalized_epochs` epochs
+//!   there" ([`parley_types::bridge::queue_digest`]). `count` goes one batch ([`batch_len`])
+//!   past what the chain consumed.
 //! - VerifyVoteExtension ([`check_vote`]): the vote is the sender's registered bridge key's,
 //!   in the signing set, and its count is within one batch of what the chain consumed. The
 //!   rolling hash cannot be checked there (it needs the entries).
 //! - PrepareProposal ([`collect`]): the proposer keeps the votes of its last commit whose
 //!   rolling hash matches its own view, and carries them with the entries they cover as a
 //!   [`QueueBatch`] once votes holding more than two thirds of the power reach past the
-//!   consumed count.
+//!   consumed count or past the epochs the chain knows final on L1 (a batch may then carry no
+//!   entries).
 //! - ProcessProposal ([`check_batch`]): the entries start at the consumed count, fit one batch,
 //!   and every carried vote's signature recovers to its set member over the rolling hash the
 //!   carried entries give at its count; the batch consumes up to the highest count that votes
@@ -30,6 +32,9 @@
 //!   consumed either way, since L1 cannot judge it. A deposit that does not fit the block's
 //!   diff or proof-index room stops the batch there; the rest waits for a later block. Nothing
 //!   is consumed while backpressure holds the block's transactions.
+//!   The highest finalized-epoch count that votes of more than two thirds reach becomes the
+//!   chain's `l1_finalized` (the `finalized` tag), and the bonds held for those epochs start
+//!   unbonding ([`hold_bond`]).
 //! - The queue position at the end of each epoch ([`position_at_end`]) goes into the epoch's
 //!   digest (`l1_queue_rolling_hash`, `l1_queue_count`), which L1 checks against its own
 //!   rolling hash at that count.
