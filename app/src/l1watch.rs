@@ -135,24 +135,34 @@ async fn poll_once(
         .request("eth_getLogs", rpc_params![filter])
         .await
         .map_err(|e| format!("eth_getLogs {next}..={to}: {e}"))?;
-    // How many epochs the Rollup has finalized at that block (the `finalized` tag).
-    let call = serde_json::json!({
-        "to": rollup,
-        "data": format!("0x{}", alloy_primitives::hex::encode(&keccak256("nextEpoch()")[..4])),
-    });
-    let answer: alloy_primitives::Bytes = client
-        .request("eth_call", rpc_params![call, format!("0x{to:x}")])
-        .await
-        .map_err(|e| format!("eth_call nextEpoch() at {to}: {e}"))?;
-    // No code at the address yet (an empty answer): nothing finalized.
-    let finalized = if answer.is_empty() {
-        0
+    // How many epochs the Rollup has finalized at that block (the `finalized` tag), once the
+    // scan has caught up: an L1 node that is not an archive keeps only recent states, so the
+    // catch-up ranges of an old start block are not asked about.
+    let finalized = if to == safe {
+        let call = serde_json::json!({
+            "to": rollup,
+            "data": format!("0x{}", alloy_primitives::hex::encode(&keccak256("nextEpoch()")[..4])),
+        });
+        let answer: alloy_primitives::Bytes = client
+            .request("eth_call", rpc_params![call, format!("0x{to:x}")])
+            .await
+            .map_err(|e| format!("eth_call nextEpoch() at {to}: {e}"))?;
+        // No code at the address yet (an empty answer): nothing finalized.
+        if answer.is_empty() {
+            Some(0)
+        } else {
+            Some(
+                u64::try_from(U256::from_be_slice(&answer))
+                    .map_err(|_| format!("nextEpoch() answered {answer}"))?,
+            )
+        }
     } else {
-        u64::try_from(U256::from_be_slice(&answer))
-            .map_err(|_| format!("nextEpoch() answered {answer}"))?
+        None
     };
     let mut v = view.write().expect("l1 view lock");
-    v.set_finalized_epochs(finalized);
+    if let Some(f) = finalized {
+        v.set_finalized_epochs(f);
+    }
     for log in logs.iter().filter(|l| !l.removed) {
         let (entry, rolling) = decode_log(&log.topics, &log.data)?;
         // A range read again after an error repeats entries already taken.
