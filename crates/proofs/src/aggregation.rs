@@ -184,6 +184,18 @@ impl EpochProof {
         }
     }
 
+    /// `accumulator limbs (12 × 32-byte big-endian) ‖ proof`: the wire form of an epoch proof
+    /// (the `EpochProof` message, `parley_getEpochProof`, the relayer's `--proof-dir` files).
+    /// The statement instances are left out: every reader computes them itself.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ACC_LIMBS * 32 + self.proof.len());
+        for x in &self.instances[..ACC_LIMBS] {
+            out.extend_from_slice(&crate::encoding::fr_to_be_bytes(x));
+        }
+        out.extend_from_slice(&self.proof);
+        out
+    }
+
     /// ABI calldata for the EVM verifier (instances as 32-byte words, then the proof).
     pub fn calldata(&self) -> Vec<u8> {
         snark_verifier_sdk::snark_verifier::loader::evm::encode_calldata(
@@ -560,6 +572,26 @@ impl EpochAggregator {
             )));
         }
         Ok(())
+    }
+
+    /// The layer-1 snark of this aggregator's circuit from its wire bytes
+    /// ([`encode_epoch_snark`]) and the statement the chain recorded: the input
+    /// [`EpochCompressor::compress`] takes. Nothing is verified here; the compressor's keys
+    /// check the protocol and the compression proof fails for a wrong statement.
+    pub fn snark_from_bytes(&self, public: &EpochPublicInputs, bytes: &[u8]) -> Result<Snark> {
+        let (mut instances, proof) = decode_epoch_snark(bytes).ok_or_else(|| {
+            ProofError::Invalid("not an epoch proof: accumulator limbs, then the proof".into())
+        })?;
+        instances.extend([
+            public.first_pre_root,
+            public.last_post_root,
+            public.epoch_commitment,
+        ]);
+        Ok(Snark::new(
+            aggregation_protocol(&self.params, self.pk.get_vk()),
+            vec![instances],
+            proof.to_vec(),
+        ))
     }
 
     /// Aggregate without the native checks (tests: the circuit must refuse). Pads `snarks`
@@ -977,6 +1009,150 @@ impl EpochCompressor {
         gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(
             &self.params,
             self.pk.get_vk(),
+            vec![EPOCH_NUM_INSTANCES],
+        )
+    }
+}
+
+/// Verification of the compression proof (the one L1 verifies) with its verifying key alone:
+/// what a node needs to check an `EpochProof` message before the chain stores it for the
+/// relayers. It checks exactly what the generated EVM verifier checks (the proof over the keccak
+/// transcript and the pairing on the accumulator it carries), natively.
+pub struct CompressionVerifier {
+    params: ParamsKZG<Bn256>,
+    config: AggregationConfigParams,
+    vk: VerifyingKey<G1Affine>,
+}
+
+const L1_VK_MAGIC: &[u8] = b"PARLEY-L1VK-1\n";
+
+impl std::fmt::Debug for CompressionVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompressionVerifier")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompressionVerifier {
+    /// The verifying key of the compression circuit over `inner`'s epoch snarks at degree
+    /// `k`: the same key [`EpochCompressor::setup`] makes from the matching aggregator.
+    pub fn setup(inner: &EpochVerifier, k: u32) -> Result<Self> {
+        let params = load_srs(k)?;
+        let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
+            &inner.params,
+            &inner.vk,
+            vec![EPOCH_NUM_INSTANCES],
+            AggregationCircuit::accumulator_indices(),
+        );
+        let (config, vk, _) = keygen_vk_of(&params, k, |config| {
+            build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
+        })?;
+        Ok(Self { params, config, vk })
+    }
+
+    /// The verifier whose key hashes to `vk_hash` (the one genesis pins): read from the cache
+    /// in `dir` when there ([`crate::keycache::l1_vk_path`]), else made by [`Self::setup`] and,
+    /// when it hashes to `vk_hash`, written there. A damaged file or one holding another key
+    /// is [`ProofError::DamagedCache`], never used.
+    pub fn setup_cached(
+        inner: &EpochVerifier,
+        k: u32,
+        vk_hash: B256,
+        dir: &std::path::Path,
+    ) -> Result<(Self, crate::keycache::KeySource)> {
+        let path = crate::keycache::l1_vk_path(dir, vk_hash);
+        if path.exists() {
+            return Ok((
+                Self::read_cached(&path, k, vk_hash)?,
+                crate::keycache::KeySource::Cache,
+            ));
+        }
+        let v = Self::setup(inner, k)?;
+        if v.vk_hash() == vk_hash {
+            v.write_cache(dir)?;
+        }
+        Ok((v, crate::keycache::KeySource::Keygen))
+    }
+
+    /// Writes this verifier's key to the cache in `dir`; the file's path.
+    pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        let path = crate::keycache::l1_vk_path(dir, self.vk_hash());
+        crate::keycache::write_checked(&path, L1_VK_MAGIC, |w| {
+            // The compression layer always verifies exactly one layer-1 snark.
+            write_head(w, 1, &self.config)?;
+            let mut w = w;
+            self.vk.write(&mut w, SerdeFormat::RawBytes)
+        })?;
+        Ok(path)
+    }
+
+    fn read_cached(path: &std::path::Path, k: u32, pin: B256) -> Result<Self> {
+        let damaged = |reason: String| ProofError::DamagedCache {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut r = crate::keycache::open_checked(path, L1_VK_MAGIC)?;
+        let config = read_head(&mut r, path, 1, k)?;
+        let vk = VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
+            &mut r,
+            SerdeFormat::RawBytesUnchecked,
+            config,
+        )
+        .map_err(|e| damaged(format!("undecodable: {e}")))?;
+        let found = vk_hash(&vk);
+        if found != pin {
+            return Err(damaged(format!(
+                "holds the verifier of vk {found}, not {pin}"
+            )));
+        }
+        Ok(Self {
+            params: load_srs(k)?,
+            config,
+            vk,
+        })
+    }
+
+    /// Circuit configuration (degree, columns).
+    pub fn config(&self) -> AggregationConfigParams {
+        self.config
+    }
+
+    /// Stable hash of the compression vk (what genesis pins).
+    pub fn vk_hash(&self) -> B256 {
+        vk_hash(&self.vk)
+    }
+
+    /// Checks `bytes` ([`EpochProof::to_bytes`]: accumulator limbs, then the proof) against the
+    /// statement the caller computed itself. Bytes from the network are anyone's: whatever they
+    /// hold gives `Err(ProofError::Invalid)`, never a panic.
+    pub fn verify(&self, public: &EpochPublicInputs, bytes: &[u8]) -> Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (mut instances, proof) = decode_epoch_snark(bytes).ok_or_else(|| {
+                ProofError::Invalid("not an epoch proof: accumulator limbs, then the proof".into())
+            })?;
+            instances.extend([
+                public.first_pre_root,
+                public.last_post_root,
+                public.epoch_commitment,
+            ]);
+            let mut transcript =
+                EvmTranscript::<G1Affine, NativeLoader, &[u8], Vec<u8>>::new(proof);
+            verify_aggregation(&self.params, &self.vk, &instances, &mut transcript)
+        }))
+        .unwrap_or_else(|_| {
+            Err(ProofError::Invalid(
+                "the verifier panicked on these bytes".into(),
+            ))
+        })
+    }
+
+    /// Solidity source of the EVM verifier (pragma 0.8.19): the same contract
+    /// [`EpochCompressor::solidity_verifier`] writes, made from the verifying key alone.
+    pub fn solidity_verifier(&self) -> String {
+        gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(
+            &self.params,
+            &self.vk,
             vec![EPOCH_NUM_INSTANCES],
         )
     }

@@ -53,6 +53,13 @@ pub fn epoch_vk_path(dir: &Path, vk_hash: B256) -> PathBuf {
     dir.join(format!("epoch-vk-{vk_hash:x}.bin"))
 }
 
+/// The cache file of the compression verifier whose verifying key hashes to `vk_hash`
+/// ([`crate::aggregation::CompressionVerifier::setup_cached`]): the layout of
+/// [`epoch_vk_path`]'s file under the magic `PARLEY-L1VK-1\n`, with capacity 1.
+pub fn l1_vk_path(dir: &Path, vk_hash: B256) -> PathBuf {
+    dir.join(format!("l1-vk-{vk_hash:x}.bin"))
+}
+
 /// The cache file of the epoch aggregator's proving key whose verifying key hashes to
 /// `vk_hash` ([`crate::aggregation::EpochAggregator::setup_cached`]; a prover's worker reads it
 /// instead of minutes of keygen).

@@ -10,8 +10,8 @@ use common::*;
 use parley_proofs::{
     BlockProver, BlockVerifier, Fr, Halo2BlockProver, ProofError,
     aggregation::{
-        ACC_LIMBS, DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor,
-        EpochPublicInputs, EpochVerifier, encode_epoch_snark, epoch_commitment,
+        ACC_LIMBS, CompressionVerifier, DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator,
+        EpochCompressor, EpochPublicInputs, EpochVerifier, encode_epoch_snark, epoch_commitment,
     },
     evm::{Anvil, compile_solidity},
 };
@@ -270,8 +270,15 @@ fn epoch_aggregation_verifies_on_anvil() {
     // a snark of another circuit (a block proof) is refused before proving
     let r = compressor.compress(foreign_block);
     assert!(matches!(r, Err(ProofError::WrongVk(0))), "{r:?}");
+    // The worker compresses what the chain carried: the layer-1 bytes and the statement the
+    // chain recorded, rebuilt into a snark of the aggregator's protocol.
+    let rebuilt = agg
+        .snark_from_bytes(&public, &carried)
+        .expect("the carried bytes rebuild a snark");
+    assert_eq!(rebuilt.instances, layer1.instances);
+    assert_eq!(rebuilt.proof, layer1.proof);
     let t0 = Instant::now();
-    let epoch = compressor.compress(layer1).expect("compress");
+    let epoch = compressor.compress(rebuilt).expect("compress");
     println!(
         "compression proof: {:.1}s, {} bytes",
         t0.elapsed().as_secs_f64(),
@@ -298,7 +305,51 @@ fn epoch_aggregation_verifies_on_anvil() {
     let r = compressor.verify(&changed);
     assert!(matches!(r, Err(ProofError::Invalid(_))), "{r:?}");
 
+    // What a node checks an `EpochProof` message with: the compression vk alone, made from
+    // the layer-1 verifying key; the same key as the prover's, the same Solidity, the wire
+    // bytes verify against the recorded statement and nothing else does.
+    let k_c = env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K);
+    let t0 = Instant::now();
+    let l1 = CompressionVerifier::setup(&verifier, k_c).expect("compression verifier");
+    println!(
+        "compression verifier (vk only): {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(l1.vk_hash(), compressor.vk_hash());
+    let wire = epoch.to_bytes();
+    l1.verify(&public, &wire)
+        .expect("the wire bytes verify against the recorded statement");
+    assert!(matches!(
+        l1.verify(&copier, &wire),
+        Err(ProofError::Invalid(_))
+    ));
+    for bad in [
+        wire[..wire.len() - 1].to_vec(),
+        wire[..ACC_LIMBS * 32].to_vec(),
+        vec![0xff; wire.len()],
+        carried.clone(),
+    ] {
+        assert!(matches!(
+            l1.verify(&public, &bad),
+            Err(ProofError::Invalid(_))
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("parley-l1-vk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    l1.write_cache(&dir).expect("writes the cache");
+    let (read, source) = CompressionVerifier::setup_cached(&verifier, k_c, l1.vk_hash(), &dir)
+        .expect("reads the cache");
+    assert_eq!(source, parley_proofs::keycache::KeySource::Cache);
+    read.verify(&public, &wire)
+        .expect("the cached key verifies the wire bytes");
+    let _ = std::fs::remove_dir_all(&dir);
+
     let sol = compressor.solidity_verifier();
+    assert_eq!(
+        l1.solidity_verifier(),
+        sol,
+        "the vk-only verifier writes the same contract"
+    );
     let t0 = Instant::now();
     let code = compile_solidity(&sol).expect("solc compiles the verifier");
     println!(
