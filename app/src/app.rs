@@ -1008,6 +1008,9 @@ impl App {
                     Some(LedgerError::InvalidAggregate { fined, .. }) => {
                         m::prover_penalty("invalid_aggregate", *fined)
                     }
+                    Some(LedgerError::InvalidL1Proof { fined, .. }) => {
+                        m::prover_penalty("invalid_l1_proof", *fined)
+                    }
                     _ => {}
                 }
             }

@@ -170,6 +170,15 @@ enum Cmd {
         /// With --epoch-slots: the aggregator's share of the epoch's base fees, basis points.
         #[arg(long, default_value_t = 1_000)]
         agg_share_bps: u64,
+        /// With --epoch-slots: the chain takes the proof L1 verifies (`EpochProof`, the
+        /// compression circuit at this degree k, usually 21) and keeps it for the relayers;
+        /// its vk hash is computed here (minutes, and the k-degree SRS) and pinned.
+        #[arg(long, requires = "epoch_slots")]
+        l1_proof_k: Option<u32>,
+        /// With --l1-proof-k: write the compression circuit's Solidity verifier (pragma
+        /// 0.8.19) here, the contract `parley-bridge deploy` gives the Rollup.
+        #[arg(long, requires = "l1_proof_k")]
+        l1_verifier_out: Option<PathBuf>,
         /// The L1 bridge (DESIGN §6): the address of the Rollup contract on L1. With it the
         /// validators attest every epoch (needs --epoch-slots and --validators-from; each
         /// validator's bridge key is its operator's address).
@@ -348,6 +357,8 @@ fn main() -> eyre::Result<()> {
             agg_k,
             agg_window,
             agg_share_bps,
+            l1_proof_k,
+            l1_verifier_out,
             bridge_rollup,
             bridge_l1_chain_id,
         } => {
@@ -428,6 +439,29 @@ fn main() -> eyre::Result<()> {
                                 params.protocol.unbonding_delay
                             );
                         }
+                        let l1_proof = match l1_proof_k {
+                            None => None,
+                            Some(k) => {
+                                let l1 =
+                                    parley_proofs::aggregation::CompressionVerifier::setup(&agg, k)
+                                        .map_err(|e| {
+                                            eyre::eyre!("compression circuit at k = {k}: {e}")
+                                        })?;
+                                if let Err(e) = l1.write_cache(&parley_proofs::params::params_dir())
+                                {
+                                    eprintln!("compression verifier key not cached: {e}");
+                                }
+                                if let Some(out) = &l1_verifier_out {
+                                    std::fs::write(out, l1.solidity_verifier()).map_err(|e| {
+                                        eyre::eyre!("writing {}: {e}", out.display())
+                                    })?;
+                                }
+                                Some(parley_app::chain::genesis::L1ProofParams {
+                                    k,
+                                    vk_hash: l1.vk_hash(),
+                                })
+                            }
+                        };
                         Some(parley_app::chain::genesis::AggregationParams {
                             epoch_slots: n,
                             agg_capacity: m,
@@ -435,6 +469,7 @@ fn main() -> eyre::Result<()> {
                             agg_vk_hash: agg.vk_hash(),
                             agg_window,
                             agg_share_bps,
+                            l1_proof,
                         })
                     }
                 };

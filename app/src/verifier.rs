@@ -72,6 +72,7 @@ pub struct Verifier {
     params: ProvingParams,
     key: OnceLock<Result<BlockVerifier, String>>,
     epoch_key: OnceLock<Result<EpochVerifier, String>>,
+    l1_key: OnceLock<Result<parley_proofs::aggregation::CompressionVerifier, String>>,
     shared: Arc<Shared>,
     queue: SyncSender<u64>,
 }
@@ -105,6 +106,7 @@ impl Verifier {
             params,
             key: OnceLock::new(),
             epoch_key: OnceLock::new(),
+            l1_key: OnceLock::new(),
             shared,
             queue,
         }
@@ -157,10 +159,25 @@ impl Verifier {
         let this = self.clone();
         let spawned = std::thread::Builder::new()
             .name("epoch-verifier".into())
-            .spawn(move || match this.epoch_key() {
-                Ok(_) => tracing::info!("epoch-aggregate verifier ready"),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot verify this chain's epoch aggregates")
+            .spawn(move || {
+                match this.epoch_key() {
+                    Ok(_) => tracing::info!("epoch-aggregate verifier ready"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot verify this chain's epoch aggregates")
+                    }
+                }
+                let takes_l1 = this
+                    .params
+                    .aggregation
+                    .as_ref()
+                    .is_some_and(|a| a.l1_proof.is_some());
+                if takes_l1 {
+                    match this.l1_key() {
+                        Ok(_) => tracing::info!("L1 epoch-proof verifier ready"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot verify this chain's L1 epoch proofs")
+                        }
+                    }
                 }
             });
         if let Err(e) = spawned {
@@ -220,6 +237,48 @@ impl Verifier {
                     a.agg_k,
                     v.vk_hash(),
                     a.agg_vk_hash
+                ));
+            }
+            Ok(v)
+        });
+        built.as_ref().map_err(|e| StoreError::Verifier(e.clone()))
+    }
+}
+
+impl Verifier {
+    /// The compression verifier (the L1 proof's verifying key alone), built on the first
+    /// `EpochProof` (or by [`Verifier::warm_epoch`]) and checked against the hash genesis pins.
+    fn l1_key(&self) -> Result<&parley_proofs::aggregation::CompressionVerifier, StoreError> {
+        let built = self.l1_key.get_or_init(|| {
+            let l1 = self
+                .params
+                .aggregation
+                .as_ref()
+                .and_then(|a| a.l1_proof)
+                .ok_or("an EpochProof on a chain without l1_proof params")?;
+            let inner = self.epoch_key().map_err(|e| e.to_string())?;
+            let dir = parley_proofs::params::params_dir();
+            let cached = || {
+                parley_proofs::aggregation::CompressionVerifier::setup_cached(
+                    inner, l1.k, l1.vk_hash, &dir,
+                )
+            };
+            let (v, source) = match cached() {
+                Err(parley_proofs::ProofError::DamagedCache { path, reason }) => {
+                    tracing::warn!(path = %path.display(), %reason, "damaged L1-verifier cache; making the key again");
+                    let _ = std::fs::remove_file(&path);
+                    cached()
+                }
+                other => other,
+            }
+            .map_err(|e| e.to_string())?;
+            tracing::info!(?source, vk = %v.vk_hash(), "L1 epoch-proof verifier key");
+            if v.vk_hash() != l1.vk_hash {
+                return Err(format!(
+                    "this node's compression circuit (k = {}) hashes to {}, genesis pins {}",
+                    l1.k,
+                    v.vk_hash(),
+                    l1.vk_hash
                 ));
             }
             Ok(v)
@@ -384,6 +443,23 @@ impl ProofCheck for Verifier {
             Ok(()) => Ok(fr_to_b256(&commitment)),
             Err(e) => Err(e.to_string()),
         })
+    }
+    fn verify_l1(
+        &self,
+        st: &crate::chain::aggregation::L1Statement,
+        proof: &[u8],
+    ) -> Result<Result<(), String>, StoreError> {
+        let key = self.l1_key()?;
+        let fr = |x: &B256, what: &str| {
+            fr_from_b256(x)
+                .ok_or_else(|| StoreError::Corrupt(format!("{what} is not a field element")))
+        };
+        let public = parley_proofs::aggregation::EpochPublicInputs {
+            first_pre_root: fr(&st.first_pre_root, "first pre_root")?,
+            last_post_root: fr(&st.last_post_root, "last post_root")?,
+            epoch_commitment: fr(&st.epoch_commitment, "epoch_commitment")?,
+        };
+        Ok(key.verify(&public, proof).map_err(|e| e.to_string()))
     }
 }
 

@@ -97,6 +97,7 @@ fn genesis() -> AppGenesis {
                     agg_vk_hash: B256::ZERO,
                     agg_window: 8,
                     agg_share_bps: 5_000,
+                    l1_proof: None,
                 }),
             }),
             bridge: Some(BridgeParams {

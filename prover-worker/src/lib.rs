@@ -593,6 +593,9 @@ pub struct Proving {
     /// (an aggregate is bound to this prover's address, so one refused within the drawn
     /// aggregator's window is still good after it).
     aggregates: Arc<tokio::sync::Mutex<BTreeMap<u64, Vec<u8>>>>,
+    /// The compression circuit's keys (the proof L1 verifies), made at the first aggregate
+    /// this worker lands on a chain that takes L1 proofs.
+    l1_keys: Arc<tokio::sync::Mutex<Option<Arc<parley_proofs::aggregation::EpochCompressor>>>>,
 }
 
 /// A proof of a slot for this worker's address: pre-root, post-root, proof bytes.
@@ -625,6 +628,7 @@ impl Proving {
             keys_dir: None,
             agg_keys: Arc::default(),
             aggregates: Arc::default(),
+            l1_keys: Arc::default(),
         }
     }
 
@@ -778,6 +782,11 @@ impl Proving {
         });
     }
 
+    /// The aggregation keys this process holds, if made.
+    async fn agg_keys_held(&self) -> Option<Arc<EpochAggregator>> {
+        self.agg_keys.lock().await.clone()
+    }
+
     /// The aggregation keys for `capacity` block proofs at `k` over `block`'s keys: read from
     /// the key cache when it holds the keys the chain pins (`pinned`), else made once (keygen,
     /// minutes) and cached; then compared with the pin.
@@ -824,6 +833,141 @@ impl Proving {
         *slot = Some(a.clone());
         Ok(a)
     }
+}
+
+impl Proving {
+    /// The compression keys over `agg`'s circuit at `k` (keygen: minutes and gigabytes, made
+    /// once per process), compared with the hash the chain pins.
+    async fn l1_keys(
+        &self,
+        agg: Arc<EpochAggregator>,
+        k: u32,
+        pinned: &[u8],
+    ) -> eyre::Result<Arc<parley_proofs::aggregation::EpochCompressor>> {
+        let mut slot = self.l1_keys.lock().await;
+        if let Some(c) = slot.as_ref()
+            && c.vk_hash().as_slice() == pinned
+        {
+            return Ok(c.clone());
+        }
+        tracing::info!(target: "parley::prover", k, "making compression-circuit keys (the L1 proof)");
+        let c = tokio::task::spawn_blocking(move || {
+            #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+            let started = std::time::Instant::now();
+            let c = parley_proofs::aggregation::EpochCompressor::setup(&agg, k)?;
+            tracing::info!(target: "parley::prover", k, ms = started.elapsed().as_millis() as u64,
+                vk = %c.vk_hash(), "compression keys ready");
+            Ok::<_, parley_proofs::ProofError>(c)
+        })
+        .await
+        .map_err(|e| eyre!("compression keygen task: {e}"))?
+        .map_err(|e| eyre::Report::new(e).wrap_err("compression-circuit keys"))?;
+        if c.vk_hash().as_slice() != pinned {
+            bail!(
+                "this worker's compression circuit (k = {k}) hashes to {}, the chain pins 0x{}: \
+                 another trusted setup or parley-prover version; not compressing",
+                c.vk_hash(),
+                hex::encode(pinned)
+            );
+        }
+        let c = Arc::new(c);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// CheckTx code of an `EpochProof` for an epoch that is not aggregated.
+pub const CODE_L1_PROOF_NOT_DUE: u32 = 88;
+/// CheckTx code of an `EpochProof` for an epoch whose L1 proof the chain holds.
+pub const CODE_L1_PROOF_HELD: u32 = 89;
+
+/// After this worker's aggregate of epoch `e` landed (`layer1`: its bytes), on a chain that
+/// takes L1 proofs (`epoch.l1_k > 0`): compresses it into the proof L1 verifies, checks it
+/// natively, and submits a signed `EpochProof`. Anyone's valid proof already held is success.
+pub async fn compress(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    (e, epoch): (u64, &pb::GetEpochResponse),
+    layer1: &[u8],
+    proving: &Proving,
+    nonces: &Nonces,
+) -> eyre::Result<Outcome> {
+    if epoch.l1_k == 0 {
+        return Ok(Outcome::Skipped("this chain takes no L1 proofs".into()));
+    }
+    if epoch.l1_proof {
+        return Ok(Outcome::Skipped(format!(
+            "the chain holds epoch {e}'s L1 proof"
+        )));
+    }
+    let fr = |b: &[u8], what: &str| {
+        B256::try_from(b)
+            .ok()
+            .and_then(|x| parley_proofs::encoding::fr_from_b256(&x))
+            .ok_or_else(|| eyre!("epoch {e}: {what} is not a 32-byte field element"))
+    };
+    let (Some(first), Some(last)) = (epoch.blocks.first(), epoch.blocks.last()) else {
+        bail!("aggregated epoch {e} has no blocks");
+    };
+    let public = parley_proofs::aggregation::EpochPublicInputs {
+        first_pre_root: fr(&first.pre_root, "first pre_root")?,
+        last_post_root: fr(&last.post_root, "last post_root")?,
+        epoch_commitment: fr(&epoch.commitment, "commitment")?,
+    };
+    let agg = proving
+        .agg_keys_held()
+        .await
+        .ok_or_else(|| eyre!("no aggregation keys in this process"))?;
+    let compressor = proving
+        .l1_keys(agg.clone(), epoch.l1_k, &epoch.l1_vk_hash)
+        .await?;
+    let snark = agg.snark_from_bytes(&public, layer1)?;
+    let permit = proving
+        .jobs
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| eyre!("job slots closed: {e}"))?;
+    tracing::info!(target: "parley::prover", epoch = e, "compressing the aggregate into the L1 proof");
+    let (bytes, took) = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+        let started = std::time::Instant::now();
+        let proof = compressor.compress(snark)?;
+        compressor.verify(&proof)?;
+        Ok::<_, parley_proofs::ProofError>((proof.to_bytes(), started.elapsed()))
+    })
+    .await
+    .map_err(|err| eyre!("compression task: {err}"))?
+    .map_err(|err| eyre!("compressing epoch {e}: {err}"))?;
+    tracing::info!(target: "parley::prover", epoch = e, ms = took.as_millis() as u64, bytes = bytes.len(), "L1 proof made");
+    let action = Action::EpochProof {
+        epoch: e,
+        proof: bytes.into(),
+    };
+    for _attempt in 0..SUBMIT_ATTEMPTS {
+        let (r, hash) = send(node, key, chain_id, &action, nonces).await?;
+        match r.code {
+            0 => {}
+            CODE_L1_PROOF_HELD => return Ok(Outcome::Skipped(r.log)),
+            code => bail!("EpochProof for epoch {e} refused (code {code}): {}", r.log),
+        }
+        let sent_at = node.epoch(e).await?.height;
+        loop {
+            tokio::time::sleep(WITNESS_RETRY).await;
+            let now = node.epoch(e).await?;
+            if now.l1_proof {
+                return Ok(Outcome::Submitted(hash));
+            }
+            if now.height > sent_at.saturating_add(NONCE_RESYNC_HEIGHTS + 1) {
+                tracing::warn!(target: "parley::prover", epoch = e, tx = %hash,
+                    "EpochProof not included; submitting again");
+                break;
+            }
+        }
+    }
+    bail!("EpochProof for epoch {e} was not included after {SUBMIT_ATTEMPTS} submissions")
 }
 
 /// The block snarks of an epoch from the node's `GetEpoch` answer: each block's public
@@ -977,11 +1121,25 @@ pub async fn aggregate(
                 }
             };
             if now.state == "aggregated" {
-                return Ok(if now.aggregated_by.as_slice() == me.as_slice() {
-                    Outcome::Submitted(hash)
-                } else {
-                    Outcome::Skipped("another prover's aggregate was included first".into())
-                });
+                if now.aggregated_by.as_slice() != me.as_slice() {
+                    return Ok(Outcome::Skipped(
+                        "another prover's aggregate was included first".into(),
+                    ));
+                }
+                // Ours landed: on a chain that takes L1 proofs, the proof L1 verifies is made
+                // from it here, where the layer-1 bytes are (a failure does not undo the
+                // aggregate; another prover may still send one).
+                if now.l1_k > 0 {
+                    match compress(node, key, chain_id, (e, &now), &proof, proving, nonces).await {
+                        Ok(o) => {
+                            tracing::info!(target: "parley::prover", epoch = e, outcome = ?o, "L1 proof")
+                        }
+                        Err(err) => {
+                            tracing::warn!(target: "parley::prover", epoch = e, error = %err, "no L1 proof from this worker")
+                        }
+                    }
+                }
+                return Ok(Outcome::Submitted(hash));
             }
             if not_due(&now) {
                 return Ok(Outcome::Skipped(format!("epoch {e} is {}", now.state)));

@@ -390,6 +390,96 @@ pub fn apply_aggregate<V: StateView>(
     Ok(Ok(None))
 }
 
+/// The statement of an epoch's L1 proof, as the chain recorded it when the epoch aggregated:
+/// the public instances after the accumulator, in the verifier's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L1Statement {
+    /// `pre_root` of the epoch's first proven block.
+    pub first_pre_root: B256,
+    /// `post_root` of its last.
+    pub last_post_root: B256,
+    /// The accepted aggregate's `epoch_commitment`.
+    pub epoch_commitment: B256,
+}
+
+/// The statement of aggregated epoch `v`'s L1 proof.
+pub fn l1_statement(e: u64, v: &Epoch) -> Result<L1Statement, StoreError> {
+    match (v.blocks.first(), v.blocks.last()) {
+        (Some(first), Some(last)) => Ok(L1Statement {
+            first_pre_root: first.pre_root,
+            last_post_root: last.post_root,
+            epoch_commitment: v.commitment,
+        }),
+        _ => Err(corrupt(
+            "epoch",
+            format!("aggregated epoch {e} has no blocks"),
+        )),
+    }
+}
+
+/// The verified L1 proof the chain holds for epoch `e`, if any.
+pub fn l1_proof<V: StateView>(
+    o: &mut Overlay<'_, V>,
+    e: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    o.app(&StateKey::L1Proof(e))
+}
+
+/// An `EpochProof{epoch, proof}` from `who` at `height`: the proof L1 verifies for an
+/// aggregated epoch (the compression layer). `Err`: refused, nothing changed. `Ok(Some(e))`:
+/// it does not verify and `who` was fined `invalid_proof_fine` (burned). `Ok(None)`: the chain
+/// keeps it for the relayers (`parley_getEpochProof`).
+///
+/// Any registered prover may send it: it is a deterministic function of the accepted
+/// aggregate, so there is nothing to draw or pay; the first that verifies is kept.
+/// `check: None` (block building, admission) takes the proof as valid.
+pub fn apply_epoch_proof<V: StateView>(
+    l: &mut Ledger<'_, '_, V>,
+    params: &Params,
+    height: u64,
+    who: Address,
+    e: u64,
+    proof: &[u8],
+    check: Option<&dyn ProofCheck>,
+) -> Result<Result<Option<LedgerError>, LedgerError>, StoreError> {
+    let Some((p, a)) = agg_params(params) else {
+        return Ok(Err(LedgerError::L1ProofDisabled));
+    };
+    if a.l1_proof.is_none() {
+        return Ok(Err(LedgerError::L1ProofDisabled));
+    }
+    if l.prover(who)?.is_none() {
+        return Ok(Err(LedgerError::NotRegistered("prover")));
+    }
+    let v = match epoch(l.overlay(), e)? {
+        Some(v) if v.state == EpochState::Aggregated => v,
+        _ => return Ok(Err(LedgerError::L1ProofNotDue(e))),
+    };
+    if l1_proof(l.overlay(), e)?.is_some() {
+        return Ok(Err(LedgerError::L1ProofHeld(e)));
+    }
+    if let Some(check) = check {
+        let st = l1_statement(e, &v)?;
+        if let Err(reason) = check.verify_l1(&st, proof)? {
+            let fined = l.fine_prover(who, p.invalid_proof_fine, height)?;
+            let mut pot = l.pot()?;
+            pot.burned = pot
+                .burned
+                .checked_add(fined)
+                .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
+            l.set_pot(pot);
+            return Ok(Ok(Some(LedgerError::InvalidL1Proof {
+                epoch: e,
+                fined,
+                reason,
+            })));
+        }
+    }
+    l.overlay()
+        .put_app(StateKey::L1Proof(e), Some(proof.to_vec()));
+    Ok(Ok(None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +521,7 @@ mod tests {
                         agg_vk_hash: B256::ZERO,
                         agg_window: WINDOW,
                         agg_share_bps: 5_000,
+                        l1_proof: None,
                     }),
                 }),
                 ..ProtocolParams::default()
@@ -474,6 +565,26 @@ mod tests {
                 Err("not this sender's epoch proof".into())
             })
         }
+        fn verify_l1(
+            &self,
+            st: &L1Statement,
+            proof: &[u8],
+        ) -> Result<Result<(), String>, StoreError> {
+            Ok(if proof == l1_proof_for(st) {
+                Ok(())
+            } else {
+                Err("not this statement's L1 proof".into())
+            })
+        }
+    }
+
+    /// The L1 proofs a test accepts: `keccak256(statement)`, so a proof of one epoch's
+    /// statement fails for any other.
+    fn l1_proof_for(st: &L1Statement) -> Vec<u8> {
+        let mut b = st.first_pre_root.to_vec();
+        b.extend_from_slice(st.last_post_root.as_slice());
+        b.extend_from_slice(st.epoch_commitment.as_slice());
+        keccak256(b).to_vec()
     }
 
     fn block(slot: u64, pre: u8, post: u8) -> EpochBlock {
@@ -678,6 +789,95 @@ mod tests {
         assert_eq!(read_epoch(&mut v, 1).state, EpochState::Empty);
         let c = with(&mut v, cursor);
         assert_eq!((c.next_to_close, c.oldest_due), (2, 2));
+    }
+
+    fn send_l1(
+        v: &mut AppOnly,
+        params: &Params,
+        who: Address,
+        e: u64,
+        proof: &[u8],
+        height: u64,
+    ) -> Result<Option<LedgerError>, LedgerError> {
+        with(v, |o| {
+            let mut l = Ledger::new(o);
+            apply_epoch_proof(&mut l, params, height, who, e, proof, Some(&Fake))
+        })
+    }
+
+    #[test]
+    fn an_aggregated_epoch_keeps_the_first_l1_proof_that_verifies_its_recorded_statement() {
+        let mut with_l1 = params();
+        if let Some(a) = with_l1
+            .protocol
+            .proving
+            .as_mut()
+            .and_then(|p| p.aggregation.as_mut())
+        {
+            a.l1_proof = Some(crate::chain::genesis::L1ProofParams {
+                k: 21,
+                vk_hash: B256::repeat_byte(7),
+            });
+        }
+        let mut v = state();
+        let blocks = read_epoch(&mut v, 0).blocks;
+        end(&mut v, 5);
+        let (drawn, _) = read_epoch(&mut v, 0).aggregator.expect("drawn");
+        let other = if drawn == ME { OTHER } else { ME };
+        let stranger = Address::repeat_byte(0x99);
+        // Not aggregated yet: there is no statement to prove.
+        let junk = vec![1u8; 64];
+        assert!(matches!(
+            send_l1(&mut v, &with_l1, other, 0, &junk, 6),
+            Err(LedgerError::L1ProofNotDue(0))
+        ));
+        assert_eq!(
+            send(&mut v, drawn, 0, &proof_for(drawn, &blocks), 7),
+            Ok(None)
+        );
+        let rec = read_epoch(&mut v, 0);
+        let st = l1_statement(0, &rec).expect("statement");
+        assert_eq!(st.first_pre_root, blocks[0].pre_root);
+        assert_eq!(st.last_post_root, blocks[blocks.len() - 1].post_root);
+        assert_eq!(st.epoch_commitment, rec.commitment);
+        let good = l1_proof_for(&st);
+        // A chain without the compression circuit refuses it; so does it from a non-prover.
+        assert!(matches!(
+            send_l1(&mut v, &params(), other, 0, &good, 8),
+            Err(LedgerError::L1ProofDisabled)
+        ));
+        assert!(matches!(
+            send_l1(&mut v, &with_l1, stranger, 0, &good, 8),
+            Err(LedgerError::NotRegistered("prover"))
+        ));
+        // A proof of another statement (another epoch's roots) is fined and not kept.
+        let wrong = l1_proof_for(&L1Statement {
+            last_post_root: B256::repeat_byte(0xee),
+            ..st
+        });
+        let before = stake(&mut v, other);
+        let r = send_l1(&mut v, &with_l1, other, 0, &wrong, 8);
+        assert!(
+            matches!(r, Ok(Some(LedgerError::InvalidL1Proof { epoch: 0, .. }))),
+            "{r:?}"
+        );
+        assert_eq!(stake(&mut v, other), before - U256::from(FINE));
+        assert_eq!(with(&mut v, |o| l1_proof(o, 0)), None);
+        // Any registered prover's valid proof is kept (not only the aggregator's); a second
+        // is refused and changes nothing.
+        assert_eq!(send_l1(&mut v, &with_l1, other, 0, &good, 9), Ok(None));
+        assert_eq!(with(&mut v, |o| l1_proof(o, 0)), Some(good.clone()));
+        assert!(matches!(
+            send_l1(&mut v, &with_l1, drawn, 0, &good, 10),
+            Err(LedgerError::L1ProofHeld(0))
+        ));
+        // An epoch that closed empty owes no L1 proof.
+        end(&mut v, 5 + WINDOW);
+        assert_eq!(read_epoch(&mut v, 1).state, EpochState::Empty);
+        assert!(matches!(
+            send_l1(&mut v, &with_l1, other, 1, &good, 5 + WINDOW + 1),
+            Err(LedgerError::L1ProofNotDue(1))
+        ));
     }
 
     #[test]

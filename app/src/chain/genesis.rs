@@ -213,6 +213,26 @@ pub struct AggregationParams {
     /// Share of the epoch's base fees (what its slots put in the proving pot) that the pot
     /// pays the epoch's aggregator, in basis points.
     pub agg_share_bps: u64,
+    /// The compression circuit whose proof L1 verifies (ADR 0010, ADR 0018). With it the
+    /// chain takes `EpochProof` messages for aggregated epochs, checks them with this circuit
+    /// and keeps the first that verifies for the relayers; without it (absent in JSON) it
+    /// refuses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_proof: Option<L1ProofParams>,
+}
+
+/// The compression circuit of [`AggregationParams::l1_proof`]: one aggregation circuit over
+/// exactly one layer-1 epoch proof, with a keccak transcript, whose generated Solidity verifier
+/// the Rollup calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L1ProofParams {
+    /// Degree of the compression circuit (2^k rows), within 18..=26.
+    pub k: u32,
+    /// `vk_hash` of the compression circuit over the pinned aggregation circuit at `k`; the L1
+    /// verifier contract is generated from this key. A node whose own key hashes otherwise
+    /// stops at the first `EpochProof`: the circuit is consensus.
+    pub vk_hash: B256,
 }
 
 /// Which trusted setup a proving chain uses (ADR 0014). In JSON: `"dev"`, or
@@ -721,6 +741,11 @@ impl AppGenesis {
                 }
                 if !(18..=26).contains(&a.agg_k) {
                     return Err(bad(field("agg_k"), "must be in 18..=26"));
+                }
+                if let Some(l1) = &a.l1_proof
+                    && !(18..=26).contains(&l1.k)
+                {
+                    return Err(bad(field("l1_proof.k"), "must be in 18..=26"));
                 }
                 if a.agg_window < q.min_penalty_window {
                     return Err(bad(

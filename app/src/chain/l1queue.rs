@@ -800,6 +800,7 @@ pub fn apply<V: StateView>(
     if finalized {
         q.l1_finalized = effect.finalized;
         release_bonds(o, height, q.l1_finalized)?;
+        prune_l1_proofs(o, q.l1_finalized)?;
     }
     if done > 0 || finalized {
         o.put_app(StateKey::L1Queue, Some(q.encode()));
@@ -875,6 +876,18 @@ fn release_bonds<V: StateView>(
     Ok(())
 }
 
+/// The L1 proofs of epochs L1 has now finalized (`0 .. finalized`) are no longer needed by
+/// any relayer: dropped from state (ADR 0018).
+fn prune_l1_proofs<V: StateView>(o: &mut Overlay<'_, V>, finalized: u64) -> Result<(), StoreError> {
+    let Some(last) = finalized.checked_sub(1) else {
+        return Ok(());
+    };
+    for (key, _) in o.app_range(StateKey::L1Proof(0)..=StateKey::L1Proof(last))? {
+        o.put_app(key, None);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -939,6 +952,30 @@ mod tests {
         big.extend_from_slice(&[0; 20]);
         big.extend_from_slice(&u32::MAX.to_be_bytes());
         assert!(QueueBatch::decode(&mut big.as_slice()).is_err());
+    }
+
+    #[test]
+    fn l1_proofs_of_epochs_l1_finalized_are_pruned_and_later_ones_kept() {
+        let mut base = crate::chain::view::AppOnly::default();
+        for e in [0u64, 2, 3, 7] {
+            base.0.insert(StateKey::L1Proof(e), vec![e as u8; 4]);
+        }
+        base.0.insert(StateKey::QueueMark(1), vec![9]);
+        let mut o = Overlay::new(&base);
+        prune_l1_proofs(&mut o, 0).expect("nothing finalized");
+        assert!(o.app_writes().is_empty());
+        prune_l1_proofs(&mut o, 3).expect("prunes");
+        assert_eq!(o.app(&StateKey::L1Proof(0)).expect("read"), None);
+        assert_eq!(o.app(&StateKey::L1Proof(2)).expect("read"), None);
+        assert_eq!(
+            o.app(&StateKey::L1Proof(3)).expect("read"),
+            Some(vec![3; 4])
+        );
+        assert_eq!(
+            o.app(&StateKey::L1Proof(7)).expect("read"),
+            Some(vec![7; 4])
+        );
+        assert_eq!(o.app(&StateKey::QueueMark(1)).expect("read"), Some(vec![9]));
     }
 
     #[test]

@@ -299,6 +299,29 @@ pub enum LedgerError {
         /// Why it does not verify.
         reason: String,
     },
+    /// An `EpochProof` on a chain whose genesis pins no compression circuit.
+    #[error(
+        "this chain takes no L1 epoch proofs (genesis has no params.protocol.proving.aggregation.l1_proof)"
+    )]
+    L1ProofDisabled,
+    /// An `EpochProof` for an epoch that is not aggregated (yet, or ever: an empty epoch
+    /// needs no proof on L1).
+    #[error("epoch {0} is not aggregated: its L1 proof compresses the accepted aggregate")]
+    L1ProofNotDue(u64),
+    /// An `EpochProof` for an epoch whose L1 proof the chain already holds.
+    #[error("the chain already holds epoch {0}'s L1 proof")]
+    L1ProofHeld(u64),
+    /// An `EpochProof` that does not verify: applied (fee paid, nonce used) and its sender
+    /// fined `invalid_proof_fine` from its stake.
+    #[error("invalid L1 proof for epoch {epoch}, sender fined {fined} wei: {reason}")]
+    InvalidL1Proof {
+        /// The epoch.
+        epoch: u64,
+        /// What was taken from the sender's stake (burned).
+        fined: U256,
+        /// Why it does not verify.
+        reason: String,
+    },
     /// A `RevealProof` without a commit of the sender in this round, already revealed, or
     /// whose `keccak256(proof ‖ sender)` is not the committed hash.
     #[error("slot {slot}: {why}")]
@@ -361,6 +384,10 @@ impl LedgerError {
             LedgerError::BridgeKeyTaken(_) => 84,
             LedgerError::TooManyValidators(_) => 85,
             LedgerError::ZeroBridgeKey => 86,
+            LedgerError::L1ProofDisabled => 87,
+            LedgerError::L1ProofNotDue(_) => 88,
+            LedgerError::L1ProofHeld(_) => 89,
+            LedgerError::InvalidL1Proof { .. } => 90,
         }
     }
 }
@@ -631,6 +658,7 @@ pub fn apply<V: StateView>(
         | Action::Reveal { .. }
         | Action::ForceInclude(_)
         | Action::Aggregate { .. }
+        | Action::EpochProof { .. }
         | Action::Proof { .. }
         | Action::CommitProof { .. }
         | Action::RevealProof { .. } => U256::ZERO,
@@ -843,6 +871,18 @@ pub fn apply<V: StateView>(
         }
         Action::Aggregate { epoch, proof } => {
             match crate::chain::aggregation::apply_aggregate(
+                &mut l, params, height, who, *epoch, proof, proofs,
+            )? {
+                Ok(None) => Ok(()),
+                Ok(Some(invalid)) => {
+                    rejected = Some(invalid);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Action::EpochProof { epoch, proof } => {
+            match crate::chain::aggregation::apply_epoch_proof(
                 &mut l, params, height, who, *epoch, proof, proofs,
             )? {
                 Ok(None) => Ok(()),

@@ -147,6 +147,14 @@ pub enum Action {
         /// `parley_proofs::aggregation::encode_epoch_snark` bytes.
         proof: Bytes,
     },
+    /// The proof L1 verifies for an aggregated epoch (the compression layer): accumulator
+    /// limbs, then the keccak-transcript proof.
+    EpochProof {
+        /// The epoch.
+        epoch: u64,
+        /// `parley_proofs::aggregation::EpochProof::to_bytes` bytes.
+        proof: Bytes,
+    },
 }
 
 /// The kind of a message: the protobuf field number of its `kind`, which the digest carries.
@@ -183,11 +191,13 @@ pub enum Kind {
     RevealProof = 26,
     /// [`Action::Aggregate`].
     Aggregate = 28,
+    /// [`Action::EpochProof`].
+    EpochProof = 29,
 }
 
 impl Kind {
     /// Every kind, in number order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Fund,
         Kind::Withdraw,
         Kind::BondSequencer,
@@ -203,6 +213,7 @@ impl Kind {
         Kind::CommitProof,
         Kind::RevealProof,
         Kind::Aggregate,
+        Kind::EpochProof,
     ];
 
     /// Lower-case name (metrics, logs, RPC).
@@ -223,6 +234,7 @@ impl Kind {
             Kind::CommitProof => "commit_proof",
             Kind::RevealProof => "reveal_proof",
             Kind::Aggregate => "aggregate",
+            Kind::EpochProof => "epoch_proof",
         }
     }
 }
@@ -246,6 +258,7 @@ impl Action {
             Action::CommitProof { .. } => Kind::CommitProof,
             Action::RevealProof { .. } => Kind::RevealProof,
             Action::Aggregate { .. } => Kind::Aggregate,
+            Action::EpochProof { .. } => Kind::EpochProof,
         }
     }
 
@@ -352,6 +365,10 @@ impl Action {
                 epoch: *epoch,
                 proof: proof.to_vec(),
             }),
+            Action::EpochProof { epoch, proof } => K::EpochProof(pb::EpochProof {
+                epoch: *epoch,
+                proof: proof.to_vec(),
+            }),
         }
     }
 
@@ -445,6 +462,17 @@ impl Action {
                     ));
                 }
                 Action::Aggregate {
+                    epoch: m.epoch,
+                    proof: Bytes::from(m.proof),
+                }
+            }
+            K::EpochProof(m) => {
+                if parley_proofs::aggregation::decode_epoch_snark(&m.proof).is_none() {
+                    return Err(MsgError::Field(
+                        "epoch_proof.proof must be 12 canonical accumulator limbs, then the proof",
+                    ));
+                }
+                Action::EpochProof {
                     epoch: m.epoch,
                     proof: Bytes::from(m.proof),
                 }
@@ -643,9 +671,10 @@ pub fn decode(tx: &[u8], chain_id: u64) -> Result<SignedMsg, MsgError> {
     let action = Action::from_proto(msg.kind.ok_or(MsgError::Field("no message kind set"))?)?;
     let limit = match action {
         Action::Reveal { .. } | Action::ForceInclude(_) => MAX_LARGE_MESSAGE_BYTES,
-        Action::Proof { .. } | Action::RevealProof { .. } | Action::Aggregate { .. } => {
-            MAX_PROOF_MESSAGE_BYTES
-        }
+        Action::Proof { .. }
+        | Action::RevealProof { .. }
+        | Action::Aggregate { .. }
+        | Action::EpochProof { .. } => MAX_PROOF_MESSAGE_BYTES,
         _ => MAX_MESSAGE_BYTES,
     };
     if tx.len() > limit {
@@ -751,6 +780,10 @@ mod tests {
             Action::Aggregate {
                 epoch: 3,
                 proof: Bytes::from(vec![0; 12 * 32 + 4000]),
+            },
+            Action::EpochProof {
+                epoch: 3,
+                proof: Bytes::from(vec![0; 12 * 32 + 2656]),
             },
         ]
     }

@@ -100,6 +100,14 @@ pub trait ProofCheck: std::fmt::Debug {
         statement: &crate::chain::aggregation::EpochStatement<'_>,
         proof: &[u8],
     ) -> Result<Result<B256, String>, StoreError>;
+    /// `Ok(Ok(()))` when `proof` (accumulator limbs, then the proof) is a proof of the
+    /// compression circuit genesis pins for exactly `statement`, `Ok(Err(why))` when it is
+    /// not; the outer `Err` when the node cannot verify at all (fatal).
+    fn verify_l1(
+        &self,
+        statement: &crate::chain::aggregation::L1Statement,
+        proof: &[u8],
+    ) -> Result<Result<(), String>, StoreError>;
 }
 
 /// A `Proof` message's content.

@@ -124,7 +124,7 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
     );
     describe_counter!(
         "parley_prover_penalties_total",
-        "Prover penalties in executed blocks, by reason: missed_window (slash_missed: a drawn prover sent no Proof by its window's end, or its slot settled without its on-time proof), invalid_proof (a Proof or RevealProof that did not verify), unrevealed_commit (a fallback commit without a valid matching reveal when its round closed), invalid_aggregate (an Aggregate that did not verify; a drawn aggregator's missed window counts as missed_window)."
+        "Prover penalties in executed blocks, by reason: missed_window (slash_missed: a drawn prover sent no Proof by its window's end, or its slot settled without its on-time proof), invalid_proof (a Proof or RevealProof that did not verify), unrevealed_commit (a fallback commit without a valid matching reveal when its round closed), invalid_aggregate (an Aggregate that did not verify; a drawn aggregator's missed window counts as missed_window), invalid_l1_proof (an EpochProof that did not verify)."
     );
     describe_counter!(
         "parley_prover_penalties_gwei_total",

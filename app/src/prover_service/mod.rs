@@ -820,11 +820,16 @@ impl ProverService for Service {
                 agg_vk_hash: agg.agg_vk_hash.to_vec(),
                 block_capacity: proving.block_capacity,
                 block_vk_hash: proving.block_vk_hash.to_vec(),
+                l1_k: agg.l1_proof.map_or(0, |l| l.k),
+                l1_vk_hash: agg.l1_proof.map(|l| l.vk_hash.to_vec()).unwrap_or_default(),
                 ..Default::default()
             };
             let Some(v) = record else {
                 return Ok(r);
             };
+            r.l1_proof = crate::chain::aggregation::l1_proof(&mut Overlay::new(&reader), e)
+                .map_err(internal)?
+                .is_some();
             r.state = v.state.name().into();
             r.aggregator = v.aggregator.map(|(a, _)| a.to_vec()).unwrap_or_default();
             r.window_end = v.window_end;

@@ -868,6 +868,7 @@ mod tests {
             agg_vk_hash: B256::ZERO,
             agg_window: 10,
             agg_share_bps: 0,
+            l1_proof: None,
         });
         let min = p.fallback.min_fallback_stake;
         for (who, stake) in [(ME, min), (OTHER, min), (POOR, min - U256::from(1))] {

@@ -281,6 +281,22 @@ struct EpochJson {
     aggregated_by: Option<Address>,
     commitment: Option<B256>,
     aggregated_at: Option<U64>,
+    /// Whether the chain holds a verified L1 proof of it (`parley_getEpochProof`).
+    l1_proof: bool,
+}
+
+/// `parley_getEpochProof`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EpochProofJson {
+    epoch: U64,
+    /// The statement the proof proves (the verifier's instances after the accumulator).
+    first_pre_root: B256,
+    last_post_root: B256,
+    epoch_commitment: B256,
+    /// Accumulator limbs (12 × 32 bytes), then the proof: what `finalizeEpoch` splits into
+    /// `accumulator` and `proof`.
+    proof: Bytes,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -958,7 +974,42 @@ pub(super) fn register(
             aggregated_by: aggregated.then_some(v.aggregated_by),
             commitment: aggregated.then_some(v.commitment),
             aggregated_at: aggregated.then(|| U64::from(v.aggregated_at)),
+            l1_proof: aggregation::l1_proof(&mut Overlay::new(&r), e)
+                .map_err(internal)?
+                .is_some(),
         })
+    })?;
+    module.register_method("parley_getEpochProof", |p: Params, ctx, _| {
+        m::rpc("parley_getEpochProof");
+        let (epoch,): (U64,) = args(&p, 1)?;
+        let e = epoch.to::<u64>();
+        let takes = ctx
+            .params()?
+            .protocol
+            .proving
+            .and_then(|p| p.aggregation)
+            .is_some_and(|a| a.l1_proof.is_some());
+        if !takes {
+            return Err(invalid(
+                "this chain takes no L1 epoch proofs (no params.protocol.proving.aggregation.l1_proof)",
+            ));
+        }
+        let r = ctx.reader()?;
+        let mut o = Overlay::new(&r);
+        let Some(proof) = aggregation::l1_proof(&mut o, e).map_err(internal)? else {
+            return Ok::<_, ErrorObjectOwned>(None);
+        };
+        let v = aggregation::epoch(&mut o, e)
+            .map_err(internal)?
+            .ok_or_else(|| corrupt(format!("epoch {e} holds an L1 proof but no record")))?;
+        let st = aggregation::l1_statement(e, &v).map_err(internal)?;
+        Ok(Some(EpochProofJson {
+            epoch,
+            first_pre_root: st.first_pre_root,
+            last_post_root: st.last_post_root,
+            epoch_commitment: st.epoch_commitment,
+            proof: Bytes::from(proof),
+        }))
     })?;
     module.register_method("parley_getSeed", |_, ctx, _| {
         m::rpc("parley_getSeed");

@@ -31,6 +31,7 @@ const TAG_WITHDRAWAL: u8 = 0x23;
 const TAG_L1_QUEUE: u8 = 0x24;
 const TAG_QUEUE_MARK: u8 = 0x25;
 const TAG_HELD_BOND: u8 = 0x26;
+const TAG_L1_PROOF: u8 = 0x27;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -130,6 +131,9 @@ pub enum StateKey {
         /// The validator's operator.
         owner: Address,
     },
+    /// The verified proof L1 verifies for an aggregated epoch (the compression layer): the
+    /// `EpochProof` message's bytes (accumulator limbs, then the proof), kept for relayers.
+    L1Proof(u64),
 }
 
 impl StateKey {
@@ -143,7 +147,8 @@ impl StateKey {
     /// cursor), `0x20 ‖ epoch u64` (an epoch's aggregation), `0x21` (bridge state), `0x22 ‖
     /// epoch u64` (an epoch's attestation), `0x23 ‖ epoch u64 ‖ index u64` (a withdrawal),
     /// `0x24` (the L1 queue's consumption), `0x25 ‖ epoch u64` (the queue at an epoch's end),
-    /// `0x26 ‖ epoch u64 ‖ owner` (a bond held until L1 finalizes the epoch).
+    /// `0x26 ‖ epoch u64 ‖ owner` (a bond held until L1 finalizes the epoch), `0x27 ‖ epoch
+    /// u64` (an epoch's verified L1 proof).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -207,6 +212,7 @@ impl StateKey {
                 v.extend_from_slice(owner.as_slice());
                 v
             }
+            Self::L1Proof(e) => tagged_u64(TAG_L1_PROOF, *e),
             Self::Withdrawal { epoch, index } => {
                 let mut v = tagged_u64(TAG_WITHDRAWAL, *epoch);
                 v.extend_from_slice(&index.to_be_bytes());
@@ -255,6 +261,7 @@ impl StateKey {
                 epoch: crate::take_u64(buf, "epoch")?,
                 owner: take_address(buf)?,
             }),
+            TAG_L1_PROOF => Ok(Self::L1Proof(crate::take_u64(buf, "epoch")?)),
             TAG_WITHDRAWAL => Ok(Self::Withdrawal {
                 epoch: crate::take_u64(buf, "withdrawal epoch")?,
                 index: crate::take_u64(buf, "withdrawal index")?,
@@ -412,6 +419,8 @@ mod tests {
                 StateKey::QueueMark(g),
                 StateKey::HeldBond { epoch: h, owner: a },
                 StateKey::HeldBond { epoch: g, owner: b },
+                StateKey::L1Proof(h),
+                StateKey::L1Proof(g),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
