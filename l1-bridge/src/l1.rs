@@ -203,6 +203,33 @@ pub async fn attestation(
         .wrap_err_with(|| format!("parley_getAttestation({epoch}) is not an attestation record"))
 }
 
+/// `parley_getEpochProof(epoch)`: the verified L1 proof the chain holds for the epoch
+/// (accumulator limbs, then the proof). `None` while it holds none, and on a chain that takes
+/// no L1 proofs (the proof then comes from `--proof-dir` only).
+pub async fn epoch_proof(l2: &RootProvider<Ethereum>, epoch: u64) -> Result<Option<Vec<u8>>> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        proof: Bytes,
+    }
+    let r: Result<Value, _> = retry("parley_getEpochProof", || {
+        l2.raw_request("parley_getEpochProof".into(), (U64::from(epoch),))
+    })
+    .await;
+    let v = match r {
+        Ok(v) => v,
+        Err(RpcError::ErrorResp(e)) if e.message.contains("takes no L1 epoch proofs") => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e).wrap_err("parley_getEpochProof"),
+    };
+    if v.is_null() {
+        return Ok(None);
+    }
+    let a: Answer = serde_json::from_value(v)
+        .wrap_err_with(|| format!("parley_getEpochProof({epoch}) is not an epoch proof"))?;
+    Ok(Some(a.proof.to_vec()))
+}
+
 /// What a relayer and the deployer need of parleyd's genesis parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BridgeTarget {

@@ -184,13 +184,28 @@ impl Relayer {
         } else {
             match self.load_proof(epoch)? {
                 Some(p) => p,
-                None => {
-                    warn!(
-                        epoch,
-                        "the epoch changes the state root and its L1 proof is not in --proof-dir yet"
-                    );
-                    return Ok(Step::Idle);
-                }
+                None => match l1::epoch_proof(&self.l2, epoch).await.and_then(|b| {
+                    b.map(|b| {
+                        EpochProof::from_bytes(&b)
+                            .wrap_err_with(|| format!("parleyd's L1 proof of epoch {epoch}"))
+                    })
+                    .transpose()
+                }) {
+                    Ok(Some(p)) => p,
+                    // A looping relayer outlives one bad answer; `--once` reports it.
+                    Err(e) if !self.cfg.once => {
+                        warn!(epoch, error = %e, "no usable L1 proof from parleyd; will look again");
+                        return Ok(Step::Idle);
+                    }
+                    Err(e) => return Err(e),
+                    Ok(None) => {
+                        info!(
+                            epoch,
+                            "the epoch changes the state root and neither parleyd nor --proof-dir has its L1 proof yet"
+                        );
+                        return Ok(Step::Idle);
+                    }
+                },
             }
         };
         let call = att.finalize_call(&proof)?;

@@ -6,7 +6,8 @@
 //! a broadcast-then-mined transaction in the state file reports it and posts nothing new; a
 //! restart with a signed-but-lost transaction broadcasts the same one again; a second relayer
 //! that finds the epoch already being finalized counts it a success and sends nothing; a
-//! relayer that is not designated waits `relaySlot` L1 blocks; an L1 outage is retried.
+//! relayer that is not designated waits `relaySlot` L1 blocks; an L1 outage is retried; an
+//! epoch that changes state waits for its L1 proof, then takes it from parleyd.
 //!
 //! Needs anvil and forge from `scripts/tools.sh` (`.tools/bin`); fails if they are missing.
 
@@ -64,18 +65,27 @@ struct FakeParleyd {
     set: Vec<(Address, u64)>,
     keys: Vec<PrivateKeySigner>,
     served: Arc<Mutex<Vec<Value>>>,
+    /// `parley_getEpochProof` answers by epoch (absent: `null`).
+    proofs: Arc<Mutex<std::collections::BTreeMap<u64, Value>>>,
 }
 
 impl FakeParleyd {
     /// An empty epoch `e`, signed by every validator.
     fn attest(&self, e: u64) {
+        self.attest_roots(e, self.root, B256::ZERO);
+    }
+
+    /// Epoch `e` moving the root from `self.root` to `post` with `commitment`, signed by
+    /// every validator.
+    fn attest_roots(&self, e: u64, post: B256, commitment: B256) {
         let a = EpochAttestation {
             l1_chain_id: L1_CHAIN,
             rollup: self.rollup,
             l2_chain_id: L2_CHAIN,
             epoch: e,
             first_pre_root: self.root,
-            last_post_root: self.root,
+            last_post_root: post,
+            epoch_commitment: commitment,
             next_validator_set_hash: validator_set_hash(&self.set).unwrap(),
             ..Default::default()
         };
@@ -104,7 +114,7 @@ impl FakeParleyd {
                 "epoch": U64::from(e),
                 "firstPreRoot": a.first_pre_root,
                 "lastPostRoot": a.last_post_root,
-                "epochCommitment": B256::ZERO,
+                "epochCommitment": a.epoch_commitment,
                 "withdrawalRoot": B256::ZERO,
                 "l1QueueRollingHash": B256::ZERO,
                 "l1QueueCount": U64::ZERO,
@@ -146,6 +156,16 @@ impl FakeParleyd {
                 .lock()
                 .unwrap()
                 .get(e.to::<usize>())
+                .cloned()
+                .unwrap_or(Value::Null)
+        })
+        .unwrap();
+        m.register_method("parley_getEpochProof", |p, me, _| {
+            let (e,): (U64,) = p.parse().unwrap();
+            me.proofs
+                .lock()
+                .unwrap()
+                .get(&e.to::<u64>())
                 .cloned()
                 .unwrap_or(Value::Null)
         })
@@ -389,6 +409,7 @@ async fn relayer_against_anvil() {
         set,
         keys,
         served: Arc::default(),
+        proofs: Arc::default(),
     });
     let (l2_addr, _server) = fake.serve().await;
     let cx = Ctx {
@@ -560,6 +581,54 @@ async fn relayer_against_anvil() {
     assert_eq!(cx.next_epoch().await, 7);
     let gas = std::fs::read_to_string(cx.state("a").join("gas.jsonl")).unwrap();
     assert_eq!(gas.lines().count(), 7, "each epoch reported once:\n{gas}");
+
+    // An epoch that changes the root needs its L1 proof: while parleyd holds none (and there
+    // is no --proof-dir) the relayer sends nothing and says why.
+    let post = B256::with_last_byte(0x2b);
+    fake.attest_roots(7, post, B256::with_last_byte(0x77));
+    let out = cx.relay_once(KEY_A, "a", &[]).await;
+    assert!(out.ok && finalized(&out).is_empty());
+    assert!(
+        out.stderr
+            .contains("neither parleyd nor --proof-dir has its L1 proof"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(cx.nonce(KEY_A).await, 7, "nothing sent without a proof");
+    // parleyd serves one: the relayer takes it and simulates finalizeEpoch with it, which
+    // this deployment's stand-in verifier refuses; still nothing is sent.
+    let mut bytes = vec![0u8; 12 * 32];
+    bytes.extend_from_slice(&[0xab; 100]);
+    fake.proofs.lock().unwrap().insert(
+        7,
+        json!({"epoch": "0x7", "firstPreRoot": fake.root, "lastPostRoot": post,
+               "epochCommitment": B256::with_last_byte(0x77),
+               "proof": alloy_primitives::Bytes::from(bytes)}),
+    );
+    let out = cx.relay_once(KEY_A, "a", &[]).await;
+    assert!(
+        !out.ok && out.stderr.contains("InvalidProof"),
+        "the proof from parleyd reached the verifier: {}",
+        out.stderr
+    );
+    assert_eq!(
+        cx.nonce(KEY_A).await,
+        7,
+        "a refused simulation sends nothing"
+    );
+    // A malformed proof from parleyd (a non-canonical accumulator limb) is refused before
+    // any simulation.
+    fake.proofs.lock().unwrap().insert(
+        7,
+        json!({"epoch": "0x7", "proof": alloy_primitives::Bytes::from(vec![0xff; 12 * 32 + 8])}),
+    );
+    let out = cx.relay_once(KEY_A, "a", &[]).await;
+    assert!(
+        !out.ok && out.stderr.contains("BN254"),
+        "a malformed proof refused: {}",
+        out.stderr
+    );
+    assert_eq!(cx.next_epoch().await, 7);
 }
 
 fn addr(key: &str) -> Address {
