@@ -77,8 +77,16 @@
 #                                once the chain runs, and `parley-bridge relay` posting every
 #                                attested epoch (PARLEY_LOCALNET_RELAYER=0: no relayer).
 #                                Implies proving 4, epochs of 4 slots, aggregation capacity 1
-#                                unless set. The verifier is a stand-in that refuses every
-#                                proof: epochs that change state do not finalize on L1 yet
+#                                unless set. Genesis pins the compression circuit (k =
+#                                PARLEY_LOCALNET_L1_PROOF_K, default 21; its vk and the k = 21
+#                                SRS take minutes at each fresh `up`); the prover's worker that
+#                                aggregates an epoch compresses it into the proof L1 verifies
+#                                (minutes and ~10 GiB per epoch on 2 cores) and sends it to the
+#                                chain; the Rollup is deployed with the generated verifier, so
+#                                every epoch finalizes on L1
+#   PARLEY_LOCALNET_L1_PROOFS=0  with PARLEY_LOCALNET_L1=1: no L1 proofs, and a stand-in
+#                                verifier that refuses every proof: only epochs that change no
+#                                state finalize on L1 (fast to start; what CI's t_bridge uses)
 #   PARLEY_LOCALNET_TIMEOUT      seconds to wait for blocks / sync (default 120)
 #   PARLEY_LOCALNET_TIMEOUT_COMMIT   CometBFT timeout_commit (default 500ms)
 #   PARLEY_LOCALNET_EPOCH        heights per epoch: validator-set changes (default 8)
@@ -123,6 +131,8 @@ RELAYER="${PARLEY_RELAYER_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/
 L1="${PARLEY_LOCALNET_L1:-0}"
 L1_PORT="${PARLEY_LOCALNET_L1_PORT:-18545}"
 RELAY="${PARLEY_LOCALNET_RELAYER:-1}"
+L1_PROOFS="${PARLEY_LOCALNET_L1_PROOFS:-1}"
+L1_PROOF_K="${PARLEY_LOCALNET_L1_PROOF_K:-21}"
 if [[ "${L1}" == 1 ]]; then
   # A bridge needs proving and epochs: small ones, unless asked otherwise.
   : "${PARLEY_LOCALNET_PROVING:=4}" "${PARLEY_LOCALNET_EPOCH_SLOTS:=4}" "${PARLEY_LOCALNET_AGG_CAPACITY:=1}"
@@ -309,15 +319,30 @@ start_l1() {
 # l1_key — the L1 deployer and relayer: dev account 0 (anvil's first funded account).
 l1_key() { "${CAST}" wallet private-key "${DEV_MNEMONIC}" 0; }
 
-# deploy_l1 — the verifier stand-in and the Rollup, by parley-bridge, at the address genesis
-# names.
+# deploy_l1 — the verifier (the compression circuit's generated one, or with
+# PARLEY_LOCALNET_L1_PROOFS=0 a stand-in that refuses every proof) and the Rollup, by
+# parley-bridge, at the address genesis names.
 deploy_l1() {
   log "deploying the Rollup on L1 with parley-bridge (forge build first)"
   (cd "${REPO_ROOT}/l1-bridge/contracts" && "${FORGE}" build --skip test --out "${DATA_DIR}/l1-out" \
     --cache-path "${DATA_DIR}/l1-cache") >"${LOG_DIR}/l1-build.log" 2>&1 ||
     die "forge build of the Rollup failed: $(tail -n 5 "${LOG_DIR}/l1-build.log")"
+  local verifier=(--verifier-stand-in)
+  if [[ "${L1_PROOFS}" == 1 ]]; then
+    # The Solidity verifier genesis-app-state wrote from the pinned compression vk, compiled
+    # with the project's solc (no optimizer: solcjs runs out of memory with it on this size).
+    local vdir="${DATA_DIR}/l1-verifier"
+    mkdir -p "${vdir}/src"
+    cp "${DATA_DIR}/EpochVerifier.sol" "${vdir}/src/EpochVerifier.sol"
+    printf '[profile.default]\nsrc = "src"\nlibs = []\noffline = true\nsolc = "%s"\noptimizer = false\nevm_version = "paris"\n' \
+      "${TOOLS_BIN}/solc" >"${vdir}/foundry.toml"
+    (cd "${vdir}" && "${FORGE}" build --out out --cache-path cache) >"${LOG_DIR}/l1-verifier-build.log" 2>&1 ||
+      die "forge build of the epoch verifier failed: $(tail -n 5 "${LOG_DIR}/l1-verifier-build.log")"
+    jq -r '.bytecode.object' "${vdir}"/out/EpochVerifier.sol/*.json >"${vdir}/creation.hex"
+    verifier=(--verifier-bytecode "${vdir}/creation.hex")
+  fi
   PARLEY_RELAYER_KEY="$(l1_key)" "${RELAYER}" deploy --l1-rpc "${L1_RPC}" --parleyd-rpc "http://127.0.0.1:$(eth_port 0)" \
-    --artifact "${DATA_DIR}/l1-out/Rollup.sol/Rollup.json" --verifier-stand-in \
+    --artifact "${DATA_DIR}/l1-out/Rollup.sol/Rollup.json" "${verifier[@]}" \
     >"${DATA_DIR}/l1-deploy.json" 2>"${LOG_DIR}/l1-deploy.log" ||
     die "parley-bridge deploy failed: $(tail -n 5 "${LOG_DIR}/l1-deploy.log")"
 }
@@ -653,6 +678,10 @@ cmd_up() {
       local cap="${AGG_CAPACITY:-$((EPOCH_SLOTS < 64 ? EPOCH_SLOTS : 64))}"
       proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
       log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K} (computing its vk hash: minutes)"
+      if [[ "${L1}" == 1 && "${L1_PROOFS}" == 1 ]]; then
+        proving_args+=(--l1-proof-k "${L1_PROOF_K}" --l1-verifier-out "${DATA_DIR}/EpochVerifier.sol")
+        log "L1 proofs on: the compression circuit at k = ${L1_PROOF_K} (computing its vk hash and verifier: minutes)"
+      fi
       if [[ -n "${BRIDGE_ROLLUP}" ]]; then
         proving_args+=(--bridge-rollup "${BRIDGE_ROLLUP}" --bridge-l1-chain-id "${L1_CHAIN_ID}")
         log "bridge on: validators attest every epoch for Rollup ${BRIDGE_ROLLUP} on L1 chain ${L1_CHAIN_ID}"

@@ -1311,10 +1311,12 @@ t_bridge() {
   dkey="$(dev_key 0)"
   # The localnet's one-command bridge: anvil as L1, the Rollup's address predicted into
   # genesis, the validators watching L1, the Rollup deployed by parley-bridge once the chain
-  # runs. No background relayer: this check relays by hand, after its refusals.
+  # runs. No background relayer: this check relays by hand, after its refusals. No L1 proofs
+  # (a stand-in verifier, no prover): t_bridge_proof runs that part, slowly.
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-bridge" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
     PARLEY_LOCALNET_PROVER_WORKERS=0 PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY=1 \
-    PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_RELAYER=0 PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3
+    PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_L1_PROOFS=0 PARLEY_LOCALNET_RELAYER=0 PARLEY_LOCALNET_L1_CHAIN_ID=31337 \
+    PARLEY_LOCALNET_EPOCH=3
   trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   local t0=${SECONDS}
   "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/bridge-up.log" 2>&1 ||
@@ -1406,6 +1408,162 @@ t_bridge() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
 }
 
+# l1_proof_args EPOCH PROOF_JSON [JQ_FILTER] — finalizeEpoch's arguments for EPOCH's
+# attestation (changed by JQ_FILTER) with the accumulator and proof of PROOF_JSON (a
+# parley_getEpochProof result).
+l1_proof_args() {
+  local args
+  mapfile -t args < <(bridge_finalize_args "$1" "${3:-.}")
+  printf '%s\n' "${args[@]:0:4}"
+  jq -r '.proof[2:] as $p | "[\([range(0; 12) as $i | "0x" + $p[64 * $i : 64 * ($i + 1)]] | join(","))]", "0x" + $p[768:]' <<<"$2"
+}
+
+# l1_call_refused WHAT ERROR ARGS... — eth_call of finalizeEpoch with ARGS must revert with
+# custom error ERROR (a signature).
+l1_call_refused() {
+  local what="$1" err="$2" out sel
+  shift 2
+  out="$("${CAST}" call --rpc-url "$(bridge_url)" "${BRIDGE_ROLLUP_ADDR}" "${BRIDGE_SIG}" "$@" 2>&1)" &&
+    fail "finalizeEpoch accepted ${what}: ${out}"
+  sel="$("${CAST}" sig "${err}")"
+  grep -q "${sel}" <<<"${out}" || fail "finalizeEpoch refused ${what}, but not with ${err} (${sel}): ${out:0:300}"
+}
+
+# The whole bridge with real proofs (slow: each epoch that changes state is proven, aggregated
+# and compressed on 2 cores). PARLEY_E2E_L1_PROOF=1 runs it.
+t_bridge_proof() {
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+  export PARLEY_LOCALNET_DIR="${WORK}/localnet-l1proof" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
+    PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY=1 PARLEY_LOCALNET_AGG_WINDOW=900 \
+    PARLEY_LOCALNET_PROOF_WINDOW=90 PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_L1_PROOFS=1 PARLEY_LOCALNET_RELAYER=0 \
+    PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3
+  trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
+  local t0=${SECONDS} out rollup ukey uaddr lkey b=0x000000000000000000000000000000000000b0b2
+  local x=0x000000000000000000000000000000000000C1A1 dep=2000000000000000000 wamt=1000000000000000000
+  "${LOCALNET}" up --validators "${VALIDATORS}" >"${WORK}/l1proof-up.log" 2>&1 ||
+    fail "bridge localnet up: $(grep -m1 ERROR "${WORK}/l1proof-up.log" || tail -n 1 "${WORK}/l1proof-up.log")"
+  out="$(cat "${PARLEY_LOCALNET_DIR}/l1-deploy.json")"
+  rollup="$(jq -r 'select(.event == "deployed") | .rollup' <<<"${out}")"
+  BRIDGE_ROLLUP_ADDR="${rollup}"
+  info "bridge localnet with L1 proofs up in $((SECONDS - t0)) s; the Rollup at ${rollup} with the generated compression verifier ($(jq -r 'select(.event == "deployed") | .gasUsed' <<<"${out}") gas to deploy both)"
+  # A user with nothing on L2: everything it has there comes from L1.
+  out="$("${CAST}" wallet new --json)"
+  ukey="$(jq -r '.[0].private_key' <<<"${out}")"
+  uaddr="$(jq -r '.[0].address' <<<"${out}")"
+  lkey="$(dev_key 1)"
+  out="$("${CAST}" send --rpc-url "$(bridge_url)" --private-key "${lkey}" --json "${rollup}" \
+    'deposit(address)' "${uaddr}" --value "${dep}" 2>&1)" || fail "cast send deposit on L1: ${out}"
+  [[ "$(jq -r .status <<<"${out}")" == 0x1 ]] || fail "the L1 deposit reverted: ${out}"
+  local deadline=$((SECONDS + 120))
+  until [[ "$("${CAST}" balance --rpc-url "$(eth_url 2)" "${uaddr}" 2>/dev/null)" == "${dep}" ]]; do
+    ((SECONDS < deadline)) || fail "the deposit was not credited on L2 within 120 s: $(rpc 0 parley_getBridge '[]' | jq -c '{queue, l1View}')"
+    sleep 1
+  done
+  # On L2, with cast: a transfer, then a withdrawal to L1 recipient x.
+  local rt rw tx_blk blk ep
+  rt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 1)" --private-key "${ukey}" --json "${b}" --value 250000000000000000 2>&1)" ||
+    fail "cast send (L2 transfer): ${rt}"
+  [[ "$(jq -r .status <<<"${rt}")" == 0x1 ]] || fail "the L2 transfer failed: ${rt}"
+  tx_blk="$(($(jq -r .blockNumber <<<"${rt}")))"
+  rw="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 1)" --private-key "${ukey}" --json \
+    0x00000000000000000000000000000000000b11d6 'withdraw(address)' "${x}" --value "${wamt}" 2>&1)" ||
+    fail "cast send withdraw: ${rw}"
+  [[ "$(jq -r .status <<<"${rw}")" == 0x1 ]] || fail "the withdrawal reverted: ${rw}"
+  blk="$(($(jq -r .blockNumber <<<"${rw}")))"
+  ep=$(((blk - 1) / 4))
+  info "deposit credited; cast transfer in block ${tx_blk}, withdrawal in block ${blk} (epoch ${ep})"
+  # Relay by hand, epoch by epoch. Before the relayer posts an epoch that changes state, the
+  # Rollup must refuse it forged: signed fields changed under its valid proof, its signed
+  # fields with a corrupted proof, or with an earlier epoch's valid proof.
+  local relay_state="${WORK}/relayer-l1proof" ne att p prev_proof="" checked="" gas_empty gas_full n
+  deadline=$((SECONDS + ${PARLEY_E2E_L1_PROOF_TIMEOUT:-3600}))
+  while :; do
+    ne="$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'nextEpoch()(uint64)')"
+    ((ne > ep)) && break
+    ((SECONDS < deadline)) || fail "epoch ${ep} not finalized on L1 in time: nextEpoch ${ne}, epoch ${ne} on L2: $(rpc 0 parley_getEpoch "[\"0x$(printf %x "${ne}")\"]" | jq -c '.result | {state, aggregatedBy, l1Proof}'), bridge $(rpc 0 parley_getBridge '[]' | jq -c '.result | {nextEpoch, pending: (.pending != null)}')"
+    att="$(rpc 0 parley_getAttestation "[\"0x$(printf %x "${ne}")\"]" | jq -c .result)"
+    if [[ "${att}" != null && "$(jq -r '.attestation.firstPreRoot != .attestation.lastPostRoot' <<<"${att}")" == true &&
+      " ${checked} " != *" ${ne} "* ]]; then
+      p="$(rpc 0 parley_getEpochProof "[\"0x$(printf %x "${ne}")\"]" | jq -c .result)"
+      if [[ "${p}" == null ]]; then
+        sleep 5
+        continue
+      fi
+      [[ "$(jq -r .epochCommitment <<<"${p}")" == "$(jq -r .attestation.epochCommitment <<<"${att}")" &&
+        "$(jq -r .lastPostRoot <<<"${p}")" == "$(jq -r .attestation.lastPostRoot <<<"${att}")" ]] ||
+        fail "epoch ${ne}'s L1 proof statement ${p:0:200} is not its attestation's"
+      mapfile -t args < <(l1_proof_args "${ne}" "${p}")
+      "${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" "${BRIDGE_SIG}" "${args[@]}" >/dev/null 2>"${WORK}/l1call.err" ||
+        fail "finalizeEpoch(${ne}) with its attestation and L1 proof reverts in eth_call: $(head -c 300 "${WORK}/l1call.err")"
+      mapfile -t args < <(l1_proof_args "${ne}" "${p}" '.attestation.epochCommitment = "0x0000000000000000000000000000000000000000000000000000000000000001"')
+      l1_call_refused "another epoch_commitment under the valid proof" 'SignatureInvalid(uint256)' "${args[@]}"
+      mapfile -t args < <(l1_proof_args "${ne}" "${p}" '.attestation.lastPostRoot = "0x0000000000000000000000000000000000000000000000000000000000000002"')
+      l1_call_refused "another post-root under the valid proof" 'SignatureInvalid(uint256)' "${args[@]}"
+      mapfile -t args < <(l1_proof_args "${ne}" "$(jq -c '.proof |= (.[0:-8] + (if .[-8:] == "00000000" then "00000001" else "00000000" end))' <<<"${p}")")
+      l1_call_refused "a corrupted proof" 'InvalidProof()' "${args[@]}"
+      if [[ -n "${prev_proof}" ]]; then
+        mapfile -t args < <(l1_proof_args "${ne}" "${prev_proof}")
+        l1_call_refused "an earlier epoch's valid proof" 'InvalidProof()' "${args[@]}"
+      fi
+      local also=""
+      [[ -n "${prev_proof}" ]] && also=", an earlier epoch's valid proof"
+      info "epoch ${ne}: its attestation with its L1 proof passes eth_call; refused: the proof under another commitment or post-root (signatures), a corrupted proof${also} (verifier)"
+      prev_proof="${p}"
+      checked="${checked} ${ne}"
+    fi
+    # --once posts every attested epoch it can: after a long wait for a proof that is many
+    # empty epochs (about one a second on anvil, while L2 attests one every few seconds).
+    PARLEY_RELAYER_KEY="$(dev_key 0)" timeout 900 "${RELAYER}" relay --once --l1-rpc "$(bridge_url)" \
+      --parleyd-rpc "$(eth_url 3)" --state-dir "${relay_state}" >/dev/null 2>>"${WORK}/relay-l1proof.log" ||
+      fail "parley-bridge relay --once: $(tail -n 5 "${WORK}/relay-l1proof.log")"
+    sleep 3
+  done
+  [[ -n "${checked}" ]] || fail "no epoch that changes state was checked before finalization"
+  info "epoch ${ep} finalized on L1 after $((SECONDS - t0)) s; epochs with proofs: ${checked}"
+  [[ "$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'lastRoot()(bytes32)')" == \
+    "$(rpc 0 parley_getAttestation "[\"0x$(printf %x $((ne - 1)))\"]" | jq -r .result.attestation.lastPostRoot)" ]] ||
+    fail "the Rollup's root is not epoch $((ne - 1))'s attested post-root"
+  for n in ${checked}; do
+    p="$(jq -s -r "[.[] | select(.epoch == ${n})][0].gasUsed" <"${relay_state}/gas.jsonl")"
+    [[ "${p}" != null ]] || fail "no gas line for epoch ${n}"
+    gas_full="${p}"
+    info "finalizeEpoch of epoch ${n} (a state change, with its compression proof): gasUsed ${p}"
+  done
+  gas_empty="$(jq -s -r '[.[] | select(.epoch == 0)][0].gasUsed' <"${relay_state}/gas.jsonl")"
+  ((gas_full > gas_empty)) || fail "a proven epoch cost ${gas_full} gas, an empty one ${gas_empty}"
+  # The transfer's finality stage and the finalized tag follow L1.
+  deadline=$((SECONDS + 60))
+  until [[ "$(rpc 2 parley_getTransactionStage "[\"$(jq -r .transactionHash <<<"${rt}")\"]" | jq -r .result.stage)" == finalized ]]; do
+    ((SECONDS < deadline)) || fail "the cast transfer's stage is $(rpc 2 parley_getTransactionStage "[\"$(jq -r .transactionHash <<<"${rt}")\"]" | jq -c .result), not finalized"
+    sleep 1
+  done
+  (($("${CAST}" block --rpc-url "$(eth_url 0)" finalized --field number) >= blk)) ||
+    fail "the finalized tag is below the withdrawal's block ${blk}"
+  # Claim on L1 with what a full node serves, once.
+  local ws path
+  ws="$(rpc 2 parley_getWithdrawals "[\"0x$(printf %x "${ep}")\"]" | jq -c .result)"
+  [[ "$(jq -r '.withdrawals | length' <<<"${ws}")" == 1 && "$(jq -r '.withdrawals[0].l1Recipient' <<<"${ws}" | tr A-F a-f)" == "${x,,}" ]] ||
+    fail "epoch ${ep}'s withdrawals are not the one cast withdrawal: ${ws}"
+  path="[$(jq -r '.withdrawals[0].path | join(",")' <<<"${ws}")]"
+  out="$("${CAST}" send --rpc-url "$(bridge_url)" --private-key "${lkey}" --json "${rollup}" \
+    'claimWithdrawal(uint64,uint64,address,uint256,bytes32[])' "${ep}" 0 "${x}" "${wamt}" "${path}" 2>&1)" ||
+    fail "claimWithdrawal: ${out}"
+  [[ "$(jq -r .status <<<"${out}")" == 0x1 ]] || fail "claimWithdrawal reverted: ${out}"
+  info "withdrawal claimed on L1: gasUsed $(($(jq -r .gasUsed <<<"${out}")))"
+  [[ "$("${CAST}" balance --rpc-url "$(bridge_url)" "${x}")" == "${wamt}" ]] ||
+    fail "the L1 recipient holds $("${CAST}" balance --rpc-url "$(bridge_url)" "${x}") wei, not ${wamt}"
+  out="$("${CAST}" call --rpc-url "$(bridge_url)" "${rollup}" 'claimWithdrawal(uint64,uint64,address,uint256,bytes32[])' \
+    "${ep}" 0 "${x}" "${wamt}" "${path}" 2>&1)" && fail "a second claim was accepted: ${out}"
+  grep -q "$("${CAST}" sig 'AlreadyClaimed(uint64,uint64)')" <<<"${out}" || fail "a second claim refused, but not as AlreadyClaimed: ${out:0:300}"
+  # Accounting: L1 escrow = deposited − claimed; every withdrawal burned on L2 was claimed.
+  local escrow
+  escrow="$("${CAST}" balance --rpc-url "$(bridge_url)" "${rollup}")"
+  [[ "${escrow}" == "$(big "${dep} - ${wamt}")" ]] ||
+    fail "the L1 escrow holds ${escrow} wei, not deposited ${dep} − claimed ${wamt}"
+  info "accounting: L1 escrow ${escrow} wei = ${dep} deposited − ${wamt} claimed; the one L2 withdrawal claimed once, a second claim refused"
+  "${LOCALNET}" down >/dev/null 2>&1 || true
+}
+
 main() {
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/parley-e2e.XXXXXX")"
   STATE="${WORK}/state"
@@ -1472,6 +1630,9 @@ main() {
   run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover workers load it; a slot of several chunks is proven, its chunks by two workers" t_ceremony
   run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
   run_check "the bridge (own localnet with anvil, PARLEY_LOCALNET_L1=1): validators attest empty epochs in vote extensions; parley-bridge deploys the Rollup with the genesis set and finalizes them, once each; a changed digest, too few signatures and an epoch out of order refused; an L1 deposit and a forced transaction sent only to L1 execute on L2" t_bridge
+  if [[ "${PARLEY_E2E_L1_PROOF:-0}" == 1 ]]; then
+    run_check "the bridge with real proofs (slow; own localnet with anvil and L1 proofs): an L1 deposit credited on L2, a cast transfer and a withdrawal, their epochs proven, aggregated, compressed, attested and finalized on L1 with the generated verifier; forged epochs refused; the withdrawal claimed once; escrow = deposited − claimed" t_bridge_proof
+  fi
   if [[ "${PARLEY_E2E_AGGREGATION:-0}" == 1 ]]; then
     run_check "epoch aggregation (own localnet, epochs of 2 slots): a transfer's epoch aggregated by the drawn prover's worker within its window, verified by every validator, the tx at stage aggregated" t_aggregation
   fi
