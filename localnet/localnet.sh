@@ -83,7 +83,9 @@
 #                                aggregates an epoch compresses it into the proof L1 verifies
 #                                (minutes and ~10 GiB per epoch on 2 cores) and sends it to the
 #                                chain; the Rollup is deployed with the generated verifier, so
-#                                every epoch finalizes on L1
+#                                every epoch finalizes on L1. Proof and aggregation windows
+#                                default to 900 and 1800 heights (one worker compresses while
+#                                the next slots wait)
 #   PARLEY_LOCALNET_L1_PROOFS=0  with PARLEY_LOCALNET_L1=1: no L1 proofs, and a stand-in
 #                                verifier that refuses every proof: only epochs that change no
 #                                state finalize on L1 (fast to start; what CI's t_bridge uses)
@@ -136,6 +138,12 @@ L1_PROOF_K="${PARLEY_LOCALNET_L1_PROOF_K:-21}"
 if [[ "${L1}" == 1 ]]; then
   # A bridge needs proving and epochs: small ones, unless asked otherwise.
   : "${PARLEY_LOCALNET_PROVING:=4}" "${PARLEY_LOCALNET_EPOCH_SLOTS:=4}" "${PARLEY_LOCALNET_AGG_CAPACITY:=1}"
+  if [[ "${PARLEY_LOCALNET_L1_PROOFS:-1}" == 1 ]]; then
+    # One worker aggregates and then compresses each epoch (about 2 + 4 minutes on 2 cores)
+    # while the next slots wait for their proofs: windows that outlast that, so nobody is
+    # slashed for the machine's speed.
+    : "${PARLEY_LOCALNET_PROOF_WINDOW:=900}" "${PARLEY_LOCALNET_AGG_WINDOW:=1800}"
+  fi
 fi
 PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 PROVERS="${PARLEY_LOCALNET_PROVERS:-1}"

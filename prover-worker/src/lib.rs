@@ -876,8 +876,6 @@ impl Proving {
     }
 }
 
-/// CheckTx code of an `EpochProof` for an epoch that is not aggregated.
-pub const CODE_L1_PROOF_NOT_DUE: u32 = 88;
 /// CheckTx code of an `EpochProof` for an epoch whose L1 proof the chain holds.
 pub const CODE_L1_PROOF_HELD: u32 = 89;
 

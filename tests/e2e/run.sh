@@ -1433,9 +1433,11 @@ l1_call_refused() {
 # and compressed on 2 cores). PARLEY_E2E_L1_PROOF=1 runs it.
 t_bridge_proof() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
+  # PARLEY_E2E_AGG_CAPACITY: block proofs per epoch (the compression circuit, and so the L1
+  # gas, follows it).
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-l1proof" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
-    PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY=1 PARLEY_LOCALNET_AGG_WINDOW=900 \
-    PARLEY_LOCALNET_PROOF_WINDOW=90 PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_L1_PROOFS=1 PARLEY_LOCALNET_RELAYER=0 \
+    PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY="${PARLEY_E2E_AGG_CAPACITY:-1}" \
+    PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_L1_PROOFS=1 PARLEY_LOCALNET_RELAYER=0 \
     PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3
   trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
   local t0=${SECONDS} out rollup ukey uaddr lkey b=0x000000000000000000000000000000000000b0b2
@@ -1527,7 +1529,7 @@ t_bridge_proof() {
     p="$(jq -s -r "[.[] | select(.epoch == ${n})][0].gasUsed" <"${relay_state}/gas.jsonl")"
     [[ "${p}" != null ]] || fail "no gas line for epoch ${n}"
     gas_full="${p}"
-    info "finalizeEpoch of epoch ${n} (a state change, with its compression proof): gasUsed ${p}"
+    info "finalizeEpoch of epoch ${n} ($(rpc 0 parley_getEpoch "[\"0x$(printf %x "${n}")\"]" | jq -r '.result.blocks | length') block(s), agg capacity ${PARLEY_LOCALNET_AGG_CAPACITY}, with its compression proof): gasUsed ${p}"
   done
   gas_empty="$(jq -s -r '[.[] | select(.epoch == 0)][0].gasUsed' <"${relay_state}/gas.jsonl")"
   ((gas_full > gas_empty)) || fail "a proven epoch cost ${gas_full} gas, an empty one ${gas_empty}"
