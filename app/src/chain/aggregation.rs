@@ -346,13 +346,7 @@ pub fn apply_aggregate<V: StateView>(
             match check.verify_epoch(&st, proof)? {
                 Ok(c) => c,
                 Err(reason) => {
-                    let fined = l.fine_prover(who, p.invalid_proof_fine, height)?;
-                    let mut pot = l.pot()?;
-                    pot.burned = pot
-                        .burned
-                        .checked_add(fined)
-                        .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
-                    l.set_pot(pot);
+                    let fined = proving::burn_fine(l, who, p.invalid_proof_fine, height)?;
                     return Ok(Ok(Some(LedgerError::InvalidAggregate {
                         epoch: e,
                         fined,
@@ -461,13 +455,7 @@ pub fn apply_epoch_proof<V: StateView>(
     if let Some(check) = check {
         let st = l1_statement(e, &v)?;
         if let Err(reason) = check.verify_l1(&st, proof)? {
-            let fined = l.fine_prover(who, p.invalid_proof_fine, height)?;
-            let mut pot = l.pot()?;
-            pot.burned = pot
-                .burned
-                .checked_add(fined)
-                .ok_or_else(|| corrupt("pot", "burned total overflows"))?;
-            l.set_pot(pot);
+            let fined = proving::burn_fine(l, who, p.invalid_proof_fine, height)?;
             return Ok(Ok(Some(LedgerError::InvalidL1Proof {
                 epoch: e,
                 fined,

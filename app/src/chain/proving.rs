@@ -356,7 +356,7 @@ fn verify_or_fine<V: StateView>(
 }
 
 /// Takes up to `fine` from `who`'s stake (or unbonding stake) and burns it.
-fn burn_fine<V: StateView>(
+pub(crate) fn burn_fine<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     who: Address,
     fine: U256,

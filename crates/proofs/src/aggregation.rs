@@ -748,6 +748,53 @@ fn read_head(
     })
 }
 
+/// Writes a verifying-key cache file: `magic` ‖ keccak256(body) ‖ body, body = [`write_head`]
+/// ‖ the verifying key (halo2 `RawBytes`). The epoch and the compression verifiers share it.
+fn write_vk_file(
+    path: &std::path::Path,
+    magic: &[u8],
+    capacity: usize,
+    config: &AggregationConfigParams,
+    vk: &VerifyingKey<G1Affine>,
+) -> Result<()> {
+    crate::keycache::write_checked(path, magic, |w| {
+        write_head(w, capacity, config)?;
+        let mut w = w;
+        vk.write(&mut w, SerdeFormat::RawBytes)
+    })
+}
+
+/// Reads [`write_vk_file`]'s file for `capacity` at `k` and checks that its key hashes to
+/// `pin`; anything else is [`ProofError::DamagedCache`].
+fn read_vk_file(
+    path: &std::path::Path,
+    magic: &[u8],
+    capacity: usize,
+    k: u32,
+    pin: B256,
+) -> Result<(AggregationConfigParams, VerifyingKey<G1Affine>)> {
+    let damaged = |reason: String| ProofError::DamagedCache {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut r = crate::keycache::open_checked(path, magic)?;
+    let config = read_head(&mut r, path, capacity, k)?;
+    // The checksum guarantees these are the bytes written from a key in memory.
+    let vk = VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
+        &mut r,
+        SerdeFormat::RawBytesUnchecked,
+        config,
+    )
+    .map_err(|e| damaged(format!("undecodable: {e}")))?;
+    let found = vk_hash(&vk);
+    if found != pin {
+        return Err(damaged(format!(
+            "holds the verifier of vk {found}, not {pin}"
+        )));
+    }
+    Ok((config, vk))
+}
+
 impl std::fmt::Debug for EpochVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EpochVerifier")
@@ -807,35 +854,12 @@ impl EpochVerifier {
     /// Writes this verifier's key to the cache in `dir`; the file's path.
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::epoch_vk_path(dir, self.vk_hash());
-        crate::keycache::write_checked(&path, EPOCH_VK_MAGIC, |w| {
-            write_head(w, self.capacity, &self.config)?;
-            let mut w = w;
-            self.vk.write(&mut w, SerdeFormat::RawBytes)
-        })?;
+        write_vk_file(&path, EPOCH_VK_MAGIC, self.capacity, &self.config, &self.vk)?;
         Ok(path)
     }
 
     fn read_cached(path: &std::path::Path, capacity: usize, k: u32, pin: B256) -> Result<Self> {
-        let damaged = |reason: String| ProofError::DamagedCache {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
-        let mut r = crate::keycache::open_checked(path, EPOCH_VK_MAGIC)?;
-        let config = read_head(&mut r, path, capacity, k)?;
-        // The checksum guarantees these are the bytes written from a key in memory.
-        let vk = VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
-            &mut r,
-            SerdeFormat::RawBytesUnchecked,
-            config,
-        )
-        .map_err(undecodable)?;
-        let found = vk_hash(&vk);
-        if found != pin {
-            return Err(damaged(format!(
-                "holds the verifier of vk {found}, not {pin}"
-            )));
-        }
+        let (config, vk) = read_vk_file(path, EPOCH_VK_MAGIC, capacity, k, pin)?;
         Ok(Self {
             capacity,
             params: load_srs(k)?,
@@ -1078,34 +1102,13 @@ impl CompressionVerifier {
     /// Writes this verifier's key to the cache in `dir`; the file's path.
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::l1_vk_path(dir, self.vk_hash());
-        crate::keycache::write_checked(&path, L1_VK_MAGIC, |w| {
-            // The compression layer always verifies exactly one layer-1 snark.
-            write_head(w, 1, &self.config)?;
-            let mut w = w;
-            self.vk.write(&mut w, SerdeFormat::RawBytes)
-        })?;
+        // The compression layer always verifies exactly one layer-1 snark.
+        write_vk_file(&path, L1_VK_MAGIC, 1, &self.config, &self.vk)?;
         Ok(path)
     }
 
     fn read_cached(path: &std::path::Path, k: u32, pin: B256) -> Result<Self> {
-        let damaged = |reason: String| ProofError::DamagedCache {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let mut r = crate::keycache::open_checked(path, L1_VK_MAGIC)?;
-        let config = read_head(&mut r, path, 1, k)?;
-        let vk = VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
-            &mut r,
-            SerdeFormat::RawBytesUnchecked,
-            config,
-        )
-        .map_err(|e| damaged(format!("undecodable: {e}")))?;
-        let found = vk_hash(&vk);
-        if found != pin {
-            return Err(damaged(format!(
-                "holds the verifier of vk {found}, not {pin}"
-            )));
-        }
+        let (config, vk) = read_vk_file(path, L1_VK_MAGIC, 1, k, pin)?;
         Ok(Self {
             params: load_srs(k)?,
             config,
