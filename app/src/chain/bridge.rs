@@ -332,25 +332,18 @@ pub fn end_block<V: StateView>(
     };
     let (first_pre_root, last_post_root, epoch_commitment) = match ep.state {
         EpochState::Aggregated => {
-            let (first, last) = match (ep.blocks.first(), ep.blocks.last()) {
-                (Some(f), Some(l)) => (f.pre_root, l.post_root),
-                _ => {
-                    return Err(corrupt(
-                        "epoch",
-                        format!("aggregated epoch {e} has no blocks"),
-                    ));
-                }
-            };
-            if first != st.root {
+            // The statement the epoch's L1 proof proves: the digest signs exactly it.
+            let l1 = aggregation::l1_statement(e, &ep)?;
+            if l1.first_pre_root != st.root {
                 return Err(corrupt(
                     "bridge",
                     format!(
-                        "epoch {e} starts at proof root {first}, but the last attested epoch ended at {}",
-                        st.root
+                        "epoch {e} starts at proof root {}, but the last attested epoch ended at {}",
+                        l1.first_pre_root, st.root
                     ),
                 ));
             }
-            (first, last, ep.commitment)
+            (l1.first_pre_root, l1.last_post_root, l1.epoch_commitment)
         }
         EpochState::Empty => (st.root, st.root, B256::ZERO),
         EpochState::Collecting | EpochState::Due => return Ok(()),
