@@ -997,6 +997,19 @@ t_ceremony() {
   pin="$(rpc 0 parley_getProtocolParams '[]' | jq -c .result.protocol.proving.srs)"
   [[ "$(jq -r .ceremony.hash <<<"${pin}")" == "${hash}" && "$(jq -r .ceremony.k <<<"${pin}")" == 17 ]] ||
     fail "the chain pins ${pin}, not the exported file ${hash}"
+  # Both workers hold their keys and have had their task streams open for longer than the
+  # node's share_after (2 s) before the slot exists: the node shares a slot's chunks only
+  # among streams past it, so a slot right after `up` could go to whichever stream passed
+  # it first (seen in CI: both chunks to worker 0, its stream 40 ms older).
+  local w deadline=$((SECONDS + 180))
+  for w in 0 1; do
+    until grep -q "block-circuit keys ready" "${PARLEY_LOCALNET_DIR}/logs/prover${w}.log" 2>/dev/null &&
+      grep -q " subscribed" "${PARLEY_LOCALNET_DIR}/logs/prover${w}.log" 2>/dev/null; do
+      ((SECONDS < deadline)) || fail "worker ${w} has no keys or no task stream after 180 s: $(tail -n 3 "${PARLEY_LOCALNET_DIR}/logs/prover${w}.log")"
+      sleep 1
+    done
+  done
+  sleep 3
   rcpt="$(timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 1)" --private-key "$(dev_key 4)" \
     --value 9 0x000000000000000000000000000000000000bEEF --json 2>&1)" || fail "cast send: ${rcpt}"
   blk="$(($(jq -r .blockNumber <<<"${rcpt}")))"
@@ -1007,7 +1020,7 @@ t_ceremony() {
     ((SECONDS < deadline)) || fail "slot ${blk} not proven within 180 s on the ceremony chain: ${ps}"
     sleep 2
   done
-  local chunks proved w
+  local chunks proved
   chunks="$(jq -r .chunks <<<"${ps}")"
   ((chunks >= 2)) || fail "slot ${blk}'s diff was not cut into chunks: ${ps}"
   [[ "$(jq -c '[.transitions[] | select(.fallback == false) | .chunk] | unique' <<<"${ps}")" == "$(jq -nc "[range(${chunks})]")" ]] ||
