@@ -392,6 +392,19 @@ impl LedgerError {
     }
 }
 
+/// A handler's outcome where an invalid proof is applied as a penalty: `Ok(Some(e))` keeps
+/// the message applied (fee paid, sender fined) and records `e` in `rejected`; `Err` refuses.
+fn penalized(
+    outcome: Result<Option<LedgerError>, LedgerError>,
+    rejected: &mut Option<LedgerError>,
+) -> Result<(), LedgerError> {
+    let invalid = outcome?;
+    if invalid.is_some() {
+        *rejected = invalid;
+    }
+    Ok(())
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
@@ -857,42 +870,23 @@ pub fn apply<V: StateView>(
             } else {
                 proving::reveal_proof(&mut l, params, height, who, claim, proofs)?
             };
-            match outcome {
-                Ok(None) => Ok(()),
-                Ok(Some(invalid)) => {
-                    rejected = Some(invalid);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+            penalized(outcome, &mut rejected)
         }
         Action::CommitProof { slot, chunk, hash } => {
             proving::commit_proof(&mut l, params, height, who, *slot, *chunk, *hash)?
         }
-        Action::Aggregate { epoch, proof } => {
-            match crate::chain::aggregation::apply_aggregate(
+        Action::Aggregate { epoch, proof } => penalized(
+            crate::chain::aggregation::apply_aggregate(
                 &mut l, params, height, who, *epoch, proof, proofs,
-            )? {
-                Ok(None) => Ok(()),
-                Ok(Some(invalid)) => {
-                    rejected = Some(invalid);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Action::EpochProof { epoch, proof } => {
-            match crate::chain::aggregation::apply_epoch_proof(
+            )?,
+            &mut rejected,
+        ),
+        Action::EpochProof { epoch, proof } => penalized(
+            crate::chain::aggregation::apply_epoch_proof(
                 &mut l, params, height, who, *epoch, proof, proofs,
-            )? {
-                Ok(None) => Ok(()),
-                Ok(Some(invalid)) => {
-                    rejected = Some(invalid);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
+            )?,
+            &mut rejected,
+        ),
     };
     if let Err(e) = done {
         return Ok(Err(e));
