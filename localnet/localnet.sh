@@ -54,7 +54,10 @@
 #                                epoch may need (the aggregation circuit's capacity, at most
 #                                64; default: the epoch's slots, at most 64). A full epoch's
 #                                later slots carry no L2 transactions
-#   PARLEY_LOCALNET_AGG_K        with epochs: the aggregation circuit's k (default 20)
+#   PARLEY_LOCALNET_AGG_K        with epochs: the aggregation circuit's k (default from the
+#                                capacity: 20 up to 2 proofs, one more per doubling, so that
+#                                layer 1 keeps about 10 columns and fits the pinned
+#                                compression shape, ADR 0019)
 #   PARLEY_LOCALNET_AGG_WINDOW   with epochs: heights the drawn aggregator has (default 100)
 #   PARLEY_LOCALNET_SRS_FILE     with proving: a ceremony powers-of-tau file (ADR 0014) that the
 #                                genesis pins and every node and worker uses; default: the
@@ -78,8 +81,9 @@
 #                                attested epoch (PARLEY_LOCALNET_RELAYER=0: no relayer).
 #                                Implies proving 4, epochs of 4 slots, aggregation capacity 1
 #                                unless set. Genesis pins the compression circuit (k =
-#                                PARLEY_LOCALNET_L1_PROOF_K, default 21; its vk and the k = 21
-#                                SRS take minutes at each fresh `up`); the prover's worker that
+#                                PARLEY_LOCALNET_L1_PROOF_K, default 22: its pinned shape
+#                                verifies on L1 for ~381k gas whatever the capacity, ADR 0019;
+#                                its vk and the k = 22 SRS take minutes at each fresh `up`); the prover's worker that
 #                                aggregates an epoch compresses it into the proof L1 verifies
 #                                (minutes and ~10 GiB per epoch on 2 cores) and sends it to the
 #                                chain; the Rollup is deployed with the generated verifier, so
@@ -134,7 +138,7 @@ L1="${PARLEY_LOCALNET_L1:-0}"
 L1_PORT="${PARLEY_LOCALNET_L1_PORT:-18545}"
 RELAY="${PARLEY_LOCALNET_RELAYER:-1}"
 L1_PROOFS="${PARLEY_LOCALNET_L1_PROOFS:-1}"
-L1_PROOF_K="${PARLEY_LOCALNET_L1_PROOF_K:-21}"
+L1_PROOF_K="${PARLEY_LOCALNET_L1_PROOF_K:-22}"
 if [[ "${L1}" == 1 ]]; then
   # A bridge needs proving and epochs: small ones, unless asked otherwise.
   : "${PARLEY_LOCALNET_PROVING:=4}" "${PARLEY_LOCALNET_EPOCH_SLOTS:=4}" "${PARLEY_LOCALNET_AGG_CAPACITY:=1}"
@@ -154,7 +158,7 @@ PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
 COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
 EPOCH_SLOTS="${PARLEY_LOCALNET_EPOCH_SLOTS:-0}"
 AGG_CAPACITY="${PARLEY_LOCALNET_AGG_CAPACITY:-}"
-AGG_K="${PARLEY_LOCALNET_AGG_K:-20}"
+AGG_K="${PARLEY_LOCALNET_AGG_K:-}"
 AGG_WINDOW="${PARLEY_LOCALNET_AGG_WINDOW:-100}"
 SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
 BRIDGE_ROLLUP="${PARLEY_LOCALNET_BRIDGE_ROLLUP:-}"
@@ -684,8 +688,9 @@ cmd_up() {
     [[ -n "${SRS_FILE}" ]] && proving_args+=(--srs-file "${SRS_FILE}")
     if ((EPOCH_SLOTS > 0)); then
       local cap="${AGG_CAPACITY:-$((EPOCH_SLOTS < 64 ? EPOCH_SLOTS : 64))}"
-      proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-k "${AGG_K}" --agg-window "${AGG_WINDOW}")
-      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K} (computing its vk hash: minutes)"
+      proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-window "${AGG_WINDOW}")
+      [[ -n "${AGG_K}" ]] && proving_args+=(--agg-k "${AGG_K}")
+      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K:-from the capacity} (computing its vk hash: minutes)"
       if [[ "${L1}" == 1 && "${L1_PROOFS}" == 1 ]]; then
         proving_args+=(--l1-proof-k "${L1_PROOF_K}" --l1-verifier-out "${DATA_DIR}/EpochVerifier.sol")
         log "L1 proofs on: the compression circuit at k = ${L1_PROOF_K} (computing its vk hash and verifier: minutes)"

@@ -160,9 +160,11 @@ enum Cmd {
         /// L2 transactions. Default: --epoch-slots, at most 64 (as the localnet's default).
         #[arg(long)]
         agg_capacity: Option<u64>,
-        /// With --epoch-slots: the aggregation circuit's degree k.
-        #[arg(long, default_value_t = 20)]
-        agg_k: u32,
+        /// With --epoch-slots: the aggregation circuit's degree k. Default: from the capacity
+        /// (20 up to 2 proofs, one more per doubling), so that layer 1 fits the compression
+        /// circuit's pinned shape (ADR 0019).
+        #[arg(long)]
+        agg_k: Option<u32>,
         /// With --epoch-slots: heights the drawn aggregator has for its `Aggregate` (the
         /// genesis `unbonding_delay` is raised past it when needed).
         #[arg(long, default_value_t = 100)]
@@ -171,7 +173,8 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000)]
         agg_share_bps: u64,
         /// With --epoch-slots: the chain takes the proof L1 verifies (`EpochProof`, the
-        /// compression circuit at this degree k, usually 21) and keeps it for the relayers;
+        /// compression circuit at this degree k, usually 22: its shape is pinned, ADR 0019) and
+        /// keeps it for the relayers;
         /// its vk hash is computed here (minutes, and the k-degree SRS) and pinned.
         #[arg(long, requires = "epoch_slots")]
         l1_proof_k: Option<u32>,
@@ -420,6 +423,8 @@ fn main() -> eyre::Result<()> {
                         }
                         let capacity = usize::try_from(m)
                             .map_err(|_| eyre::eyre!("--agg-capacity too large"))?;
+                        let agg_k = agg_k
+                            .unwrap_or_else(|| parley_proofs::aggregation::layer1_degree(capacity));
                         let agg = parley_proofs::aggregation::EpochVerifier::setup(
                             &verifier, capacity, agg_k,
                         )

@@ -1446,8 +1446,8 @@ l1_call_refused() {
 # and compressed on 2 cores). PARLEY_E2E_L1_PROOF=1 runs it.
 t_bridge_proof() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
-  # PARLEY_E2E_AGG_CAPACITY: block proofs per epoch (the compression circuit, and so the L1
-  # gas, follows it).
+  # PARLEY_E2E_AGG_CAPACITY: block proofs per epoch (layer 1's degree follows it; the
+  # compression circuit, and so the L1 gas, does not: ADR 0019).
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-l1proof" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
     PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY="${PARLEY_E2E_AGG_CAPACITY:-1}" \
     PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_L1_PROOFS=1 PARLEY_LOCALNET_RELAYER=0 \

@@ -66,8 +66,38 @@ pub const ACC_LIMBS: usize = 12;
 pub const EPOCH_NUM_INSTANCES: usize = ACC_LIMBS + 3;
 /// Default aggregation circuit degree (layer 1).
 pub const DEFAULT_AGG_K: u32 = 20;
-/// Default compression circuit degree.
-pub const DEFAULT_COMPRESS_K: u32 = 21;
+/// Default compression circuit degree: at k = 22 the pinned shape is 2 advice columns, and the
+/// L1 verification costs 381k gas (ADR 0019).
+pub const DEFAULT_COMPRESS_K: u32 = 22;
+
+/// The layer-1 degree for epochs of up to `capacity` block proofs (ADR 0019): 20 up to 2, one
+/// more per doubling (21 up to 4, 22 up to 8, …), so that layer 1 keeps about 10 advice columns
+/// and its verification fits the compression circuit's pinned shape at [`DEFAULT_COMPRESS_K`].
+pub fn layer1_degree(capacity: usize) -> u32 {
+    let doublings = capacity.max(2).next_power_of_two().trailing_zeros();
+    DEFAULT_AGG_K + doublings - 1
+}
+
+/// Advice cells the compression circuit has, whatever the epoch (ADR 0019): its advice columns
+/// are `COMPRESSION_ADVICE_CELLS / 2^k` (2 at k = 22, 4 at k = 21), so that its verifying key,
+/// and with it the L1 verifier's gas, depend on `k` alone and not on the epoch's capacity. A
+/// layer-1 circuit whose verification needs more cells is refused at setup
+/// ([`ProofError::CompressionTooSmall`]); raise the layer-1 degree so that it has fewer columns.
+pub const COMPRESSION_ADVICE_CELLS: u64 = 1 << 23;
+
+/// The pinned compression shape at degree `k` (ADR 0019): advice columns from
+/// [`COMPRESSION_ADVICE_CELLS`], one lookup column per four advice columns (at least one), one
+/// fixed column, lookup table of `k − 1` bits.
+pub fn compression_shape(k: u32) -> AggregationConfigParams {
+    let num_advice = COMPRESSION_ADVICE_CELLS.div_ceil(1u64 << k).max(1) as usize;
+    AggregationConfigParams {
+        degree: k,
+        num_advice,
+        num_lookup_advice: num_advice.div_ceil(4),
+        num_fixed: 1,
+        lookup_bits: k as usize - 1,
+    }
+}
 
 /// Domain tag of the epoch commitment: ASCII `parley.epoch.v1`.
 pub fn epoch_domain() -> Fr {
@@ -337,21 +367,24 @@ fn layer1_for_keygen<'p>(
 fn keygen(
     params: &ParamsKZG<Bn256>,
     k: u32,
+    pin: Option<AggregationConfigParams>,
     build: impl Fn(AggregationConfigParams) -> AggregationCircuit,
 ) -> Result<(
     AggregationConfigParams,
     ProvingKey<G1Affine>,
     MultiPhaseThreadBreakPoints,
 )> {
-    let (config, vk, circuit) = keygen_vk_of(params, k, build)?;
+    let (config, vk, circuit) = keygen_vk_of(params, k, pin, build)?;
     let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
     Ok((config, pk, circuit.break_points()))
 }
 
-/// The verifying key alone (what a verifier needs: no proving key is made).
+/// The verifying key alone (what a verifier needs: no proving key is made). The shape is the
+/// one the circuit needs at degree `k`, or `pin` when given (refused if the circuit needs more).
 fn keygen_vk_of(
     params: &ParamsKZG<Bn256>,
     k: u32,
+    pin: Option<AggregationConfigParams>,
     build: impl Fn(AggregationConfigParams) -> AggregationCircuit,
 ) -> Result<(
     AggregationConfigParams,
@@ -364,7 +397,28 @@ fn keygen_vk_of(
         ..Default::default()
     };
     let mut circuit = build(config);
-    let config = circuit.calculate_params(Some(20));
+    let needed = circuit.calculate_params(Some(20));
+    let config = match pin {
+        None => needed,
+        Some(pin) => {
+            if needed.num_advice > pin.num_advice
+                || needed.num_lookup_advice > pin.num_lookup_advice
+                || needed.num_fixed > pin.num_fixed
+            {
+                return Err(ProofError::CompressionTooSmall {
+                    k,
+                    needed: (
+                        needed.num_advice,
+                        needed.num_lookup_advice,
+                        needed.num_fixed,
+                    ),
+                    pinned: (pin.num_advice, pin.num_lookup_advice, pin.num_fixed),
+                });
+            }
+            circuit.set_params(pin);
+            pin
+        }
+    };
     let vk = keygen_vk(params, &circuit).map_err(|e| ProofError::Halo2(e.to_string()))?;
     Ok((config, vk, circuit))
 }
@@ -417,6 +471,7 @@ impl EpochAggregator {
         let (config, pk, break_points) = keygen(
             &params,
             k,
+            None,
             layer1_for_keygen(&params, &block_params, block.vk(), capacity),
         )?;
         Ok(Self {
@@ -816,6 +871,7 @@ impl EpochVerifier {
         let (config, vk, _) = keygen_vk_of(
             &params,
             k,
+            None,
             layer1_for_keygen(&params, block.params(), block.vk(), capacity),
         )?;
         Ok(Self {
@@ -955,9 +1011,10 @@ impl EpochCompressor {
             vec![EPOCH_NUM_INSTANCES],
             AggregationCircuit::accumulator_indices(),
         );
-        let (config, pk, break_points) = keygen(&params, k, |config| {
-            build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
-        })?;
+        let (config, pk, break_points) =
+            keygen(&params, k, Some(compression_shape(k)), |config| {
+                build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
+            })?;
         Ok(Self {
             params,
             inner_check: ProtocolCheck::epoch(inner),
@@ -1069,7 +1126,7 @@ impl CompressionVerifier {
             vec![EPOCH_NUM_INSTANCES],
             AggregationCircuit::accumulator_indices(),
         );
-        let (config, vk, _) = keygen_vk_of(&params, k, |config| {
+        let (config, vk, _) = keygen_vk_of(&params, k, Some(compression_shape(k)), |config| {
             build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
         })?;
         Ok(Self { params, config, vk })
@@ -1291,6 +1348,34 @@ mod tests {
         ];
         let two = [Fr::one(), Fr::from(2), Fr::zero()];
         assert!(!check(&chained, &two, &A, computed(&chained, &two, &A)));
+    }
+
+    #[test]
+    fn layer1_degree_rises_once_per_doubling_past_two() {
+        let k: Vec<u32> = [1, 2, 3, 4, 5, 8, 9, 16, 64]
+            .iter()
+            .map(|&c| layer1_degree(c))
+            .collect();
+        assert_eq!(k, [20, 20, 21, 21, 22, 22, 23, 23, 25]);
+    }
+
+    #[test]
+    fn compression_shape_depends_on_the_degree_alone() {
+        let cols = |k| {
+            let s = compression_shape(k);
+            (
+                s.degree,
+                s.num_advice,
+                s.num_lookup_advice,
+                s.num_fixed,
+                s.lookup_bits,
+            )
+        };
+        // k = 22: the 2 advice and 1 lookup column a 2-proof layer 1 needs (bench agg 2)
+        assert_eq!(cols(22), (22, 2, 1, 1, 21));
+        assert_eq!(cols(21), (21, 4, 1, 1, 20));
+        assert_eq!(cols(20), (20, 8, 2, 1, 19));
+        assert_eq!(cols(24), (24, 1, 1, 1, 23));
     }
 
     #[test]

@@ -57,6 +57,19 @@ pub enum ProofError {
     /// one, or was never chosen (ADR 0014).
     #[error("trusted setup: {0}")]
     Setup(String),
+    /// The layer-1 circuit needs more columns in the compression circuit than its pinned shape
+    /// at this degree has (ADR 0019): give layer 1 a higher degree (fewer columns).
+    #[error(
+        "the compression circuit at k = {k} has (advice, lookup, fixed) = {pinned:?} columns, but verifying this layer-1 circuit needs {needed:?}: raise the layer-1 degree (--agg-k) so it has fewer columns"
+    )]
+    CompressionTooSmall {
+        /// compression degree
+        k: u32,
+        /// columns needed
+        needed: (usize, usize, usize),
+        /// columns pinned
+        pinned: (usize, usize, usize),
+    },
     /// halo2 synthesis / keygen / proving failed.
     #[error("halo2: {0}")]
     Halo2(String),
