@@ -423,6 +423,20 @@ fn keygen_vk_of(
     Ok((config, vk, circuit))
 }
 
+/// What verifying needs of an SRS: its degree, its first G1 point and the two G2 points. The
+/// vk-only verifiers keep this instead of the whole setup (2^k points twice: 512 MiB at
+/// k = 22), since every node holds them for as long as it runs.
+fn verifier_params(params: &ParamsKZG<Bn256>) -> ParamsKZG<Bn256> {
+    use halo2_base::halo2_proofs::poly::commitment::Params;
+    params.from_parts(
+        params.k(),
+        vec![params.get_g()[0]],
+        Some(Vec::new()),
+        params.g2(),
+        params.s_g2(),
+    )
+}
+
 /// The snark-verifier protocol of an aggregation vk (15 instances, accumulator first).
 fn aggregation_protocol(
     params: &ParamsKZG<Bn256>,
@@ -876,7 +890,7 @@ impl EpochVerifier {
         )?;
         Ok(Self {
             capacity,
-            params,
+            params: verifier_params(&params),
             config,
             vk,
         })
@@ -918,7 +932,7 @@ impl EpochVerifier {
         let (config, vk) = read_vk_file(path, EPOCH_VK_MAGIC, capacity, k, pin)?;
         Ok(Self {
             capacity,
-            params: load_srs(k)?,
+            params: verifier_params(&load_srs(k)?),
             config,
             vk,
         })
@@ -1129,7 +1143,11 @@ impl CompressionVerifier {
         let (config, vk, _) = keygen_vk_of(&params, k, Some(compression_shape(k)), |config| {
             build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
         })?;
-        Ok(Self { params, config, vk })
+        Ok(Self {
+            params: verifier_params(&params),
+            config,
+            vk,
+        })
     }
 
     /// The verifier whose key hashes to `vk_hash` (the one genesis pins): read from the cache
@@ -1167,7 +1185,7 @@ impl CompressionVerifier {
     fn read_cached(path: &std::path::Path, k: u32, pin: B256) -> Result<Self> {
         let (config, vk) = read_vk_file(path, L1_VK_MAGIC, 1, k, pin)?;
         Ok(Self {
-            params: load_srs(k)?,
+            params: verifier_params(&load_srs(k)?),
             config,
             vk,
         })
