@@ -52,7 +52,7 @@ use snark_verifier_sdk::{
     halo2::{
         POSEIDON_SPEC, PoseidonTranscript,
         aggregation::{AggregationCircuit, AggregationConfigParams, VerifierUniversality},
-        gen_dummy_snark_from_vk,
+        gen_dummy_snark_from_protocol, gen_dummy_snark_from_vk,
     },
     snark_verifier::{
         system::halo2::{Config, compile, transcript::evm::EvmTranscript},
@@ -437,6 +437,55 @@ fn verifier_params(params: &ParamsKZG<Bn256>) -> ParamsKZG<Bn256> {
     )
 }
 
+/// An aggregation verifying key reduced to what checking a proof needs: the SRS's three
+/// points, the compiled protocol, the key's hash, and its bytes (for the cache file and the
+/// Solidity verifier). A halo2 `VerifyingKey` also holds FFT tables for every size from 2^k to
+/// its extended domain (gigabytes at k = 21 and 22), which a node would otherwise hold for as
+/// long as it runs.
+struct VkOnly {
+    params: ParamsKZG<Bn256>,
+    config: AggregationConfigParams,
+    protocol: PlonkProtocol<G1Affine>,
+    hash: B256,
+    bytes: Vec<u8>,
+}
+
+impl VkOnly {
+    fn new(
+        params: &ParamsKZG<Bn256>,
+        config: AggregationConfigParams,
+        vk: &VerifyingKey<G1Affine>,
+    ) -> Self {
+        Self {
+            params: verifier_params(params),
+            config,
+            protocol: aggregation_protocol(params, vk),
+            hash: vk_hash(vk),
+            bytes: vk.to_bytes(SerdeFormat::RawBytes),
+        }
+    }
+
+    fn verify<TR>(&self, instances: &[Fr], transcript: &mut TR) -> Result<()>
+    where
+        TR: snark_verifier_sdk::snark_verifier::util::transcript::TranscriptRead<
+                G1Affine,
+                NativeLoader,
+            >,
+    {
+        verify_with_protocol(&self.params, &self.protocol, instances, transcript)
+    }
+
+    /// The key itself, decoded again from its bytes (for the Solidity verifier only).
+    fn vk(&self) -> VerifyingKey<G1Affine> {
+        VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
+            &mut self.bytes.as_slice(),
+            SerdeFormat::RawBytesUnchecked,
+            self.config,
+        )
+        .expect("bytes this process wrote from a key decode")
+    }
+}
+
 /// The snark-verifier protocol of an aggregation vk (15 instances, accumulator first).
 fn aggregation_protocol(
     params: &ParamsKZG<Bn256>,
@@ -463,12 +512,29 @@ where
     TR: snark_verifier_sdk::snark_verifier::util::transcript::TranscriptRead<G1Affine, NativeLoader>,
     'a: 'a,
 {
-    let protocol = aggregation_protocol(params, vk);
+    verify_with_protocol(
+        params,
+        &aggregation_protocol(params, vk),
+        instances,
+        transcript,
+    )
+}
+
+/// [`verify_aggregation`] with the protocol already compiled.
+fn verify_with_protocol<TR>(
+    params: &ParamsKZG<Bn256>,
+    protocol: &PlonkProtocol<G1Affine>,
+    instances: &[Fr],
+    transcript: &mut TR,
+) -> Result<()>
+where
+    TR: snark_verifier_sdk::snark_verifier::util::transcript::TranscriptRead<G1Affine, NativeLoader>,
+{
     let dk = (params.get_g()[0], params.g2(), params.s_g2()).into();
     let instances = vec![instances.to_vec()];
-    let inner = PlonkVerifier::<SHPLONK>::read_proof(&dk, &protocol, &instances, transcript)
+    let inner = PlonkVerifier::<SHPLONK>::read_proof(&dk, protocol, &instances, transcript)
         .map_err(|e| ProofError::Invalid(format!("{e:?}")))?;
-    PlonkVerifier::<SHPLONK>::verify(&dk, &protocol, &instances, &inner)
+    PlonkVerifier::<SHPLONK>::verify(&dk, protocol, &instances, &inner)
         .map_err(|e| ProofError::Invalid(format!("{e:?}")))
 }
 
@@ -751,9 +817,7 @@ pub fn decode_epoch_snark(bytes: &[u8]) -> Option<(Vec<Fr>, &[u8])> {
 /// check an `Aggregate` (no proving key, which takes minutes and gigabytes to make).
 pub struct EpochVerifier {
     capacity: usize,
-    params: ParamsKZG<Bn256>,
-    config: AggregationConfigParams,
-    vk: VerifyingKey<G1Affine>,
+    key: VkOnly,
 }
 
 const EPOCH_VK_MAGIC: &[u8] = b"PARLEY-EVK-1\n";
@@ -824,12 +888,11 @@ fn write_vk_file(
     magic: &[u8],
     capacity: usize,
     config: &AggregationConfigParams,
-    vk: &VerifyingKey<G1Affine>,
+    vk_bytes: &[u8],
 ) -> Result<()> {
     crate::keycache::write_checked(path, magic, |w| {
         write_head(w, capacity, config)?;
-        let mut w = w;
-        vk.write(&mut w, SerdeFormat::RawBytes)
+        w.write_all(vk_bytes)
     })
 }
 
@@ -890,9 +953,7 @@ impl EpochVerifier {
         )?;
         Ok(Self {
             capacity,
-            params: verifier_params(&params),
-            config,
-            vk,
+            key: VkOnly::new(&params, config, &vk),
         })
     }
 
@@ -924,7 +985,13 @@ impl EpochVerifier {
     /// Writes this verifier's key to the cache in `dir`; the file's path.
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::epoch_vk_path(dir, self.vk_hash());
-        write_vk_file(&path, EPOCH_VK_MAGIC, self.capacity, &self.config, &self.vk)?;
+        write_vk_file(
+            &path,
+            EPOCH_VK_MAGIC,
+            self.capacity,
+            &self.key.config,
+            &self.key.bytes,
+        )?;
         Ok(path)
     }
 
@@ -932,9 +999,7 @@ impl EpochVerifier {
         let (config, vk) = read_vk_file(path, EPOCH_VK_MAGIC, capacity, k, pin)?;
         Ok(Self {
             capacity,
-            params: verifier_params(&load_srs(k)?),
-            config,
-            vk,
+            key: VkOnly::new(&load_srs(k)?, config, &vk),
         })
     }
 
@@ -945,7 +1010,7 @@ impl EpochVerifier {
 
     /// Stable hash of the aggregation vk (what genesis pins).
     pub fn vk_hash(&self) -> B256 {
-        vk_hash(&self.vk)
+        self.key.hash
     }
 
     /// Checks `bytes` ([`encode_epoch_snark`]) against the statement the caller computed
@@ -973,7 +1038,7 @@ impl EpochVerifier {
         ]);
         let mut transcript =
             PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone());
-        verify_aggregation(&self.params, &self.vk, &instances, &mut transcript)
+        self.key.verify(&instances, &mut transcript)
     }
 }
 
@@ -1114,9 +1179,7 @@ impl EpochCompressor {
 /// relayers. It checks exactly what the generated EVM verifier checks (the proof over the keccak
 /// transcript and the pairing on the accumulator it carries), natively.
 pub struct CompressionVerifier {
-    params: ParamsKZG<Bn256>,
-    config: AggregationConfigParams,
-    vk: VerifyingKey<G1Affine>,
+    key: VkOnly,
 }
 
 const L1_VK_MAGIC: &[u8] = b"PARLEY-L1VK-1\n";
@@ -1124,7 +1187,7 @@ const L1_VK_MAGIC: &[u8] = b"PARLEY-L1VK-1\n";
 impl std::fmt::Debug for CompressionVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompressionVerifier")
-            .field("config", &self.config)
+            .field("config", &self.key.config)
             .finish_non_exhaustive()
     }
 }
@@ -1134,19 +1197,12 @@ impl CompressionVerifier {
     /// `k`: the same key [`EpochCompressor::setup`] makes from the matching aggregator.
     pub fn setup(inner: &EpochVerifier, k: u32) -> Result<Self> {
         let params = load_srs(k)?;
-        let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-            &inner.params,
-            &inner.vk,
-            vec![EPOCH_NUM_INSTANCES],
-            AggregationCircuit::accumulator_indices(),
-        );
+        let dummy = gen_dummy_snark_from_protocol::<SHPLONK>(inner.key.protocol.clone());
         let (config, vk, _) = keygen_vk_of(&params, k, Some(compression_shape(k)), |config| {
             build_compression(CircuitBuilderStage::Keygen, config, &params, dummy.clone())
         })?;
         Ok(Self {
-            params: verifier_params(&params),
-            config,
-            vk,
+            key: VkOnly::new(&params, config, &vk),
         })
     }
 
@@ -1178,27 +1234,25 @@ impl CompressionVerifier {
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::l1_vk_path(dir, self.vk_hash());
         // The compression layer always verifies exactly one layer-1 snark.
-        write_vk_file(&path, L1_VK_MAGIC, 1, &self.config, &self.vk)?;
+        write_vk_file(&path, L1_VK_MAGIC, 1, &self.key.config, &self.key.bytes)?;
         Ok(path)
     }
 
     fn read_cached(path: &std::path::Path, k: u32, pin: B256) -> Result<Self> {
         let (config, vk) = read_vk_file(path, L1_VK_MAGIC, 1, k, pin)?;
         Ok(Self {
-            params: verifier_params(&load_srs(k)?),
-            config,
-            vk,
+            key: VkOnly::new(&load_srs(k)?, config, &vk),
         })
     }
 
     /// Circuit configuration (degree, columns).
     pub fn config(&self) -> AggregationConfigParams {
-        self.config
+        self.key.config
     }
 
     /// Stable hash of the compression vk (what genesis pins).
     pub fn vk_hash(&self) -> B256 {
-        vk_hash(&self.vk)
+        self.key.hash
     }
 
     /// Checks `bytes` ([`EpochProof::to_bytes`]: accumulator limbs, then the proof) against the
@@ -1216,7 +1270,7 @@ impl CompressionVerifier {
             ]);
             let mut transcript =
                 EvmTranscript::<G1Affine, NativeLoader, &[u8], Vec<u8>>::new(proof);
-            verify_aggregation(&self.params, &self.vk, &instances, &mut transcript)
+            self.key.verify(&instances, &mut transcript)
         }))
         .unwrap_or_else(|_| {
             Err(ProofError::Invalid(
@@ -1229,8 +1283,8 @@ impl CompressionVerifier {
     /// [`EpochCompressor::solidity_verifier`] writes, made from the verifying key alone.
     pub fn solidity_verifier(&self) -> String {
         gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(
-            &self.params,
-            &self.vk,
+            &self.key.params,
+            &self.key.vk(),
             vec![EPOCH_NUM_INSTANCES],
         )
     }
