@@ -1044,8 +1044,8 @@ impl EpochVerifier {
 
 /// The compression layer (ADR 0010): one aggregation circuit over exactly one layer-1 epoch
 /// snark, whose keccak-transcript proof L1 verifies. It always verifies one aggregation proof,
-/// so its size grows only with layer 1's column count, not with one verifier per block: at
-/// k = 21 the L1 verify costs 442k gas for 2-block epochs and 504k for 4 (docs/proofs.md).
+/// in the shape pinned for its degree ([`compression_shape`], ADR 0019), so its verifier, and
+/// L1's gas (381k at k = 22), are the same whatever the epoch (docs/proofs.md).
 ///
 /// Public instances, the same 15 as a layer-1 proof: the accumulator limbs of the combined
 /// accumulator (layer 1's folded in), then layer 1's `first_pre_root`, `last_post_root`,
