@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The proofs crate's suite: formatting, clippy, the fast tests (native tree, vectors,
 # MockProver soundness, real keygen/prove/verify at small k); with PARLEY_PROOFS_SLOW=1 also
-# the slow e2e test (aggregation of two real block proofs, k=20, compression at k=21, the
-# solcjs-compiled EVM verifier on anvil: about 20 minutes and the SRS of k=21).
+# the slow e2e test (aggregation of two real block proofs, k=20, compression at k=22, the
+# solcjs-compiled EVM verifier on anvil: about 25 minutes and the SRS of k=22).
 #
 #   bash crates/proofs/ci.sh                        what CI runs (scripts/test.sh)
 #   PARLEY_PROOFS_SLOW=1 bash crates/proofs/ci.sh   the named slow suite: run it before
@@ -11,7 +11,7 @@
 #                                                   that touches them
 #
 # Budget on the 2-core machine from a clean clone (CI, 2026-12): fast tests ~4.5 min after the
-# workspace build; the slow part: SRS k=21 ~3 min on first run (cached in $PARLEY_PARAMS_DIR
+# workspace build; the slow part: SRS k=22 ~2 min on first run (cached in $PARLEY_PARAMS_DIR
 # afterwards), aggregation + compression + EVM ~20 min.
 #
 # Tools: anvil via $ANVIL_BIN or <repo>/.tools/bin/anvil or PATH; solc via $SOLC (an executable
@@ -36,8 +36,8 @@ fi
 step "fast tests (native, vectors, MockProver soundness, real prove/verify)"
 cargo test --release --locked -p parley-proofs
 if [[ "${PARLEY_PROOFS_SLOW:-0}" == 1 ]]; then
-  step "SRS k=21 (generated once, cached; each smaller k is generated, and cached, when first used)"
-  cargo run -q --release --locked -p parley-proofs --bin parley-proofs -- srs 21
+  step "SRS k=22 (generated once, cached; each smaller k is generated, and cached, when first used)"
+  cargo run -q --release --locked -p parley-proofs --bin parley-proofs -- srs 22
   step "slow: epoch aggregation + compression + EVM verifier on anvil"
   cargo test --release --locked -p parley-proofs --test aggregation_evm -- --ignored --nocapture
 else
