@@ -904,7 +904,7 @@ fn read_vk_file(
     capacity: usize,
     k: u32,
     pin: B256,
-) -> Result<(AggregationConfigParams, VerifyingKey<G1Affine>)> {
+) -> Result<VkOnly> {
     let damaged = |reason: String| ProofError::DamagedCache {
         path: path.to_path_buf(),
         reason,
@@ -918,13 +918,14 @@ fn read_vk_file(
         config,
     )
     .map_err(|e| damaged(format!("undecodable: {e}")))?;
-    let found = vk_hash(&vk);
-    if found != pin {
+    let key = VkOnly::new(&load_srs(k)?, config, &vk);
+    if key.hash != pin {
         return Err(damaged(format!(
-            "holds the verifier of vk {found}, not {pin}"
+            "holds the verifier of vk {}, not {pin}",
+            key.hash
         )));
     }
-    Ok((config, vk))
+    Ok(key)
 }
 
 impl std::fmt::Debug for EpochVerifier {
@@ -996,10 +997,9 @@ impl EpochVerifier {
     }
 
     fn read_cached(path: &std::path::Path, capacity: usize, k: u32, pin: B256) -> Result<Self> {
-        let (config, vk) = read_vk_file(path, EPOCH_VK_MAGIC, capacity, k, pin)?;
         Ok(Self {
             capacity,
-            key: VkOnly::new(&load_srs(k)?, config, &vk),
+            key: read_vk_file(path, EPOCH_VK_MAGIC, capacity, k, pin)?,
         })
     }
 
@@ -1239,9 +1239,8 @@ impl CompressionVerifier {
     }
 
     fn read_cached(path: &std::path::Path, k: u32, pin: B256) -> Result<Self> {
-        let (config, vk) = read_vk_file(path, L1_VK_MAGIC, 1, k, pin)?;
         Ok(Self {
-            key: VkOnly::new(&load_srs(k)?, config, &vk),
+            key: read_vk_file(path, L1_VK_MAGIC, 1, k, pin)?,
         })
     }
 
