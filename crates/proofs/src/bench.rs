@@ -239,9 +239,9 @@ pub fn prove_loop(capacity: usize, transfers: u64, seconds: f64) -> Result<(), B
 
 /// Aggregation of `n` one-transfer block proofs, then the compression layer: keygen, prove,
 /// verify, EVM gas on anvil, verifier size. `PARLEY_AGG_K` / `PARLEY_COMPRESS_K` override the
-/// degrees.
+/// degrees (defaults: `layer1_degree(n)` and `DEFAULT_COMPRESS_K`, ADR 0019).
 pub fn agg(n: usize) -> Result<(), BoxErr> {
-    use crate::aggregation::{DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor};
+    use crate::aggregation::{DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor, layer1_degree};
     let env_k = |name: &str, default: u32| {
         std::env::var(name)
             .ok()
@@ -272,7 +272,7 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
     }
     let blocks = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let a = EpochAggregator::setup(&prover, n, env_k("PARLEY_AGG_K", DEFAULT_AGG_K))?;
+    let a = EpochAggregator::setup(&prover, n, env_k("PARLEY_AGG_K", layer1_degree(n)))?;
     let keygen = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let e = a.aggregate(&addr(78), snarks)?;

@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let agg = parley_proofs::aggregation::EpochAggregator::setup(
                 &block,
                 n,
-                parley_proofs::aggregation::DEFAULT_AGG_K,
+                parley_proofs::aggregation::layer1_degree(n),
             )?;
             let compressor = parley_proofs::aggregation::EpochCompressor::setup(
                 &agg,
