@@ -8,7 +8,7 @@ mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, ledger, pot, prover_entry, total_value};
+use common::{CHAIN_ID, Net, earnings, ledger, pot, prover_entry, total_value};
 use parley_app::chain::auction;
 use parley_app::chain::block::{L2Block, Message, tx_root};
 use parley_app::chain::genesis::{AppGenesis, GenesisBond, GenesisLedger, Params, ProtocolParams};
@@ -353,6 +353,10 @@ fn a_withheld_slot_executes_empty_splits_the_escrow_and_fines_the_bond() {
     );
     let fine = protocol().withhold_fine;
     assert_eq!(bond(&net, a.address()), eth(2) - fine);
+    // The record operators read: the prover's share is income, the bond's loss a fine.
+    let (pe, se) = (earnings(&net, p.address()), earnings(&net, a.address()));
+    assert_eq!((pe.earned, pe.fined), (U256::from(4 * MIN_BID), U256::ZERO));
+    assert_eq!((se.earned, se.fined), (U256::ZERO, fine));
     let base_fee_burn = pot(&net).burned - burned - U256::from(4 * MIN_BID) - fine;
     assert_eq!(
         base_fee_burn,
@@ -592,6 +596,13 @@ fn an_empty_revealed_block_pays_its_provers_at_once_in_equal_shares() {
         before[0] + half + U256::from(1)
     );
     assert_eq!(ledger(&net, order[1]).balance, before[1] + half);
+    assert_eq!(earnings(&net, order[0]).earned, half + U256::from(1));
+    assert_eq!(earnings(&net, order[1]).earned, half);
+    assert_eq!(
+        earnings(&net, a.address()).earned,
+        U256::ZERO,
+        "the sequencer's refunds are not income"
+    );
 }
 
 /// A reveal included at the slot's own height counts: the height's messages run before its

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
-use common::{CHAIN_ID, Net, ledger, pot, prover_entry, total_value};
+use common::{CHAIN_ID, Net, earnings, ledger, pot, prover_entry, total_value};
 use parley_app::chain::genesis::{
     AppGenesis, FallbackParams, GenesisBond, GenesisLedger, Params, ProtocolParams, ProvingParams,
     SrsPin,
@@ -1234,6 +1234,10 @@ fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
         ledger(&net, q3.address()).balance,
         ledger(&net, q4.address()).balance,
     );
+    let (e3, e4) = (
+        earnings(&net, q3.address()).earned,
+        earnings(&net, q4.address()).earned,
+    );
     step_to(&mut net, 23);
     assert!(!proof_slot(&net, s).expect("slot").proven);
     net.step();
@@ -1252,6 +1256,16 @@ fn a_missed_window_opens_the_fallback_and_its_provers_share_by_stake() {
         ledger(&net, q4.address()).balance,
         b4 + pool * U256::from(3) / U256::from(4)
     );
+    // The earnings record follows the money: the shares as income, the slash as a fine.
+    assert_eq!(
+        earnings(&net, q3.address()).earned - e3,
+        ledger(&net, q3.address()).balance - b3
+    );
+    assert_eq!(
+        earnings(&net, q4.address()).earned - e4,
+        ledger(&net, q4.address()).balance - b4
+    );
+    assert_eq!(earnings(&net, a.address()).fined, U256::from(SLASH));
     let missed = prover_entry(&net, a.address());
     assert_eq!(missed.stake, stake - U256::from(SLASH));
     assert_eq!(missed.reputation, 500_000);

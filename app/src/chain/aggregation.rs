@@ -367,7 +367,7 @@ pub fn apply_aggregate<V: StateView>(
     let paid = share.saturating_add(held).min(pot.proving_pot);
     pot.proving_pot -= paid;
     l.set_pot(pot);
-    l.credit(who, paid)?;
+    l.pay(who, paid)?;
     if let Some(mut entry) = l.prover(who)? {
         entry.reputation = entry
             .reputation

@@ -430,7 +430,7 @@ fn pay_assigned<V: StateView>(
     for (i, (p, _)) in provers.iter().enumerate() {
         let pay = if i == 0 { share + rest } else { share };
         if !pay.is_zero() {
-            l.credit(*p, pay)?;
+            l.pay(*p, pay)?;
         }
     }
     Ok(())

@@ -20,7 +20,7 @@
 
 use alloy_primitives::{Address, B256, U256};
 use parley_types::{
-    AccountLeaf, KECCAK_EMPTY, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role,
+    AccountLeaf, Earnings, KECCAK_EMPTY, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, Role,
     SequencerEntry, StateKey, ValidatorEntry, decode_amount, encode_amount,
 };
 
@@ -446,6 +446,38 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
         Ok(())
     }
 
+    /// Pays `amount` of protocol income into `a`'s ledger balance (the caller takes it from
+    /// the pot or an escrow) and adds it to `a`'s [`Earnings`]. Refunds go through
+    /// [`Self::credit`] instead: they are not income.
+    pub fn pay(&mut self, a: Address, amount: U256) -> Result<(), StoreError> {
+        if amount.is_zero() {
+            return Ok(());
+        }
+        self.credit(a, amount)?;
+        self.add_earnings(a, amount, U256::ZERO)
+    }
+
+    /// `a`'s earnings and fines so far (zero if it has none).
+    pub fn earnings(&mut self, a: Address) -> Result<Earnings, StoreError> {
+        self.o
+            .app(&StateKey::Earnings(a))?
+            .map(|b| Earnings::decode(&b).map_err(|e| corrupt("earnings", e)))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn add_earnings(&mut self, a: Address, earned: U256, fined: U256) -> Result<(), StoreError> {
+        if earned.is_zero() && fined.is_zero() {
+            return Ok(());
+        }
+        let mut e = self.earnings(a)?;
+        // Totals of wei that exist: they cannot pass the supply, so saturating is exact.
+        e.earned = e.earned.saturating_add(earned);
+        e.fined = e.fined.saturating_add(fined);
+        self.o.put_app(StateKey::Earnings(a), Some(e.encode()));
+        Ok(())
+    }
+
     /// Takes up to `fine` from a sequencer's bond, or, if it has left, from its bond on the
     /// way out (unbonding after `height`); returns what was taken (the caller burns it).
     pub fn fine_sequencer(
@@ -462,9 +494,12 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
             };
             self.o
                 .put_app(StateKey::Sequencer(who), Some(entry.encode()));
+            self.add_earnings(who, U256::ZERO, taken)?;
             return Ok(taken);
         }
-        self.fine_unbonding(who, Role::Sequencer, fine, height)
+        let taken = self.fine_unbonding(who, Role::Sequencer, fine, height)?;
+        self.add_earnings(who, U256::ZERO, taken)?;
+        Ok(taken)
     }
 
     /// Takes up to `fine` from a prover's stake, or, if it has left, from its stake on the way
@@ -483,9 +518,12 @@ impl<'o, 'a, V: StateView> Ledger<'o, 'a, V> {
                 ..e
             };
             self.o.put_app(StateKey::Prover(who), Some(entry.encode()));
+            self.add_earnings(who, U256::ZERO, taken)?;
             return Ok(taken);
         }
-        self.fine_unbonding(who, Role::Prover, fine, height)
+        let taken = self.fine_unbonding(who, Role::Prover, fine, height)?;
+        self.add_earnings(who, U256::ZERO, taken)?;
+        Ok(taken)
     }
 
     /// Takes up to `fine` from `who`'s first `role` amount still unbonding after `height`.

@@ -999,7 +999,7 @@ fn settle<V: StateView>(
         for (i, c) in chain.iter().enumerate() {
             let who = a.unwrap_or(c.prover);
             if on_time(who, c.chunk) {
-                l.credit(who, part)?;
+                l.pay(who, part)?;
                 credited += part;
                 reputation(l, who, |r| r.saturating_add(p.rep_up).min(REPUTATION_ONE))?;
             } else {
@@ -1056,7 +1056,7 @@ fn settle<V: StateView>(
                 .checked_mul(t.stake)
                 .map(|x| x / *weight)
                 .ok_or_else(|| corrupt("proof slot", "fallback share overflows"))?;
-            l.credit(t.prover, share)?;
+            l.pay(t.prover, share)?;
             credited += share;
             reputation(l, t.prover, |r| {
                 r.saturating_add(p.rep_up).min(REPUTATION_ONE)

@@ -7,8 +7,8 @@ use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use parley_types::{
-    BidEntry, EpochState, LedgerAccount, Pot, ProofChain, ProofSlot, ProverEntry, Role, Selection,
-    SequencerEntry, SlotEntry, StateKey, ValidatorEntry, decode_amount,
+    BidEntry, Earnings, EpochState, LedgerAccount, Pot, ProofChain, ProofSlot, ProverEntry, Role,
+    Selection, SequencerEntry, SlotEntry, StateKey, ValidatorEntry, decode_amount,
 };
 use serde::Serialize;
 
@@ -40,6 +40,8 @@ struct SequencerJson {
     address: Address,
     bond: U256,
     since: U64,
+    /// Wei taken from its bond in fines, in total (`parley_types::Earnings`).
+    fined: U256,
 }
 
 /// A prover.
@@ -52,6 +54,10 @@ struct ProverJson {
     reputation: f64,
     last_heartbeat: U64,
     active: bool,
+    /// Wei the protocol paid it (bids, fee shares, fallback shares, bounties), in total.
+    earned: U256,
+    /// Wei taken from its stake in fines and slashes, in total.
+    fined: U256,
 }
 
 /// A validator.
@@ -80,6 +86,8 @@ struct UnbondingJson {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RolesJson {
+    /// The address's protocol income and fines in total, whatever its roles now.
+    earnings: EarningsJson,
     sequencer: Option<SequencerJson>,
     prover: Option<ProverJson>,
     validator: Option<ValidatorJson>,
@@ -87,6 +95,13 @@ struct RolesJson {
 }
 
 /// One slot of `parley_getSchedule`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EarningsJson {
+    earned: U256,
+    fined: U256,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SlotJson {
@@ -494,23 +509,36 @@ fn height(r: &Reader) -> RpcResult<u64> {
     Ok(r.last_commit().map_err(internal)?.0)
 }
 
-fn sequencer(a: Address, b: &[u8]) -> RpcResult<SequencerJson> {
+/// `a`'s earnings and fines so far (zero if none were recorded).
+fn earnings(r: &Reader, a: Address) -> RpcResult<Earnings> {
+    r.app_entry(&StateKey::Earnings(a))
+        .map_err(internal)?
+        .map(|b| Earnings::decode(&b).map_err(corrupt))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn sequencer(r: &Reader, a: Address, b: &[u8]) -> RpcResult<SequencerJson> {
     let e = SequencerEntry::decode(b).map_err(corrupt)?;
     Ok(SequencerJson {
         address: a,
         bond: e.bond,
         since: U64::from(e.since),
+        fined: earnings(r, a)?.fined,
     })
 }
 
-fn prover(a: Address, b: &[u8], now: u64, grace: u64) -> RpcResult<ProverJson> {
+fn prover(r: &Reader, a: Address, b: &[u8], now: u64, grace: u64) -> RpcResult<ProverJson> {
     let e = ProverEntry::decode(b).map_err(corrupt)?;
+    let money = earnings(r, a)?;
     Ok(ProverJson {
         address: a,
         stake: e.stake,
         reputation: e.reputation as f64 / parley_types::REPUTATION_ONE as f64,
         last_heartbeat: U64::from(e.last_heartbeat),
         active: e.is_active(now, grace),
+        earned: money.earned,
+        fined: money.fined,
     })
 }
 
@@ -607,12 +635,17 @@ pub(super) fn register(
         let r = ctx.reader()?;
         let now = height(&r)?;
         let get = |k: StateKey| r.app_entry(&k).map_err(internal);
+        let money = earnings(&r, a)?;
         Ok::<_, ErrorObjectOwned>(RolesJson {
+            earnings: EarningsJson {
+                earned: money.earned,
+                fined: money.fined,
+            },
             sequencer: get(StateKey::Sequencer(a))?
-                .map(|b| sequencer(a, &b))
+                .map(|b| sequencer(&r, a, &b))
                 .transpose()?,
             prover: get(StateKey::Prover(a))?
-                .map(|b| prover(a, &b, now, params.protocol.heartbeat_grace))
+                .map(|b| prover(&r, a, &b, now, params.protocol.heartbeat_grace))
                 .transpose()?,
             validator: get(StateKey::Validator(a))?
                 .map(|b| validator(a, &b))
@@ -641,9 +674,9 @@ pub(super) fn register(
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             let json = match k {
-                StateKey::Sequencer(a) => serde_json::to_value(sequencer(a, &v)?),
+                StateKey::Sequencer(a) => serde_json::to_value(sequencer(&r, a, &v)?),
                 StateKey::Prover(a) => {
-                    serde_json::to_value(prover(a, &v, now, params.protocol.heartbeat_grace)?)
+                    serde_json::to_value(prover(&r, a, &v, now, params.protocol.heartbeat_grace)?)
                 }
                 StateKey::Validator(a) => serde_json::to_value(validator(a, &v)?),
                 other => return Err(corrupt(format!("{other:?} in a registry range"))),

@@ -441,6 +441,15 @@ pub fn ledger(net: &Net, a: Address) -> parley_types::LedgerAccount {
         .unwrap_or_default()
 }
 
+/// An address's protocol income and fines so far (zero if none), committed state of node 0.
+pub fn earnings(net: &Net, a: Address) -> parley_types::Earnings {
+    net.reader()
+        .app_entry(&parley_types::StateKey::Earnings(a))
+        .expect("read")
+        .map(|b| parley_types::Earnings::decode(&b).expect("decodes"))
+        .unwrap_or_default()
+}
+
 /// A registered prover's entry, committed state of node 0; panics if it is not registered.
 pub fn prover_entry(net: &Net, a: Address) -> parley_types::ProverEntry {
     let b = net

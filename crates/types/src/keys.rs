@@ -32,6 +32,7 @@ const TAG_L1_QUEUE: u8 = 0x24;
 const TAG_QUEUE_MARK: u8 = 0x25;
 const TAG_HELD_BOND: u8 = 0x26;
 const TAG_L1_PROOF: u8 = 0x27;
+const TAG_EARNINGS: u8 = 0x28;
 
 /// The key of one committed state entry. The derived order is the canonical order of a
 /// [`crate::StateDiff`] and matches the order of the encoded bytes.
@@ -134,6 +135,10 @@ pub enum StateKey {
     /// The verified proof L1 verifies for an aggregated epoch (the compression layer): the
     /// `EpochProof` message's bytes (accumulator limbs, then the proof), kept for relayers.
     L1Proof(u64),
+    /// What an address has earned from the protocol and been fined, in total
+    /// ([`crate::Earnings`]): the record operators and the web view read. Bookkeeping only:
+    /// the wei themselves are in the ledger, the bonds and the pot.
+    Earnings(Address),
 }
 
 impl StateKey {
@@ -148,7 +153,8 @@ impl StateKey {
     /// epoch u64` (an epoch's attestation), `0x23 ‖ epoch u64 ‖ index u64` (a withdrawal),
     /// `0x24` (the L1 queue's consumption), `0x25 ‖ epoch u64` (the queue at an epoch's end),
     /// `0x26 ‖ epoch u64 ‖ owner` (a bond held until L1 finalizes the epoch), `0x27 ‖ epoch
-    /// u64` (an epoch's verified L1 proof).
+    /// u64` (an epoch's verified L1 proof), `0x28 ‖ address` (an address's earnings and
+    /// fines).
     pub fn encode(&self) -> Vec<u8> {
         let tagged = |tag: u8, a: &Address| {
             let mut v = Vec::with_capacity(21);
@@ -213,6 +219,7 @@ impl StateKey {
                 v
             }
             Self::L1Proof(e) => tagged_u64(TAG_L1_PROOF, *e),
+            Self::Earnings(a) => tagged(TAG_EARNINGS, a),
             Self::Withdrawal { epoch, index } => {
                 let mut v = tagged_u64(TAG_WITHDRAWAL, *epoch);
                 v.extend_from_slice(&index.to_be_bytes());
@@ -262,6 +269,7 @@ impl StateKey {
                 owner: take_address(buf)?,
             }),
             TAG_L1_PROOF => Ok(Self::L1Proof(crate::take_u64(buf, "epoch")?)),
+            TAG_EARNINGS => Ok(Self::Earnings(take_address(buf)?)),
             TAG_WITHDRAWAL => Ok(Self::Withdrawal {
                 epoch: crate::take_u64(buf, "withdrawal epoch")?,
                 index: crate::take_u64(buf, "withdrawal index")?,
@@ -421,6 +429,8 @@ mod tests {
                 StateKey::HeldBond { epoch: g, owner: b },
                 StateKey::L1Proof(h),
                 StateKey::L1Proof(g),
+                StateKey::Earnings(a),
+                StateKey::Earnings(b),
             ];
             for x in &keys {
                 prop_assert_eq!(StateKey::decode(&x.encode()).expect("decodes"), *x);
@@ -523,6 +533,7 @@ mod tests {
             StateKey::FreeProofIndex(0),
             StateKey::ProofChain,
             StateKey::ProofSlot(1),
+            StateKey::Earnings(a),
         ] {
             assert!(!k.is_evm(), "{k:?}");
         }

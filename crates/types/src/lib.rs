@@ -39,9 +39,9 @@ pub use proof_index::{
     PROOF_INDEX_CAPACITY, PROOF_TREE_DEPTH, decode_free_index, encode_free_index,
 };
 pub use protocol::{
-    Assignment, BidEntry, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, RevealedBlock, Role,
-    SeedCommit, Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry, decode_amount,
-    decode_forced, encode_amount, encode_forced,
+    Assignment, BidEntry, Earnings, LedgerAccount, Pot, ProverEntry, REPUTATION_ONE, RevealedBlock,
+    Role, SeedCommit, Selection, SequencerEntry, SlotEntry, SlotState, ValidatorEntry,
+    decode_amount, decode_forced, encode_amount, encode_forced,
 };
 pub use proving::{Commit, Missed, ProofChain, ProofSlot, Transition};
 pub use records::{

@@ -269,6 +269,42 @@ impl Pot {
     }
 }
 
+/// An address's protocol income and penalties, summed since genesis (bookkeeping beside the
+/// ledger: it moves no value). `earned` counts what the protocol paid into the address's
+/// ledger account as a prover or aggregator (bids, fee shares, fallback shares, bounties,
+/// kept slashes), not refunds; `fined` counts what was taken from its bonds or stakes (as a
+/// sequencer or a prover), burned or passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Earnings {
+    /// Wei paid to the address by the protocol.
+    pub earned: U256,
+    /// Wei taken from the address's bonds and stakes.
+    pub fined: U256,
+}
+
+impl Earnings {
+    /// `0x01 ‖ earned ‖ fined`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(65);
+        v.push(VERSION);
+        v.extend_from_slice(&self.earned.to_be_bytes::<32>());
+        v.extend_from_slice(&self.fined.to_be_bytes::<32>());
+        v
+    }
+
+    /// Decodes [`Self::encode`]'s output.
+    pub fn decode(mut bytes: &[u8]) -> Result<Self> {
+        let b = &mut bytes;
+        version(b, "earnings version")?;
+        let v = Self {
+            earned: take_u256(b, "earned")?,
+            fined: take_u256(b, "fined")?,
+        };
+        end(b, "earnings")?;
+        Ok(v)
+    }
+}
+
 /// A validator's commitment to its next seed contribution (ADR 0009): the epoch whose
 /// secret it committed to, and `keccak256("parley/seed-commit/v1" ‖ secret)`. Its next
 /// vote extension at a reveal height must open it.
@@ -639,6 +675,7 @@ mod tests {
                 encode_amount(bal),
                 Assignment { provers: vec![(Address::from(bridge), bal), (Address::ZERO, U256::from(since))] }.encode(),
                 SeedCommit { epoch: since, hash: B256::from(key) }.encode(),
+                Earnings { earned: bal, fined: U256::from(since) }.encode(),
             ];
             prop_assert_eq!(LedgerAccount::decode(&encodings[0]), Ok(LedgerAccount { balance: bal, nonce }));
             prop_assert_eq!(SequencerEntry::decode(&encodings[1]), Ok(SequencerEntry { bond: bal, since }));
@@ -654,7 +691,8 @@ mod tests {
                 Ok(Assignment { provers: vec![(Address::from(bridge), bal), (Address::ZERO, U256::from(since))] })
             );
             prop_assert_eq!(SeedCommit::decode(&encodings[7]), Ok(SeedCommit { epoch: since, hash: B256::from(key) }));
-            let decoders: [fn(&[u8]) -> bool; 8] = [
+            prop_assert_eq!(Earnings::decode(&encodings[8]), Ok(Earnings { earned: bal, fined: U256::from(since) }));
+            let decoders: [fn(&[u8]) -> bool; 9] = [
                 |b| LedgerAccount::decode(b).is_ok(),
                 |b| SequencerEntry::decode(b).is_ok(),
                 |b| ProverEntry::decode(b).is_ok(),
@@ -663,6 +701,7 @@ mod tests {
                 |b| decode_amount(b).is_ok(),
                 |b| Assignment::decode(b).is_ok(),
                 |b| SeedCommit::decode(b).is_ok(),
+                |b| Earnings::decode(b).is_ok(),
             ];
             for (bytes, ok) in encodings.iter().zip(decoders) {
                 // Truncated, extended or of another version: refused.
