@@ -33,6 +33,7 @@ pub mod rpc;
 pub mod sequencer;
 pub mod store;
 pub mod verifier;
+pub mod web;
 pub mod witness;
 
 /// The standard test mnemonic of Foundry/Hardhat, used for localnet dev accounts.

@@ -20,6 +20,12 @@ pub struct Config {
     pub cometbft_rpc: String,
     /// Prometheus metrics listen address.
     pub metrics_addr: SocketAddr,
+    /// The live web view's listen address (DESIGN §7: slots, provers, epochs, blocks and
+    /// transactions, updated as blocks commit); an empty string turns it off. It serves a
+    /// page, a read-only subset of the JSON-RPC methods and a stream of new heads; keep it
+    /// on loopback and reach it through an SSH tunnel, or put it behind a proxy you trust.
+    #[serde(with = "optional_addr")]
+    pub web_addr: Option<SocketAddr>,
     /// Database folder, relative to the home folder unless absolute.
     pub db_dir: PathBuf,
     /// Receives the priority fees of L2 blocks this node proposes.
@@ -125,6 +131,7 @@ impl Default for Config {
             rpc_addr: ([127, 0, 0, 1], 8545).into(),
             cometbft_rpc: "http://127.0.0.1:26657".into(),
             metrics_addr: ([127, 0, 0, 1], 9100).into(),
+            web_addr: Some(([127, 0, 0, 1], 8700).into()),
             db_dir: "data/parley".into(),
             fee_recipient: Address::ZERO,
             priv_validator_key_file: "config/priv_validator_key.json".into(),
@@ -162,6 +169,7 @@ const KEYS: &[(&str, bool)] = &[
     ("rpc_addr", false),
     ("cometbft_rpc", false),
     ("metrics_addr", false),
+    ("web_addr", false),
     ("db_dir", false),
     ("fee_recipient", false),
     ("priv_validator_key_file", false),
@@ -392,6 +400,17 @@ mod tests {
         })
         .expect_err("bad address");
         assert!(err.to_string().contains("prover_grpc_addr"), "{err}");
+        let cfg = Config::load(dir.path(), |k| (k == "PARLEY_WEB_ADDR").then(String::new))
+            .expect("loads");
+        assert_eq!(
+            cfg.web_addr, None,
+            "an empty address turns the web view off"
+        );
+        let err = Config::load(dir.path(), |k| {
+            (k == "PARLEY_WEB_ADDR").then(|| "0.0.0.0".into())
+        })
+        .expect_err("no port");
+        assert!(err.to_string().contains("web_addr"), "{err}");
 
         // The built-in sequencer's switches.
         assert!(!cfg.sequencer_bid_empty);

@@ -137,9 +137,15 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
                 }
             });
         }
-        let (addr, handle) =
-            crate::rpc::serve(app.clone(), cfg.rpc_addr, &cfg.cometbft_rpc, cfg.rpc_limits()).await?;
+        let limits = cfg.rpc_limits();
+        let methods = crate::rpc::methods(app.clone(), &cfg.cometbft_rpc, limits.clone())?;
+        let (addr, handle) = crate::rpc::start(methods.clone(), cfg.rpc_addr, &limits).await?;
         tracing::info!(%addr, "Ethereum JSON-RPC listening");
+        if let Some(addr) = cfg.web_addr {
+            let addr =
+                crate::web::spawn(methods, addr, crate::web::Limits::from_rpc(&limits)).await?;
+            tracing::info!(%addr, "web view listening");
+        }
         tracing::info!(addr = %cfg.metrics_addr, "metrics listening");
         let (stop_provers, stopped) = tokio::sync::watch::channel(false);
         if let Some(addr) = cfg.prover_grpc_addr {

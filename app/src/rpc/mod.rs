@@ -20,7 +20,7 @@ use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, BlockTransactions, FeeHistory, Filter, FilterBlockOption,
     Header, Log, Transaction, TransactionReceipt, TransactionRequest,
 };
-use jsonrpsee::server::{RpcModule, ServerHandle};
+use jsonrpsee::server::{Methods, RpcModule, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use revm::context::TxEnv;
 use revm::context_interface::result::{ExecutionResult, Output};
@@ -1122,9 +1122,33 @@ pub async fn serve(
     cometbft_url: &str,
     limits: RpcLimits,
 ) -> eyre::Result<(SocketAddr, ServerHandle)> {
+    let methods = methods(app, cometbft_url, limits.clone())?;
+    start(methods, addr, &limits).await
+}
+
+/// Every JSON-RPC method of the node, with the task that feeds its filters running. The
+/// server ([`start`]) and the web view's read-only proxy (`crate::web`) call the same
+/// methods, so the page shows exactly what a client of the JSON-RPC port reads.
+pub fn methods(app: App, cometbft_url: &str, limits: RpcLimits) -> eyre::Result<Methods> {
     let cometbft = cometbft_client(cometbft_url)?;
     let filters = std::sync::Arc::new(pubsub::Filters::default());
     tokio::spawn(pubsub::feed_filters(app.clone(), filters.clone()));
+    let mut module = RpcModule::new(Ctx {
+        app,
+        cometbft,
+        filters,
+        limits,
+    });
+    register(&mut module)?;
+    Ok(module.into())
+}
+
+/// Serves `methods` on `addr` under `limits`.
+pub async fn start(
+    methods: Methods,
+    addr: SocketAddr,
+    limits: &RpcLimits,
+) -> eyre::Result<(SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -1136,13 +1160,6 @@ pub async fn serve(
         .set_id_provider(HexIds::default())
         .build();
     let cors = cors_layer(&limits.cors)?;
-    let mut module = RpcModule::new(Ctx {
-        app,
-        cometbft,
-        filters,
-        limits,
-    });
-    register(&mut module)?;
     let server = jsonrpsee::server::Server::builder()
         .set_config(config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
@@ -1154,5 +1171,5 @@ pub async fn serve(
         .await
         .map_err(|e| eyre::eyre!("rpc_addr {addr}: {e}"))?;
     let local = server.local_addr()?;
-    Ok((local, server.start(module)))
+    Ok((local, server.start(methods)))
 }
