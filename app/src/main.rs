@@ -225,6 +225,48 @@ enum Cmd {
         #[command(subcommand)]
         action: MsgAction,
     },
+    /// What an operator's address holds and must do next: its roles (bond, stake, reputation,
+    /// heartbeat deadline, power, bridge key), stakes on their way back, its ledger balance,
+    /// what the protocol paid it and fined it since genesis, and its duties with their
+    /// deadlines: slots it is drawn to Select and prove, proof windows still open or missed,
+    /// fallback rounds it may join, bids it must reveal, epochs it must aggregate.
+    ///
+    /// Examples:
+    ///   parleyd duties --address 0xb1f1…344c
+    ///   parleyd duties --key-file prover.key --rpc http://node:8545
+    ///   parleyd duties --dev-account 1200          (the localnet's prover)
+    Duties {
+        /// The node's Ethereum JSON-RPC.
+        #[arg(long, default_value = "http://127.0.0.1:8545", env = "PARLEY_RPC")]
+        rpc: String,
+        /// The address to report on (or give its key, below).
+        #[arg(long, conflicts_with_all = ["key", "key_file", "dev_account"])]
+        address: Option<alloy_primitives::Address>,
+        /// The operator's secp256k1 private key, hex (only its address is used).
+        #[arg(long, env = "PARLEY_KEY", conflicts_with_all = ["key_file", "dev_account"])]
+        key: Option<String>,
+        /// A file holding the operator's private key, hex (only its address is used).
+        #[arg(long, conflicts_with = "dev_account")]
+        key_file: Option<PathBuf>,
+        /// Dev account N of the test mnemonic (localnet only).
+        #[arg(long)]
+        dev_account: Option<u32>,
+    },
+    /// The slot schedule: for each slot from --from (default: the next), its auction state,
+    /// bids, winning bid and the prover(s) drawn for it (drawn `lookahead` slots ahead).
+    ///
+    /// Example: parleyd schedule --count 8
+    Schedule {
+        /// The node's Ethereum JSON-RPC.
+        #[arg(long, default_value = "http://127.0.0.1:8545", env = "PARLEY_RPC")]
+        rpc: String,
+        /// First slot (default: the next one).
+        #[arg(long)]
+        from: Option<u64>,
+        /// How many slots (at most 256).
+        #[arg(long, default_value_t = 16)]
+        count: u64,
+    },
     /// Print a CometBFT node's consensus public key (hex), from its priv_validator_key.json.
     ConsensusKey {
         /// The CometBFT home.
@@ -264,10 +306,41 @@ enum MsgAction {
         bridge_key: Option<alloy_primitives::Address>,
     },
     /// Leave a role: sequencer, prover or validator. The bond returns to the ledger after
-    /// the unbonding delay (a validator's once its power has left the set).
-    Unbond { role: String },
+    /// the unbonding delay (a validator's once its power has left the set and, on a chain
+    /// with a bridge, L1 finalized the last epoch it signed). It stays slashable meanwhile.
+    Unbond {
+        /// sequencer, prover or validator.
+        role: String,
+        /// Then follow the chain, with a progress bar, until the bond is back in the ledger
+        /// (up to this many seconds; 0: do not wait).
+        #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+        wait_release: u64,
+    },
     /// A prover's heartbeat.
     Heartbeat,
+}
+
+/// The operator key from exactly one of `--key`, `--key-file` and `--dev-account`.
+fn operator_key(
+    key: Option<String>,
+    key_file: Option<PathBuf>,
+    dev_account: Option<u32>,
+) -> eyre::Result<PrivateKeySigner> {
+    Ok(match (key, key_file, dev_account) {
+        (Some(k), _, _) => k
+            .trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|e| eyre::eyre!("--key: not a secp256k1 private key in hex: {e}"))?,
+        (None, Some(f), _) => std::fs::read_to_string(&f)
+            .map_err(|e| eyre::eyre!("reading {}: {e}", f.display()))?
+            .trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|e| eyre::eyre!("{}: not a secp256k1 private key in hex: {e}", f.display()))?,
+        (None, None, Some(i)) => operator::dev_account(i)?,
+        (None, None, None) => {
+            eyre::bail!("no operator key: pass --key, --key-file or --dev-account")
+        }
+    })
 }
 
 /// `123`, `0x7b` (wei) or `1.5eth`.
@@ -314,7 +387,7 @@ fn msg_action(a: MsgAction, operator: alloy_primitives::Address) -> eyre::Result
                 bridge_key: bridge_key.unwrap_or(operator),
             }
         }
-        MsgAction::Unbond { role } => Action::Unbond(match role.as_str() {
+        MsgAction::Unbond { role, .. } => Action::Unbond(match role.as_str() {
             "sequencer" => Role::Sequencer,
             "prover" => Role::Prover,
             "validator" => Role::Validator,
@@ -562,16 +635,12 @@ fn main() -> eyre::Result<()> {
             wait_secs,
             action,
         } => {
-            let signer = match (key, key_file, dev_account) {
-                (Some(k), _, _) => k.trim().parse::<PrivateKeySigner>()?,
-                (None, Some(f), _) => std::fs::read_to_string(&f)
-                    .map_err(|e| eyre::eyre!("reading {}: {e}", f.display()))?
-                    .trim()
-                    .parse::<PrivateKeySigner>()?,
-                (None, None, Some(i)) => operator::dev_account(i)?,
-                (None, None, None) => {
-                    eyre::bail!("no operator key: pass --key, --key-file or --dev-account")
+            let signer = operator_key(key, key_file, dev_account)?;
+            let release = match &action {
+                MsgAction::Unbond { role, wait_release } if *wait_release > 0 => {
+                    Some((role.clone(), *wait_release))
                 }
+                _ => None,
             };
             let action = msg_action(action, signer.address())?;
             let wait = (wait_secs > 0).then(|| std::time::Duration::from_secs(wait_secs));
@@ -590,6 +659,49 @@ fn main() -> eyre::Result<()> {
                 signer.address(),
                 after.balance,
                 after.nonce
+            );
+            if let Some((role, secs)) = release {
+                let line = rt.block_on(operator::duties::wait_release(
+                    &rpc,
+                    signer.address(),
+                    &role,
+                    std::time::Duration::from_secs(secs),
+                ))?;
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Cmd::Duties {
+            rpc,
+            address,
+            key,
+            key_file,
+            dev_account,
+        } => {
+            let address = match address {
+                Some(a) => a,
+                None => operator_key(key, key_file, dev_account)
+                    .map_err(|_| {
+                        eyre::eyre!(
+                            "whose duties? pass --address, --key, --key-file or --dev-account"
+                        )
+                    })?
+                    .address(),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let snap = rt.block_on(operator::duties::fetch(&rpc, address))?;
+            print!("{}", operator::duties::report(&snap));
+            Ok(())
+        }
+        Cmd::Schedule { rpc, from, count } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            print!(
+                "{}",
+                rt.block_on(operator::duties::schedule(&rpc, from, count))?
             );
             Ok(())
         }

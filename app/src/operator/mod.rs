@@ -2,7 +2,9 @@
 //! key, sends it through a node's JSON-RPC (`parley_sendMessage`) and waits until the chain
 //! has executed it (the sender's protocol nonce moves past it), so a script can go on knowing
 //! the result. Also reads what a validator's node needs to register (its CometBFT consensus
-//! key).
+//! key). [`duties`] reads what an operator's address holds, has earned and must do next.
+
+pub mod duties;
 
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +45,30 @@ pub fn consensus_key(priv_validator_key: &Path) -> eyre::Result<[u8; 32]> {
     ed.as_bytes()
         .try_into()
         .map_err(|_| eyre!("ed25519 public key is not 32 bytes"))
+}
+
+/// A refused message as an operator reads it: the node's reason (which names the code and
+/// the numbers), and for the refusals people hit first, what to do about it.
+fn refusal(url: &str, action: &Action, e: jsonrpsee::core::client::Error) -> eyre::Report {
+    let jsonrpsee::core::client::Error::Call(obj) = e else {
+        return eyre!("{url}: cannot send the message: {e}");
+    };
+    let reason = obj.message();
+    let hint = if reason.contains("(code 42)") {
+        match action {
+            Action::Fund(_) => "; the EVM balance must cover it (`cast balance`)",
+            _ => {
+                "; bonds, stakes and message fees come from the protocol ledger: move wei there \
+                 first with `parleyd msg … fund <amount>`"
+            }
+        }
+    } else {
+        ""
+    };
+    eyre!(
+        "{url} refused the {} message: {reason}{hint}",
+        action.kind().name()
+    )
 }
 
 /// A node's JSON-RPC, for the operator's messages.
@@ -108,7 +134,7 @@ impl Client {
             .rpc
             .request("parley_sendMessage", rpc_params![raw])
             .await
-            .map_err(|e| eyre!("{} refused the message: {e}", self.url))?;
+            .map_err(|e| refusal(&self.url, action, e))?;
         let Some(wait) = wait else {
             return Ok((hash, before));
         };
