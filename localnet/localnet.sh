@@ -19,6 +19,9 @@
 #   localnet/localnet.sh start-node NODE [parleyd|cometbft|all]            (re)start them
 #   localnet/localnet.sh wait-height H [--timeout S]   wait until every running node reaches H
 #   localnet/localnet.sh env       print the layout as shell variables (for scripts)
+#   localnet/localnet.sh prometheus [stop]  start (or reload) Prometheus for the running
+#                                  localnet, as PARLEY_LOCALNET_PROMETHEUS=1 does at up/start;
+#                                  `stop`: stop it (and `start` no longer runs it)
 #
 # Environment:
 #   PARLEY_LOCALNET_DIR          data + logs (default <repo>/localnet/.data)
@@ -100,6 +103,13 @@
 #                                account 1100+j (registered at genesis), bidding 50 % (node 0)
 #                                and 80 % (node 1) of its block's tips; 0: every slot is
 #                                proposer-built
+#   PARLEY_LOCALNET_PROMETHEUS=1 also run Prometheus (the Debian package's binary, installed by
+#                                scripts/tools.sh) scraping every node's parleyd and CometBFT
+#                                metrics (jobs parleyd/cometbft, label node=nodeI), with the
+#                                alerting rules of localnet/monitoring/alerts.yml; config and
+#                                data in <data>/prometheus. Default 0 (off); `start` runs it
+#                                again if this localnet had one; `join` adds the new node to it
+#   PARLEY_LOCALNET_PROMETHEUS_PORT  its HTTP port on 127.0.0.1 (default 9090)
 #
 # The genesis also registers one prover (dev account 1200, 10 ETH stake; more with
 # PARLEY_LOCALNET_PROVERS), drawn for every slot; its parley-prover workers sign each slot's
@@ -112,7 +122,9 @@
 #
 # Ports for node i (all on 127.0.0.1; pprof off):
 #   CometBFT p2p 26656+10i, RPC 26657+10i, ABCI 26658+10i, CometBFT Prometheus 26660+10i
-#   parleyd JSON-RPC 8545+i, parleyd metrics 9100+i
+#   parleyd JSON-RPC 8545+i, parleyd metrics 9100+i, parleyd web view 8700+i (open
+#   http://127.0.0.1:8700 in a browser: slots, provers, epochs, blocks, live)
+# Prometheus (PARLEY_LOCALNET_PROMETHEUS=1): 127.0.0.1:9090 (PARLEY_LOCALNET_PROMETHEUS_PORT)
 #
 # `--app kvstore` runs CometBFT's built-in kvstore app instead of parleyd (no EVM, no JSON-RPC):
 # a plumbing check of the consensus side only, for when parleyd is not built.
@@ -172,6 +184,9 @@ TIMEOUT_COMMIT="${PARLEY_LOCALNET_TIMEOUT_COMMIT:-500ms}"
 EPOCH_HEIGHTS="${PARLEY_LOCALNET_EPOCH:-8}"
 SEQUENCERS="${PARLEY_LOCALNET_SEQUENCERS:-2}"
 SEQUENCER_BASE=1100
+PROMETHEUS="${PARLEY_LOCALNET_PROMETHEUS:-0}"
+PROM_PORT="${PARLEY_LOCALNET_PROMETHEUS_PORT:-9090}"
+PROM_DIR="${DATA_DIR}/prometheus"
 PROVER_BASE=1200
 OPERATOR_BASE=1000
 
@@ -190,7 +205,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 p2p_port() { echo $((26656 + 10 * $1)); }
@@ -199,6 +214,7 @@ abci_port() { echo $((26658 + 10 * $1)); }
 cmt_metrics_port() { echo $((26660 + 10 * $1)); }
 eth_port() { echo $((8545 + $1)); }
 metrics_port() { echo $((9100 + $1)); }
+web_port() { echo $((8700 + $1)); }
 prover_grpc_port() { echo $((9200 + $1)); }
 node_home() { echo "${DATA_DIR}/node$1"; }
 
@@ -287,6 +303,7 @@ L1=${L1}
 L1_PORT=${L1_PORT}
 RELAY=${RELAY}
 L1_CHAIN_ID=${L1_CHAIN_ID}
+PROM_PORT=${PROM_PORT}
 EOF
 }
 
@@ -366,6 +383,64 @@ start_relayer() {
   pid_alive "${pidfile}" && return 0
   PARLEY_RELAYER_KEY="$(l1_key)" spawn l1.relayer "${LOG_DIR}/relayer.log" "${RELAYER}" relay \
     --l1-rpc "${L1_RPC}" --parleyd-rpc "http://127.0.0.1:$(eth_port 0)" --state-dir "${DATA_DIR}/relayer"
+}
+
+# write_prometheus_config — <data>/prometheus/prometheus.yml: every node's parleyd and CometBFT
+# metrics (label node=nodeI), and a copy of localnet/monitoring/alerts.yml.
+write_prometheus_config() {
+  local i cfg="${PROM_DIR}/prometheus.yml"
+  mkdir -p "${PROM_DIR}/data"
+  cp "${SCRIPT_DIR}/monitoring/alerts.yml" "${PROM_DIR}/alerts.yml"
+  {
+    echo "# written by localnet/localnet.sh for ${NODES} node(s); rewritten at up/start/join/prometheus"
+    echo "global:"
+    echo "  scrape_interval: 5s"
+    echo "  evaluation_interval: 5s"
+    echo "rule_files:"
+    echo "  - ${PROM_DIR}/alerts.yml"
+    echo "scrape_configs:"
+    if [[ "${APP}" == parleyd ]]; then
+      echo "  - job_name: parleyd"
+      echo "    static_configs:"
+      for ((i = 0; i < NODES; i++)); do
+        echo "      - targets: ['127.0.0.1:$(metrics_port "${i}")']"
+        echo "        labels: {node: node${i}}"
+      done
+    fi
+    echo "  - job_name: cometbft"
+    echo "    static_configs:"
+    for ((i = 0; i < NODES; i++)); do
+      echo "      - targets: ['127.0.0.1:$(cmt_metrics_port "${i}")']"
+      echo "        labels: {node: node${i}}"
+    done
+  } >"${cfg}.tmp"
+  mv "${cfg}.tmp" "${cfg}"
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check config "${cfg}" >"${LOG_DIR}/promtool.log" 2>&1 ||
+      die "promtool check config ${cfg} failed: $(tail -n 5 "${LOG_DIR}/promtool.log")"
+  fi
+}
+
+# start_prometheus — Prometheus on 127.0.0.1:PROM_PORT with the config above; a running one
+# re-reads it (SIGHUP).
+start_prometheus() {
+  local pidfile="${PID_DIR}/monitor.prometheus.pid"
+  command -v prometheus >/dev/null 2>&1 ||
+    die "prometheus is not installed (scripts/tools.sh installs the Debian package as root: apt-get install prometheus)"
+  write_prometheus_config
+  if pid_alive "${pidfile}"; then
+    kill -HUP "$(cat "${pidfile}")"
+    log "prometheus reloaded its config (${NODES} node(s))"
+    return 0
+  fi
+  port_in_use "${PROM_PORT}" &&
+    die "port ${PROM_PORT} (prometheus) is already in use (another Prometheus? set PARLEY_LOCALNET_PROMETHEUS_PORT)"
+  echo "=== $(date -u +%FT%TZ) localnet: starting prometheus ===" >>"${LOG_DIR}/monitor.prometheus.log"
+  spawn monitor.prometheus "${LOG_DIR}/monitor.prometheus.log" prometheus \
+    --config.file "${PROM_DIR}/prometheus.yml" --storage.tsdb.path "${PROM_DIR}/data" \
+    --storage.tsdb.retention.time 2d --web.listen-address "127.0.0.1:${PROM_PORT}"
+  wait_port "${PROM_PORT}" prometheus 60 "${pidfile}"
+  log "prometheus on http://127.0.0.1:${PROM_PORT} scraping ${NODES} node(s) (config ${PROM_DIR}/prometheus.yml)"
 }
 
 # srs_flags — the trusted-setup flags of parley-prover: `--srs dev`, or the ceremony file with
@@ -523,6 +598,7 @@ start_parleyd() {
     PARLEY_RPC_ADDR="127.0.0.1:$(eth_port "${i}")" \
     PARLEY_COMETBFT_RPC="http://127.0.0.1:$(rpc_port "${i}")" \
     PARLEY_METRICS_ADDR="127.0.0.1:$(metrics_port "${i}")" \
+    PARLEY_WEB_ADDR="127.0.0.1:$(web_port "${i}")" \
     PARLEY_PROVER_GRPC_ADDR="127.0.0.1:$(prover_grpc_port "${i}")" \
     "${PARLEYD}" start --home "$(node_home "${i}")"
   wait_port "$(abci_port "${i}")" "node${i} parleyd (ABCI)" 60 "${pidfile}"
@@ -656,6 +732,9 @@ cmd_up() {
       port_in_use "${port}" && die "port ${port} (node${i}) is already in use; is another localnet running? (ss -ltnp 'sport = :${port}')"
     done
   done
+  if [[ "${PROMETHEUS}" == 1 ]] && port_in_use "${PROM_PORT}"; then
+    die "port ${PROM_PORT} (prometheus) is already in use (another Prometheus? set PARLEY_LOCALNET_PROMETHEUS_PORT)"
+  fi
 
   if [[ "${APP}" == parleyd ]]; then build_parleyd; fi
   ensure_tools
@@ -747,6 +826,7 @@ cmd_up() {
     deploy_l1
     start_relayer
   fi
+  if [[ "${PROMETHEUS}" == 1 ]]; then start_prometheus; fi
   print_summary
 }
 
@@ -779,6 +859,7 @@ print_summary() {
     done
     echo
     echo "  Try: .tools/bin/cast block-number --rpc-url http://127.0.0.1:$(eth_port 0)"
+    echo "  Web view: http://127.0.0.1:$(web_port 0) (node 0; node i on port $(web_port 0)+i)"
   fi
   if [[ "${L1}" == 1 ]]; then
     echo
@@ -787,6 +868,10 @@ print_summary() {
       echo "  relayer: parley-bridge relay (log ${LOG_DIR}/relayer.log, gas report ${DATA_DIR}/relayer/gas.jsonl)"
     fi
     echo "  Deposit: .tools/bin/cast send --rpc-url ${L1_RPC} <Rollup> 'deposit(address)' <L2 address> --value 1ether --private-key <key>"
+  fi
+  if pid_alive "${PID_DIR}/monitor.prometheus.pid"; then
+    echo
+    echo "  Prometheus: http://127.0.0.1:${PROM_PORT} (alerts: /alerts; Grafana dashboard: localnet/monitoring/grafana-dashboard.json)"
   fi
   echo "  Stop: localnet/localnet.sh down    Status: localnet/localnet.sh status"
 }
@@ -798,7 +883,7 @@ cmd_down() {
   fi
   local f pid stopped=0 kind
   # Prover workers first, then CometBFT processes (all at once, then wait), then the apps.
-  for kind in prover relayer cometbft parleyd anvil; do
+  for kind in prover relayer prometheus cometbft parleyd anvil; do
     for f in "${PID_DIR}"/*."${kind}".pid; do
       [[ -e "${f}" ]] || continue
       if pid_alive "${f}"; then
@@ -841,6 +926,8 @@ cmd_start() {
   wait_height $((last + 2)) "${WAIT_TIMEOUT}" || die "no new blocks within ${WAIT_TIMEOUT}s; logs in ${LOG_DIR}"
   if [[ "${APP}" == parleyd ]]; then start_provers; fi
   if [[ "${L1}" == 1 ]]; then start_relayer; fi
+  # Prometheus again if this localnet had one.
+  if [[ "${PROMETHEUS}" == 1 || -f "${PROM_DIR}/prometheus.yml" ]]; then start_prometheus; fi
   print_summary
 }
 
@@ -872,6 +959,16 @@ cmd_status() {
       if [[ "${eth}" == 0x* ]]; then eth="$((eth)) (${eth})"; fi
       echo "node${i} JSON-RPC http://127.0.0.1:$(eth_port "${i}") eth_blockNumber: ${eth:-unreachable}"
     done
+  fi
+  if [[ -f "${PROM_DIR}/prometheus.yml" ]]; then
+    local prom="down" up
+    if pid_alive "${PID_DIR}/monitor.prometheus.pid"; then
+      up="$(curl -sS --max-time 5 "http://127.0.0.1:${PROM_PORT}/api/v1/targets?state=active" 2>/dev/null |
+        jq -r '[.data.activeTargets[] | select(.health == "up")] | length' 2>/dev/null || echo "?")"
+      prom="pid $(cat "${PID_DIR}/monitor.prometheus.pid"), http://127.0.0.1:${PROM_PORT}, ${up:-?} target(s) up"
+    fi
+    echo
+    echo "prometheus: ${prom}"
   fi
 }
 
@@ -916,6 +1013,7 @@ cmd_join() {
     ((SECONDS < deadline)) || die "node${j} still catching_up=${catching} after ${WAIT_TIMEOUT}s"
     sleep 0.5
   done
+  if pid_alive "${PID_DIR}/monitor.prometheus.pid"; then start_prometheus; fi
   echo "node${j} joined: CometBFT RPC http://127.0.0.1:$(rpc_port "${j}")$([[ "${APP}" == parleyd ]] && echo "  JSON-RPC http://127.0.0.1:$(eth_port "${j}")  metrics http://127.0.0.1:$(metrics_port "${j}")/metrics")"
   if ((as_validator)); then bond_validator "${j}"; fi
 }
@@ -1025,6 +1123,22 @@ cmd_wait_height() {
   wait_height "${h}" "${t}" || die "not every node reached height ${h} within ${t}s"
 }
 
+cmd_prometheus() {
+  load_meta
+  if [[ "${1:-}" == stop && $# -eq 1 ]]; then
+    stop_proc "${PID_DIR}/monitor.prometheus.pid" TERM
+    rm -f "${PROM_DIR}/prometheus.yml"
+    log "prometheus stopped (its data stays in ${PROM_DIR}/data)"
+    return 0
+  fi
+  [[ $# -eq 0 ]] || die "prometheus takes no argument but stop"
+  PROM_PORT="${PARLEY_LOCALNET_PROMETHEUS_PORT:-${PROM_PORT}}"
+  mkdir -p "${LOG_DIR}" "${PID_DIR}"
+  start_prometheus
+  write_meta
+  echo "prometheus: http://127.0.0.1:${PROM_PORT} (targets: /targets, alerts: /alerts), config ${PROM_DIR}/prometheus.yml"
+}
+
 cmd_env() {
   load_meta
   echo "LOCALNET_DIR=${DATA_DIR}"
@@ -1057,6 +1171,7 @@ main() {
     start-node) cmd_start_node "$@" ;;
     wait-height) cmd_wait_height "$@" ;;
     env) cmd_env "$@" ;;
+    prometheus) cmd_prometheus "$@" ;;
     -h | --help | help) usage ;;
     "")
       usage >&2

@@ -1025,18 +1025,23 @@ impl App {
             }
         }
         Self::proof_slot_metrics(&reader, height, &executed.writes);
+        // Every height (not only those that change it), so the gauges exist after a restart.
         if let Some(p) = &params.protocol.proving
-            && let Some((_, Some(v))) = executed
-                .writes
-                .iter()
-                .find(|(k, _)| *k == StateKey::ProofChain)
-            && let Ok(c) = parley_types::ProofChain::decode(v)
+            && let Some(v) = Self::after_block(&reader, &executed.writes, &StateKey::ProofChain)
+            && let Ok(c) = parley_types::ProofChain::decode(&v)
         {
             m::proof_chain(
                 c.unproven,
+                p.max_unproven_slots,
                 c.proven_slot,
                 c.unproven >= p.max_unproven_slots,
             );
+        }
+        if params.protocol.bridge.is_some()
+            && let Some(v) = Self::after_block(&reader, &executed.writes, &StateKey::Bridge)
+            && let Ok(b) = parley_types::bridge::BridgeState::decode(&v)
+        {
+            m::bridge_attested(b.next_epoch);
         }
         if let Some(a) = params
             .protocol
@@ -1069,6 +1074,18 @@ impl App {
             block: (number, hash, n_txs, n_skipped),
             validator_updates,
         })
+    }
+
+    /// `key`'s value as a height leaves it: its write, or else the committed value (metrics).
+    fn after_block(
+        reader: &crate::store::Reader,
+        writes: &[(StateKey, Option<Vec<u8>>)],
+        key: &StateKey,
+    ) -> Option<Vec<u8>> {
+        match writes.iter().find(|(k, _)| k == key) {
+            Some((_, v)) => v.clone(),
+            None => reader.app_entry(key).ok().flatten(),
+        }
     }
 
     /// Metrics of proving from a height's writes, against the committed values before them:

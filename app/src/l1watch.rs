@@ -172,6 +172,8 @@ async fn poll_once(
         v.push(entry, rolling)?;
     }
     v.set_l1_block(to);
+    // Before the scan has caught up, nothing was asked about the Rollup's epochs.
+    crate::node::metrics::bridge_l1(finalized.map(|_| v.finalized_epochs()), to);
     Ok(to + 1)
 }
 
@@ -235,6 +237,7 @@ pub async fn run(view: Arc<RwLock<L1View>>, s: Settings, rollup: Address) {
                     tracing::warn!(target: "parley::bridge", error = %e, "L1 watcher: retrying");
                 }
                 failing = true;
+                crate::node::metrics::bridge_l1_error();
                 view.write().expect("l1 view lock").set_error(e);
             }
         }

@@ -99,6 +99,10 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "Slots with a non-empty diff awaiting their block proof (backpressure holds at max_unproven_slots)."
     );
     describe_gauge!(
+        "parley_max_unproven_slots",
+        "The chain's max_unproven_slots: the unproven slots at which backpressure holds (with proving on)."
+    );
+    describe_gauge!(
         "parley_proven_slot",
         "The last slot proven on the app-chain (0 before the first)."
     );
@@ -138,7 +142,62 @@ pub fn install(addr: SocketAddr) -> eyre::Result<()> {
         "parley_epoch_full",
         "1 while the next slot's epoch holds agg_capacity slots that need a proof (its remaining slots execute no L2 transactions), else 0."
     );
+    describe_gauge!(
+        "parley_bridge_attested_epochs",
+        "Epochs the validators have attested for L1 (the chain's bridge state: the oldest epoch not attested yet); on a chain with a bridge."
+    );
+    describe_gauge!(
+        "parley_bridge_l1_finalized_epochs",
+        "Epochs the Rollup has finalized on L1 (its nextEpoch() at the last final L1 block this node's L1 watcher read); on a node with l1_rpc."
+    );
+    describe_gauge!(
+        "parley_bridge_l1_block",
+        "The last final L1 block this node's L1 watcher has read (a block number)."
+    );
+    describe_counter!(
+        "parley_bridge_l1_watch_errors_total",
+        "Polls of this node's L1 watcher that failed (L1 unreachable, or a queue inconsistent with the Rollup's events)."
+    );
+    zero_counters();
     Ok(())
+}
+
+/// Registers the counters (with the labels the alerts and the dashboard use) at zero, so that
+/// they are exported from the start and `increase()` sees their first event.
+fn zero_counters() {
+    for name in [
+        "parley_l2_txs_total",
+        "parley_l2_txs_skipped_total",
+        "parley_l2_gas_used_total",
+        "parley_proposals_rejected_total",
+        "parley_selects_missed_total",
+        "parley_validator_updates_total",
+        "parley_fallback_rounds_total",
+        "parley_bridge_l1_watch_errors_total",
+    ] {
+        counter!(name).increment(0);
+    }
+    for outcome in ["auctioned", "withheld", "proposer"] {
+        counter!("parley_slots_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in ["verified", "invalid"] {
+        counter!("parley_proofs_total", "outcome" => outcome).increment(0);
+        counter!("parley_fallback_reveals_total", "outcome" => outcome).increment(0);
+        counter!("parley_aggregates_total", "outcome" => outcome).increment(0);
+    }
+    for path in ["window", "fallback"] {
+        counter!("parley_slots_proven_total", "path" => path).increment(0);
+    }
+    for reason in [
+        "missed_window",
+        "invalid_proof",
+        "unrevealed_commit",
+        "invalid_aggregate",
+        "invalid_l1_proof",
+    ] {
+        counter!("parley_prover_penalties_total", "reason" => reason).increment(0);
+        counter!("parley_prover_penalties_gwei_total", "reason" => reason).increment(0);
+    }
 }
 
 /// After FinalizeBlock.
@@ -208,11 +267,32 @@ pub fn epoch_full(full: bool) {
     gauge!("parley_epoch_full").set(if full { 1.0 } else { 0.0 });
 }
 
-/// Where proving stands after a height that changed it.
-pub fn proof_chain(unproven: u64, proven_slot: u64, held: bool) {
+/// Where proving stands after a height: unproven slots, the limit `max` where backpressure
+/// holds, the last proven slot, and whether backpressure holds.
+pub fn proof_chain(unproven: u64, max: u64, proven_slot: u64, held: bool) {
     gauge!("parley_unproven_slots").set(unproven as f64);
+    gauge!("parley_max_unproven_slots").set(max as f64);
     gauge!("parley_proven_slot").set(proven_slot as f64);
     gauge!("parley_backpressure").set(if held { 1.0 } else { 0.0 });
+}
+
+/// The bridge's state after a height: `attested` epochs (the oldest not attested yet).
+pub fn bridge_attested(attested: u64) {
+    gauge!("parley_bridge_attested_epochs").set(attested as f64);
+}
+
+/// The L1 watcher read up to final L1 block `l1_block`, where the Rollup had finalized
+/// `finalized` epochs (`None` while the watcher catches up and did not ask).
+pub fn bridge_l1(finalized: Option<u64>, l1_block: u64) {
+    if let Some(f) = finalized {
+        gauge!("parley_bridge_l1_finalized_epochs").set(f as f64);
+    }
+    gauge!("parley_bridge_l1_block").set(l1_block as f64);
+}
+
+/// A failed poll of the L1 watcher.
+pub fn bridge_l1_error() {
+    counter!("parley_bridge_l1_watch_errors_total").increment(1);
 }
 
 /// The ProverService's task streams: open, busy (a task in progress), tasks in progress.
