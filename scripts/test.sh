@@ -4,6 +4,7 @@
 #   scripts/test.sh            format, lints, unit + harness + RPC tests, the differential test
 #                              against anvil, the L1 contracts' forge tests, end-to-end
 #                              localnet tests (cast, viem, ethers, forge, the bridge on anvil),
+#                              the multi-host testnet in network namespaces (root only),
 #                              and the proofs suite (real proving at small capacities)
 #   PARLEY_TEST_FAST=1 scripts/test.sh   skip the proofs suite (crates/proofs/ci.sh)
 #
@@ -49,6 +50,10 @@ rm -rf "${L1_TMP}"
 stage "end-to-end: 4-validator CometBFT localnet driven by cast, viem, ethers and forge"
 cargo build --release --locked -p parley-app -p parley-prover -p parley-proofs -p parley-bridge --bins
 PARLEY_SKIP_BUILD=1 bash tests/e2e/run.sh
+
+stage "multi-host testnet: validators in network namespaces"
+# Needs root and `ip netns` (CI has both); it says SKIP and exits 0 without them.
+bash tests/e2e/netns.sh
 
 if [[ "${PARLEY_TEST_FAST:-0}" != 1 && -f crates/proofs/ci.sh ]]; then
   stage "proofs suite: native tree, vectors, MockProver soundness, real prove/verify"
