@@ -10,9 +10,15 @@
 #   anvil, forge, cast   Foundry's NATIVE binaries from the npm per-platform packages
 #   solc       a shim over npm `solc` (solcjs) that answers `--version` and `--standard-json`,
 #              so forge can use it (foundry.toml: offline = true, solc = "<repo>/.tools/bin/solc")
+#   chromium   the Debian package `chromium` (/usr/bin/chromium), which the web view's
+#              browser test drives headless (tests/e2e/webview); apt-get as root, like prometheus
+#   prometheus, promtool   the Debian package `prometheus` (/usr/bin; optional: only
+#              PARLEY_LOCALNET_PROMETHEUS=1 and the monitoring check use it). Installed with
+#              apt-get when we are root; elsewhere, or if apt fails, a warning. Its own service,
+#              where apt starts one, plays no part: the localnet runs its own prometheus
 #
-# Needs: go, node + npm (the machine's own), and the Go module proxy and npm registry.
-# Nothing is downloaded from anywhere else.
+# Needs: go, node + npm (the machine's own), and the Go module proxy and npm registry (and the
+# Debian archive for prometheus). Nothing is downloaded from anywhere else.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -31,7 +37,7 @@ case "${1:-}" in
   "") ;;
   --check) MODE="check" ;;
   -h | --help)
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -254,6 +260,83 @@ install_solc() {
   log "solc (solcjs) ${have} installed, shim at ${BIN_DIR}/solc"
 }
 
+# ---- Chromium (Debian package), for the web view's browser test ----
+
+chromium_installed_version() {
+  [[ -x /usr/bin/chromium ]] || return 0
+  timeout 20 /usr/bin/chromium --version 2>/dev/null |
+    sed -n 's/^Chromium \([0-9][0-9.]*\).*/\1/p' | head -n1 || true
+}
+
+install_chromium() {
+  local have
+  have="$(chromium_installed_version)"
+  if [[ -n "${have}" ]]; then
+    log "chromium ${have} (Debian package ${CHROMIUM_DEB}) already installed"
+    return 0
+  fi
+  [[ "${MODE}" == "check" ]] && die "chromium missing; run scripts/tools.sh (as root) or apt-get install ${CHROMIUM_DEB}"
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "WARNING: chromium is not installed and this is not a root shell with apt-get; run: sudo apt-get install ${CHROMIUM_DEB} (needed by the web view's browser test only)"
+    return 0
+  fi
+  log "installing chromium: apt-get install ${CHROMIUM_DEB} (the Debian package; puppeteer-core drives it)"
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${CHROMIUM_DEB}" >&2 || rc=$?
+  if ((rc != 0)); then
+    log "apt-get install failed (exit ${rc}); refreshing the package lists once"
+    rc=0
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update >&2 || true
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${CHROMIUM_DEB}" >&2 || rc=$?
+  fi
+  ((rc == 0)) || die "apt-get install ${CHROMIUM_DEB} failed (exit ${rc})"
+  have="$(chromium_installed_version)"
+  [[ -n "${have}" ]] || die "after apt-get install ${CHROMIUM_DEB}, /usr/bin/chromium does not answer --version"
+  log "chromium ${have} installed (/usr/bin/chromium)"
+}
+
+# ---- Prometheus (Debian package) ----
+
+prometheus_installed_version() {
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || return 0
+  timeout 20 prometheus --version 2>/dev/null |
+    sed -n 's/^prometheus, version \([0-9][0-9.]*\).*/\1/p' | head -n1 || true
+}
+
+install_prometheus() {
+  local have
+  have="$(prometheus_installed_version)"
+  if [[ -n "${have}" ]]; then
+    log "prometheus ${have} (Debian package ${PROMETHEUS_DEB}) already installed"
+    return 0
+  fi
+  [[ "${MODE}" == "check" ]] && die "prometheus/promtool missing; run scripts/tools.sh (as root) or apt-get install ${PROMETHEUS_DEB}"
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    # Optional: only the localnet's Prometheus and the monitoring check need it.
+    log "WARNING: prometheus is not installed and this is not a root shell with apt-get; run: sudo apt-get install ${PROMETHEUS_DEB} (needed by PARLEY_LOCALNET_PROMETHEUS=1 only)"
+    return 0
+  fi
+  log "installing prometheus: apt-get install ${PROMETHEUS_DEB} (the Debian package)"
+  local rc=0
+  # No recommends: prometheus-node-exporter would listen on :9100, a localnet metrics port.
+  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${PROMETHEUS_DEB}" >&2 || rc=$?
+  if ((rc != 0)); then
+    log "apt-get install failed (exit ${rc}); refreshing the package lists once"
+    rc=0
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update >&2 || true
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${PROMETHEUS_DEB}" >&2 || rc=$?
+  fi
+  # Optional: a failed install leaves the other tools (and the localnet) usable; what needs
+  # prometheus says so.
+  if ((rc != 0)); then
+    log "WARNING: apt-get install ${PROMETHEUS_DEB} failed (exit ${rc}); prometheus stays missing"
+    return 0
+  fi
+  have="$(prometheus_installed_version)"
+  [[ -n "${have}" ]] || die "after apt-get install ${PROMETHEUS_DEB}, prometheus/promtool are not on PATH"
+  log "prometheus ${have} installed (/usr/bin/prometheus, /usr/bin/promtool)"
+}
+
 main() {
   mkdir -p "${BIN_DIR}"
   # Several scripts (and engineers) may call this at once: serialize installs.
@@ -263,7 +346,9 @@ main() {
   install_cometbft
   install_foundry
   install_solc
-  echo "tools: cometbft $(cometbft_installed_version) (module; binary reports $(cometbft_self_version)), anvil/forge/cast $(foundry_installed_version cast), solc $(solc_installed_version) (solcjs shim) in ${BIN_DIR}"
+  install_prometheus
+  install_chromium
+  echo "tools: cometbft $(cometbft_installed_version) (module; binary reports $(cometbft_self_version)), anvil/forge/cast $(foundry_installed_version cast), solc $(solc_installed_version) (solcjs shim) in ${BIN_DIR}, prometheus $(prometheus_installed_version || true)"
 }
 
 main

@@ -227,6 +227,8 @@ build_big_legacy_tx() {
 # error_of RESPONSE — the JSON-RPC error message, or empty.
 error_of() { jq -r '.error.message // empty' <<<"$1" 2>/dev/null || true; }
 
+source "${SCRIPT_DIR}/monitoring.sh" # t_prometheus
+
 # ---------------------------------------------------------------------------------------------
 # checks (each runs in its own subshell; state passes through files in ${STATE})
 
@@ -422,6 +424,65 @@ t_metrics() {
   info "parleyd metrics: parley_height ${mh} (CometBFT ${ch}), parley_l2_txs_total ${txs}, $(grep -c '^# TYPE parley_' <<<"${body}") parley_ families"
 }
 
+# parleyd's web view in headless Chromium (tests/e2e/webview/webview.mjs says what it checks):
+# live data appears and moves, a transaction sent with cast shows up with its stage, the port
+# refuses writes; the screenshot is kept in target/e2e-artifacts.
+t_webview() {
+  local out="${WORK}/webview" log="${WORK}/webview.log" keep="${REPO_ROOT}/target/e2e-artifacts"
+  if ! timeout 300 "${REPO_ROOT}/tests/e2e/webview/run.sh" "http://127.0.0.1:8700" "$(eth_url 0)" \
+    "$(dev_key 9)" "${out}" >"${log}" 2>&1; then
+    sed 's/^/  /' "${log}" | tail -n 20
+    fail "tests/e2e/webview failed (log: ${log})"
+  fi
+  grep '^INFO: ' "${log}" || true
+  [[ -s "${out}/webview.png" ]] || fail "no screenshot at ${out}/webview.png"
+  mkdir -p "${keep}"
+  cp "${out}/webview.png" "${keep}/webview.png"
+  info "screenshot kept: ${keep}/webview.png ($(stat -c %s "${keep}/webview.png") bytes)"
+}
+
+# The operator CLI against the running localnet: `parleyd duties` for the genesis prover (drawn
+# for every slot: its next slots listed with their Select windows) and for a fresh sequencer;
+# `parleyd schedule`; clear refusals; and `parleyd msg … unbond sequencer --wait-release`,
+# which follows the unbonding with a progress bar until the bond is back in the ledger.
+t_operator_cli() {
+  local parleyd out err seq="1300" addr before after fee
+  parleyd="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
+  out="$("${parleyd}" duties --rpc "$(eth_url 0)" --dev-account 1200 2>&1)" || fail "duties (prover): ${out}"
+  grep -qE '^  prover +stake 10 ETH, reputation [0-9.]+ %, active' <<<"${out}" || fail "duties shows no active prover role: ${out}"
+  grep -qE '^  slot [0-9]+ \(in [0-9]+ blocks?\): you are its prover' <<<"${out}" || fail "duties lists no upcoming slot for the prover drawn for every slot: ${out}"
+  grep -qE '^  earned .* and fined .* since genesis$' <<<"${out}" || fail "duties shows no earnings line: ${out}"
+  info "duties of the genesis prover: $(grep -cE 'you are its prover' <<<"${out}") upcoming slots, $(grep -E '^  earned' <<<"${out}" | sed 's/^ *//')"
+  out="$("${parleyd}" schedule --rpc "$(eth_url 0)" --count 4 2>&1)" || fail "schedule: ${out}"
+  (($(grep -ciE "$(dev_addr 1200)" <<<"${out}") == 4)) || fail "schedule: the genesis prover is not drawn in each of 4 slots: ${out}"
+  # Clear refusals.
+  err="$("${parleyd}" duties --rpc "$(eth_url 0)" 2>&1)" && fail "duties without an address succeeded"
+  grep -q 'whose duties' <<<"${err}" || fail "duties without an address: unclear error: ${err}"
+  err="$("${parleyd}" msg --rpc "$(eth_url 0)" --dev-account $((seq + 1)) bond-sequencer 1eth 2>&1)" &&
+    fail "an unfunded bond-sequencer succeeded"
+  grep -q 'refused the bond_sequencer message: refused (code 42): ledger balance 0 wei does not cover .*parleyd msg … fund' <<<"${err}" ||
+    fail "unfunded bond-sequencer: unclear error: ${err}"
+  info "refusal: $(grep -m1 refused <<<"${err}" | cut -c1-200)"
+  # A fresh sequencer joins, sees itself in duties, leaves and waits for its bond.
+  addr="$(dev_addr "${seq}")"
+  timeout "${WAIT}" "${CAST}" send --rpc-url "$(eth_url 0)" --private-key "$(dev_key 9)" "${addr}" --value 3ether >/dev/null ||
+    fail "funding ${addr} failed"
+  "${parleyd}" msg --rpc "$(eth_url 0)" --dev-account "${seq}" fund 2eth >/dev/null 2>&1 || fail "fund failed"
+  "${parleyd}" msg --rpc "$(eth_url 0)" --dev-account "${seq}" bond-sequencer 1eth >/dev/null 2>&1 || fail "bond-sequencer failed"
+  out="$("${parleyd}" duties --rpc "$(eth_url 0)" --address "${addr}" 2>&1)" || fail "duties (sequencer): ${out}"
+  grep -qE '^  sequencer +bond 1 ETH since #[0-9]+' <<<"${out}" || fail "duties shows no sequencer bond: ${out}"
+  before="$(rpc 0 parley_getLedger "[\"${addr}\"]" | jq -r .result.balance)"
+  out="$("${parleyd}" msg --rpc "$(eth_url 0)" --dev-account "${seq}" unbond sequencer --wait-release 600 2>"${WORK}/unbond.err")" ||
+    fail "unbond --wait-release: $(tail -n 3 "${WORK}/unbond.err") ${out}"
+  grep -q '^released at #[0-9]*: 1 ETH back in the ledger' <<<"${out}" || fail "unbond --wait-release printed: ${out}"
+  grep -qE '^  \[#+\.*\] +[0-9]+ %' "${WORK}/unbond.err" || fail "no progress bar while unbonding: $(cat "${WORK}/unbond.err")"
+  after="$(rpc 0 parley_getLedger "[\"${addr}\"]" | jq -r .result.balance)"
+  fee="$(rpc 0 parley_getProtocolParams '[]' | jq -r .result.protocol.message_fee)"
+  [[ "$(big "${after} - ${before}")" == "$(big "10**18 - ${fee}")" ]] ||
+    fail "ledger moved by $(big "${after} - ${before}") wei, expected the 1 ETH bond less one message fee (${fee})"
+  info "a fresh sequencer bonded 1 ETH, unbonded with --wait-release ($(grep -c '%' "${WORK}/unbond.err") progress lines): $(tail -n 1 <<<"${out}" | cut -c1-90)"
+}
+
 # restart_after_kill NODE WHICH — kill -9 WHICH on NODE, wait while the rest of the net goes on,
 # restart it, wait until it catches up, compare app hashes.
 restart_after_kill() {
@@ -546,7 +607,7 @@ t_garbage_on_ports() {
   local out
   out="$(python3 - 2>&1 <<'PY'
 import os, socket
-ports = {"abci": 26668, "p2p": 26666, "cometbft-rpc": 26667, "json-rpc": 8546, "metrics": 9101}
+ports = {"abci": 26668, "p2p": 26666, "cometbft-rpc": 26667, "json-rpc": 8546, "metrics": 9101, "web": 8701}
 for name, port in ports.items():
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.settimeout(2)
@@ -565,6 +626,10 @@ PY
   info "truncated JSON-RPC request -> ${body}"
   body="$(curl -s -m 10 -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"eth_nope","params":[]}' "$(eth_url 1)")"
   [[ "$(jq -r '.error.code' <<<"${body}")" == -32601 ]] || fail "unknown method: ${body}"
+  body="$(curl -s -m 10 -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":' http://127.0.0.1:8701/rpc)"
+  [[ "$(jq -r '.error.code' <<<"${body}")" == -32700 ]] || fail "web view: truncated JSON-RPC body: ${body}"
+  curl -sf -m 10 http://127.0.0.1:8701/healthz >/dev/null || fail "node1's web view stopped answering after garbage"
+  info "web view: truncated request -> $(jq -c '.error' <<<"${body}"), still serving"
   sleep 2
   "${CAST}" block-number --rpc-url "$(eth_url 1)" >/dev/null || fail "node1 JSON-RPC stopped answering"
   local h
@@ -1626,6 +1691,9 @@ main() {
   run_check "ERC-20: deploy, balanceOf, transfer, Transfer log via receipt and cast logs, revert" t_erc20
   run_check "viem 2, ethers 6 and forge drive a wallet's flow (tests/e2e/clients)" t_clients
   run_check "parleyd serves Prometheus metrics" t_metrics
+  run_check "Prometheus (localnet.sh prometheus) scrapes every node's parleyd and CometBFT, parley_height rises, the alert rules load healthy, the dashboard's and rules' metrics exist" t_prometheus
+  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, unbond --wait-release with progress" t_operator_cli
+  run_check "the web view in headless Chromium: live heights and slots, a cast transaction with its stage, read-only, screenshot" t_webview
   run_check "localnet status shows every validator with height and app hash" t_localnet_status
   run_check "all 4 validators agree on the app hash" t_app_hash_agreement
   run_check "garbage raw tx rejected with a JSON-RPC error" t_garbage_rejected
