@@ -14,6 +14,10 @@
 //! transaction that an earlier slot executes before this one is skipped at its turn (the
 //! documented rule); a sender's later nonces wait until the earlier ones execute.
 //!
+//! SIGUSR1 drains it before a stop: it bids no more, keeps revealing the slots it won, and logs
+//! `sequencer drained` once every slot it bid for has executed (a stop before that withholds
+//! the slots it won, a fine each).
+//!
 //! Not consensus: everything here reaches the chain only as signed messages through
 //! CometBFT, checked like anyone's.
 
@@ -84,20 +88,44 @@ pub async fn run(app: App, s: Settings) -> eyre::Result<()> {
         next_nonce: 0,
         sent: BTreeMap::new(),
         height: 0,
+        drain: Drain::Bidding,
     };
     let mut events = app.subscribe();
+    // SIGUSR1: drain before stopping (docs/operators/sequencer.md). Stopping a sequencer
+    // that has won slots withholds them and costs a fine each; draining stops the bids and
+    // keeps revealing until every slot it bid for has executed.
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     loop {
-        match events.recv().await {
-            Ok(Event::Block(h)) => {
-                if let Err(e) = seq.on_height(h).await {
-                    tracing::warn!(target: "parley::sequencer", height = h, error = %e, "sequencer step failed");
+        tokio::select! {
+            Some(()) = usr1.recv() => {
+                if seq.drain == Drain::Bidding {
+                    seq.drain = Drain::Draining;
+                    tracing::info!(target: "parley::sequencer", slots = seq.offers.len(), "draining: no new bids; the slots it won are still revealed until the last has executed");
                 }
             }
-            Ok(Event::PendingTx(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            ev = events.recv() => match ev {
+                Ok(Event::Block(h)) => {
+                    if let Err(e) = seq.on_height(h).await {
+                        tracing::warn!(target: "parley::sequencer", height = h, error = %e, "sequencer step failed");
+                    }
+                }
+                Ok(Event::PendingTx(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            },
         }
     }
+}
+
+/// Whether the sequencer still bids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Bids for new slots.
+    Bidding,
+    /// Bids no more; reveals what it won.
+    Draining,
+    /// Every slot it bid for has executed: it can stop without withholding anything.
+    Drained,
 }
 
 struct Sequencer {
@@ -110,6 +138,8 @@ struct Sequencer {
     height: u64,
     /// Nonces broadcast and not yet executed, with the height they were sent at.
     sent: BTreeMap<u64, u64>,
+    /// Bidding, or draining before a stop (SIGUSR1).
+    drain: Drain,
 }
 
 /// Heights a broadcast message may take to execute before its nonce counts as lost (it was
@@ -172,6 +202,13 @@ impl Sequencer {
             }
         }
 
+        if self.drain != Drain::Bidding {
+            if self.drain == Drain::Draining && self.offers.is_empty() {
+                self.drain = Drain::Drained;
+                tracing::info!(target: "parley::sequencer", height = h, "sequencer drained: every slot it bid for has executed; it can stop now without withholding a slot");
+            }
+            return Ok(());
+        }
         // A bid for the next slot still open.
         let slot = h + 2 + params.protocol.bid_close;
         if self.offers.contains_key(&slot) {
