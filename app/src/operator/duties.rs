@@ -473,6 +473,8 @@ pub async fn wait_release(
     let deadline = tokio::time::Instant::now() + timeout;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut entry: Option<(u64, U256)> = None;
+    // What was unbonding when first seen: fines taken while it unbonds come out of it.
+    let mut first_amount = U256::ZERO;
     let mut start = 0u64;
     let mut shown = u64::MAX;
     let params: Value = c.request("parley_getProtocolParams", rpc_params![]).await?;
@@ -491,8 +493,10 @@ pub async fn wait_release(
             .map(|u| (num(&u["releaseHeight"]), wei(&u["amount"])))
             .max();
         match (entry, now) {
+            (Some(_), Some(e)) => entry = Some(e),
             (None, Some(e)) => {
                 entry = Some(e);
+                first_amount = e.1;
                 start = head;
                 eprintln!(
                     "unbonding {role}: {} returns to the ledger at #{} ({})",
@@ -506,9 +510,15 @@ pub async fn wait_release(
                     eprintln!();
                 }
                 let ledger: Value = c.request("parley_getLedger", rpc_params![address]).await?;
+                let fined = first_amount.saturating_sub(amount);
                 return Ok(format!(
-                    "released at #{at}: {} back in the ledger (balance now {}); `parleyd msg … withdraw` moves it to the EVM balance",
+                    "released at #{at}: {} back in the ledger{} (balance now {}); `parleyd msg … withdraw` moves it to the EVM balance",
                     eth(amount),
+                    if fined.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" ({} was fined while it unbonded)", eth(fined))
+                    },
                     eth(wei(&ledger["balance"]))
                 ));
             }
