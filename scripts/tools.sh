@@ -260,7 +260,7 @@ install_solc() {
   log "solc (solcjs) ${have} installed, shim at ${BIN_DIR}/solc"
 }
 
-# ---- Chromium (Debian package), for the web view's browser test ----
+# ---- Debian packages: Chromium (the web view's browser test) and Prometheus ----
 
 chromium_installed_version() {
   [[ -x /usr/bin/chromium ]] || return 0
@@ -268,73 +268,43 @@ chromium_installed_version() {
     sed -n 's/^Chromium \([0-9][0-9.]*\).*/\1/p' | head -n1 || true
 }
 
-install_chromium() {
-  local have
-  have="$(chromium_installed_version)"
-  if [[ -n "${have}" ]]; then
-    log "chromium ${have} (Debian package ${CHROMIUM_DEB}) already installed"
-    return 0
-  fi
-  [[ "${MODE}" == "check" ]] && die "chromium missing; run scripts/tools.sh (as root) or apt-get install ${CHROMIUM_DEB}"
-  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    log "WARNING: chromium is not installed and this is not a root shell with apt-get; run: sudo apt-get install ${CHROMIUM_DEB} (needed by the web view's browser test only)"
-    return 0
-  fi
-  log "installing chromium: apt-get install ${CHROMIUM_DEB} (the Debian package; puppeteer-core drives it)"
-  local rc=0
-  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${CHROMIUM_DEB}" >&2 || rc=$?
-  if ((rc != 0)); then
-    log "apt-get install failed (exit ${rc}); refreshing the package lists once"
-    rc=0
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update >&2 || true
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${CHROMIUM_DEB}" >&2 || rc=$?
-  fi
-  ((rc == 0)) || die "apt-get install ${CHROMIUM_DEB} failed (exit ${rc})"
-  have="$(chromium_installed_version)"
-  [[ -n "${have}" ]] || die "after apt-get install ${CHROMIUM_DEB}, /usr/bin/chromium does not answer --version"
-  log "chromium ${have} installed (/usr/bin/chromium)"
-}
-
-# ---- Prometheus (Debian package) ----
-
 prometheus_installed_version() {
   command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || return 0
   timeout 20 prometheus --version 2>/dev/null |
     sed -n 's/^prometheus, version \([0-9][0-9.]*\).*/\1/p' | head -n1 || true
 }
 
-install_prometheus() {
-  local have
-  have="$(prometheus_installed_version)"
+# install_deb NAME PACKAGE VERSION_FN NEEDED_BY — apt-get install PACKAGE (no recommends) when
+# VERSION_FN prints nothing. These tools are optional for the rest: without root and apt-get,
+# or when apt fails, a warning names what needs NAME, and what needs it fails saying so.
+install_deb() {
+  local name="$1" pkg="$2" version_fn="$3" needed_by="$4" have rc=0
+  have="$("${version_fn}")"
   if [[ -n "${have}" ]]; then
-    log "prometheus ${have} (Debian package ${PROMETHEUS_DEB}) already installed"
+    log "${name} ${have} (Debian package ${pkg}) already installed"
     return 0
   fi
-  [[ "${MODE}" == "check" ]] && die "prometheus/promtool missing; run scripts/tools.sh (as root) or apt-get install ${PROMETHEUS_DEB}"
+  [[ "${MODE}" == "check" ]] && die "${name} missing; run scripts/tools.sh (as root) or apt-get install ${pkg}"
   if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    # Optional: only the localnet's Prometheus and the monitoring check need it.
-    log "WARNING: prometheus is not installed and this is not a root shell with apt-get; run: sudo apt-get install ${PROMETHEUS_DEB} (needed by PARLEY_LOCALNET_PROMETHEUS=1 only)"
+    log "WARNING: ${name} is not installed and this is not a root shell with apt-get; run: sudo apt-get install ${pkg} (needed by ${needed_by})"
     return 0
   fi
-  log "installing prometheus: apt-get install ${PROMETHEUS_DEB} (the Debian package)"
-  local rc=0
-  # No recommends: prometheus-node-exporter would listen on :9100, a localnet metrics port.
-  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${PROMETHEUS_DEB}" >&2 || rc=$?
+  log "installing ${name}: apt-get install ${pkg} (the Debian package)"
+  # No recommends: prometheus-node-exporter, for one, would listen on :9100, a localnet port.
+  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${pkg}" >&2 || rc=$?
   if ((rc != 0)); then
     log "apt-get install failed (exit ${rc}); refreshing the package lists once"
     rc=0
     DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update >&2 || true
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${PROMETHEUS_DEB}" >&2 || rc=$?
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends "${pkg}" >&2 || rc=$?
   fi
-  # Optional: a failed install leaves the other tools (and the localnet) usable; what needs
-  # prometheus says so.
   if ((rc != 0)); then
-    log "WARNING: apt-get install ${PROMETHEUS_DEB} failed (exit ${rc}); prometheus stays missing"
+    log "WARNING: apt-get install ${pkg} failed (exit ${rc}); ${name} stays missing (needed by ${needed_by})"
     return 0
   fi
-  have="$(prometheus_installed_version)"
-  [[ -n "${have}" ]] || die "after apt-get install ${PROMETHEUS_DEB}, prometheus/promtool are not on PATH"
-  log "prometheus ${have} installed (/usr/bin/prometheus, /usr/bin/promtool)"
+  have="$("${version_fn}")"
+  [[ -n "${have}" ]] || die "after apt-get install ${pkg}, ${name} does not answer --version"
+  log "${name} ${have} installed"
 }
 
 main() {
@@ -346,8 +316,10 @@ main() {
   install_cometbft
   install_foundry
   install_solc
-  install_prometheus
-  install_chromium
+  install_deb prometheus "${PROMETHEUS_DEB}" prometheus_installed_version \
+    "PARLEY_LOCALNET_PROMETHEUS=1 and the e2e monitoring check"
+  install_deb chromium "${CHROMIUM_DEB}" chromium_installed_version \
+    "the web view's browser test, tests/e2e/webview"
   echo "tools: cometbft $(cometbft_installed_version) (module; binary reports $(cometbft_self_version)), anvil/forge/cast $(foundry_installed_version cast), solc $(solc_installed_version) (solcjs shim) in ${BIN_DIR}, prometheus $(prometheus_installed_version || true)"
 }
 

@@ -56,7 +56,12 @@ fn registered_validators(
 #[command(
     name = "parleyd",
     version,
-    about = "Parley node: ABCI app, Ethereum JSON-RPC, metrics"
+    about = "Parley node: ABCI app, Ethereum JSON-RPC, metrics",
+    after_help = "Operators: `parleyd msg` registers, bonds, stakes, tops up and leaves \
+(sequencer, prover, validator); `parleyd duties` shows what an address holds, has earned and \
+must do next; `parleyd schedule` lists the next slots; `parleyd sync` follows a node catching \
+up. Step by step from a fresh clone: \
+docs/first-hour/ (dApp developer, validator, sequencer, prover)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -205,20 +210,14 @@ enum Cmd {
     ///   parleyd msg --dev-account 9 fund 20eth
     ///   parleyd msg --dev-account 9 bond-validator 1eth --home ~/.parley/node4
     ///   parleyd msg --key-file prover.key stake-prover 5eth
-    ///   parleyd msg --key-file prover.key unbond prover
+    ///   parleyd msg --key-file prover.key unbond prover --wait-release 3600
+    #[command(verbatim_doc_comment)]
     Msg {
         /// The node's Ethereum JSON-RPC.
         #[arg(long, default_value = "http://127.0.0.1:8545", env = "PARLEY_RPC")]
         rpc: String,
-        /// The operator's secp256k1 private key, hex.
-        #[arg(long, env = "PARLEY_KEY", conflicts_with_all = ["key_file", "dev_account"])]
-        key: Option<String>,
-        /// A file holding the operator's private key, hex.
-        #[arg(long, conflicts_with = "dev_account")]
-        key_file: Option<PathBuf>,
-        /// Use dev account N of the test mnemonic (localnet only).
-        #[arg(long)]
-        dev_account: Option<u32>,
+        #[command(flatten)]
+        keys: KeyArgs,
         /// Seconds to wait for the chain to execute the message (0: do not wait).
         #[arg(long, default_value_t = 60)]
         wait_secs: u64,
@@ -235,27 +234,22 @@ enum Cmd {
     ///   parleyd duties --address 0xb1f1…344c
     ///   parleyd duties --key-file prover.key --rpc http://node:8545
     ///   parleyd duties --dev-account 1200          (the localnet's prover)
+    #[command(verbatim_doc_comment)]
     Duties {
         /// The node's Ethereum JSON-RPC.
         #[arg(long, default_value = "http://127.0.0.1:8545", env = "PARLEY_RPC")]
         rpc: String,
-        /// The address to report on (or give its key, below).
+        /// The address to report on (or give its key: only its address is used).
         #[arg(long, conflicts_with_all = ["key", "key_file", "dev_account"])]
         address: Option<alloy_primitives::Address>,
-        /// The operator's secp256k1 private key, hex (only its address is used).
-        #[arg(long, env = "PARLEY_KEY", conflicts_with_all = ["key_file", "dev_account"])]
-        key: Option<String>,
-        /// A file holding the operator's private key, hex (only its address is used).
-        #[arg(long, conflicts_with = "dev_account")]
-        key_file: Option<PathBuf>,
-        /// Dev account N of the test mnemonic (localnet only).
-        #[arg(long)]
-        dev_account: Option<u32>,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// The slot schedule: for each slot from --from (default: the next), its auction state,
     /// bids, winning bid and the prover(s) drawn for it (drawn `lookahead` slots ahead).
     ///
     /// Example: parleyd schedule --count 8
+    #[command(verbatim_doc_comment)]
     Schedule {
         /// The node's Ethereum JSON-RPC.
         #[arg(long, default_value = "http://127.0.0.1:8545", env = "PARLEY_RPC")]
@@ -266,6 +260,26 @@ enum Cmd {
         /// How many slots (at most 256).
         #[arg(long, default_value_t = 16)]
         count: u64,
+    },
+    /// Follow a node while it catches up (after joining, or a restart), with a progress bar
+    /// toward a peer's height, until it has caught up; exits non-zero if it has not within
+    /// --timeout.
+    ///
+    /// Examples:
+    ///   parleyd sync --node http://127.0.0.1:26697 --peer http://127.0.0.1:26657
+    ///   parleyd sync                                  (this host's node, no peer: until
+    ///                                                  CometBFT stops catching up)
+    #[command(verbatim_doc_comment)]
+    Sync {
+        /// The node's CometBFT RPC.
+        #[arg(long, default_value = "http://127.0.0.1:26657")]
+        node: String,
+        /// A peer's CometBFT RPC, whose height is the target.
+        #[arg(long)]
+        peer: Option<String>,
+        /// Seconds to wait at most.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
     /// Print a CometBFT node's consensus public key (hex), from its priv_validator_key.json.
     ConsensusKey {
@@ -279,6 +293,20 @@ enum Cmd {
         #[arg(long)]
         home: PathBuf,
     },
+}
+
+/// The operator's key, from exactly one place.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// The operator's secp256k1 private key, hex.
+    #[arg(long, env = "PARLEY_KEY", conflicts_with_all = ["key_file", "dev_account"])]
+    key: Option<String>,
+    /// A file holding the operator's private key, hex.
+    #[arg(long, conflicts_with = "dev_account")]
+    key_file: Option<PathBuf>,
+    /// Dev account N of the test mnemonic (localnet only).
+    #[arg(long)]
+    dev_account: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -321,12 +349,8 @@ enum MsgAction {
 }
 
 /// The operator key from exactly one of `--key`, `--key-file` and `--dev-account`.
-fn operator_key(
-    key: Option<String>,
-    key_file: Option<PathBuf>,
-    dev_account: Option<u32>,
-) -> eyre::Result<PrivateKeySigner> {
-    Ok(match (key, key_file, dev_account) {
+fn operator_key(k: KeyArgs) -> eyre::Result<PrivateKeySigner> {
+    Ok(match (k.key, k.key_file, k.dev_account) {
         (Some(k), _, _) => k
             .trim()
             .parse::<PrivateKeySigner>()
@@ -629,13 +653,11 @@ fn main() -> eyre::Result<()> {
         }
         Cmd::Msg {
             rpc,
-            key,
-            key_file,
-            dev_account,
+            keys,
             wait_secs,
             action,
         } => {
-            let signer = operator_key(key, key_file, dev_account)?;
+            let signer = operator_key(keys)?;
             let release = match &action {
                 MsgAction::Unbond { role, wait_release } if *wait_release > 0 => {
                     Some((role.clone(), *wait_release))
@@ -671,16 +693,10 @@ fn main() -> eyre::Result<()> {
             }
             Ok(())
         }
-        Cmd::Duties {
-            rpc,
-            address,
-            key,
-            key_file,
-            dev_account,
-        } => {
+        Cmd::Duties { rpc, address, keys } => {
             let address = match address {
                 Some(a) => a,
-                None => operator_key(key, key_file, dev_account)
+                None => operator_key(keys)
                     .map_err(|_| {
                         eyre::eyre!(
                             "whose duties? pass --address, --key, --key-file or --dev-account"
@@ -693,6 +709,22 @@ fn main() -> eyre::Result<()> {
                 .build()?;
             let snap = rt.block_on(operator::duties::fetch(&rpc, address))?;
             print!("{}", operator::duties::report(&snap));
+            Ok(())
+        }
+        Cmd::Sync {
+            node,
+            peer,
+            timeout,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let line = rt.block_on(operator::sync::follow(
+                &node,
+                peer.as_deref(),
+                std::time::Duration::from_secs(timeout),
+            ))?;
+            println!("{line}");
             Ok(())
         }
         Cmd::Schedule { rpc, from, count } => {

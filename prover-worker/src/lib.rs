@@ -729,17 +729,21 @@ impl Proving {
         let dir = self.keys_dir.clone();
         let pinned = B256::try_from(pinned).ok();
         tracing::info!(target: "parley::prover", capacity, cache = ?dir, "loading or making block-circuit keys");
-        let p = tokio::task::spawn_blocking(move || {
-            #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
-            let started = std::time::Instant::now();
-            let (p, source) = match (dir, pinned) {
-                (Some(dir), Some(vk)) => Halo2BlockProver::setup_cached(capacity, vk, &dir)?,
-                _ => (Halo2BlockProver::setup(capacity)?, KeySource::Keygen),
-            };
-            tracing::info!(target: "parley::prover", capacity, ?source,
+        let p = progress(
+            "block-circuit keys",
+            &format!("capacity {capacity}"),
+            tokio::task::spawn_blocking(move || {
+                #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+                let started = std::time::Instant::now();
+                let (p, source) = match (dir, pinned) {
+                    (Some(dir), Some(vk)) => Halo2BlockProver::setup_cached(capacity, vk, &dir)?,
+                    _ => (Halo2BlockProver::setup(capacity)?, KeySource::Keygen),
+                };
+                tracing::info!(target: "parley::prover", capacity, ?source,
                 ms = started.elapsed().as_millis() as u64, "block-circuit keys ready");
-            Ok::<_, parley_proofs::ProofError>(p)
-        })
+                Ok::<_, parley_proofs::ProofError>(p)
+            }),
+        )
         .await
         .map_err(|e| eyre!("keygen task: {e}"))?
         .map_err(|e| eyre::Report::new(e).wrap_err("block-circuit keys"))?;
@@ -806,7 +810,10 @@ impl Proving {
         let dir = self.keys_dir.clone();
         let pin = B256::try_from(pinned).ok();
         tracing::info!(target: "parley::prover", capacity, k, cache = ?dir, "loading or making aggregation-circuit keys");
-        let a = tokio::task::spawn_blocking(move || {
+        let a = progress(
+            "aggregation keys",
+            &format!("capacity {capacity}, k {k}"),
+            tokio::task::spawn_blocking(move || {
             #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
             let started = std::time::Instant::now();
             let (a, source) = match (dir, pin) {
@@ -816,7 +823,8 @@ impl Proving {
             tracing::info!(target: "parley::prover", capacity, k, ?source,
                 ms = started.elapsed().as_millis() as u64, vk = %a.vk_hash(), "aggregation keys ready");
             Ok::<_, parley_proofs::ProofError>(a)
-        })
+        }),
+    )
         .await
         .map_err(|e| eyre!("aggregation keygen task: {e}"))?
         .map_err(|e| eyre::Report::new(e).wrap_err("aggregation-circuit keys"))?;
@@ -851,14 +859,18 @@ impl Proving {
             return Ok(c.clone());
         }
         tracing::info!(target: "parley::prover", k, "making compression-circuit keys (the L1 proof)");
-        let c = tokio::task::spawn_blocking(move || {
+        let c = progress(
+            "compression keys",
+            &format!("k {k}"),
+            tokio::task::spawn_blocking(move || {
             #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
             let started = std::time::Instant::now();
             let c = parley_proofs::aggregation::EpochCompressor::setup(&agg, k)?;
             tracing::info!(target: "parley::prover", k, ms = started.elapsed().as_millis() as u64,
                 vk = %c.vk_hash(), "compression keys ready");
             Ok::<_, parley_proofs::ProofError>(c)
-        })
+        }),
+    )
         .await
         .map_err(|e| eyre!("compression keygen task: {e}"))?
         .map_err(|e| eyre::Report::new(e).wrap_err("compression-circuit keys"))?;
@@ -928,14 +940,18 @@ pub async fn compress(
         .await
         .map_err(|e| eyre!("job slots closed: {e}"))?;
     tracing::info!(target: "parley::prover", epoch = e, "compressing the aggregate into the L1 proof");
-    let (bytes, took) = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
-        let started = std::time::Instant::now();
-        let proof = compressor.compress(snark)?;
-        compressor.verify(&proof)?;
-        Ok::<_, parley_proofs::ProofError>((proof.to_bytes(), started.elapsed()))
-    })
+    let (bytes, took) = progress(
+        "compression",
+        &format!("epoch {e}"),
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+            let started = std::time::Instant::now();
+            let proof = compressor.compress(snark)?;
+            compressor.verify(&proof)?;
+            Ok::<_, parley_proofs::ProofError>((proof.to_bytes(), started.elapsed()))
+        }),
+    )
     .await
     .map_err(|err| eyre!("compression task: {err}"))?
     .map_err(|err| eyre!("compressing epoch {e}: {err}"))?;
@@ -1064,14 +1080,18 @@ pub async fn aggregate(
                 .await
                 .map_err(|e| eyre!("job slots closed: {e}"))?;
             tracing::info!(target: "parley::prover", epoch = e, blocks = snarks.len(), capacity, "aggregating");
-            let (bytes, took) = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
-                let started = std::time::Instant::now();
-                let snark = agg.aggregate(&me, snarks)?;
-                parley_proofs::aggregation::encode_epoch_snark(&snark)
-                    .map(|b| (b, started.elapsed()))
-            })
+            let (bytes, took) = progress(
+                "aggregation",
+                &format!("epoch {e}"),
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+                    let started = std::time::Instant::now();
+                    let snark = agg.aggregate(&me, snarks)?;
+                    parley_proofs::aggregation::encode_epoch_snark(&snark)
+                        .map(|b| (b, started.elapsed()))
+                }),
+            )
             .await
             .map_err(|e| eyre!("aggregation task: {e}"))?
             .map_err(|err| eyre!("aggregating epoch {e}: {err}"))?;
@@ -1196,12 +1216,16 @@ async fn make_proof(
         .map_err(|e| eyre!("job slots closed: {e}"))?;
     let public = witness.public;
     tracing::info!(target: "parley::prover", slot, chunk, chunks, capacity, "proving");
-    let proof = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
-        let started = std::time::Instant::now();
-        keys.prove(&witness).map(|p| (p, started.elapsed()))
-    })
+    let proof = progress(
+        "block proof",
+        &format!("slot {slot} chunk {chunk}"),
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+            let started = std::time::Instant::now();
+            keys.prove(&witness).map(|p| (p, started.elapsed()))
+        }),
+    )
     .await
     .map_err(|e| eyre!("proving task: {e}"))?
     .map_err(|e| eyre!("proving chunk {chunk} of slot {slot}: {e}"))?;
@@ -1727,6 +1751,58 @@ fn spawn_job(
         let _ = done.send((id, outcome));
     });
     true
+}
+
+/// How often a long computation (keygen, a proof, an aggregation, a compression) logs that
+/// it is still running.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// How long the last computation of each kind took in this process: the estimate progress
+/// lines show.
+static LAST_TOOK: std::sync::Mutex<BTreeMap<&'static str, Duration>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Awaits `task`, a long computation of kind `what` (for `subject`), logging every
+/// [`PROGRESS_EVERY`] how long it has run and, once a computation of its kind has finished in
+/// this process, that one's duration as the estimate. Minutes of keygen or proving otherwise
+/// look like a hung worker.
+async fn progress<T>(
+    what: &'static str,
+    subject: &str,
+    task: tokio::task::JoinHandle<T>,
+) -> Result<T, tokio::task::JoinError> {
+    #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.tick().await; // the first tick is immediate
+    tokio::pin!(task);
+    loop {
+        tokio::select! {
+            r = &mut task => {
+                LAST_TOOK
+                    .lock()
+                    .expect("progress estimates lock")
+                    .insert(what, started.elapsed());
+                return r;
+            }
+            _ = tick.tick() => {
+                let secs = started.elapsed().as_secs();
+                let last = LAST_TOOK
+                    .lock()
+                    .expect("progress estimates lock")
+                    .get(what)
+                    .map(Duration::as_secs)
+                    .filter(|s| *s > 0);
+                match last {
+                    Some(last) => tracing::info!(target: "parley::prover", what, subject, secs,
+                        last_secs = last, estimate_pct = (secs * 100 / last).min(99),
+                        "still working"),
+                    None => tracing::info!(target: "parley::prover", what, subject, secs,
+                        "still working (the first of its kind here: no estimate yet)"),
+                }
+            }
+        }
+    }
 }
 
 /// Tells the node what this worker is busy with (DESIGN §5: workers report progress and

@@ -528,7 +528,12 @@ restart_after_kill() {
   fi
   "${LOCALNET}" start-node "${node}" all >"${WORK}/start-node.log" 2>&1 ||
     fail "restart failed: $(tail -n 5 "${WORK}/start-node.log")"
-  local top
+  # The operator's view of the catch-up: `parleyd sync` follows it to the others' height.
+  local top out parleyd="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
+  out="$("${parleyd}" sync --node "$(cmt_url "${node}")" --peer "$(cmt_url "${others[0]}")" --timeout "${WAIT}" 2>"${WORK}/sync.err")" ||
+    fail "parleyd sync: $(tail -n 3 "${WORK}/sync.err") ${out}"
+  grep -q '^in sync at height [0-9]* (peer at [0-9]*)' <<<"${out}" || fail "parleyd sync printed: ${out}"
+  info "parleyd sync: ${out} ($(grep -c '%' "${WORK}/sync.err") progress lines)"
   top="$(cmt_height "${others[0]}")"
   wait_cmt_height $((top + 2)) "${node}"
   assert_same_app_hash 0 1 2 3

@@ -2,9 +2,11 @@
 //! key, sends it through a node's JSON-RPC (`parley_sendMessage`) and waits until the chain
 //! has executed it (the sender's protocol nonce moves past it), so a script can go on knowing
 //! the result. Also reads what a validator's node needs to register (its CometBFT consensus
-//! key). [`duties`] reads what an operator's address holds, has earned and must do next.
+//! key). [`duties`] reads what an operator's address holds, has earned and must do next;
+//! [`sync`] follows a node catching up.
 
 pub mod duties;
+pub mod sync;
 
 use std::path::Path;
 use std::time::Duration;
