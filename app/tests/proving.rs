@@ -1493,6 +1493,53 @@ fn a_drawn_prover_that_sends_nothing_is_slashed_at_its_windows_end_though_nobody
     assert_eq!(total_value(&net, &everyone), total, "value is conserved");
 }
 
+/// A drawn prover that unbonds after the draw still proves its slot in the window, is paid
+/// for it and loses nothing: its stake stays slashable through the windows it was drawn for
+/// (DESIGN §3), so it must be able to meet them. (Found by docs/first-hour/prover.md: the
+/// proofs of a prover that had just unbonded were refused as "not a registered prover", and
+/// the missed windows were then slashed from its unbonding stake.)
+#[test]
+fn a_prover_that_unbonds_after_the_draw_still_proves_its_slot_and_is_not_slashed() {
+    let mut net = fallback_net(1, fallback());
+    let a = net.keys[2].clone();
+    let s = slot_10_with_a_transfer(&mut net);
+    assert_eq!(assigned(&net, s), vec![a.address()]);
+    let proof = proof_action(&Witnesses::new(&net).witness(&net, s, a.address()));
+    send(&mut net, &a, 0, &Action::Unbond(parley_types::Role::Prover));
+    net.step();
+    assert_eq!(message_results(&net), vec![(0, String::new())]);
+    assert!(
+        net.reader()
+            .app_entry(&StateKey::Prover(a.address()))
+            .expect("read")
+            .is_none(),
+        "unbonded: no longer in the registry"
+    );
+    let before = ledger(&net, a.address()).balance;
+    send(&mut net, &a, 1, &proof);
+    net.step();
+    assert_eq!(
+        message_results(&net),
+        vec![(0, String::new())],
+        "the drawn prover's proof is taken after it unbonded"
+    );
+    let e = proof_slot(&net, s).expect("slot");
+    assert!(e.proven && e.missed.is_empty());
+    assert_eq!(e.transitions[0].prover, a.address());
+    let money = earnings(&net, a.address());
+    assert!(!money.earned.is_zero(), "paid for the slot");
+    let fee = ProtocolParams::default().message_fee;
+    assert_eq!(
+        ledger(&net, a.address()).balance + fee,
+        before + money.earned,
+        "the ledger got the pay, less the Proof's fee"
+    );
+    assert_eq!(money.fined, U256::ZERO);
+    // Past its window it is treated like anyone: the fallback wants a registered stake.
+    step_to(&mut net, 30);
+    assert_eq!(earnings(&net, a.address()).fined, U256::ZERO);
+}
+
 /// Slot 10's honest proofs for keys 3 and 4 on the fallback net (the same history on every
 /// fresh net, so they verify on each).
 fn fallback_proofs() -> &'static [Action; 2] {

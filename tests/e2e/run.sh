@@ -1717,7 +1717,6 @@ main() {
   run_check "viem 2, ethers 6 and forge drive a wallet's flow (tests/e2e/clients)" t_clients
   run_check "parleyd serves Prometheus metrics" t_metrics
   run_check "Prometheus (localnet.sh prometheus) scrapes every node's parleyd and CometBFT, parley_height rises, the alert rules load healthy, the dashboard's and rules' metrics exist" t_prometheus
-  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, unbond --wait-release with progress; a built-in sequencer drained by SIGUSR1 without a fine" t_operator_cli
   run_check "the web view in headless Chromium: live heights and slots, a cast transaction with its stage, read-only, screenshot" t_webview
   run_check "localnet status shows every validator with height and app hash" t_localnet_status
   run_check "all 4 validators agree on the app hash" t_app_hash_agreement
@@ -1732,6 +1731,9 @@ main() {
   run_check "state at past blocks (cast balance --block) on a restarted validator" t_history
   run_check "a fifth node joins as a full node and syncs to the same app hash" t_join
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
+  # After the differential test: its protocol messages (fund, bond) move EVM balances, which
+  # anvil, replaying the same transactions, cannot know of.
+  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, unbond --wait-release with progress; a built-in sequencer drained by SIGUSR1 without a fine" t_operator_cli
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction

@@ -306,9 +306,7 @@ pub fn apply_aggregate<V: StateView>(
     let Some((p, a)) = agg_params(params) else {
         return Ok(Err(LedgerError::AggregationDisabled));
     };
-    let Some(prover) = l.prover(who)? else {
-        return Ok(Err(LedgerError::NotRegistered("prover")));
-    };
+    let prover = l.prover(who)?;
     let Some(mut v) = epoch(l.overlay(), e)? else {
         return Ok(Err(LedgerError::EpochNotDue(e)));
     };
@@ -320,12 +318,17 @@ pub fn apply_aggregate<V: StateView>(
         }
     }
     match v.aggregator {
+        // The drawn aggregator may aggregate within its window even after it unbonded: its
+        // stake stays slashable for the window, so it must be able to meet it.
         Some((drawn, _)) if height <= v.window_end => {
             if drawn != who {
                 return Ok(Err(LedgerError::NotAggregator(e)));
             }
         }
         _ => {
+            let Some(prover) = prover else {
+                return Ok(Err(LedgerError::NotRegistered("prover")));
+            };
             if prover.stake < p.fallback.min_fallback_stake {
                 return Ok(Err(LedgerError::FallbackStake {
                     have: prover.stake,
@@ -777,6 +780,44 @@ mod tests {
         assert_eq!(read_epoch(&mut v, 1).state, EpochState::Empty);
         let c = with(&mut v, cursor);
         assert_eq!((c.next_to_close, c.oldest_due), (2, 2));
+    }
+
+    /// The drawn aggregator that has left the prover registry since the draw (unbonded)
+    /// still aggregates within its window and is paid: its stake stays slashable for that
+    /// window, so it must be able to meet it. A stranger is still refused.
+    #[test]
+    fn a_drawn_aggregator_that_unbonded_still_aggregates_in_its_window() {
+        let mut v = state();
+        end(&mut v, 5);
+        let e = read_epoch(&mut v, 0);
+        let (drawn, _) = e.aggregator.expect("drawn");
+        v.0.remove(&StateKey::Prover(drawn));
+        assert_eq!(stake(&mut v, drawn), U256::ZERO, "no longer registered");
+        let stranger = Address::repeat_byte(0x99);
+        assert!(matches!(
+            send(&mut v, stranger, 0, &proof_for(stranger, &e.blocks), 6),
+            Err(LedgerError::NotAggregator(0))
+        ));
+        assert_eq!(
+            send(&mut v, drawn, 0, &proof_for(drawn, &e.blocks), 6),
+            Ok(None)
+        );
+        assert_eq!(read_epoch(&mut v, 0).state, EpochState::Aggregated);
+        assert_eq!(balance(&mut v, drawn), U256::from(1_000));
+        // After the window a non-registered sender is refused as before.
+        let mut w = state();
+        end(&mut w, 5);
+        w.0.remove(&StateKey::Prover(drawn));
+        assert!(matches!(
+            send(
+                &mut w,
+                drawn,
+                0,
+                &proof_for(drawn, &e.blocks),
+                5 + WINDOW + 1
+            ),
+            Err(LedgerError::NotRegistered("prover"))
+        ));
     }
 
     fn send_l1(

@@ -373,14 +373,17 @@ pub(crate) fn burn_fine<V: StateView>(
 }
 
 /// A slot that awaits a proof of `chunk` from `who` and can take one at all: `Err` the
-/// refusal.
+/// refusal. `drawn`: `who` was drawn for the slot, which lets it prove it even after it
+/// unbonded (DESIGN §3: a leaving prover's stake stays slashable through every window it was
+/// drawn for, so it must be able to meet them); anyone else must be a registered prover.
 fn open_slot<V: StateView>(
     l: &mut Ledger<'_, '_, V>,
     s: u64,
     chunk: u32,
     who: Address,
+    drawn: bool,
 ) -> Result<Result<ProofSlot, LedgerError>, StoreError> {
-    if l.prover(who)?.is_none() {
+    if !drawn && l.prover(who)?.is_none() {
         return Ok(Err(LedgerError::NotRegistered("prover")));
     }
     let Some(entry) = proof_slot(l.overlay(), s)? else {
@@ -437,7 +440,9 @@ pub fn apply_proof<V: StateView>(
         return Ok(Err(LedgerError::ProvingDisabled));
     }
     let s = claim.slot;
-    let entry = match open_slot(l, s, claim.chunk, who)? {
+    let assigned = assignment::assigned(l.overlay(), s)?.unwrap_or_default();
+    let drawn = assigned.provers.iter().any(|(a, _)| *a == who);
+    let entry = match open_slot(l, s, claim.chunk, who, drawn)? {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
@@ -448,8 +453,7 @@ pub fn apply_proof<V: StateView>(
     }
     // Within the window only the slot's assigned provers may prove it; a slot nobody was
     // drawn for is open to every registered prover.
-    let assigned = assignment::assigned(l.overlay(), s)?.unwrap_or_default();
-    if !assigned.provers.is_empty() && !assigned.provers.iter().any(|(a, _)| *a == who) {
+    if !assigned.provers.is_empty() && !drawn {
         return Ok(Err(LedgerError::NotAssigned(s)));
     }
     if let Some(invalid) = verify_or_fine(l, params, height, who, &entry, &claim, check)? {
@@ -519,7 +523,7 @@ pub fn commit_proof<V: StateView>(
         return Ok(Err(LedgerError::ProvingDisabled));
     };
     let f = &p.fallback;
-    let mut entry = match open_slot(l, s, chunk, who)? {
+    let mut entry = match open_slot(l, s, chunk, who, false)? {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
@@ -582,7 +586,7 @@ pub fn reveal_proof<V: StateView>(
     };
     let f = &p.fallback;
     let s = claim.slot;
-    let mut entry = match open_slot(l, s, claim.chunk, who)? {
+    let mut entry = match open_slot(l, s, claim.chunk, who, false)? {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
