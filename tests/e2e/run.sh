@@ -481,26 +481,6 @@ t_operator_cli() {
   [[ "$(big "${after} - ${before}")" == "$(big "10**18 - ${fee}")" ]] ||
     fail "ledger moved by $(big "${after} - ${before}") wei, expected the 1 ETH bond less one message fee (${fee})"
   info "a fresh sequencer bonded 1 ETH, unbonded with --wait-release ($(grep -c '%' "${WORK}/unbond.err") progress lines): $(tail -n 1 <<<"${out}" | cut -c1-90)"
-  # Draining node 1's built-in sequencer (SIGUSR1): it stops bidding, reveals what it won,
-  # says when it is drained, and is fined nothing for it.
-  local s1 log1 fined0 fined1 h deadline=$((SECONDS + 90)) s
-  s1="$(dev_addr 1101)"
-  log1="${PARLEY_LOCALNET_DIR}/logs/node1.parleyd.log"
-  fined0="$(rpc 0 parley_getRoles "[\"${s1}\"]" | jq -r .result.earnings.fined)"
-  kill -USR1 "$(cat "${PARLEY_LOCALNET_DIR}/pids/node1.parleyd.pid")"
-  until grep -q 'sequencer drained:' "${log1}"; do
-    ((SECONDS < deadline)) || fail "node1's sequencer did not drain within 90 s: $(grep -c draining "${log1}") draining lines"
-    sleep 1
-  done
-  h="$(grep 'sequencer drained:' "${log1}" | tail -n 1 | sed -n 's/.*height=\([0-9]*\).*/\1/p')"
-  wait_cmt_height $((h + 4)) 0
-  fined1="$(rpc 0 parley_getRoles "[\"${s1}\"]" | jq -r .result.earnings.fined)"
-  [[ "$(big "${fined1}")" == "$(big "${fined0}")" ]] || fail "the drained sequencer was fined $(big "${fined1} - ${fined0}") wei"
-  for ((s = h + 1; s <= h + 4; s++)); do
-    rpc 0 parley_getSlot "[\"$(printf '0x%x' "${s}")\"]" | jq -e --arg a "${s1,,}" '[.result.bids[].sequencer | ascii_downcase] | index($a) == null' >/dev/null ||
-      fail "the drained sequencer still bid for slot ${s}"
-  done
-  info "node1's sequencer drained at height ${h} (SIGUSR1): no bids after it, nothing withheld or fined"
 }
 
 # restart_after_kill NODE WHICH — kill -9 WHICH on NODE, wait while the rest of the net goes on,
@@ -1733,7 +1713,7 @@ main() {
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
   # After the differential test: its protocol messages (fund, bond) move EVM balances, which
   # anvil, replaying the same transactions, cannot know of.
-  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, unbond --wait-release with progress; a built-in sequencer drained by SIGUSR1 without a fine" t_operator_cli
+  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, unbond --wait-release with progress" t_operator_cli
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
   run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
