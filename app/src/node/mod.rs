@@ -136,6 +136,16 @@ pub fn run(cfg: Config) -> eyre::Result<()> {
                     tracing::error!(target: "parley::sequencer", error = %e, "built-in sequencer stopped");
                 }
             });
+        } else {
+            // SIGUSR1 drains a built-in sequencer; on a node without one it must not stop
+            // the process (the signal's default action).
+            let mut usr1 =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+            tokio::spawn(async move {
+                while usr1.recv().await.is_some() {
+                    tracing::info!(target: "parley::sequencer", "SIGUSR1: this node runs no built-in sequencer; nothing to drain");
+                }
+            });
         }
         let limits = cfg.rpc_limits();
         let methods = crate::rpc::methods(app.clone(), &cfg.cometbft_rpc, limits.clone())?;
