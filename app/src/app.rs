@@ -148,6 +148,18 @@ pub struct Finalized {
 /// gets its chain id from CometBFT's InitChain).
 pub const TEST_CHAIN_ID: &str = "parley-test";
 
+/// A message's result code and log: 0 when it executed, else why it was refused at its turn
+/// (with or without a fine).
+fn message_outcome(o: &Result<ledger::Applied, LedgerError>) -> (u32, String) {
+    match o {
+        Ok(ledger::Applied {
+            rejected: Some(e), ..
+        }) => (e.code(), e.to_string()),
+        Ok(_) => (0, String::new()),
+        Err(e) => (e.code(), e.to_string()),
+    }
+}
+
 /// Result code of the txs of a decided block that broke the proposal rules (executed empty).
 pub const RULE_BREAKING_CODE: u32 = 20;
 
@@ -976,13 +988,7 @@ impl App {
                 .map(|_| (0, String::new()))
                 .chain(proposal.attest.iter().map(|_| (0, String::new())))
                 .chain(proposal.l1_queue.iter().map(|_| (0, String::new())))
-                .chain(executed.messages.iter().map(|o| match o {
-                    Ok(ledger::Applied {
-                        rejected: Some(e), ..
-                    }) => (e.code(), e.to_string()),
-                    Ok(_) => (0, String::new()),
-                    Err(e) => (e.code(), e.to_string()),
-                }))
+                .chain(executed.messages.iter().map(message_outcome))
                 // The proposer's L2 block, when the proposal carries one.
                 .chain(proposal.block.iter().map(|_| (0, String::new())))
                 .collect()
@@ -1067,7 +1073,24 @@ impl App {
         Self::slot_metrics(&params, height, &executed.writes);
         let validator_updates = executed.validator_updates.clone();
         m::validator_updates(validator_updates.len());
-        c.staged = Some(BlockWrites::executed(executed, height, app_hash));
+        // How each message ended, by its hash, for `parley_getMessage` (a block that broke the
+        // rules executed none of them, and records none).
+        let messages = if broke {
+            Vec::new()
+        } else {
+            proposal
+                .messages
+                .iter()
+                .zip(&executed.messages)
+                .map(|(msg, o)| {
+                    let (code, log) = message_outcome(o);
+                    (msg.hash, crate::store::MessageResult { height, code, log })
+                })
+                .collect()
+        };
+        let mut staged = BlockWrites::executed(executed, height, app_hash);
+        staged.messages = messages;
+        c.staged = Some(staged);
         Ok(Finalized {
             app_hash,
             tx_results,

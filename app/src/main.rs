@@ -203,8 +203,10 @@ enum Cmd {
         index: u32,
     },
     /// Sign a protocol message (DESIGN §3) with an operator key, send it through a node's
-    /// JSON-RPC and wait until the chain executes it. Amounts are wei, or ether with an
-    /// `eth` suffix (`10eth`).
+    /// JSON-RPC and wait until a block carries it: it prints `executed`, or fails with the
+    /// node's reason for refusing it at its turn. When another signer of the same key (a
+    /// running prover worker) takes its nonce first, it signs the message again with the next
+    /// nonce. Amounts are wei, or ether with an `eth` suffix (`10eth`).
     ///
     /// Examples:
     ///   parleyd msg --dev-account 9 fund 20eth

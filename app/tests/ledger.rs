@@ -6,7 +6,7 @@
 
 mod common;
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer_local::PrivateKeySigner;
 use common::{CHAIN_ID, Net, ledger, pot, total_value};
 use parley_app::app::TEST_CHAIN_ID;
@@ -182,7 +182,18 @@ fn a_refused_message_changes_nothing_and_replays_are_refused() {
     // turn with the same codes, and nothing moves (not even the fee or the nonce).
     let replay = msg::sign(&k, CHAIN_ID, 0, &Action::Fund(eth(1)));
     let overdraft = msg::sign(&k, CHAIN_ID, 1, &Action::Withdraw(eth(2)));
+    let hashes = [keccak256(&replay), keccak256(&overdraft)];
     assert_eq!(force(&mut net, vec![replay, overdraft]), vec![40, 42]);
+    // The node's message records (`parley_getMessage`) say the same, with the height.
+    for (hash, code) in hashes.iter().zip([40, 42]) {
+        let r = net
+            .reader()
+            .message(hash)
+            .expect("reads")
+            .expect("recorded");
+        assert_eq!((r.height, r.code), (net.height, code));
+        assert!(!r.log.is_empty(), "a refusal says why");
+    }
     assert_eq!(
         (
             ledger(&net, k.address()),
@@ -192,10 +203,21 @@ fn a_refused_message_changes_nothing_and_replays_are_refused() {
         before
     );
     // The sender's next message still works with nonce 1.
-    send(&mut net, &k, 1, Action::Withdraw(eth(1) / U256::from(2))).expect("withdraw");
+    let hash = send(&mut net, &k, 1, Action::Withdraw(eth(1) / U256::from(2))).expect("withdraw");
+    assert_eq!(
+        net.reader().message(&hash).expect("reads"),
+        None,
+        "not before a block carries it"
+    );
     net.step();
     assert_eq!(net.last_results[0].0, 0);
     assert_eq!(ledger(&net, k.address()).nonce, 2);
+    let r = net
+        .reader()
+        .message(&hash)
+        .expect("reads")
+        .expect("recorded");
+    assert_eq!((r.height, r.code, r.log.as_str()), (net.height, 0, ""));
 }
 
 #[test]

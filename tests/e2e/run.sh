@@ -446,7 +446,7 @@ t_webview() {
 # `parleyd schedule`; clear refusals; and `parleyd msg … unbond sequencer --wait-release`,
 # which follows the unbonding with a progress bar until the bond is back in the ledger.
 t_operator_cli() {
-  local parleyd out err seq="1300" addr before after fee
+  local parleyd out err seq="1300" addr before after
   parleyd="${PARLEYD_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/release/parleyd}"
   out="$("${parleyd}" duties --rpc "$(eth_url 0)" --dev-account 1200 2>&1)" || fail "duties (prover): ${out}"
   grep -qE '^  prover +stake 10 ETH, reputation [0-9.]+ %, active' <<<"${out}" || fail "duties shows no active prover role: ${out}"
@@ -471,13 +471,32 @@ t_operator_cli() {
   "${parleyd}" msg --rpc "$(eth_url 0)" --dev-account "${seq}" bond-sequencer 1eth >/dev/null 2>&1 || fail "bond-sequencer failed"
   out="$("${parleyd}" duties --rpc "$(eth_url 0)" --address "${addr}" 2>&1)" || fail "duties (sequencer): ${out}"
   grep -qE '^  sequencer +bond 1 ETH since #[0-9]+' <<<"${out}" || fail "duties shows no sequencer bond: ${out}"
+  # Three messages signed at once with one key (as an operator's beside a running worker)
+  # take the same nonce: each `msg` tells its own message's fate from the node's record,
+  # signs again when another took the nonce, and says `executed` only for what executed.
+  local n0 b0 n1 b1 i pids=() fee resigned
+  fee="$(rpc 0 parley_getProtocolParams '[]' | jq -r .result.protocol.message_fee)"
+  read -r n0 b0 < <(rpc 0 parley_getLedger "[\"${addr}\"]" | jq -r '"\(.result.nonce) \(.result.balance)"')
+  for i in 1 2 3; do
+    "${parleyd}" msg --rpc "$(eth_url 0)" --dev-account "${seq}" fund "${i}" >"${WORK}/race.${i}.out" 2>"${WORK}/race.${i}.err" &
+    pids+=("$!")
+  done
+  for i in 1 2 3; do
+    wait "${pids[$((i - 1))]}" || fail "concurrent fund ${i}: $(tail -n 3 "${WORK}/race.${i}.err")"
+    grep -q '^executed "fund"' "${WORK}/race.${i}.out" || fail "concurrent fund ${i} printed: $(cat "${WORK}/race.${i}.out")"
+  done
+  read -r n1 b1 < <(rpc 0 parley_getLedger "[\"${addr}\"]" | jq -r '"\(.result.nonce) \(.result.balance)"')
+  ((n1 == n0 + 3)) || fail "three concurrent messages reported executed, but the nonce moved from $((n0)) to $((n1))"
+  [[ "$(big "${b1} - ${b0}")" == "$(big "6 - 3 * ${fee}")" ]] ||
+    fail "three concurrent funds of 1+2+3 wei moved the ledger by $(big "${b1} - ${b0}") wei, expected 6 less three fees"
+  resigned="$(cat "${WORK}"/race.*.err | grep -c 'went to another message' || true)"
+  info "three funds signed at once with one key: all executed, nonce $((n0)) -> $((n1)); ${resigned} re-signed after losing the nonce"
   before="$(rpc 0 parley_getLedger "[\"${addr}\"]" | jq -r .result.balance)"
   out="$("${parleyd}" msg --rpc "$(eth_url 0)" --dev-account "${seq}" unbond sequencer --wait-release 600 2>"${WORK}/unbond.err")" ||
     fail "unbond --wait-release: $(tail -n 3 "${WORK}/unbond.err") ${out}"
   grep -q '^released at #[0-9]*: 1 ETH back in the ledger' <<<"${out}" || fail "unbond --wait-release printed: ${out}"
   grep -qE '^  \[#+\.*\] +[0-9]+ %' "${WORK}/unbond.err" || fail "no progress bar while unbonding: $(cat "${WORK}/unbond.err")"
   after="$(rpc 0 parley_getLedger "[\"${addr}\"]" | jq -r .result.balance)"
-  fee="$(rpc 0 parley_getProtocolParams '[]' | jq -r .result.protocol.message_fee)"
   [[ "$(big "${after} - ${before}")" == "$(big "10**18 - ${fee}")" ]] ||
     fail "ledger moved by $(big "${after} - ${before}") wei, expected the 1 ETH bond less one message fee (${fee})"
   info "a fresh sequencer bonded 1 ETH, unbonded with --wait-release ($(grep -c '%' "${WORK}/unbond.err") progress lines): $(tail -n 1 <<<"${out}" | cut -c1-90)"

@@ -1,7 +1,8 @@
 //! The operator client behind `parleyd msg …`: signs a protocol message with the operator's
-//! key, sends it through a node's JSON-RPC (`parley_sendMessage`) and waits until the chain
-//! has executed it (the sender's protocol nonce moves past it), so a script can go on knowing
-//! the result. Also reads what a validator's node needs to register (its CometBFT consensus
+//! key, sends it through a node's JSON-RPC (`parley_sendMessage`) and waits until a block has
+//! carried it (`parley_getMessage`), so a script can go on knowing the result: executed, or
+//! refused with the node's reason. A nonce taken by another signer of the same key is noticed
+//! and the message signed again. Also reads what a validator's node needs to register (its CometBFT consensus
 //! key). [`duties`] reads what an operator's address holds, has earned and must do next;
 //! [`sync`] follows a node catching up.
 
@@ -73,6 +74,23 @@ fn refusal(url: &str, action: &Action, e: jsonrpsee::core::client::Error) -> eyr
     )
 }
 
+/// How often [`Client::send`] signs a message again after another signer of the same key took
+/// its nonce.
+pub const MAX_RESIGNS: u32 = 5;
+
+/// How a message ended, as `parley_getMessage` answers it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MessageResult {
+    /// The height of the block that carried it.
+    pub height: U64,
+    /// Code 0.
+    pub executed: bool,
+    /// Its result code.
+    pub code: u32,
+    /// Why it was refused (empty when executed).
+    pub log: String,
+}
+
 /// A node's JSON-RPC, for the operator's messages.
 #[derive(Debug)]
 pub struct Client {
@@ -120,8 +138,23 @@ impl Client {
             .wrap_err_with(|| format!("parley_getLedger at {}", self.url))
     }
 
+    /// How the message with this hash ended, once a committed block carried it.
+    pub async fn message(&self, hash: B256) -> eyre::Result<Option<MessageResult>> {
+        self.rpc
+            .request("parley_getMessage", rpc_params![hash])
+            .await
+            .wrap_err_with(|| format!("parley_getMessage at {}", self.url))
+    }
+
     /// Signs `action` as `key`'s next message, sends it and, with `wait`, waits up to
-    /// `wait` for the chain to execute it. Returns the message hash and the ledger after.
+    /// `wait` for a block to carry it. Returns the message hash and the ledger after it
+    /// executed; a refusal at its turn is an error with the node's reason.
+    ///
+    /// The nonce is the committed one, so another signer of the same key (a running prover
+    /// worker, the built-in sequencer) can take it first: then the message can never execute.
+    /// The node's message record tells that apart ([`Client::message`] stays empty while the
+    /// nonce moves past ours), and the message is signed again with the next nonce, up to
+    /// [`MAX_RESIGNS`] times.
     pub async fn send(
         &self,
         key: &PrivateKeySigner,
@@ -129,28 +162,77 @@ impl Client {
         wait: Option<Duration>,
     ) -> eyre::Result<(B256, Ledger)> {
         let chain_id = self.chain_id().await?;
-        let before = self.ledger(key.address()).await?;
-        let nonce: u64 = before.nonce.to();
-        let raw = alloy_primitives::Bytes::from(msg::sign(key, chain_id, nonce, action));
-        let hash: B256 = self
-            .rpc
-            .request("parley_sendMessage", rpc_params![raw])
-            .await
-            .map_err(|e| refusal(&self.url, action, e))?;
-        let Some(wait) = wait else {
-            return Ok((hash, before));
-        };
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        let mut resigned = 0;
         loop {
-            let now = self.ledger(key.address()).await?;
-            if now.nonce.to::<u64>() > nonce {
-                return Ok((hash, now));
+            let before = self.ledger(key.address()).await?;
+            let nonce: u64 = before.nonce.to();
+            let raw = alloy_primitives::Bytes::from(msg::sign(key, chain_id, nonce, action));
+            let hash: B256 = self
+                .rpc
+                .request("parley_sendMessage", rpc_params![raw])
+                .await
+                .map_err(|e| refusal(&self.url, action, e))?;
+            let (Some(wait), Some(deadline)) = (wait, deadline) else {
+                return Ok((hash, before));
+            };
+            match self.outcome(key.address(), hash, nonce, deadline).await? {
+                Some(Ok(after)) => return Ok((hash, after)),
+                Some(Err(r)) => bail!(
+                    "message {hash} (nonce {nonce}) was refused at its turn in block #{} \
+                     (code {}): {}",
+                    r.height,
+                    r.code,
+                    r.log
+                ),
+                None if resigned < MAX_RESIGNS => {
+                    resigned += 1;
+                    eprintln!(
+                        "nonce {nonce} went to another message signed with this key (a running \
+                         worker or sequencer?); signing {} again with the next nonce",
+                        action.kind().name()
+                    );
+                }
+                None => bail!(
+                    "message {hash}: nonce {nonce} went to another message signed with this \
+                     key, {MAX_RESIGNS} times after signing again; another signer is busy with \
+                     this key — try again, or stop it first"
+                ),
             }
             if tokio::time::Instant::now() >= deadline {
                 bail!(
-                    "message {hash} (nonce {nonce}) was not executed within {}s; it may \
-                     still be in the mempool, or was refused at its turn (see the node's log)",
+                    "the {} message did not execute within {}s",
+                    action.kind().name(),
                     wait.as_secs()
+                );
+            }
+        }
+    }
+
+    /// Waits until a block carries message `hash` (signed with `nonce`): `Some(Ok(ledger))`
+    /// when it executed, `Some(Err(record))` when it was refused at its turn, `None` when the
+    /// sender's nonce moved past `nonce` without it (another message took the nonce).
+    async fn outcome(
+        &self,
+        sender: Address,
+        hash: B256,
+        nonce: u64,
+        deadline: tokio::time::Instant,
+    ) -> eyre::Result<Option<Result<Ledger, MessageResult>>> {
+        loop {
+            // The nonce first: a record committed with the nonce change is visible after it.
+            let now = self.ledger(sender).await?;
+            if let Some(r) = self.message(hash).await? {
+                return Ok(Some(if r.executed { Ok(now) } else { Err(r) }));
+            }
+            if now.nonce.to::<u64>() > nonce {
+                return Ok(None);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "message {hash} (nonce {nonce}) was not executed in time; it may still be \
+                     in the mempool (`cast rpc parley_getMessage {hash}` says once a block \
+                     carries it)"
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

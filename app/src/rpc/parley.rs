@@ -33,6 +33,20 @@ struct LedgerJson {
     nonce: U64,
 }
 
+/// `parley_getMessage`: how a protocol message ended in the block that carried it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageJson {
+    /// The CometBFT height of the block that carried it.
+    height: U64,
+    /// True when it executed (code 0).
+    executed: bool,
+    /// Its result code: 0, or the code it was refused with at its turn.
+    code: u32,
+    /// Why it was refused (empty when executed).
+    log: String,
+}
+
 /// A sequencer in `parley_getRoles` / `parley_getRegistry`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -627,6 +641,17 @@ pub(super) fn register(
             balance: acc.balance,
             nonce: U64::from(acc.nonce),
         })
+    })?;
+    module.register_method("parley_getMessage", |p: Params, ctx, _| {
+        m::rpc("parley_getMessage");
+        let hash: B256 = p.one()?;
+        let r = ctx.reader()?;
+        Ok::<_, ErrorObjectOwned>(r.message(&hash).map_err(internal)?.map(|m| MessageJson {
+            height: U64::from(m.height),
+            executed: m.code == 0,
+            code: m.code,
+            log: m.log,
+        }))
     })?;
     module.register_method("parley_getRoles", |p: Params, ctx, _| {
         m::rpc("parley_getRoles");

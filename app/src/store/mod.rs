@@ -41,6 +41,11 @@ const INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("info");
 /// epoch settles. (`proofs.v2`: v1 had no chunk.)
 const PROOFS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("proofs.v2");
 
+/// Protocol message hash → [`MessageResult::encode`]: how each message a block carried ended
+/// (local to the node, like [`TXS`]; not state, not in the app hash). `parleyd msg` reads it to
+/// tell "executed" from "refused at its turn" and from "its nonce went to another message".
+const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
+
 /// The second part of a [`PROOFS`] key.
 pub(crate) fn proof_key(chunk: u32, prover: Address) -> [u8; 24] {
     let mut k = [0u8; 24];
@@ -109,6 +114,45 @@ pub struct BlockWrites {
     pub proofs: Vec<(u64, u32, Address, Vec<u8>)>,
     /// Drop the kept proofs of slots below this one (their epochs are settled).
     pub proofs_below: Option<u64>,
+    /// How each protocol message of the block ended, by message hash.
+    pub messages: Vec<(B256, MessageResult)>,
+}
+
+/// How one protocol message ended in the block that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageResult {
+    /// The height of the block that carried it.
+    pub height: u64,
+    /// Its result code: 0 executed; otherwise refused at its turn (the CheckTx codes of
+    /// docs/protocol.md), with or without a fine.
+    pub code: u32,
+    /// Why it was refused (empty when executed).
+    pub log: String,
+}
+
+impl MessageResult {
+    /// `height` u64 big-endian ‖ `code` u32 big-endian ‖ `log` UTF-8.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(12 + self.log.len());
+        b.extend_from_slice(&self.height.to_be_bytes());
+        b.extend_from_slice(&self.code.to_be_bytes());
+        b.extend_from_slice(self.log.as_bytes());
+        b
+    }
+
+    /// The inverse of [`MessageResult::encode`].
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        if b.len() < 12 {
+            return Err(corrupt(format!("message result of {} bytes", b.len())));
+        }
+        let (h, rest) = b.split_at(8);
+        let (c, log) = rest.split_at(4);
+        Ok(Self {
+            height: u64::from_be_bytes(h.try_into().map_err(corrupt)?),
+            code: u32::from_be_bytes(c.try_into().map_err(corrupt)?),
+            log: String::from_utf8(log.to_vec()).map_err(corrupt)?,
+        })
+    }
 }
 
 impl BlockWrites {
@@ -151,6 +195,7 @@ impl BlockWrites {
             chain_id: None,
             proofs,
             proofs_below,
+            messages: Vec::new(),
         }
     }
 }
@@ -192,6 +237,7 @@ impl Store {
         tx.open_table(CHANGESETS)?;
         tx.open_table(HISTORY)?;
         tx.open_table(PROOFS)?;
+        tx.open_table(MESSAGES)?;
         {
             let mut info = tx.open_table(INFO)?;
             let found = info
@@ -304,6 +350,10 @@ impl Store {
                     proof.as_slice(),
                 )?;
             }
+            let mut messages = tx.open_table(MESSAGES)?;
+            for (hash, r) in &w.messages {
+                messages.insert(hash.as_slice(), r.encode().as_slice())?;
+            }
             let mut info = tx.open_table(INFO)?;
             info.insert("height", w.height.to_be_bytes().as_slice())?;
             info.insert("app_hash", w.app_hash.as_slice())?;
@@ -408,6 +458,28 @@ mod tests {
         assert_eq!(r.proof(5, 0, a).expect("reads"), Some(vec![5]));
         assert_eq!(r.proof(9, 0, b).expect("reads"), Some(vec![9]));
         assert_eq!(r.last_commit().expect("reads").1, B256::repeat_byte(9));
+    }
+
+    /// A message record reads back as written; bytes too short for one, or a log that is not
+    /// UTF-8, read as corruption.
+    #[test]
+    fn message_results_round_trip_and_reject_foreign_bytes() {
+        let r = MessageResult {
+            height: 7,
+            code: 42,
+            log: "ledger balance 0 wei does not cover 1".into(),
+        };
+        assert_eq!(MessageResult::decode(&r.encode()).expect("decodes"), r);
+        assert!(matches!(
+            MessageResult::decode(&[0; 11]),
+            Err(StoreError::Corrupt(_))
+        ));
+        let mut bad = r.encode();
+        bad.push(0xff);
+        assert!(matches!(
+            MessageResult::decode(&bad),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     /// Record bytes that are not this version's encoding — a data directory written with the

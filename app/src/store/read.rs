@@ -7,8 +7,8 @@ use parley_types::{BlockRecord, ChainMeta, StateDiff, StateKey, StateValue, TxRe
 use redb::ReadableTable;
 
 use super::{
-    BLOCK_NUMBERS, BLOCKS, CHANGESETS, CODE, DIFFS, HISTORY, INFO, PROOFS, Result, STATE, TXS,
-    corrupt, history_floor,
+    BLOCK_NUMBERS, BLOCKS, CHANGESETS, CODE, DIFFS, HISTORY, INFO, MESSAGES, MessageResult, PROOFS,
+    Result, STATE, TXS, corrupt, history_floor,
 };
 use crate::chain::genesis::Params;
 use crate::chain::view::{StateView, StoreError};
@@ -169,6 +169,14 @@ impl Reader {
         let t = self.tx.open_table(TXS)?;
         t.get(hash.as_slice())?
             .map(|g| TxRecord::decode(g.value()).map_err(corrupt))
+            .transpose()
+    }
+
+    /// How the protocol message with this hash ended, once a committed block carried it.
+    pub fn message(&self, hash: &B256) -> Result<Option<MessageResult>> {
+        let t = self.tx.open_table(MESSAGES)?;
+        t.get(hash.as_slice())?
+            .map(|g| MessageResult::decode(g.value()))
             .transpose()
     }
 

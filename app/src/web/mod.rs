@@ -48,6 +48,7 @@ pub const READ_METHODS: &[&str] = &[
     "eth_getTransactionByHash",
     "eth_getTransactionReceipt",
     "parley_getLedger",
+    "parley_getMessage",
     "parley_getRoles",
     "parley_getRegistry",
     "parley_getSchedule",
