@@ -974,6 +974,49 @@ sys.exit(0 if ok else 1)
   [[ "${a}" == "${b}" && "${b}" == "${c}" ]] || fail "nodes disagree at ${h}: ${a} ${b} ${c}"
   auction_srs
   auction_fallback
+  auction_drain
+}
+
+# Draining the built-in sequencer (SIGUSR1, docs/operators/sequencer.md) on node 0: it bids no
+# more, still reveals every slot it won, and logs `sequencer drained`; nothing it won is
+# withheld and it is fined nothing. (Node 1 is down since the kill above, so node 0 keeps
+# running: a drained sequencer inside a live node shows the same as one about to stop.)
+auction_drain() {
+  local seq0 pid log fined0 fined1 h0 hd s out deadline won=0
+  seq0="$(dev_addr 1100)"
+  seq0="${seq0,,}"
+  log="${PARLEY_LOCALNET_DIR}/logs/node0.parleyd.log"
+  pid="$(cat "${PARLEY_LOCALNET_DIR}/pids/node0.parleyd.pid")"
+  fined0="$(rpc 2 parley_getRoles "[\"${seq0}\"]" | jq -r .result.earnings.fined)"
+  h0="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+  # Slots it bids on while draining start: a tipped transfer keeps its blocks non-empty.
+  "${CAST}" send --async --rpc-url "$(eth_url 2)" --private-key "$(dev_key 6)" --gas-limit 21000 \
+    --gas-price 2gwei --priority-gas-price 1gwei --value 1 0x000000000000000000000000000000000000bEEF >/dev/null 2>&1 || true
+  kill -USR1 "${pid}" || fail "cannot signal node0's parleyd (${pid})"
+  deadline=$((SECONDS + 90))
+  until grep -q 'sequencer drained' "${log}"; do
+    kill -0 "${pid}" 2>/dev/null || fail "node0's parleyd stopped on SIGUSR1: $(tail -n 3 "${log}")"
+    ((SECONDS < deadline)) || fail "no 'sequencer drained' within 90 s of SIGUSR1: $(grep -m3 'drain' "${log}")"
+    sleep 0.5
+  done
+  hd="$("${CAST}" block-number --rpc-url "$(eth_url 2)")"
+  wait_eth_height 2 "$((hd + 16))"
+  for ((s = h0; s <= hd + 16; s++)); do
+    out="$(slot_json 2 "${s}")"
+    [[ "$(jq -r '.winner.sequencer // empty' <<<"${out}" | tr A-F a-f)" == "${seq0}" ]] || continue
+    won=$((won + 1))
+    [[ "$(jq -r .state <<<"${out}")" != withheld ]] || fail "slot ${s}, won by the draining sequencer, was withheld: ${out}"
+    ((s <= hd)) || fail "slot ${s} after 'sequencer drained' (#${hd}) was won by the drained sequencer: ${out}"
+  done
+  ((won > 0)) || fail "the sequencer won no slot between the signal (#${h0}) and 'drained' (#${hd}): nothing was drained"
+  for ((s = hd + 1; s <= hd + 16; s++)); do
+    jq -e --arg me "${seq0}" '[.bids[] | select((.sequencer | ascii_downcase) == $me)] | length == 0' \
+      <<<"$(slot_json 2 "${s}")" >/dev/null || fail "the drained sequencer bid on slot ${s}: $(slot_json 2 "${s}")"
+  done
+  fined1="$(rpc 2 parley_getRoles "[\"${seq0}\"]" | jq -r .result.earnings.fined)"
+  [[ "$(big "${fined1} - ${fined0}")" == 0 ]] || fail "the draining sequencer was fined $(big "${fined1} - ${fined0}") wei"
+  kill -0 "${pid}" 2>/dev/null || fail "node0's parleyd is gone after the drain"
+  info "sequencer 0 drained by SIGUSR1 at #${h0}, drained at #${hd}: ${won} slots it won in between all executed, no bid in the 16 slots after, fined 0 wei"
 }
 
 # The trusted setup (ADR 0014) on the proving localnet: node 1's parleyd (killed above) is
@@ -1732,10 +1775,10 @@ main() {
   run_check "differential against anvil on the localnet: ${PARLEY_E2E_DIFF_BATCHES} generated batches, every block replayed" t_differential
   # After the differential test: its protocol messages (fund, bond) move EVM balances, which
   # anvil, replaying the same transactions, cannot know of.
-  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, unbond --wait-release with progress" t_operator_cli
+  run_check "operator CLI: parleyd duties (prover, sequencer), schedule, clear refusals, three messages signed at once with one key all executed, unbond --wait-release with progress" t_operator_cli
   run_check "the fifth node bonds as a validator and signs commits after the epoch boundary" t_join_validator
   run_check "the prover draw's seed: five validators commit and open in vote extensions, the seed moves" t_seed
-  run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover" t_auction
+  run_check "auction and proving path (own localnet, 2 sequencers, a proving worker): cast and viem txs in sequencer-built blocks, the cast tx proven on chain; a killed sequencer's slots are withheld, the chain goes on; a killed prover's slot is proven through the fallback by a second prover; the other sequencer drained by SIGUSR1 withholds nothing" t_auction
   run_check "a ceremony file (rehearsed) pinned in genesis: nodes and the prover workers load it; a slot of several chunks is proven, its chunks by two workers" t_ceremony
   run_check "prover faults (own localnet, 2 workers of one prover): the workers share slots; a worker killed mid-proof, its task proven by the other in the window; the node they dial killed and restarted mid-proof, the slot proven once, no penalty" t_prover_faults
   run_check "the bridge (own localnet with anvil, PARLEY_LOCALNET_L1=1): validators attest empty epochs in vote extensions; parley-bridge deploys the Rollup with the genesis set and finalizes them, once each; a changed digest, too few signatures and an epoch out of order refused; an L1 deposit and a forced transaction sent only to L1 execute on L2" t_bridge
