@@ -6,7 +6,8 @@
 # Starts Prometheus for the running localnet (`localnet/localnet.sh prometheus`: the Debian
 # package's binary, installed by scripts/tools.sh), checks that it scrapes every node's parleyd
 # and CometBFT metrics, that parley_height rises in it on every node, that the alerting rules
-# of localnet/monitoring/alerts.yml are loaded and healthy, and that every metric the rules
+# of localnet/monitoring/alerts.yml pass their unit tests (alerts.test.yml) and are loaded and
+# healthy, and that every metric the rules
 # and the Grafana dashboard name exists (localnet/monitoring/check_metrics.py against a live
 # scrape); then stops that Prometheus again.
 
@@ -32,6 +33,9 @@ t_prometheus() {
   done
   local out
   out="$(promtool check rules "${MONITORING_DIR}/alerts.yml" 2>&1)" || fail "promtool check rules: ${out}"
+  # The rules' unit tests: each alert fires on its failure played as synthetic series, with
+  # its labels and text, and stays quiet on the healthy series beside it.
+  out="$(promtool test rules "${MONITORING_DIR}/alerts.test.yml" 2>&1)" || fail "promtool test rules: ${out}"
   local n_rules
   n_rules="$(grep -c '^ *- alert: ' "${MONITORING_DIR}/alerts.yml")"
   python3 -m json.tool "${MONITORING_DIR}/grafana-dashboard.json" >/dev/null ||
