@@ -230,36 +230,10 @@ stop_one() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# checks harness (as tests/e2e/run.sh)
+# checks harness (tests/e2e/lib/checks.sh, shared with run.sh)
 
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
-info() { echo "INFO: $*"; }
-
-run_check() {
-  local name="$1" fn="$2" out="${WORK}/check.out" rc reason t=${SECONDS}
-  set +e
-  (
-    exec 9>&- # the run lock stays with this script alone
-    set -euo pipefail
-    "${fn}"
-  ) >"${out}" 2>&1
-  rc=$?
-  set -e
-  if ((rc == 0)); then
-    PASSED=$((PASSED + 1))
-    echo "ok - ${name} ($((SECONDS - t)) s)"
-    grep '^INFO: ' "${out}" | sed 's/^INFO: /# /' || true
-  else
-    FAILED=$((FAILED + 1))
-    reason="$(grep '^FAIL: ' "${out}" | tail -n 1 | sed 's/^FAIL: //')"
-    [[ -n "${reason}" ]] || reason="exit ${rc}: $(grep -v '^\s*$' "${out}" | tail -n 1)"
-    echo "not ok - ${name} ($((SECONDS - t)) s): ${reason}"
-    sed 's/^/#   /' "${out}" | tail -n 25
-  fi
-}
+# fail, info, run_check.
+source "${SCRIPT_DIR}/lib/checks.sh"
 
 # Every query runs inside the node's own namespace, against the node's bridge address (the
 # nodes are generated with --rpc-bind host), so it also works while the node is cut off.

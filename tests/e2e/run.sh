@@ -64,36 +64,8 @@ cleanup() {
   exit "${rc}"
 }
 
-# fail REASON — end the current check with REASON (checks run in a subshell).
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
-
-# run_check NAME FUNCTION — run FUNCTION in a subshell with errexit, print ok / not ok.
-run_check() {
-  local name="$1" fn="$2" out="${WORK}/check.out" rc reason
-  set +e
-  (
-    set -euo pipefail
-    "${fn}"
-  ) >"${out}" 2>&1
-  rc=$?
-  set -e
-  if ((rc == 0)); then
-    PASSED=$((PASSED + 1))
-    echo "ok - ${name}"
-    grep '^INFO: ' "${out}" | sed 's/^INFO: /# /' || true
-  else
-    FAILED=$((FAILED + 1))
-    reason="$(grep '^FAIL: ' "${out}" | tail -n 1 | sed 's/^FAIL: //')"
-    [[ -n "${reason}" ]] || reason="exit ${rc}: $(grep -v '^\s*$' "${out}" | tail -n 1)"
-    echo "not ok - ${name}: ${reason}"
-    sed 's/^/#   /' "${out}" | tail -n 25
-  fi
-}
-
-info() { echo "INFO: $*"; }
+# fail, info, run_check.
+source "${SCRIPT_DIR}/lib/checks.sh"
 
 eth_url() { echo "http://127.0.0.1:$((8545 + $1))"; }
 cmt_url() { echo "http://127.0.0.1:$((26657 + 10 * $1))"; }
