@@ -16,6 +16,8 @@
 //! anyone else (the chain computes the commitment with the submitter's address). Empty slots
 //! change no state, so they have no block proof and the roots chain across them.
 
+pub mod tree;
+
 use crate::{
     circuit::BLOCK_NUM_INSTANCES,
     encoding::{fr_address, fr_from_be_bytes},
@@ -146,6 +148,33 @@ pub fn epoch_constraints(
     flags: &[AssignedValue<Fr>],
     aggregator: AssignedValue<Fr>,
 ) -> [AssignedValue<Fr>; 3] {
+    let chain = chain_constraints(ctx, gate, blocks, flags);
+    let pi_hashes: Vec<_> = blocks.iter().map(|b| b[2]).collect();
+    let commitment = commitment_constraint(ctx, gate, chain.count, aggregator, &pi_hashes, flags);
+    [chain.first_pre, chain.last_post, commitment]
+}
+
+/// What [`chain_constraints`] leaves of a run of block proofs.
+pub(crate) struct Chain {
+    /// `pre_root` of the first block.
+    pub(crate) first_pre: AssignedValue<Fr>,
+    /// `post_root` of the last real block.
+    pub(crate) last_post: AssignedValue<Fr>,
+    /// The number of real blocks.
+    pub(crate) count: AssignedValue<Fr>,
+}
+
+/// The chain part of the epoch constraints over inputs `[pre, post, …]`: the flags are bits,
+/// start at 1 and never rise again; a real input starts where the previous one ended. Returns
+/// the first `pre`, the last real input's `post`, and the count of real inputs. (The cells are
+/// assigned in the order the layer-1 circuit has always used: its verifying key, pinned in
+/// genesis files, does not move.)
+pub(crate) fn chain_constraints(
+    ctx: &mut Context<Fr>,
+    gate: &impl GateInstructions<Fr>,
+    blocks: &[Vec<AssignedValue<Fr>>],
+    flags: &[AssignedValue<Fr>],
+) -> Chain {
     assert!(
         !blocks.is_empty() && flags.len() == blocks.len(),
         "an epoch proof aggregates at least one block, one flag per block"
@@ -174,14 +203,30 @@ pub fn epoch_constraints(
     let posts: Vec<_> = blocks.iter().map(|b| b[1]).collect();
     let last_post = gate.inner_product(ctx, posts, selectors.into_iter().map(QuantumCell::from));
     let count = gate.sum(ctx, flags.iter().copied());
+    Chain {
+        first_pre: blocks[0][0],
+        last_post,
+        count,
+    }
+}
+
+/// `Poseidon(EPOCH_DOMAIN, count, aggregator, f_1·pi_1, …, f_n·pi_n)` in circuit
+/// ([`epoch_commitment`]): each `pi_hashes[i]` masked by `flags[i]`.
+pub(crate) fn commitment_constraint(
+    ctx: &mut Context<Fr>,
+    gate: &impl GateInstructions<Fr>,
+    count: AssignedValue<Fr>,
+    aggregator: AssignedValue<Fr>,
+    pi_hashes: &[AssignedValue<Fr>],
+    flags: &[AssignedValue<Fr>],
+) -> AssignedValue<Fr> {
     let mut hasher = PoseidonHasher::<Fr, T, RATE>::new(SPEC.clone());
     hasher.initialize_consts(ctx, gate);
     let mut inputs = vec![ctx.load_constant(epoch_domain()), count, aggregator];
-    for (b, f) in blocks.iter().zip(flags) {
-        inputs.push(gate.mul(ctx, b[2], *f));
+    for (pi, f) in pi_hashes.iter().zip(flags) {
+        inputs.push(gate.mul(ctx, *pi, *f));
     }
-    let commitment = hasher.hash_fix_len_array(ctx, gate, &inputs);
-    [blocks[0][0], last_post, commitment]
+    hasher.hash_fix_len_array(ctx, gate, &inputs)
 }
 
 /// Public statement of an epoch proof (without the accumulator).
@@ -267,7 +312,13 @@ impl ProtocolCheck {
 
     /// The protocol of a layer-1 aggregator's verifying key.
     pub fn epoch(inner: &EpochAggregator) -> Self {
-        let protocol = aggregation_protocol(inner.params(), inner.vk());
+        Self::aggregation(inner.params(), inner.vk())
+    }
+
+    /// The protocol of an aggregation verifying key whose proofs carry the epoch statement
+    /// (a layer-1 aggregator, or the root of an aggregation tree).
+    pub fn aggregation(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>) -> Self {
+        let protocol = aggregation_protocol(params, vk);
         Self {
             expected: serde_json::to_vec(&protocol).expect("a protocol serializes"),
             width: EPOCH_NUM_INSTANCES,
@@ -1083,10 +1134,21 @@ fn build_compression(
 impl EpochCompressor {
     /// Keygen of the compression circuit for `inner`'s epoch snarks, at degree `k`.
     pub fn setup(inner: &EpochAggregator, k: u32) -> Result<Self> {
+        Self::setup_for(inner.params(), inner.vk(), k)
+    }
+
+    /// Keygen of the compression circuit for the epoch snarks of the aggregation circuit with
+    /// these parameters and verifying key (a layer-1 aggregator's, or an aggregation tree's
+    /// root, [`tree::RootAggregator`]), at degree `k`.
+    pub fn setup_for(
+        inner_params: &ParamsKZG<Bn256>,
+        inner_vk: &VerifyingKey<G1Affine>,
+        k: u32,
+    ) -> Result<Self> {
         let params = load_srs(k)?;
         let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-            inner.params(),
-            inner.vk(),
+            inner_params,
+            inner_vk,
             vec![EPOCH_NUM_INSTANCES],
             AggregationCircuit::accumulator_indices(),
         );
@@ -1096,7 +1158,7 @@ impl EpochCompressor {
             })?;
         Ok(Self {
             params,
-            inner_check: ProtocolCheck::epoch(inner),
+            inner_check: ProtocolCheck::aggregation(inner_params, inner_vk),
             config,
             pk,
             break_points,

@@ -1,6 +1,6 @@
 //! Benchmark figures (release build), printed as plain lines:
 //! `cargo run --release -p parley-proofs --bin parley-proofs -- bench <what>` with `<what>` one
-//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `srs [k...]`, `keys [capacity...]`, `all`. Peak memory is the process's VmHWM, so run
+//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `agg-tree <blocks> <leaf capacity>`, `srs [k...]`, `keys [capacity...]`, `all`. Peak memory is the process's VmHWM, so run
 //! one block size per process for a clean figure.
 #![allow(clippy::print_stdout)]
 // Benchmarks measure wall-clock time by definition; nothing here reaches consensus code.
@@ -240,14 +240,11 @@ pub fn prove_loop(capacity: usize, transfers: u64, seconds: f64) -> Result<(), B
 /// Aggregation of `n` one-transfer block proofs, then the compression layer: keygen, prove,
 /// verify, EVM gas on anvil, verifier size. `PARLEY_AGG_K` / `PARLEY_COMPRESS_K` override the
 /// degrees (defaults: `layer1_degree(n)` and `DEFAULT_COMPRESS_K`, ADR 0019).
-pub fn agg(n: usize) -> Result<(), BoxErr> {
-    use crate::aggregation::{DEFAULT_COMPRESS_K, EpochAggregator, EpochCompressor, layer1_degree};
-    let env_k = |name: &str, default: u32| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
+/// `n` block proofs of a capacity-3 block circuit, one transfer each, chained from one genesis:
+/// the prover, the snarks, and the seconds they took.
+fn epoch_blocks(
+    n: usize,
+) -> Result<(Halo2BlockProver, Vec<snark_verifier_sdk::Snark>, f64), BoxErr> {
     let cap = 3;
     let prover = Halo2BlockProver::setup(cap)?;
     let mut m = StateModel::new();
@@ -270,7 +267,22 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
         let p = prover.prove(&w)?;
         snarks.push(prover.to_snark(&w.public, &p));
     }
-    let blocks = t0.elapsed().as_secs_f64();
+    Ok((prover, snarks, t0.elapsed().as_secs_f64()))
+}
+
+/// A degree from the environment variable `name`, else `default`.
+fn env_k(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Layer 1 of `n` block proofs at `layer1_degree(n)` (`PARLEY_AGG_K`), then the compression
+/// and its EVM verification: `bench agg N`.
+pub fn agg(n: usize) -> Result<(), BoxErr> {
+    use crate::aggregation::{EpochAggregator, layer1_degree};
+    let (prover, snarks, blocks) = epoch_blocks(n)?;
     let t0 = Instant::now();
     let a = EpochAggregator::setup(&prover, n, env_k("PARLEY_AGG_K", layer1_degree(n)))?;
     let keygen = t0.elapsed().as_secs_f64();
@@ -284,8 +296,97 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
         a.config().num_advice,
         a.config().num_lookup_advice,
     );
+    compress_and_verify(n, a.params(), a.vk(), e, prove)
+}
+
+/// An aggregation tree (`crate::aggregation::tree`) over `n` block proofs in leaves of `c`:
+/// the leaves at `layer1_degree(c)` (`PARLEY_LEAF_K`), the root at `PARLEY_ROOT_K` (default
+/// 21), then the same compression and EVM verification as `agg`. Checks that the root's
+/// statement is the flat epoch commitment of the same blocks: `bench agg-tree N C`.
+pub fn agg_tree(n: usize, c: usize) -> Result<(), BoxErr> {
+    use crate::aggregation::{
+        epoch_commitment, layer1_degree,
+        tree::{LeafAggregator, RootAggregator, statement},
+    };
+    if c == 0 || n == 0 {
+        return Err("agg-tree N C: N blocks in leaves of C, both at least 1".into());
+    }
+    let (prover, snarks, blocks) = epoch_blocks(n)?;
+    let pi_hashes: Vec<Fr> = snarks.iter().map(|s| s.instances[0][2]).collect();
+    let (first_pre, last_post) = (snarks[0].instances[0][0], snarks[n - 1].instances[0][1]);
     let t0 = Instant::now();
-    let c = EpochCompressor::setup(&a, env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K))?;
+    let leaf = LeafAggregator::setup(&prover, c, env_k("PARLEY_LEAF_K", layer1_degree(c)))?;
+    let leaf_keygen = t0.elapsed().as_secs_f64();
+    let mut leaves = Vec::new();
+    let mut leaf_prove = Vec::new();
+    for run in snarks.chunks(c) {
+        let t0 = Instant::now();
+        leaves.push(leaf.aggregate(run.to_vec())?);
+        leaf_prove.push(t0.elapsed().as_secs_f64());
+    }
+    println!(
+        "leaves: {} of up to {c} block proofs: k={} advice={} lookup={} | block proofs {blocks:.1}s keygen {leaf_keygen:.1}s prove {} | peak RSS so far {:.0} MiB",
+        leaves.len(),
+        leaf.config().degree,
+        leaf.config().num_advice,
+        leaf.config().num_lookup_advice,
+        leaf_prove
+            .iter()
+            .map(|s| format!("{s:.1}s"))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        peak_rss_mib()
+    );
+    let t0 = Instant::now();
+    let root = RootAggregator::setup(&leaf, leaves.len(), env_k("PARLEY_ROOT_K", 21))?;
+    let root_keygen = t0.elapsed().as_secs_f64();
+    // The leaves' proving key is not needed any more: the root holds what checks them.
+    drop(leaf);
+    let t0 = Instant::now();
+    let e = root.aggregate(&addr(78), leaves)?;
+    let root_prove = t0.elapsed().as_secs_f64();
+    let got = statement(&e).ok_or("the root snark has no epoch statement")?;
+    let want = epoch_commitment(&addr(78), root.capacity(), &pi_hashes)
+        .ok_or("no epoch commitment for these blocks")?;
+    if got.epoch_commitment != want
+        || got.first_pre_root != first_pre
+        || got.last_post_root != last_post
+    {
+        return Err(format!(
+            "the root's statement {got:?} is not the flat layer 1's (pre {first_pre:?}, post {last_post:?}, commitment {want:?})"
+        )
+        .into());
+    }
+    println!(
+        "root: {} leaves: k={} advice={} lookup={} | keygen {root_keygen:.1}s prove {root_prove:.1}s | statement = the flat epoch commitment at capacity {} | peak RSS so far {:.0} MiB",
+        root.capacity() / c,
+        root.config().degree,
+        root.config().num_advice,
+        root.config().num_lookup_advice,
+        root.capacity(),
+        peak_rss_mib()
+    );
+    let layers: f64 = leaf_prove.iter().sum::<f64>() + root_prove;
+    compress_and_verify(n, root.params(), root.vk(), e, layers)
+}
+
+/// The compression of an epoch snark of the aggregation circuit (`params`, `vk`) at
+/// `PARLEY_COMPRESS_K` (default 22), its native and EVM verification, and the figures, with
+/// `layer1_s` the seconds the layers below took to prove.
+fn compress_and_verify(
+    n: usize,
+    params: &halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG<
+        halo2_base::halo2_proofs::halo2curves::bn256::Bn256,
+    >,
+    vk: &halo2_base::halo2_proofs::plonk::VerifyingKey<
+        halo2_base::halo2_proofs::halo2curves::bn256::G1Affine,
+    >,
+    e: snark_verifier_sdk::Snark,
+    layer1_s: f64,
+) -> Result<(), BoxErr> {
+    use crate::aggregation::{DEFAULT_COMPRESS_K, EpochCompressor};
+    let t0 = Instant::now();
+    let c = EpochCompressor::setup_for(params, vk, env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K))?;
     let ckeygen = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let proof = c.compress(e)?;
@@ -328,7 +429,7 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
         peak_rss_mib()
     );
     println!(
-        "RESULT epoch={n} layer1_prove_s={prove:.1} compress_prove_s={cprove:.1} gas={gas} runtime_bytes={runtime} peak_mib={:.0}",
+        "RESULT epoch={n} layer1_prove_s={layer1_s:.1} compress_prove_s={cprove:.1} gas={gas} runtime_bytes={runtime} peak_mib={:.0}",
         peak_rss_mib()
     );
     Ok(())
@@ -482,6 +583,11 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
         Some("agg") => {
             let n = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2);
             agg(n)
+        }
+        Some("agg-tree") => {
+            let n = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(8);
+            let c = what.get(2).map(|s| s.parse()).transpose()?.unwrap_or(4);
+            agg_tree(n, c)
         }
         Some("all") | None => {
             cells()?;
