@@ -36,6 +36,17 @@ t_prometheus() {
   # The rules' unit tests: each alert fires on its failure played as synthetic series, with
   # its labels and text, and stays quiet on the healthy series beside it.
   out="$(promtool test rules "${MONITORING_DIR}/alerts.test.yml" 2>&1)" || fail "promtool test rules: ${out}"
+  # Every alert of alerts.yml has a test in which it fires (a new rule needs its test).
+  out="$(python3 - "${MONITORING_DIR}/alerts.yml" "${MONITORING_DIR}/alerts.test.yml" <<'PY'
+import re, sys
+rules = re.findall(r"^\s*- alert: (\w+)", open(sys.argv[1]).read(), re.M)
+fires = set(re.findall(r"alertname: (\w+)\n\s*exp_alerts:\s*\n", open(sys.argv[2]).read()))
+missing = [r for r in rules if r not in fires]
+print(" ".join(missing) if missing else f"{len(rules)}")
+sys.exit(1 if missing else 0)
+PY
+)" || fail "alerts.test.yml makes these alerts fire nowhere: ${out}"
+  info "promtool test rules: each of the ${out} alerts fires on its failure played as synthetic series, and not on the healthy series beside it"
   local n_rules
   n_rules="$(grep -c '^ *- alert: ' "${MONITORING_DIR}/alerts.yml")"
   python3 -m json.tool "${MONITORING_DIR}/grafana-dashboard.json" >/dev/null ||

@@ -1730,7 +1730,7 @@ main() {
   run_check "ERC-20: deploy, balanceOf, transfer, Transfer log via receipt and cast logs, revert" t_erc20
   run_check "viem 2, ethers 6 and forge drive a wallet's flow (tests/e2e/clients)" t_clients
   run_check "parleyd serves Prometheus metrics" t_metrics
-  run_check "Prometheus (localnet.sh prometheus) scrapes every node's parleyd and CometBFT, parley_height rises, the alert rules load healthy, the dashboard's and rules' metrics exist" t_prometheus
+  run_check "Prometheus (localnet.sh prometheus) scrapes every node's parleyd and CometBFT, parley_height rises, the alert rules pass their unit tests (each fires on its failure) and load healthy, the dashboard's and rules' metrics exist" t_prometheus
   run_check "the web view in headless Chromium: live heights and slots, a cast transaction with its stage, read-only, screenshot" t_webview
   run_check "localnet status shows every validator with height and app hash" t_localnet_status
   run_check "all 4 validators agree on the app hash" t_app_hash_agreement
