@@ -737,11 +737,7 @@ impl EpochAggregator {
         for (i, snark) in snarks.iter().enumerate() {
             self.block_vk_check.check(i, snark)?;
         }
-        for (i, pair) in snarks.windows(2).enumerate() {
-            if pair[0].instances[0][1] != pair[1].instances[0][0] {
-                return Err(ProofError::BrokenChain(i));
-            }
-        }
+        check_block_chain(&snarks)?;
         self.aggregate_unchecked(aggregator, snarks)
     }
 
@@ -785,20 +781,23 @@ impl EpochAggregator {
     pub fn aggregate_unchecked(&self, aggregator: &Address, snarks: Vec<Snark>) -> Result<Snark> {
         let count = snarks.len();
         self.check_count(count)?;
-        let last = snarks.last().cloned().expect("checked: at least one");
-        let mut padded = snarks;
-        padded.resize(self.capacity, last);
-        let mut circuit = build(
-            CircuitBuilderStage::Prover,
-            self.config,
+        let (instances, proof) = prove_padded(
             &self.params,
-            padded,
-            count,
-            aggregator,
-        );
-        circuit.set_break_points(self.break_points.clone());
-        let instances = circuit.instances().pop().expect("one instance column");
-        let proof = prove_poseidon(&self.params, &self.pk, circuit, &instances)?;
+            &self.pk,
+            &self.break_points,
+            self.capacity,
+            snarks,
+            |padded| {
+                build(
+                    CircuitBuilderStage::Prover,
+                    self.config,
+                    &self.params,
+                    padded,
+                    count,
+                    aggregator,
+                )
+            },
+        )?;
         Ok(Snark::new(
             aggregation_protocol(&self.params, self.pk.get_vk()),
             vec![instances],
@@ -829,6 +828,41 @@ impl EpochAggregator {
     pub fn block_vk(&self) -> &VerifyingKey<G1Affine> {
         &self.block_vk
     }
+}
+
+/// Natively, before minutes of proving: each block proof starts where the previous one ended
+/// (`BrokenChain(i)` names the first pair that does not).
+fn check_block_chain(snarks: &[Snark]) -> Result<()> {
+    for (i, pair) in snarks.windows(2).enumerate() {
+        if pair[0].instances[0][1] != pair[1].instances[0][0] {
+            return Err(ProofError::BrokenChain(i));
+        }
+    }
+    Ok(())
+}
+
+/// Pads `snarks` to `capacity` with copies of the last one (switched off by the circuit's
+/// flags), builds the prover's circuit from them with `build`, and proves it with a Poseidon
+/// transcript (for the layer above): the instances and the proof.
+fn prove_padded(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    break_points: &MultiPhaseThreadBreakPoints,
+    capacity: usize,
+    snarks: Vec<Snark>,
+    build: impl FnOnce(Vec<Snark>) -> AggregationCircuit,
+) -> Result<(Vec<Fr>, Vec<u8>)> {
+    let last = snarks
+        .last()
+        .cloned()
+        .ok_or(ProofError::Empty("an aggregation has at least one input"))?;
+    let mut padded = snarks;
+    padded.resize(capacity, last);
+    let mut circuit = build(padded);
+    circuit.set_break_points(break_points.clone());
+    let instances = circuit.instances().pop().expect("one instance column");
+    let proof = prove_poseidon(params, pk, circuit, &instances)?;
+    Ok((instances, proof))
 }
 
 /// Bytes of a layer-1 epoch proof as the chain carries it (`Aggregate.proof`): the

@@ -25,13 +25,14 @@ use super::{
     CircuitBuilderStage, CircuitExt, Context, EPOCH_NUM_INSTANCES, EpochPublicInputs, Fr, G1Affine,
     GateInstructions, MultiPhaseThreadBreakPoints, ParamsKZG, ProofError, ProtocolCheck,
     ProvingKey, QuantumCell, RangeInstructions, Result, SHPLONK, Snark, VerifyingKey,
-    aggregation_protocol, chain_constraints, commitment_constraint, keygen, pinned_aggregation,
+    aggregation_protocol, chain_constraints, check_block_chain, commitment_constraint, keygen,
+    pinned_aggregation, prove_padded,
 };
 use crate::{
     circuit::BLOCK_NUM_INSTANCES,
     encoding::fr_address,
     params::load_srs,
-    prover::{Halo2BlockProver, prove_poseidon, vk_hash},
+    prover::{Halo2BlockProver, vk_hash},
 };
 use alloy_primitives::{Address, B256};
 use snark_verifier_sdk::{
@@ -169,24 +170,23 @@ impl LeafAggregator {
         for (i, snark) in snarks.iter().enumerate() {
             self.block_check.check(i, snark)?;
         }
-        for (i, pair) in snarks.windows(2).enumerate() {
-            if pair[0].instances[0][1] != pair[1].instances[0][0] {
-                return Err(ProofError::BrokenChain(i));
-            }
-        }
-        let last = snarks.last().cloned().expect("checked: at least one");
-        let mut padded = snarks;
-        padded.resize(self.capacity, last);
-        let mut circuit = build_leaf(
-            CircuitBuilderStage::Prover,
-            self.config,
+        check_block_chain(&snarks)?;
+        let (instances, proof) = prove_padded(
             &self.params,
-            padded,
-            count,
-        );
-        circuit.set_break_points(self.break_points.clone());
-        let instances = circuit.instances().pop().expect("one instance column");
-        let proof = prove_poseidon(&self.params, &self.pk, circuit, &instances)?;
+            &self.pk,
+            &self.break_points,
+            self.capacity,
+            snarks,
+            |padded| {
+                build_leaf(
+                    CircuitBuilderStage::Prover,
+                    self.config,
+                    &self.params,
+                    padded,
+                    count,
+                )
+            },
+        )?;
         Ok(Snark::new(
             leaf_protocol(&self.params, self.pk.get_vk(), self.capacity),
             vec![instances],
@@ -365,22 +365,25 @@ impl RootAggregator {
                 )));
             }
         }
-        let last = snarks.last().cloned().expect("checked: at least one");
-        let mut padded = snarks;
-        padded.resize(self.leaves, last);
-        let mut circuit = build_root(
-            CircuitBuilderStage::Prover,
-            self.config,
+        let (instances, proof) = prove_padded(
             &self.params,
-            padded,
-            count,
-            aggregator,
-            self.leaf_capacity,
-        );
-        circuit.set_break_points(self.break_points.clone());
-        let instances = circuit.instances().pop().expect("one instance column");
+            &self.pk,
+            &self.break_points,
+            self.leaves,
+            snarks,
+            |padded| {
+                build_root(
+                    CircuitBuilderStage::Prover,
+                    self.config,
+                    &self.params,
+                    padded,
+                    count,
+                    aggregator,
+                    self.leaf_capacity,
+                )
+            },
+        )?;
         debug_assert_eq!(instances.len(), EPOCH_NUM_INSTANCES);
-        let proof = prove_poseidon(&self.params, &self.pk, circuit, &instances)?;
         Ok(Snark::new(
             aggregation_protocol(&self.params, self.pk.get_vk()),
             vec![instances],
