@@ -78,6 +78,10 @@ fn refusal(url: &str, action: &Action, e: jsonrpsee::core::client::Error) -> eyr
 /// its nonce.
 pub const MAX_RESIGNS: u32 = 5;
 
+/// The result code of a message whose nonce is not the sender's next
+/// (`LedgerError::Nonce`, docs/protocol.md).
+const NONCE_TAKEN_CODE: u32 = 40;
+
 /// How a message ended, as `parley_getMessage` answers it.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct MessageResult {
@@ -210,8 +214,9 @@ impl Client {
     }
 
     /// Waits until a block carries message `hash` (signed with `nonce`): `Some(Ok(ledger))`
-    /// when it executed, `Some(Err(record))` when it was refused at its turn, `None` when the
-    /// sender's nonce moved past `nonce` without it (another message took the nonce).
+    /// when it executed, `Some(Err(record))` when it was refused at its turn, `None` when
+    /// another message took the nonce (the sender's nonce moved past `nonce` without it, or a
+    /// block refused it for its nonce).
     async fn outcome(
         &self,
         sender: Address,
@@ -223,6 +228,11 @@ impl Client {
             // The nonce first: a record committed with the nonce change is visible after it.
             let now = self.ledger(sender).await?;
             if let Some(r) = self.message(hash).await? {
+                // Refused for its nonce: another message of this key had it first in the
+                // same block (the mempool takes both until one executes).
+                if r.code == NONCE_TAKEN_CODE {
+                    return Ok(None);
+                }
                 return Ok(Some(if r.executed { Ok(now) } else { Err(r) }));
             }
             if now.nonce.to::<u64>() > nonce {
@@ -237,5 +247,27 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::ledger::LedgerError;
+
+    /// The code `msg` reads as "another message took the nonce" is the ledger's code for a
+    /// nonce below the sender's next one (a replay), not the one for a nonce too far ahead.
+    #[test]
+    fn the_nonce_taken_code_is_the_ledgers_replay_code() {
+        let taken = LedgerError::Nonce {
+            expected: 5,
+            got: 4,
+        };
+        assert_eq!(taken.code(), NONCE_TAKEN_CODE);
+        let ahead = LedgerError::Nonce {
+            expected: 5,
+            got: 9,
+        };
+        assert_ne!(ahead.code(), NONCE_TAKEN_CODE);
     }
 }
