@@ -976,6 +976,8 @@ impl App {
         m::block_executed(n_txs, n_skipped, executed.record.gas_used);
         // One result per CometBFT tx: each message's outcome, then the L2 block. A block
         // executed empty because it broke the rules reports its txs as refused.
+        // Each message's code and log, once: its tx result and its record (`parley_getMessage`).
+        let outcomes: Vec<(u32, String)> = executed.messages.iter().map(message_outcome).collect();
         let tx_results: Vec<(u32, String)> = if broke {
             txs.iter()
                 .map(|_| (RULE_BREAKING_CODE, "block broke the proposal rules".into()))
@@ -988,7 +990,7 @@ impl App {
                 .map(|_| (0, String::new()))
                 .chain(proposal.attest.iter().map(|_| (0, String::new())))
                 .chain(proposal.l1_queue.iter().map(|_| (0, String::new())))
-                .chain(executed.messages.iter().map(message_outcome))
+                .chain(outcomes.iter().cloned())
                 // The proposer's L2 block, when the proposal carries one.
                 .chain(proposal.block.iter().map(|_| (0, String::new())))
                 .collect()
@@ -1081,9 +1083,8 @@ impl App {
             proposal
                 .messages
                 .iter()
-                .zip(&executed.messages)
-                .map(|(msg, o)| {
-                    let (code, log) = message_outcome(o);
+                .zip(outcomes)
+                .map(|(msg, (code, log))| {
                     (msg.hash, crate::store::MessageResult { height, code, log })
                 })
                 .collect()

@@ -78,9 +78,15 @@ fn refusal(url: &str, action: &Action, e: jsonrpsee::core::client::Error) -> eyr
 /// its nonce.
 pub const MAX_RESIGNS: u32 = 5;
 
-/// The result code of a message whose nonce is not the sender's next
-/// (`LedgerError::Nonce`, docs/protocol.md).
-const NONCE_TAKEN_CODE: u32 = 40;
+/// The result code of a message whose nonce is below the sender's next one: the ledger's own
+/// code for a replayed nonce (`LedgerError::Nonce`, docs/protocol.md).
+fn nonce_taken_code() -> u32 {
+    crate::chain::ledger::LedgerError::Nonce {
+        expected: 1,
+        got: 0,
+    }
+    .code()
+}
 
 /// How a message ended, as `parley_getMessage` answers it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -166,7 +172,7 @@ impl Client {
         wait: Option<Duration>,
     ) -> eyre::Result<(B256, Ledger)> {
         let chain_id = self.chain_id().await?;
-        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        let limit = wait.map(|w| (w, tokio::time::Instant::now() + w));
         let mut resigned = 0;
         loop {
             let before = self.ledger(key.address()).await?;
@@ -177,7 +183,7 @@ impl Client {
                 .request("parley_sendMessage", rpc_params![raw])
                 .await
                 .map_err(|e| refusal(&self.url, action, e))?;
-            let (Some(wait), Some(deadline)) = (wait, deadline) else {
+            let Some((wait, deadline)) = limit else {
                 return Ok((hash, before));
             };
             match self.outcome(key.address(), hash, nonce, deadline).await? {
@@ -230,7 +236,7 @@ impl Client {
             if let Some(r) = self.message(hash).await? {
                 // Refused for its nonce: another message of this key had it first in the
                 // same block (the mempool takes both until one executes).
-                if r.code == NONCE_TAKEN_CODE {
+                if r.code == nonce_taken_code() {
                     return Ok(None);
                 }
                 return Ok(Some(if r.executed { Ok(now) } else { Err(r) }));
@@ -256,18 +262,20 @@ mod tests {
     use crate::chain::ledger::LedgerError;
 
     /// The code `msg` reads as "another message took the nonce" is the ledger's code for a
-    /// nonce below the sender's next one (a replay), not the one for a nonce too far ahead.
+    /// nonce below the sender's next one (a replay), 40 in docs/protocol.md, not the one for
+    /// a nonce too far ahead.
     #[test]
     fn the_nonce_taken_code_is_the_ledgers_replay_code() {
+        assert_eq!(nonce_taken_code(), 40);
         let taken = LedgerError::Nonce {
             expected: 5,
             got: 4,
         };
-        assert_eq!(taken.code(), NONCE_TAKEN_CODE);
+        assert_eq!(taken.code(), nonce_taken_code());
         let ahead = LedgerError::Nonce {
             expected: 5,
             got: 9,
         };
-        assert_ne!(ahead.code(), NONCE_TAKEN_CODE);
+        assert_ne!(ahead.code(), nonce_taken_code());
     }
 }
