@@ -132,10 +132,14 @@ pub fn assign_epoch_witness(
     count: usize,
     aggregator: &Address,
 ) -> (Vec<AssignedValue<Fr>>, AssignedValue<Fr>) {
-    let flags = (0..capacity).map(|i| Fr::from(u64::from(i < count)));
-    let flags = ctx.assign_witnesses(flags);
+    let flags = ctx.assign_witnesses(flags_of(capacity, count));
     let aggregator = ctx.load_witness(fr_address(aggregator));
     (flags, aggregator)
+}
+
+/// One flag per input: `count` ones, then zeros.
+pub(crate) fn flags_of(capacity: usize, count: usize) -> impl Iterator<Item = Fr> {
+    (0..capacity).map(move |i| Fr::from(u64::from(i < count)))
 }
 
 /// In-circuit epoch constraints over the input proofs' instances `[pre, post, pi_hash]`, with
@@ -304,9 +308,14 @@ impl ProtocolCheck {
             block.vk(),
             Config::kzg().with_num_instance(vec![BLOCK_NUM_INSTANCES]),
         );
+        Self::of(&protocol, BLOCK_NUM_INSTANCES)
+    }
+
+    /// Inputs made with exactly `protocol`, with one instance column of `width`.
+    pub fn of(protocol: &PlonkProtocol<G1Affine>, width: usize) -> Self {
         Self {
-            expected: serde_json::to_vec(&protocol).expect("a protocol serializes"),
-            width: BLOCK_NUM_INSTANCES,
+            expected: serde_json::to_vec(protocol).expect("a protocol serializes"),
+            width,
         }
     }
 
@@ -318,11 +327,7 @@ impl ProtocolCheck {
     /// The protocol of an aggregation verifying key whose proofs carry the epoch statement
     /// (a layer-1 aggregator, or the root of an aggregation tree).
     pub fn aggregation(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>) -> Self {
-        let protocol = aggregation_protocol(params, vk);
-        Self {
-            expected: serde_json::to_vec(&protocol).expect("a protocol serializes"),
-            width: EPOCH_NUM_INSTANCES,
-        }
+        Self::of(&aggregation_protocol(params, vk), EPOCH_NUM_INSTANCES)
     }
 
     /// `Ok` when `snark` (input `index`) was made with the expected vk and has one instance

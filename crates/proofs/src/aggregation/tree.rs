@@ -25,12 +25,11 @@ use super::{
     CircuitBuilderStage, CircuitExt, Context, EPOCH_NUM_INSTANCES, EpochPublicInputs, Fr, G1Affine,
     GateInstructions, MultiPhaseThreadBreakPoints, ParamsKZG, ProofError, ProtocolCheck,
     ProvingKey, QuantumCell, RangeInstructions, Result, SHPLONK, Snark, VerifyingKey,
-    aggregation_protocol, chain_constraints, check_block_chain, commitment_constraint, keygen,
-    pinned_aggregation, prove_padded,
+    aggregation_protocol, assign_epoch_witness, chain_constraints, check_block_chain,
+    commitment_constraint, flags_of, keygen, pinned_aggregation, prove_padded,
 };
 use crate::{
     circuit::BLOCK_NUM_INSTANCES,
-    encoding::fr_address,
     params::load_srs,
     prover::{Halo2BlockProver, vk_hash},
 };
@@ -64,19 +63,57 @@ fn leaf_protocol(
     )
 }
 
-/// One flag per input: `count` ones, then zeros.
-fn flags_of(capacity: usize, count: usize) -> impl Iterator<Item = Fr> {
-    (0..capacity).map(move |i| Fr::from(u64::from(i < count)))
+/// The keys of one layer of the tree, and what proving with them needs.
+struct Keys {
+    params: ParamsKZG<Bn256>,
+    config: AggregationConfigParams,
+    pk: ProvingKey<G1Affine>,
+    break_points: MultiPhaseThreadBreakPoints,
+}
+
+impl Keys {
+    /// Keygen at degree `k` of the circuit `build` makes (from dummy inputs) for a config.
+    fn setup(
+        k: u32,
+        build: impl Fn(&ParamsKZG<Bn256>, AggregationConfigParams) -> AggregationCircuit,
+    ) -> Result<Self> {
+        let params = load_srs(k)?;
+        let (config, pk, break_points) = keygen(&params, k, None, |config| build(&params, config))?;
+        Ok(Self {
+            params,
+            config,
+            pk,
+            break_points,
+        })
+    }
+
+    /// Proves the circuit `build` makes from `snarks` padded to `capacity`.
+    fn prove(
+        &self,
+        capacity: usize,
+        snarks: Vec<Snark>,
+        build: impl FnOnce(&ParamsKZG<Bn256>, AggregationConfigParams, Vec<Snark>) -> AggregationCircuit,
+    ) -> Result<(Vec<Fr>, Vec<u8>)> {
+        prove_padded(
+            &self.params,
+            &self.pk,
+            &self.break_points,
+            capacity,
+            snarks,
+            |padded| build(&self.params, self.config, padded),
+        )
+    }
+
+    fn vk(&self) -> &VerifyingKey<G1Affine> {
+        self.pk.get_vk()
+    }
 }
 
 /// Keys of a leaf: up to `capacity` block proofs of one block circuit.
 pub struct LeafAggregator {
     capacity: usize,
-    params: ParamsKZG<Bn256>,
     block_check: ProtocolCheck,
-    config: AggregationConfigParams,
-    pk: ProvingKey<G1Affine>,
-    break_points: MultiPhaseThreadBreakPoints,
+    keys: Keys,
 }
 
 /// The leaf's constraints over its inputs' `[pre, post, pi_hash]` with one flag per input:
@@ -121,40 +158,37 @@ impl LeafAggregator {
                 "a leaf aggregates at least one block proof",
             ));
         }
-        let params = load_srs(k)?;
         let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
             block.params(),
             block.vk(),
             vec![BLOCK_NUM_INSTANCES],
             None,
         );
-        let (config, pk, break_points) = keygen(&params, k, None, |config| {
+        let keys = Keys::setup(k, |params, config| {
+            let inputs = vec![dummy.clone(); capacity];
             build_leaf(
                 CircuitBuilderStage::Keygen,
                 config,
-                &params,
-                vec![dummy.clone(); capacity],
+                params,
+                inputs,
                 capacity,
             )
         })?;
         Ok(Self {
             capacity,
-            params,
             block_check: ProtocolCheck::block(block),
-            config,
-            pk,
-            break_points,
+            keys,
         })
     }
 
     /// Circuit configuration (degree, columns).
     pub fn config(&self) -> AggregationConfigParams {
-        self.config
+        self.keys.config
     }
 
     /// Stable hash of the leaf vk.
     pub fn vk_hash(&self) -> B256 {
-        vk_hash(self.pk.get_vk())
+        vk_hash(self.keys.vk())
     }
 
     /// Aggregates a run of `1..=capacity` consecutive block proofs (slot order). Refuses,
@@ -171,24 +205,13 @@ impl LeafAggregator {
             self.block_check.check(i, snark)?;
         }
         check_block_chain(&snarks)?;
-        let (instances, proof) = prove_padded(
-            &self.params,
-            &self.pk,
-            &self.break_points,
-            self.capacity,
-            snarks,
-            |padded| {
-                build_leaf(
-                    CircuitBuilderStage::Prover,
-                    self.config,
-                    &self.params,
-                    padded,
-                    count,
-                )
-            },
-        )?;
+        let (instances, proof) =
+            self.keys
+                .prove(self.capacity, snarks, |params, config, padded| {
+                    build_leaf(CircuitBuilderStage::Prover, config, params, padded, count)
+                })?;
         Ok(Snark::new(
-            leaf_protocol(&self.params, self.pk.get_vk(), self.capacity),
+            leaf_protocol(&self.keys.params, self.keys.vk(), self.capacity),
             vec![instances],
             proof,
         ))
@@ -200,11 +223,8 @@ impl LeafAggregator {
 pub struct RootAggregator {
     leaves: usize,
     leaf_capacity: usize,
-    params: ParamsKZG<Bn256>,
     leaf_check: ProtocolCheck,
-    config: AggregationConfigParams,
-    pk: ProvingKey<G1Affine>,
-    break_points: MultiPhaseThreadBreakPoints,
+    keys: Keys,
 }
 
 /// The root's constraints over its leaves' statements `[first_pre_root, last_post_root,
@@ -260,8 +280,7 @@ fn build_root(
         .collect();
     let range = agg.builder.range_chip();
     let ctx = agg.builder.main(0);
-    let flags = ctx.assign_witnesses(flags_of(m, count));
-    let aggregator = ctx.load_witness(fr_address(aggregator));
+    let (flags, aggregator) = assign_epoch_witness(ctx, m, count, aggregator);
     let out = root_constraints(
         ctx,
         range.gate(),
@@ -280,58 +299,45 @@ impl RootAggregator {
         if leaves == 0 {
             return Err(ProofError::Empty("a root aggregates at least one leaf"));
         }
-        let params = load_srs(k)?;
         let c = leaf.capacity;
         let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-            &leaf.params,
-            leaf.pk.get_vk(),
+            &leaf.keys.params,
+            leaf.keys.vk(),
             vec![leaf_num_instances(c)],
             AggregationCircuit::accumulator_indices(),
         );
-        let (config, pk, break_points) = keygen(&params, k, None, |config| {
-            build_root(
-                CircuitBuilderStage::Keygen,
-                config,
-                &params,
-                vec![dummy.clone(); leaves],
-                leaves,
-                &Address::ZERO,
-                c,
-            )
+        let keys = Keys::setup(k, |params, config| {
+            let inputs = vec![dummy.clone(); leaves];
+            let stage = CircuitBuilderStage::Keygen;
+            build_root(stage, config, params, inputs, leaves, &Address::ZERO, c)
         })?;
-        let leaf_protocol = leaf_protocol(&leaf.params, leaf.pk.get_vk(), c);
+        let leaf_protocol = leaf_protocol(&leaf.keys.params, leaf.keys.vk(), c);
         Ok(Self {
             leaves,
             leaf_capacity: c,
-            params,
-            leaf_check: ProtocolCheck {
-                expected: serde_json::to_vec(&leaf_protocol).expect("a protocol serializes"),
-                width: leaf_num_instances(c),
-            },
-            config,
-            pk,
-            break_points,
+            leaf_check: ProtocolCheck::of(&leaf_protocol, leaf_num_instances(c)),
+            keys,
         })
     }
 
     /// Circuit configuration (degree, columns).
     pub fn config(&self) -> AggregationConfigParams {
-        self.config
+        self.keys.config
     }
 
     /// KZG parameters of the root circuit.
     pub fn params(&self) -> &ParamsKZG<Bn256> {
-        &self.params
+        &self.keys.params
     }
 
     /// Verifying key of the root circuit (the compression circuit's input).
     pub fn vk(&self) -> &VerifyingKey<G1Affine> {
-        self.pk.get_vk()
+        self.keys.vk()
     }
 
     /// Stable hash of the root vk.
     pub fn vk_hash(&self) -> B256 {
-        vk_hash(self.pk.get_vk())
+        vk_hash(self.keys.vk())
     }
 
     /// The most blocks an epoch proof of these keys aggregates.
@@ -365,27 +371,16 @@ impl RootAggregator {
                 )));
             }
         }
-        let (instances, proof) = prove_padded(
-            &self.params,
-            &self.pk,
-            &self.break_points,
-            self.leaves,
-            snarks,
-            |padded| {
-                build_root(
-                    CircuitBuilderStage::Prover,
-                    self.config,
-                    &self.params,
-                    padded,
-                    count,
-                    aggregator,
-                    self.leaf_capacity,
-                )
-            },
-        )?;
+        let c = self.leaf_capacity;
+        let (instances, proof) =
+            self.keys
+                .prove(self.leaves, snarks, |params, config, padded| {
+                    let stage = CircuitBuilderStage::Prover;
+                    build_root(stage, config, params, padded, count, aggregator, c)
+                })?;
         debug_assert_eq!(instances.len(), EPOCH_NUM_INSTANCES);
         Ok(Snark::new(
-            aggregation_protocol(&self.params, self.pk.get_vk()),
+            aggregation_protocol(&self.keys.params, self.keys.vk()),
             vec![instances],
             proof,
         ))
@@ -406,6 +401,7 @@ pub fn statement(snark: &Snark) -> Option<EpochPublicInputs> {
 mod tests {
     use super::*;
     use crate::aggregation::{epoch_commitment, epoch_domain};
+    use crate::encoding::fr_address;
     use halo2_base::{gates::circuit::builder::BaseCircuitBuilder, halo2_proofs::dev::MockProver};
 
     const A: Address = Address::repeat_byte(0xa1);
