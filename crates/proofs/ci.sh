@@ -40,6 +40,8 @@ if [[ "${PARLEY_PROOFS_SLOW:-0}" == 1 ]]; then
   cargo run -q --release --locked -p parley-proofs --bin parley-proofs -- srs 22
   step "slow: epoch aggregation + compression + EVM verifier on anvil"
   cargo test --release --locked -p parley-proofs --test aggregation_evm -- --ignored --nocapture
+  step "slow: an aggregation tree through the worker's key cache, checked by a node's verifier"
+  cargo test --release --locked -p parley-proofs --test aggregation_tree -- --ignored --nocapture
 else
   step "slow aggregation + EVM verifier test skipped (PARLEY_PROOFS_SLOW=1 runs it, ~20 min)"
 fi

@@ -343,6 +343,151 @@ impl ProtocolCheck {
     }
 }
 
+/// The circuit whose proof carries an epoch's statement (what genesis pins as the
+/// aggregation circuit): one flat layer 1, or an aggregation tree's root (ADR 0020). Both
+/// proofs have the same 15 instances and are checked, and compressed, the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochShape {
+    /// One layer-1 circuit over up to `capacity` block proofs, at degree `k`.
+    Flat {
+        /// Block proofs per epoch proof, at most.
+        capacity: usize,
+        /// Degree of the layer-1 circuit.
+        k: u32,
+    },
+    /// Leaves of block proofs under a root ([`tree::TreeShape`]).
+    Tree(tree::TreeShape),
+}
+
+impl EpochShape {
+    /// Block proofs per epoch proof, at most.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Self::Flat { capacity, .. } => *capacity,
+            Self::Tree(t) => t.capacity(),
+        }
+    }
+
+    /// Degree of the circuit whose proof carries the statement (layer 1, or the root).
+    pub fn k(&self) -> u32 {
+        match self {
+            Self::Flat { k, .. } => *k,
+            Self::Tree(t) => t.k,
+        }
+    }
+}
+
+/// The proving keys of an [`EpochShape`]: what a worker aggregates an epoch with.
+#[derive(Debug)]
+pub enum EpochProver {
+    /// A flat layer 1 (each variant boxed: key handles are kilobytes, and differ in size).
+    Flat(Box<EpochAggregator>),
+    /// An aggregation tree.
+    Tree(Box<tree::TreeAggregator>),
+}
+
+impl EpochProver {
+    /// Keygen for `shape` over `block`'s circuit.
+    pub fn setup(block: &Halo2BlockProver, shape: &EpochShape) -> Result<Self> {
+        Ok(match shape {
+            EpochShape::Flat { capacity, k } => {
+                Self::Flat(Box::new(EpochAggregator::setup(block, *capacity, *k)?))
+            }
+            EpochShape::Tree(t) => Self::Tree(Box::new(tree::TreeAggregator::setup(block, t)?)),
+        })
+    }
+
+    /// The keys for `shape` whose verifying key hashes to `vk_hash`, read from the key cache
+    /// in `dir` when there, else made and cached ([`EpochAggregator::setup_cached`],
+    /// [`tree::TreeAggregator::setup_cached`]).
+    pub fn setup_cached(
+        block: &Halo2BlockProver,
+        shape: &EpochShape,
+        vk_hash: B256,
+        dir: &std::path::Path,
+    ) -> Result<(Self, crate::keycache::KeySource)> {
+        match shape {
+            EpochShape::Flat { capacity, k } => {
+                EpochAggregator::setup_cached(block, *capacity, *k, vk_hash, dir)
+                    .map(|(a, s)| (Self::Flat(Box::new(a)), s))
+            }
+            EpochShape::Tree(t) => tree::TreeAggregator::setup_cached(block, t, vk_hash, dir)
+                .map(|(a, s)| (Self::Tree(Box::new(a)), s)),
+        }
+    }
+
+    /// The shape these keys prove.
+    pub fn shape(&self) -> EpochShape {
+        match self {
+            Self::Flat(a) => EpochShape::Flat {
+                capacity: a.capacity,
+                k: a.config.degree,
+            },
+            Self::Tree(t) => EpochShape::Tree(*t.shape()),
+        }
+    }
+
+    /// KZG parameters of the circuit whose proof carries the statement.
+    pub fn params(&self) -> &ParamsKZG<Bn256> {
+        match self {
+            Self::Flat(a) => a.params(),
+            Self::Tree(t) => t.root().params(),
+        }
+    }
+
+    /// Verifying key of the circuit whose proof carries the statement (what genesis pins and
+    /// the compression circuit verifies).
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        match self {
+            Self::Flat(a) => a.vk(),
+            Self::Tree(t) => t.root().vk(),
+        }
+    }
+
+    /// Stable hash of [`Self::vk`].
+    pub fn vk_hash(&self) -> B256 {
+        vk_hash(self.vk())
+    }
+
+    /// Aggregates the epoch's block proofs (slot order) for `aggregator`.
+    pub fn aggregate(&self, aggregator: &Address, snarks: Vec<Snark>) -> Result<Snark> {
+        match self {
+            Self::Flat(a) => a.aggregate(aggregator, snarks),
+            Self::Tree(t) => t.aggregate(aggregator, snarks),
+        }
+    }
+
+    /// The epoch snark of these keys from its wire bytes ([`encode_epoch_snark`]) and the
+    /// statement the chain recorded: the input [`EpochCompressor::compress`] takes. Nothing is
+    /// verified here.
+    pub fn snark_from_bytes(&self, public: &EpochPublicInputs, bytes: &[u8]) -> Result<Snark> {
+        epoch_snark_from_bytes(self.params(), self.vk(), public, bytes)
+    }
+}
+
+/// The epoch snark of the aggregation circuit `(params, vk)` from its wire bytes and the
+/// statement.
+fn epoch_snark_from_bytes(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    public: &EpochPublicInputs,
+    bytes: &[u8],
+) -> Result<Snark> {
+    let (mut instances, proof) = decode_epoch_snark(bytes).ok_or_else(|| {
+        ProofError::Invalid("not an epoch proof: accumulator limbs, then the proof".into())
+    })?;
+    instances.extend([
+        public.first_pre_root,
+        public.last_post_root,
+        public.epoch_commitment,
+    ]);
+    Ok(Snark::new(
+        aggregation_protocol(params, vk),
+        vec![instances],
+        proof.to_vec(),
+    ))
+}
+
 /// Keys of the epoch aggregation circuit (layer 1) for up to `capacity` block proofs of one
 /// block circuit. Its proof uses a Poseidon transcript: it is the input of
 /// [`EpochCompressor`], whose proof is the one L1 verifies.
@@ -766,19 +911,7 @@ impl EpochAggregator {
     /// [`EpochCompressor::compress`] takes. Nothing is verified here; the compressor's keys
     /// check the protocol and the compression proof fails for a wrong statement.
     pub fn snark_from_bytes(&self, public: &EpochPublicInputs, bytes: &[u8]) -> Result<Snark> {
-        let (mut instances, proof) = decode_epoch_snark(bytes).ok_or_else(|| {
-            ProofError::Invalid("not an epoch proof: accumulator limbs, then the proof".into())
-        })?;
-        instances.extend([
-            public.first_pre_root,
-            public.last_post_root,
-            public.epoch_commitment,
-        ]);
-        Ok(Snark::new(
-            aggregation_protocol(&self.params, self.pk.get_vk()),
-            vec![instances],
-            proof.to_vec(),
-        ))
+        epoch_snark_from_bytes(&self.params, self.pk.get_vk(), public, bytes)
     }
 
     /// Aggregate without the native checks (tests: the circuit must refuse). Pads `snarks`
@@ -1030,18 +1163,31 @@ impl EpochVerifier {
     /// The verifying key of the aggregation circuit for up to `capacity` proofs of `block`'s
     /// circuit at degree `k`: the same key [`EpochAggregator::setup`] makes.
     pub fn setup(block: &BlockVerifier, capacity: usize, k: u32) -> Result<Self> {
+        Self::setup_shape(block, &EpochShape::Flat { capacity, k })
+    }
+
+    /// The verifying key of the circuit of `shape` over `block`'s circuit whose proof carries
+    /// the statement (layer 1, or a tree's root): the same key [`EpochProver::setup`] makes.
+    pub fn setup_shape(block: &BlockVerifier, shape: &EpochShape) -> Result<Self> {
+        let capacity = shape.capacity();
         if capacity == 0 {
             return Err(ProofError::Empty(
                 "an epoch aggregates at least one block proof",
             ));
         }
-        let params = load_srs(k)?;
-        let (config, vk, _) = keygen_vk_of(
-            &params,
-            k,
-            None,
-            layer1_for_keygen(&params, block.params(), block.vk(), capacity),
-        )?;
+        let (params, config, vk) = match shape {
+            EpochShape::Flat { k, .. } => {
+                let params = load_srs(*k)?;
+                let (config, vk, _) = keygen_vk_of(
+                    &params,
+                    *k,
+                    None,
+                    layer1_for_keygen(&params, block.params(), block.vk(), capacity),
+                )?;
+                (params, config, vk)
+            }
+            EpochShape::Tree(t) => tree::root_vk(block.params(), block.vk(), t)?,
+        };
         Ok(Self {
             capacity,
             key: VkOnly::new(&params, config, &vk),
@@ -1054,19 +1200,18 @@ impl EpochVerifier {
     /// damaged or holds another key is [`ProofError::DamagedCache`], never used.
     pub fn setup_cached(
         block: &BlockVerifier,
-        capacity: usize,
-        k: u32,
+        shape: &EpochShape,
         vk_hash: B256,
         dir: &std::path::Path,
     ) -> Result<(Self, crate::keycache::KeySource)> {
         let path = crate::keycache::epoch_vk_path(dir, vk_hash);
         if path.exists() {
             return Ok((
-                Self::read_cached(&path, capacity, k, vk_hash)?,
+                Self::read_cached(&path, shape.capacity(), shape.k(), vk_hash)?,
                 crate::keycache::KeySource::Cache,
             ));
         }
-        let v = Self::setup(block, capacity, k)?;
+        let v = Self::setup_shape(block, shape)?;
         if v.vk_hash() == vk_hash {
             v.write_cache(dir)?;
         }

@@ -1,6 +1,6 @@
 //! Benchmark figures (release build), printed as plain lines:
 //! `cargo run --release -p parley-proofs --bin parley-proofs -- bench <what>` with `<what>` one
-//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `agg-tree <blocks> <leaf capacity>`, `srs [k...]`, `keys [capacity...]`, `all`. Peak memory is the process's VmHWM, so run
+//! of `cells`, `tree`, `block <transfers>`, `agg <blocks>`, `agg-tree <blocks> <leaf capacity> [<leaves per middle node>]`, `srs [k...]`, `keys [capacity...]`, `all`. Peak memory is the process's VmHWM, so run
 //! one block size per process for a clean figure.
 #![allow(clippy::print_stdout)]
 // Benchmarks measure wall-clock time by definition; nothing here reaches consensus code.
@@ -299,51 +299,100 @@ pub fn agg(n: usize) -> Result<(), BoxErr> {
     compress_and_verify(n, a.params(), a.vk(), e, prove)
 }
 
-/// An aggregation tree (`crate::aggregation::tree`) over `n` block proofs in leaves of `c`:
-/// the leaves at `layer1_degree(c)` (`PARLEY_LEAF_K`), the root at `PARLEY_ROOT_K` (default
-/// 21), then the same compression and EVM verification as `agg`. Checks that the root's
-/// statement is the flat epoch commitment of the same blocks: `bench agg-tree N C`.
-pub fn agg_tree(n: usize, c: usize) -> Result<(), BoxErr> {
+/// An aggregation tree (`crate::aggregation::tree`) over `n` block proofs in leaves of `c`,
+/// with a middle layer of nodes over `m` leaves each when `m` is given: the leaves at
+/// `layer1_degree(c)` (`PARLEY_LEAF_K`), the middle nodes at `root_degree(m)`
+/// (`PARLEY_MIDDLE_K`), the root at `root_degree(its inputs)` (`PARLEY_ROOT_K`), then the same
+/// compression and EVM verification as `agg`. Each layer's proving keys are dropped once the
+/// next layer's are made. Checks that the root's statement is the flat epoch commitment of the
+/// same blocks: `bench agg-tree N C [M]`.
+pub fn agg_tree(n: usize, c: usize, m: Option<usize>) -> Result<(), BoxErr> {
     use crate::aggregation::{
         epoch_commitment, layer1_degree,
-        tree::{LeafAggregator, RootAggregator, statement},
+        tree::{LeafAggregator, MiddleAggregator, RootAggregator, root_degree, statement},
     };
-    if c == 0 || n == 0 {
-        return Err("agg-tree N C: N blocks in leaves of C, both at least 1".into());
+    if c == 0 || n == 0 || m.is_some_and(|m| m < 2) {
+        return Err(
+            "agg-tree N C [M]: N blocks in leaves of C, M leaves per middle node (at least 2)"
+                .into(),
+        );
     }
     let (prover, snarks, blocks) = epoch_blocks(n)?;
     let pi_hashes: Vec<Fr> = snarks.iter().map(|s| s.instances[0][2]).collect();
     let (first_pre, last_post) = (snarks[0].instances[0][0], snarks[n - 1].instances[0][1]);
+    let times = |v: &[f64]| {
+        v.iter()
+            .map(|s| format!("{s:.1}s"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
     let t0 = Instant::now();
     let leaf = LeafAggregator::setup(&prover, c, env_k("PARLEY_LEAF_K", layer1_degree(c)))?;
     let leaf_keygen = t0.elapsed().as_secs_f64();
-    let mut leaves = Vec::new();
-    let mut leaf_prove = Vec::new();
+    let mut layer = Vec::new();
+    let mut proving = Vec::new();
     for run in snarks.chunks(c) {
         let t0 = Instant::now();
-        leaves.push(leaf.aggregate(run.to_vec())?);
-        leaf_prove.push(t0.elapsed().as_secs_f64());
+        layer.push(leaf.aggregate(run.to_vec())?);
+        proving.push(t0.elapsed().as_secs_f64());
     }
     println!(
         "leaves: {} of up to {c} block proofs: k={} advice={} lookup={} | block proofs {blocks:.1}s keygen {leaf_keygen:.1}s prove {} | peak RSS so far {:.0} MiB",
-        leaves.len(),
+        layer.len(),
         leaf.config().degree,
         leaf.config().num_advice,
         leaf.config().num_lookup_advice,
-        leaf_prove
-            .iter()
-            .map(|s| format!("{s:.1}s"))
-            .collect::<Vec<_>>()
-            .join(" + "),
+        times(&proving),
         peak_rss_mib()
     );
+    let mut layers: f64 = proving.iter().sum();
+    let middle = match m {
+        None => None,
+        Some(m) => {
+            let t0 = Instant::now();
+            let mid = MiddleAggregator::setup(
+                leaf.as_child(),
+                m,
+                env_k("PARLEY_MIDDLE_K", root_degree(m)),
+            )?;
+            let keygen = t0.elapsed().as_secs_f64();
+            let mut proving = Vec::new();
+            let mut next = Vec::new();
+            for run in layer.chunks(m) {
+                let t0 = Instant::now();
+                next.push(mid.aggregate(run.to_vec())?);
+                proving.push(t0.elapsed().as_secs_f64());
+            }
+            println!(
+                "middle nodes: {} of up to {m} leaves: k={} advice={} lookup={} | keygen {keygen:.1}s prove {} | peak RSS so far {:.0} MiB",
+                next.len(),
+                mid.config().degree,
+                mid.config().num_advice,
+                mid.config().num_lookup_advice,
+                times(&proving),
+                peak_rss_mib()
+            );
+            layers += proving.iter().sum::<f64>();
+            layer = next;
+            Some(mid)
+        }
+    };
+    let children = layer.len();
     let t0 = Instant::now();
-    let root = RootAggregator::setup(&leaf, leaves.len(), env_k("PARLEY_ROOT_K", 21))?;
+    let root = {
+        let child = middle.as_ref().map_or(leaf.as_child(), |m| m.as_child());
+        RootAggregator::setup(
+            child,
+            children,
+            env_k("PARLEY_ROOT_K", root_degree(children)),
+        )?
+    };
     let root_keygen = t0.elapsed().as_secs_f64();
-    // The leaves' proving key is not needed any more: the root holds what checks them.
+    // The lower layers' proving keys are not needed any more: the root holds what checks them.
+    drop(middle);
     drop(leaf);
     let t0 = Instant::now();
-    let e = root.aggregate(&addr(78), leaves)?;
+    let e = root.aggregate(&addr(78), layer)?;
     let root_prove = t0.elapsed().as_secs_f64();
     let got = statement(&e).ok_or("the root snark has no epoch statement")?;
     let want = epoch_commitment(&addr(78), root.capacity(), &pi_hashes)
@@ -358,16 +407,14 @@ pub fn agg_tree(n: usize, c: usize) -> Result<(), BoxErr> {
         .into());
     }
     println!(
-        "root: {} leaves: k={} advice={} lookup={} | keygen {root_keygen:.1}s prove {root_prove:.1}s | statement = the flat epoch commitment at capacity {} | peak RSS so far {:.0} MiB",
-        root.capacity() / c,
+        "root: {children} inputs: k={} advice={} lookup={} | keygen {root_keygen:.1}s prove {root_prove:.1}s | statement = the flat epoch commitment at capacity {} | peak RSS so far {:.0} MiB",
         root.config().degree,
         root.config().num_advice,
         root.config().num_lookup_advice,
         root.capacity(),
         peak_rss_mib()
     );
-    let layers: f64 = leaf_prove.iter().sum::<f64>() + root_prove;
-    compress_and_verify(n, root.params(), root.vk(), e, layers)
+    compress_and_verify(n, root.params(), root.vk(), e, layers + root_prove)
 }
 
 /// The compression of an epoch snark of the aggregation circuit (`params`, `vk`) at
@@ -587,7 +634,8 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
         Some("agg-tree") => {
             let n = what.get(1).map(|s| s.parse()).transpose()?.unwrap_or(8);
             let c = what.get(2).map(|s| s.parse()).transpose()?.unwrap_or(4);
-            agg_tree(n, c)
+            let m = what.get(3).map(|s| s.parse()).transpose()?;
+            agg_tree(n, c, m)
         }
         Some("all") | None => {
             cells()?;

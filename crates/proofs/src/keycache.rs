@@ -61,8 +61,10 @@ pub fn l1_vk_path(dir: &Path, vk_hash: B256) -> PathBuf {
 }
 
 /// The cache file of the epoch aggregator's proving key whose verifying key hashes to
-/// `vk_hash` ([`crate::aggregation::EpochAggregator::setup_cached`]; a prover's worker reads it
-/// instead of minutes of keygen).
+/// `vk_hash` ([`crate::aggregation::EpochAggregator::setup_cached`]), or of a whole
+/// aggregation tree's keys whose root's key hashes to it
+/// ([`crate::aggregation::tree::TreeAggregator::setup_cached`]; another magic); a prover's
+/// worker reads it instead of minutes of keygen.
 pub fn epoch_pk_path(dir: &Path, vk_hash: B256) -> PathBuf {
     dir.join(format!("epoch-pk-{vk_hash:x}.bin"))
 }

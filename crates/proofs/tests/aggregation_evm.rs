@@ -11,14 +11,18 @@ use parley_proofs::{
     BlockProver, BlockVerifier, Fr, Halo2BlockProver, ProofError,
     aggregation::{
         ACC_LIMBS, CompressionVerifier, DEFAULT_AGG_K, DEFAULT_COMPRESS_K, EpochAggregator,
-        EpochCompressor, EpochPublicInputs, EpochVerifier, compression_shape, encode_epoch_snark,
-        epoch_commitment,
+        EpochCompressor, EpochPublicInputs, EpochShape, EpochVerifier, compression_shape,
+        encode_epoch_snark, epoch_commitment,
     },
     evm::{Anvil, compile_solidity},
 };
 use std::time::Instant;
 
 const CAP: usize = 3;
+
+fn flat(capacity: usize, k: u32) -> EpochShape {
+    EpochShape::Flat { capacity, k }
+}
 
 #[test]
 #[ignore = "slow: aggregation (k=20) + anvil; run by crates/proofs/ci.sh"]
@@ -208,7 +212,8 @@ fn epoch_aggregation_verifies_on_anvil() {
     let path = verifier.write_cache(&dir).expect("writes the cache");
     let t0 = Instant::now();
     let (read, source) =
-        EpochVerifier::setup_cached(&block_verifier, 2, k, agg.vk_hash(), &dir).expect("reads");
+        EpochVerifier::setup_cached(&block_verifier, &flat(2, k), agg.vk_hash(), &dir)
+            .expect("reads");
     println!(
         "epoch verifier from the cache: {:.2}s",
         t0.elapsed().as_secs_f64()
@@ -226,14 +231,14 @@ fn epoch_aggregation_verifies_on_anvil() {
     let mid = bad.len() / 2;
     bad[mid] ^= 1;
     std::fs::write(&path, &bad).expect("write");
-    let r = EpochVerifier::setup_cached(&block_verifier, 2, k, agg.vk_hash(), &dir);
+    let r = EpochVerifier::setup_cached(&block_verifier, &flat(2, k), agg.vk_hash(), &dir);
     assert!(
         matches!(&r, Err(ProofError::DamagedCache { reason, .. }) if reason.contains("checksum")),
         "{:?}",
         r.map(|_| ())
     );
     std::fs::write(&path, &good).expect("write");
-    let r = EpochVerifier::setup_cached(&block_verifier, 3, k, agg.vk_hash(), &dir);
+    let r = EpochVerifier::setup_cached(&block_verifier, &flat(3, k), agg.vk_hash(), &dir);
     assert!(
         matches!(&r, Err(ProofError::DamagedCache { .. })),
         "another capacity: {:?}",

@@ -68,6 +68,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
-        _ => Err("usage: parley-proofs srs <k> | srs hash <file> | srs export <k> <file> [seed] | bench [cells|tree|block N [chip|flex]|compare N...|agg N|agg-tree N C|prove-loop CAP TRANSFERS SECONDS|srs [k...]|keys [capacity...]|all] | verifier <capacity> <blocks> <out.sol>".into()),
+        _ => Err("usage: parley-proofs srs <k> | srs hash <file> | srs export <k> <file> [seed] | bench [cells|tree|block N [chip|flex]|compare N...|agg N|agg-tree N C [M]|prove-loop CAP TRANSFERS SECONDS|srs [k...]|keys [capacity...]|all] | verifier <capacity> <blocks> <out.sol>".into()),
     }
 }
