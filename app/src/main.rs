@@ -170,6 +170,26 @@ enum Cmd {
         /// circuit's pinned shape (ADR 0019).
         #[arg(long)]
         agg_k: Option<u32>,
+        /// With --epoch-slots: aggregate in a tree (ADR 0020) of leaves of this many block
+        /// proofs, --agg-capacity / this many of them (2..=8) under a root, instead of one flat
+        /// layer 1: for epochs whose flat layer 1 does not fit the provers' memory (8 blocks
+        /// and more on 24 GiB). --agg-k is then the root's degree (default: 21 for 2 leaves,
+        /// one more per doubling).
+        #[arg(long, requires = "epoch_slots")]
+        agg_leaf_capacity: Option<u64>,
+        /// With --agg-leaf-capacity: the leaf circuit's degree (default from the leaf
+        /// capacity, as a flat layer 1's).
+        #[arg(long, requires = "agg_leaf_capacity")]
+        agg_leaf_k: Option<u32>,
+        /// With --agg-leaf-capacity: a middle layer of nodes over this many leaves each
+        /// between the leaves and the root (2..=8), e.g. 16-block epochs as 2 middle nodes of
+        /// 2 leaves of 4, so that no circuit outgrows the 8-block tree's.
+        #[arg(long, requires = "agg_leaf_capacity")]
+        agg_middle_leaves: Option<u64>,
+        /// With --agg-middle-leaves: the middle circuit's degree (default as a root's over
+        /// as many inputs).
+        #[arg(long, requires = "agg_middle_leaves")]
+        agg_middle_k: Option<u32>,
         /// With --epoch-slots: heights the drawn aggregator has for its `Aggregate` (the
         /// genesis `unbonding_delay` is raised past it when needed).
         #[arg(long, default_value_t = 100)]
@@ -457,6 +477,10 @@ fn main() -> eyre::Result<()> {
             epoch_slots,
             agg_capacity,
             agg_k,
+            agg_leaf_capacity,
+            agg_leaf_k,
+            agg_middle_leaves,
+            agg_middle_k,
             agg_window,
             agg_share_bps,
             l1_proof_k,
@@ -522,14 +546,60 @@ fn main() -> eyre::Result<()> {
                         }
                         let capacity = usize::try_from(m)
                             .map_err(|_| eyre::eyre!("--agg-capacity too large"))?;
-                        let agg_k = agg_k
-                            .unwrap_or_else(|| parley_proofs::aggregation::layer1_degree(capacity));
-                        let agg = parley_proofs::aggregation::EpochVerifier::setup(
-                            &verifier, capacity, agg_k,
+                        let tree = match agg_leaf_capacity {
+                            None => None,
+                            Some(c) => {
+                                let middle = agg_middle_leaves.map(|leaves| {
+                                    parley_app::chain::genesis::AggMiddleParams {
+                                        leaves,
+                                        k: agg_middle_k.unwrap_or_else(|| {
+                                            parley_proofs::aggregation::tree::root_degree(
+                                                leaves as usize,
+                                            )
+                                        }),
+                                    }
+                                });
+                                let leaf_k = agg_leaf_k.unwrap_or_else(|| {
+                                    parley_proofs::aggregation::layer1_degree(c as usize)
+                                });
+                                Some(parley_app::chain::genesis::AggTreeParams {
+                                    leaf_capacity: c,
+                                    leaf_k,
+                                    middle,
+                                })
+                            }
+                        };
+                        let agg_k = agg_k.unwrap_or_else(|| match tree {
+                            None => parley_proofs::aggregation::layer1_degree(capacity),
+                            Some(t) => parley_proofs::aggregation::tree::root_degree(
+                                (m / t.child_capacity().max(1)) as usize,
+                            ),
+                        });
+                        let mut pinned = parley_app::chain::genesis::AggregationParams {
+                            epoch_slots: n,
+                            agg_capacity: m,
+                            agg_k,
+                            agg_vk_hash: alloy_primitives::B256::ZERO,
+                            agg_window,
+                            agg_share_bps,
+                            l1_proof: None,
+                            tree,
+                        };
+                        if let Some(t) = tree {
+                            let c = t.child_capacity();
+                            if c == 0 || m % c != 0 || !(2..=8).contains(&(m / c)) {
+                                eyre::bail!(
+                                    "--agg-leaf-capacity {} (× --agg-middle-leaves): must divide --agg-capacity {m} into 2..=8 root inputs",
+                                    t.leaf_capacity
+                                );
+                            }
+                        }
+                        let shape = pinned.shape();
+                        let agg = parley_proofs::aggregation::EpochVerifier::setup_shape(
+                            &verifier, &shape,
                         )
-                        .map_err(|e| {
-                            eyre::eyre!("aggregation circuit of {m} blocks at k = {agg_k}: {e}")
-                        })?;
+                        .map_err(|e| eyre::eyre!("aggregation circuit {shape:?}: {e}"))?;
+                        pinned.agg_vk_hash = agg.vk_hash();
                         // Nodes on this machine read it instead of making it again.
                         if let Err(e) = agg.write_cache(&parley_proofs::params::params_dir()) {
                             eprintln!("epoch verifier key not cached: {e}");
@@ -566,15 +636,8 @@ fn main() -> eyre::Result<()> {
                                 })
                             }
                         };
-                        Some(parley_app::chain::genesis::AggregationParams {
-                            epoch_slots: n,
-                            agg_capacity: m,
-                            agg_k,
-                            agg_vk_hash: agg.vk_hash(),
-                            agg_window,
-                            agg_share_bps,
-                            l1_proof,
-                        })
+                        pinned.l1_proof = l1_proof;
+                        Some(pinned)
                     }
                 };
                 params.protocol.max_diff_entries = cap.saturating_mul(max_chunks);

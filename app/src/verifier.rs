@@ -213,14 +213,12 @@ impl Verifier {
                 .as_ref()
                 .ok_or("an Aggregate on a chain without aggregation params")?;
             let block = self.key().map_err(|e| e.to_string())?;
-            let capacity = usize::try_from(a.agg_capacity)
-                .map_err(|_| "agg_capacity does not fit usize".to_string())?;
+            let shape = a.shape();
             // Read from the key cache when this node (or the genesis tool on this machine)
             // made it before: making it takes minutes and gigabytes. A damaged file is made
             // again; the pin below decides either way.
             let dir = parley_proofs::params::params_dir();
-            let cached =
-                || EpochVerifier::setup_cached(block, capacity, a.agg_k, a.agg_vk_hash, &dir);
+            let cached = || EpochVerifier::setup_cached(block, &shape, a.agg_vk_hash, &dir);
             let (v, source) = match cached() {
                 Err(parley_proofs::ProofError::DamagedCache { path, reason }) => {
                     tracing::warn!(path = %path.display(), %reason, "damaged epoch-verifier cache; making the key again");
@@ -233,8 +231,7 @@ impl Verifier {
             tracing::info!(?source, vk = %v.vk_hash(), "epoch verifier key");
             if v.vk_hash() != a.agg_vk_hash {
                 return Err(format!(
-                    "this node's aggregation circuit ({capacity} blocks, k = {}) hashes to {}, genesis pins {}",
-                    a.agg_k,
+                    "this node's aggregation circuit ({shape:?}) hashes to {}, genesis pins {}",
                     v.vk_hash(),
                     a.agg_vk_hash
                 ));

@@ -98,6 +98,7 @@ fn genesis() -> AppGenesis {
                     agg_window: 8,
                     agg_share_bps: 5_000,
                     l1_proof: None,
+                    tree: None,
                 }),
             }),
             bridge: Some(BridgeParams {

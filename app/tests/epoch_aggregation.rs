@@ -102,6 +102,7 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
                     agg_window: AGG_WINDOW,
                     agg_share_bps: 5_000,
                     l1_proof: None,
+                    tree: None,
                 }),
             }),
             ..ProtocolParams::default()

@@ -614,6 +614,7 @@ fn a_full_epoch_holds_transactions_until_the_next_epoch() {
         agg_window: 6,
         agg_share_bps: 1_000,
         l1_proof: None,
+        tree: None,
     };
     let mut net = net_with(ProvingParams {
         max_unproven_slots: 8,
@@ -690,6 +691,7 @@ fn a_blocks_diff_fits_the_chunks_its_epoch_has_left() {
         agg_window: 6,
         agg_share_bps: 1_000,
         l1_proof: None,
+        tree: None,
     };
     let mut net = net_of(
         ProvingParams {

@@ -35,7 +35,7 @@ use alloy_signer_local::PrivateKeySigner;
 use eyre::{WrapErr as _, bail, eyre};
 use parley_app::chain::msg::{self, Action};
 use parley_app::prover_service::{SESSION_HEADER, auth};
-use parley_proofs::aggregation::EpochAggregator;
+use parley_proofs::aggregation::{EpochProver, EpochShape};
 use parley_proofs::encoding::fr_to_b256;
 use parley_proofs::keycache::KeySource;
 use parley_proofs::{BlockProver as _, BlockWitness, Halo2BlockProver};
@@ -587,7 +587,7 @@ pub struct Proving {
     /// The proving-key cache ([`parley_proofs::keycache`]).
     keys_dir: Option<std::path::PathBuf>,
     /// The aggregation circuit's keys, made at the first aggregation task.
-    agg_keys: Arc<tokio::sync::Mutex<Option<Arc<EpochAggregator>>>>,
+    agg_keys: Arc<tokio::sync::Mutex<Option<Arc<EpochProver>>>>,
     /// Held by an aggregation job throughout (one aggregation at a time per process: it
     /// takes every core and gigabytes), with the aggregates made and not used yet, by epoch
     /// (an aggregate is bound to this prover's address, so one refused within the drawn
@@ -774,9 +774,7 @@ impl Proving {
                     .map_err(|_| eyre!("capacity over usize"))?;
                 let block = this.keys(capacity, &epoch.block_vk_hash).await?;
                 same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
-                let n =
-                    usize::try_from(epoch.capacity).map_err(|_| eyre!("capacity over usize"))?;
-                this.agg_keys(block, n, epoch.agg_k, &epoch.agg_vk_hash)
+                this.agg_keys(block, epoch_shape(&epoch)?, &epoch.agg_vk_hash)
                     .await
                     .map(|_| ())
             };
@@ -787,29 +785,29 @@ impl Proving {
     }
 
     /// The aggregation keys this process holds, if made.
-    async fn agg_keys_held(&self) -> Option<Arc<EpochAggregator>> {
+    async fn agg_keys_held(&self) -> Option<Arc<EpochProver>> {
         self.agg_keys.lock().await.clone()
     }
 
-    /// The aggregation keys for `capacity` block proofs at `k` over `block`'s keys: read from
-    /// the key cache when it holds the keys the chain pins (`pinned`), else made once (keygen,
-    /// minutes) and cached; then compared with the pin.
+    /// The aggregation keys of `shape` (a flat layer 1 or a tree) over `block`'s keys: read
+    /// from the key cache when it holds the keys the chain pins (`pinned`), else made once
+    /// (keygen, minutes) and cached; then compared with the pin.
     async fn agg_keys(
         &self,
         block: Arc<Halo2BlockProver>,
-        capacity: usize,
-        k: u32,
+        shape: EpochShape,
         pinned: &[u8],
-    ) -> eyre::Result<Arc<EpochAggregator>> {
+    ) -> eyre::Result<Arc<EpochProver>> {
         let mut slot = self.agg_keys.lock().await;
         if let Some(a) = slot.as_ref()
-            && a.capacity() == capacity
+            && a.shape() == shape
         {
             return Ok(a.clone());
         }
         let dir = self.keys_dir.clone();
         let pin = B256::try_from(pinned).ok();
-        tracing::info!(target: "parley::prover", capacity, k, cache = ?dir, "loading or making aggregation-circuit keys");
+        let (capacity, k) = (shape.capacity(), shape.k());
+        tracing::info!(target: "parley::prover", ?shape, cache = ?dir, "loading or making aggregation-circuit keys");
         let a = progress(
             "aggregation keys",
             &format!("capacity {capacity}, k {k}"),
@@ -817,10 +815,10 @@ impl Proving {
             #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
             let started = std::time::Instant::now();
             let (a, source) = match (dir, pin) {
-                (Some(dir), Some(vk)) => EpochAggregator::setup_cached(&block, capacity, k, vk, &dir)?,
-                _ => (EpochAggregator::setup(&block, capacity, k)?, KeySource::Keygen),
+                (Some(dir), Some(vk)) => EpochProver::setup_cached(&block, &shape, vk, &dir)?,
+                _ => (EpochProver::setup(&block, &shape)?, KeySource::Keygen),
             };
-            tracing::info!(target: "parley::prover", capacity, k, ?source,
+            tracing::info!(target: "parley::prover", ?shape, ?source,
                 ms = started.elapsed().as_millis() as u64, vk = %a.vk_hash(), "aggregation keys ready");
             Ok::<_, parley_proofs::ProofError>(a)
         }),
@@ -830,7 +828,7 @@ impl Proving {
         .map_err(|e| eyre::Report::new(e).wrap_err("aggregation-circuit keys"))?;
         if a.vk_hash().as_slice() != pinned {
             bail!(
-                "this worker's aggregation circuit ({capacity} blocks, k = {k}) hashes to {}, \
+                "this worker's aggregation circuit ({shape:?}) hashes to {}, \
                  the chain pins 0x{}: another trusted setup or parley-prover version; not \
                  aggregating",
                 a.vk_hash(),
@@ -848,7 +846,7 @@ impl Proving {
     /// once per process), compared with the hash the chain pins.
     async fn l1_keys(
         &self,
-        agg: Arc<EpochAggregator>,
+        agg: Arc<EpochProver>,
         k: u32,
         pinned: &[u8],
     ) -> eyre::Result<Arc<parley_proofs::aggregation::EpochCompressor>> {
@@ -865,7 +863,7 @@ impl Proving {
             tokio::task::spawn_blocking(move || {
             #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
             let started = std::time::Instant::now();
-            let c = parley_proofs::aggregation::EpochCompressor::setup(&agg, k)?;
+            let c = parley_proofs::aggregation::EpochCompressor::setup_for(agg.params(), agg.vk(), k)?;
             tracing::info!(target: "parley::prover", k, ms = started.elapsed().as_millis() as u64,
                 vk = %c.vk_hash(), "compression keys ready");
             Ok::<_, parley_proofs::ProofError>(c)
@@ -886,6 +884,41 @@ impl Proving {
         *slot = Some(c.clone());
         Ok(c)
     }
+}
+
+/// The aggregation circuit the chain pins, from its `GetEpoch` answer: a flat layer 1, or a
+/// tree when `leaf_capacity` is set (ADR 0020).
+fn epoch_shape(epoch: &pb::GetEpochResponse) -> eyre::Result<EpochShape> {
+    let n = |x: u64| usize::try_from(x).map_err(|_| eyre!("capacity over usize"));
+    let capacity = n(epoch.capacity)?;
+    if epoch.leaf_capacity == 0 {
+        return Ok(EpochShape::Flat {
+            capacity,
+            k: epoch.agg_k,
+        });
+    }
+    let c = n(epoch.leaf_capacity)?;
+    let middle = (epoch.middle_leaves > 0)
+        .then(|| {
+            n(epoch.middle_leaves).map(|leaves| parley_proofs::aggregation::tree::MiddleShape {
+                leaves,
+                k: epoch.middle_k,
+            })
+        })
+        .transpose()?;
+    let child = c.saturating_mul(middle.map_or(1, |m| m.leaves));
+    if child == 0 || capacity % child != 0 {
+        bail!("the node's aggregation tree has inputs of {child} blocks for epochs of {capacity}");
+    }
+    Ok(EpochShape::Tree(
+        parley_proofs::aggregation::tree::TreeShape {
+            leaf_capacity: c,
+            leaf_k: epoch.leaf_k,
+            middle,
+            children: capacity / child,
+            k: epoch.agg_k,
+        },
+    ))
 }
 
 /// CheckTx code of an `EpochProof` for an epoch whose L1 proof the chain holds.
@@ -1067,10 +1100,10 @@ pub async fn aggregate(
                 usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
             let block = proving.keys(block_capacity, &epoch.block_vk_hash).await?;
             same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
-            let capacity =
-                usize::try_from(epoch.capacity).map_err(|_| eyre!("capacity over usize"))?;
+            let shape = epoch_shape(&epoch)?;
+            let capacity = shape.capacity();
             let agg = proving
-                .agg_keys(block.clone(), capacity, epoch.agg_k, &epoch.agg_vk_hash)
+                .agg_keys(block.clone(), shape, &epoch.agg_vk_hash)
                 .await?;
             let snarks = epoch_snarks(&block, chain_id, &epoch)?;
             let permit = proving

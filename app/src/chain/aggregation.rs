@@ -513,6 +513,7 @@ mod tests {
                         agg_window: WINDOW,
                         agg_share_bps: 5_000,
                         l1_proof: None,
+                        tree: None,
                     }),
                 }),
                 ..ProtocolParams::default()
@@ -1082,5 +1083,107 @@ mod tests {
         let base = v.clone();
         let mut o = Overlay::new(&base);
         assert!(on_proven(&mut o, &p, 6, 6, B256::ZERO, &[t(0, 9, 9)]).is_err());
+    }
+
+    /// A tree (ADR 0020) splits `agg_capacity` into 2..=8 leaves of `leaf_capacity`, whose
+    /// circuit has a degree in range; its shape is what nodes and workers build; and a flat
+    /// chain's parameters serialize without the key, so existing genesis files stay the same.
+    #[test]
+    fn a_tree_splits_agg_capacity_into_two_to_eight_leaves() {
+        use crate::chain::genesis::{AggMiddleParams, AggTreeParams, AppGenesis};
+        use parley_proofs::aggregation::{
+            EpochShape,
+            tree::{MiddleShape, TreeShape},
+        };
+        // (leaf capacity, leaf k, (middle leaves, middle k))
+        type Tree = Option<(u64, u32, Option<(u64, u32)>)>;
+        let with = |cap: u64, tree: Tree| {
+            let mut p = params();
+            p.protocol.max_diff_entries = 8;
+            let a = p
+                .protocol
+                .proving
+                .as_mut()
+                .and_then(|p| p.aggregation.as_mut())
+                .expect("aggregation params");
+            a.epoch_slots = 64;
+            a.agg_capacity = cap;
+            a.tree = tree.map(|(leaf_capacity, leaf_k, middle)| AggTreeParams {
+                leaf_capacity,
+                leaf_k,
+                middle: middle.map(|(leaves, k)| AggMiddleParams { leaves, k }),
+            });
+            AppGenesis::funded(p, [ME], U256::from(5))
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        with(8, None).expect("flat");
+        with(8, Some((4, 21, None))).expect("2 leaves of 4");
+        with(64, Some((8, 22, None))).expect("8 leaves of 8");
+        with(16, Some((4, 21, Some((2, 21))))).expect("2 middle nodes of 2 leaves of 4");
+        for (cap, leaf, why) in [
+            (8, 3, "3 does not divide 8"),
+            (8, 8, "one leaf is no tree"),
+            (8, 0, "empty leaves"),
+            (18, 2, "9 leaves"),
+        ] {
+            let err = with(cap, Some((leaf, 21, None))).expect_err(why);
+            assert!(err.contains("tree.leaf_capacity"), "{why}: {err}");
+        }
+        let err = with(8, Some((4, 17, None))).expect_err("leaf k below 18");
+        assert!(err.contains("tree.leaf_k"), "{err}");
+        // 8 blocks as 2 middle nodes of 2 leaves of 4 leaves one root input.
+        let err = with(8, Some((4, 21, Some((2, 21))))).expect_err("one root input");
+        assert!(err.contains("tree.leaf_capacity"), "{err}");
+        let err = with(16, Some((4, 21, Some((1, 21))))).expect_err("a middle of 1 leaf");
+        assert!(err.contains("tree.middle.leaves"), "{err}");
+        let err = with(16, Some((4, 21, Some((2, 27))))).expect_err("middle k above 26");
+        assert!(err.contains("tree.middle.k"), "{err}");
+
+        let mut a = params()
+            .protocol
+            .proving
+            .and_then(|p| p.aggregation)
+            .expect("aggregation params");
+        assert_eq!(a.shape(), EpochShape::Flat { capacity: 3, k: 20 });
+        let json = serde_json::to_value(&a).expect("serializes");
+        assert!(json.get("tree").is_none(), "{json}");
+        a.agg_capacity = 8;
+        a.agg_k = 21;
+        a.tree = Some(AggTreeParams {
+            leaf_capacity: 4,
+            leaf_k: 21,
+            middle: None,
+        });
+        assert_eq!(
+            a.shape(),
+            EpochShape::Tree(TreeShape {
+                leaf_capacity: 4,
+                leaf_k: 21,
+                middle: None,
+                children: 2,
+                k: 21
+            })
+        );
+        // 16 blocks: 2 middle nodes of 2 leaves of 4.
+        a.agg_capacity = 16;
+        a.tree = Some(AggTreeParams {
+            leaf_capacity: 4,
+            leaf_k: 21,
+            middle: Some(AggMiddleParams { leaves: 2, k: 21 }),
+        });
+        assert_eq!(
+            a.shape(),
+            EpochShape::Tree(TreeShape {
+                leaf_capacity: 4,
+                leaf_k: 21,
+                middle: Some(MiddleShape { leaves: 2, k: 21 }),
+                children: 2,
+                k: 21
+            })
+        );
+        assert_eq!(a.shape().capacity(), 16);
+        let json = serde_json::to_value(&a).expect("serializes");
+        assert_eq!(json["tree"]["leaf_capacity"], 4, "{json}");
     }
 }

@@ -219,6 +219,73 @@ pub struct AggregationParams {
     /// refuses them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l1_proof: Option<L1ProofParams>,
+    /// An aggregation tree (ADR 0020) instead of one flat layer-1 circuit: leaves of
+    /// `leaf_capacity` block proofs, `agg_capacity / leaf_capacity` of them under a root.
+    /// Then `agg_k` and `agg_vk_hash` are the root's, whose proof carries the same statement
+    /// as a flat layer 1's; the leaf's key is a constant of the root's, so the root's hash
+    /// pins both. For epochs whose flat layer 1 does not fit the provers' memory (8 blocks
+    /// and more on 24 GiB). Absent in JSON: flat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<AggTreeParams>,
+}
+
+/// The lower layers of [`AggregationParams::tree`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggTreeParams {
+    /// Block proofs per leaf. `agg_capacity` is `leaf_capacity × middle.leaves × root
+    /// inputs`, with 2..=8 root inputs.
+    pub leaf_capacity: u64,
+    /// Degree of the leaf circuit, within 18..=26.
+    pub leaf_k: u32,
+    /// A middle layer between the leaves and the root (16-block epochs: 2 middle nodes of 2
+    /// leaves of 4, so that no circuit outgrows the 8-block tree's). Absent in JSON: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle: Option<AggMiddleParams>,
+}
+
+/// The middle layer of an [`AggTreeParams`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggMiddleParams {
+    /// Leaves per middle node, 2..=8.
+    pub leaves: u64,
+    /// Degree of the middle circuit, within 18..=26.
+    pub k: u32,
+}
+
+impl AggTreeParams {
+    /// Block proofs per input of the root.
+    pub fn child_capacity(&self) -> u64 {
+        self.leaf_capacity
+            .saturating_mul(self.middle.map_or(1, |m| m.leaves))
+    }
+}
+
+impl AggregationParams {
+    /// The circuit shape these parameters pin (validated genesis: the numbers fit).
+    pub fn shape(&self) -> parley_proofs::aggregation::EpochShape {
+        use parley_proofs::aggregation::{EpochShape, tree::TreeShape};
+        let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+        match &self.tree {
+            None => EpochShape::Flat {
+                capacity: n(self.agg_capacity),
+                k: self.agg_k,
+            },
+            Some(t) => EpochShape::Tree(TreeShape {
+                leaf_capacity: n(t.leaf_capacity),
+                leaf_k: t.leaf_k,
+                middle: t
+                    .middle
+                    .map(|m| parley_proofs::aggregation::tree::MiddleShape {
+                        leaves: n(m.leaves),
+                        k: m.k,
+                    }),
+                children: n(self.agg_capacity / t.child_capacity().max(1)),
+                k: self.agg_k,
+            }),
+        }
+    }
 }
 
 /// The compression circuit of [`AggregationParams::l1_proof`]: one aggregation circuit over
@@ -741,6 +808,27 @@ impl AppGenesis {
                 }
                 if !(18..=26).contains(&a.agg_k) {
                     return Err(bad(field("agg_k"), "must be in 18..=26"));
+                }
+                if let Some(t) = &a.tree {
+                    if let Some(m) = &t.middle {
+                        if !(2..=8).contains(&m.leaves) {
+                            return Err(bad(field("tree.middle.leaves"), "must be in 2..=8"));
+                        }
+                        if !(18..=26).contains(&m.k) {
+                            return Err(bad(field("tree.middle.k"), "must be in 18..=26"));
+                        }
+                    }
+                    let c = t.child_capacity();
+                    if c == 0 || a.agg_capacity % c != 0 || !(2..=8).contains(&(a.agg_capacity / c))
+                    {
+                        return Err(bad(
+                            field("tree.leaf_capacity"),
+                            "leaf_capacity (× middle.leaves) must divide agg_capacity into 2..=8 root inputs",
+                        ));
+                    }
+                    if !(18..=26).contains(&t.leaf_k) {
+                        return Err(bad(field("tree.leaf_k"), "must be in 18..=26"));
+                    }
                 }
                 if let Some(l1) = &a.l1_proof
                     && !(18..=26).contains(&l1.k)

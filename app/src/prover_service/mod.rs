@@ -822,6 +822,10 @@ impl ProverService for Service {
                 block_vk_hash: proving.block_vk_hash.to_vec(),
                 l1_k: agg.l1_proof.map_or(0, |l| l.k),
                 l1_vk_hash: agg.l1_proof.map(|l| l.vk_hash.to_vec()).unwrap_or_default(),
+                leaf_capacity: agg.tree.map_or(0, |t| t.leaf_capacity),
+                leaf_k: agg.tree.map_or(0, |t| t.leaf_k),
+                middle_leaves: agg.tree.and_then(|t| t.middle).map_or(0, |m| m.leaves),
+                middle_k: agg.tree.and_then(|t| t.middle).map_or(0, |m| m.k),
                 ..Default::default()
             };
             let Some(v) = record else {

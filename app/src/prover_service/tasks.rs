@@ -869,6 +869,7 @@ mod tests {
             agg_window: 10,
             agg_share_bps: 0,
             l1_proof: None,
+            tree: None,
         });
         let min = p.fallback.min_fallback_stake;
         for (who, stake) in [(ME, min), (OTHER, min), (POOR, min - U256::from(1))] {
