@@ -61,6 +61,11 @@
 #                                capacity: 20 up to 2 proofs, one more per doubling, so that
 #                                layer 1 keeps about 10 columns and fits the pinned
 #                                compression shape, ADR 0019)
+#   PARLEY_LOCALNET_AGG_LEAF     with epochs: aggregate in a tree (ADR 0020) of leaves of this
+#                                many block proofs under a root (AGG_CAPACITY / AGG_LEAF leaves,
+#                                2..=8) instead of one flat layer 1; AGG_K is then the root's.
+#                                For epochs of 8 block proofs and more, whose flat layer 1 does
+#                                not fit 24 GiB (default: empty, flat)
 #   PARLEY_LOCALNET_AGG_WINDOW   with epochs: heights the drawn aggregator has (default 100)
 #   PARLEY_LOCALNET_SRS_FILE     with proving: a ceremony powers-of-tau file (ADR 0014) that the
 #                                genesis pins and every node and worker uses; default: the
@@ -171,6 +176,7 @@ COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
 EPOCH_SLOTS="${PARLEY_LOCALNET_EPOCH_SLOTS:-0}"
 AGG_CAPACITY="${PARLEY_LOCALNET_AGG_CAPACITY:-}"
 AGG_K="${PARLEY_LOCALNET_AGG_K:-}"
+AGG_LEAF="${PARLEY_LOCALNET_AGG_LEAF:-}"
 AGG_WINDOW="${PARLEY_LOCALNET_AGG_WINDOW:-100}"
 SRS_FILE="${PARLEY_LOCALNET_SRS_FILE:-}"
 BRIDGE_ROLLUP="${PARLEY_LOCALNET_BRIDGE_ROLLUP:-}"
@@ -769,7 +775,8 @@ cmd_up() {
       local cap="${AGG_CAPACITY:-$((EPOCH_SLOTS < 64 ? EPOCH_SLOTS : 64))}"
       proving_args+=(--epoch-slots "${EPOCH_SLOTS}" --agg-capacity "${cap}" --agg-window "${AGG_WINDOW}")
       [[ -n "${AGG_K}" ]] && proving_args+=(--agg-k "${AGG_K}")
-      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K:-from the capacity} (computing its vk hash: minutes)"
+      [[ -n "${AGG_LEAF}" ]] && proving_args+=(--agg-leaf-capacity "${AGG_LEAF}")
+      log "epoch aggregation on: ${EPOCH_SLOTS} slots per epoch, at most ${cap} needing a proof, k = ${AGG_K:-from the capacity}${AGG_LEAF:+, in a tree of leaves of ${AGG_LEAF}} (computing its vk hash: minutes)"
       if [[ "${L1}" == 1 && "${L1_PROOFS}" == 1 ]]; then
         proving_args+=(--l1-proof-k "${L1_PROOF_K}" --l1-verifier-out "${DATA_DIR}/EpochVerifier.sol")
         log "L1 proofs on: the compression circuit at k = ${L1_PROOF_K} (computing its vk hash and verifier: minutes)"

@@ -1551,9 +1551,12 @@ l1_call_refused() {
 t_bridge_proof() {
   "${LOCALNET}" down >/dev/null 2>&1 || true
   # PARLEY_E2E_AGG_CAPACITY: block proofs per epoch (layer 1's degree follows it; the
-  # compression circuit, and so the L1 gas, does not: ADR 0019).
+  # compression circuit, and so the L1 gas, does not: ADR 0019). PARLEY_E2E_AGG_LEAF: aggregate
+  # in a tree of leaves of this many (ADR 0020; 8 blocks need it on 24 GiB).
+  local cap="${PARLEY_E2E_AGG_CAPACITY:-1}"
   export PARLEY_LOCALNET_DIR="${WORK}/localnet-l1proof" PARLEY_LOCALNET_SEQUENCERS=0 PARLEY_LOCALNET_PROVING=4 \
-    PARLEY_LOCALNET_EPOCH_SLOTS=4 PARLEY_LOCALNET_AGG_CAPACITY="${PARLEY_E2E_AGG_CAPACITY:-1}" \
+    PARLEY_LOCALNET_EPOCH_SLOTS=$((cap > 4 ? cap : 4)) PARLEY_LOCALNET_AGG_CAPACITY="${cap}" \
+    PARLEY_LOCALNET_AGG_LEAF="${PARLEY_E2E_AGG_LEAF:-}" \
     PARLEY_LOCALNET_L1=1 PARLEY_LOCALNET_L1_PROOFS=1 PARLEY_LOCALNET_RELAYER=0 \
     PARLEY_LOCALNET_L1_CHAIN_ID=31337 PARLEY_LOCALNET_EPOCH=3
   trap '"${LOCALNET}" down >/dev/null 2>&1 || true' EXIT
@@ -1589,7 +1592,7 @@ t_bridge_proof() {
     fail "cast send withdraw: ${rw}"
   [[ "$(jq -r .status <<<"${rw}")" == 0x1 ]] || fail "the withdrawal reverted: ${rw}"
   blk="$(($(jq -r .blockNumber <<<"${rw}")))"
-  ep=$(((blk - 1) / 4))
+  ep=$(((blk - 1) / PARLEY_LOCALNET_EPOCH_SLOTS))
   info "deposit credited; cast transfer in block ${tx_blk}, withdrawal in block ${blk} (epoch ${ep})"
   # Relay by hand, epoch by epoch. Before the relayer posts an epoch that changes state, the
   # Rollup must refuse it forged: signed fields changed under its valid proof, its signed
@@ -1646,7 +1649,7 @@ t_bridge_proof() {
     p="$(jq -s -r "[.[] | select(.epoch == ${n})][0].gasUsed" <"${relay_state}/gas.jsonl")"
     [[ "${p}" != null ]] || fail "no gas line for epoch ${n}"
     gas_full="${p}"
-    info "finalizeEpoch of epoch ${n} ($(rpc 0 parley_getEpoch "[\"0x$(printf %x "${n}")\"]" | jq -r '.result.blocks | length') block(s), agg capacity ${PARLEY_LOCALNET_AGG_CAPACITY}, with its compression proof): gasUsed ${p}"
+    info "finalizeEpoch of epoch ${n} ($(rpc 0 parley_getEpoch "[\"0x$(printf %x "${n}")\"]" | jq -r '.result.blocks | length') block(s), agg capacity ${PARLEY_LOCALNET_AGG_CAPACITY}${PARLEY_LOCALNET_AGG_LEAF:+ in leaves of ${PARLEY_LOCALNET_AGG_LEAF}}, with its compression proof): gasUsed ${p}"
   done
   gas_empty="$(jq -s -r '[.[] | select(.epoch == 0)][0].gasUsed' <"${relay_state}/gas.jsonl")"
   ((gas_full > gas_empty)) || fail "a proven epoch cost ${gas_full} gas, an empty one ${gas_empty}"
