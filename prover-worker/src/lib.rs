@@ -842,8 +842,9 @@ impl Proving {
 }
 
 impl Proving {
-    /// The compression keys over `agg`'s circuit at `k` (keygen: minutes and gigabytes, made
-    /// once per process), compared with the hash the chain pins.
+    /// The compression keys over `agg`'s circuit at `k`: read from the key cache when it holds
+    /// the keys the chain pins (`pinned`), else made (keygen: minutes and gigabytes) and
+    /// cached; then compared with the pin.
     async fn l1_keys(
         &self,
         agg: Arc<EpochProver>,
@@ -856,15 +857,21 @@ impl Proving {
         {
             return Ok(c.clone());
         }
-        tracing::info!(target: "parley::prover", k, "making compression-circuit keys (the L1 proof)");
+        let dir = self.keys_dir.clone();
+        let pin = B256::try_from(pinned).ok();
+        tracing::info!(target: "parley::prover", k, cache = ?dir, "loading or making compression-circuit keys (the L1 proof)");
         let c = progress(
             "compression keys",
             &format!("k {k}"),
             tokio::task::spawn_blocking(move || {
             #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
             let started = std::time::Instant::now();
-            let c = parley_proofs::aggregation::EpochCompressor::setup_for(agg.params(), agg.vk(), k)?;
-            tracing::info!(target: "parley::prover", k, ms = started.elapsed().as_millis() as u64,
+            use parley_proofs::aggregation::EpochCompressor;
+            let (c, source) = match (dir, pin) {
+                (Some(dir), Some(vk)) => EpochCompressor::setup_cached(agg.params(), agg.vk(), k, vk, &dir)?,
+                _ => (EpochCompressor::setup_for(agg.params(), agg.vk(), k)?, KeySource::Keygen),
+            };
+            tracing::info!(target: "parley::prover", k, ?source, ms = started.elapsed().as_millis() as u64,
                 vk = %c.vk_hash(), "compression keys ready");
             Ok::<_, parley_proofs::ProofError>(c)
         }),
@@ -1102,6 +1109,12 @@ pub async fn aggregate(
             same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
             let shape = epoch_shape(&epoch)?;
             let capacity = shape.capacity();
+            if matches!(shape, EpochShape::Tree(_)) {
+                // A tree exists because memory is short: its keys and the compression's held
+                // together peaked at 21.2 GiB on an 8-block epoch. The compression keys are
+                // read back from the key cache (seconds) when the aggregate lands.
+                proving.l1_keys.lock().await.take();
+            }
             let agg = proving
                 .agg_keys(block.clone(), shape, &epoch.agg_vk_hash)
                 .await?;

@@ -1349,6 +1349,70 @@ impl EpochCompressor {
         })
     }
 
+    /// The compression keys over the epoch snarks of `(inner_params, inner_vk)` at `k` whose
+    /// verifying key hashes to `vk_hash` (the one genesis pins): read from the cache in `dir`
+    /// when there ([`crate::keycache::l1_pk_path`]), else made by [`Self::setup_for`] and,
+    /// when they hash to `vk_hash`, written there. A damaged file, or one holding other keys,
+    /// is [`ProofError::DamagedCache`], never used.
+    pub fn setup_cached(
+        inner_params: &ParamsKZG<Bn256>,
+        inner_vk: &VerifyingKey<G1Affine>,
+        k: u32,
+        vk_hash: B256,
+        dir: &std::path::Path,
+    ) -> Result<(Self, crate::keycache::KeySource)> {
+        let path = crate::keycache::l1_pk_path(dir, vk_hash);
+        if path.exists() {
+            let damaged = |reason: String| ProofError::DamagedCache {
+                path: path.clone(),
+                reason,
+            };
+            let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
+            let mut r = crate::keycache::open_checked(&path, L1_PK_MAGIC)?;
+            let config = read_head(&mut r, &path, 1, k)?;
+            let break_points = crate::keycache::read_break_points(&mut r).map_err(undecodable)?;
+            // The checksum guarantees these are the bytes written from keys in memory.
+            let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
+                &mut r,
+                SerdeFormat::RawBytesUnchecked,
+                config,
+            )
+            .map_err(undecodable)?;
+            let found = crate::prover::vk_hash(pk.get_vk());
+            if found != vk_hash {
+                return Err(damaged(format!("holds the keys of vk {found}, not {vk_hash}")));
+            }
+            return Ok((
+                Self {
+                    params: load_srs(k)?,
+                    inner_check: ProtocolCheck::aggregation(inner_params, inner_vk),
+                    config,
+                    pk,
+                    break_points,
+                },
+                crate::keycache::KeySource::Cache,
+            ));
+        }
+        let c = Self::setup_for(inner_params, inner_vk, k)?;
+        if c.vk_hash() == vk_hash {
+            c.write_cache(dir)?;
+        }
+        Ok((c, crate::keycache::KeySource::Keygen))
+    }
+
+    /// Writes these keys to the cache in `dir` (the flat layer 1's layout, capacity 1, under
+    /// `PARLEY-L1PK-1\n`); the file's path.
+    pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        let path = crate::keycache::l1_pk_path(dir, self.vk_hash());
+        crate::keycache::write_checked(&path, L1_PK_MAGIC, |w| {
+            write_head(w, 1, &self.config)?;
+            crate::keycache::write_break_points(w, &self.break_points)?;
+            let mut w = w;
+            self.pk.write(&mut w, SerdeFormat::RawBytes)
+        })?;
+        Ok(path)
+    }
+
     /// Circuit configuration (degree, columns).
     pub fn config(&self) -> AggregationConfigParams {
         self.config
@@ -1429,6 +1493,7 @@ pub struct CompressionVerifier {
 }
 
 const L1_VK_MAGIC: &[u8] = b"PARLEY-L1VK-1\n";
+const L1_PK_MAGIC: &[u8] = b"PARLEY-L1PK-1\n";
 
 impl std::fmt::Debug for CompressionVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -60,6 +60,13 @@ pub fn l1_vk_path(dir: &Path, vk_hash: B256) -> PathBuf {
     dir.join(format!("l1-vk-{vk_hash:x}.bin"))
 }
 
+/// The cache file of the compression circuit's proving key whose verifying key hashes to
+/// `vk_hash` ([`crate::aggregation::EpochCompressor::setup_cached`]): the layout of
+/// [`epoch_pk_path`]'s flat file under the magic `PARLEY-L1PK-1\n`, with capacity 1.
+pub fn l1_pk_path(dir: &Path, vk_hash: B256) -> PathBuf {
+    dir.join(format!("l1-pk-{vk_hash:x}.bin"))
+}
+
 /// The cache file of the epoch aggregator's proving key whose verifying key hashes to
 /// `vk_hash` ([`crate::aggregation::EpochAggregator::setup_cached`]), or of a whole
 /// aggregation tree's keys whose root's key hashes to it

@@ -266,13 +266,36 @@ fn epoch_aggregation_verifies_on_anvil() {
 
     // the compression layer: one fixed-shape proof over the layer-1 proof, verified on L1
     let t0 = Instant::now();
-    let compressor = EpochCompressor::setup(&agg, env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K))
-        .expect("compression keygen");
+    let ck = env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K);
+    let made = EpochCompressor::setup(&agg, ck).expect("compression keygen");
     println!(
         "compression keygen: {:.1}s, config {:?}",
         t0.elapsed().as_secs_f64(),
-        compressor.config()
+        made.config()
     );
+    // The worker's key cache again: the compression proof below is made with keys read back.
+    let l1_dir = std::env::temp_dir().join(format!("parley-l1-pk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&l1_dir);
+    let l1_pin = made.vk_hash();
+    made.write_cache(&l1_dir).expect("writes the compression keys");
+    drop(made);
+    let t0 = Instant::now();
+    let (compressor, source) =
+        EpochCompressor::setup_cached(agg.params(), agg.vk(), ck, l1_pin, &l1_dir)
+            .expect("reads the compression keys");
+    println!(
+        "compression keys read back in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(source, parley_proofs::keycache::KeySource::Cache);
+    assert_eq!(compressor.vk_hash(), l1_pin);
+    let r = EpochCompressor::setup_cached(agg.params(), agg.vk(), ck + 1, l1_pin, &l1_dir);
+    assert!(
+        matches!(&r, Err(ProofError::DamagedCache { reason, .. }) if reason.contains("expected")),
+        "another degree: {:?}",
+        r.map(|_| ())
+    );
+    let _ = std::fs::remove_dir_all(&l1_dir);
     // Its shape is the pinned one of its degree, not the one this layer 1 needs (ADR 0019): the
     // L1 verifier does not depend on the epoch's capacity.
     let shape = compression_shape(env_k("PARLEY_COMPRESS_K", DEFAULT_COMPRESS_K));
