@@ -638,6 +638,14 @@ impl Proving {
         self
     }
 
+    /// Where `prover`'s aggregates awaiting their L1 proof are kept (none without a keys
+    /// directory).
+    fn pending_l1(&self, chain_id: u64, prover: Address) -> Option<PendingL1> {
+        self.keys_dir
+            .as_deref()
+            .map(|d| PendingL1::new(d, chain_id, prover))
+    }
+
     /// Block proofs this process computed so far (a proof reused for another submission is
     /// counted once).
     pub fn proofs_made(&self) -> u64 {
@@ -928,6 +936,121 @@ fn epoch_shape(epoch: &pb::GetEpochResponse) -> eyre::Result<EpochShape> {
     ))
 }
 
+/// This worker's aggregates that landed and whose L1 proof it has not seen on chain yet, kept
+/// on disk (`<keys dir>/aggregates/<chain id>-<address>-<epoch>.bin`) so that a restart between
+/// the aggregate landing and its `EpochProof` does not lose them: nobody else holds those
+/// bytes, and without an L1 proof the epoch could never finalize on L1 (ADR 0018). Files are
+/// written before the `Aggregate` is sent and removed once the chain holds the epoch's L1
+/// proof or another prover's aggregate landed. Best effort: a disk error is logged, never
+/// fatal.
+#[derive(Debug, Clone)]
+pub struct PendingL1 {
+    dir: std::path::PathBuf,
+    prefix: String,
+}
+
+impl PendingL1 {
+    /// The store of `prover`'s aggregates on chain `chain_id` under `keys_dir`.
+    pub fn new(keys_dir: &std::path::Path, chain_id: u64, prover: Address) -> Self {
+        Self {
+            dir: keys_dir.join("aggregates"),
+            prefix: format!("{chain_id}-{prover:x}-"),
+        }
+    }
+
+    fn path(&self, epoch: u64) -> std::path::PathBuf {
+        self.dir.join(format!("{}{epoch}.bin", self.prefix))
+    }
+
+    /// Keeps `bytes` as epoch `epoch`'s aggregate (through a temporary file and a rename).
+    pub fn put(&self, epoch: u64, bytes: &[u8]) {
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let tmp = self.path(epoch).with_extension("tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, self.path(epoch))
+        };
+        if let Err(e) = write() {
+            tracing::warn!(target: "parley::prover", epoch, error = %e, "aggregate not kept on disk: a restart before its L1 proof would lose it");
+        }
+    }
+
+    /// Epoch `epoch`'s aggregate, if kept.
+    pub fn get(&self, epoch: u64) -> Option<Vec<u8>> {
+        std::fs::read(self.path(epoch)).ok()
+    }
+
+    /// Forgets epoch `epoch`'s aggregate.
+    pub fn remove(&self, epoch: u64) {
+        match std::fs::remove_file(self.path(epoch)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(target: "parley::prover", epoch, error = %e, "cannot remove a kept aggregate")
+            }
+        }
+    }
+
+    /// The epochs whose aggregates are kept, oldest first.
+    pub fn epochs(&self) -> Vec<u64> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u64> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix(&self.prefix)?
+                    .strip_suffix(".bin")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// After a restart: for each aggregate this worker kept (see [`PendingL1`]) whose epoch the
+/// chain holds as aggregated by this worker without an L1 proof, makes and sends the L1
+/// proof, as it would have when the aggregate landed; the others are forgotten. Runs under
+/// the aggregation lock (one heavy proof at a time).
+pub async fn recover_l1_proofs(
+    node: &Node,
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    proving: &Proving,
+    nonces: &Nonces,
+) -> eyre::Result<()> {
+    let Some(pending) = proving.pending_l1(chain_id, key.address()) else {
+        return Ok(());
+    };
+    for e in pending.epochs() {
+        let _held = proving.aggregates.lock().await;
+        let epoch = node.epoch(e).await?;
+        let ours = epoch.state == "aggregated"
+            && epoch.aggregated_by.as_slice() == key.address().as_slice();
+        if !ours || epoch.l1_k == 0 || epoch.l1_proof {
+            pending.remove(e);
+            continue;
+        }
+        let Some(bytes) = pending.get(e) else {
+            continue;
+        };
+        tracing::info!(target: "parley::prover", epoch = e, "an aggregate of this worker landed without its L1 proof (restarted since): compressing it now");
+        match compress(node, key, chain_id, (e, &epoch), &bytes, proving, nonces).await {
+            Ok(o) => {
+                tracing::info!(target: "parley::prover", epoch = e, outcome = ?o, "L1 proof");
+                pending.remove(e);
+            }
+            Err(err) => {
+                tracing::warn!(target: "parley::prover", epoch = e, error = %err, "no L1 proof from this worker")
+            }
+        }
+    }
+    Ok(())
+}
+
 /// CheckTx code of an `EpochProof` for an epoch whose L1 proof the chain holds.
 pub const CODE_L1_PROOF_HELD: u32 = 89;
 
@@ -965,10 +1088,19 @@ pub async fn compress(
         last_post_root: fr(&last.post_root, "last post_root")?,
         epoch_commitment: fr(&epoch.commitment, "commitment")?,
     };
-    let agg = proving
-        .agg_keys_held()
-        .await
-        .ok_or_else(|| eyre!("no aggregation keys in this process"))?;
+    let agg = match proving.agg_keys_held().await {
+        Some(a) => a,
+        None => {
+            // After a restart (recover_l1_proofs): the keys the chain pins, from the cache.
+            let block_capacity =
+                usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
+            let block = proving.keys(block_capacity, &epoch.block_vk_hash).await?;
+            same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+            proving
+                .agg_keys(block, epoch_shape(epoch)?, &epoch.agg_vk_hash)
+                .await?
+        }
+    };
     let compressor = proving
         .l1_keys(agg.clone(), epoch.l1_k, &epoch.l1_vk_hash)
         .await?;
@@ -1145,6 +1277,12 @@ pub async fn aggregate(
             bytes
         }
     };
+    let pending = proving.pending_l1(chain_id, me);
+    if epoch.l1_k > 0
+        && let Some(p) = &pending
+    {
+        p.put(e, &proof);
+    }
     let action = Action::Aggregate {
         epoch: e,
         proof: proof.clone().into(),
@@ -1186,6 +1324,9 @@ pub async fn aggregate(
             };
             if now.state == "aggregated" {
                 if now.aggregated_by.as_slice() != me.as_slice() {
+                    if let Some(p) = &pending {
+                        p.remove(e);
+                    }
                     return Ok(Outcome::Skipped(
                         "another prover's aggregate was included first".into(),
                     ));
@@ -1196,7 +1337,10 @@ pub async fn aggregate(
                 if now.l1_k > 0 {
                     match compress(node, key, chain_id, (e, &now), &proof, proving, nonces).await {
                         Ok(o) => {
-                            tracing::info!(target: "parley::prover", epoch = e, outcome = ?o, "L1 proof")
+                            tracing::info!(target: "parley::prover", epoch = e, outcome = ?o, "L1 proof");
+                            if let Some(p) = &pending {
+                                p.remove(e);
+                            }
                         }
                         Err(err) => {
                             tracing::warn!(target: "parley::prover", epoch = e, error = %err, "no L1 proof from this worker")
@@ -1919,6 +2063,20 @@ pub async fn session(
         }
     }
     let nonces = Nonces::default();
+    if cfg.aggregate {
+        let (node, key, proving, nonces) = (
+            node.clone(),
+            cfg.key.clone(),
+            proving.clone(),
+            nonces.clone(),
+        );
+        let chain_id = cfg.chain_id;
+        tokio::spawn(async move {
+            if let Err(e) = recover_l1_proofs(&node, &key, chain_id, &proving, &nonces).await {
+                tracing::warn!(target: "parley::prover", error = %e, "kept aggregates not checked; checked again at the next subscription");
+            }
+        });
+    }
     let mut refused = proving.refused.subscribe();
     loop {
         if let Some(why) = proving.refused() {
@@ -2032,6 +2190,36 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> eyre::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kept aggregates survive the process (they are files), are listed per chain and
+    /// prover, oldest epoch first, and are gone once removed.
+    #[test]
+    fn kept_aggregates_are_per_chain_and_prover_and_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let me = Address::repeat_byte(0x11);
+        let a = PendingL1::new(dir.path(), 7, me);
+        a.put(12, b"twelve");
+        a.put(3, b"three");
+        PendingL1::new(dir.path(), 8, me).put(5, b"another chain");
+        PendingL1::new(dir.path(), 7, Address::repeat_byte(0x22)).put(6, b"another prover");
+        // a new process: the same files
+        let b = PendingL1::new(dir.path(), 7, me);
+        assert_eq!(b.epochs(), vec![3, 12]);
+        assert_eq!(b.get(12).as_deref(), Some(&b"twelve"[..]));
+        b.put(12, b"made again");
+        assert_eq!(b.get(12).as_deref(), Some(&b"made again"[..]));
+        b.remove(3);
+        b.remove(3);
+        assert_eq!(b.epochs(), vec![12]);
+        assert_eq!(b.get(3), None);
+        assert_eq!(PendingL1::new(dir.path(), 8, me).epochs(), vec![5]);
+        // no directory yet: nothing kept
+        assert!(
+            PendingL1::new(&dir.path().join("none"), 7, me)
+                .epochs()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn the_trusted_setup_is_explicit_and_pinned() {
