@@ -802,10 +802,7 @@ impl EpochAggregator {
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::epoch_pk_path(dir, self.vk_hash());
         crate::keycache::write_checked(&path, EPOCH_PK_MAGIC, |w| {
-            write_head(w, self.capacity, &self.config)?;
-            crate::keycache::write_break_points(w, &self.break_points)?;
-            let mut w = w;
-            self.pk.write(&mut w, SerdeFormat::RawBytes)
+            write_pk(w, self.capacity, &self.config, &self.break_points, &self.pk)
         })?;
         Ok(path)
     }
@@ -817,25 +814,9 @@ impl EpochAggregator {
         k: u32,
         pin: B256,
     ) -> Result<Self> {
-        let damaged = |reason: String| ProofError::DamagedCache {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
         let mut r = crate::keycache::open_checked(path, EPOCH_PK_MAGIC)?;
-        let config = read_head(&mut r, path, capacity, k)?;
-        let break_points = crate::keycache::read_break_points(&mut r).map_err(undecodable)?;
-        // The checksum guarantees these are the bytes written from keys in memory.
-        let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
-            &mut r,
-            SerdeFormat::RawBytesUnchecked,
-            config,
-        )
-        .map_err(undecodable)?;
-        let found = vk_hash(pk.get_vk());
-        if found != pin {
-            return Err(damaged(format!("holds the keys of vk {found}, not {pin}")));
-        }
+        let (config, break_points, pk) = read_pk(&mut r, path, capacity, k)?;
+        check_pinned(path, pk.get_vk(), pin)?;
         Ok(Self {
             capacity,
             params: load_srs(k)?,
@@ -1104,6 +1085,63 @@ fn read_head(
     })
 }
 
+/// One aggregation circuit's proving keys as the key cache files hold them: [`write_head`]
+/// (`capacity` blocks) ‖ the flex gate's break points (as the block key cache writes them) ‖
+/// the proving key (halo2 `RawBytes`). The flat layer 1's, the compression's and each layer
+/// of a tree's.
+fn write_pk(
+    w: &mut dyn std::io::Write,
+    capacity: usize,
+    config: &AggregationConfigParams,
+    break_points: &MultiPhaseThreadBreakPoints,
+    pk: &ProvingKey<G1Affine>,
+) -> std::io::Result<()> {
+    write_head(w, capacity, config)?;
+    crate::keycache::write_break_points(w, break_points)?;
+    let mut w = w;
+    pk.write(&mut w, SerdeFormat::RawBytes)
+}
+
+/// Reads [`write_pk`]'s keys for `capacity` blocks at `k` from the file at `path` (for its
+/// errors).
+fn read_pk(
+    r: &mut impl std::io::Read,
+    path: &std::path::Path,
+    capacity: usize,
+    k: u32,
+) -> Result<(
+    AggregationConfigParams,
+    MultiPhaseThreadBreakPoints,
+    ProvingKey<G1Affine>,
+)> {
+    let undecodable = |e: std::io::Error| ProofError::DamagedCache {
+        path: path.to_path_buf(),
+        reason: format!("undecodable: {e}"),
+    };
+    let config = read_head(r, path, capacity, k)?;
+    let break_points = crate::keycache::read_break_points(r).map_err(undecodable)?;
+    // The checksum guarantees these are the bytes written from keys in memory.
+    let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
+        r,
+        SerdeFormat::RawBytesUnchecked,
+        config,
+    )
+    .map_err(undecodable)?;
+    Ok((config, break_points, pk))
+}
+
+/// `Ok` when the keys read from `path` are the ones pinned: their verifying key hashes to `pin`.
+fn check_pinned(path: &std::path::Path, vk: &VerifyingKey<G1Affine>, pin: B256) -> Result<()> {
+    let found = vk_hash(vk);
+    if found != pin {
+        return Err(ProofError::DamagedCache {
+            path: path.to_path_buf(),
+            reason: format!("holds the keys of vk {found}, not {pin}"),
+        });
+    }
+    Ok(())
+}
+
 /// Writes a verifying-key cache file: `magic` ‖ keccak256(body) ‖ body, body = [`write_head`]
 /// ‖ the verifying key (halo2 `RawBytes`). The epoch and the compression verifiers share it.
 fn write_vk_file(
@@ -1363,25 +1401,9 @@ impl EpochCompressor {
     ) -> Result<(Self, crate::keycache::KeySource)> {
         let path = crate::keycache::l1_pk_path(dir, vk_hash);
         if path.exists() {
-            let damaged = |reason: String| ProofError::DamagedCache {
-                path: path.clone(),
-                reason,
-            };
-            let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
             let mut r = crate::keycache::open_checked(&path, L1_PK_MAGIC)?;
-            let config = read_head(&mut r, &path, 1, k)?;
-            let break_points = crate::keycache::read_break_points(&mut r).map_err(undecodable)?;
-            // The checksum guarantees these are the bytes written from keys in memory.
-            let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
-                &mut r,
-                SerdeFormat::RawBytesUnchecked,
-                config,
-            )
-            .map_err(undecodable)?;
-            let found = crate::prover::vk_hash(pk.get_vk());
-            if found != vk_hash {
-                return Err(damaged(format!("holds the keys of vk {found}, not {vk_hash}")));
-            }
+            let (config, break_points, pk) = read_pk(&mut r, &path, 1, k)?;
+            check_pinned(&path, pk.get_vk(), vk_hash)?;
             return Ok((
                 Self {
                     params: load_srs(k)?,
@@ -1405,10 +1427,7 @@ impl EpochCompressor {
     pub fn write_cache(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = crate::keycache::l1_pk_path(dir, self.vk_hash());
         crate::keycache::write_checked(&path, L1_PK_MAGIC, |w| {
-            write_head(w, 1, &self.config)?;
-            crate::keycache::write_break_points(w, &self.break_points)?;
-            let mut w = w;
-            self.pk.write(&mut w, SerdeFormat::RawBytes)
+            write_pk(w, 1, &self.config, &self.break_points, &self.pk)
         })?;
         Ok(path)
     }

@@ -277,7 +277,8 @@ fn epoch_aggregation_verifies_on_anvil() {
     let l1_dir = std::env::temp_dir().join(format!("parley-l1-pk-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&l1_dir);
     let l1_pin = made.vk_hash();
-    made.write_cache(&l1_dir).expect("writes the compression keys");
+    made.write_cache(&l1_dir)
+        .expect("writes the compression keys");
     drop(made);
     let t0 = Instant::now();
     let (compressor, source) =

@@ -26,9 +26,9 @@ use super::{
     CircuitBuilderStage, CircuitExt, Context, EPOCH_NUM_INSTANCES, EpochPublicInputs, Fr, G1Affine,
     GateInstructions, MultiPhaseThreadBreakPoints, ParamsKZG, ProofError, ProtocolCheck,
     ProvingKey, QuantumCell, RangeInstructions, Result, SHPLONK, Snark, VerifyingKey,
-    aggregation_protocol, assign_epoch_witness, chain_constraints, check_block_chain,
+    aggregation_protocol, assign_epoch_witness, chain_constraints, check_block_chain, check_pinned,
     commitment_constraint, flags_of, keygen, keygen_vk_of, pinned_aggregation, prove_padded,
-    read_head, write_head,
+    read_pk, write_pk,
 };
 use crate::{
     circuit::BLOCK_NUM_INSTANCES,
@@ -36,7 +36,6 @@ use crate::{
     prover::{Halo2BlockProver, vk_hash},
 };
 use alloy_primitives::{Address, B256};
-use halo2_base::halo2_proofs::SerdeFormat;
 use snark_verifier_sdk::{
     halo2::gen_dummy_snark_from_vk,
     snark_verifier::{
@@ -111,13 +110,9 @@ impl Keys {
         self.pk.get_vk()
     }
 
-    /// One layer of a tree key cache file: the head (`capacity` blocks, degree, config), the
-    /// break points, the proving key (halo2 `RawBytes`), as the flat layer 1's file holds them.
+    /// This layer in a tree key cache file ([`write_pk`]).
     fn write_to(&self, w: &mut dyn std::io::Write, capacity: usize) -> std::io::Result<()> {
-        write_head(w, capacity, &self.config)?;
-        crate::keycache::write_break_points(w, &self.break_points)?;
-        let mut w = w;
-        self.pk.write(&mut w, SerdeFormat::RawBytes)
+        write_pk(w, capacity, &self.config, &self.break_points, &self.pk)
     }
 
     /// Reads [`Keys::write_to`]'s layer for `capacity` blocks at `k`.
@@ -127,19 +122,7 @@ impl Keys {
         capacity: usize,
         k: u32,
     ) -> Result<Self> {
-        let undecodable = |e: std::io::Error| ProofError::DamagedCache {
-            path: path.to_path_buf(),
-            reason: format!("undecodable: {e}"),
-        };
-        let config = read_head(r, path, capacity, k)?;
-        let break_points = crate::keycache::read_break_points(r).map_err(undecodable)?;
-        // The checksum guarantees these are the bytes written from keys in memory.
-        let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
-            r,
-            SerdeFormat::RawBytesUnchecked,
-            config,
-        )
-        .map_err(undecodable)?;
+        let (config, break_points, pk) = read_pk(r, path, capacity, k)?;
         Ok(Self {
             params: load_srs(k)?,
             config,
@@ -482,9 +465,25 @@ impl Child<'_> {
     }
 }
 
-/// Natively, before proving a node over `snarks` (children of `c` blocks each): their roots
-/// chain, and a child followed by another is full.
-fn check_children(snarks: &[Snark], c: usize) -> Result<()> {
+/// Natively, before proving a node (`what`) of `children` inputs of `c` blocks each over
+/// `snarks`: `1..=children` of them, each of the expected circuit (`check`), their roots
+/// chain, and one followed by another is full.
+fn check_children(
+    what: &str,
+    children: usize,
+    c: usize,
+    check: &ProtocolCheck,
+    snarks: &[Snark],
+) -> Result<()> {
+    let count = snarks.len();
+    if count == 0 || count > children {
+        return Err(ProofError::Invalid(format!(
+            "{what} of {children} inputs aggregates 1..={children} proofs, got {count}"
+        )));
+    }
+    for (i, snark) in snarks.iter().enumerate() {
+        check.check(i, snark)?;
+    }
     let full = Fr::from(c as u64);
     for (i, pair) in snarks.windows(2).enumerate() {
         let (a, b) = (&pair[0].instances[0], &pair[1].instances[0]);
@@ -572,17 +571,8 @@ impl MiddleAggregator {
     /// by another.
     pub fn aggregate(&self, snarks: Vec<Snark>) -> Result<Snark> {
         let count = snarks.len();
-        if count == 0 || count > self.children {
-            return Err(ProofError::Invalid(format!(
-                "a middle node of {} aggregates 1..={} proofs, got {count}",
-                self.children, self.children
-            )));
-        }
-        for (i, snark) in snarks.iter().enumerate() {
-            self.child_check.check(i, snark)?;
-        }
-        check_children(&snarks, self.child_capacity)?;
-        let c = self.child_capacity;
+        let (n, c) = (self.children, self.child_capacity);
+        check_children("a middle node", n, c, &self.child_check, &snarks)?;
         let (instances, proof) =
             self.keys
                 .prove(self.children, snarks, |params, config, padded| {
@@ -675,17 +665,8 @@ impl RootAggregator {
     /// between them, and one that is not full but followed by another.
     pub fn aggregate(&self, aggregator: &Address, snarks: Vec<Snark>) -> Result<Snark> {
         let count = snarks.len();
-        if count == 0 || count > self.children {
-            return Err(ProofError::Invalid(format!(
-                "a root of {} inputs aggregates 1..={} proofs, got {count}",
-                self.children, self.children
-            )));
-        }
-        for (i, snark) in snarks.iter().enumerate() {
-            self.child_check.check(i, snark)?;
-        }
-        check_children(&snarks, self.child_capacity)?;
-        let c = self.child_capacity;
+        let (n, c) = (self.children, self.child_capacity);
+        check_children("a root", n, c, &self.child_check, &snarks)?;
         let (instances, proof) =
             self.keys
                 .prove(self.children, snarks, |params, config, padded| {
@@ -863,13 +844,7 @@ impl TreeAggregator {
             child_check: child.check(),
             keys: Keys::read_from(&mut r, path, shape.capacity(), shape.k)?,
         };
-        let found = root.vk_hash();
-        if found != pin {
-            return Err(ProofError::DamagedCache {
-                path: path.to_path_buf(),
-                reason: format!("holds the keys of vk {found}, not {pin}"),
-            });
-        }
+        check_pinned(path, root.vk(), pin)?;
         Ok(Self {
             shape: *shape,
             leaf,
