@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256, Bytes};
-use parley_types::{MerkleProof, MerkleTree, PROOF_INDEX_CAPACITY, StateKey};
+use parley_types::{MerkleProof, MerkleTree, StateKey};
 
 use crate::chain::auction;
 use crate::chain::block::Message;
@@ -509,7 +509,11 @@ impl App {
         let mut overlay = Overlay::new(&reader);
         // The proof tree's room, as the next block has it (ADR 0011: a `Withdraw` that
         // would create an account in a full tree is refused).
-        overlay.set_index_room(reader.meta()?.proof_index_room(PROOF_INDEX_CAPACITY));
+        overlay.set_index_room(
+            reader
+                .meta()?
+                .proof_index_room(params.proof_index_capacity()),
+        );
         let next = Ledger::new(&mut overlay).account(m.sender)?.nonce;
         if m.nonce < next || m.nonce >= next.saturating_add(MAX_MESSAGE_NONCE_AHEAD) {
             let e = LedgerError::Nonce {
@@ -774,7 +778,11 @@ impl App {
         auctioned: bool,
     ) -> Result<Vec<Bytes>> {
         let mut overlay = Overlay::new(reader);
-        overlay.set_index_room(reader.meta()?.proof_index_room(PROOF_INDEX_CAPACITY));
+        overlay.set_index_room(
+            reader
+                .meta()?
+                .proof_index_room(params.proof_index_capacity()),
+        );
         let mut per_kind = std::collections::BTreeMap::new();
         let budget = if auctioned {
             max_tx_bytes

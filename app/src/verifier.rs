@@ -190,10 +190,11 @@ impl Verifier {
             let capacity = usize::try_from(self.params.block_capacity)
                 .map_err(|_| "block_capacity does not fit usize".to_string())?;
             check_srs(&parley_proofs::params::selected(), &self.params.srs)?;
-            let v = BlockVerifier::setup(capacity).map_err(|e| e.to_string())?;
+            let bits = self.params.proof_index_bits;
+            let v = BlockVerifier::setup_for(capacity, bits).map_err(|e| e.to_string())?;
             if v.vk_hash() != self.params.block_vk_hash {
                 return Err(format!(
-                    "this node's block circuit of capacity {capacity} hashes to {}, genesis pins {}",
+                    "this node's block circuit of capacity {capacity}, {bits} index bits, hashes to {}, genesis pins {}",
                     v.vk_hash(),
                     self.params.block_vk_hash
                 ));

@@ -82,6 +82,7 @@ fn genesis() -> AppGenesis {
                 block_capacity: CAPACITY as u64,
                 max_chunks: 1,
                 block_vk_hash: block_keys().vk_hash(),
+                proof_index_bits: parley_proofs::FULL_INDEX_BITS,
                 srs: SrsPin::Dev,
                 proof_window: 6,
                 prover_fee_share_bps: 5_000,

@@ -82,6 +82,7 @@ fn a_real_aggregate_is_verified_by_every_node_and_a_copy_of_it_is_fined() {
                 block_capacity: CAPACITY as u64,
                 max_chunks: 1,
                 block_vk_hash: block.vk_hash(),
+                proof_index_bits: parley_proofs::FULL_INDEX_BITS,
                 srs: SrsPin::Dev,
                 proof_window: 6,
                 prover_fee_share_bps: 5_000,

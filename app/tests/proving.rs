@@ -43,6 +43,7 @@ fn proving() -> ProvingParams {
         block_capacity: CAPACITY as u64,
         max_chunks: 1,
         block_vk_hash: prover_keys().vk_hash(),
+        proof_index_bits: parley_proofs::FULL_INDEX_BITS,
         srs: SrsPin::Dev,
         proof_window: WINDOW,
         prover_fee_share_bps: 5_000,
@@ -532,6 +533,27 @@ fn a_genesis_pinning_another_circuit_or_bad_proving_params_is_refused() {
         let err = with(p, cap).expect_err("max_chunks outside 1..=64");
         assert!(err.contains("params.protocol.proving.max_chunks"), "{err}");
     }
+    // Index bits (ADR 0021): 8..=32; the block circuit is another one (its pin) at 24.
+    for bad in [0, 7, 33] {
+        let p = ProvingParams {
+            proof_index_bits: bad,
+            ..proving()
+        };
+        let err = with(p, cap).expect_err("index bits outside 8..=32");
+        assert!(
+            err.contains("params.protocol.proving.proof_index_bits"),
+            "{err}"
+        );
+    }
+    let narrower = ProvingParams {
+        proof_index_bits: parley_proofs::DEFAULT_INDEX_BITS,
+        ..proving()
+    };
+    let err = with(narrower, cap).expect_err("the 32-bit circuit's pin with 24 index bits");
+    assert!(
+        err.contains("24 index bits") && err.contains("genesis pins"),
+        "{err}"
+    );
     let short = ProvingParams {
         proof_window: 1,
         ..proving()

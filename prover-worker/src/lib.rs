@@ -180,6 +180,17 @@ pub struct Subscribed {
     /// verifying key genesis pins for it.
     pub block_capacity: u64,
     pub block_vk_hash: Vec<u8>,
+    /// The block circuit's index bits (ADR 0021).
+    pub proof_index_bits: u32,
+}
+
+/// The index bits a node sent: 0 (a node before ADR 0021) means the whole depth.
+pub fn index_bits(sent: u32) -> u32 {
+    if sent == 0 {
+        parley_proofs::FULL_INDEX_BITS
+    } else {
+        sent
+    }
 }
 
 /// A call that did not reach the node or got no answer in time (the node is down or
@@ -345,6 +356,7 @@ impl Node {
             session,
             block_capacity: ch.block_capacity,
             block_vk_hash: ch.block_vk_hash,
+            proof_index_bits: index_bits(ch.proof_index_bits),
         })
     }
 
@@ -690,14 +702,14 @@ impl Proving {
     /// so the first task does not wait for keygen; then compares them with the chain's pin
     /// (`pinned`), recording a mismatch for [`Proving::refused`]. Jobs that need the keys
     /// meanwhile wait for this keygen.
-    pub fn warm(&self, capacity: usize, pinned: Vec<u8>) {
+    pub fn warm(&self, capacity: usize, bits: u32, pinned: Vec<u8>) {
         let this = self.clone();
         tokio::spawn(async move {
             let refuse = |why: String| {
                 tracing::error!(target: "parley::prover", error = %why, "refusing to prove");
                 this.refused.send_replace(Some(why));
             };
-            match this.keys(capacity, &pinned).await {
+            match this.keys(capacity, bits, &pinned).await {
                 Ok(keys) => {
                     if let Err(e) = same_keys(keys.vk_hash(), &pinned) {
                         refuse(e.to_string());
@@ -725,27 +737,39 @@ impl Proving {
         self.refused.borrow().clone()
     }
 
-    /// The keys for `capacity`: made once, read from the key cache when it holds the keys of
-    /// the verifying key the chain pins (`pinned`), else made by keygen and cached.
-    async fn keys(&self, capacity: usize, pinned: &[u8]) -> eyre::Result<Arc<Halo2BlockProver>> {
+    /// The keys for `capacity` and `bits` index bits: made once, read from the key cache when
+    /// it holds the keys of the verifying key the chain pins (`pinned`), else made by keygen
+    /// and cached.
+    async fn keys(
+        &self,
+        capacity: usize,
+        bits: u32,
+        pinned: &[u8],
+    ) -> eyre::Result<Arc<Halo2BlockProver>> {
         let mut k = self.keys.lock().await;
         if let Some(p) = k.as_ref()
             && p.capacity() == capacity
+            && p.shape().index_bits == bits
         {
             return Ok(p.clone());
         }
         let dir = self.keys_dir.clone();
         let pinned = B256::try_from(pinned).ok();
-        tracing::info!(target: "parley::prover", capacity, cache = ?dir, "loading or making block-circuit keys");
+        tracing::info!(target: "parley::prover", capacity, bits, cache = ?dir, "loading or making block-circuit keys");
         let p = progress(
             "block-circuit keys",
-            &format!("capacity {capacity}"),
+            &format!("capacity {capacity}, {bits} index bits"),
             tokio::task::spawn_blocking(move || {
                 #[allow(clippy::disallowed_methods)] // the log's duration, not consensus
                 let started = std::time::Instant::now();
                 let (p, source) = match (dir, pinned) {
-                    (Some(dir), Some(vk)) => Halo2BlockProver::setup_cached(capacity, vk, &dir)?,
-                    _ => (Halo2BlockProver::setup(capacity)?, KeySource::Keygen),
+                    (Some(dir), Some(vk)) => {
+                        Halo2BlockProver::setup_cached(capacity, bits, vk, &dir)?
+                    }
+                    _ => (
+                        Halo2BlockProver::setup_for(capacity, bits)?,
+                        KeySource::Keygen,
+                    ),
                 };
                 tracing::info!(target: "parley::prover", capacity, ?source,
                 ms = started.elapsed().as_millis() as u64, "block-circuit keys ready");
@@ -780,7 +804,13 @@ impl Proving {
                 };
                 let capacity = usize::try_from(epoch.block_capacity)
                     .map_err(|_| eyre!("capacity over usize"))?;
-                let block = this.keys(capacity, &epoch.block_vk_hash).await?;
+                let block = this
+                    .keys(
+                        capacity,
+                        index_bits(epoch.proof_index_bits),
+                        &epoch.block_vk_hash,
+                    )
+                    .await?;
                 same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
                 this.agg_keys(block, epoch_shape(&epoch)?, &epoch.agg_vk_hash)
                     .await
@@ -1094,7 +1124,13 @@ pub async fn compress(
             // After a restart (recover_l1_proofs): the keys the chain pins, from the cache.
             let block_capacity =
                 usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
-            let block = proving.keys(block_capacity, &epoch.block_vk_hash).await?;
+            let block = proving
+                .keys(
+                    block_capacity,
+                    index_bits(epoch.proof_index_bits),
+                    &epoch.block_vk_hash,
+                )
+                .await?;
             same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
             proving
                 .agg_keys(block, epoch_shape(epoch)?, &epoch.agg_vk_hash)
@@ -1237,7 +1273,13 @@ pub async fn aggregate(
         None => {
             let block_capacity =
                 usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
-            let block = proving.keys(block_capacity, &epoch.block_vk_hash).await?;
+            let block = proving
+                .keys(
+                    block_capacity,
+                    index_bits(epoch.proof_index_bits),
+                    &epoch.block_vk_hash,
+                )
+                .await?;
             same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
             let shape = epoch_shape(&epoch)?;
             let capacity = shape.capacity();
@@ -1395,7 +1437,9 @@ async fn make_proof(
         bail!("the node's witness is for another slot, chunk or chain");
     }
     let capacity = usize::try_from(w.capacity).map_err(|_| eyre!("capacity over usize"))?;
-    let keys = proving.keys(capacity, &w.vk_hash).await?;
+    let keys = proving
+        .keys(capacity, index_bits(w.proof_index_bits), &w.vk_hash)
+        .await?;
     // A proof under other keys would be refused and fined: do not make it.
     same_keys(keys.vk_hash(), &w.vk_hash)?;
     let permit = proving
@@ -2043,6 +2087,7 @@ pub async fn session(
         session,
         block_capacity,
         block_vk_hash,
+        proof_index_bits,
     } = node
         .subscribe(
             &cfg.key,
@@ -2057,7 +2102,7 @@ pub async fn session(
     if block_capacity > 0 {
         let capacity =
             usize::try_from(block_capacity).map_err(|_| eyre!("block capacity over usize"))?;
-        proving.warm(capacity, block_vk_hash);
+        proving.warm(capacity, proof_index_bits, block_vk_hash);
         if cfg.aggregate {
             proving.warm_aggregation(node.clone());
         }

@@ -493,10 +493,11 @@ async fn the_worker_keeps_its_prover_active_with_heartbeats() {
     assert_eq!(last(&net), net.height, "the chain recorded the heartbeat");
 }
 
-/// The vk hash of the block circuit of `capacity` entries (keygen on a blocking thread).
+/// The vk hash of the block circuit of `capacity` entries and the index bits a new chain
+/// pins (ADR 0021; keygen on a blocking thread).
 async fn vk_hash_of(capacity: usize) -> B256 {
     tokio::task::spawn_blocking(move || {
-        parley_proofs::BlockVerifier::setup(capacity)
+        parley_proofs::BlockVerifier::setup_for(capacity, parley_proofs::DEFAULT_INDEX_BITS)
             .expect("verifier")
             .vk_hash()
     })
@@ -543,6 +544,7 @@ fn proving_params(
         block_capacity: capacity as u64,
         max_chunks: 1,
         block_vk_hash: vk_hash,
+        proof_index_bits: parley_proofs::DEFAULT_INDEX_BITS,
         srs: parley_app::chain::genesis::SrsPin::Dev,
         proof_window,
         prover_fee_share_bps: 5_000,
@@ -1136,7 +1138,7 @@ async fn a_worker_makes_its_keys_at_start_and_stops_on_a_damaged_cache_or_foreig
     // returns.
     let other = B256::repeat_byte(0x77);
     let proving = parley_prover::Proving::new(1);
-    proving.warm(CAPACITY, other.to_vec());
+    proving.warm(CAPACITY, parley_proofs::DEFAULT_INDEX_BITS, other.to_vec());
     while proving.refused().is_none() {
         assert!(tokio::time::Instant::now() < deadline, "keys compared");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -493,6 +493,7 @@ mod tests {
                     block_capacity: 8,
                     max_chunks: 1,
                     block_vk_hash: B256::ZERO,
+                    proof_index_bits: 32,
                     srs: SrsPin::Dev,
                     proof_window: 6,
                     prover_fee_share_bps: 0,

@@ -29,8 +29,7 @@ use alloy_consensus::Transaction as _;
 use alloy_eips::Typed2718 as _;
 use alloy_primitives::{B256, Bloom, Bytes, U256, keccak256};
 use parley_types::{
-    BlockRecord, ChainMeta, PROOF_INDEX_CAPACITY, RecordReceipt, StateDiff, StateKey, TxRecord,
-    encode_forced,
+    BlockRecord, ChainMeta, RecordReceipt, StateDiff, StateKey, TxRecord, encode_forced,
 };
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr as _;
@@ -287,7 +286,7 @@ pub struct BlockInput<'a> {
 /// `max_diff_entries`; then the slot's settlement, the base fees to the pot,
 /// [`ledger::end_block`], the auction's and the assignment's end of block. The writes and the
 /// diff are derived from the overlay at the end, so the order of all effects is the block's.
-/// The proof tree has [`PROOF_INDEX_CAPACITY`] leaves (ADR 0011).
+/// The proof tree has [`Params::proof_index_capacity`] leaves (ADR 0011, ADR 0021).
 #[allow(clippy::too_many_arguments)]
 pub fn execute_block<V: StateView>(
     view: &V,
@@ -306,12 +305,12 @@ pub fn execute_block<V: StateView>(
         messages,
         prevrandao,
         senders,
-        PROOF_INDEX_CAPACITY,
+        params.proof_index_capacity(),
     )
 }
 
 /// [`execute_block`] with a proof tree of `capacity` leaves: the chain always uses
-/// [`PROOF_INDEX_CAPACITY`]; tests use a handful of leaves to reach the capacity rule.
+/// [`Params::proof_index_capacity`]; tests use a handful of leaves to reach the capacity rule.
 #[allow(clippy::too_many_arguments)]
 pub fn execute_block_with_capacity<V: StateView>(
     view: &V,

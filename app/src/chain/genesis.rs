@@ -146,6 +146,15 @@ pub struct ProvingParams {
     /// `vk_hash` of the block circuit of that capacity. A node whose own circuit hashes to
     /// anything else refuses to verify (and stops): the circuit is consensus.
     pub block_vk_hash: B256,
+    /// Index bits of the proof tree this chain uses (ADR 0021): 8..=32. Every `proof_index`
+    /// is below `2^proof_index_bits` (the capacity rule of ADR 0011 counts against it), and
+    /// the block circuit hashes the tree's top `32 − proof_index_bits` levels once per proof
+    /// instead of once per entry. Part of the block circuit (`block_vk_hash`). Absent: 32.
+    #[serde(
+        default = "full_index_bits",
+        skip_serializing_if = "is_full_index_bits"
+    )]
+    pub proof_index_bits: u32,
     /// The trusted setup proofs are made and checked with (DESIGN §4, ADR 0014). Every node
     /// must be configured with this very setup, or it stops at InitChain or start-up.
     pub srs: SrsPin,
@@ -178,6 +187,34 @@ pub const MAX_CHUNKS: u64 = 64;
 
 fn one_chunk() -> u64 {
     1
+}
+
+fn full_index_bits() -> u32 {
+    parley_types::PROOF_TREE_DEPTH as u32
+}
+
+fn is_full_index_bits(bits: &u32) -> bool {
+    *bits == full_index_bits()
+}
+
+impl ProvingParams {
+    /// Leaves the proof tree may use: `2^proof_index_bits` (ADR 0011, ADR 0021).
+    pub fn proof_index_capacity(&self) -> u64 {
+        1u64 << self
+            .proof_index_bits
+            .min(parley_types::PROOF_TREE_DEPTH as u32)
+    }
+}
+
+impl Params {
+    /// Leaves the proof tree may use (ADR 0011): `2^proof_index_bits` of a chain that takes
+    /// block proofs (ADR 0021), else the whole depth-32 tree.
+    pub fn proof_index_capacity(&self) -> u64 {
+        self.protocol
+            .proving
+            .as_ref()
+            .map_or(PROOF_INDEX_CAPACITY, ProvingParams::proof_index_capacity)
+    }
 }
 
 /// Epoch aggregation (DESIGN §3.14, §4 "Aggregation", ADR 0015). Epoch `e` is the slots
@@ -623,12 +660,13 @@ impl AppGenesis {
             n.saturating_add(u64::from(stored))
                 .saturating_add(u64::try_from(slots).unwrap_or(u64::MAX))
         });
-        if entries > PROOF_INDEX_CAPACITY {
+        let capacity = self.params.proof_index_capacity();
+        if entries > capacity {
             return Err(bad(
                 "accounts",
                 format!(
                     "{entries} accounts and storage slots exceed the proof tree's \
-                     {PROOF_INDEX_CAPACITY} leaves"
+                     {capacity} leaves"
                 ),
             ));
         }
@@ -723,6 +761,18 @@ impl AppGenesis {
         }
         if let Some(p) = &q.proving {
             positive(p.block_capacity, "proving.block_capacity")?;
+            if !(parley_proofs::MIN_INDEX_BITS..=parley_proofs::FULL_INDEX_BITS)
+                .contains(&p.proof_index_bits)
+            {
+                return Err(bad(
+                    "params.protocol.proving.proof_index_bits",
+                    format!(
+                        "must be within {}..={}",
+                        parley_proofs::MIN_INDEX_BITS,
+                        parley_proofs::FULL_INDEX_BITS
+                    ),
+                ));
+            }
             if !(1..=MAX_CHUNKS).contains(&p.max_chunks) {
                 return Err(bad(
                     "params.protocol.proving.max_chunks",
@@ -1263,6 +1313,39 @@ mod tests {
 
     /// The genesis state stores code only for accounts that have some (under its hash), and
     /// storage slots only when non-zero.
+    /// ADR 0021: the index bits default to 32 when absent (a genesis from before), are not
+    /// written at 32 (the same bytes as before), and set the capacity rule's number.
+    #[test]
+    fn proof_index_bits_default_and_capacity() {
+        let mut p = ProvingParams {
+            block_capacity: 4,
+            max_chunks: 1,
+            block_vk_hash: B256::ZERO,
+            proof_index_bits: 32,
+            srs: SrsPin::Dev,
+            proof_window: 30,
+            prover_fee_share_bps: 0,
+            invalid_proof_fine: U256::ZERO,
+            rep_up: 0,
+            max_unproven_slots: 8,
+            fallback: FallbackParams::default(),
+            aggregation: None,
+        };
+        let json = serde_json::to_value(&p).expect("serializes");
+        assert!(json.get("proof_index_bits").is_none(), "{json}");
+        let back: ProvingParams = serde_json::from_value(json).expect("absent means 32");
+        assert_eq!(back, p);
+        assert_eq!(p.proof_index_capacity(), 1 << 32);
+        p.proof_index_bits = 24;
+        let json = serde_json::to_value(&p).expect("serializes");
+        assert_eq!(json["proof_index_bits"], 24);
+        assert_eq!(p.proof_index_capacity(), 16_777_216);
+        let mut params = Params::default();
+        assert_eq!(params.proof_index_capacity(), PROOF_INDEX_CAPACITY);
+        params.protocol.proving = Some(p);
+        assert_eq!(params.proof_index_capacity(), 16_777_216);
+    }
+
     #[test]
     fn genesis_state_keeps_code_and_non_zero_slots_only() {
         let mut g = genesis();

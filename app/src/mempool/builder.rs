@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use alloy_consensus::Transaction as _;
 use alloy_primitives::{Address, B256};
-use parley_types::{ChainMeta, LeafValue, PROOF_INDEX_CAPACITY, StateKey, StateValue};
+use parley_types::{ChainMeta, LeafValue, StateKey, StateValue};
 
 use crate::chain::block::{L2Block, L2Header, tx_root};
 use crate::chain::evm::{BlockExecutor, ExecError};
@@ -132,7 +132,7 @@ pub fn select<V: StateView>(
         params,
         header,
         B256::ZERO,
-        meta.proof_index_room(PROOF_INDEX_CAPACITY),
+        meta.proof_index_room(params.proof_index_capacity()),
     );
     // The diff room execution will give the block (its epoch's chunks left, ADR 0016), as
     // far as committed state tells now; the header's number is its slot.

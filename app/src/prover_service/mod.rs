@@ -529,9 +529,13 @@ impl ProverService for Service {
         self.challenges
             .issue(prover, challenge, now())
             .map_err(|e| Status::resource_exhausted(e.to_string()))?;
-        let (block_capacity, block_vk_hash) = match &params.protocol.proving {
-            Some(p) => (p.block_capacity, p.block_vk_hash.to_vec()),
-            None => (0, Vec::new()),
+        let (block_capacity, block_vk_hash, proof_index_bits) = match &params.protocol.proving {
+            Some(p) => (
+                p.block_capacity,
+                p.block_vk_hash.to_vec(),
+                p.proof_index_bits,
+            ),
+            None => (0, Vec::new(), 0),
         };
         Ok(Response::new(pb::ChallengeResponse {
             challenge: challenge.to_vec(),
@@ -540,6 +544,7 @@ impl ProverService for Service {
             height,
             block_capacity,
             block_vk_hash,
+            proof_index_bits,
         }))
     }
 
@@ -734,6 +739,7 @@ impl ProverService for Service {
                 witness,
                 capacity: proving.block_capacity,
                 vk_hash: proving.block_vk_hash.to_vec(),
+                proof_index_bits: proving.proof_index_bits,
             })),
             None => Err(Status::unavailable(format!(
                 "no witness for chunk {chunk} of slot {slot}: not awaiting a proof, no such chunk, or the witness service is at block {:?}",
@@ -826,6 +832,7 @@ impl ProverService for Service {
                 leaf_k: agg.tree.map_or(0, |t| t.leaf_k),
                 middle_leaves: agg.tree.and_then(|t| t.middle).map_or(0, |m| m.leaves),
                 middle_k: agg.tree.and_then(|t| t.middle).map_or(0, |m| m.k),
+                proof_index_bits: proving.proof_index_bits,
                 ..Default::default()
             };
             let Some(v) = record else {

@@ -7,7 +7,10 @@
 #![allow(clippy::disallowed_methods)]
 
 use crate::{
-    circuit::{BlockWitness, HashBackend, block_shape, block_shape_with},
+    circuit::{
+        BlockWitness, DEFAULT_INDEX_BITS, FULL_INDEX_BITS, HashBackend, block_shape,
+        block_shape_for,
+    },
     poseidon::{R_F, R_P, RATE, SPEC, T},
     prover::{BlockProver, Halo2BlockProver},
     tree::ProofTree,
@@ -88,15 +91,20 @@ pub fn cells() -> Result<(), BoxErr> {
     println!(
         "native 2->1 hash: t=4 (ours) {us4:.1} us | t=3 (snark-verifier, incl. spec clone) {us3:.1} us"
     );
-    for backend in [HashBackend::FlexGate, HashBackend::Chip] {
-        let s1 = block_shape_with(1, backend)?;
-        let s4 = block_shape_with(4, backend)?;
+    for (backend, bits) in [
+        (HashBackend::FlexGate, FULL_INDEX_BITS),
+        (HashBackend::Chip, FULL_INDEX_BITS),
+        (HashBackend::Chip, DEFAULT_INDEX_BITS),
+    ] {
+        let s1 = block_shape_for(1, backend, bits)?;
+        let s4 = block_shape_for(4, backend, bits)?;
         let per_entry = (s4.flex_cells - s1.flex_cells) / 3;
         let perms = (s4.permutations - s1.permutations) / 3;
+        let per_proof = s1.permutations - perms;
         let chip_per_entry =
             perms * crate::poseidon_chip::ROWS_PER_PERM * crate::poseidon_chip::COLUMNS_PER_LANE;
         println!(
-            "block circuit ({backend:?}): flex-gate cells per entry = {per_entry}, chip permutations per entry = {perms} ({chip_per_entry} chip cells), cells per entry in all = {}",
+            "block circuit ({backend:?}, {bits} index bits): flex-gate cells per entry = {per_entry}, chip permutations per entry = {perms} ({chip_per_entry} chip cells) and per proof = {per_proof}, cells per entry in all = {}",
             per_entry + chip_per_entry
         );
     }
@@ -165,12 +173,20 @@ fn bench_header() -> crate::circuit::BlockHeader {
     }
 }
 
-/// One block proof of `transfers` transfers: keygen, prove, verify, memory.
-pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
+/// One block proof of `transfers` transfers: keygen, prove, verify, memory; the circuit opens
+/// `bits` bits of each index (ADR 0021) and holds `capacity` entries (default: the block's
+/// touched leaves; more pads the block).
+pub fn block(
+    transfers: u64,
+    backend: HashBackend,
+    bits: u32,
+    capacity: Option<usize>,
+) -> Result<(), BoxErr> {
     let (mut t, d) = transfer_block(transfers)?;
-    let cap = d.0.len();
+    let leaves = d.0.len();
+    let cap = capacity.unwrap_or(leaves).max(leaves);
     let t0 = Instant::now();
-    let prover = Halo2BlockProver::setup_backend(cap, backend)?;
+    let prover = Halo2BlockProver::setup_shape(block_shape_for(cap, backend, bits)?)?;
     let keygen = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let w = BlockWitness::build(&mut t, bench_header(), &d, cap)?;
@@ -183,19 +199,19 @@ pub fn block(transfers: u64, backend: HashBackend) -> Result<(), BoxErr> {
     let verify = t0.elapsed().as_secs_f64();
     let s = prover.shape();
     println!(
-        "block of {transfers} transfers ({backend:?}): {cap} touched leaves, k={} flex cols={} chip lanes={} cells={} | keygen {keygen:.1}s witness {wit:.2}s prove {prove:.1}s ({:.3} s/leaf) verify {:.1}ms | proof {} B | peak RSS {:.0} MiB",
+        "block of {transfers} transfers ({backend:?}, {bits} index bits): {leaves} touched leaves, capacity {cap}, k={} flex cols={} chip lanes={} cells={} | keygen {keygen:.1}s witness {wit:.2}s prove {prove:.1}s ({:.3} s/leaf) verify {:.1}ms | proof {} B | peak RSS {:.0} MiB",
         s.k(),
         s.params.base.num_advice_per_phase.iter().sum::<usize>(),
         s.params.lanes,
         s.advice_cells,
-        prove / cap as f64,
+        prove / leaves as f64,
         verify * 1e3,
         p.bytes.len(),
         peak_rss_mib()
     );
     println!(
-        "RESULT backend={backend:?} transfers={transfers} leaves={cap} prove_s={prove:.3} s_per_leaf={:.5} peak_mib={:.0}",
-        prove / cap as f64,
+        "RESULT backend={backend:?} bits={bits} transfers={transfers} leaves={leaves} capacity={cap} prove_s={prove:.3} s_per_leaf={:.5} peak_mib={:.0}",
+        prove / leaves as f64,
         peak_rss_mib()
     );
     Ok(())
@@ -482,45 +498,124 @@ fn compress_and_verify(
     Ok(())
 }
 
-/// The flex-gate and chip block circuits side by side, each size and backend in its own
-/// process (so peak memory is that proof's): `compare [transfers…]` (default 10 100).
+/// The flex-gate block circuit, the chip circuit opening whole paths, and the chip circuit
+/// with the top levels hashed once per proof (ADR 0021), side by side, each size and circuit
+/// in its own process (so peak memory is that proof's): `compare [transfers…]` (default 10
+/// 100). `PARLEY_COMPARE_FLEX=0` leaves the flex gate out (it needs ~100 GiB at 1,000).
 pub fn compare(sizes: &[String]) -> Result<(), BoxErr> {
     let sizes: Vec<u64> = if sizes.is_empty() {
         vec![10, 100]
     } else {
         sizes.iter().map(|s| s.parse()).collect::<Result<_, _>>()?
     };
-    let exe = std::env::current_exe()?;
-    let run = |n: u64, backend: &str| -> Result<(f64, f64, f64), BoxErr> {
-        let out = std::process::Command::new(&exe)
-            .args(["bench", "block", &n.to_string(), backend])
-            .stderr(std::process::Stdio::inherit())
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        print!("{text}");
-        if !out.status.success() {
-            return Err(format!("bench block {n} {backend} failed: {}", out.status).into());
-        }
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("RESULT "))
-            .ok_or("no RESULT line")?;
-        let field = |name: &str| -> Result<f64, BoxErr> {
-            let v = line
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-                .ok_or_else(|| format!("no {name} in {line}"))?;
-            Ok(v.parse()?)
-        };
-        Ok((field("prove_s")?, field("s_per_leaf")?, field("peak_mib")?))
-    };
+    let flex = std::env::var("PARLEY_COMPARE_FLEX").map_or(true, |v| v != "0");
+    let run = |n: u64, backend: &str, bits: u32| run_block(n, backend, bits, None);
     for n in sizes {
-        let (flex_s, flex_leaf, flex_mib) = run(n, "flex")?;
-        let (chip_s, chip_leaf, chip_mib) = run(n, "chip")?;
+        let (full_s, full_leaf, full_mib) = run(n, "chip", FULL_INDEX_BITS)?;
+        let (top_s, top_leaf, top_mib) = run(n, "chip", DEFAULT_INDEX_BITS)?;
         println!(
-            "COMPARE transfers={n}: prove flex {flex_s:.1}s ({flex_leaf:.3} s/leaf, {flex_mib:.0} MiB) | chip {chip_s:.1}s ({chip_leaf:.3} s/leaf, {chip_mib:.0} MiB) | speed-up {:.2}x, memory ratio {:.2}",
-            flex_s / chip_s,
-            chip_mib / flex_mib
+            "COMPARE transfers={n}: chip, whole paths {full_s:.1}s ({full_leaf:.3} s/leaf, {full_mib:.0} MiB) | chip, {DEFAULT_INDEX_BITS} index bits {top_s:.1}s ({top_leaf:.3} s/leaf, {top_mib:.0} MiB) | speed-up {:.2}x, memory ratio {:.2}",
+            full_s / top_s,
+            top_mib / full_mib
+        );
+        if flex {
+            let (flex_s, flex_leaf, flex_mib) = run(n, "flex", FULL_INDEX_BITS)?;
+            println!(
+                "COMPARE transfers={n}: flex gate {flex_s:.1}s ({flex_leaf:.3} s/leaf, {flex_mib:.0} MiB) | chip, {DEFAULT_INDEX_BITS} index bits {top_s:.1}s | speed-up {:.2}x, memory ratio {:.2}",
+                flex_s / top_s,
+                top_mib / flex_mib
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `bench block` in a child process (so its peak memory is that proof's): prove seconds,
+/// seconds per touched leaf, peak MiB.
+fn run_block(
+    n: u64,
+    backend: &str,
+    bits: u32,
+    capacity: Option<usize>,
+) -> Result<(f64, f64, f64), BoxErr> {
+    let exe = std::env::current_exe()?;
+    let mut args = vec![
+        "bench".to_string(),
+        "block".into(),
+        n.to_string(),
+        backend.into(),
+        bits.to_string(),
+    ];
+    args.extend(capacity.map(|c| c.to_string()));
+    let out = std::process::Command::new(&exe)
+        .args(&args)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    if !out.status.success() {
+        return Err(format!("bench {} failed: {}", args.join(" "), out.status).into());
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .ok_or("no RESULT line")?;
+    let field = |name: &str| -> Result<f64, BoxErr> {
+        let v = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .ok_or_else(|| format!("no {name} in {line}"))?;
+        Ok(v.parse()?)
+    };
+    Ok((field("prove_s")?, field("s_per_leaf")?, field("peak_mib")?))
+}
+
+/// Full circuits: for each index-bits value, the largest capacity whose chip circuit has
+/// degree `k` and `lanes` lanes, filled with a block of transfers (the most whose touched
+/// leaves fit), proven in its own process. `fill [k] [lanes]` (default 20 3: the circuit of
+/// a 1,000-transfer block with whole paths). Seconds per leaf of a full circuit is what a
+/// chain that sizes `block_capacity` to its circuit pays.
+pub fn fill(args: &[String]) -> Result<(), BoxErr> {
+    let k: u32 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let lanes: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let usable = (1usize << k) - crate::circuit::MINIMUM_ROWS - 1;
+    let perms = lanes * (usable / crate::poseidon_chip::ROWS_PER_PERM);
+    let mut results = Vec::new();
+    for bits in [FULL_INDEX_BITS, DEFAULT_INDEX_BITS] {
+        let s1 = block_shape_for(1, HashBackend::Chip, bits)?;
+        let s2 = block_shape_for(2, HashBackend::Chip, bits)?;
+        let per_entry = s2.permutations - s1.permutations;
+        let per_proof = s1.permutations - per_entry;
+        let mut cap = (perms - per_proof) / per_entry;
+        // the flex gate's columns may push the degree: step down until the shape is k/lanes
+        loop {
+            let s = block_shape_for(cap, HashBackend::Chip, bits)?;
+            if s.k() <= k && s.params.lanes <= lanes {
+                break;
+            }
+            cap -= 1;
+        }
+        // the most transfers whose block touches at most `cap` leaves
+        let (mut lo, mut hi) = (1u64, cap as u64);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if transfer_block(mid)?.1.0.len() <= cap {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        println!(
+            "FILL {bits} index bits: k = {k}, {lanes} lanes hold {cap} entries ({per_entry} permutations each, {per_proof} per proof); {lo} transfers fill it"
+        );
+        let (secs, per_leaf, mib) = run_block(lo, "chip", bits, Some(cap))?;
+        results.push((bits, cap, secs, per_leaf, mib));
+    }
+    if let [(b0, c0, s0, l0, m0), (b1, c1, s1, l1, m1)] = results[..] {
+        println!(
+            "FILL k={k} lanes={lanes}: {b0} bits, capacity {c0}: {s0:.1}s ({l0:.3} s/leaf, {m0:.0} MiB) | {b1} bits, capacity {c1}: {s1:.1}s ({l1:.3} s/leaf, {m1:.0} MiB) | per leaf {:.2}x faster, {:.2}x the entries per proof",
+            l0 / l1,
+            c1 as f64 / c0 as f64
         );
     }
     Ok(())
@@ -583,13 +678,15 @@ pub fn keys(caps: &[String]) -> Result<(), BoxErr> {
         // The SRS is loaded outside the timings.
         let vk = crate::BlockVerifier::setup(cap)?.vk_hash();
         let t = Instant::now();
-        let (made, src) = crate::Halo2BlockProver::setup_cached(cap, vk, &dir)?;
+        let (made, src) =
+            crate::Halo2BlockProver::setup_cached(cap, crate::circuit::FULL_INDEX_BITS, vk, &dir)?;
         let keygen_s = t.elapsed().as_secs_f64();
         assert_eq!(src, KeySource::Keygen);
         let mib = std::fs::metadata(key_path(&dir, vk))?.len() as f64 / (1 << 20) as f64;
         drop(made);
         let t = Instant::now();
-        let (read, src) = crate::Halo2BlockProver::setup_cached(cap, vk, &dir)?;
+        let (read, src) =
+            crate::Halo2BlockProver::setup_cached(cap, crate::circuit::FULL_INDEX_BITS, vk, &dir)?;
         let read_s = t.elapsed().as_secs_f64();
         if src != KeySource::Cache || read.vk_hash() != vk {
             return Err(format!("capacity {cap}: the cache was not read back").into());
@@ -616,9 +713,16 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
                 Some("flex") => HashBackend::FlexGate,
                 Some(other) => return Err(format!("unknown backend {other} (chip|flex)").into()),
             };
-            block(n, backend)
+            let bits = what
+                .get(3)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or(FULL_INDEX_BITS);
+            let cap = what.get(4).map(|s| s.parse()).transpose()?;
+            block(n, backend, bits, cap)
         }
         Some("compare") => compare(&what[1..]),
+        Some("fill") => fill(&what[1..]),
         Some("srs") => srs(&what[1..]),
         Some("keys") => keys(&what[1..]),
         Some("prove-loop") => {
@@ -640,7 +744,7 @@ pub fn run(what: &[String]) -> Result<(), BoxErr> {
         Some("all") | None => {
             cells()?;
             tree()?;
-            block(10, HashBackend::Chip)
+            block(10, HashBackend::Chip, DEFAULT_INDEX_BITS, None)
         }
         Some(other) => Err(format!("unknown bench {other}").into()),
     }

@@ -17,8 +17,15 @@
 //! how many it is, so a proof of one chunk never stands for another or for a whole block.
 //!
 //! Unused capacity slots carry `is_real = 0`: they neither move the root nor enter the diff
-//! hash. Every flag is constrained boolean; the index is decomposed into exactly 32 bits; a
-//! storage value's three unused value cells are zero.
+//! hash. Every flag is constrained boolean; the index is decomposed into exactly
+//! `index_bits` bits; a storage value's three unused value cells are zero.
+//!
+//! With `index_bits = b < 32` (ADR 0021, the chain's `proof_index_bits`) every index is below
+//! `2^b`, so every path ends in the same `32 − b` levels whose siblings are empty subtrees.
+//! Entries are opened and written along their lowest `b` levels under a running subtree root
+//! (the node at height `b` above leaf 0); the prover's pre-state subtree root is hashed up the
+//! empty top to `pre_root` once, and the last running subtree root is hashed up once more to
+//! give `post_root`. The statement above is unchanged.
 
 use crate::{
     diff_hash::diff_domain,
@@ -58,6 +65,16 @@ pub const MAX_K: u32 = 20;
 pub const TARGET_ADVICE_COLUMNS: usize = 16;
 /// Number of public instances of a block proof.
 pub const BLOCK_NUM_INSTANCES: usize = 3;
+/// Index bits of a circuit that opens every entry along its whole path: the depth of the
+/// tree (the circuit before ADR 0021, and of a chain whose genesis does not say otherwise).
+pub const FULL_INDEX_BITS: u32 = PROOF_TREE_DEPTH as u32;
+/// Index bits `parleyd genesis-app-state` proposes for a new chain (ADR 0021): indices below
+/// 2^24 (16,777,216 leaves), the top 8 levels hashed once per proof, 16 of an entry's 73
+/// permutations saved.
+pub const DEFAULT_INDEX_BITS: u32 = 24;
+/// The fewest index bits a circuit may open (a tree of 2^8 leaves; below, the top path
+/// would dominate every proof).
+pub const MIN_INDEX_BITS: u32 = 8;
 
 /// Version tag that starts the public-input hash: ASCII `parley.block.v2` (v2 added the
 /// chunk index and count, ADR 0016). A later version (bridge: L1-queue position, withdrawal
@@ -447,15 +464,62 @@ fn leaf(
     gate.mul(ctx, h, exists)
 }
 
+/// The root over a node at height `low` above leaf 0 whose siblings on the way up are all
+/// empty subtrees: the top of every path when indices are below `2^low`.
+fn top_path(
+    ctx: &mut Context<Fr>,
+    gate: &GateChip<Fr>,
+    hasher: &mut Hasher,
+    node: AssignedValue<Fr>,
+    low: usize,
+) -> AssignedValue<Fr> {
+    let zeros = crate::tree::zeros();
+    let mut cur = node;
+    for z in &zeros[low..PROOF_TREE_DEPTH] {
+        let z = ctx.load_constant(*z);
+        cur = hasher.hash(ctx, gate, &[cur, z]);
+    }
+    cur
+}
+
+/// The pre-state's node at height `low` above leaf 0, as the prover's hint: the first real
+/// entry's old leaf hashed up its path's first `low` siblings, or the empty subtree when
+/// there is none. The circuit does not trust it: it hashes it up to `pre_root`.
+fn pre_subtree(w: &BlockWitness, low: usize) -> Fr {
+    let Some(e) = w.entries.iter().find(|e| e.is_real) else {
+        return crate::tree::zeros()[low];
+    };
+    let mut cur = e.old.map_or(Fr::zero(), |v| native_leaf(e, &v));
+    for (level, sib) in e.path.iter().take(low).enumerate() {
+        cur = if (e.index >> level) & 1 == 1 {
+            crate::poseidon::hash2(*sib, cur)
+        } else {
+            crate::poseidon::hash2(cur, *sib)
+        };
+    }
+    cur
+}
+
+/// Native leaf hash of a witness entry's value: the inputs the circuit's `leaf` hashes.
+fn native_leaf(e: &EntryWitness, v: &[Fr; 5]) -> Fr {
+    if e.is_account {
+        crate::poseidon::hash(&[Fr::one(), e.address, v[0], v[1], v[2], v[3], v[4]])
+    } else {
+        crate::poseidon::hash(&[Fr::from(2), e.address, e.slot[0], e.slot[1], v[0], v[1]])
+    }
+}
+
 /// Add the block circuit's constraints for `w` to `builder` (flex gate, and `table` for the
 /// chip backend) and set its public instances. Returns the chip's permutation table (empty for
 /// the flex-gate backend).
 pub fn synthesize_block(
     builder: &mut BaseCircuitBuilder<Fr>,
     backend: HashBackend,
+    index_bits: u32,
     w: &BlockWitness,
     raw: Option<&RawFlag>,
 ) -> PoseidonTable {
+    let low = index_bits as usize;
     let gate = GateChip::<Fr>::default();
     let mut hasher = match backend {
         HashBackend::FlexGate => {
@@ -481,7 +545,17 @@ pub fn synthesize_block(
     let ctx = builder.main(0);
 
     let pre_root = ctx.load_witness(w.public.pre_root);
-    let mut root = pre_root;
+    // With fewer index bits than levels, the running root is the node at height `low` above
+    // leaf 0 (the subtree that holds every index); the levels above it are hashed once, at
+    // the end, for the pre- and the post-state (ADR 0021).
+    let mut root = if low == PROOF_TREE_DEPTH {
+        pre_root
+    } else {
+        let sub = ctx.load_witness(pre_subtree(w, low));
+        let top = top_path(ctx, &gate, &mut hasher, sub, low);
+        ctx.constrain_equal(&top, &pre_root);
+        sub
+    };
     let mut acc = ctx.load_constant(diff_domain());
     let mut count = ctx.load_zero();
 
@@ -498,7 +572,7 @@ pub fn synthesize_block(
             gate.assert_is_const(ctx, &z, &Fr::zero());
         }
         let index = ctx.load_witness(Fr::from(e.index));
-        let bits = gate.num_to_bits(ctx, index, PROOF_TREE_DEPTH);
+        let bits = gate.num_to_bits(ctx, index, low);
 
         let [old_leaf, new_leaf] =
             [(&e.old, Flag::OldExists), (&e.new, Flag::NewExists)].map(|(value, flag)| {
@@ -546,6 +620,11 @@ pub fn synthesize_block(
         count = gate.add(ctx, count, is_real);
     }
     let diff_hash = hasher.hash(ctx, &gate, &[acc, count]);
+    let post_root = if low == PROOF_TREE_DEPTH {
+        root
+    } else {
+        top_path(ctx, &gate, &mut hasher, root, low)
+    };
 
     let (bc_hi, bc_lo) = fr_b256(&w.public.header.block_commitment);
     let header = [
@@ -568,7 +647,7 @@ pub fn synthesize_block(
         ],
     );
 
-    builder.assigned_instances = vec![vec![pre_root, root, pi_hash]];
+    builder.assigned_instances = vec![vec![pre_root, post_root, pi_hash]];
     match hasher {
         Hasher::Chip { table, .. } => table,
         Hasher::Flex { .. } => PoseidonTable::default(),
@@ -593,6 +672,15 @@ pub struct BlockCircuitShape {
     pub permutations: usize,
     /// Advice cells in all: flex gate plus the chip's rows × columns.
     pub advice_cells: usize,
+    /// Low bits of a leaf index the circuit opens per entry (ADR 0021): every index is below
+    /// `2^index_bits`, and the tree's top `PROOF_TREE_DEPTH − index_bits` levels, whose
+    /// siblings are then empty subtrees, are hashed once per proof instead of once per entry.
+    #[serde(default = "full_index_bits")]
+    pub index_bits: u32,
+}
+
+fn full_index_bits() -> u32 {
+    FULL_INDEX_BITS
 }
 
 impl BlockCircuitShape {
@@ -650,7 +738,7 @@ fn block_circuit_raw(
         shape.k(),
         &copy,
     );
-    let table = synthesize_block(&mut builder, shape.backend, w, raw);
+    let table = synthesize_block(&mut builder, shape.backend, shape.index_bits, w, raw);
     FlexPoseidonCircuit::new(builder, table, shape.params.clone(), copy)
 }
 
@@ -664,10 +752,23 @@ pub fn block_shape(capacity: usize) -> Result<BlockCircuitShape> {
 /// advice columns (flex gate plus chip lanes); at [`MAX_K`] the column count grows with the
 /// capacity.
 pub fn block_shape_with(capacity: usize, backend: HashBackend) -> Result<BlockCircuitShape> {
+    block_shape_for(capacity, backend, FULL_INDEX_BITS)
+}
+
+/// [`block_shape_with`] for a circuit that opens `index_bits` bits of each index (ADR 0021):
+/// [`MIN_INDEX_BITS`]..=[`FULL_INDEX_BITS`].
+pub fn block_shape_for(
+    capacity: usize,
+    backend: HashBackend,
+    index_bits: u32,
+) -> Result<BlockCircuitShape> {
+    if !(MIN_INDEX_BITS..=FULL_INDEX_BITS).contains(&index_bits) {
+        return Err(ProofError::IndexBits(index_bits));
+    }
     let w = BlockWitness::dummy(capacity);
     let copy = SharedCopyConstraintManager::default();
     let mut b = new_builder(CircuitBuilderStage::Keygen, backend, None, MIN_K, &copy);
-    let table = synthesize_block(&mut b, backend, &w, None);
+    let table = synthesize_block(&mut b, backend, index_bits, &w, None);
     let flex_cells: usize = b.statistics().gate.total_advice_per_phase.iter().sum();
     let permutations = table.len();
     let columns = |k: u32| {
@@ -688,7 +789,7 @@ pub fn block_shape_with(capacity: usize, backend: HashBackend) -> Result<BlockCi
     let lanes = columns(k).1;
     let copy = SharedCopyConstraintManager::default();
     let mut b = new_builder(CircuitBuilderStage::Keygen, backend, None, k, &copy);
-    let table = synthesize_block(&mut b, backend, &w, None);
+    let table = synthesize_block(&mut b, backend, index_bits, &w, None);
     let base = b.calculate_params(Some(MINIMUM_ROWS));
     let chip_cells = if lanes == 0 {
         0
@@ -702,6 +803,7 @@ pub fn block_shape_with(capacity: usize, backend: HashBackend) -> Result<BlockCi
         flex_cells,
         permutations,
         advice_cells: flex_cells + chip_cells,
+        index_bits,
     })
 }
 

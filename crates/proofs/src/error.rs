@@ -9,6 +9,23 @@ pub enum ProofError {
     /// A diff entry's index does not fit the depth-32 proof tree.
     #[error("proof index {0} does not fit a depth-{depth} tree", depth = crate::tree::PROOF_TREE_DEPTH)]
     IndexOutOfRange(u64),
+    /// A block circuit asked to open a number of index bits outside
+    /// `MIN_INDEX_BITS..=FULL_INDEX_BITS` (ADR 0021).
+    #[error("a block circuit opens 8..=32 index bits, not {0}")]
+    IndexBits(u32),
+    /// A diff entry's index is at or past the `2^bits` leaves the block circuit opens (the
+    /// chain's index capacity, ADR 0021).
+    #[error(
+        "diff entry {position}: proof index {index} does not fit the circuit's {bits} index bits"
+    )]
+    IndexBeyondCircuit {
+        /// position of the entry in the witness
+        position: usize,
+        /// its proof index
+        index: u64,
+        /// the circuit's index bits
+        bits: u32,
+    },
     /// A diff entry's `old` value does not match the leaf currently stored at its index.
     #[error("diff entry {position} (index {index}): old value does not match the proof tree")]
     OldValueMismatch {

@@ -5,7 +5,8 @@
 //! it; making it takes minutes and gigabytes, [`epoch_vk_path`]).
 //!
 //! File: `<dir>/block-pk-<vk hash>.bin` = `PARLEY-PK-1\n` ‖ keccak256(body) ‖ body, where body
-//! = capacity (u64 BE) ‖ the flex gate's break points (phases u32 BE, then per phase a count
+//! = circuit (u64 BE: the capacity in the low 56 bits, the index bits of ADR 0021 in the top 8,
+//! 0 for 32 as in files from before) ‖ the flex gate's break points (phases u32 BE, then per phase a count
 //! u32 BE and that many u64 BE) ‖ the proving key (halo2 `RawBytes`, which starts with the
 //! verifying key). The name is the hash of the verifying key the chain pins, so another
 //! setup or another circuit version never reads this file; a file whose checksum, capacity
@@ -23,7 +24,7 @@ use halo2_base::{
 };
 use sha3::{Digest, Keccak256};
 
-use crate::circuit::{BlockCircuit, HashBackend, block_shape_with};
+use crate::circuit::{BlockCircuit, HashBackend, block_shape_for};
 use crate::error::{ProofError, Result, io_err};
 use crate::params::load_srs;
 use crate::prover::{Halo2BlockProver, vk_hash};
@@ -201,11 +202,22 @@ pub(crate) fn read_break_points(r: &mut impl Read) -> std::io::Result<MultiPhase
 
 fn write_keys(path: &Path, p: &Halo2BlockProver) -> Result<()> {
     write_checked(path, MAGIC, |w| {
-        w.write_all(&(p.shape().capacity as u64).to_be_bytes())?;
+        w.write_all(&circuit_word(p.shape().capacity, p.shape().index_bits).to_be_bytes())?;
         write_break_points(w, p.break_points())?;
         let mut w = w;
         p.pk().write(&mut w, SerdeFormat::RawBytes)
     })
+}
+
+/// A block-key file's circuit word: the capacity, and the index bits in the top byte (0 for
+/// whole paths, so that files written before ADR 0021 read as what they are).
+fn circuit_word(capacity: usize, index_bits: u32) -> u64 {
+    let bits = if index_bits == crate::circuit::FULL_INDEX_BITS {
+        0
+    } else {
+        u64::from(index_bits)
+    };
+    (capacity as u64 & ((1 << 56) - 1)) | bits << 56
 }
 
 pub(crate) fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
@@ -220,21 +232,26 @@ pub(crate) fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
     Ok(u64::from_be_bytes(b))
 }
 
-fn read_keys(path: &Path, capacity: usize, vk: B256) -> Result<Halo2BlockProver> {
+fn read_keys(path: &Path, capacity: usize, index_bits: u32, vk: B256) -> Result<Halo2BlockProver> {
     let damaged = |reason: String| ProofError::DamagedCache {
         path: path.to_path_buf(),
         reason,
     };
     let mut r = open_checked(path, MAGIC)?;
     let undecodable = |e: std::io::Error| damaged(format!("undecodable: {e}"));
-    let file_capacity = read_u64(&mut r).map_err(undecodable)?;
-    if file_capacity != capacity as u64 {
+    let word = read_u64(&mut r).map_err(undecodable)?;
+    if word != circuit_word(capacity, index_bits) {
+        let file_bits = match word >> 56 {
+            0 => crate::circuit::FULL_INDEX_BITS,
+            b => b as u32,
+        };
         return Err(damaged(format!(
-            "holds keys for capacity {file_capacity}, expected {capacity}"
+            "holds keys for capacity {}, {file_bits} index bits, expected capacity {capacity}, {index_bits} index bits",
+            word & ((1 << 56) - 1)
         )));
     }
     let break_points = read_break_points(&mut r).map_err(undecodable)?;
-    let shape = block_shape_with(capacity, HashBackend::Chip)?;
+    let shape = block_shape_for(capacity, HashBackend::Chip, index_bits)?;
     // The checksum guarantees these are the bytes written from keys in memory.
     let pk = ProvingKey::<G1Affine>::read::<_, BlockCircuit>(
         &mut r,
@@ -260,12 +277,20 @@ impl Halo2BlockProver {
     /// read from the cache in `dir` when there, else made by keygen and, when they hash to
     /// `vk_hash`, written there for the next start. Keys made that hash otherwise (another
     /// setup or version) are returned uncached, for the caller to refuse.
-    pub fn setup_cached(capacity: usize, vk_hash: B256, dir: &Path) -> Result<(Self, KeySource)> {
+    pub fn setup_cached(
+        capacity: usize,
+        index_bits: u32,
+        vk_hash: B256,
+        dir: &Path,
+    ) -> Result<(Self, KeySource)> {
         let path = key_path(dir, vk_hash);
         if path.exists() {
-            return Ok((read_keys(&path, capacity, vk_hash)?, KeySource::Cache));
+            return Ok((
+                read_keys(&path, capacity, index_bits, vk_hash)?,
+                KeySource::Cache,
+            ));
         }
-        let p = Self::setup(capacity)?;
+        let p = Self::setup_for(capacity, index_bits)?;
         if crate::BlockProver::vk_hash(&p) == vk_hash {
             write_keys(&path, &p)?;
         }
@@ -290,9 +315,13 @@ mod tests {
         let dir = temp("roundtrip");
         let fresh = Halo2BlockProver::setup(CAP).expect("keygen");
         let vk = fresh.vk_hash();
-        let (made, src) = Halo2BlockProver::setup_cached(CAP, vk, &dir).expect("keygen");
+        let (made, src) =
+            Halo2BlockProver::setup_cached(CAP, crate::circuit::FULL_INDEX_BITS, vk, &dir)
+                .expect("keygen");
         assert_eq!(src, KeySource::Keygen);
-        let (read, src) = Halo2BlockProver::setup_cached(CAP, vk, &dir).expect("read");
+        let (read, src) =
+            Halo2BlockProver::setup_cached(CAP, crate::circuit::FULL_INDEX_BITS, vk, &dir)
+                .expect("read");
         assert_eq!(src, KeySource::Cache);
         assert_eq!(read.vk_hash(), vk);
         assert_eq!(read.break_points(), made.break_points());
@@ -312,22 +341,48 @@ mod tests {
         let mid = bad.len() / 2;
         bad[mid] ^= 1;
         fs::write(&path, &bad).expect("write");
-        let e = Halo2BlockProver::setup_cached(CAP, vk, &dir).expect_err("flipped bit");
+        let e = Halo2BlockProver::setup_cached(CAP, crate::circuit::FULL_INDEX_BITS, vk, &dir)
+            .expect_err("flipped bit");
         assert!(e.to_string().contains("checksum mismatch"), "{e}");
         fs::write(&path, &good[..good.len() / 3]).expect("truncate");
         assert!(matches!(
-            Halo2BlockProver::setup_cached(CAP, vk, &dir),
+            Halo2BlockProver::setup_cached(CAP, crate::circuit::FULL_INDEX_BITS, vk, &dir),
             Err(ProofError::DamagedCache { .. })
         ));
         // Another circuit's file under this name (a capacity mismatch).
         fs::write(&path, &good).expect("restore");
-        let e = read_keys(&path, CAP + 1, vk).expect_err("another capacity");
+        let e = read_keys(&path, CAP + 1, crate::circuit::FULL_INDEX_BITS, vk)
+            .expect_err("another capacity");
         assert!(e.to_string().contains("capacity"), "{e}");
+        // The same capacity with fewer index bits is another circuit (ADR 0021).
+        // (the file records them: the pinned vk alone would not tell the keys apart from the
+        // circuit the caller asked for)
+        let e = read_keys(&path, CAP, crate::circuit::DEFAULT_INDEX_BITS, vk)
+            .expect_err("other index bits");
+        assert!(e.to_string().contains("32 index bits"), "{e}");
         // Keys that do not hash to the pin are not cached.
         let other = B256::repeat_byte(9);
-        let (_, src) = Halo2BlockProver::setup_cached(CAP, other, &dir).expect("keygen");
+        let (_, src) =
+            Halo2BlockProver::setup_cached(CAP, crate::circuit::FULL_INDEX_BITS, other, &dir)
+                .expect("keygen");
         assert_eq!(src, KeySource::Keygen);
         assert!(!key_path(&dir, other).exists());
+        // The 24-bit circuit's keys are cached under their own vk and read back as such.
+        let bits = crate::circuit::DEFAULT_INDEX_BITS;
+        let narrow = crate::BlockVerifier::setup_for(CAP, bits)
+            .expect("verifier")
+            .vk_hash();
+        let (made, src) = Halo2BlockProver::setup_cached(CAP, bits, narrow, &dir).expect("keygen");
+        assert_eq!(src, KeySource::Keygen);
+        let (read, src) = Halo2BlockProver::setup_cached(CAP, bits, narrow, &dir).expect("read");
+        assert_eq!(src, KeySource::Cache);
+        assert_eq!((made.vk_hash(), read.vk_hash()), (narrow, narrow));
+        assert_eq!(read.shape().index_bits, bits);
+        assert!(
+            Halo2BlockProver::setup_cached(CAP, crate::circuit::FULL_INDEX_BITS, narrow, &dir)
+                .is_err(),
+            "the 24-bit file read as the whole-path circuit"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -38,7 +38,10 @@ pub mod types;
 pub mod vectors;
 pub mod witness_codec;
 
-pub use circuit::{BlockHeader, BlockPublicInputs, BlockWitness};
+pub use circuit::{
+    BlockHeader, BlockPublicInputs, BlockWitness, DEFAULT_INDEX_BITS, FULL_INDEX_BITS,
+    MIN_INDEX_BITS,
+};
 pub use error::{ProofError, Result};
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 pub use prover::{BlockProof, BlockProver, BlockVerifier, Halo2BlockProver, vk_hash};

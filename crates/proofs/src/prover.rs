@@ -2,8 +2,8 @@
 
 use crate::{
     circuit::{
-        BLOCK_NUM_INSTANCES, BlockCircuitShape, BlockPublicInputs, BlockWitness, HashBackend,
-        block_circuit, block_shape_with,
+        BLOCK_NUM_INSTANCES, BlockCircuitShape, BlockPublicInputs, BlockWitness, FULL_INDEX_BITS,
+        HashBackend, block_circuit, block_shape_for, block_shape_with,
     },
     error::{ProofError, Result},
     params::load_srs,
@@ -95,7 +95,17 @@ impl Halo2BlockProver {
     /// Keys for `capacity` entries of a given Poseidon backend (the flex-gate one is for
     /// benchmarks).
     pub fn setup_backend(capacity: usize, backend: HashBackend) -> Result<Self> {
-        let shape = block_shape_with(capacity, backend)?;
+        Self::setup_shape(block_shape_with(capacity, backend)?)
+    }
+
+    /// Keys for `capacity` entries whose indices fit `index_bits` bits (ADR 0021): the circuit
+    /// a chain pins with `proof_index_bits`.
+    pub fn setup_for(capacity: usize, index_bits: u32) -> Result<Self> {
+        Self::setup_shape(block_shape_for(capacity, HashBackend::Chip, index_bits)?)
+    }
+
+    /// Keys for a shape, with the SRS from the on-disk cache.
+    pub fn setup_shape(shape: BlockCircuitShape) -> Result<Self> {
         let params = load_srs(shape.k())?;
         Self::setup_with(shape, params)
     }
@@ -161,6 +171,20 @@ impl Halo2BlockProver {
             return Err(ProofError::CapacityExceeded {
                 entries: witness.capacity(),
                 capacity: self.shape.capacity,
+            });
+        }
+        // an index the circuit cannot open would only give a proof that does not verify
+        let bits = self.shape.index_bits;
+        if let Some((position, e)) = witness
+            .entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.is_real && e.index >> bits != 0)
+        {
+            return Err(ProofError::IndexBeyondCircuit {
+                position,
+                index: e.index,
+                bits,
             });
         }
         let circuit = block_circuit(
@@ -240,7 +264,13 @@ impl BlockVerifier {
     /// The verifier of the chip circuit of `capacity` entries, with the SRS from the on-disk
     /// cache.
     pub fn setup(capacity: usize) -> Result<Self> {
-        let shape = block_shape_with(capacity, HashBackend::Chip)?;
+        Self::setup_for(capacity, FULL_INDEX_BITS)
+    }
+
+    /// The verifier of the chip circuit of `capacity` entries whose indices fit `index_bits`
+    /// bits (ADR 0021).
+    pub fn setup_for(capacity: usize, index_bits: u32) -> Result<Self> {
+        let shape = block_shape_for(capacity, HashBackend::Chip, index_bits)?;
         let params = load_srs(shape.k())?;
         let w = BlockWitness::dummy(shape.capacity);
         let circuit = block_circuit(CircuitBuilderStage::Keygen, &shape, Default::default(), &w);

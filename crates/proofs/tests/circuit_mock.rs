@@ -6,8 +6,8 @@ mod common;
 use alloy_primitives::U256;
 use common::*;
 use parley_proofs::{
-    BlockPublicInputs, Fr, ProofError,
-    circuit::{BlockCircuitShape, block_shape, mock_check},
+    BlockPublicInputs, DEFAULT_INDEX_BITS, FULL_INDEX_BITS, Fr, ProofError, ProofTree,
+    circuit::{BlockCircuitShape, HashBackend, block_shape, block_shape_for, mock_check},
     diff_hash::diff_hash,
     encoding::value_fields,
     types::LeafValue,
@@ -16,7 +16,12 @@ use parley_proofs::{
 use std::sync::LazyLock;
 
 const CAP: usize = 5;
-static SHAPE: LazyLock<BlockCircuitShape> = LazyLock::new(|| block_shape(CAP).expect("shape"));
+/// The circuit a new chain pins (ADR 0021: 24 index bits, the top 8 levels once per proof):
+/// every soundness test below runs against it.
+static SHAPE: LazyLock<BlockCircuitShape> =
+    LazyLock::new(|| block_shape_for(CAP, HashBackend::Chip, DEFAULT_INDEX_BITS).expect("shape"));
+/// The circuit that opens whole paths (a chain whose genesis pins no index bits).
+static FULL: LazyLock<BlockCircuitShape> = LazyLock::new(|| block_shape(CAP).expect("shape"));
 
 fn fails(w: &parley_proofs::BlockWitness, inst: &[Fr]) {
     let r = mock_check(&SHAPE, w, inst);
@@ -54,7 +59,13 @@ fn empty_block_passes_with_equal_roots() {
     let (_m, mut t) = genesis();
     let w = witness(&mut t, 1, &Default::default(), CAP);
     assert_eq!(w.public.pre_root, w.public.post_root);
-    mock_check(&SHAPE, &w, &w.public.instances()).expect("empty block passes");
+    mock_check(&FULL, &w, &w.public.instances()).expect("empty block passes");
+    // The 24-bit circuit takes the pre-state's subtree root from the first real entry's path
+    // (ADR 0021): a witness without entries only proves the empty tree. The chain never asks
+    // for one (an empty diff has no chunk).
+    fails(&w, &w.public.instances());
+    let w = witness(&mut ProofTree::new(), 1, &Default::default(), CAP);
+    mock_check(&SHAPE, &w, &w.public.instances()).expect("empty block on the empty tree");
 }
 
 #[test]
@@ -328,4 +339,79 @@ fn storage_value_unused_cells_are_pinned() {
         bad.entries[slot].new.as_mut().expect("new value")[cell] = Fr::from(5);
         fails(&bad, &bad.public.instances());
     }
+}
+
+/// Both circuits prove the same statement: the honest witnesses of three blocks pass both with
+/// the same instances, and the 24-bit circuit has 16 permutations fewer per entry.
+#[test]
+fn whole_path_and_top_once_circuits_prove_the_same_blocks() {
+    assert_eq!(FULL.index_bits, FULL_INDEX_BITS);
+    assert_eq!(SHAPE.index_bits, DEFAULT_INDEX_BITS);
+    let saved = 2 * (FULL_INDEX_BITS - DEFAULT_INDEX_BITS) as usize;
+    // per entry 2·8 fewer, per proof 2·8 more (pre- and post-state top)
+    assert_eq!(FULL.permutations - SHAPE.permutations, CAP * saved - saved);
+    let (mut m, mut t) = genesis();
+    for (slot, d) in [
+        (1, transfer_diff(&mut m)),
+        (2, contract_diff(&mut m)),
+        (3, m.transfers(2, 8, 4, coinbase())),
+    ] {
+        let w = witness(&mut t, slot, &d, CAP);
+        let inst = w.public.instances();
+        mock_check(&FULL, &w, &inst).expect("whole paths");
+        mock_check(&SHAPE, &w, &inst).expect("top once");
+        let mut bad = inst.clone();
+        bad[1] += Fr::one();
+        assert!(mock_check(&FULL, &w, &bad).is_err());
+        fails(&w, &bad);
+    }
+}
+
+/// An entry at or past 2^24 cannot be proven by the 24-bit circuit, whatever the witness:
+/// an insert there (honest native witness, valid for the whole-path circuit) fails, and so
+/// does an index whose low 24 bits name the right leaf with `diff_hash` recomputed for it.
+#[test]
+fn index_beyond_the_circuits_bits_fails() {
+    use parley_proofs::types::{DiffEntry, StateDiff, StateKey};
+    let (_m, mut t) = genesis();
+    let beyond = 1u64 << DEFAULT_INDEX_BITS;
+    let d = StateDiff(vec![DiffEntry {
+        key: StateKey::Storage(addr(1), U256::from(3)),
+        index: beyond + 5,
+        old: None,
+        new: Some(LeafValue::Storage(U256::from(1))),
+    }]);
+    let w = witness(&mut t, 1, &d, CAP);
+    mock_check(&FULL, &w, &w.public.instances()).expect("the whole-path circuit opens it");
+    fails(&w, &w.public.instances());
+
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let mut w = witness(&mut t, 1, &d, CAP);
+    let mut far = d.clone();
+    far.0[0].index += beyond;
+    w.entries[0].index = far.0[0].index;
+    w.public.diff_hash = diff_hash(&far).expect("native diff_hash takes any u64 index");
+    fails(&w, &w.public.instances());
+}
+
+/// A pre-state holding a leaf at or past 2^24 is not a state the 24-bit circuit proves
+/// anything from, even for a block that only touches low indices: its top levels are not
+/// empty, and no subtree root hashes up to its root.
+#[test]
+fn pre_state_with_a_leaf_past_the_bits_fails() {
+    use parley_proofs::types::{DiffEntry, StateDiff, StateKey};
+    let (mut m, mut t) = genesis();
+    let high = StateDiff(vec![DiffEntry {
+        key: StateKey::Storage(addr(1), U256::from(3)),
+        index: (1u64 << DEFAULT_INDEX_BITS) + 1,
+        old: None,
+        new: Some(LeafValue::Storage(U256::from(1))),
+    }]);
+    t.apply_diff(&high)
+        .expect("native tree holds any index below 2^32");
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    mock_check(&FULL, &w, &w.public.instances()).expect("the whole-path circuit proves it");
+    fails(&w, &w.public.instances());
 }

@@ -100,3 +100,48 @@ fn real_block_proofs_are_sound() {
         Err(ProofError::WrongVk(0))
     ));
 }
+
+/// The circuit of a chain with 24 index bits (ADR 0021), with real keys: an honest block
+/// proves and verifies with the same public inputs as under whole paths, the proof does not
+/// verify under the whole-path key (another circuit, another vk), and a witness with an index
+/// past 2^24 is refused before proving.
+#[test]
+fn real_proofs_with_the_top_levels_once() {
+    use parley_proofs::DEFAULT_INDEX_BITS;
+    let prover = Halo2BlockProver::setup_for(CAP, DEFAULT_INDEX_BITS).expect("setup");
+    assert_eq!(prover.shape().index_bits, DEFAULT_INDEX_BITS);
+    let verifier =
+        parley_proofs::BlockVerifier::setup_for(CAP, DEFAULT_INDEX_BITS).expect("verifier");
+    assert_eq!(verifier.vk_hash(), prover.vk_hash());
+    let full = parley_proofs::BlockVerifier::setup(CAP).expect("whole-path verifier");
+    assert_ne!(full.vk_hash(), prover.vk_hash());
+
+    let (mut m, mut t) = genesis();
+    let d = transfer_diff(&mut m);
+    let w = witness(&mut t, 1, &d, CAP);
+    let p = prover.prove(&w).expect("honest proof");
+    verifier
+        .verify(&w.public, &p.bytes)
+        .expect("the node's verifier takes it");
+    assert!(matches!(
+        full.verify(&w.public, &p.bytes),
+        Err(ProofError::Invalid(_))
+    ));
+    let mut wrong = w.public;
+    wrong.post_root += Fr::one();
+    assert!(matches!(
+        verifier.verify(&wrong, &p.bytes),
+        Err(ProofError::Invalid(_))
+    ));
+
+    let mut far = w.clone();
+    far.entries[1].index += 1 << DEFAULT_INDEX_BITS;
+    assert!(matches!(
+        prover.prove_unchecked(&far),
+        Err(ProofError::IndexBeyondCircuit {
+            position: 1,
+            bits: DEFAULT_INDEX_BITS,
+            ..
+        })
+    ));
+}
