@@ -43,6 +43,9 @@
 #   PARLEY_LOCALNET_MAX_CHUNKS   with proving: max_chunks (ADR 0016), the most chunks of
 #                                PARLEY_LOCALNET_PROVING entries one slot's diff is cut into,
 #                                each a proof of its own (default 1: a block is one proof)
+#   PARLEY_LOCALNET_INDEX_BITS   with proving: the proof tree's index bits (ADR 0021; default
+#                                24: 16,777,216 leaves, the top 8 levels hashed once per
+#                                proof; 32: whole paths)
 #   PARLEY_LOCALNET_MAX_UNPROVEN with proving: max_unproven_slots, where backpressure holds
 #                                (default 64)
 #   PARLEY_LOCALNET_PROOF_WINDOW with proving: proof_window in heights (default 30)
@@ -170,6 +173,7 @@ PROVER_WORKERS="${PARLEY_LOCALNET_PROVER_WORKERS:-1}"
 PROVERS="${PARLEY_LOCALNET_PROVERS:-1}"
 PROVING="${PARLEY_LOCALNET_PROVING:-0}"
 MAX_CHUNKS="${PARLEY_LOCALNET_MAX_CHUNKS:-1}"
+INDEX_BITS="${PARLEY_LOCALNET_INDEX_BITS:-24}"
 MAX_UNPROVEN="${PARLEY_LOCALNET_MAX_UNPROVEN:-64}"
 PROOF_WINDOW="${PARLEY_LOCALNET_PROOF_WINDOW:-30}"
 COMMIT_WINDOW="${PARLEY_LOCALNET_COMMIT_WINDOW:-8}"
@@ -768,7 +772,8 @@ cmd_up() {
   local genesis="${DATA_DIR}/genesis.json" app_state='{}'
   local proving_args=()
   if ((PROVING > 0)); then
-    proving_args=(--proving-capacity "${PROVING}" --max-chunks "${MAX_CHUNKS}" --max-unproven-slots "${MAX_UNPROVEN}"
+    proving_args=(--proving-capacity "${PROVING}" --max-chunks "${MAX_CHUNKS}" --proof-index-bits "${INDEX_BITS}"
+      --max-unproven-slots "${MAX_UNPROVEN}"
       --proof-window "${PROOF_WINDOW}" --commit-window "${COMMIT_WINDOW}")
     [[ -n "${SRS_FILE}" ]] && proving_args+=(--srs-file "${SRS_FILE}")
     if ((EPOCH_SLOTS > 0)); then
