@@ -802,16 +802,7 @@ impl Proving {
                     Err(e) if e.to_string().contains("does not aggregate") => return Ok(()),
                     Err(e) => return Err(e),
                 };
-                let capacity = usize::try_from(epoch.block_capacity)
-                    .map_err(|_| eyre!("capacity over usize"))?;
-                let block = this
-                    .keys(
-                        capacity,
-                        index_bits(epoch.proof_index_bits),
-                        &epoch.block_vk_hash,
-                    )
-                    .await?;
-                same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+                let block = this.epoch_block_keys(&epoch).await?;
                 this.agg_keys(block, epoch_shape(&epoch)?, &epoch.agg_vk_hash)
                     .await
                     .map(|_| ())
@@ -820,6 +811,25 @@ impl Proving {
                 tracing::warn!(target: "parley::prover", error = %e, "aggregation keys not made ahead; made at the first aggregation task");
             }
         });
+    }
+
+    /// The block-circuit keys an epoch's proofs were made with (its capacity, index bits and
+    /// pinned vk, as `GetEpoch` names them), refused when they hash otherwise.
+    async fn epoch_block_keys(
+        &self,
+        epoch: &pb::GetEpochResponse,
+    ) -> eyre::Result<Arc<Halo2BlockProver>> {
+        let capacity =
+            usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
+        let block = self
+            .keys(
+                capacity,
+                index_bits(epoch.proof_index_bits),
+                &epoch.block_vk_hash,
+            )
+            .await?;
+        same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+        Ok(block)
     }
 
     /// The aggregation keys this process holds, if made.
@@ -1122,16 +1132,7 @@ pub async fn compress(
         Some(a) => a,
         None => {
             // After a restart (recover_l1_proofs): the keys the chain pins, from the cache.
-            let block_capacity =
-                usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
-            let block = proving
-                .keys(
-                    block_capacity,
-                    index_bits(epoch.proof_index_bits),
-                    &epoch.block_vk_hash,
-                )
-                .await?;
-            same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+            let block = proving.epoch_block_keys(epoch).await?;
             proving
                 .agg_keys(block, epoch_shape(epoch)?, &epoch.agg_vk_hash)
                 .await?
@@ -1271,16 +1272,7 @@ pub async fn aggregate(
     let proof = match made.remove(&e) {
         Some(p) => p,
         None => {
-            let block_capacity =
-                usize::try_from(epoch.block_capacity).map_err(|_| eyre!("capacity over usize"))?;
-            let block = proving
-                .keys(
-                    block_capacity,
-                    index_bits(epoch.proof_index_bits),
-                    &epoch.block_vk_hash,
-                )
-                .await?;
-            same_keys(block.vk_hash(), &epoch.block_vk_hash)?;
+            let block = proving.epoch_block_keys(&epoch).await?;
             let shape = epoch_shape(&epoch)?;
             let capacity = shape.capacity();
             if matches!(shape, EpochShape::Tree(_)) {

@@ -653,6 +653,8 @@ impl AppGenesis {
                 "total of balances, bonds and stakes overflows 256 bits",
             ));
         }
+        // The protocol first: the proof tree's capacity depends on its index bits.
+        self.validate_protocol()?;
         // Every stored account and slot takes a proof-tree leaf (ADR 0011).
         let entries = self.accounts.iter().fold(0u64, |n, a| {
             let stored = !(a.nonce == 0 && a.balance.is_zero() && a.code.is_empty());
@@ -670,7 +672,7 @@ impl AppGenesis {
                 ),
             ));
         }
-        self.validate_protocol()
+        Ok(())
     }
 
     fn validate_protocol(&self) -> Result<(), GenesisError> {
