@@ -190,7 +190,7 @@ fn one_chunk() -> u64 {
 }
 
 fn full_index_bits() -> u32 {
-    parley_types::PROOF_TREE_DEPTH as u32
+    parley_proofs::FULL_INDEX_BITS
 }
 
 fn is_full_index_bits(bits: &u32) -> bool {
@@ -200,9 +200,7 @@ fn is_full_index_bits(bits: &u32) -> bool {
 impl ProvingParams {
     /// Leaves the proof tree may use: `2^proof_index_bits` (ADR 0011, ADR 0021).
     pub fn proof_index_capacity(&self) -> u64 {
-        1u64 << self
-            .proof_index_bits
-            .min(parley_types::PROOF_TREE_DEPTH as u32)
+        1u64 << self.proof_index_bits.min(parley_proofs::FULL_INDEX_BITS)
     }
 }
 
